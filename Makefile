@@ -1,0 +1,46 @@
+# One entry point. `make run` sets up and serves the product on the embedded default; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint format worker bench venv migrate seed clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	PORT=$(PORT) bash bin/run
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+worker: venv
+	$(VENV)/bin/celery -A delivr_admin worker -B -l info --concurrency 2
+
+test: venv
+	CELERY_FS_ROOT=$${CELERY_FS_ROOT:-$(CURDIR)/var/test-broker} DJANGO_ALLOW_ASYNC_UNSAFE=true \
+		$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf var/test-broker var/test_db.sqlite3*

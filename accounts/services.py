@@ -1,0 +1,202 @@
+"""Writes of accounts data: registration, login tokens, API clients, projects, members."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from delivr_admin.errors import ApplicationError
+
+from .models import ApiClient, Membership, Organization, Project, Role, User
+from .selectors import CLIENT_ROLE, Principal, principal_for_user
+
+API_KEY_PREFIX = "dlvr_"
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@transaction.atomic
+def user_register(
+    *, email: str, password: str, first_name: str, last_name: str, organization_name: str
+) -> tuple[User, Organization]:
+    """Creates a user, their organization (with a default project) and makes them its admin."""
+    email = email.strip().lower()
+    if User.objects.filter(email=email).exists():
+        raise ApplicationError("An account with this email already exists.", code="email_taken", status=409)
+    try:
+        password_validation.validate_password(password, User(email=email, first_name=first_name))
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages), code="weak_password") from exc
+    try:
+        user = User.objects.create_user(
+            email=email, password=password, first_name=first_name, last_name=last_name
+        )
+    except IntegrityError as exc:
+        raise ApplicationError(
+            "An account with this email already exists.", code="email_taken", status=409
+        ) from exc
+    org = Organization.objects.create(name=organization_name.strip())
+    Project.objects.create(organization=org, name="Default")
+    Membership.objects.create(user=user, organization=org, role=Role.ADMIN)
+    return user, org
+
+
+def user_login(
+    *, email: str, password: str, organization_id: uuid.UUID | None = None
+) -> tuple[User, Principal, str]:
+    """Checks the password and returns the user, their principal and a signed JWT."""
+    user = User.objects.filter(email=email.strip().lower(), is_active=True).first()
+    if user is None or not user.check_password(password):
+        raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status=401)
+    principal = principal_for_user(user, organization_id)
+    if principal is None or (organization_id and principal.organization.id != organization_id):
+        raise ApplicationError(
+            "This user has no access to that organization.", code="no_organization", status=403
+        )
+    return user, principal, jwt_issue(user=user, organization=principal.organization)
+
+
+def jwt_issue(*, user: User, organization: Organization) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user.id),
+        "org": str(organization.id),
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.JWT_TTL_SECONDS),
+        "typ": "access",
+    }
+    return jwt.encode(claims, settings.JWT_SECRET, algorithm="HS256")
+
+
+def jwt_principal(token: str) -> Principal | None:
+    """The principal a JWT stands for, or None when the token is invalid, expired or its access is gone."""
+    try:
+        claims = jwt.decode(
+            token, settings.JWT_SECRET, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
+        user = User.objects.get(id=uuid.UUID(claims["sub"]), is_active=True)
+        org_id = uuid.UUID(claims["org"])
+    except (jwt.PyJWTError, User.DoesNotExist, ValueError, KeyError, TypeError):
+        return None
+    principal = principal_for_user(user, org_id)
+    if principal is None or principal.organization.id != org_id:
+        return None
+    return principal
+
+
+@transaction.atomic
+def api_client_create(
+    *, principal: Principal, name: str, enforce_secret: bool = True
+) -> tuple[ApiClient, str, str]:
+    """Creates an API client; returns it with the api_key and api_secret, which are never shown again."""
+    api_key = API_KEY_PREFIX + secrets.token_hex(24)
+    api_secret = secrets.token_hex(32)
+    client = ApiClient.objects.create(
+        organization=principal.organization,
+        name=name.strip() or "API client",
+        key_prefix=api_key[:12],
+        key_hash=_sha256(api_key),
+        secret_hash=_sha256(api_secret),
+        enforce_secret=enforce_secret,
+        created_by=principal.user,
+    )
+    return client, api_key, api_secret
+
+
+def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principal | None:
+    """The principal of a valid key (and its secret, when the client enforces it); None otherwise."""
+    if not api_key or not api_key.startswith(API_KEY_PREFIX):
+        return None
+    client = (
+        ApiClient.objects.select_related("organization")
+        .filter(key_hash=_sha256(api_key), revoked_at__isnull=True)
+        .first()
+    )
+    if client is None:
+        return None
+    if api_secret is not None or client.enforce_secret:
+        if not api_secret or not secrets.compare_digest(_sha256(api_secret), client.secret_hash):
+            return None
+    now = timezone.now()
+    if client.last_used_at is None or now - client.last_used_at > timedelta(minutes=1):
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+    return Principal(organization=client.organization, role=CLIENT_ROLE, client=client)
+
+
+@transaction.atomic
+def api_client_revoke(*, client: ApiClient) -> None:
+    ApiClient.objects.filter(pk=client.pk).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def project_create(*, principal: Principal, name: str, organization: Organization | None = None) -> Project:
+    org = organization or principal.organization
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A project needs a name.", code="invalid_request")
+    if Project.objects.filter(organization=org, name=name).exists():
+        raise ApplicationError(f"A project named {name!r} already exists.", code="conflict", status=409)
+    return Project.objects.create(organization=org, name=name)
+
+
+@transaction.atomic
+def organization_create_child(*, principal: Principal, name: str) -> Organization:
+    """Creates a sub-organization of the caller's organization, with a default project."""
+    org = Organization.objects.create(name=name.strip(), parent=principal.organization)
+    Project.objects.create(organization=org, name="Default")
+    if principal.user is not None:
+        Membership.objects.create(user=principal.user, organization=org, role=Role.ADMIN)
+    return org
+
+
+@transaction.atomic
+def member_add(
+    *,
+    principal: Principal,
+    email: str,
+    role: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+) -> Membership:
+    """Adds a member by email, creating the user when new (a password is then required)."""
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", code="invalid_request")
+    email = email.strip().lower()
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        if not password:
+            raise ApplicationError("A new member needs an initial password.", code="invalid_request")
+        try:
+            password_validation.validate_password(password)
+        except ValidationError as exc:
+            raise ApplicationError(" ".join(exc.messages), code="weak_password") from exc
+        user = User.objects.create_user(
+            email=email, password=password, first_name=first_name, last_name=last_name
+        )
+    membership, created = Membership.objects.get_or_create(
+        user=user, organization=principal.organization, defaults={"role": role}
+    )
+    if not created:
+        raise ApplicationError(f"{email} is already a member.", code="conflict", status=409)
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, principal: Principal, membership: Membership) -> None:
+    if membership.organization_id != principal.organization.id:
+        raise ApplicationError("Not found.", code="not_found", status=404)
+    if membership.role == Role.ADMIN and (
+        Membership.objects.filter(organization=membership.organization, role=Role.ADMIN).count() <= 1
+    ):
+        raise ApplicationError("An organization keeps at least one admin.", code="conflict", status=409)
+    membership.delete()

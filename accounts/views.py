@@ -1,0 +1,135 @@
+"""Settings pages: projects, members, API clients, sub-organizations; and switching organization."""
+
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from delivr_admin.decorators import admin_required, member_required
+from delivr_admin.errors import ApplicationError
+
+from . import selectors, services
+from .forms import ApiClientForm, MemberForm, OrganizationForm, ProjectForm
+from .models import Membership
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@member_required
+def settings_home(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    context = {
+        "projects": selectors.project_list(principal),
+        "organizations": selectors.organization_list(principal),
+        "members": selectors.membership_list(principal) if principal.is_admin else [],
+        "clients": selectors.api_client_list(principal) if principal.is_admin else [],
+        "project_form": ProjectForm(),
+        "member_form": MemberForm(),
+        "client_form": ApiClientForm(initial={"enforce_secret": True}),
+        "org_form": OrganizationForm(),
+    }
+    return render(request, "accounts/settings.html", context)
+
+
+def _render_section(request, section: str, context: dict, status: int = 200) -> HttpResponse:
+    principal = request.principal
+    base = {
+        "projects": selectors.project_list(principal),
+        "organizations": selectors.organization_list(principal),
+        "members": selectors.membership_list(principal),
+        "clients": selectors.api_client_list(principal),
+        "project_form": ProjectForm(),
+        "member_form": MemberForm(),
+        "client_form": ApiClientForm(initial={"enforce_secret": True}),
+        "org_form": OrganizationForm(),
+    }
+    base.update(context)
+    if request.htmx:
+        return render(request, f"accounts/settings.html#{section}", base, status=status)
+    return render(request, "accounts/settings.html", base, status=status)
+
+
+@require_POST
+@admin_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST)
+    if form.is_valid():
+        try:
+            services.project_create(principal=request.principal, name=form.cleaned_data["name"])
+            form = ProjectForm()
+        except ApplicationError as exc:
+            form.add_error("name", exc.message)
+    return _render_section(request, "projects", {"project_form": form})
+
+
+@require_POST
+@admin_required
+def member_add(request: HttpRequest) -> HttpResponse:
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        try:
+            services.member_add(principal=request.principal, **form.cleaned_data)
+            form = MemberForm()
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    return _render_section(request, "members", {"member_form": form})
+
+
+@require_POST
+@admin_required
+def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, id=membership_id, organization=request.principal.organization)
+    error = None
+    try:
+        services.member_remove(principal=request.principal, membership=membership)
+    except ApplicationError as exc:
+        error = exc.message
+    return _render_section(request, "members", {"member_error": error})
+
+
+@require_POST
+@admin_required
+def api_client_create(request: HttpRequest) -> HttpResponse:
+    form = ApiClientForm(request.POST)
+    created = None
+    if form.is_valid():
+        client, api_key, api_secret = services.api_client_create(
+            principal=request.principal,
+            name=form.cleaned_data["name"],
+            enforce_secret=form.cleaned_data["enforce_secret"],
+        )
+        created = {"client": client, "api_key": api_key, "api_secret": api_secret}
+        form = ApiClientForm(initial={"enforce_secret": True})
+    response = _render_section(request, "clients", {"client_form": form, "created": created})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@admin_required
+def api_client_revoke(request: HttpRequest, client_id) -> HttpResponse:
+    client = selectors.api_client_get(request.principal, client_id)
+    services.api_client_revoke(client=client)
+    return _render_section(request, "clients", {})
+
+
+@require_POST
+@admin_required
+def organization_create(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST)
+    if form.is_valid():
+        services.organization_create_child(principal=request.principal, name=form.cleaned_data["name"])
+        form = OrganizationForm()
+    return _render_section(request, "organizations", {"org_form": form})
+
+
+@require_POST
+@member_required
+def organization_switch(request: HttpRequest) -> HttpResponse:
+    org_id = request.POST.get("organization_id", "")
+    if Membership.objects.filter(user=request.user, organization_id__in=[org_id] if org_id else []).exists():
+        request.session["org_id"] = org_id
+    return redirect(request.POST.get("next") or "dashboard")

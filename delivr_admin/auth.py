@@ -1,0 +1,78 @@
+"""DRF authentication: Bearer JWT, API key + secret headers, and the browser session.
+
+Each returns (user-like, Principal) so that views read the caller's organization from request.auth.
+"""
+
+from rest_framework import authentication, exceptions
+
+
+class PrincipalUser:
+    """The request.user of an API-key request: authenticated, but not a person."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    pk = None
+
+    def __init__(self, principal):
+        self.principal = principal
+
+    def __str__(self) -> str:
+        return self.principal.actor
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != self.keyword.lower():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: expected 'Bearer <token>'."
+            )
+        from accounts.services import jwt_principal
+
+        principal = jwt_principal(parts[1])
+        if principal is None:
+            raise exceptions.AuthenticationFailed("The token is invalid or has expired.")
+        return principal.user, principal
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """X-API-Key with X-Api-Secret (header names are case-insensitive, as HTTP says)."""
+
+    def authenticate(self, request):
+        api_key = request.META.get("HTTP_X_API_KEY")
+        if api_key is None:
+            return None
+        api_secret = request.META.get("HTTP_X_API_SECRET")
+        from accounts.services import api_client_authenticate
+
+        principal = api_client_authenticate(api_key=api_key.strip(), api_secret=api_secret)
+        if principal is None:
+            raise exceptions.AuthenticationFailed("Invalid API key, or missing or wrong API secret.")
+        return PrincipalUser(principal), principal
+
+    def authenticate_header(self, request):
+        return 'ApiKey realm="api"'
+
+
+class SessionPrincipalAuthentication(authentication.SessionAuthentication):
+    """The dashboard's session (with CSRF), so HTMX pages may call the JSON API too."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        principal = getattr(request._request, "principal", None)
+        if principal is None:
+            raise exceptions.PermissionDenied("This user belongs to no organization.")
+        return result[0], principal

@@ -1,0 +1,137 @@
+"""The API error format: {"error": {"code": "...", "message": "..."}} with the right 4xx, no traceback."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A domain error a service raises; the API turns it into the error format with `status`."""
+
+    def __init__(
+        self, message: str, *, code: str = "invalid_request", status: int = 400, extra: dict | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.extra = extra or {}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update(extra)
+    return {"error": body}
+
+
+def error_response(code: str, message: str, http_status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse(error_body(code, message, **extra), status=http_status)
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Flattens DRF's nested validation detail into (field path, message) pairs."""
+    if isinstance(detail, dict):
+        out: list[tuple[str, str]] = []
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            out.extend(_flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix)))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for i, value in enumerate(detail):
+            nested = isinstance(value, dict | list)
+            out.extend(_flatten(value, f"{prefix}[{i}]" if nested else prefix))
+        return out
+    return [(prefix, str(detail))]
+
+
+_DRF_CODES = {
+    exceptions.ParseError: ("malformed_request", status.HTTP_400_BAD_REQUEST),
+    exceptions.AuthenticationFailed: ("unauthorized", status.HTTP_401_UNAUTHORIZED),
+    exceptions.NotAuthenticated: ("unauthorized", status.HTTP_401_UNAUTHORIZED),
+    exceptions.PermissionDenied: ("forbidden", status.HTTP_403_FORBIDDEN),
+    exceptions.NotFound: ("not_found", status.HTTP_404_NOT_FOUND),
+    exceptions.MethodNotAllowed: ("method_not_allowed", status.HTTP_405_METHOD_NOT_ALLOWED),
+    exceptions.NotAcceptable: ("not_acceptable", status.HTTP_406_NOT_ACCEPTABLE),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    exceptions.Throttled: ("rate_limited", status.HTTP_429_TOO_MANY_REQUESTS),
+}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF exception handler producing the error format for every error an API view can raise."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("payload_too_large", "The request body is too large."), status=413)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, PermissionDenied):
+        return Response(error_body("forbidden", "You do not have permission to do this."), status=403)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body("bad_request", "The request was refused."), status=400)
+    if isinstance(exc, exceptions.ValidationError):
+        pairs = _flatten(exc.detail)
+        field, message = pairs[0] if pairs else ("", "Invalid request.")
+        text = f"{field}: {message}" if field else message
+        fields: dict[str, list[str]] = {}
+        for name, msg in pairs:
+            fields.setdefault(name or "non_field_errors", []).append(msg)
+        return Response(error_body("invalid_request", text, fields=fields), status=400)
+    if isinstance(exc, exceptions.APIException):
+        code, http_status = "error", exc.status_code
+        for cls, (mapped_code, mapped_status) in _DRF_CODES.items():
+            if isinstance(exc, cls):
+                code, http_status = mapped_code, mapped_status
+                break
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        auth_header = getattr(exc, "auth_header", None)
+        if http_status == 401:
+            headers["WWW-Authenticate"] = auth_header or 'Bearer realm="api"'
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return Response(error_body(code, detail), status=http_status, headers=headers)
+    return None
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(("/api/", "/auth/", "/client/", "/pixel/"))
+
+
+def json_404(request, exception=None):  # noqa: ARG001 - Django's handler signature
+    if is_api_path(request.path):
+        return error_response("not_found", "Not found.", 404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_500(request):
+    if is_api_path(request.path):
+        return error_response("internal_error", "An internal error occurred. Retry after a few seconds.", 500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def json_400(request, exception=None):
+    if is_api_path(request.path):
+        return error_response("bad_request", "The request was refused.", 400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def json_403(request, exception=None):
+    if is_api_path(request.path):
+        return error_response("forbidden", "You do not have permission to do this.", 403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)

@@ -1,0 +1,46 @@
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+
+from .errors import error_response, is_api_path
+
+logger = logging.getLogger("delivr_admin.errors")
+
+
+class ApiErrorMiddleware:
+    """Turns any exception that escapes an API view into the error format (never a traceback)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if is_api_path(request.path) and request.META.get("CONTENT_LENGTH", "").isdigit():
+            from django.conf import settings
+
+            limit = getattr(settings, "DELIVR_MAX_UPLOAD_BYTES", None)
+            if limit and int(request.META["CONTENT_LENGTH"]) > limit:
+                return error_response("payload_too_large", "The request body is too large.", 413)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return error_response("payload_too_large", "The request body is too large.", 413)
+        logger.exception("Unhandled API error on %s %s", request.method, request.path)
+        return error_response("internal_error", "An internal error occurred. Retry after a few seconds.", 500)
+
+
+class CurrentOrganizationMiddleware:
+    """Sets request.principal for signed-in browser users: their current organization and role."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from accounts.selectors import principal_for_session
+
+        request.principal = None
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            request.principal = principal_for_session(request.user, request.session.get("org_id"))
+        return self.get_response(request)

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from . import views
+
+handler400 = "delivr_admin.errors.json_400"
+handler403 = "delivr_admin.errors.json_403"
+handler404 = "delivr_admin.errors.json_404"
+handler500 = "delivr_admin.errors.json_500"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("dashboard/worker-status/", views.worker_status_fragment, name="worker-status"),
+    path("healthz", views.healthz, name="healthz"),
+    path("", include("accounts.urls")),
+    path("", include("accounts.urls_api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("django-admin/", admin.site.urls),
+]

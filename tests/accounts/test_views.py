@@ -1,0 +1,57 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_when_anonymous_redirects_to_login(client):
+    r = client.get("/")
+    assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_settings_project_create_htmx_returns_only_partial(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post("/settings/projects/", {"name": "Launch"}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200
+    assert b"<html" not in r.content and b"Launch" in r.content
+
+
+def test_support_cannot_manage_clients_or_members(client, tenant_factory):
+    support = tenant_factory(role="support")
+    client.force_login(support.user)
+    assert client.post("/settings/clients/", {"name": "x"}).status_code == 403
+    assert client.post("/settings/members/", {"email": "a@b.co", "role": "admin"}).status_code == 403
+    r = client.get("/settings/")
+    assert r.status_code == 200 and b"API clients" not in r.content
+
+
+def test_admin_adds_member_who_can_sign_in(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post(
+        "/settings/members/",
+        {"email": "new@example.com", "role": "marketer", "password": "another-good-pass"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert r.status_code == 200 and b"new@example.com" in r.content
+    client.logout()
+    assert client.login(username="new@example.com", password="another-good-pass")
+
+
+def test_api_client_secret_shown_once_in_page(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post(
+        "/settings/clients/", {"name": "Shown once", "enforce_secret": "on"}, HTTP_HX_REQUEST="true"
+    )
+    assert b"new-api-secret" in r.content
+    r = client.get("/settings/")
+    assert b"new-api-secret" not in r.content and b"Shown once" in r.content
+
+
+def test_seed_demo_is_idempotent(db, settings, tmp_path):
+    from django.core.management import call_command
+
+    from accounts.models import Organization, User
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert User.objects.filter(email=settings.DEMO_ADMIN_EMAIL).count() == 1
+    assert Organization.objects.filter(name="Acme Demo Co").count() == 1
