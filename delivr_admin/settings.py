@@ -116,7 +116,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so that a Celery worker subprocess in the tests can open the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # DELIVR_TEST_RUN keeps concurrent test runs in one checkout apart.
+    _test_run = os.environ.get("DELIVR_TEST_RUN", "")
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db{_test_run}.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 

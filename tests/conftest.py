@@ -125,7 +125,7 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.extra_args = extra_args
         self.proc: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / f"test-worker-{name}.log"
+        self.log_path = ROOT / "var" / f"test-worker-{name}{os.environ.get('DELIVR_TEST_RUN', '')}.log"
 
     def start(self) -> "WorkerProcess":
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()

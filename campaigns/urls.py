@@ -1,0 +1,7 @@
+"""Dashboard pages of the campaigns app."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "campaigns"
+
+urlpatterns: list = []

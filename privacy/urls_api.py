@@ -1,0 +1,5 @@
+"""JSON API of the privacy app."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
