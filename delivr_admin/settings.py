@@ -250,6 +250,28 @@ DELIVR_STORAGE_OPTIONS = {
 DELIVR_TASK_RETENTION_DAYS = env_int("DELIVR_TASK_RETENTION_DAYS", 7)
 DELIVR_SIGNED_LINK_TTL_SECONDS = env_int("DELIVR_SIGNED_LINK_TTL_SECONDS", 15 * 60)
 
+# DelivrDSP (campaigns): "simulator" (deterministic, in-process; the default) or "http" (the DSP's JSON API).
+DELIVR_DSP_PROVIDER = os.environ.get("DELIVR_DSP_PROVIDER", "simulator")
+DELIVR_DSP_BASE_URL = os.environ.get("DELIVR_DSP_BASE_URL", "")
+DELIVR_DSP_API_KEY = os.environ.get("DELIVR_DSP_API_KEY", "")
+DELIVR_DSP_TIMEOUT_SECONDS = env_int("DELIVR_DSP_TIMEOUT_SECONDS", 30)
+DELIVR_DSP_SYNC_TIMEOUT_SECONDS = env_int("DELIVR_DSP_SYNC_TIMEOUT_SECONDS", 1800)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "campaigns-sync": {
+            "task": "campaigns.tasks.campaign_sync_schedule_all",
+            "schedule": float(env_int("DELIVR_DSP_SYNC_INTERVAL_SECONDS", 3600)),
+        },
+        "campaigns-sync-reap": {"task": "campaigns.tasks.campaign_sync_reap", "schedule": 300.0},
+    }
+)
+# plotly.js is served from the plotly package itself (no CDN, no vendored copy).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "campaigns.staticfiles.PlotlyJsFinder",
+]
+
 # Demo seed.
 DEMO_ADMIN_EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 DEMO_ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "delivr-demo")

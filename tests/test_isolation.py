@@ -16,6 +16,16 @@ def accounts_objects(first):
 ENDPOINTS_FOR = [accounts_objects]
 
 
+def campaigns_objects(first):
+    from tests.campaigns.factories import make_campaign
+
+    campaign = make_campaign(first.org, days=2)
+    return [f"/api/v1/campaigns/{campaign.id}", f"/api/v1/campaigns/{campaign.id}/match-rates"]
+
+
+ENDPOINTS_FOR.append(campaigns_objects)
+
+
 def test_other_org_gets_404_on_every_object_of_first(tenant, other_tenant):
     urls = [url for build in ENDPOINTS_FOR for url in build(tenant)]
     assert urls

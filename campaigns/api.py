@@ -1,0 +1,196 @@
+"""Campaign reporting API (March 2026 update: DSP Reporting — daily performance and match rates).
+
+Money is always a decimal string in the account currency (USD), exactly as stored: budget with 2 decimal
+places; spend, cpm and effective_cpm with 4. Counts are integers; match rates are 0..1 floats.
+"""
+
+from datetime import date
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import ERROR
+from delivr_admin.errors import ApplicationError
+from delivr_admin.permissions import principal_of
+
+from . import selectors
+from .selectors import DateRange
+
+
+def period_from_params(params, *, default: DateRange | None = None) -> DateRange:
+    """`from` and `to` query parameters (ISO dates, both optional); 400 in the error format when invalid."""
+    values: dict[str, date | None] = {}
+    errors: dict[str, list[str]] = {}
+    for name in ("from", "to"):
+        raw = params.get(name, "")
+        if raw in (None, ""):
+            values[name] = None
+            continue
+        try:
+            values[name] = date.fromisoformat(str(raw))
+        except ValueError:
+            errors[name] = ["Must be an ISO date (YYYY-MM-DD)."]
+    if errors:
+        name = next(iter(errors))
+        raise ApplicationError(f"{name}: {errors[name][0]}", code="invalid_request", extra={"fields": errors})
+    if values["from"] and values["to"] and values["from"] > values["to"]:
+        raise ApplicationError(
+            "from: Must not be after to.",
+            code="invalid_request",
+            extra={"fields": {"from": ["Must not be after to."]}},
+        )
+    if default is not None and values["from"] is None and values["to"] is None:
+        return default
+    return DateRange(values["from"], values["to"])
+
+
+PERIOD_PARAMETERS = [
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, description="First day included (ISO date). Default: no bound."
+    ),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day included (ISO date). Default: no bound."),
+]
+
+
+def _money(places: int, help_text: str, **kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=20, decimal_places=places, coerce_to_string=True, help_text=help_text, **kwargs
+    )
+
+
+class AccountOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    external_id = serializers.CharField(help_text="The account id at DelivrDSP.")
+
+
+class TotalsOutputSerializer(serializers.Serializer):
+    impressions = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    spend = _money(4, "Spend in USD, decimal string.")
+    effective_cpm = _money(
+        4,
+        "spend / impressions x 1000 in USD, decimal string; null when there were no impressions.",
+        allow_null=True,
+    )
+
+
+class CampaignOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    external_id = serializers.CharField(help_text="The campaign id at DelivrDSP.")
+    name = serializers.CharField()
+    status = serializers.CharField()
+    account = AccountOutputSerializer()
+    currency = serializers.CharField(source="account.currency")
+    budget = _money(2, "Budget in USD, decimal string; null only if the DSP never sent one.", allow_null=True)
+    cpm = _money(
+        4, "Target CPM in USD, decimal string; null only if the DSP never sent one.", allow_null=True
+    )
+    start_date = serializers.DateField(allow_null=True)
+    end_date = serializers.DateField(allow_null=True)
+    synced_at = serializers.DateTimeField(allow_null=True)
+
+
+class DailyOutputSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    impressions = serializers.IntegerField(help_text="Impressions delivered that day.")
+    clicks = serializers.IntegerField()
+    spend = _money(4, "Spend that day in USD, decimal string.")
+    cpm = _money(4, "CPM that day in USD, decimal string; null when nothing was delivered.", allow_null=True)
+
+
+class CampaignListItemSerializer(CampaignOutputSerializer):
+    totals = TotalsOutputSerializer(help_text="Cumulative totals over from..to (all days by default).")
+
+
+class PeriodSerializer(serializers.Serializer):
+    """{"from": date | null, "to": date | null}: "from" is a Python keyword, so it is declared below."""
+
+
+PeriodSerializer._declared_fields = {
+    "from": serializers.DateField(allow_null=True, help_text="First day included; null: unbounded."),
+    "to": serializers.DateField(allow_null=True, help_text="Last day included; null: unbounded."),
+}
+
+
+class MatchRateListSerializer(serializers.Serializer):
+    list_id = serializers.CharField(help_text="The list id at DelivrDSP.")
+    list_name = serializers.CharField()
+    identifiers_count = serializers.IntegerField(help_text="Identifiers sent to the DSP in this list.")
+    matched_count = serializers.IntegerField(help_text="Identifiers of this list the DSP matched.")
+    match_rate = serializers.FloatField(
+        help_text="matched_count / identifiers_count, 0..1 (4 places); 0.0 when identifiers_count is 0."
+    )
+
+
+class CampaignListApi(APIView):
+    @extend_schema(
+        parameters=[
+            *PERIOD_PARAMETERS,
+            OpenApiParameter("status", OpenApiTypes.STR, description="Only campaigns with this status."),
+        ],
+        responses={200: CampaignListItemSerializer(many=True), 400: ERROR, 401: ERROR},
+        description="The organization's DSP campaigns with cumulative totals over from..to.",
+    )
+    def get(self, request):
+        period = period_from_params(request.query_params)
+        status = request.query_params.get("status") or None
+        campaigns = selectors.campaign_list_with_totals(principal_of(request), period=period, status=status)
+        out = []
+        for c in campaigns:
+            c.totals = {
+                "impressions": c.total_impressions,
+                "clicks": c.total_clicks,
+                "spend": c.total_spend,
+                "effective_cpm": selectors.effective_cpm(c.total_spend, c.total_impressions),
+            }
+            out.append(c)
+        return Response(CampaignListItemSerializer(out, many=True).data)
+
+
+class CampaignDetailSerializer(CampaignOutputSerializer):
+    period = PeriodSerializer()
+    totals = TotalsOutputSerializer(help_text="Cumulative totals: the sums of the daily rows below.")
+    daily = DailyOutputSerializer(many=True, source="daily_rows")
+
+
+class CampaignRetrieveApi(APIView):
+    OutputSerializer = CampaignDetailSerializer
+
+    @extend_schema(
+        parameters=PERIOD_PARAMETERS,
+        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR},
+        description="One campaign with its daily performance rows over from..to and their cumulative totals.",
+    )
+    def get(self, request, campaign_id):
+        period = period_from_params(request.query_params)
+        campaign = selectors.campaign_get(principal_of(request), campaign_id)
+        rows = selectors.campaign_daily(campaign, period)
+        campaign.period = {"from": period.date_from, "to": period.date_to}
+        campaign.totals = selectors.campaign_totals(rows)
+        campaign.daily_rows = rows
+        return Response(self.OutputSerializer(campaign).data)
+
+
+class CampaignMatchRatesSerializer(serializers.Serializer):
+    campaign_id = serializers.UUIDField()
+    match_rate = serializers.FloatField(
+        help_text="Overall match rate as a decimal 0..1 (e.g. 0.85 for 85%): matched_count / "
+        "identifiers_count over all lists; 0.0 when no identifiers were sent."
+    )
+    identifiers_count = serializers.IntegerField(help_text="Total identifiers sent.")
+    matched_count = serializers.IntegerField(help_text="Identifiers successfully matched.")
+    contacts_total = serializers.IntegerField(help_text="Distinct contacts in the campaign.")
+    lists = MatchRateListSerializer(many=True, help_text="Per-list breakdown.")
+
+
+class CampaignMatchRatesApi(APIView):
+    OutputSerializer = CampaignMatchRatesSerializer
+
+    @extend_schema(responses={200: OutputSerializer, 401: ERROR, 404: ERROR})
+    def get(self, request, campaign_id):
+        campaign = selectors.campaign_get(principal_of(request), campaign_id)
+        return Response(self.OutputSerializer(selectors.campaign_match_rates(campaign)).data)
