@@ -272,6 +272,19 @@ STATICFILES_FINDERS = [
     "campaigns.staticfiles.PlotlyJsFinder",
 ]
 
+# Privacy and pixels. The UID2 webhook has its own per-source limit (the operator retries 429s); an
+# allow-list (CIDRs) admits only those sources, which then skip the limit; a shared secret is optional.
+DELIVR_UID2_RATE_LIMIT_PER_SECOND = env_int("DELIVR_UID2_RATE_LIMIT_PER_SECOND", 100)
+DELIVR_UID2_RATE_LIMIT_BURST = env_int("DELIVR_UID2_RATE_LIMIT_BURST", 200)
+DELIVR_UID2_SHARED_SECRET = os.environ.get("DELIVR_UID2_SHARED_SECRET", "")
+DELIVR_UID2_ALLOWED_IPS = env_list("DELIVR_UID2_ALLOWED_IPS", "")
+DELIVR_PIXEL_RATE_LIMIT_PER_SECOND = env_int("DELIVR_PIXEL_RATE_LIMIT_PER_SECOND", 50)
+DELIVR_PIXEL_RATE_LIMIT_BURST = env_int("DELIVR_PIXEL_RATE_LIMIT_BURST", 200)
+CELERY_BEAT_SCHEDULE["pixel-regenerate-pending"] = {
+    "task": "pixels.tasks.pixel_regenerate_pending",
+    "schedule": 60.0,
+}
+
 # Demo seed.
 DEMO_ADMIN_EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 DEMO_ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "delivr-demo")

@@ -1,0 +1,173 @@
+"""Reads of the privacy app. The registry holds global entries (organization null, e.g. UID2 opt-outs) that
+every organization sees, and organization entries seen by that organization and its parents."""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.selectors import Principal
+
+from .models import AuditEvent, IdentifierType, OptOut, SuppressionRecord
+from .services import email_sha256
+
+try:  # the engine subtracts the registry from every output; it owns the Suppression type
+    from audiences.engine import Suppression
+except ImportError:  # the engine has not landed yet: the same shape
+
+    @dataclass(frozen=True)
+    class Suppression:
+        person_ids: tuple[str, ...] = ()
+        uid2s: tuple[str, ...] = ()
+        emails: tuple[str, ...] = ()
+        email_sha256: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What the support view searches by; empty fields do not filter."""
+
+    identifier: str = ""
+    prefix: bool = False
+    identifier_type: str = ""
+    source: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _visible(organization_ids: Iterable[uuid.UUID], field: str = "organization_id") -> Q:
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__in": list(organization_ids)})
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _identifier_q(filters: SearchFilters, value_field: str) -> Q:
+    text = filters.identifier.strip()
+    if not text:
+        return Q()
+    if filters.prefix:
+        # Emails and hashes are stored lower-cased; UID2s and person ids keep their case.
+        return Q(**{f"{value_field}__startswith": text}) | Q(**{f"{value_field}__startswith": text.lower()})
+    q = Q(**{value_field: text}) | Q(**{value_field: text.lower()})
+    if "@" in text:  # an email also finds its hashed form
+        q |= Q(**{value_field: email_sha256(text)})
+    return q
+
+
+def optout_list(principal: Principal, filters: SearchFilters | None = None) -> QuerySet[OptOut]:
+    """Registry entries the principal may see (global + its organizations), filtered, newest opt-out first."""
+    filters = filters or SearchFilters()
+    qs = OptOut.objects.filter(_visible(principal.organization_ids)).select_related("organization")
+    qs = qs.filter(_identifier_q(filters, "value"))
+    if filters.identifier_type:
+        qs = qs.filter(identifier_type=filters.identifier_type)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.date_from:
+        qs = qs.filter(opted_out_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        qs = qs.filter(opted_out_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    return qs.order_by("-opted_out_at", "id")
+
+
+def optout_get(principal: Principal, optout_id: uuid.UUID | str) -> OptOut:
+    try:
+        return optout_list(principal).get(id=optout_id)
+    except (OptOut.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("opt-out not found") from exc
+
+
+def audit_event_list(principal: Principal, filters: SearchFilters | None = None) -> QuerySet[AuditEvent]:
+    """Audit events the principal may see, filtered by identifier, type, source and day; newest first."""
+    filters = filters or SearchFilters()
+    qs = AuditEvent.objects.filter(_visible(principal.organization_ids))
+    qs = qs.filter(_identifier_q(filters, "identifier_value"))
+    if filters.identifier_type:
+        qs = qs.filter(identifier_type=filters.identifier_type)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.date_from:
+        qs = qs.filter(occurred_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        qs = qs.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    return qs.order_by("-occurred_at", "-id")
+
+
+@dataclass
+class IdentifierDetail:
+    identifier_type: str
+    value: str
+    entries: list[OptOut]
+    events: list[AuditEvent]
+    suppressions: list[SuppressionRecord]
+
+
+def identifier_detail(principal: Principal, *, identifier_type: str, value: str) -> IdentifierDetail:
+    """A person's page: their registry entries, every audit event, and the outputs that suppressed since.
+
+    We record per output run only how many records were suppressed, not which ones: the suppressions
+    shown are the runs, in organizations the entry applies to, recorded after the opt-out time with a
+    suppressed_count above zero. They probably, not certainly, left this person out.
+    """
+    if identifier_type not in IdentifierType.values:
+        raise Http404("unknown identifier type")
+    if identifier_type in (IdentifierType.EMAIL, IdentifierType.HASHED_EMAIL):
+        value = value.strip().lower()
+    entries = list(
+        OptOut.objects.filter(_visible(principal.organization_ids))
+        .filter(identifier_type=identifier_type, value=value)
+        .select_related("organization")
+    )
+    if not entries:
+        raise Http404("identifier not in the registry")
+    events = list(
+        AuditEvent.objects.filter(_visible(principal.organization_ids)).filter(
+            identifier_type=identifier_type, identifier_value=value
+        )
+    )
+    scope = Q(pk__in=[])
+    for entry in entries:
+        orgs = principal.organization_ids if entry.is_global else [entry.organization_id]
+        scope |= Q(organization_id__in=orgs, recorded_at__gte=entry.opted_out_at)
+    suppressions = list(
+        SuppressionRecord.objects.filter(
+            organization_id__in=principal.organization_ids, suppressed_count__gt=0
+        )
+        .filter(scope)
+        .select_related("organization")[:500]
+    )
+    return IdentifierDetail(identifier_type, value, entries, events, suppressions)
+
+
+def optout_suppression(organization_ids: Iterable[uuid.UUID]) -> Suppression:
+    """Everything an output of these organizations must leave out: global entries and their own.
+
+    Email entries are also given as their SHA-256, so outputs keyed by hashed email drop them too.
+    """
+    person_ids: list[str] = []
+    uid2s: list[str] = []
+    emails: list[str] = []
+    hashes: set[str] = set()
+    rows = OptOut.objects.filter(_visible(organization_ids)).values_list("identifier_type", "value")
+    for identifier_type, value in rows.iterator(chunk_size=5000):
+        if identifier_type == IdentifierType.PERSON_ID:
+            person_ids.append(value)
+        elif identifier_type == IdentifierType.UID2:
+            uid2s.append(value)
+        elif identifier_type == IdentifierType.EMAIL:
+            emails.append(value.lower())
+            hashes.add(email_sha256(value))
+        elif identifier_type == IdentifierType.HASHED_EMAIL:
+            hashes.add(value.lower())
+    return Suppression(
+        person_ids=tuple(sorted(set(person_ids))),
+        uid2s=tuple(sorted(set(uid2s))),
+        emails=tuple(sorted(set(emails))),
+        email_sha256=tuple(sorted(hashes)),
+    )
