@@ -176,3 +176,28 @@ def campaign_sync_list(principal: Principal, limit: int = 10) -> list[CampaignSy
         .select_related("account")
         .order_by("-created_at")[:limit]
     )
+
+
+def campaign_period_totals(
+    principal: Principal,
+    *,
+    period: DateRange = DateRange(),  # noqa: B008
+    campaign_ids: list[uuid.UUID] | None = None,
+    status: str | None = None,
+) -> dict:
+    """Totals over every campaign matching the filters (one aggregate query) and how many campaigns match."""
+    rows = CampaignDailyPerformance.objects.filter(
+        period.q(), campaign__organization_id__in=principal.organization_ids
+    )
+    if campaign_ids:
+        rows = rows.filter(campaign_id__in=campaign_ids)
+    if status:
+        rows = rows.filter(campaign__status=status)
+    agg = rows.aggregate(
+        impressions=Coalesce(Sum("impressions"), 0),
+        clicks=Coalesce(Sum("clicks"), 0),
+        spend=Coalesce(Sum("spend"), Value(ZERO), output_field=MONEY),
+        campaigns=Count("campaign_id", distinct=True),
+    )
+    agg["effective_cpm"] = effective_cpm(agg["spend"], agg["impressions"])
+    return agg

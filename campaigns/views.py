@@ -1,0 +1,269 @@
+"""Campaign dashboard: an org overview comparing campaigns, a page per campaign, CSV of the plotted data,
+and the "Sync now" button with the sync history. Date range and campaign filters swap only the chart
+fragment (`#charts`) through HTMX; the same URLs render the whole page without JavaScript."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+from . import charts, selectors, services
+from .api import period_from_params
+from .models import CampaignStatus, SyncStatus
+from .selectors import DateRange
+
+DEFAULT_DAYS = 60
+TOP_CHOICES = (10, 25, 50, 100)
+DEFAULT_TOP = 25
+
+
+def _period(request: HttpRequest) -> tuple[DateRange, str | None]:
+    """The date range of the request (default: the last 60 days up to today) and an error to show."""
+    today = timezone.now().date()
+    default = DateRange(today - timedelta(days=DEFAULT_DAYS - 1), today)
+    try:
+        period = period_from_params(request.GET, default=default)
+    except ApplicationError as exc:
+        return default, exc.message
+    return DateRange(period.date_from or default.date_from, period.date_to or default.date_to), None
+
+
+def _campaign_ids(request: HttpRequest) -> list[uuid.UUID]:
+    ids = []
+    for raw in request.GET.getlist("campaign"):
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    return ids
+
+
+def _top(request: HttpRequest) -> int:
+    try:
+        top = int(request.GET.get("top", DEFAULT_TOP))
+    except ValueError:
+        return DEFAULT_TOP
+    return top if top in TOP_CHOICES else DEFAULT_TOP
+
+
+def _usd(value, places: int = 2) -> str:
+    return "—" if value is None else f"${value:,.{places}f}"
+
+
+def _display(totals: dict) -> None:
+    totals["spend_display"] = _usd(totals["spend"])
+    totals["ecpm_display"] = _usd(totals["effective_cpm"])
+    totals["impressions_display"] = f"{totals['impressions']:,}"
+    totals["clicks_display"] = f"{totals['clicks']:,}"
+
+
+def _overview_rows(request: HttpRequest, period: DateRange) -> tuple[list[dict], dict]:
+    principal = request.principal
+    status = request.GET.get("status") or None
+    if status not in CampaignStatus.values:
+        status = None
+    filters = {"period": period, "campaign_ids": _campaign_ids(request) or None, "status": status}
+    qs = selectors.campaign_list_with_totals(principal, order="-spend", **filters)
+    rows = []
+    for c in qs[: _top(request)]:
+        ecpm = selectors.effective_cpm(c.total_spend, c.total_impressions)
+        rows.append(
+            {
+                "id": c.id,
+                "name": c.name,
+                "status": c.status,
+                "account": c.account.name,
+                "budget": c.budget,
+                "impressions": c.total_impressions,
+                "clicks": c.total_clicks,
+                "spend": c.total_spend,
+                "effective_cpm": ecpm,
+                "spend_display": _usd(c.total_spend),
+                "ecpm_display": _usd(ecpm),
+                "budget_display": _usd(c.budget),
+                "impressions_display": f"{c.total_impressions:,}",
+                "clicks_display": f"{c.total_clicks:,}",
+            }
+        )
+    totals = selectors.campaign_period_totals(principal, **filters)
+    _display(totals)
+    return rows, totals
+
+
+def _query_string(request: HttpRequest, period: DateRange) -> str:
+    params = request.GET.copy()
+    params["from"] = period.date_from.isoformat()
+    params["to"] = period.date_to.isoformat()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@member_required
+def overview(request: HttpRequest) -> HttpResponse:
+    period, error = _period(request)
+    rows, totals = _overview_rows(request, period)
+    spend_fig, impressions_fig = charts.campaign_comparison_figures(rows)
+    context = {
+        "period": period,
+        "period_error": error,
+        "rows": rows,
+        "totals": totals,
+        "spend_fig": spend_fig,
+        "impressions_fig": impressions_fig,
+        "query": _query_string(request, period),
+        "top": _top(request),
+        "top_choices": TOP_CHOICES,
+        "status": request.GET.get("status", ""),
+        "statuses": CampaignStatus.choices,
+    }
+    if request.htmx and request.htmx.target == "charts":
+        return render(request, "campaigns/overview.html#charts", context)
+    selected = {str(i) for i in _campaign_ids(request)}
+    context.update(
+        {
+            "options": selectors.campaign_options(request.principal),
+            "selected": selected,
+            "syncs": selectors.campaign_sync_list(request.principal),
+            "has_accounts": selectors.dsp_account_list(request.principal).exists(),
+        }
+    )
+    context["sync_active"] = any(
+        s.status in (SyncStatus.QUEUED, SyncStatus.RUNNING) for s in context["syncs"]
+    )
+    return render(request, "campaigns/overview.html", context)
+
+
+def _csv_response(filename: str, header: list[str], rows: list[list]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _csv_text(value: str) -> str:
+    """Neutralises spreadsheet formulas in text cells (names come from the DSP)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@member_required
+def overview_csv(request: HttpRequest) -> HttpResponse:
+    period, _ = _period(request)
+    rows, _ = _overview_rows(request, period)
+    return _csv_response(
+        f"campaigns_{period.date_from}_{period.date_to}.csv",
+        ["campaign_id", "campaign", "status", "impressions", "clicks", "spend_usd", "effective_cpm_usd"],
+        [
+            [
+                r["id"],
+                _csv_text(r["name"]),
+                r["status"],
+                r["impressions"],
+                r["clicks"],
+                r["spend"],
+                "" if r["effective_cpm"] is None else r["effective_cpm"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@member_required
+def campaign_detail(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
+    campaign = selectors.campaign_get(request.principal, campaign_id)
+    period, error = _period(request)
+    rows = selectors.campaign_daily(campaign, period)
+    totals = selectors.campaign_totals(rows)
+    lists = selectors.campaign_lists(campaign)
+    match = selectors.campaign_match_rates(campaign, lists)
+    match_table = [
+        dict(
+            item,
+            identifiers_display=f"{item['identifiers_count']:,}",
+            matched_display=f"{item['matched_count']:,}",
+        )
+        for item in match["lists"]
+    ]
+    _display(totals)
+    context = {
+        "campaign": campaign,
+        "period": period,
+        "period_error": error,
+        "daily": rows,
+        "totals": totals,
+        "match": match,
+        "match_table": match_table,
+        "match_summary": f"{match['matched_count']:,} of {match['identifiers_count']:,} identifiers matched; "
+        f"{match['contacts_total']:,} distinct contacts in the campaign.",
+        "delivery_fig": charts.daily_delivery_figure(rows),
+        "cpm_fig": charts.cpm_trend_figure(rows, campaign.cpm),
+        "match_fig": charts.match_rate_figure(match),
+        "query": _query_string(request, period),
+        "budget_display": _usd(campaign.budget),
+        "cpm_display": _usd(campaign.cpm),
+    }
+    if request.htmx and request.htmx.target == "charts":
+        return render(request, "campaigns/campaign_detail.html#charts", context)
+    lifetime = selectors.campaign_totals_query(campaign)
+    context["lifetime_spend_display"] = _usd(lifetime["spend"])
+    context["pacing"] = float(lifetime["spend"] / campaign.budget * 100) if campaign.budget else None
+    return render(request, "campaigns/campaign_detail.html", context)
+
+
+@member_required
+def campaign_csv(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
+    campaign = selectors.campaign_get(request.principal, campaign_id)
+    period, _ = _period(request)
+    rows = selectors.campaign_daily(campaign, period)
+    return _csv_response(
+        f"campaign_{campaign.external_id}_{period.date_from}_{period.date_to}.csv",
+        ["date", "impressions", "clicks", "spend_usd", "cpm_usd"],
+        [[r.date, r.impressions, r.clicks, r.spend, "" if r.cpm is None else r.cpm] for r in rows],
+    )
+
+
+def _sync_history(request: HttpRequest, status: int = 200) -> HttpResponse:
+    syncs = selectors.campaign_sync_list(request.principal)
+    active = any(s.status in (SyncStatus.QUEUED, SyncStatus.RUNNING) for s in syncs)
+    # 286 tells htmx to stop polling once nothing is queued or running.
+    if status == 200 and not active and request.htmx and request.GET.get("poll"):
+        status = 286
+    return render(
+        request,
+        "campaigns/overview.html#sync-history",
+        {"syncs": syncs, "sync_active": active},
+        status=status,
+    )
+
+
+@member_required
+def sync_history(request: HttpRequest) -> HttpResponse:
+    return _sync_history(request)
+
+
+@require_POST
+@member_required(write=True)
+def sync_start(request: HttpRequest) -> HttpResponse:
+    """Queues a sync of each of the org's DSP accounts (the Celery worker runs it, not this request)."""
+    try:
+        created = services.campaign_sync_request(principal=request.principal)
+        text = f"Sync queued for {len(created)} account(s)." if created else "A sync is already under way."
+    except ApplicationError as exc:
+        text = exc.message
+    if request.htmx:
+        response = _sync_history(request)
+        response["HX-Trigger"] = "campaignSyncQueued"
+        return response
+    messages.info(request, text)
+    return redirect("campaigns:overview")
