@@ -1,0 +1,28 @@
+from django import forms
+
+from .models import IdentifierType, OptOutSource
+
+
+class RegistrySearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=255, label="Identifier")
+    match = forms.ChoiceField(choices=[("exact", "Exact"), ("prefix", "Starts with")], required=False)
+    identifier_type = forms.ChoiceField(choices=[("", "Any type"), *IdentifierType.choices], required=False)
+    source = forms.ChoiceField(choices=[("", "Any source"), *OptOutSource.choices], required=False)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError("The start date is after the end date.")
+        return data
+
+
+class OptOutForm(forms.Form):
+    """A support agent records an opt-out for their organization (a person asked by email or phone)."""
+
+    identifier_type = forms.ChoiceField(
+        choices=[c for c in IdentifierType.choices if c[0] != IdentifierType.UID2],
+        initial=IdentifierType.EMAIL,
+    )
+    value = forms.CharField(max_length=255, label="Identifier")

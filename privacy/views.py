@@ -1,0 +1,172 @@
+"""Support pages: search the opt-out registry and its audit log, export the log as CSV, a person's page,
+and recording an opt-out. Open to support staff and admins."""
+
+import csv
+import json
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
+
+from accounts.models import Role
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+from . import selectors, services
+from .forms import OptOutForm, RegistrySearchForm
+from .http import request_meta
+from .models import OptOutSource
+
+support_required = member_required(roles=(Role.SUPPORT, Role.ADMIN))
+PAGE_SIZE = 25
+CSV_COLUMNS = [
+    "occurred_at",
+    "actor",
+    "action",
+    "identifier_type",
+    "identifier_value",
+    "source",
+    "organization_id",
+    "changes",
+    "ip",
+    "user_agent",
+    "request_id",
+]
+
+
+def _filters(request: HttpRequest) -> tuple[RegistrySearchForm, selectors.SearchFilters]:
+    form = RegistrySearchForm(request.GET)
+    if not form.is_valid():
+        return form, selectors.SearchFilters(identifier="\0no-match")  # invalid search shows nothing
+    data = form.cleaned_data
+    return form, selectors.SearchFilters(
+        identifier=data["q"] or "",
+        prefix=data["match"] == "prefix",
+        identifier_type=data["identifier_type"] or "",
+        source=data["source"] or "",
+        date_from=data["date_from"],
+        date_to=data["date_to"],
+    )
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _results_context(request: HttpRequest) -> dict:
+    form, filters = _filters(request)
+    principal = request.principal
+    entries = Paginator(selectors.optout_list(principal, filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    events = Paginator(selectors.audit_event_list(principal, filters), PAGE_SIZE).get_page(
+        request.GET.get("log_page")
+    )
+    return {
+        "form": form,
+        "entries": entries,
+        "events": events,
+        "query": _query_without(request, "page", "log_page"),
+        "entries_query": _query_without(request, "page"),
+        "events_query": _query_without(request, "log_page"),
+    }
+
+
+@support_required
+def registry(request: HttpRequest) -> HttpResponse:
+    context = _results_context(request)
+    if request.htmx:
+        return render(request, "privacy/registry.html#results", context)
+    context["optout_form"] = OptOutForm()
+    return render(request, "privacy/registry.html", context)
+
+
+def _csv_cell(value) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (identifiers come from the public webhook)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@support_required
+def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered audit log as CSV, streamed row by row (any size, constant memory)."""
+    _, filters = _filters(request)
+    events = selectors.audit_event_list(request.principal, filters)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for event in events.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    _csv_cell(event.occurred_at.isoformat()),
+                    _csv_cell(event.actor),
+                    _csv_cell(event.action),
+                    _csv_cell(event.identifier_type),
+                    _csv_cell(event.identifier_value),
+                    _csv_cell(event.source),
+                    _csv_cell(event.organization_id),
+                    _csv_cell(json.dumps(event.changes, sort_keys=True)),
+                    _csv_cell(event.ip),
+                    _csv_cell(event.user_agent),
+                    _csv_cell(event.request_id),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    filename = f"optout-audit-log-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@support_required
+def identifier_detail(request: HttpRequest) -> HttpResponse:
+    detail = selectors.identifier_detail(
+        request.principal,
+        identifier_type=request.GET.get("type", ""),
+        value=request.GET.get("value", ""),
+    )
+    return render(request, "privacy/identifier.html", {"detail": detail})
+
+
+@require_POST
+@support_required
+def optout_create(request: HttpRequest) -> HttpResponse:
+    form = OptOutForm(request.POST)
+    recorded = None
+    if form.is_valid():
+        try:
+            recorded, created = services.optout_record(
+                identifier_type=form.cleaned_data["identifier_type"],
+                value=form.cleaned_data["value"],
+                source=OptOutSource.SUPPORT,
+                opted_out_at=timezone.now(),
+                organization=request.principal.organization,
+                actor=request.principal.actor,
+                request_meta=request_meta(request),
+            )
+            form = OptOutForm()
+        except ApplicationError as exc:
+            form.add_error("value", exc.message)
+    context = {"optout_form": form, "recorded": recorded}
+    if not request.htmx:
+        context.update(_results_context(request))
+        return render(request, "privacy/registry.html", context)
+    response = render(request, "privacy/registry.html#optout-form", context)
+    if recorded is not None:
+        trigger_client_event(response, "optoutRecorded")
+    return response
