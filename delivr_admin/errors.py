@@ -72,7 +72,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):
-        return Response(error_body("not_found", "Not found."), status=404)
+        return Response(error_body("not_found", str(exc) or "Not found."), status=404)
     if isinstance(exc, PermissionDenied):
         return Response(error_body("forbidden", "You do not have permission to do this."), status=403)
     if isinstance(exc, SuspiciousOperation):

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -234,19 +235,24 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "healthcheck": {"task": "delivr_admin.tasks.healthcheck", "schedule": 30.0},
+    "task-jobs-reap": {"task": "audiences.tasks.task_jobs_reap", "schedule": 60.0},
+    "task-purge-expired": {"task": "audiences.tasks.task_purge_expired", "schedule": 3600.0},
 }
 
 # Audience data (Parquet). Allowed input roots are separated by os.pathsep.
 DELIVR_DEMO_DATA = Path(os.environ.get("DELIVR_DEMO_DATA", VAR_DIR / "data" / "intent")).resolve()
 DELIVR_DATA_ROOTS = env_list("DELIVR_DATA_ROOTS", str(DELIVR_DEMO_DATA.parent), sep=os.pathsep)
+# Object-storage credentials for reading Parquet in place (keys as the engine's configure() takes them).
 DELIVR_STORAGE_OPTIONS = {
-    "s3_access_key_id": os.environ.get("DELIVR_S3_ACCESS_KEY_ID", ""),
-    "s3_secret_access_key": os.environ.get("DELIVR_S3_SECRET_ACCESS_KEY", ""),
+    "s3_key_id": os.environ.get("DELIVR_S3_ACCESS_KEY_ID", ""),
+    "s3_secret": os.environ.get("DELIVR_S3_SECRET_ACCESS_KEY", ""),
     "s3_region": os.environ.get("DELIVR_S3_REGION", ""),
     "s3_endpoint": os.environ.get("DELIVR_S3_ENDPOINT", ""),
     "gcs_key_id": os.environ.get("DELIVR_GCS_KEY_ID", ""),
     "gcs_secret": os.environ.get("DELIVR_GCS_SECRET", ""),
 }
+DELIVR_ENGINE_MEMORY_LIMIT = os.environ.get("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
+DELIVR_ENGINE_THREADS = env_int("DELIVR_ENGINE_THREADS", 2)
 DELIVR_TASK_RETENTION_DAYS = env_int("DELIVR_TASK_RETENTION_DAYS", 7)
 DELIVR_SIGNED_LINK_TTL_SECONDS = env_int("DELIVR_SIGNED_LINK_TTL_SECONDS", 15 * 60)
 

@@ -36,9 +36,26 @@ def _fresh_cache():
     yield
 
 
+class CommitAPIClient(APIClient):
+    """Runs transaction.on_commit callbacks when each request ends, as a real request's commit would.
+
+    pytest-django wraps non-transactional tests in one transaction that never commits, so without this,
+    work queued on commit (Celery jobs, in eager mode) would never run.
+    """
+
+    def request(self, **kwargs):
+        from django.db import connection
+        from django.test import TestCase
+
+        if not connection.in_atomic_block:
+            return super().request(**kwargs)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return super().request(**kwargs)
+
+
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    return CommitAPIClient()
 
 
 @dataclass
@@ -58,12 +75,12 @@ class Tenant:
         return principal_for_user(self.user, self.org.id)
 
     def jwt(self) -> APIClient:
-        client = APIClient()
+        client = CommitAPIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token}")
         return client
 
     def key(self) -> APIClient:
-        client = APIClient()
+        client = CommitAPIClient()
         client.credentials(HTTP_X_API_KEY=self.api_key, HTTP_X_API_SECRET=self.api_secret)
         return client
 
@@ -115,6 +132,9 @@ def worker_env() -> dict:
     env["CELERY_FS_ROOT"] = str(settings.CELERY_FS_ROOT)
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    env["DELIVR_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["DELIVR_DEMO_DATA"] = str(settings.DELIVR_DEMO_DATA)
+    env["DELIVR_DATA_ROOTS"] = os.pathsep.join(str(root) for root in settings.DELIVR_DATA_ROOTS)
     env.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
     return env
 

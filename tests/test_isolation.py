@@ -13,7 +13,23 @@ def accounts_objects(first):
     return [f"/api/app/retrieve/{first.client_id}"]
 
 
-ENDPOINTS_FOR = [accounts_objects]
+def audience_tasks(first):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audiences.models import Task
+
+    task = Task.objects.create(
+        organization=first.org,
+        kind="intent_hive",
+        input_path="/data",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    return [f"/api/v1/status/{task.pk}"]
+
+
+ENDPOINTS_FOR = [accounts_objects, audience_tasks]
 
 
 def campaigns_objects(first):

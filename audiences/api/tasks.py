@@ -1,0 +1,237 @@
+"""The Audience API's task endpoints, as delivr-audience-api.txt describes them."""
+
+import re
+from datetime import date, datetime
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import ERROR
+from audiences.models import OutputFormat, TaskKind
+from audiences.selectors import tasks as task_selectors
+from audiences.services import tasks as task_services
+from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from delivr_admin.pagination import page_params
+from delivr_admin.permissions import CanWrite, principal_of
+
+SCORES = ("low", "medium", "high")
+MAX_LIMIT = 10_000_000
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class DayField(serializers.Field):
+    """A day as `2024-05-01` or `20240502`."""
+
+    default_error_messages = {"invalid": "Days are dates like 2024-05-01 or 20240502."}
+
+    def to_internal_value(self, data) -> date:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        for fmt in ("%Y-%m-%d", "%Y%m%d"):
+            try:
+                return datetime.strptime(data.strip(), fmt).date()
+            except ValueError:
+                continue
+        self.fail("invalid")
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class PrefixField(StrictCharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not _PREFIX_RE.match(value):
+            raise serializers.ValidationError(f"{value!r} is not a topic id prefix (letters, digits, _ . -).")
+        return value
+
+
+class ScoreField(StrictCharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).lower()
+        if value not in SCORES:
+            raise serializers.ValidationError(f"{value!r} is not a score bucket (low, medium, high).")
+        return value
+
+
+class CommonTaskInput(serializers.Serializer):
+    limit = StrictIntegerField(required=False, min_value=1, max_value=MAX_LIMIT, allow_null=True)
+    perform_unload = StrictBooleanField(required=False, default=True)
+    select = StrictCharField(required=False, allow_blank=True, max_length=4000, allow_null=True)
+    where_expr = StrictCharField(required=False, allow_blank=True, max_length=4000, allow_null=True)
+    format = serializers.ChoiceField(
+        choices=OutputFormat.choices, required=False, default=OutputFormat.PARQUET
+    )
+
+
+class TaskCreatedSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.CharField()
+    total_jobs = serializers.IntegerField()
+    completed_jobs = serializers.IntegerField()
+
+
+class TaskStatusSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["in_progress", "counted", "unloading", "completed", "failed"])
+    total_jobs = serializers.IntegerField()
+    completed_jobs = serializers.IntegerField()
+    total_count = serializers.IntegerField(allow_null=True)
+    suppressed_count = serializers.IntegerField(help_text="Rows left out because their identity opted out.")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Keyed day=.../prefix=.../score=..."
+    )
+    outputs = serializers.DictField(child=serializers.CharField())
+    output_links = serializers.DictField(
+        child=serializers.CharField(), help_text="Signed; expire in 15 minutes."
+    )
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+    error = serializers.CharField(required=False)
+
+
+def _created(task) -> Response:
+    body = {
+        "task_id": task.pk,
+        "status": task.status,
+        "total_jobs": task.total_jobs,
+        "completed_jobs": task.completed_jobs,
+    }
+    return Response(TaskCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+def _base_url(request) -> str:
+    return request.build_absolute_uri("/")[:-1]
+
+
+class IntentHiveTaskCreateApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(CommonTaskInput):
+        days = serializers.ListField(child=DayField(), min_length=1, max_length=366)
+        topic_id_prefixes = serializers.ListField(child=PrefixField(), min_length=1, max_length=1000)
+        scores = serializers.ListField(child=ScoreField(), min_length=1, max_length=3)
+        input_path = StrictCharField(required=False, allow_blank=True, max_length=1024, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        task = task_services.task_create(
+            principal=principal_of(request),
+            kind=TaskKind.INTENT_HIVE,
+            input_path=v.get("input_path"),
+            days=v["days"],
+            topic_id_prefixes=v["topic_id_prefixes"],
+            scores=v["scores"],
+            limit=v.get("limit"),
+            perform_unload=v["perform_unload"],
+            select=v.get("select"),
+            where_expr=v.get("where_expr"),
+            output_format=v["format"],
+            request_data=request.data,
+        )
+        return _created(task)
+
+
+class GenericParquetTaskCreateApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(CommonTaskInput):
+        input_path = StrictCharField(max_length=1024)
+
+    @extend_schema(request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        task = task_services.task_create(
+            principal=principal_of(request),
+            kind=TaskKind.GENERIC_PARQUET,
+            input_path=v["input_path"],
+            limit=v.get("limit"),
+            perform_unload=v["perform_unload"],
+            select=v.get("select"),
+            where_expr=v.get("where_expr"),
+            output_format=v["format"],
+            request_data=request.data,
+        )
+        return _created(task)
+
+
+class TaskListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="1..1000, default 100"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={
+            200: inline_serializer(
+                "TaskList",
+                {
+                    "tasks": TaskStatusSerializer(many=True),
+                    "total": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR,
+        },
+    )
+    def get(self, request):
+        limit, offset = page_params(request, default=100, maximum=1000)
+        tasks = task_selectors.task_list(principal_of(request))
+        page = list(tasks[offset : offset + limit])
+        base = _base_url(request)
+        return Response(
+            {
+                "tasks": [task_selectors.task_status(t, base_url=base) for t in page],
+                "total": tasks.count(),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+
+class TaskStatusApi(APIView):
+    @extend_schema(responses={200: TaskStatusSerializer, 404: ERROR})
+    def get(self, request, task_id):
+        task = task_selectors.task_get(principal_of(request), task_id)
+        return Response(
+            TaskStatusSerializer(task_selectors.task_status(task, base_url=_base_url(request))).data
+        )
+
+
+class TaskUnloadApi(APIView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(request=None, responses={202: TaskStatusSerializer, 404: ERROR, 409: ERROR})
+    def post(self, request, task_id):
+        task = task_selectors.task_get(principal_of(request), task_id)
+        task = task_services.task_unload_start(task=task)
+        body = task_selectors.task_status(task, base_url=_base_url(request))
+        return Response(TaskStatusSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TaskOutputDownloadApi(APIView):
+    """Streams one output file; the link must be signed, fresh (15 min) and used by the owning org."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("token", str, required=True)],
+        responses={(200, "application/octet-stream"): bytes, 404: ERROR},
+    )
+    def get(self, request, task_id, job_id):
+        from django.core.files.storage import default_storage
+
+        job = task_selectors.output_resolve(
+            principal_of(request), task_id, job_id, request.query_params.get("token")
+        )
+        filename = f"{job.partition.replace('/', '_').replace('=', '-') or 'all'}.{job.output_name.rsplit('.', 1)[-1]}"
+        return FileResponse(
+            default_storage.open(job.output_name, "rb"), as_attachment=True, filename=filename
+        )

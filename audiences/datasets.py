@@ -1,0 +1,100 @@
+"""Bridge between Django settings and the columnar engine: allowed roots, remote credentials, suppression.
+
+Everything that turns a stored definition (a task, an audience) into an engine Selection goes through here,
+so every output subtracts the opt-out registry the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from django.conf import settings
+
+from audiences import engine
+from delivr_admin.errors import ApplicationError
+
+
+@lru_cache(maxsize=1)
+def _configured() -> bool:
+    engine.configure(
+        memory_limit=settings.DELIVR_ENGINE_MEMORY_LIMIT,
+        threads=settings.DELIVR_ENGINE_THREADS,
+        storage_options={k: v for k, v in settings.DELIVR_STORAGE_OPTIONS.items() if v},
+    )
+    return True
+
+
+def default_input_path() -> str:
+    return str(settings.DELIVR_DEMO_DATA)
+
+
+def input_path_resolve(path: str | None) -> str:
+    """The canonical input path if it lies under an allowed root; a 400 naming the problem otherwise."""
+    _configured()
+    try:
+        return engine.resolve_input_path(path or default_input_path(), settings.DELIVR_DATA_ROOTS)
+    except engine.InputPathError as exc:
+        raise ApplicationError(str(exc), code="invalid_input_path") from exc
+
+
+def dataset_columns(input_path: str) -> dict[str, str]:
+    _configured()
+    try:
+        return engine.dataset_columns(input_path)
+    except engine.InputPathError as exc:
+        raise ApplicationError(str(exc), code="invalid_input_path") from exc
+
+
+def where_validate(where_expr: str | None, columns: dict[str, str]) -> str:
+    if where_expr is None or not where_expr.strip():
+        return ""
+    try:
+        return engine.validate_where(where_expr, columns)
+    except engine.UnsafeExpression as exc:
+        raise ApplicationError(
+            f"where_expr: {exc}", code="invalid_where_expr", extra={"offending": exc.offending}
+        ) from exc
+
+
+def select_validate(select: str | None, columns: dict[str, str]) -> list[str]:
+    if select is None or not select.strip():
+        return []
+    try:
+        return list(engine.validate_select(select, columns))
+    except engine.UnsafeExpression as exc:
+        raise ApplicationError(
+            f"select: {exc}", code="invalid_select", extra={"offending": exc.offending}
+        ) from exc
+
+
+def suppression_for(organization_ids: Iterable) -> engine.Suppression | None:
+    """The opt-out registry entries that apply to these organizations (global ones included)."""
+    from privacy.selectors import optout_suppression
+
+    suppression = optout_suppression(list(organization_ids))
+    return suppression if suppression else None
+
+
+def selection(
+    *,
+    input_path: str,
+    organization_ids: Iterable,
+    days: Iterable = (),
+    prefixes: Iterable[str] = (),
+    scores: Iterable[str] = (),
+    where_sql: str = "",
+    columns: Iterable[str] = (),
+    suppress: bool = True,
+) -> engine.Selection:
+    """An engine selection with the organization's opt-outs subtracted (unless suppress=False, for counts)."""
+    _configured()
+    return engine.Selection(
+        input_path=input_path,
+        days=tuple(days),
+        prefixes=tuple(prefixes),
+        scores=tuple(scores),
+        where_sql=where_sql or None,
+        columns=tuple(columns),
+        suppression=suppression_for(organization_ids) if suppress else None,
+    )

@@ -1,0 +1,51 @@
+"""Audience engine: the only code that reads audience rows (DuckDB over hive-partitioned Parquet).
+
+Import from here; submodules are implementation details except ``generator``, ``sqlsafety``, ``paths`` and
+``buckets``, which other apps use directly.
+"""
+
+from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES, employee_buckets_in_range, score_buckets
+from audiences.engine.core import (
+    EngineError,
+    Selection,
+    Suppression,
+    configure,
+    count,
+    count_distinct,
+    count_with_suppressed,
+    dataset_columns,
+    iter_batches,
+    list_partitions,
+    preview,
+    sample,
+    unload,
+    write_csv_stream,
+)
+from audiences.engine.paths import InputPathError, resolve_input_path
+from audiences.engine.sqlsafety import UnsafeExpression, validate_select, validate_where
+
+__all__ = [
+    "EMPLOYEE_BUCKETS",
+    "SCORES",
+    "EngineError",
+    "InputPathError",
+    "Selection",
+    "Suppression",
+    "UnsafeExpression",
+    "configure",
+    "count",
+    "count_distinct",
+    "count_with_suppressed",
+    "dataset_columns",
+    "employee_buckets_in_range",
+    "iter_batches",
+    "list_partitions",
+    "preview",
+    "resolve_input_path",
+    "sample",
+    "score_buckets",
+    "unload",
+    "validate_select",
+    "validate_where",
+    "write_csv_stream",
+]

@@ -1,0 +1,661 @@
+"""DuckDB-backed reads of hive-partitioned audience Parquet: the only code that touches audience rows.
+
+Every call works on its own cursor of one process-wide DuckDB instance (threads and memory capped, Parquet
+footers cached; see :func:`configure`; rebuilt after fork), so functions are safe from Django request threads
+and Celery workers alike. Partition pruning is done by us:
+the directory listing picks the partitions of the selection and DuckDB receives only their files. Results
+stream as Arrow record batches; nothing unbounded is fetched into Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import io
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from audiences.engine.paths import is_remote
+from audiences.engine.sqlsafety import validate_where
+
+HIVE_KEYS = ("day", "prefix", "score")
+IDENTITY_COLUMNS = (
+    "uid2",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "company_employee_count",
+    "country",
+    "state",
+    "city",
+)
+_KEY_RE = re.compile(r"day=(?P<day>[^/]+)/prefix=(?P<prefix>[^/]+)/score=(?P<score>[^/]+)$")
+
+
+class EngineError(RuntimeError):
+    """The dataset cannot be read as asked (no files, unknown partition or column)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass
+class _Config:
+    memory_limit: str = "512MB"
+    threads: int = 2
+    temp_directory: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+
+_config = _Config()
+_config_lock = threading.Lock()
+
+
+def configure(
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Set engine limits and object-storage credentials for every later call (Django settings feed this).
+
+    ``storage_options`` keys: ``s3_key_id``, ``s3_secret``, ``s3_region``, ``s3_session_token``,
+    ``s3_endpoint``, ``s3_url_style``, ``s3_use_ssl``, ``gcs_key_id``, ``gcs_secret`` (GCS HMAC keys).
+    """
+    with _config_lock:
+        if memory_limit is not None:
+            _config.memory_limit = memory_limit
+        if threads is not None:
+            _config.threads = int(threads)
+        if temp_directory is not None:
+            _config.temp_directory = temp_directory
+        if storage_options is not None:
+            _config.storage_options = dict(storage_options)
+        global _db
+        _db = None  # next call builds an instance with the new settings
+
+
+def _lit(value: Any) -> str:
+    """SQL literal for a trusted Python value (paths, settings): strings single-quoted with quotes doubled."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_db: duckdb.DuckDBPyConnection | None = None
+_db_pid = 0
+_db_remote = False
+
+
+def _database() -> duckdb.DuckDBPyConnection:
+    """The process-wide DuckDB instance (recreated after fork or :func:`configure`)."""
+    global _db, _db_pid, _db_remote
+    with _config_lock:
+        if _db is None or _db_pid != os.getpid():
+            config: dict[str, Any] = {
+                "threads": _config.threads,
+                "memory_limit": _config.memory_limit,
+                # keeps Parquet footers between calls: repeated counts on a tree skip re-reading metadata
+                "enable_object_cache": True,
+            }
+            if _config.temp_directory:
+                config["temp_directory"] = _config.temp_directory
+            _db, _db_pid, _db_remote = duckdb.connect(config=config), os.getpid(), False
+        return _db
+
+
+def _connect(remote: bool = False) -> duckdb.DuckDBPyConnection:
+    """A cursor (own connection, shared instance and caches) for one call; close it when done."""
+    global _db_remote
+    db = _database()
+    if remote and not _db_remote:
+        with _config_lock:
+            _configure_remote(db, _config.storage_options)
+            _db_remote = True
+    return db.cursor()
+
+
+def _configure_remote(con: duckdb.DuckDBPyConnection, opts: Mapping[str, Any]) -> None:
+    # httpfs must be installable (or pre-installed in the image) on machines that read s3:// / gs://.
+    con.execute("INSTALL httpfs")
+    con.execute("LOAD httpfs")
+    s3 = {
+        "KEY_ID": opts.get("s3_key_id"),
+        "SECRET": opts.get("s3_secret"),
+        "REGION": opts.get("s3_region"),
+        "SESSION_TOKEN": opts.get("s3_session_token"),
+        "ENDPOINT": opts.get("s3_endpoint"),
+        "URL_STYLE": opts.get("s3_url_style"),
+        "USE_SSL": opts.get("s3_use_ssl"),
+    }
+    if any(v is not None for v in s3.values()):
+        parts = ", ".join(f"{k} {_lit(v)}" for k, v in s3.items() if v is not None)
+        con.execute(f"CREATE OR REPLACE SECRET delivr_s3 (TYPE s3, {parts})")
+    if opts.get("gcs_key_id"):
+        con.execute(
+            f"CREATE OR REPLACE SECRET delivr_gcs (TYPE gcs, KEY_ID {_lit(opts['gcs_key_id'])}, "
+            f"SECRET {_lit(opts.get('gcs_secret', ''))})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# selection and suppression
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return dt.date.fromisoformat(text)
+
+
+class Suppression:
+    """Identifiers that must never leave the system; rows matching any of them are removed from every output.
+
+    Emails are compared lower-cased and trimmed; ``email_sha256`` holds hex SHA-256 digests of such emails.
+    Built once per export or request, then anti-joined inside DuckDB (registered as Arrow tables).
+    """
+
+    def __init__(
+        self,
+        person_ids: Iterable[str] = (),
+        uid2s: Iterable[str] = (),
+        emails: Iterable[str] = (),
+        email_sha256: Iterable[str] = (),
+    ) -> None:
+        self.person_ids = frozenset(p for p in person_ids if p)
+        self.uid2s = frozenset(u for u in uid2s if u)
+        self.emails = frozenset(e.strip().lower() for e in emails if e and e.strip())
+        self.email_sha256 = frozenset(h.strip().lower() for h in email_sha256 if h and h.strip())
+
+    def __bool__(self) -> bool:
+        return bool(self.person_ids or self.uid2s or self.emails or self.email_sha256)
+
+    def __repr__(self) -> str:
+        return (
+            f"Suppression(person_ids={len(self.person_ids)}, uid2s={len(self.uid2s)}, "
+            f"emails={len(self.emails)}, email_sha256={len(self.email_sha256)})"
+        )
+
+    @staticmethod
+    def hash_email(email: str) -> str:
+        """Hex SHA-256 of the trimmed, lower-cased email (the form stored in ``email_sha256``)."""
+        return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to read: a hive tree root plus partition filters, an already-validated WHERE and a projection.
+
+    ``days`` accepts dates or ``YYYY-MM-DD``/``YYYYMMDD`` strings; empty tuples mean "all".
+    ``where_sql`` must come from :func:`validate_where` (it is re-validated here as defence in depth).
+    """
+
+    input_path: str
+    days: tuple[dt.date, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    scores: tuple[str, ...] = ()
+    where_sql: str | None = None
+    columns: tuple[str, ...] = ()
+    suppression: Suppression | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", tuple(sorted({_as_date(d) for d in self.days})))
+        object.__setattr__(self, "prefixes", tuple(self.prefixes))
+        object.__setattr__(self, "scores", tuple(s.lower() for s in self.scores))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.where_sql is not None and not self.where_sql.strip():
+            object.__setattr__(self, "where_sql", None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# partition listing
+
+
+def _parquet_files(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        os.path.join(directory, n) for n in names if n.endswith(".parquet") and not n.startswith((".", "_"))
+    )
+
+
+def _subdirs(directory: str, key: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    prefix = key + "="
+    return sorted(
+        n[len(prefix) :] for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(directory, n))
+    )
+
+
+def _wanted(sel: Selection, key: str, value: str) -> bool:
+    if key == "day":
+        if not sel.days:
+            return True
+        try:
+            return _as_date(value) in sel.days
+        except ValueError:
+            return False
+    allowed = sel.prefixes if key == "prefix" else sel.scores
+    return not allowed or (value.lower() if key == "score" else value) in allowed
+
+
+def _remote_layout(root: str) -> tuple[bool, dict[str, list[str]]]:
+    con = _connect(remote=True)
+    try:
+        pattern = root.rstrip("/") + "/day=*/prefix=*/score=*/*.parquet"
+        files = [r[0] for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [pattern]).fetchall()]
+        if not files:
+            pattern = root.rstrip("/") + "/**/*.parquet"
+            files = [
+                r[0] for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [pattern]).fetchall()
+            ]
+            return False, {"": files} if files else {}
+    finally:
+        con.close()
+    layout: dict[str, list[str]] = {}
+    base = root.rstrip("/") + "/"
+    for f in files:
+        rel = f[len(base) :] if f.startswith(base) else f
+        directory, _, name = rel.rpartition("/")
+        if name.startswith(("_", ".")):
+            continue
+        layout.setdefault(directory, []).append(f)
+    return True, layout
+
+
+def _layout(sel: Selection) -> tuple[bool, dict[str, list[str]]]:
+    """(is_hive, {partition key: files}) for the selection; non-hive trees give one key ``""``."""
+    root = sel.input_path
+    if is_remote(root):
+        hive, layout = _remote_layout(root)
+        if not hive:
+            return False, layout
+        out = {}
+        for key, files in layout.items():
+            m = _KEY_RE.fullmatch(key)
+            if m and all(_wanted(sel, k, m.group(k)) for k in HIVE_KEYS):
+                out[key] = files
+        return True, out
+    if not os.path.isdir(root):
+        raise EngineError(f"input path is not a directory: {root}")
+    days = _subdirs(root, "day")
+    if not days:
+        files = sorted(
+            os.path.join(d, f)
+            for d, _, names in os.walk(root)
+            for f in names
+            if f.endswith(".parquet") and not f.startswith((".", "_"))
+        )
+        return False, ({"": files} if files else {})
+    out = {}
+    for day in days:
+        if not _wanted(sel, "day", day):
+            continue
+        day_dir = os.path.join(root, f"day={day}")
+        for prefix in _subdirs(day_dir, "prefix"):
+            if not _wanted(sel, "prefix", prefix):
+                continue
+            prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+            for score in _subdirs(prefix_dir, "score"):
+                if not _wanted(sel, "score", score):
+                    continue
+                files = _parquet_files(os.path.join(prefix_dir, f"score={score}"))
+                if files:
+                    out[f"day={day}/prefix={prefix}/score={score}"] = files
+    return True, out
+
+
+def list_partitions(sel: Selection) -> list[str]:
+    """Sorted keys ``day=.../prefix=.../score=...`` of existing partitions (with Parquet files) in ``sel``.
+
+    Missing day folders are simply absent; ``_SUCCESS``/``_manifest.json`` and other non-Parquet files are
+    ignored. A tree without hive folders has no partitions (read it with ``partition=None``).
+    """
+    hive, layout = _layout(sel)
+    return sorted(layout) if hive else []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SQL building
+
+
+def _source(files: Sequence[str], hive: bool) -> str:
+    listing = "[" + ", ".join(_lit(f) for f in files) + "]"
+    if not hive:
+        return f"read_parquet({listing})"
+    return (
+        f"read_parquet({listing}, hive_partitioning = true, "
+        "hive_types = {'day': DATE, 'prefix': VARCHAR, 'score': VARCHAR})"
+    )
+
+
+@dataclass
+class _Plan:
+    hive: bool
+    files: list[str]
+    columns: dict[str, str]
+    remote: bool
+
+
+def _plan(sel: Selection, partition: str | None = None) -> _Plan:
+    hive, layout = _layout(sel)
+    if partition is not None:
+        if partition not in layout:
+            raise EngineError(f"partition {partition!r} is not in the selection")
+        files = list(layout[partition])
+    else:
+        files = [f for key in sorted(layout) for f in layout[key]]
+    return _Plan(
+        hive=hive, files=files, columns=dataset_columns(sel.input_path), remote=is_remote(sel.input_path)
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _resolve_column(name: str, columns: Mapping[str, str]) -> str:
+    lookup = {c.lower(): c for c in columns}
+    try:
+        return lookup[name.lower()]
+    except KeyError:
+        raise EngineError(f"unknown column {name!r}") from None
+
+
+def _register_suppression(
+    con: duckdb.DuckDBPyConnection, sup: Suppression | None, columns: Mapping[str, str]
+) -> list[str]:
+    """Register non-empty identifier sets and return the anti-join clauses that apply them."""
+    if not sup:
+        return []
+    joins = []
+    specs = [
+        ("_sup_person", sup.person_ids, "person_id", 't."person_id"'),
+        ("_sup_uid2", sup.uid2s, "uid2", 't."uid2"'),
+        ("_sup_email", sup.emails, "email", 'lower(trim(t."email"))'),
+        ("_sup_email_hash", sup.email_sha256, "email", 'sha256(lower(trim(t."email")))'),
+    ]
+    for table, values, column, expr in specs:
+        if not values:
+            continue
+        if column not in columns:
+            raise EngineError(f"suppression by {column} needs a {column!r} column in the dataset")
+        con.register(table, pa.table({"v": pa.array(sorted(values), pa.string())}))
+        joins.append(f"ANTI JOIN {table} ON {expr} = {table}.v")
+    return joins
+
+
+def _query(
+    con: duckdb.DuckDBPyConnection,
+    sel: Selection,
+    plan: _Plan,
+    *,
+    project: bool = True,
+    suppress: bool = True,
+    limit: int | None = None,
+) -> str:
+    """SELECT over the plan's files with the WHERE, suppression anti-joins, projection and limit."""
+    if project and sel.columns:
+        cols = ", ".join("t." + _quote(_resolve_column(c, plan.columns)) for c in sel.columns)
+    else:
+        cols = "t.*"
+    if not plan.files:
+        return f"SELECT {cols} FROM (SELECT {_empty_projection(plan.columns)}) t WHERE false"
+    joins = _register_suppression(con, sel.suppression, plan.columns) if suppress else []
+    sql = f"SELECT {cols} FROM {_source(plan.files, plan.hive)} t " + " ".join(joins)
+    if sel.where_sql:
+        sql += f" WHERE ({validate_where(sel.where_sql, plan.columns)})"
+    if limit is not None:
+        sql += f" LIMIT {max(0, int(limit))}"
+    return sql
+
+
+def _empty_projection(columns: Mapping[str, str]) -> str:
+    return ", ".join(f"CAST(NULL AS {typ}) AS {_quote(name)}" for name, typ in columns.items())
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    rows = con.execute(sql).fetchall()  # one row by construction
+    return rows[0][0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# public reads
+
+
+def _first_file(root: str) -> tuple[bool, str | None]:
+    """(is_hive, first Parquet file) without listing the whole tree."""
+    if is_remote(root):
+        hive, layout = _remote_layout(root)
+        return hive, next((files[0] for _, files in sorted(layout.items()) if files), None)
+    if not os.path.isdir(root):
+        raise EngineError(f"input path is not a directory: {root}")
+    days = _subdirs(root, "day")
+    if not days:
+        for directory, dirs, names in os.walk(root):
+            dirs.sort()
+            found = sorted(n for n in names if n.endswith(".parquet") and not n.startswith((".", "_")))
+            if found:
+                return False, os.path.join(directory, found[0])
+        return False, None
+    for day in days:
+        day_dir = os.path.join(root, f"day={day}")
+        for prefix in _subdirs(day_dir, "prefix"):
+            prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+            for score in _subdirs(prefix_dir, "score"):
+                files = _parquet_files(os.path.join(prefix_dir, f"score={score}"))
+                if files:
+                    return True, files[0]
+    return True, None
+
+
+def dataset_columns(input_path: str) -> dict[str, str]:
+    """Column name -> DuckDB type of the dataset (from one file's footer), including day/prefix/score."""
+    hive, first = _first_file(input_path)
+    if first is None:
+        raise EngineError(f"no Parquet files under {input_path}")
+    con = _connect(remote=is_remote(input_path))
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {_source([first], hive)}").fetchall()
+    finally:
+        con.close()
+    return {r[0]: r[1] for r in rows}
+
+
+def count(sel: Selection, partition: str | None = None) -> int:
+    """Rows of the selection (or of one of its partitions) after the WHERE and suppression."""
+    return count_with_suppressed(sel, partition)[0] if sel.suppression else _count(sel, partition, True)
+
+
+def _count(sel: Selection, partition: str | None, suppress: bool) -> int:
+    plan = _plan(sel, partition)
+    con = _connect(plan.remote)
+    try:
+        return int(
+            _scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False, suppress=suppress)})")
+        )
+    finally:
+        con.close()
+
+
+def count_with_suppressed(sel: Selection, partition: str | None = None) -> tuple[int, int]:
+    """(rows after suppression, rows removed by suppression) for the selection or one partition."""
+    if not sel.suppression:
+        return _count(sel, partition, True), 0
+    plan = _plan(sel, partition)
+    con = _connect(plan.remote)
+    try:
+        total = int(
+            _scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False, suppress=False)})")
+        )
+        kept = int(_scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False)})"))
+    finally:
+        con.close()
+    return kept, total - kept
+
+
+def count_distinct(sel: Selection, column: str = "person_id") -> int:
+    """Distinct non-null values of ``column`` (default: distinct profiles) after WHERE and suppression."""
+    plan = _plan(sel)
+    name = _quote(_resolve_column(column, plan.columns))
+    con = _connect(plan.remote)
+    try:
+        return int(
+            _scalar(con, f"SELECT count(DISTINCT {name}) FROM ({_query(con, sel, plan, project=False)})")
+        )
+    finally:
+        con.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    table = con.sql(sql).to_arrow_table()
+    return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def preview(sel: Selection, limit: int) -> list[dict]:
+    """Up to ``limit`` rows (projection applied) as JSON-friendly dicts: dates/timestamps as ISO strings."""
+    plan = _plan(sel)
+    con = _connect(plan.remote)
+    try:
+        return _rows(con, _query(con, sel, plan, limit=limit))
+    finally:
+        con.close()
+
+
+def sample(sel: Selection, limit: int) -> list[dict]:
+    """One row per contact (person_id), ordered by person_id, at most ``limit``.
+
+    ``intent_frequency`` is the number of rows of the person in the selection, ``impression_count`` the sum of
+    their impressions; identity fields (uid2, email, names, company, location) are taken from their rows.
+    """
+    plan = _plan(sel)
+    if "person_id" not in plan.columns:
+        raise EngineError("sample needs a person_id column")
+    idents = [c for c in IDENTITY_COLUMNS if c in plan.columns]
+    aggs = [f"min({_quote(c)}) AS {_quote(c)}" for c in idents]
+    aggs.append("count(*) AS intent_frequency")
+    if "impression_count" in plan.columns:
+        aggs.append('CAST(coalesce(sum("impression_count"), 0) AS BIGINT) AS impression_count')
+    con = _connect(plan.remote)
+    try:
+        inner = _query(con, sel, plan, project=False)
+        # Pick the first persons on person_id alone, then aggregate only their rows: aggregating every
+        # column for every person of a large selection would spill and take minutes.
+        sql = (
+            f"WITH base AS ({inner}), picked AS (SELECT DISTINCT person_id FROM base "
+            f"WHERE person_id IS NOT NULL ORDER BY person_id LIMIT {max(0, int(limit))}) "
+            f"SELECT person_id, {', '.join(aggs)} FROM base SEMI JOIN picked USING (person_id) "
+            f"GROUP BY person_id ORDER BY person_id"
+        )
+        return _rows(con, sql)
+    finally:
+        con.close()
+
+
+def _reader(
+    sel: Selection, partition: str | None, limit: int | None, batch_size: int
+) -> Iterator[pa.RecordBatchReader]:
+    plan = _plan(sel, partition)
+    con = _connect(plan.remote)
+    try:
+        yield con.sql(_query(con, sel, plan, limit=limit)).to_arrow_reader(batch_size)
+    finally:
+        con.close()
+
+
+def iter_batches(
+    sel: Selection, batch_size: int = 65536, *, partition: str | None = None, limit: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream the selection (projection, WHERE, suppression applied) as Arrow record batches."""
+    for reader in _reader(sel, partition, limit, batch_size):
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
+
+
+def unload(
+    sel: Selection,
+    partition: str | None,
+    fmt: Literal["parquet", "csv"],
+    out: BinaryIO | str,
+    limit: int | None = None,
+    *,
+    batch_size: int = 65536,
+) -> int:
+    """Write the selection (or one partition) to ``out`` (path or writable binary file); return rows written.
+
+    Parquet is zstd-compressed; CSV has a header. An empty result still writes a valid file (schema/header).
+    """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"unsupported format {fmt!r}")
+    rows = 0
+    for reader in _reader(sel, partition, limit, batch_size):
+        schema = reader.schema
+        if fmt == "parquet":
+            with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        else:
+            with pacsv.CSVWriter(out, schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+    return rows
+
+
+def write_csv_stream(sel: Selection, limit: int | None = None, *, batch_size: int = 65536) -> Iterator[bytes]:
+    """CSV of the selection in chunks (header first) for a streaming HTTP response; ``None`` = no limit."""
+    for reader in _reader(sel, None, limit, batch_size):
+        buf = io.BytesIO()
+        with pacsv.CSVWriter(buf, reader.schema) as writer:  # writes the header at once
+            for batch in reader:
+                writer.write_batch(batch)
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        rest = buf.getvalue()  # the header alone when nothing matched
+        if rest:
+            yield rest

@@ -1,0 +1,414 @@
+"""Deterministic generator of hive-partitioned intent data (demo, test and benchmark datasets).
+
+Every value is a pure function of ``(seed, global row index)`` or ``(seed, person index)`` computed with a
+vectorised splitmix64 in ``pyarrow.compute`` (numpy is not a dependency), so the same parameters always give
+the same rows and, with the same pyarrow version, the same file bytes. Partitions are generated in chunks of
+at most ``CHUNK_ROWS`` rows and written immediately, so memory stays bounded whatever the total size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
+
+SCORE_WEIGHTS: tuple[float, ...] = (0.5, 0.3, 0.2)
+CHUNK_ROWS = 1_000_000
+TOPICS_PER_PREFIX = 10
+_MASK64 = (1 << 64) - 1
+_U11, _U27, _U30, _U31 = (pa.scalar(n, pa.uint64()) for n in (11, 27, 30, 31))
+
+FIRST_NAMES = (
+    "James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan "
+    "Joseph Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Margaret Donald "
+    "Sandra Steven Ashley Paul Kimberly Andrew Emily Joshua Donna Kenneth Michelle Kevin Dorothy Brian Carol "
+    "George Amanda Timothy Melissa Ronald Deborah Edward Stephanie Jason Rebecca Jeffrey Sharon Ryan Laura "
+    "Jacob Cynthia Gary Kathleen Nicholas Amy Eric Angela Jonathan Shirley Stephen Anna Larry Brenda Justin "
+    "Pamela Scott Emma Brandon Nicole Benjamin Helen Samuel Samantha Gregory Katherine Alexander Christine"
+).split()
+LAST_NAMES = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
+    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
+    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
+    "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz "
+    "Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson"
+).split()
+JOB_TITLES = (
+    "CEO",
+    "CTO",
+    "CFO",
+    "VP Marketing",
+    "VP Sales",
+    "Marketing Manager",
+    "Sales Manager",
+    "Software Engineer",
+    "Data Analyst",
+    "Product Manager",
+    "Account Executive",
+    "IT Director",
+    "Operations Manager",
+    "HR Manager",
+    "Growth Lead",
+    "Head of Data",
+    "Procurement Specialist",
+    "Customer Success Manager",
+    "Founder",
+    "Consultant",
+)
+_COMPANY_A = (
+    "Blue Red Green Bright Swift Prime Nova Apex Silver Golden North Iron Clear Rapid Quantum".split()
+)
+_COMPANY_B = "Harbor Peak Logic Works Labs Systems Data Cloud Bridge Forge Wave Stone Path Grid Leaf".split()
+_COMPANY_C = ("Inc", "LLC", "Group", "Partners", "Technologies", "Solutions")
+LOCATIONS = (
+    ("US", "CA", "San Francisco"),
+    ("US", "CA", "Los Angeles"),
+    ("US", "NY", "New York"),
+    ("US", "TX", "Austin"),
+    ("US", "TX", "Dallas"),
+    ("US", "WA", "Seattle"),
+    ("US", "MA", "Boston"),
+    ("US", "IL", "Chicago"),
+    ("US", "FL", "Miami"),
+    ("US", "CO", "Denver"),
+    ("US", "GA", "Atlanta"),
+    ("CA", "ON", "Toronto"),
+    ("CA", "BC", "Vancouver"),
+    ("GB", "ENG", "London"),
+    ("GB", "SCT", "Edinburgh"),
+    ("DE", "BE", "Berlin"),
+    ("DE", "BY", "Munich"),
+    ("FR", "IDF", "Paris"),
+    ("NL", "NH", "Amsterdam"),
+    ("AU", "NSW", "Sydney"),
+)
+# Rough shape of real company sizes: many small firms, few giants.
+_BUCKET_WEIGHTS = (20, 25, 20, 12, 8, 8, 4, 3)
+_DICT_COLUMNS = [
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "company_employee_count",
+    "country",
+    "state",
+    "city",
+    "topic_id",
+]
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    """Inputs of :func:`generate`; stored verbatim in ``_manifest.json``."""
+
+    rows: int
+    days: int
+    prefixes: int
+    seed: int = 42
+    start_day: str = "2024-05-01"
+    first_prefix: int = 100
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """Summary of a generated tree: where it is and the true counts written to its manifest."""
+
+    out: str
+    total_rows: int
+    distinct_persons: int
+    partitions: int
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------------------------
+# vectorised hashing
+
+
+def _mix(x: pa.Array) -> pa.Array:
+    """splitmix64 finaliser over a uint64 array (wrapping arithmetic)."""
+    x = pc.bit_wise_xor(x, pc.shift_right(x, _U30))
+    x = pc.multiply(x, pa.scalar(0xBF58476D1CE4E5B9, pa.uint64()))
+    x = pc.bit_wise_xor(x, pc.shift_right(x, _U27))
+    x = pc.multiply(x, pa.scalar(0x94D049BB133111EB, pa.uint64()))
+    return pc.bit_wise_xor(x, pc.shift_right(x, _U31))
+
+
+def _hash(idx: pa.Array, seed: int, stream: int) -> pa.Array:
+    """Independent uint64 pseudo-random stream ``stream`` for the indices ``idx``."""
+    salt = ((seed * 0x9E3779B97F4A7C15) ^ (stream * 0xD1B54A32D192ED03) ^ 0x632BE59BD9B4E019) & _MASK64
+    return _mix(pc.bit_wise_xor(idx, pa.scalar(salt, pa.uint64())))
+
+
+def _mod(h: pa.Array, n: int) -> pa.Array:
+    """``h % n`` as int64 (pyarrow has no modulo kernel; unsigned divide truncates)."""
+    m = pa.scalar(n, pa.uint64())
+    return pc.cast(pc.subtract(h, pc.multiply(pc.divide(h, m), m)), pa.int64())
+
+
+def _pick(values: Sequence[str] | pa.Array, h: pa.Array) -> pa.Array:
+    """Dictionary array choosing ``values[h % len]``: no string copies, and Parquet writes it fast."""
+    arr = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    return pa.DictionaryArray.from_arrays(pc.cast(_mod(h, len(arr)), pa.int32()), arr)
+
+
+def _bits(h: pa.Array, shift: int, n: int) -> pa.Array:
+    """``(h >> shift) % n`` as int64: several small draws from one 64-bit hash."""
+    return _mod(pc.shift_right(h, pa.scalar(shift, pa.uint64())), n) if shift else _mod(h, n)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# static lookup tables (tiny, derived from the seed)
+
+
+def _companies(seed: int) -> tuple[pa.Array, pa.Array, pa.Array]:
+    rng = random.Random(seed * 7 + 1)
+    names, domains, sizes = [], [], []
+    seen: set[str] = set()
+    while len(names) < 600:
+        a, b, c = rng.choice(_COMPANY_A), rng.choice(_COMPANY_B), rng.choice(_COMPANY_C)
+        base = f"{a}{b}".lower()
+        n = 1
+        domain = f"{base}.com"
+        while domain in seen:
+            n += 1
+            domain = f"{base}{n}.com"
+        seen.add(domain)
+        names.append(f"{a} {b} {c}" if n == 1 else f"{a} {b} {n} {c}")
+        domains.append(domain)
+        sizes.append(rng.choices(EMPLOYEE_BUCKETS, weights=_BUCKET_WEIGHTS)[0])
+    return pa.array(names), pa.array(domains), pa.array(sizes)
+
+
+def partition_counts(params: GenerateParams) -> dict[str, int]:
+    """Rows per partition key ``day=.../prefix=.../score=...``; sums exactly to ``params.rows``."""
+    rng = random.Random(params.seed)
+    days = [date.fromisoformat(params.start_day) + timedelta(days=i) for i in range(params.days)]
+    prefixes = [f"4eyes_{params.first_prefix + i}" for i in range(params.prefixes)]
+    prefix_w = [0.3 + rng.random() for _ in prefixes]
+    keys, weights = [], []
+    for d in days:
+        day_w = 0.8 + 0.4 * rng.random()
+        for p, pw in zip(prefixes, prefix_w, strict=True):
+            for s, sw in zip(SCORES, SCORE_WEIGHTS, strict=True):
+                keys.append(f"day={d.isoformat()}/prefix={p}/score={s}")
+                weights.append(day_w * pw * sw * (0.9 + 0.2 * rng.random()))
+    total_w = sum(weights)
+    raw = [params.rows * w / total_w for w in weights]
+    counts = [int(r) for r in raw]
+    # largest remainder, ties broken by position, so the total is exact and deterministic
+    order = sorted(range(len(raw)), key=lambda i: (counts[i] - raw[i], i))
+    for i in order[: params.rows - sum(counts)]:
+        counts[i] += 1
+    return dict(zip(keys, counts, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# row generation
+
+
+def _chunk_table(
+    seed: int,
+    start: int,
+    n: int,
+    pool: int,
+    parts: list[tuple[str, str, str, int]],
+    companies: tuple[pa.Array, pa.Array, pa.Array],
+) -> tuple[pa.Table, pa.Array]:
+    """Rows ``start .. start+n`` (global indices) for consecutive partitions ``parts``; also person indices.
+
+    Person attributes are computed once per distinct person of the chunk and attached as dictionary arrays.
+    """
+    idx = pc.cast(pa.arange(start, start + n), pa.uint64())
+    # person: mildly skewed so some people are much more active than others
+    h = _hash(idx, seed, 1)
+    u = pc.divide(pc.cast(pc.shift_right(h, _U11), pa.float64()), float(1 << 53))
+    person = pc.cast(pc.floor(pc.multiply(pc.power(u, 1.3), pool)), pa.int64())
+    people = pc.unique(person)
+    local = pc.cast(pc.index_in(person, people), pa.int32())
+    pu = pc.cast(people, pa.uint64())
+
+    hp = _hash(pu, seed, 10)
+    first_i, last_i = _bits(hp, 0, len(FIRST_NAMES)), _bits(hp, 16, len(LAST_NAMES))
+    comp_i, loc_i, job_i = _bits(hp, 32, len(companies[0])), _bits(hp, 48, len(LOCATIONS)), _bits(hp, 56, 251)
+    bad = _bits(_hash(pu, seed, 11), 0, 200)
+
+    person_str = pc.cast(people, pa.string())
+    person_id = pc.binary_join_element_wise("p_", pc.utf8_lpad(person_str, 6, "0"), "")
+    first = pc.take(pa.array(FIRST_NAMES), first_i)
+    last = pc.take(pa.array(LAST_NAMES), last_i)
+    email = pc.binary_join_element_wise(
+        pc.utf8_lower(first), ".", pc.utf8_lower(last), person_str, "@", pc.take(companies[1], comp_i), ""
+    )
+    # about 1% of people have an empty or malformed email, on purpose
+    email = pc.if_else(pc.equal(bad, 0), "", email)
+    email = pc.if_else(pc.equal(bad, 1), pc.binary_join_element_wise(person_id, "-at-nowhere", ""), email)
+    # uid2: base64 of 32 bytes (44 chars like real UID2 tokens); the first 8 bytes are a bijection of the
+    # person index, so tokens are unique per person
+    words = [_hash(pu, seed, 20 + k) for k in range(4)]
+    raw = pc.binary_join_element_wise(
+        *[
+            pa.Array.from_buffers(pa.binary(8), len(w), [None, w.buffers()[1]], offset=w.offset).cast(
+                pa.binary()
+            )
+            for w in words
+        ],
+        b"",
+    )
+    uid2 = pl.Series(raw).bin.encode("base64").to_arrow().cast(pa.string())
+
+    def per_person(values: pa.Array) -> pa.Array:
+        # high cardinality: materialise once per chunk, so each partition file writes plain values
+        return pc.take(values, local)
+
+    def per_person_idx(values: Sequence[str] | pa.Array, i: pa.Array) -> pa.Array:
+        # Dictionaries must hold unique values: with duplicates the Parquet writer's output is not
+        # byte-for-byte reproducible. Map entity -> unique value index in Python (tables are tiny).
+        vals = values.to_pylist() if isinstance(values, pa.Array) else list(values)
+        uniq = sorted(set(vals))
+        pos = {v: k for k, v in enumerate(uniq)}
+        mapping = pa.array([pos[v] for v in vals], pa.int32())
+        return pa.DictionaryArray.from_arrays(
+            pc.take(pc.take(mapping, i), local), pa.array(uniq, pa.string())
+        )
+
+    # partition-local values
+    prefix_idx, day_start = [], []
+    prefix_names = sorted({p for _, p, _, _ in parts})
+    for day_s, prefix, _score, cnt in parts:
+        prefix_idx.append(pa.repeat(pa.scalar(prefix_names.index(prefix), pa.int64()), cnt))
+        ts = int(datetime.combine(date.fromisoformat(day_s), datetime.min.time(), UTC).timestamp())
+        day_start.append(pa.repeat(pa.scalar(ts * 1_000_000, pa.int64()), cnt))
+    topics = [f"{p}_{t}" for p in prefix_names for t in range(TOPICS_PER_PREFIX)]
+    hr = _hash(idx, seed, 2)
+    topic_i = pc.add(
+        pc.multiply(pa.concat_arrays(prefix_idx), TOPICS_PER_PREFIX), _bits(hr, 0, TOPICS_PER_PREFIX)
+    )
+    topic_id = pa.DictionaryArray.from_arrays(pc.cast(topic_i, pa.int32()), pa.array(topics))
+    freq = pc.cast(pc.add(_bits(hr, 8, 20), 1), pa.int32())
+    impressions = pc.cast(pc.add(_bits(hr, 16, 50), 1), pa.int32())
+    micros = pc.add(pa.concat_arrays(day_start), _bits(hr, 24, 86_400_000_000))
+    seen_at = pc.cast(micros, pa.timestamp("us", tz="UTC"))
+
+    table = pa.table(
+        {
+            "person_id": per_person(person_id),
+            "uid2": per_person(uid2),
+            "email": per_person(email),
+            "first_name": per_person_idx(FIRST_NAMES, first_i),
+            "last_name": per_person_idx(LAST_NAMES, last_i),
+            "job_title": per_person_idx(JOB_TITLES, _mod(pc.cast(job_i, pa.uint64()), len(JOB_TITLES))),
+            "company_name": per_person_idx(companies[0], comp_i),
+            "company_domain": per_person_idx(companies[1], comp_i),
+            "company_employee_count": per_person_idx(companies[2], comp_i),
+            "country": per_person_idx([c for c, _, _ in LOCATIONS], loc_i),
+            "state": per_person_idx([s for _, s, _ in LOCATIONS], loc_i),
+            "city": per_person_idx([c for _, _, c in LOCATIONS], loc_i),
+            "topic_id": topic_id,
+            "intent_frequency": freq,
+            "impression_count": impressions,
+            "seen_at": seen_at,
+        }
+    )
+    return table, person
+
+
+def _write_part(root: str, key: str, table: pa.Table) -> None:
+    directory = os.path.join(root, *key.split("/"))
+    os.makedirs(directory, exist_ok=True)
+    # store_schema=False: readers see plain strings, not the dictionary types used to build the chunk.
+    # Per-person columns are written plain: a slice of a dictionary array still carries the whole chunk's
+    # dictionary, which Parquet would copy into every file. zstd level 1: ~2x faster than default, ~same size.
+    pq.write_table(
+        table,
+        os.path.join(directory, "part-0.parquet"),
+        compression="zstd",
+        compression_level=1,
+        row_group_size=256_000,
+        store_schema=False,
+        use_dictionary=_DICT_COLUMNS,
+    )
+
+
+def generate(out: str, params: GenerateParams, *, overwrite: bool = True) -> GenerateResult:
+    """Write the tree for ``params`` under ``out`` plus ``_SUCCESS`` and ``_manifest.json``; return counts.
+
+    Empty partitions (possible for tiny ``rows``) get no directory. With ``overwrite`` an existing tree at
+    ``out`` is removed first so stale partitions cannot survive.
+    """
+    t0 = datetime.now(UTC)
+    if params.rows < 0 or params.days < 1 or params.prefixes < 1:
+        raise ValueError("rows must be >= 0, days and prefixes >= 1")
+    if overwrite and os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+    counts = partition_counts(params)
+    pool = max(1, params.rows // 4)
+    companies = _companies(params.seed)
+    seen = pl.Series("seen", [False], dtype=pl.Boolean).extend_constant(False, pool - 1)
+
+    chunks: list[list[tuple[str, str, str, int]]] = [[]]
+    size = 0
+    for key, cnt in counts.items():
+        if size + cnt > CHUNK_ROWS and chunks[-1]:
+            chunks.append([])
+            size = 0
+        d, p, s = (kv.split("=", 1)[1] for kv in key.split("/"))
+        chunks[-1].append((d, p, s, cnt))
+        size += cnt
+
+    start = 0
+    # Writes (zstd, GIL released) overlap with generating the next chunk: two workers for two cores.
+    with ThreadPoolExecutor(max_workers=2) as pool_exec:
+        previous: list = []
+        for parts in chunks:
+            n = sum(c for *_, c in parts)
+            if n == 0:
+                continue
+            table, person = _chunk_table(params.seed, start, n, pool, parts, companies)
+            seen = seen.scatter(pl.Series(person), True)
+            off, current = 0, []
+            for d, p, s, cnt in parts:
+                if cnt:
+                    key = f"day={d}/prefix={p}/score={s}"
+                    current.append(pool_exec.submit(_write_part, out, key, table.slice(off, cnt)))
+                off += cnt
+            start += n
+            # bounded memory: at most two chunks alive (one being written, one just generated)
+            for f in previous:
+                f.result()
+            previous = current
+        for f in previous:
+            f.result()
+
+    distinct = int(seen.sum())
+    manifest = {
+        "partitions": {k: v for k, v in counts.items() if v},
+        "total_rows": params.rows,
+        "distinct_persons": distinct,
+        "params": asdict(params),
+    }
+    with open(os.path.join(out, "_manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=1, sort_keys=True)
+    with open(os.path.join(out, "_SUCCESS"), "w"):
+        pass
+    seconds = (datetime.now(UTC) - t0).total_seconds()
+    return GenerateResult(
+        out=out,
+        total_rows=params.rows,
+        distinct_persons=distinct,
+        partitions=len(manifest["partitions"]),
+        seconds=seconds,
+    )

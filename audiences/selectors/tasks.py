@@ -1,0 +1,101 @@
+"""Reads of tasks, always scoped to the caller's organization; expired tasks look like missing ones."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.selectors import Principal
+from audiences.models import Job, JobKind, JobStatus, Task
+
+_SIGNER_SALT = "audiences.task-output"
+NOT_FOUND = "Task not found or expired."
+
+
+def task_list(principal: Principal) -> QuerySet[Task]:
+    return Task.objects.filter(organization_id__in=principal.organization_ids, expires_at__gt=timezone.now())
+
+
+def task_get(principal: Principal, task_id: uuid.UUID | str) -> Task:
+    try:
+        return task_list(principal).get(pk=task_id)
+    except (Task.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(NOT_FOUND) from exc
+
+
+def task_jobs(task: Task) -> list[Job]:
+    return list(Job.objects.filter(task=task).order_by("kind", "partition"))
+
+
+def output_token(task: Task, job: Job) -> str:
+    return signing.TimestampSigner(salt=_SIGNER_SALT).sign_object(
+        {"t": str(task.pk), "j": job.pk, "o": str(task.organization_id)}
+    )
+
+
+def output_link(task: Task, job: Job, *, base_url: str = "") -> str:
+    """A link to one output file, signed for this org and valid for 15 minutes (DELIVR_SIGNED_LINK_TTL_SECONDS)."""
+    path = reverse("task-output", kwargs={"task_id": task.pk, "job_id": job.pk})
+    return f"{base_url}{path}?token={output_token(task, job)}"
+
+
+def output_resolve(principal: Principal, task_id: uuid.UUID, job_id: int, token: str) -> Job:
+    """The output job a signed link points at, if the link is intact, fresh and the caller owns the task."""
+    try:
+        claims = signing.TimestampSigner(salt=_SIGNER_SALT).unsign_object(
+            token or "", max_age=settings.DELIVR_SIGNED_LINK_TTL_SECONDS
+        )
+    except signing.SignatureExpired as exc:
+        raise Http404("This download link has expired; fetch the task status for a fresh one.") from exc
+    except signing.BadSignature as exc:
+        raise Http404("Invalid download link.") from exc
+    if claims.get("t") != str(task_id) or claims.get("j") != job_id:
+        raise Http404("Invalid download link.")
+    task = task_get(principal, task_id)
+    if str(task.organization_id) != claims.get("o"):
+        raise Http404(NOT_FOUND)
+    try:
+        return Job.objects.get(pk=job_id, task=task, kind=JobKind.UNLOAD, status=JobStatus.DONE)
+    except Job.DoesNotExist as exc:
+        raise Http404("Output not found.") from exc
+
+
+def task_status(task: Task, *, base_url: str = "", jobs: list[Job] | None = None) -> dict:
+    """The task as the Audience API shows it: counts, outputs and output links keyed by partition."""
+    jobs = task_jobs(task) if jobs is None else jobs
+    counts: dict[str, int] = {}
+    outputs: dict[str, str] = {}
+    links: dict[str, str] = {}
+    counted = any(job.kind == JobKind.COUNT for job in jobs)
+    for job in jobs:
+        key = job.partition or "all"
+        if job.kind == JobKind.COUNT and job.status == JobStatus.DONE:
+            counts[key] = job.count or 0
+        elif job.kind == JobKind.UNLOAD and job.status == JobStatus.DONE:
+            if not counted:  # counting was skipped (limit): counts are the rows written
+                counts[key] = job.count or 0
+            outputs[key] = job.output_name
+            links[key] = output_link(task, job, base_url=base_url)
+    body = {
+        "task_id": str(task.pk),
+        "status": task.status,
+        "total_jobs": task.total_jobs,
+        "completed_jobs": task.completed_jobs,
+        "total_count": task.total_count,
+        "suppressed_count": task.suppressed_count,
+        "counts": counts,
+        "outputs": outputs,
+        "output_links": links,
+        "created_at": task.created_at,
+        "completed_at": task.completed_at,
+        "expires_at": task.expires_at,
+    }
+    if task.error:
+        body["error"] = task.error
+    return body

@@ -1,0 +1,33 @@
+"""Celery tasks of the audiences app.
+
+Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
+and does nothing), finished with another, and totals move by F() increments exactly once per job.
+"""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from audiences.services import tasks as task_services
+
+
+@shared_task(
+    name="audiences.tasks.task_job_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def task_job_run(job_id: int) -> None:
+    task_services.task_job_run(job_id=job_id)
+
+
+@shared_task(name="audiences.tasks.task_jobs_reap", acks_late=True, time_limit=300, soft_time_limit=280)
+def task_jobs_reap() -> dict:
+    return task_services.task_jobs_reap()
+
+
+@shared_task(name="audiences.tasks.task_purge_expired", acks_late=True, time_limit=1800, soft_time_limit=1780)
+def task_purge_expired() -> int:
+    return task_services.task_purge_expired()

@@ -1,0 +1,118 @@
+"""Tasks pages: the org's tasks with live progress, a form to start one, per-partition counts and downloads."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from audiences import datasets, engine
+from audiences.forms import TaskForm
+from audiences.models import TaskKind, TaskStatus
+from audiences.selectors import tasks as task_selectors
+from audiences.services import tasks as task_services
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+RUNNING = (TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING)
+STOP_POLLING = 286  # htmx stops polling on this status
+
+
+def _demo_dataset_overview() -> dict:
+    """Days and prefixes present in the default dataset, for the form's choices."""
+    try:
+        path = datasets.input_path_resolve(None)
+        keys = engine.list_partitions(
+            datasets.selection(input_path=path, organization_ids=(), suppress=False)
+        )
+    except (ApplicationError, engine.EngineError):
+        return {"days": [], "prefixes": []}
+    parts = [dict(item.split("=", 1) for item in key.split("/")) for key in keys]
+    return {
+        "days": sorted({p["day"] for p in parts if "day" in p}),
+        "prefixes": sorted({p["prefix"] for p in parts if "prefix" in p}),
+    }
+
+
+@member_required(write=True)
+def task_list(request: HttpRequest) -> HttpResponse:
+    principal = request.principal
+    overview = _demo_dataset_overview()
+    initial = {}
+    if overview["days"]:
+        initial = {
+            "start_day": overview["days"][-7] if len(overview["days"]) >= 7 else overview["days"][0],
+            "end_day": overview["days"][-1],
+            "topic_id_prefixes": overview["prefixes"][:3],
+        }
+    form = TaskForm(request.POST or None, prefixes=overview["prefixes"], initial=initial)
+    if request.method == "POST" and form.is_valid():
+        v = form.cleaned_data
+        try:
+            task = task_services.task_create(
+                principal=principal,
+                kind=TaskKind.INTENT_HIVE,
+                input_path=None,
+                days=v["days"],
+                topic_id_prefixes=v["topic_id_prefixes"],
+                scores=v["scores"],
+                limit=v.get("limit"),
+                perform_unload=v["perform_unload"],
+                select=v.get("select"),
+                where_expr=v.get("where_expr"),
+                output_format=v["format"],
+                request_data={
+                    k: (str(x) if not isinstance(x, list | bool | int) else x)
+                    for k, x in v.items()
+                    if k not in ("start_day", "end_day", "days")
+                },
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("audiences:task-detail", task_id=task.pk)
+    tasks = list(task_selectors.task_list(principal).select_related("organization")[:50])
+    context = {
+        "form": form,
+        "tasks": tasks,
+        "overview": overview,
+        "any_running": any(t.status in RUNNING for t in tasks),
+    }
+    if request.htmx and request.method == "GET":
+        response = render(request, "audiences/tasks.html#task-table", context)
+        return response if context["any_running"] else _stop(response)
+    return render(request, "audiences/tasks.html", context)
+
+
+def _stop(response: HttpResponse) -> HttpResponse:
+    response.status_code = STOP_POLLING
+    return response
+
+
+@member_required
+def task_detail(request: HttpRequest, task_id) -> HttpResponse:
+    task = task_selectors.task_get(request.principal, task_id)
+    jobs = task_selectors.task_jobs(task)
+    status = task_selectors.task_status(task, jobs=jobs)
+    rows = {}
+    for job in jobs:
+        row = rows.setdefault(job.partition or "all", {"partition": job.partition or "all"})
+        row[job.kind] = job
+        if job.kind == "unload" and job.status == "done":
+            row["link"] = status["output_links"].get(job.partition or "all")
+    context = {"task": task, "status": status, "rows": list(rows.values()), "running": task.status in RUNNING}
+    if request.htmx:
+        response = render(request, "audiences/task_detail.html#task-progress", context)
+        return response if context["running"] else _stop(response)
+    return render(request, "audiences/task_detail.html", context)
+
+
+@require_POST
+@member_required(write=True)
+def task_unload(request: HttpRequest, task_id) -> HttpResponse:
+    task = task_selectors.task_get(request.principal, task_id)
+    try:
+        task_services.task_unload_start(task=task)
+    except ApplicationError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+    return redirect("audiences:task-detail", task_id=task.pk)

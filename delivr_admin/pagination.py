@@ -1,0 +1,22 @@
+"""limit/offset paging shared by every list endpoint."""
+
+from .errors import ApplicationError
+
+
+def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
+    """limit/offset from the query string, bounded; a 400 in the error format when out of range."""
+
+    def parse(name: str, fallback: int, low: int, high: int | None) -> int:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return fallback
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ApplicationError(f"{name} must be an integer.", code="invalid_request") from exc
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ApplicationError(f"{name} must be {bound}.", code="invalid_request")
+        return value
+
+    return parse("limit", default, 1, maximum), parse("offset", 0, 0, None)

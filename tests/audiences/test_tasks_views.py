@@ -1,0 +1,101 @@
+import pytest
+from django.test import TestCase
+
+from audiences.models import Task, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tasks_page_lists_tasks_and_creates_one(client, tenant):
+    client.force_login(tenant.user)
+    r = client.get("/tasks/")
+    assert r.status_code == 200 and b"New intent task" in r.content and b"4eyes_101" in r.content
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = client.post(
+            "/tasks/",
+            {
+                "start_day": "2024-05-01",
+                "end_day": "2024-05-02",
+                "topic_id_prefixes": ["4eyes_101"],
+                "scores": ["high"],
+                "format": "parquet",
+            },
+        )
+    assert r.status_code == 302
+    task = Task.objects.get(organization=tenant.org)
+    assert task.status == TaskStatus.COUNTED and task.days == ["2024-05-01", "2024-05-02"]
+    r = client.get(r["Location"])
+    assert b"Unload" in r.content and b"day=2024-05-01/prefix=4eyes_101/score=high" in r.content
+
+
+def test_tasks_page_shows_form_error_for_unsafe_filter(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post(
+        "/tasks/",
+        {
+            "start_day": "2024-05-01",
+            "end_day": "2024-05-01",
+            "topic_id_prefixes": ["4eyes_101"],
+            "scores": ["high"],
+            "format": "parquet",
+            "where_expr": "read_csv('/etc/passwd')",
+        },
+    )
+    assert r.status_code == 200 and b"read_csv" in r.content and not Task.objects.exists()
+
+
+def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(client, tenant):
+    client.force_login(tenant.user)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            "/tasks/",
+            {
+                "start_day": "2024-05-01",
+                "end_day": "2024-05-01",
+                "topic_id_prefixes": ["4eyes_101"],
+                "scores": ["high"],
+                "format": "parquet",
+                "perform_unload": "on",
+            },
+        )
+    task = Task.objects.get()
+    r = client.get(f"/tasks/{task.pk}/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 286  # htmx stops polling a finished task
+    assert b"<html" not in r.content and b"task-progress" in r.content and b"download-link" in r.content
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.IN_PROGRESS)
+    r = client.get(f"/tasks/{task.pk}/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b'hx-trigger="every 2s"' in r.content
+
+
+def test_task_pages_of_other_org_are_404(client, tenant, other_tenant):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        task_id = (
+            tenant.key()
+            .post(
+                "/api/v1/intent_hive_tasks",
+                {"days": ["2024-05-01"], "topic_id_prefixes": ["4eyes_101"], "scores": ["high"]},
+                format="json",
+            )
+            .json()["task_id"]
+        )
+    client.force_login(other_tenant.user)
+    assert client.get(f"/tasks/{task_id}/").status_code == 404
+    assert client.post(f"/tasks/{task_id}/unload/").status_code == 404
+    assert task_id.encode() not in client.get("/tasks/").content
+
+
+def test_support_sees_tasks_but_cannot_start_or_unload(client, tenant_factory):
+    support = tenant_factory(role="support")
+    client.force_login(support.user)
+    r = client.get("/tasks/")
+    assert r.status_code == 200 and b"New intent task" not in r.content
+    r = client.post(
+        "/tasks/",
+        {
+            "start_day": "2024-05-01",
+            "end_day": "2024-05-01",
+            "topic_id_prefixes": ["4eyes_101"],
+            "scores": ["high"],
+        },
+    )
+    assert r.status_code == 403
