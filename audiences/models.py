@@ -104,3 +104,114 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.partition} ({self.status})"
+
+
+class AudienceType(models.TextChoices):
+    INTENT = "intent"
+    PERSONA = "persona"
+    LIST = "list"
+
+
+class AudienceStatus(models.TextChoices):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class BuildStatus(models.TextChoices):
+    NEVER = "never"
+    QUEUED = "queued"
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ListType(models.TextChoices):
+    CONTACTS = "contacts"
+    SUPPRESSION = "suppression"
+
+
+class ListSource(models.TextChoices):
+    UPLOAD = "upload"
+    API = "api"
+    EXPORT = "export"
+
+
+class ListStatus(models.TextChoices):
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ContactList(models.Model):
+    """A list upload (contacts or suppression) or a list an export run generated; rows live in a Parquet file."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contact_lists")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contact_lists")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=20, choices=ListType.choices, default=ListType.CONTACTS)
+    source = models.CharField(max_length=20, choices=ListSource.choices, default=ListSource.UPLOAD)
+    status = models.CharField(max_length=20, choices=ListStatus.choices, default=ListStatus.PROCESSING)
+    file_name = models.CharField(
+        max_length=1024, blank=True, default="", help_text="Parquet of the list's rows."
+    )
+    upload_name = models.CharField(
+        max_length=1024, blank=True, default="", help_text="The uploaded CSV as received."
+    )
+    row_count = models.BigIntegerField(default=0)
+    imported_count = models.BigIntegerField(default=0)
+    invalid_count = models.BigIntegerField(default=0)
+    duplicate_count = models.BigIntegerField(default=0)
+    invalid_report_name = models.CharField(max_length=1024, blank=True, default="")
+    duplicate_report_name = models.CharField(max_length=1024, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "type", "source"], name="list_org_type_source")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Audience(models.Model):
+    """A saved audience definition in a project, with the counts of its last build.
+
+    definition (intent/persona): {"topic_id_prefixes": [...], "scores": [...], "lookback_days": 30 | null,
+    "date_from": "YYYY-MM-DD" | null, "date_to": ... , "filters": [{"field", "op", "value"}, ...]}.
+    A list audience reads its ContactList's rows instead (definition filters still apply).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audiences")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audiences")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=20, choices=AudienceType.choices, default=AudienceType.INTENT)
+    status = models.CharField(max_length=20, choices=AudienceStatus.choices, default=AudienceStatus.ACTIVE)
+    definition = models.JSONField(default=dict)
+    input_path = models.CharField(
+        max_length=1024, blank=True, default="", help_text="Empty: the default dataset."
+    )
+    contact_list = models.ForeignKey(
+        ContactList, null=True, blank=True, on_delete=models.PROTECT, related_name="audiences"
+    )
+    record_count = models.BigIntegerField(null=True, blank=True)
+    distinct_profile_count = models.BigIntegerField(null=True, blank=True)
+    suppressed_count = models.BigIntegerField(null=True, blank=True)
+    build_status = models.CharField(max_length=20, choices=BuildStatus.choices, default=BuildStatus.NEVER)
+    build_error = models.TextField(blank=True, default="")
+    build_requested_at = models.DateTimeField(null=True, blank=True)
+    last_built_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["organization", "project"], name="audience_org_project")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,6 +2,7 @@
 
 Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
 and does nothing), finished with another, and totals move by F() increments exactly once per job.
+An audience build only recomputes counts from the data, so running it twice gives the same result.
 """
 
 from celery import shared_task
@@ -31,3 +32,20 @@ def task_jobs_reap() -> dict:
 @shared_task(name="audiences.tasks.task_purge_expired", acks_late=True, time_limit=1800, soft_time_limit=1780)
 def task_purge_expired() -> int:
     return task_services.task_purge_expired()
+
+
+@shared_task(
+    name="audiences.tasks.audience_build",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+    time_limit=1800,
+    soft_time_limit=1780,
+)
+def audience_build(audience_id: str) -> None:
+    from audiences.services.audiences import audience_build as build
+
+    build(audience_id=audience_id)

@@ -377,17 +377,33 @@ def test_opted_out_identities_never_leave_in_unloads_and_counts_say_how_many(ten
     key = "day=2024-05-01/prefix=4eyes_101/score=high"
     rows = pq.read_table(intent_root / key / "part-0.parquet").to_pylist()
     person, by_uid2, by_email = rows[0], rows[1], rows[2]
-    for identifier_type, value in (("person_id", person["person_id"]), ("uid2", by_uid2["uid2"]),
-                                   ("email", by_email["email"].upper())):
-        optout_record(identifier_type=identifier_type, value=value, source="support",
-                      opted_out_at=timezone.now(), actor="test")
+    for identifier_type, value in (
+        ("person_id", person["person_id"]),
+        ("uid2", by_uid2["uid2"]),
+        ("email", by_email["email"].upper()),
+    ):
+        optout_record(
+            identifier_type=identifier_type,
+            value=value,
+            source="support",
+            opted_out_at=timezone.now(),
+            actor="test",
+        )
     removed_people = {person["person_id"], by_uid2["person_id"], by_email["person_id"]}
     dataset = ds.dataset(str(intent_root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."])
     keys = selected_keys()
-    table = dataset.to_table(filter=ds.field("prefix").isin(PREFIXES) & ds.field("score").isin(SCORES)
-                             & ds.field("day").cast("string").isin(["2024-05-01", "2024-05-02"]))
-    removed_rows = sum(1 for r in table.to_pylist() if r["person_id"] in removed_people
-                       or r["uid2"] == by_uid2["uid2"] or (r["email"] or "").lower() == by_email["email"].lower())
+    table = dataset.to_table(
+        filter=ds.field("prefix").isin(PREFIXES)
+        & ds.field("score").isin(SCORES)
+        & ds.field("day").cast("string").isin(["2024-05-01", "2024-05-02"])
+    )
+    removed_rows = sum(
+        1
+        for r in table.to_pylist()
+        if r["person_id"] in removed_people
+        or r["uid2"] == by_uid2["uid2"]
+        or (r["email"] or "").lower() == by_email["email"].lower()
+    )
     assert removed_rows >= 3
 
     client = tenant.key()

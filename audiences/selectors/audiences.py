@@ -1,0 +1,87 @@
+"""Reads of audiences and their data, scoped to the caller's organization (and its sub-organizations)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.selectors import Principal
+from audiences import datasets, definitions, engine
+from audiences.models import Audience, AudienceType, ContactList
+
+
+def audience_list(principal: Principal, *, project_id: uuid.UUID | None = None) -> QuerySet[Audience]:
+    qs = Audience.objects.filter(organization_id__in=principal.organization_ids).select_related("project")
+    if project_id is not None:
+        qs = qs.filter(project_id=project_id)
+    return qs.order_by("name", "id")
+
+
+def audience_get(principal: Principal, audience_id: uuid.UUID | str) -> Audience:
+    try:
+        return audience_list(principal).get(pk=audience_id)
+    except (Audience.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("Audience not found.") from exc
+
+
+def audience_input_path(audience: Audience) -> tuple[str, bool]:
+    """(path the audience reads, whether it is a hive intent tree)."""
+    if audience.type == AudienceType.LIST and audience.contact_list_id:
+        return contact_list_data_path(audience.contact_list), False
+    return audience.input_path or datasets.default_input_path(), True
+
+
+def contact_list_data_path(contact_list: ContactList) -> str:
+    """Filesystem (or remote) path of the list's Parquet rows, as the engine reads it."""
+    from django.core.files.storage import default_storage
+
+    if not contact_list.file_name:
+        raise engine.EngineError("the list has no rows yet")
+    try:
+        return default_storage.path(contact_list.file_name)
+    except NotImplementedError:  # remote storage: the engine reads the object URL in place
+        return default_storage.url(contact_list.file_name)
+
+
+def definition_selection(
+    *,
+    definition: dict,
+    input_path: str,
+    organization_ids,
+    hive: bool = True,
+    columns: tuple[str, ...] = (),
+    suppress: bool = True,
+) -> engine.Selection:
+    """The engine selection of a definition (normalized here), with the organizations' opt-outs subtracted."""
+    dataset_columns = datasets.dataset_columns(input_path)
+    normalized = definitions.definition_normalize(definition, dataset_columns)
+    compiled = definitions.definition_compile(
+        normalized, input_path=input_path, columns=dataset_columns, hive=hive
+    )
+    return datasets.selection(
+        input_path=input_path,
+        organization_ids=organization_ids,
+        days=compiled.days,
+        prefixes=compiled.prefixes,
+        scores=compiled.scores,
+        where_sql=compiled.where_sql,
+        columns=columns,
+        suppress=suppress,
+    )
+
+
+def audience_selection(
+    audience: Audience, *, columns: tuple[str, ...] = (), suppress: bool = True
+) -> engine.Selection:
+    """What the audience contains, as an engine selection; every output of it must use this (suppress=True)."""
+    input_path, hive = audience_input_path(audience)
+    return definition_selection(
+        definition=audience.definition,
+        input_path=input_path,
+        organization_ids=[audience.organization_id],
+        hive=hive,
+        columns=columns,
+        suppress=suppress,
+    )

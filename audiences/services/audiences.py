@@ -1,0 +1,154 @@
+"""Audience writes: create, update, delete, pause/resume, refresh, and the build (counts) run on Celery."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Project
+from accounts.selectors import Principal
+from audiences import datasets, definitions, engine
+from audiences.models import Audience, AudienceStatus, AudienceType, BuildStatus, ContactList
+from audiences.selectors.audiences import audience_input_path, audience_selection
+from delivr_admin.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+def _normalized(definition: dict, *, input_path: str, hive: bool) -> dict:
+    columns = datasets.dataset_columns(input_path)
+    normalized = definitions.definition_normalize(definition, columns)
+    definitions.definition_compile(
+        normalized, input_path=input_path, columns=columns, hive=hive
+    )  # validates SQL
+    return normalized
+
+
+def _enqueue_build(audience_id) -> None:
+    from audiences.tasks import audience_build
+
+    transaction.on_commit(lambda: audience_build.delay(str(audience_id)))
+
+
+@transaction.atomic
+def audience_create(
+    *,
+    principal: Principal,
+    project: Project,
+    name: str,
+    type: str = AudienceType.INTENT,
+    definition: dict | None = None,
+    input_path: str | None = None,
+    contact_list: ContactList | None = None,
+) -> Audience:
+    """Validates the definition against the dataset, saves the audience and queues its first build."""
+    if not name.strip():
+        raise ApplicationError("An audience needs a name.", code="invalid_request")
+    if type == AudienceType.LIST and contact_list is None:
+        raise ApplicationError("A list audience needs a contact_list_id.", code="invalid_request")
+    resolved = datasets.input_path_resolve(input_path) if input_path else ""
+    audience = Audience(
+        organization=project.organization,
+        project=project,
+        name=name.strip(),
+        type=type,
+        input_path=resolved,
+        contact_list=contact_list,
+        created_by=principal.actor,
+        build_status=BuildStatus.QUEUED,
+        build_requested_at=timezone.now(),
+    )
+    path, hive = audience_input_path(audience)
+    audience.definition = _normalized(definition or {}, input_path=path, hive=hive)
+    audience.save()
+    _enqueue_build(audience.pk)
+    return audience
+
+
+@transaction.atomic
+def audience_update(
+    *, audience: Audience, name: str | None = None, definition: dict | None = None
+) -> Audience:
+    """Changes name and/or definition; a changed definition queues a rebuild (unless the audience is paused)."""
+    if name is not None:
+        if not name.strip():
+            raise ApplicationError("An audience needs a name.", code="invalid_request")
+        audience.name = name.strip()
+    if definition is not None:
+        path, hive = audience_input_path(audience)
+        audience.definition = _normalized(definition, input_path=path, hive=hive)
+        if audience.status == AudienceStatus.ACTIVE:
+            audience.build_status = BuildStatus.QUEUED
+            audience.build_requested_at = timezone.now()
+            _enqueue_build(audience.pk)
+    audience.save()
+    return audience
+
+
+@transaction.atomic
+def audience_delete(*, audience: Audience) -> None:
+    audience.delete()
+
+
+@transaction.atomic
+def audience_pause(*, audience: Audience) -> Audience:
+    Audience.objects.filter(pk=audience.pk).update(status=AudienceStatus.PAUSED)
+    audience.refresh_from_db()
+    return audience
+
+
+@transaction.atomic
+def audience_resume(*, audience: Audience) -> Audience:
+    Audience.objects.filter(pk=audience.pk).update(status=AudienceStatus.ACTIVE)
+    audience.refresh_from_db()
+    return audience
+
+
+@transaction.atomic
+def audience_refresh(*, audience: Audience) -> Audience:
+    """Queues a rebuild; a paused audience answers 409 with a structured reason (the May 2026 change)."""
+    current = Audience.objects.select_for_update().get(pk=audience.pk)
+    if current.status == AudienceStatus.PAUSED:
+        raise ApplicationError(
+            "The audience is paused: resume it before requesting a refresh.",
+            code="audience_paused",
+            status=409,
+            extra={"reason": "audience_paused", "audience_id": str(current.pk), "status": current.status},
+        )
+    Audience.objects.filter(pk=current.pk).update(
+        build_status=BuildStatus.QUEUED, build_requested_at=timezone.now()
+    )
+    _enqueue_build(current.pk)
+    current.refresh_from_db()
+    return current
+
+
+def audience_build(*, audience_id) -> None:
+    """Counts records, distinct profiles and suppressed rows through the engine and stores them."""
+    audience = Audience.objects.filter(pk=audience_id).first()
+    if audience is None:
+        return
+    requested = audience.build_requested_at
+    Audience.objects.filter(pk=audience.pk).update(build_status=BuildStatus.BUILDING)
+    try:
+        sel = audience_selection(audience)
+        records, suppressed = engine.count_with_suppressed(sel)
+        distinct = engine.count_distinct(sel) if records else 0
+    except (engine.EngineError, ApplicationError) as exc:
+        Audience.objects.filter(pk=audience.pk).update(
+            build_status=BuildStatus.FAILED, build_error=str(exc)[:2000]
+        )
+        logger.warning("audience %s build failed: %s", audience.pk, exc)
+        return
+    # A newer definition queued another build meanwhile: leave the status to that one.
+    still_current = Audience.objects.filter(pk=audience.pk, build_requested_at=requested)
+    still_current.update(
+        record_count=records,
+        distinct_profile_count=distinct,
+        suppressed_count=suppressed,
+        last_built_at=timezone.now(),
+        build_status=BuildStatus.READY,
+        build_error="",
+    )
