@@ -200,3 +200,11 @@ def member_remove(*, principal: Principal, membership: Membership) -> None:
     ):
         raise ApplicationError("An organization keeps at least one admin.", code="conflict", status=409)
     membership.delete()
+
+
+@transaction.atomic
+def organization_cookies_set(*, organization: Organization, cookies_enabled: bool) -> Organization:
+    """Turns cookie-based pixel collection on or off for one organization (pixels follow on their next cycle)."""
+    Organization.objects.filter(pk=organization.pk).update(cookies_enabled=cookies_enabled)
+    organization.cookies_enabled = cookies_enabled
+    return organization

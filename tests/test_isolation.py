@@ -29,7 +29,29 @@ def audience_tasks(first):
     return [f"/api/v1/status/{task.pk}"]
 
 
-ENDPOINTS_FOR = [accounts_objects, audience_tasks]
+def privacy_pixels_objects(first):
+    from datetime import UTC, datetime
+
+    from pixels.services import pixel_create
+    from privacy.services import optout_record
+
+    pixel = pixel_create(organization=first.org, name="Isolation pixel")
+    optout, _ = optout_record(
+        identifier_type="email",
+        value="isolated@example.com",
+        source="support",
+        opted_out_at=datetime(2026, 3, 1, tzinfo=UTC),
+        organization=first.org,
+        actor="test",
+    )
+    return [
+        f"/api/v1/pixels/{pixel.id}",
+        f"/api/v1/organizations/{first.org.id}/settings",
+        f"/api/v1/privacy/optouts/{optout.id}",
+    ]
+
+
+ENDPOINTS_FOR = [accounts_objects, audience_tasks, privacy_pixels_objects]
 
 
 def campaigns_objects(first):
