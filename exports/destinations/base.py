@@ -1,0 +1,163 @@
+"""The destination interface every export target implements: test the connection, write a batch, finish.
+
+A run streams the audience as Arrow record batches (opt-outs already subtracted, record limit applied,
+field mapping validated and normalized); each valid batch goes to `write_batch`, which returns results per
+CRM object type (e.g. "Contact", "Company", "Lead"). Every record carries an idempotency key
+(`<run_id>:<record_key>`): a retried batch must not create a record twice at the destination (use the key
+as the destination's idempotency/upsert key, or skip keys the destination reports as already seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+MAX_RECORD_ERRORS = 100  # per object type and batch: enough to show, bounded in size
+
+
+class DestinationError(Exception):
+    """A destination refused or failed. `user_error` is True for bad credentials/config (not retryable)."""
+
+    def __init__(self, message: str, *, user_error: bool = False, retryable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.user_error = user_error
+        self.retryable = retryable
+
+
+@dataclass
+class RecordError:
+    key: str
+    code: str
+    message: str
+
+
+@dataclass
+class ObjectResult:
+    """Results for one CRM object type, shaped like the March 2026 `object_type_results` entries."""
+
+    object_type: str
+    operation: str = "upsert"
+    records_created: int = 0
+    records_updated: int = 0
+    records_failed: int = 0
+    records_skipped: int = 0
+    error_message: str = ""
+    errors: list[RecordError] = field(default_factory=list)
+
+    def add_error(self, key: str, code: str, message: str) -> None:
+        self.records_failed += 1
+        self.error_message = f"{code}: {message}" if code else message
+        if len(self.errors) < MAX_RECORD_ERRORS:
+            self.errors.append(RecordError(key, code, message))
+
+    def merge(self, other: ObjectResult) -> None:
+        self.records_created += other.records_created
+        self.records_updated += other.records_updated
+        self.records_failed += other.records_failed
+        self.records_skipped += other.records_skipped
+        if other.error_message:
+            self.error_message = other.error_message
+        room = MAX_RECORD_ERRORS - len(self.errors)
+        if room > 0:
+            self.errors.extend(other.errors[:room])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "object_type": self.object_type,
+            "records_created": self.records_created,
+            "records_updated": self.records_updated,
+            "records_failed": self.records_failed,
+            "records_skipped": self.records_skipped,
+            "operation": self.operation,
+            "error_message": self.error_message,
+        }
+
+
+@dataclass
+class BatchResult:
+    objects: dict[str, ObjectResult] = field(default_factory=dict)
+
+    def object(self, object_type: str, operation: str = "upsert") -> ObjectResult:
+        if object_type not in self.objects:
+            self.objects[object_type] = ObjectResult(object_type=object_type, operation=operation)
+        return self.objects[object_type]
+
+
+@dataclass
+class BatchContext:
+    run_id: str
+    export_id: str
+    batch_index: int
+    list_name: str = ""
+    idempotency_keys: list[str] = field(default_factory=list)  # one per row of the batch, same order
+
+
+class Destination:
+    """Base class. Subclasses set `kind`, `label`, the config/credential field names, and implement the rest."""
+
+    kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    config_fields: ClassVar[tuple[str, ...]] = ()
+    credential_fields: ClassVar[tuple[str, ...]] = ()
+    object_types: ClassVar[tuple[str, ...]] = ("Contact",)
+
+    def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
+        self.config = config
+        self.credentials = credentials
+
+    def test_connection(self) -> None:
+        """Checks credentials and reachability; raises DestinationError(user_error=True) when they are wrong."""
+        raise NotImplementedError
+
+    def open(self, context: BatchContext) -> None:  # noqa: B027 - optional hook
+        """Called once before the first batch of a run."""
+
+    def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        raise NotImplementedError
+
+    def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
+        """Called once after the last batch; returns details to keep on the run (e.g. a file name)."""
+        return {}
+
+
+_REGISTRY: dict[str, type[Destination]] = {}
+
+
+def register(cls: type[Destination]) -> type[Destination]:
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def get_destination(kind: str) -> type[Destination]:
+    _load_all()
+    try:
+        return _REGISTRY[kind]
+    except KeyError as exc:
+        raise DestinationError(f"unknown destination {kind!r}", user_error=True) from exc
+
+
+def destination_kinds() -> list[tuple[str, str]]:
+    _load_all()
+    return sorted((kind, cls.label) for kind, cls in _REGISTRY.items())
+
+
+_loaded: list[Callable] = []
+
+
+def _load_all() -> None:
+    """Imports every destination module so that each registers itself."""
+    if _loaded:
+        return
+    import importlib
+    import pkgutil
+
+    import exports.destinations as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base":
+            importlib.import_module(f"exports.destinations.{module.name}")
+    _loaded.append(_load_all)
