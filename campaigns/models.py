@@ -75,6 +75,12 @@ class CampaignDailyPerformance(models.Model):
     clicks = models.PositiveBigIntegerField(default=0)
     spend = models.DecimalField(max_digits=16, decimal_places=4, default=0)
     cpm = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    # Running totals from the campaign's first stored day up to this day, kept by the sync
+    # (services.campaign_daily_cumulate): totals over any date range are two index lookups per campaign
+    # (total at `to` minus total before `from`) instead of a scan of every daily row in the range.
+    cum_impressions = models.PositiveBigIntegerField(default=0)
+    cum_clicks = models.PositiveBigIntegerField(default=0)
+    cum_spend = models.DecimalField(max_digits=20, decimal_places=4, default=0)
 
     class Meta:
         ordering = ["campaign", "date"]

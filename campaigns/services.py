@@ -278,7 +278,30 @@ def _daily_upsert(account: DspAccount, campaign: Campaign, client: DspClient, to
             update_fields=["impressions", "clicks", "spend", "cpm"],
             batch_size=500,
         )
+        campaign_daily_cumulate(campaign_id=campaign.id, since=min(parsed))
     return len(objects), dropped
+
+
+def campaign_daily_cumulate(*, campaign_id, since: date | None = None) -> int:
+    """Recomputes the running totals of a campaign's daily rows from `since` (default: the first day) on;
+    returns how many rows changed. Call it after any write of daily rows."""
+    rows = CampaignDailyPerformance.objects.filter(campaign_id=campaign_id)
+    before = rows.filter(date__lt=since).order_by("-date").first() if since else None
+    impressions = before.cum_impressions if before else 0
+    clicks = before.cum_clicks if before else 0
+    spend = before.cum_spend if before else Decimal(0)
+    changed = []
+    for row in (rows.filter(date__gte=since) if since else rows).order_by("date"):
+        impressions += row.impressions
+        clicks += row.clicks
+        spend += row.spend
+        if (row.cum_impressions, row.cum_clicks, row.cum_spend) != (impressions, clicks, spend):
+            row.cum_impressions, row.cum_clicks, row.cum_spend = impressions, clicks, spend
+            changed.append(row)
+    CampaignDailyPerformance.objects.bulk_update(
+        changed, ["cum_impressions", "cum_clicks", "cum_spend"], batch_size=500
+    )
+    return len(changed)
 
 
 def _lists_upsert(campaign: Campaign, client: DspClient, lists) -> None:

@@ -73,9 +73,11 @@ def _overview_rows(request: HttpRequest, period: DateRange) -> tuple[list[dict],
     if status not in CampaignStatus.values:
         status = None
     filters = {"period": period, "campaign_ids": _campaign_ids(request) or None, "status": status}
-    qs = selectors.campaign_list_with_totals(principal, order="-spend", **filters)
+    campaigns = list(selectors.campaign_list_with_totals(principal, **filters))
+    totals = selectors.totals_of(campaigns)
+    campaigns.sort(key=lambda c: (-c.total_spend, c.name))
     rows = []
-    for c in qs[: _top(request)]:
+    for c in campaigns[: _top(request)]:
         ecpm = selectors.effective_cpm(c.total_spend, c.total_impressions)
         rows.append(
             {
@@ -95,7 +97,6 @@ def _overview_rows(request: HttpRequest, period: DateRange) -> tuple[list[dict],
                 "clicks_display": f"{c.total_clicks:,}",
             }
         )
-    totals = selectors.campaign_period_totals(principal, **filters)
     _display(totals)
     return rows, totals
 
@@ -131,8 +132,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     selected = {str(i) for i in _campaign_ids(request)}
     context.update(
         {
-            "options": selectors.campaign_options(request.principal),
-            "selected": selected,
+            "options": [
+                (str(o["id"]), o["name"], str(o["id"]) in selected)
+                for o in selectors.campaign_options(request.principal)
+            ],
             "syncs": selectors.campaign_sync_list(request.principal),
             "has_accounts": selectors.dsp_account_list(request.principal).exists(),
         }

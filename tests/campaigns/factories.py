@@ -2,6 +2,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from campaigns.models import Campaign, CampaignDailyPerformance, CampaignList, DspAccount
+from campaigns.services import campaign_daily_cumulate
 
 
 def make_account(org, external_id: str = "acc-1") -> DspAccount:
@@ -34,6 +35,7 @@ def make_campaign(org, *, days: int = 10, start: date = date(2026, 1, 1), accoun
         )
         for i in range(days)
     )
+    campaign_daily_cumulate(campaign_id=campaign.id)
     CampaignList.objects.create(
         campaign=campaign,
         external_id="l1",

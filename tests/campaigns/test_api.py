@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 
 from campaigns.models import CampaignDailyPerformance
+from campaigns.services import campaign_daily_cumulate
 from tests.campaigns.factories import make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,7 @@ def test_campaign_retrieve_totals_equal_sum_of_daily_rows(tenant):
 def test_campaign_retrieve_when_no_impressions_effective_cpm_is_null(tenant):
     campaign = make_campaign(tenant.org, days=2)
     CampaignDailyPerformance.objects.filter(campaign=campaign).update(impressions=0, spend=0, cpm=None)
+    campaign_daily_cumulate(campaign_id=campaign.id)
     body = tenant.jwt().get(f"/api/v1/campaigns/{campaign.id}").json()
     assert body["totals"]["effective_cpm"] is None and body["totals"]["impressions"] == 0
     assert body["daily"][0]["cpm"] is None
@@ -102,3 +104,19 @@ def test_openapi_schema_documents_campaign_endpoints(tenant):
     text = r.content.decode()
     assert "/api/v1/campaigns/{campaign_id}/match-rates" in text
     assert "0.0 when no identifiers were sent" in text
+
+
+def test_campaign_list_range_totals_equal_sum_of_daily_rows_in_range(tenant):
+    first = make_campaign(tenant.org, days=12)
+    make_campaign(tenant.org, days=5, name="Other")
+    for query in (
+        "",
+        "?from=2026-01-03",
+        "?to=2026-01-04",
+        "?from=2026-01-03&to=2026-01-08",
+        "?from=2027-01-01",
+    ):
+        listed = {c["id"]: c["totals"] for c in tenant.jwt().get(f"/api/v1/campaigns{query}").json()}
+        detail = tenant.jwt().get(f"/api/v1/campaigns/{first.id}{query}").json()
+        assert listed[str(first.id)] == detail["totals"], query
+        assert detail["totals"]["impressions"] == sum(d["impressions"] for d in detail["daily"])

@@ -211,3 +211,22 @@ def test_simulator_is_deterministic_and_paces_within_budget():
         assert rows and budget and spend <= budget
         assert rows == b.daily("acc-X", payload["id"], date(2020, 1, 1), anchor)
     assert a.campaigns("acc-X") != a.campaigns("acc-Y")
+
+
+def test_sync_restating_a_day_keeps_running_totals_equal_to_sums(dsp, tenant):
+    account = make_account(tenant.org, "acc-A")
+    payload_rows = _rows(date(2026, 3, 1), 10)
+    dsp.add_campaign("acc-A", "c1", rows=payload_rows, start_date="2026-03-01")
+    services.campaign_sync_now(account=account, today=date(2026, 3, 10))
+    # The DSP restates day 9 and adds day 11 on the next sync.
+    dsp.state.daily[("acc-A", "c1")][8].update(impressions=5, spend="1.00")
+    dsp.state.daily[("acc-A", "c1")].append(
+        {"campaign_id": "c1", "account_id": "acc-A", "date": "2026-03-11", "impressions": 7, "spend": "2.00"}
+    )
+    services.campaign_sync_now(account=account, today=date(2026, 3, 11))
+    impressions, spend = 0, Decimal(0)
+    for row in CampaignDailyPerformance.objects.order_by("date"):
+        impressions += row.impressions
+        spend += row.spend
+        assert (row.cum_impressions, row.cum_spend) == (impressions, spend), row.date
+    assert CampaignDailyPerformance.objects.get(date=date(2026, 3, 9)).impressions == 5
