@@ -218,6 +218,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_out": str(CELERY_FS_ROOT / "queue"),
         "control_folder": str(CELERY_FS_ROOT / "control"),
         "store_processed": False,
+        # The default 1 s poll would idle a worker between short per-partition jobs.
+        "polling_interval": float(os.environ.get("CELERY_FS_POLLING_INTERVAL", "0.05")),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
