@@ -112,20 +112,25 @@ def api_client_create(
     return client, api_key, api_secret
 
 
-def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principal | None:
-    """The principal of a valid key (and its secret, when the client enforces it); None otherwise."""
+class ApiKeyRejected(Exception):
+    """Why an API key (and secret) pair was refused; the message is safe to show the caller."""
+
+
+def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principal:
+    """The principal of a valid key (and its secret, when the client enforces it); ApiKeyRejected otherwise."""
     if not api_key or not api_key.startswith(API_KEY_PREFIX):
-        return None
+        raise ApiKeyRejected("Invalid API key.")
     client = (
         ApiClient.objects.select_related("organization")
         .filter(key_hash=_sha256(api_key), revoked_at__isnull=True)
         .first()
     )
     if client is None:
-        return None
-    if api_secret is not None or client.enforce_secret:
-        if not api_secret or not secrets.compare_digest(_sha256(api_secret), client.secret_hash):
-            return None
+        raise ApiKeyRejected("Invalid API key.")
+    if api_secret is None and client.enforce_secret:
+        raise ApiKeyRejected("This API client requires its secret: send it in the X-Api-Secret header.")
+    if api_secret is not None and not secrets.compare_digest(_sha256(api_secret), client.secret_hash):
+        raise ApiKeyRejected("The API secret does not match this API key.")
     now = timezone.now()
     if client.last_used_at is None or now - client.last_used_at > timedelta(minutes=1):
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)

@@ -54,11 +54,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if api_key is None:
             return None
         api_secret = request.META.get("HTTP_X_API_SECRET")
-        from accounts.services import api_client_authenticate
+        from accounts.services import ApiKeyRejected, api_client_authenticate
 
-        principal = api_client_authenticate(api_key=api_key.strip(), api_secret=api_secret)
-        if principal is None:
-            raise exceptions.AuthenticationFailed("Invalid API key, or missing or wrong API secret.")
+        try:
+            principal = api_client_authenticate(api_key=api_key.strip(), api_secret=api_secret)
+        except ApiKeyRejected as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
         return PrincipalUser(principal), principal
 
     def authenticate_header(self, request):

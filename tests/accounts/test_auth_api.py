@@ -71,6 +71,8 @@ def test_api_key_when_secret_missing_or_wrong_on_enforcing_client_returns_401(te
         r = APIClient().get("/api/v1/projects", **headers)
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
+    r = APIClient().get("/api/v1/projects", HTTP_X_API_KEY=tenant.api_key)
+    assert "X-Api-Secret" in r.json()["error"]["message"]
 
 
 def test_api_key_when_client_does_not_enforce_secret_accepts_key_alone(tenant):
