@@ -1,0 +1,544 @@
+"""HubSpot: contacts upserted by email, their company found by domain (or created once) and associated, and
+pixel activity written to the contact's timeline.
+
+The batch arrives with target field names (the core applied the field mapping). Columns become contact
+properties except these, which mean something else:
+  `company_domain`                 the company to find or create and associate (not a contact property)
+  `company_name`                   the name of a company created here (else `company`, else the domain)
+  ACTIVITY_COLUMNS (topic_id, ...) tokens of the timeline event, `seen_at` its timestamp
+Empty values are left out, so an upsert never blanks a property HubSpot already holds.
+
+Idempotency: contacts are upserted by email with objectWriteTraceId = the record's idempotency key, so a
+retried batch updates instead of duplicating; companies are searched by domain and remembered for the run,
+so one domain gives one company however many contacts and batches share it; timeline events carry an id
+derived from the idempotency key, so a retried event answers CONFLICT, counted as skipped.
+
+Calls go through the official client (hubspot-api-client) with `_preload_content=False`, so each response's
+status, rate-limit headers and raw JSON (200, 207 multi-status) are read the same way for every endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicDefaultAssociationMultiPost,
+    PublicDefaultAssociationMultiPost,
+    PublicObjectId,
+)
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
+from hubspot.crm.companies import (
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputForCreate,
+)
+from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectBatchInputUpsert,
+)
+from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.timeline import BatchInputTimelineEvent, TimelineEvent
+from hubspot.crm.timeline.exceptions import ApiException as TimelineApiException
+
+from exports.destinations.base import BatchContext, BatchResult, Destination, DestinationError, register
+
+DEFAULT_HOST = "https://api.hubapi.com"
+BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
+SEARCH_IN_LIMIT = 100  # values per IN filter
+ACTIVITY_COLUMNS = ("topic_id", "intent_frequency", "impression_count", "seen_at", "page_url", "event_type")
+NOT_CONTACT_PROPERTIES = frozenset({"company_domain", "company_name", *ACTIVITY_COLUMNS})
+API_EXCEPTIONS = (ContactsApiException, CompaniesApiException, AssociationsApiException, TimelineApiException)
+MAX_WAIT_SECONDS = 60.0  # cap on any single Retry-After or rate-window pause
+
+
+@dataclass
+class _Row:
+    index: int
+    key: str  # the idempotency key, <run_id>:<record_key>
+    email: str
+    properties: dict[str, str]
+    domain: str
+    company_name: str
+    activity: dict[str, str]
+    seen_at: datetime | None
+    contact_id: str = ""
+
+
+@dataclass
+class _Response:
+    status: int
+    body: Any
+
+
+class _Failed(Exception):
+    """A request that failed for good after retries (or at once for non-retryable statuses)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def normalize_domain(value: Any) -> str:
+    """`https://www.Example.com/x` -> `example.com`; '' when there is no domain."""
+    text = str(value or "").strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = text.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].strip(".")
+    return text.removeprefix("www.")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ";".join(_text(v) for v in value if v is not None)
+    return str(value)
+
+
+def _event_id(key: str) -> str:
+    """A timeline event id derived from the idempotency key: stable across retries, short, URL-safe."""
+    return "delivr-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@register
+class HubSpotDestination(Destination):
+    kind = "hubspot"
+    label = "HubSpot"
+    config_fields = ("host", "timeline_event_template_id")
+    credential_fields = ("access_token",)
+    object_types = ("Contact", "Company", "TimelineEvent")
+
+    def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
+        super().__init__(config, credentials)
+        self.host = (config.get("host") or DEFAULT_HOST).rstrip("/")
+        self.template_id = str(config.get("timeline_event_template_id") or "")
+        self.retry_base_seconds = float(config.get("retry_base_seconds", 1.0))
+        self.max_retries = int(config.get("max_retries", 5))
+        self.timeout = float(config.get("timeout_seconds", 30.0))
+        self.rate_floor = int(config.get("rate_limit_floor", 1))
+        self.company_ids: dict[str, str] = {}  # domain -> company id, for the whole run
+        self._pause_until = 0.0
+        self._client = HubSpot(
+            access_token=credentials.get("access_token") or "",
+            host=self.host,
+            retry=urllib3.Retry(total=0, raise_on_status=False),  # our loop retries, honouring Retry-After
+        )
+        crm = self._client.crm
+        self._contacts_basic = crm.contacts.basic_api
+        self._contacts_batch = crm.contacts.batch_api
+        self._companies_batch = crm.companies.batch_api
+        self._companies_search = crm.companies.search_api
+        self._associations = crm.associations.v4.batch_api
+        self._timeline = crm.timeline.events_api
+
+    # transport -----------------------------------------------------------------------------------------
+    def _call(self, method: Callable, *args: Any, **kwargs: Any) -> _Response:
+        """Calls one client method with bounded retries on 429/5xx/connection errors.
+
+        Returns any 2xx response (207 included) parsed; raises DestinationError for credentials, _Failed
+        for the rest (after retries when the failure is transient).
+        """
+        attempt = 0
+        while True:
+            wait = self._pause_until - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            status, headers, raw = 0, {}, b""
+            try:
+                response = method(*args, **kwargs, _preload_content=False, _request_timeout=self.timeout)
+                status, headers, raw = response.status, response.headers, response.data
+            except API_EXCEPTIONS as exc:
+                status, headers, raw = exc.status or 0, exc.headers or {}, exc.body or b""
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                status, raw = 0, str(exc).encode()
+            self._note_rate_headers(headers)
+            body = _json(raw)
+            if 200 <= status < 300:
+                return _Response(status, body)
+            message = _message(body) or (raw.decode(errors="replace")[:300] if raw else f"HTTP {status}")
+            if status == 401:
+                raise DestinationError("HubSpot rejected the access token", user_error=True)
+            if status == 403:
+                raise DestinationError(
+                    f"HubSpot refused access (missing scopes?): {message}", user_error=True
+                )
+            transient = status in (0, 429) or status >= 500
+            if not transient or attempt >= self.max_retries:
+                code = (body or {}).get("category") if isinstance(body, dict) else None
+                raise _Failed(status, code or (f"HTTP_{status}" if status else "UNREACHABLE"), message)
+            attempt += 1
+            time.sleep(self._backoff(attempt, headers))
+
+    def _backoff(self, attempt: int, headers: Any) -> float:
+        retry_after = _header(headers, "Retry-After")
+        if retry_after:
+            try:
+                return min(float(retry_after), MAX_WAIT_SECONDS)
+            except ValueError:
+                pass
+        delay = self.retry_base_seconds * (2 ** (attempt - 1))
+        return min(delay + random.uniform(0, delay / 4), MAX_WAIT_SECONDS)
+
+    def _note_rate_headers(self, headers: Any) -> None:
+        """When the rolling window is (nearly) spent, the next request waits for the window to pass."""
+        remaining = _header(headers, "X-HubSpot-RateLimit-Remaining")
+        interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        if remaining is None or interval is None:
+            return
+        try:
+            if int(remaining) <= self.rate_floor:
+                pause = min(int(interval) / 1000.0, MAX_WAIT_SECONDS)
+                self._pause_until = max(self._pause_until, time.monotonic() + pause)
+        except ValueError:
+            return
+
+    # interface -----------------------------------------------------------------------------------------
+    def test_connection(self) -> None:
+        try:
+            self._call(self._contacts_basic.get_page_with_http_info, limit=1)
+        except _Failed as exc:
+            raise DestinationError(
+                f"HubSpot did not answer ({exc.code}: {exc.message})", retryable=exc.status != 400
+            ) from exc
+
+    def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        result = BatchResult()
+        rows = self._rows(batch, context, result)
+        for chunk in _chunks(rows, BATCH_LIMIT):
+            self._upsert_contacts(chunk, result)
+        written = [row for row in rows if row.contact_id]
+        if any(row.domain for row in written):
+            self._companies(written, result)
+        if any(row.activity for row in written):
+            self._timeline_events(written, result)
+        return result
+
+    # contacts ------------------------------------------------------------------------------------------
+    def _rows(self, batch: pa.RecordBatch, context: BatchContext, result: BatchResult) -> list[_Row]:
+        contacts = result.object("Contact", "upsert")
+        keys = context.idempotency_keys
+        rows: list[_Row] = []
+        seen: set[str] = set()
+        for index, record in enumerate(batch.to_pylist()):
+            email = str(record.get("email") or "").strip().lower()
+            key = keys[index] if index < len(keys) else f"{context.run_id}:{email or index}"
+            if not email:
+                contacts.add_error(key, "REQUIRED_FIELD_MISSING", "email is required")
+                continue
+            if email in seen:  # HubSpot rejects a batch that names one id twice
+                contacts.records_skipped += 1
+                continue
+            seen.add(email)
+            properties = {
+                name: _text(value)
+                for name, value in record.items()
+                if name not in NOT_CONTACT_PROPERTIES and value is not None and value != ""
+            }
+            properties["email"] = email
+            activity = {
+                name: _text(record[name])
+                for name in ACTIVITY_COLUMNS
+                if record.get(name) is not None and name != "seen_at"
+            }
+            seen_at = record.get("seen_at")
+            rows.append(
+                _Row(
+                    index=index,
+                    key=key,
+                    email=email,
+                    properties=properties,
+                    domain=normalize_domain(record.get("company_domain")),
+                    company_name=str(record.get("company_name") or record.get("company") or ""),
+                    activity=activity if activity or seen_at else {},
+                    seen_at=seen_at if isinstance(seen_at, datetime) else None,
+                )
+            )
+        return rows
+
+    def _upsert_contacts(self, rows: list[_Row], result: BatchResult) -> None:
+        """Upserts up to 100 rows; a whole-batch 400 is split in halves until the bad inputs stand alone."""
+        contacts = result.object("Contact", "upsert")
+        payload = BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                SimplePublicObjectBatchInputUpsert(
+                    id=row.email,
+                    id_property="email",
+                    object_write_trace_id=row.key,
+                    properties=row.properties,
+                )
+                for row in rows
+            ]
+        )
+        try:
+            response = self._call(self._contacts_batch.upsert_with_http_info, payload)
+        except _Failed as exc:
+            if exc.status == 400 and "PROPERTY_DOESNT_EXIST" in exc.message:
+                raise DestinationError(f"HubSpot: {exc.message}", user_error=True) from exc
+            if exc.status == 400 and len(rows) > 1:
+                half = len(rows) // 2
+                self._upsert_contacts(rows[:half], result)
+                self._upsert_contacts(rows[half:], result)
+                return
+            for row in rows:
+                contacts.add_error(row.key, exc.code, exc.message)
+            return
+        body = response.body or {}
+        by_email = {row.email: row for row in rows}
+        by_key = {row.key: row for row in rows}
+        for item in body.get("results") or []:
+            properties = item.get("properties") or {}
+            row = by_key.get(item.get("objectWriteTraceId") or "") or by_email.get(
+                str(properties.get("email") or "").lower()
+            )
+            if row is None or row.contact_id:
+                continue
+            row.contact_id = str(item.get("id"))
+            if item.get("new") is False:
+                contacts.records_updated += 1
+            else:
+                contacts.records_created += 1
+        unmatched: list[str] = []
+        reported: set[str] = set()
+        for error in body.get("errors") or []:
+            matched = [r for r in _rows_for_error(error, rows, by_email, by_key) if not r.contact_id]
+            for row in matched:
+                if row.key not in reported:
+                    reported.add(row.key)
+                    contacts.add_error(row.key, error.get("category") or "ERROR", error.get("message") or "")
+            if not matched:
+                unmatched.append(f"{error.get('category')}: {error.get('message')}")
+        for row in rows:
+            if not row.contact_id and row.key not in reported:  # never a silent drop
+                reason = "; ".join(unmatched) or "HubSpot returned no result for this contact"
+                contacts.add_error(row.key, "NO_RESULT", reason)
+
+    # companies -----------------------------------------------------------------------------------------
+    def _companies(self, rows: list[_Row], result: BatchResult) -> None:
+        companies = result.object("Company", "upsert")
+        domains: dict[str, str] = {}  # domain -> name for a created company, first row wins
+        for row in rows:
+            if row.domain:
+                domains.setdefault(row.domain, row.company_name or row.domain)
+        unknown = [d for d in domains if d not in self.company_ids]
+        failed: dict[str, str] = {}
+        try:
+            self.company_ids.update(self._search_companies(unknown))
+        except _Failed as exc:
+            failed.update({d: f"{exc.code}: {exc.message}" for d in unknown})
+        linked_existing = {d for d in domains if d in self.company_ids}
+        to_create = [d for d in unknown if d not in self.company_ids and d not in failed]
+        created: set[str] = set()
+        for chunk in _chunks(to_create, BATCH_LIMIT):
+            payload = BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[
+                    SimplePublicObjectBatchInputForCreate(properties={"domain": d, "name": domains[d]})
+                    for d in chunk
+                ]
+            )
+            try:
+                body = self._call(self._companies_batch.create_with_http_info, payload).body or {}
+            except _Failed as exc:
+                failed.update({d: f"{exc.code}: {exc.message}" for d in chunk})
+                continue
+            for item in body.get("results") or []:
+                domain = normalize_domain((item.get("properties") or {}).get("domain"))
+                if domain in chunk and domain not in self.company_ids:
+                    self.company_ids[domain] = str(item["id"])
+                    created.add(domain)
+            for domain in chunk:
+                if domain not in self.company_ids:
+                    failed.setdefault(domain, _first_error(body) or "HubSpot created no company")
+        companies.records_created += len(created)
+        for domain, reason in failed.items():
+            code, _, message = reason.partition(": ")
+            companies.add_error(domain, code if message else "ERROR", message or reason)
+        pairs = [(row, self.company_ids[row.domain]) for row in rows if row.domain in self.company_ids]
+        associated_existing = self._associate(pairs, result)
+        companies.records_updated += len(linked_existing & associated_existing)
+
+    def _search_companies(self, domains: list[str]) -> dict[str, str]:
+        """Existing companies by domain (the oldest when HubSpot holds several), IN-batched and paged."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(domains, SEARCH_IN_LIMIT):
+            after: str | None = None
+            while True:
+                request = PublicObjectSearchRequest(
+                    filter_groups=[
+                        FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=chunk)])
+                    ],
+                    properties=["domain", "name"],
+                    limit=100,
+                    after=after,
+                )
+                body = self._call(self._companies_search.do_search_with_http_info, request).body or {}
+                for item in body.get("results") or []:
+                    domain = normalize_domain((item.get("properties") or {}).get("domain"))
+                    if domain in chunk and (domain not in found or _older(str(item["id"]), found[domain])):
+                        found[domain] = str(item["id"])
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return found
+
+    def _associate(self, pairs: list[tuple[_Row, str]], result: BatchResult) -> set[str]:
+        """Links contacts to companies (default association); returns the domains linked."""
+        companies = result.object("Company", "upsert")
+        linked: set[str] = set()
+        for chunk in _chunks(pairs, BATCH_LIMIT):
+            payload = BatchInputPublicDefaultAssociationMultiPost(
+                inputs=[
+                    PublicDefaultAssociationMultiPost(
+                        _from=PublicObjectId(id=row.contact_id), to=PublicObjectId(id=company_id)
+                    )
+                    for row, company_id in chunk
+                ]
+            )
+            try:
+                body = (
+                    self._call(
+                        self._associations.create_default_with_http_info, "contacts", "companies", payload
+                    ).body
+                    or {}
+                )
+            except _Failed as exc:
+                for row, _company_id in chunk:
+                    companies.add_error(row.key, exc.code, f"association failed: {exc.message}")
+                continue
+            done = {
+                (str((r.get("from") or {}).get("id")), str((r.get("to") or {}).get("id")))
+                for r in body.get("results") or []
+            }
+            reason = _first_error(body) or "HubSpot returned no association"
+            for row, company_id in chunk:
+                if (row.contact_id, company_id) in done:
+                    linked.add(row.domain)
+                else:
+                    companies.add_error(row.key, "ASSOCIATION_FAILED", reason)
+        return linked
+
+    # timeline ------------------------------------------------------------------------------------------
+    def _timeline_events(self, rows: list[_Row], result: BatchResult) -> None:
+        events = result.object("TimelineEvent", "create")
+        todo = [row for row in rows if row.activity or row.seen_at]
+        if not self.template_id:
+            events.records_skipped += len(todo)
+            return
+        for chunk in _chunks(todo, BATCH_LIMIT):
+            by_id = {_event_id(row.key): row for row in chunk}
+            payload = BatchInputTimelineEvent(
+                inputs=[
+                    TimelineEvent(
+                        event_template_id=self.template_id,
+                        id=event_id,
+                        object_id=row.contact_id,
+                        email=row.email,
+                        tokens=row.activity,
+                        timestamp=row.seen_at,
+                    )
+                    for event_id, row in by_id.items()
+                ]
+            )
+            try:
+                body = self._call(self._timeline.create_batch_with_http_info, payload).body or {}
+            except _Failed as exc:
+                for row in chunk:
+                    events.add_error(row.key, exc.code, exc.message)
+                continue
+            done = {str(item.get("id")) for item in body.get("results") or []}
+            events.records_created += len(done & by_id.keys())
+            for error in body.get("errors") or []:
+                for event_id in (error.get("context") or {}).get("id") or []:
+                    if event_id in by_id and event_id not in done:
+                        done.add(event_id)
+                        if error.get("category") == "CONFLICT":  # written by an earlier try of this batch
+                            events.records_skipped += 1
+                        else:
+                            events.add_error(
+                                by_id[event_id].key,
+                                error.get("category") or "ERROR",
+                                error.get("message") or "",
+                            )
+            for event_id, row in by_id.items():
+                if event_id not in done:
+                    events.add_error(row.key, "NO_RESULT", _first_error(body) or "HubSpot returned no event")
+
+
+def _rows_for_error(error: dict, rows: list[_Row], by_email: dict, by_key: dict) -> list[_Row]:
+    """The inputs a per-input error names: by email, by objectWriteTraceId/id, or by input index."""
+    context = error.get("context") or {}
+    matched: list[_Row] = []
+    for name, values in context.items():
+        for value in values if isinstance(values, list) else [values]:
+            text = str(value)
+            row = by_email.get(text.lower()) or by_key.get(text)
+            if row is None and name.lower() in ("index", "inputindex") and text.isdigit():
+                position = int(text)
+                row = rows[position] if position < len(rows) else None
+            if row is not None and row not in matched:
+                matched.append(row)
+    if not matched:
+        message = str(error.get("message") or "").lower()
+        matched = [row for row in rows if not row.contact_id and row.email in message]
+    return matched
+
+
+def _older(candidate: str, current: str) -> bool:
+    """HubSpot ids grow with creation time: keep the oldest company when a domain has several."""
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) < int(current)
+    return candidate < current
+
+
+def _first_error(body: dict) -> str:
+    errors = body.get("errors") or []
+    if not errors:
+        return ""
+    return f"{errors[0].get('category')}: {errors[0].get('message')}"
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _json(raw: bytes | str) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or "")
+    return ""
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in dict(headers).items():
+            if key.lower() == lowered:
+                return candidate
+    return value

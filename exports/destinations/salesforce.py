@@ -1,0 +1,242 @@
+"""A Salesforce-style CRM: Contacts or Leads upserted by an external id through sObject Collections
+(`PATCH /services/data/v60.0/composite/sobjects/{Contact|Lead}/{ExternalIdField}`, allOrNone false, 200
+records per request), one result per record mapped to per-object results.
+
+Credentials: `instance_url` + `access_token`, or `client_id`, `client_secret`, `username`, `password` for the
+OAuth username-password flow (`POST {login_url or instance_url}/services/oauth2/token`); with those, an
+expired session is renewed once per request. The batch arrives with Salesforce field API names (the core
+applied the field mapping); `company_domain` and empty values are not sent (an upsert never blanks a field).
+
+Idempotency: the upsert key is the external id field (default Email), so a retried batch updates the records
+its first try created instead of creating them again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import requests
+
+from exports.destinations.base import BatchContext, BatchResult, Destination, DestinationError, register
+
+API_VERSION = "v60.0"
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records per request
+OBJECT_TYPES = ("Contact", "Lead")
+NOT_FIELDS = frozenset({"company_domain"})
+MAX_WAIT_SECONDS = 60.0
+# Whole-request errors that no retry can fix: the mapping or config names something Salesforce lacks.
+CONFIG_ERRORS = frozenset({"INVALID_FIELD", "NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD_FOR_INSERT_UPDATE"})
+
+
+class _Failed(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return ";".join(str(v) for v in value if v is not None)  # multi-select picklist form
+    return value
+
+
+@register
+class SalesforceDestination(Destination):
+    kind = "salesforce"
+    label = "Salesforce"
+    config_fields = ("object_type", "external_id_field", "login_url")
+    credential_fields = ("instance_url", "access_token", "client_id", "client_secret", "username", "password")
+    object_types = OBJECT_TYPES
+
+    def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
+        super().__init__(config, credentials)
+        self.object_type = config.get("object_type") or "Contact"
+        if self.object_type not in OBJECT_TYPES:
+            raise DestinationError(f"object_type must be one of {', '.join(OBJECT_TYPES)}", user_error=True)
+        self.external_id_field = config.get("external_id_field") or "Email"
+        self.retry_base_seconds = float(config.get("retry_base_seconds", 1.0))
+        self.max_retries = int(config.get("max_retries", 5))
+        self.timeout = float(config.get("timeout_seconds", 30.0))
+        self.instance_url = str(credentials.get("instance_url") or "").rstrip("/")
+        self.access_token = str(credentials.get("access_token") or "")
+        self.login_url = str(config.get("login_url") or self.instance_url or DEFAULT_LOGIN_URL).rstrip("/")
+        self._password_flow = all(
+            credentials.get(name) for name in ("client_id", "client_secret", "username", "password")
+        )
+        self.session = requests.Session()
+
+    # auth ----------------------------------------------------------------------------------------------
+    def _fetch_token(self) -> None:
+        try:
+            response = self.session.post(
+                f"{self.login_url}/services/oauth2/token",
+                data={
+                    "grant_type": "password",
+                    "client_id": self.credentials["client_id"],
+                    "client_secret": self.credentials["client_secret"],
+                    "username": self.credentials["username"],
+                    "password": self.credentials["password"],
+                },
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise DestinationError(f"Salesforce login unreachable: {exc}", retryable=True) from exc
+        body = _json(response)
+        if response.status_code in (400, 401) or not isinstance(body, dict) or "access_token" not in body:
+            detail = body.get("error_description") if isinstance(body, dict) else ""
+            raise DestinationError(
+                f"Salesforce rejected the OAuth credentials ({detail or response.status_code})",
+                user_error=True,
+            )
+        self.access_token = body["access_token"]
+        self.instance_url = str(body.get("instance_url") or self.instance_url).rstrip("/")
+
+    # transport -----------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, json_body: Any = None) -> Any:
+        """One API call with bounded retries on 429/503/5xx/connection errors; a renewed token on 401 once."""
+        if not self.access_token and self._password_flow:
+            self._fetch_token()
+        if not self.instance_url:
+            raise DestinationError("Salesforce instance_url is missing", user_error=True)
+        attempt, renewed = 0, False
+        while True:
+            status, body, headers = 0, None, {}
+            try:
+                response = self.session.request(
+                    method,
+                    f"{self.instance_url}{path}",
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {self.access_token}", "Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+                status, body, headers = response.status_code, _json(response), response.headers
+            except requests.RequestException as exc:
+                body = [{"errorCode": "UNREACHABLE", "message": str(exc)}]
+            if 200 <= status < 300:
+                return body
+            code, message = _error_of(body, status)
+            if status == 401:
+                if self._password_flow and not renewed:
+                    renewed = True
+                    self._fetch_token()
+                    continue
+                raise DestinationError("Salesforce rejected the access token", user_error=True)
+            if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+                raise DestinationError(f"Salesforce API limit reached: {message}", retryable=True)
+            if status == 403:
+                raise DestinationError(f"Salesforce refused access: {message}", user_error=True)
+            if code in CONFIG_ERRORS or status == 404:
+                raise DestinationError(f"Salesforce: {code}: {message}", user_error=True)
+            transient = status in (0, 429) or status >= 500
+            if not transient or attempt >= self.max_retries:
+                raise _Failed(status, code, message)
+            attempt += 1
+            time.sleep(self._backoff(attempt, headers.get("Retry-After")))
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), MAX_WAIT_SECONDS)
+            except ValueError:
+                pass
+        delay = self.retry_base_seconds * (2 ** (attempt - 1))
+        return min(delay + random.uniform(0, delay / 4), MAX_WAIT_SECONDS)
+
+    # interface -----------------------------------------------------------------------------------------
+    def test_connection(self) -> None:
+        try:
+            self._request("GET", f"/services/data/{API_VERSION}/limits")
+        except _Failed as exc:
+            raise DestinationError(
+                f"Salesforce did not answer ({exc.code}: {exc.message})", retryable=True
+            ) from exc
+
+    def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        result = BatchResult()
+        objects = result.object(self.object_type, "upsert")
+        keys = context.idempotency_keys
+        pending: list[tuple[str, dict]] = []
+        seen: set[str] = set()
+        for index, row in enumerate(batch.to_pylist()):
+            external_id = row.get(self.external_id_field)
+            key = keys[index] if index < len(keys) else f"{context.run_id}:{external_id or index}"
+            if external_id is None or str(external_id).strip() == "":
+                objects.add_error(key, "REQUIRED_FIELD_MISSING", f"{self.external_id_field} is required")
+                continue
+            if str(external_id).lower() in seen:  # one request may not name an external id twice
+                objects.records_skipped += 1
+                continue
+            seen.add(str(external_id).lower())
+            record = {"attributes": {"type": self.object_type}}
+            record.update(
+                {
+                    name: _value(value)
+                    for name, value in row.items()
+                    if name not in NOT_FIELDS and value is not None and value != ""
+                }
+            )
+            pending.append((key, record))
+        path = f"/services/data/{API_VERSION}/composite/sobjects/{self.object_type}/{self.external_id_field}"
+        for start in range(0, len(pending), COLLECTION_LIMIT):
+            chunk = pending[start : start + COLLECTION_LIMIT]
+            try:
+                body = self._request("PATCH", path, {"allOrNone": False, "records": [r for _, r in chunk]})
+            except _Failed as exc:
+                for key, _record in chunk:
+                    objects.add_error(key, exc.code, exc.message)
+                continue
+            results = body if isinstance(body, list) else []
+            for position, (key, _record) in enumerate(chunk):
+                item = results[position] if position < len(results) else None
+                if not isinstance(item, dict):  # never a silent drop
+                    objects.add_error(key, "NO_RESULT", "Salesforce returned no result for this record")
+                elif item.get("success"):
+                    if item.get("created"):
+                        objects.records_created += 1
+                    else:
+                        objects.records_updated += 1
+                else:
+                    errors = item.get("errors") or [{}]
+                    first = errors[0]
+                    fields = ", ".join(first.get("fields") or [])
+                    message = str(first.get("message") or "record rejected")
+                    objects.add_error(
+                        key,
+                        str(first.get("statusCode") or "ERROR"),
+                        f"{message} ({fields})" if fields else message,
+                    )
+        return result
+
+    def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
+        self.session.close()
+        return {}
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_of(body: Any, status: int) -> tuple[str, str]:
+    """Salesforce's error list ([{"errorCode", "message"}]) or an OAuth error body, as (code, message)."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode") or f"HTTP_{status}"), str(body[0].get("message") or "")
+    if isinstance(body, dict):
+        return str(body.get("errorCode") or body.get("error") or f"HTTP_{status}"), str(
+            body.get("message") or body.get("error_description") or ""
+        )
+    return (f"HTTP_{status}" if status else "UNREACHABLE"), f"HTTP {status}" if status else "no answer"

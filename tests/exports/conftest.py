@@ -1,0 +1,1 @@
+from tests.exports.standins.fixtures import *  # noqa

@@ -1,0 +1,162 @@
+"""Plumbing shared by the CRM stand-ins: an http.server in a thread on 127.0.0.1 (port 0), a bearer-token
+check, a request log tests assert on, and injectable faults (the next N matching requests answer 429 with
+Retry-After, 500, 503...).
+
+A stand-in subclass implements `route(request) -> (status, body, headers)`; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # without the query string
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any  # parsed JSON, a dict of form fields, or None
+    at: float = 0.0  # time.monotonic() when it arrived
+    status: int = 0  # what the stand-in answered
+
+
+@dataclass
+class Fault:
+    status: int
+    remaining: int
+    path_contains: str = ""
+    retry_after: str | None = None
+    body: Any = None
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StandIn:
+    """Base class: start(), stop(), url, requests (the log), fail_next(...)."""
+
+    token = "standin-token"
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs and the clients' pools expect
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def _handle(self):
+                url = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                content_type = self.headers.get("Content-Type", "")
+                body: Any = None
+                if raw:
+                    if "x-www-form-urlencoded" in content_type:
+                        body = dict(urllib.parse.parse_qsl(raw.decode()))
+                    else:
+                        try:
+                            body = json.loads(raw)
+                        except ValueError:
+                            body = raw.decode(errors="replace")
+                request = Request(
+                    method=self.command,
+                    path=urllib.parse.unquote(url.path),
+                    query=dict(urllib.parse.parse_qsl(url.query)),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                    at=time.monotonic(),
+                )
+                reply = standin._dispatch(request)
+                request.status = reply.status
+                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server's names
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # faults and log --------------------------------------------------------------------------------------
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        path_contains: str = "",
+        retry_after: str | int | None = None,
+        body: Any = None,
+    ) -> None:
+        """The next `count` requests whose path contains `path_contains` answer `status` (FIFO with others)."""
+        with self.lock:
+            self.faults.append(
+                Fault(status, count, path_contains, None if retry_after is None else str(retry_after), body)
+            )
+
+    def calls(self, method: str = "", path_contains: str = "") -> list[Request]:
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if (not method or r.method == method) and (not path_contains or path_contains in r.path)
+            ]
+
+    def _dispatch(self, request: Request) -> Reply:
+        with self.lock:
+            self.requests.append(request)
+            if not self.authorized(request):
+                return self.unauthorized(request)
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.path_contains in request.path:
+                    fault.remaining -= 1
+                    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    return Reply(fault.status, fault.body or self.fault_body(fault.status), headers)
+            return self.route(request)
+
+    # to implement ---------------------------------------------------------------------------------------
+    def authorized(self, request: Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def unauthorized(self, request: Request) -> Reply:
+        return Reply(401, {"message": "unauthorized"})
+
+    def fault_body(self, status: int) -> Any:
+        return {"message": f"stand-in fault {status}"}
+
+    def route(self, request: Request) -> Reply:
+        raise NotImplementedError

@@ -1,0 +1,28 @@
+"""Pytest fixtures for the CRM stand-ins. Load them in a conftest with
+`from tests.exports.standins.fixtures import *  # noqa`.
+
+Each yields a started stand-in; `.config(**extra)` and `.credentials()` give a destination config pointed at
+it (backoff shortened for tests), `.requests` / `.calls(method, path_contains)` the request log,
+`.fail_next(n, status=..., retry_after=..., path_contains=...)` injects faults.
+"""
+
+import pytest
+
+from tests.exports.standins.hubspot_standin import HubSpotStandIn
+from tests.exports.standins.salesforce_standin import SalesforceStandIn
+
+__all__ = ["hubspot_standin", "salesforce_standin"]
+
+
+@pytest.fixture
+def hubspot_standin():
+    standin = HubSpotStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def salesforce_standin():
+    standin = SalesforceStandIn().start()
+    yield standin
+    standin.stop()

@@ -1,0 +1,281 @@
+"""A local stand-in for the HubSpot CRM API: exactly the endpoints exports/destinations/hubspot.py uses,
+with HubSpot's response shapes.
+
+- `GET  /crm/v3/objects/contacts?limit=1`                          (connection test)
+- `POST /crm/v3/objects/contacts/batch/upsert`                      idProperty email; 200 COMPLETE, or 207
+  with `errors[]` (context {"email": [...]}) for invalid emails; `invalid_email_mode = "reject_batch"`
+  answers 400 for the whole batch instead, as HubSpot does for some validation errors
+- `POST /crm/v3/objects/companies/search`                           domain EQ / IN, paged with `after`
+- `POST /crm/v3/objects/companies/batch/create`                     201
+- `POST /crm/v4/associations/contacts/companies/batch/associate/default`
+- `POST /integrators/timeline/v3/events/batch/create` (the client's path; `/crm/v3/timeline/events/batch/create`
+  too): events keyed by their `id`; a repeated id is a per-input CONFLICT error, as a retried event would be
+
+Every answer carries X-HubSpot-RateLimit-* headers (`rate_remaining` / `rate_interval_ms` set them).
+State: `contacts` (email -> record), `companies` (id -> record), `associations` (contact id, company id)
+pairs, `events` (id -> event), `templates` (known timeline template ids).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.exports.standins.base import Reply, Request, StandIn
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+BATCH_LIMIT = 100
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error(message: str, category: str = "VALIDATION_ERROR", context: dict | None = None) -> dict:
+    error = {"status": "error", "category": category, "message": message}
+    if context:
+        error["context"] = context
+    return error
+
+
+class HubSpotStandIn(StandIn):
+    token = "hubspot-standin-token"
+
+    def __init__(self):
+        super().__init__()
+        self.contacts: dict[str, dict] = {}  # lower-cased email -> record
+        self.companies: dict[str, dict] = {}  # id -> record
+        self.associations: set[tuple[str, str]] = set()  # (contact id, company id)
+        self.events: dict[str, dict] = {}
+        self.templates: set[str] = {"1001"}
+        self.invalid_email_mode = "multi_status"  # or "reject_batch"
+        self.rate_remaining: int | None = 100
+        self.rate_interval_ms = 10_000
+        self._next_id = 1000
+
+    # helpers for tests -----------------------------------------------------------------------------------
+    def config(self, **extra) -> dict[str, Any]:
+        """A destination config pointed at this stand-in, with backoff shortened for tests."""
+        return {"host": self.url, "retry_base_seconds": 0.01, **extra}
+
+    def credentials(self) -> dict[str, Any]:
+        return {"access_token": self.token}
+
+    def add_company(self, domain: str, name: str = "") -> dict:
+        with self.lock:
+            return self._create_company({"domain": domain, "name": name or domain})
+
+    def companies_for(self, domain: str) -> list[dict]:
+        with self.lock:
+            return [c for c in self.companies.values() if c["properties"].get("domain") == domain]
+
+    def company_of(self, email: str) -> dict | None:
+        """The company a contact is associated with (the first one), or None."""
+        with self.lock:
+            contact = self.contacts.get(email.lower())
+            if not contact:
+                return None
+            for contact_id, company_id in sorted(self.associations):
+                if contact_id == contact["id"]:
+                    return self.companies[company_id]
+            return None
+
+    # plumbing ------------------------------------------------------------------------------------------
+    def _id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def _record(self, properties: dict) -> dict:
+        now = _now()
+        return {
+            "id": self._id(),
+            "properties": dict(properties),
+            "createdAt": now,
+            "updatedAt": now,
+            "archived": False,
+        }
+
+    def _create_company(self, properties: dict) -> dict:
+        record = self._record(properties)
+        self.companies[record["id"]] = record
+        return record
+
+    def unauthorized(self, request: Request) -> Reply:
+        return Reply(
+            401,
+            _error(
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+                "INVALID_AUTHENTICATION",
+            ),
+        )
+
+    def fault_body(self, status: int) -> Any:
+        if status == 429:
+            return _error("You have reached your ten_secondly_rolling limit.", "RATE_LIMITS")
+        return _error("internal error", "INTERNAL_ERROR")
+
+    def _dispatch(self, request: Request) -> Reply:
+        reply = super()._dispatch(request)
+        if self.rate_remaining is not None:
+            reply.headers.setdefault("X-HubSpot-RateLimit-Max", "190")
+            reply.headers.setdefault("X-HubSpot-RateLimit-Remaining", str(self.rate_remaining))
+            reply.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", str(self.rate_interval_ms))
+        return reply
+
+    def route(self, request: Request) -> Reply:
+        path, method = request.path, request.method
+        if method == "GET" and path == "/crm/v3/objects/contacts":
+            return self._list_contacts(request)
+        if method != "POST":
+            return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
+        body = request.body if isinstance(request.body, dict) else {}
+        inputs = body.get("inputs")
+        if path == "/crm/v3/objects/companies/search":
+            return self._search_companies(body)
+        if not isinstance(inputs, list):
+            return Reply(400, _error("Invalid input JSON: inputs is required"))
+        if len(inputs) > BATCH_LIMIT:
+            return Reply(400, _error(f"Batch size {len(inputs)} is over the limit of {BATCH_LIMIT}"))
+        if path == "/crm/v3/objects/contacts/batch/upsert":
+            return self._upsert_contacts(inputs)
+        if path == "/crm/v3/objects/companies/batch/create":
+            return self._create_companies(inputs)
+        if path == "/crm/v4/associations/contacts/companies/batch/associate/default":
+            return self._associate(inputs)
+        if path in ("/integrators/timeline/v3/events/batch/create", "/crm/v3/timeline/events/batch/create"):
+            return self._create_events(inputs)
+        return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
+
+    @staticmethod
+    def _batch(status: int, results: list, errors: list) -> Reply:
+        now = _now()
+        body = {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+        if errors:
+            body["errors"] = errors
+            body["numErrors"] = len(errors)
+            status = 207
+        return Reply(status, body)
+
+    # endpoints -----------------------------------------------------------------------------------------
+    def _list_contacts(self, request: Request) -> Reply:
+        limit = int(request.query.get("limit") or 10)
+        return Reply(200, {"results": list(self.contacts.values())[:limit]})
+
+    def _upsert_contacts(self, inputs: list) -> Reply:
+        ids = [str(i.get("id", "")).lower() for i in inputs]
+        if any(i.get("idProperty") != "email" for i in inputs):
+            return Reply(400, _error("idProperty must be email in this stand-in"))
+        if len(set(ids)) != len(ids):
+            return Reply(400, _error("Duplicate IDs found in batch input"))
+        invalid = [i["id"] for i in inputs if not EMAIL.match(str(i.get("id", "")))]
+        if invalid and self.invalid_email_mode == "reject_batch":
+            details = ", ".join(f"Email address {e} is invalid" for e in invalid)
+            return Reply(400, _error(f"Property values were not valid: {details}"))
+        results, errors = [], []
+        for item in inputs:
+            email = str(item["id"])
+            if email in invalid:
+                errors.append(
+                    _error(f"Email address {email} is invalid", "VALIDATION_ERROR", {"email": [email]})
+                )
+                continue
+            existing = self.contacts.get(email.lower())
+            properties = {k: v for k, v in (item.get("properties") or {}).items()}
+            properties["email"] = email.lower()
+            if existing:
+                existing["properties"].update(properties)
+                existing["updatedAt"] = _now()
+                record, new = existing, False
+            else:
+                record, new = self._record(properties), True
+                self.contacts[email.lower()] = record
+            record["objectWriteTraceId"] = item.get("objectWriteTraceId")
+            results.append({**record, "new": new})
+        return self._batch(200, results, errors)
+
+    def _search_companies(self, body: dict) -> Reply:
+        wanted: set[str] | None = None
+        for group in body.get("filterGroups") or []:
+            for flt in group.get("filters") or []:
+                if flt.get("propertyName") != "domain":
+                    return Reply(400, _error("this stand-in searches companies by domain only"))
+                if flt.get("operator") == "EQ":
+                    values = {str(flt.get("value", "")).lower()}
+                elif flt.get("operator") == "IN":
+                    values = {str(v) for v in flt.get("values") or []}
+                    if len(values) > 100:
+                        return Reply(400, _error("too many values in IN filter (max 100)"))
+                else:
+                    return Reply(400, _error(f"unsupported operator {flt.get('operator')}"))
+                wanted = values if wanted is None else wanted | values
+        matches = [
+            c for c in self.companies.values() if wanted is None or c["properties"].get("domain") in wanted
+        ]
+        limit = min(int(body.get("limit") or 10), 200)
+        start = int(body.get("after") or 0)
+        page = matches[start : start + limit]
+        reply = {"total": len(matches), "results": page}
+        if start + limit < len(matches):
+            reply["paging"] = {"next": {"after": str(start + limit)}}
+        return Reply(200, reply)
+
+    def _create_companies(self, inputs: list) -> Reply:
+        results = [self._create_company(i.get("properties") or {}) for i in inputs]
+        return self._batch(201, results, [])
+
+    def _associate(self, inputs: list) -> Reply:
+        results, errors = [], []
+        contact_ids = {c["id"] for c in self.contacts.values()}
+        for item in inputs:
+            from_id = str((item.get("from") or {}).get("id", ""))
+            to_id = str((item.get("to") or {}).get("id", ""))
+            if from_id not in contact_ids or to_id not in self.companies:
+                errors.append(
+                    _error(
+                        f"No contact {from_id} or company {to_id}",
+                        "OBJECT_NOT_FOUND",
+                        {"fromObjectId": [from_id], "toObjectId": [to_id]},
+                    )
+                )
+                continue
+            self.associations.add((from_id, to_id))
+            results.append(
+                {
+                    "from": {"id": from_id},
+                    "to": {"id": to_id},
+                    "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1},
+                }
+            )
+        return self._batch(200, results, errors)
+
+    def _create_events(self, inputs: list) -> Reply:
+        results, errors = [], []
+        for item in inputs:
+            template = str(item.get("eventTemplateId", ""))
+            if template not in self.templates:
+                return Reply(404, _error(f"Event template {template} not found", "OBJECT_NOT_FOUND"))
+            event_id = str(item.get("id") or self._id())
+            if event_id in self.events:
+                errors.append(_error(f"Event {event_id} already exists", "CONFLICT", {"id": [event_id]}))
+                continue
+            email = str(item.get("email") or "").lower()
+            object_id = str(item.get("objectId") or "")
+            if not object_id and email in self.contacts:
+                object_id = self.contacts[email]["id"]
+            if not object_id:
+                errors.append(_error("No contact for the event", "OBJECT_NOT_FOUND", {"id": [event_id]}))
+                continue
+            event = {
+                "id": event_id,
+                "eventTemplateId": template,
+                "objectId": object_id,
+                "email": email or None,
+                "tokens": item.get("tokens") or {},
+                "timestamp": item.get("timestamp") or _now(),
+                "objectType": "contacts",
+                "createdAt": _now(),
+            }
+            self.events[event_id] = event
+            results.append(event)
+        return self._batch(201, results, errors)
