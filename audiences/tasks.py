@@ -3,6 +3,9 @@
 Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
 and does nothing), finished with another, and totals move by F() increments exactly once per job.
 An audience build only recomputes counts from the data, so running it twice gives the same result.
+A list import runs only while its list is `processing` and finishes with a conditional update; a second
+delivery of a finished import does nothing, and one that overlaps a running import rewrites the same files
+and re-records the same opt-outs (the registry keeps one entry per identifier; the audit log notes the repeat).
 """
 
 from celery import shared_task
@@ -49,3 +52,20 @@ def audience_build(audience_id: str) -> None:
     from audiences.services.audiences import audience_build as build
 
     build(audience_id=audience_id)
+
+
+@shared_task(
+    name="audiences.tasks.contact_list_import",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+    time_limit=1800,
+    soft_time_limit=1780,
+)
+def contact_list_import(list_id: str) -> None:
+    from audiences.services.lists import contact_list_import as run_import
+
+    run_import(list_id=list_id)

@@ -115,3 +115,17 @@ def test_org_tree_with_cycle_does_not_loop(tenant):
     b = Organization.objects.create(name="b", parent=a)
     Organization.objects.filter(id=tenant.org.id).update(parent=b)  # corrupt data: a cycle
     assert set(organization_descendant_ids([tenant.org.id])) == {tenant.org.id, a.id, b.id}
+
+
+def audiences_and_lists(first):
+    from audiences.models import Audience, ContactList
+
+    audience = Audience.objects.create(organization=first.org, project=first.project, name="Isolated")
+    contact_list = ContactList.objects.create(organization=first.org, project=first.project, name="Isolated")
+    return [
+        f"/api/v1/audiences/{audience.pk}",
+        f"/api/v1/lists/{contact_list.pk}",
+    ]
+
+
+ENDPOINTS_FOR.append(audiences_and_lists)

@@ -23,6 +23,7 @@ from audiences.engine.core import (
 )
 from audiences.engine.paths import InputPathError, resolve_input_path
 from audiences.engine.sqlsafety import UnsafeExpression, validate_select, validate_where
+from audiences.engine.summary import Summary, count_summary
 
 __all__ = [
     "EMPLOYEE_BUCKETS",
@@ -30,11 +31,13 @@ __all__ = [
     "EngineError",
     "InputPathError",
     "Selection",
+    "Summary",
     "Suppression",
     "UnsafeExpression",
     "configure",
     "count",
     "count_distinct",
+    "count_summary",
     "count_with_suppressed",
     "dataset_columns",
     "employee_buckets_in_range",

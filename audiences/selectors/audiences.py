@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from django.db.models import QuerySet
@@ -10,6 +11,7 @@ from django.http import Http404
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
 from audiences.models import Audience, AudienceType, ContactList
+from delivr_admin.errors import ApplicationError
 
 
 def audience_list(principal: Principal, *, project_id: uuid.UUID | None = None) -> QuerySet[Audience]:
@@ -34,15 +36,22 @@ def audience_input_path(audience: Audience) -> tuple[str, bool]:
 
 
 def contact_list_data_path(contact_list: ContactList) -> str:
-    """Filesystem (or remote) path of the list's Parquet rows, as the engine reads it."""
+    """Folder (local or remote) holding the list's Parquet rows, as the engine reads it.
+
+    The engine reads a folder, not a file: handing it the Parquet file itself made every list audience
+    (export-generated ones included) fail to build and download. The folder's only Parquet file is the
+    list's rows (its CSV upload and reports sit beside it and are ignored).
+    """
+    import posixpath
+
     from django.core.files.storage import default_storage
 
     if not contact_list.file_name:
         raise engine.EngineError("the list has no rows yet")
     try:
-        return default_storage.path(contact_list.file_name)
-    except NotImplementedError:  # remote storage: the engine reads the object URL in place
-        return default_storage.url(contact_list.file_name)
+        return os.path.dirname(default_storage.path(contact_list.file_name))
+    except NotImplementedError:  # remote storage: the engine reads the object's folder in place
+        return posixpath.dirname(default_storage.url(contact_list.file_name).split("?", 1)[0])
 
 
 def definition_selection(
@@ -69,6 +78,7 @@ def definition_selection(
         where_sql=compiled.where_sql,
         columns=columns,
         suppress=suppress,
+        dataset_columns=dataset_columns,
     )
 
 
@@ -85,3 +95,37 @@ def audience_selection(
         columns=columns,
         suppress=suppress,
     )
+
+
+def definition_estimate(*, definition: dict, input_path: str | None, organization_ids) -> engine.Summary:
+    """Records, distinct profiles and suppressed rows of an unsaved definition (the builder's live estimate)."""
+    path = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
+    sel = definition_selection(definition=definition, input_path=path, organization_ids=organization_ids)
+    return engine.count_summary(sel)
+
+
+def definition_preview(
+    *, definition: dict, input_path: str | None, organization_ids, limit: int
+) -> list[dict]:
+    """The first rows of an unsaved definition, opt-outs removed."""
+    path = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
+    sel = definition_selection(definition=definition, input_path=path, organization_ids=organization_ids)
+    return engine.preview(sel, limit)
+
+
+def dataset_overview(input_path: str | None = None) -> dict:
+    """Days, topic prefixes and columns of a dataset, for the builder's choices (empty when unreadable)."""
+    try:
+        path = datasets.input_path_resolve(input_path)
+        columns = datasets.dataset_columns(path)
+        keys = engine.list_partitions(
+            datasets.selection(input_path=path, organization_ids=(), suppress=False)
+        )
+    except (engine.EngineError, ApplicationError):
+        return {"days": [], "prefixes": [], "columns": {}}
+    parts = [dict(item.split("=", 1) for item in key.split("/")) for key in keys]
+    return {
+        "days": sorted({p["day"] for p in parts if "day" in p}),
+        "prefixes": sorted({p["prefix"] for p in parts if "prefix" in p}),
+        "columns": columns,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import Project
@@ -89,7 +90,16 @@ def audience_update(
 
 @transaction.atomic
 def audience_delete(*, audience: Audience) -> None:
-    audience.delete()
+    """Deletes the audience; 409 while something (an export, say) still refers to it."""
+    try:
+        with transaction.atomic():
+            audience.delete()
+    except ProtectedError as exc:
+        raise ApplicationError(
+            "The audience is still used (by an export, for example): remove that first.",
+            code="audience_in_use",
+            status=409,
+        ) from exc
 
 
 @transaction.atomic
@@ -133,9 +143,10 @@ def audience_build(*, audience_id) -> None:
     requested = audience.build_requested_at
     Audience.objects.filter(pk=audience.pk).update(build_status=BuildStatus.BUILDING)
     try:
-        sel = audience_selection(audience)
-        records, suppressed = engine.count_with_suppressed(sel)
-        distinct = engine.count_distinct(sel) if records else 0
+        # One scan for records + distinct profiles (a second only when opt-outs apply); a list without a
+        # person_id column (an export-generated one, say) has no distinct profile count rather than failing.
+        summary = engine.count_summary(audience_selection(audience))
+        records, distinct, suppressed = summary.records, summary.distinct_profiles, summary.suppressed
     except (engine.EngineError, ApplicationError) as exc:
         Audience.objects.filter(pk=audience.pk).update(
             build_status=BuildStatus.FAILED, build_error=str(exc)[:2000]

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import logging
 import os
+import re
+import tempfile
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Project
+from accounts.selectors import Principal
 from audiences.models import ContactList, ListSource, ListStatus, ListType
+from delivr_admin.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 
 def contact_list_file_name(contact_list: ContactList) -> str:
@@ -44,3 +59,348 @@ def contact_list_record_export(
     )
     contact_list.refresh_from_db()
     return contact_list
+
+
+# ---------------------------------------------------------------------------------------------------------
+# list uploads: store the CSV, import it on Celery, report invalid and duplicate rows as CSV files
+
+LIST_COLUMNS = (
+    "person_id",
+    "uid2",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "company_employee_count",
+    "country",
+    "state",
+    "city",
+)
+IDENTIFIERS = ("person_id", "uid2", "email")
+HEADER_ALIASES = {
+    "email_address": "email",
+    "e_mail": "email",
+    "mail": "email",
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "domain": "company_domain",
+    "company": "company_name",
+    "title": "job_title",
+    "employees": "company_employee_count",
+}
+CSV_CONTENT_TYPES = frozenset(
+    {
+        "text/csv",
+        "application/csv",
+        "text/x-csv",
+        "application/x-csv",
+        "text/comma-separated-values",
+        "text/plain",
+        "application/vnd.ms-excel",  # what Windows browsers send for .csv
+    }
+)
+_EMAIL_RE = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]{2,}$")
+BATCH_ROWS = 20_000
+OPTOUT_BATCH = 500
+
+
+def _upload_check(upload: UploadedFile) -> None:
+    """413 over DELIVR_MAX_UPLOAD_BYTES, 415 unless it is CSV-like text, 400 when empty."""
+    limit = settings.DELIVR_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ApplicationError(
+            f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes.",
+            code="payload_too_large",
+            status=413,
+        )
+    if not upload.size:
+        raise ApplicationError("file: the file is empty.", code="invalid_request")
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    named_csv = (upload.name or "").lower().endswith((".csv", ".txt"))
+    if content_type not in CSV_CONTENT_TYPES and not (
+        content_type == "application/octet-stream" and named_csv
+    ):
+        raise ApplicationError(
+            f"file: expected a CSV file (text/csv), got {content_type or 'no content type'}.",
+            code="unsupported_media_type",
+            status=415,
+        )
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise ApplicationError(
+            "file: the file is not UTF-8 text (save it as CSV UTF-8).",
+            code="unsupported_media_type",
+            status=415,
+        ) from exc
+    if b"\x00" in head:
+        raise ApplicationError(
+            "file: the file is binary, not CSV text.", code="unsupported_media_type", status=415
+        )
+
+
+def _list_dir(contact_list: ContactList) -> str:
+    return f"lists/{contact_list.organization_id}/{contact_list.pk}"
+
+
+def _storage_replace(name: str, content: File) -> str:
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, content)
+
+
+@transaction.atomic
+def contact_list_upload(
+    *, principal: Principal, project: Project, name: str, type: str, upload: UploadedFile, source: str
+) -> ContactList:
+    """Checks and stores the uploaded CSV as a `processing` list and queues its import."""
+    if not name.strip():
+        raise ApplicationError("name: a list needs a name.", code="invalid_request")
+    if type not in ListType.values:
+        raise ApplicationError(f"type: one of {', '.join(ListType.values)}.", code="invalid_request")
+    _upload_check(upload)
+    contact_list = ContactList.objects.create(
+        organization=project.organization,
+        project=project,
+        name=name.strip()[:255],
+        type=type,
+        source=source,
+        status=ListStatus.PROCESSING,
+        created_by=principal.actor,
+    )
+    stored = _storage_replace(f"{_list_dir(contact_list)}/upload.csv", File(upload, name="upload.csv"))
+    ContactList.objects.filter(pk=contact_list.pk).update(upload_name=stored)
+    contact_list.upload_name = stored
+
+    from audiences.tasks import contact_list_import as import_task
+
+    transaction.on_commit(lambda: import_task.delay(str(contact_list.pk)))
+    return contact_list
+
+
+def _header(names: list[str]) -> list[str | None]:
+    out: list[str | None] = []
+    for raw in names:
+        key = re.sub(r"[\s\-]+", "_", raw.strip().lstrip("\ufeff").lower())
+        key = HEADER_ALIASES.get(key, key)
+        out.append(key if key in LIST_COLUMNS and key not in out else None)
+    return out
+
+
+class _Report:
+    """A CSV report written to a temporary file (created on the first row), then stored."""
+
+    def __init__(self, header: list[str]):
+        self.header = header
+        self.count = 0
+        self._fh = None
+        self._writer = None
+
+    def add(self, row: list[str]) -> None:
+        if self._fh is None:
+            self._fh = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(self.header)
+        self._writer.writerow([_csv_cell(v) for v in row])
+        self.count += 1
+
+    def store(self, name: str) -> str:
+        if self._fh is None:
+            return ""
+        self._fh.seek(0)
+        data = self._fh.read().encode("utf-8")
+        self._fh.close()
+        return _storage_replace(name, ContentFile(data))
+
+
+def _csv_cell(value: str) -> str:
+    """Report cells come from the uploader's file: never let a spreadsheet run one as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _optouts_record(contact_list: ContactList, identifiers: list[tuple[str, str]]) -> None:
+    from privacy.services import optout_record
+
+    now = timezone.now()
+    # One transaction per batch: the registry and its audit log move together, and SQLite/PostgreSQL commit
+    # once per few hundred identifiers instead of once per identifier.
+    for start in range(0, len(identifiers), OPTOUT_BATCH):
+        with transaction.atomic():
+            for identifier_type, value in identifiers[start : start + OPTOUT_BATCH]:
+                try:
+                    optout_record(
+                        identifier_type=identifier_type,
+                        value=value,
+                        source="list_upload",
+                        opted_out_at=now,
+                        organization=contact_list.organization,
+                        actor=contact_list.created_by or "list_upload",
+                    )
+                except ApplicationError:
+                    logger.info("list %s: identifier refused by the registry", contact_list.pk)
+
+
+def contact_list_import(*, list_id) -> ContactList | None:
+    """Parses the uploaded CSV: valid unique rows become the list's Parquet; invalid and duplicate rows go to
+    CSV reports; a suppression list's identifiers go into the opt-out registry. Runs once per list."""
+    contact_list = ContactList.objects.filter(pk=list_id).first()
+    if contact_list is None or contact_list.status != ListStatus.PROCESSING or not contact_list.upload_name:
+        return contact_list  # already imported (a redelivered task) or deleted meanwhile
+    try:
+        result = _import(contact_list)
+    except ApplicationError as exc:
+        ContactList.objects.filter(pk=contact_list.pk, status=ListStatus.PROCESSING).update(
+            status=ListStatus.FAILED, error=exc.message[:2000], completed_at=timezone.now()
+        )
+        contact_list.refresh_from_db()
+        return contact_list
+    if contact_list.type == ListType.SUPPRESSION:
+        _optouts_record(contact_list, result.pop("optouts"))
+    else:
+        result.pop("optouts")
+    ContactList.objects.filter(pk=contact_list.pk, status=ListStatus.PROCESSING).update(
+        status=ListStatus.READY, error="", completed_at=timezone.now(), **result
+    )
+    contact_list.refresh_from_db()
+    return contact_list
+
+
+def _import(contact_list: ContactList) -> dict:
+    schema = pa.schema([(c, pa.string()) for c in LIST_COLUMNS])
+    directory = _list_dir(contact_list)
+    with default_storage.open(contact_list.upload_name, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            names = next(reader)
+        except (StopIteration, csv.Error) as exc:
+            raise ApplicationError("The CSV has no header row.", code="invalid_csv") from exc
+        header = _header(names)
+        if not any(h in IDENTIFIERS for h in header):
+            raise ApplicationError(
+                "The CSV needs an email, person_id or uid2 column (header names are case-insensitive).",
+                code="invalid_csv",
+            )
+        invalid = _Report(["line", "reason", *names])
+        duplicates = _Report(["line", "duplicate_of_line", "field", *names])
+        seen: dict[tuple[str, str], int] = {}
+        optouts: list[tuple[str, str]] = []
+        rows = imported = 0
+        batch: dict[str, list] = {c: [] for c in LIST_COLUMNS}
+        with tempfile.NamedTemporaryFile(suffix=".parquet") as out:
+            writer = pq.ParquetWriter(out.name, schema, compression="zstd")
+            try:
+                line = 1
+                while True:
+                    try:
+                        cells = next(reader)
+                    except StopIteration:
+                        break
+                    except csv.Error as exc:
+                        raise ApplicationError(f"The CSV is malformed near line {line + 1}: {exc}") from exc
+                    line = reader.line_num
+                    if not any(c.strip() for c in cells):
+                        continue
+                    rows += 1
+                    record = {
+                        h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h
+                    }
+                    email = record.get("email", "")
+                    if email and not _EMAIL_RE.match(email):
+                        invalid.add([str(line), "invalid email", *cells])
+                        continue
+                    keys = [
+                        (k, record[k].lower() if k == "email" else record[k])
+                        for k in IDENTIFIERS
+                        if record.get(k)
+                    ]
+                    if not keys:
+                        invalid.add([str(line), "no identifier (email, person_id or uid2)", *cells])
+                        continue
+                    first = next(((k, seen[k]) for k in keys if k in seen), None)
+                    if first is not None:
+                        duplicates.add([str(line), str(first[1]), first[0][0], *cells])
+                        continue
+                    for k in keys:
+                        seen[k] = line
+                    optouts.extend(keys)
+                    imported += 1
+                    for c in LIST_COLUMNS:
+                        batch[c].append(record.get(c) or None)
+                    if len(batch["email"]) >= BATCH_ROWS:
+                        writer.write_table(pa.table(batch, schema=schema))
+                        batch = {c: [] for c in LIST_COLUMNS}
+                if batch["email"] or imported == 0:
+                    writer.write_table(pa.table(batch, schema=schema))
+            finally:
+                writer.close()
+            out.seek(0)
+            file_name = _storage_replace(f"{directory}/rows.parquet", File(out, name="rows.parquet"))
+    return {
+        "file_name": file_name,
+        "row_count": rows,
+        "imported_count": imported,
+        "invalid_count": invalid.count,
+        "duplicate_count": duplicates.count,
+        "invalid_report_name": invalid.store(f"{directory}/invalid.csv"),
+        "duplicate_report_name": duplicates.store(f"{directory}/duplicates.csv"),
+        "optouts": optouts,
+    }
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        if name:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not delete %s", name)
+
+
+def _in_use_ids(ids) -> set:
+    from audiences.models import Audience
+
+    return set(
+        Audience.objects.filter(contact_list_id__in=list(ids)).values_list("contact_list_id", flat=True)
+    )
+
+
+@transaction.atomic
+def contact_list_delete(*, contact_list: ContactList) -> None:
+    """Deletes the list and its files; 409 while an audience reads it."""
+    if _in_use_ids([contact_list.pk]):
+        raise ApplicationError(
+            "The list backs an audience: delete that audience first.", code="list_in_use", status=409
+        )
+    names = _file_names(contact_list)
+    contact_list.delete()
+    transaction.on_commit(lambda: _files_delete(names))
+
+
+def _file_names(contact_list: ContactList) -> list[str]:
+    return [
+        contact_list.file_name,
+        contact_list.upload_name,
+        contact_list.invalid_report_name,
+        contact_list.duplicate_report_name,
+    ]
+
+
+@transaction.atomic
+def contact_list_delete_batch(*, principal: Principal, ids: list) -> tuple[int, list]:
+    """Deletes those of ``ids`` that are the caller's lists; returns (deleted, ids kept because in use).
+
+    Ids of other organizations' lists, or of no list, are silently not counted.
+    """
+    visible = list(ContactList.objects.filter(organization_id__in=principal.organization_ids, pk__in=ids))
+    in_use = _in_use_ids(c.pk for c in visible)
+    doomed = [c for c in visible if c.pk not in in_use]
+    names = [n for c in doomed for n in _file_names(c)]
+    deleted, _ = ContactList.objects.filter(pk__in=[c.pk for c in doomed]).delete()
+    transaction.on_commit(lambda: _files_delete(names))
+    return len(doomed), sorted(str(i) for i in in_use)

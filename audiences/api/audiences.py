@@ -1,0 +1,400 @@
+"""Audience endpoints: CRUD, pause/resume, refresh (409 when paused), preview, sample and CSV download.
+
+As delivr-api-updates-2026-03 (preview limit, download record_limit, list audiences) and 2026-05 (distinct
+profile count, sample fields, 409 on paused refresh, late data, org hierarchies, bucketed ranges) describe.
+Every read of audience rows goes through audience_selection, so opt-outs never leave.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+
+from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import renderers, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors as account_selectors
+from accounts.api import ERROR
+from audiences import engine
+from audiences.models import AudienceType, ListType
+from audiences.selectors import audiences as audience_selectors
+from audiences.selectors import lists as list_selectors
+from audiences.services import audiences as audience_services
+from delivr_admin.errors import ApplicationError
+from delivr_admin.fields import StrictCharField, StrictUUIDField
+from delivr_admin.pagination import page_params
+from delivr_admin.permissions import CanWrite, principal_of
+
+PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
+SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
+RECORD_LIMIT_MAX = 10_000_000
+
+
+class AudienceOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    project_id = serializers.UUIDField()
+    organization_id = serializers.UUIDField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=AudienceType.choices)
+    status = serializers.ChoiceField(choices=["active", "paused"])
+    definition = serializers.JSONField()
+    contact_list_id = serializers.UUIDField(allow_null=True)
+    record_count = serializers.IntegerField(allow_null=True, help_text="Rows (a profile may have several).")
+    distinct_profile_count = serializers.IntegerField(allow_null=True, help_text="Unique person_id values.")
+    suppressed_count = serializers.IntegerField(allow_null=True, help_text="Rows left out: opted out.")
+    build_status = serializers.ChoiceField(choices=["never", "queued", "building", "ready", "failed"])
+    build_error = serializers.CharField()
+    last_built_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+def _query_int(request, name: str, *, default: int | None, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high]; a 400 naming the bounds otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApplicationError(f"{name} must be an integer from {low:,} to {high:,}.") from exc
+    if not low <= value <= high:
+        raise ApplicationError(f"{name} must be from {low:,} to {high:,}; got {value:,}.")
+    return value
+
+
+def _query_uuid(request, name: str, *, required: bool) -> uuid.UUID | None:
+    raw = request.query_params.get(name)
+    if raw is None or not raw.strip():
+        if required:
+            raise ApplicationError(f"{name} is required.", code="invalid_request")
+        return None
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError as exc:
+        raise ApplicationError(f"{name} must be a valid UUID.", code="invalid_request") from exc
+
+
+def _engine_errors(exc: engine.EngineError) -> ApplicationError:
+    return ApplicationError(f"The audience's data cannot be read: {exc}", code="data_unavailable", status=409)
+
+
+class AudienceListApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(serializers.Serializer):
+        project_id = StrictUUIDField(help_text="The workspace project; required.")
+        name = StrictCharField(max_length=255)
+        type = serializers.ChoiceField(
+            choices=AudienceType.choices, required=False, default=AudienceType.INTENT
+        )
+        definition = serializers.JSONField(required=False, default=dict)
+        contact_list_id = StrictUUIDField(required=False, allow_null=True)
+        input_path = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project_id", OpenApiTypes.UUID, description="Only this project's audiences."),
+            OpenApiParameter("limit", int, description="1..1000, default 25"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={
+            200: inline_serializer(
+                "AudienceList",
+                {
+                    "audiences": AudienceOutputSerializer(many=True),
+                    "total": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR,
+            401: ERROR,
+        },
+    )
+    def get(self, request):
+        limit, offset = page_params(request, default=25, maximum=1000)
+        project_id = _query_uuid(request, "project_id", required=False)
+        audiences = audience_selectors.audience_list(principal_of(request), project_id=project_id)
+        page = list(audiences[offset : offset + limit])
+        return Response(
+            {
+                "audiences": AudienceOutputSerializer(page, many=True).data,
+                "total": audiences.count(),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={201: AudienceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}
+    )
+    def post(self, request):
+        principal = principal_of(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            project = account_selectors.project_get(principal, v["project_id"])
+        except Http404 as exc:
+            raise ApplicationError(
+                "project_id: no project with this id in your organization.",
+                code="invalid_project",
+                extra={"fields": {"project_id": ["No project with this id in your organization."]}},
+            ) from exc
+        contact_list = None
+        if v.get("contact_list_id"):
+            try:
+                contact_list = list_selectors.contact_list_get(principal, v["contact_list_id"])
+            except Http404 as exc:
+                raise ApplicationError(
+                    "contact_list_id: no list with this id in your organization.", code="invalid_list"
+                ) from exc
+            if contact_list.type != ListType.CONTACTS:
+                raise ApplicationError("contact_list_id: a suppression list cannot back an audience.")
+            if not contact_list.file_name:
+                raise ApplicationError("contact_list_id: the list has no imported rows yet.", status=409)
+        audience = audience_services.audience_create(
+            principal=principal,
+            project=project,
+            name=v["name"],
+            type=AudienceType.LIST if contact_list is not None else v["type"],
+            definition=v["definition"],
+            input_path=v.get("input_path") or None,
+            contact_list=contact_list,
+        )
+        return Response(AudienceOutputSerializer(audience).data, status=status.HTTP_201_CREATED)
+
+
+class AudienceDetailApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=255)
+        definition = serializers.JSONField()
+
+    class PartialInputSerializer(InputSerializer):
+        name = StrictCharField(max_length=255, required=False)
+        definition = serializers.JSONField(required=False)
+
+    @extend_schema(responses={200: AudienceOutputSerializer, 404: ERROR})
+    def get(self, request, audience_id):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        return Response(AudienceOutputSerializer(audience).data)
+
+    def _update(self, request, audience_id, serializer_class):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        data = serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        audience = audience_services.audience_update(audience=audience, **data.validated_data)
+        return Response(AudienceOutputSerializer(audience).data)
+
+    @extend_schema(request=InputSerializer, responses={200: AudienceOutputSerializer, 400: ERROR, 404: ERROR})
+    def put(self, request, audience_id):
+        return self._update(request, audience_id, self.InputSerializer)
+
+    @extend_schema(
+        request=PartialInputSerializer, responses={200: AudienceOutputSerializer, 400: ERROR, 404: ERROR}
+    )
+    def patch(self, request, audience_id):
+        return self._update(request, audience_id, self.PartialInputSerializer)
+
+    @extend_schema(responses={204: None, 404: ERROR, 409: ERROR})
+    def delete(self, request, audience_id):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        audience_services.audience_delete(audience=audience)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AudiencePauseApi(APIView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(request=None, responses={200: AudienceOutputSerializer, 404: ERROR})
+    def post(self, request, audience_id):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        return Response(AudienceOutputSerializer(audience_services.audience_pause(audience=audience)).data)
+
+
+class AudienceResumeApi(APIView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(request=None, responses={200: AudienceOutputSerializer, 404: ERROR})
+    def post(self, request, audience_id):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        return Response(AudienceOutputSerializer(audience_services.audience_resume(audience=audience)).data)
+
+
+REFRESH_CONFLICT = inline_serializer(
+    "AudiencePausedError",
+    {
+        "error": inline_serializer(
+            "AudiencePausedErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "reason": serializers.CharField(),
+                "audience_id": serializers.UUIDField(),
+                "status": serializers.CharField(),
+            },
+        )
+    },
+)
+
+
+class AudienceRefreshApi(APIView):
+    permission_classes = [CanWrite]
+
+    class OutputSerializer(serializers.Serializer):
+        audience_id = serializers.UUIDField()
+        build_status = serializers.CharField()
+        message = serializers.CharField()
+
+    @extend_schema(request=None, responses={202: OutputSerializer, 404: ERROR, 409: REFRESH_CONFLICT})
+    def post(self, request, audience_id):
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        audience = audience_services.audience_refresh(audience=audience)
+        body = {
+            "audience_id": audience.pk,
+            "build_status": audience.build_status,
+            "message": "A rebuild of the audience is queued.",
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AudiencePreviewApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description=f"1..{PREVIEW_MAX:,}, default {PREVIEW_DEFAULT}")
+        ],
+        responses={
+            200: inline_serializer(
+                "AudiencePreview",
+                {
+                    "audience_id": serializers.UUIDField(),
+                    "limit": serializers.IntegerField(),
+                    "columns": serializers.ListField(child=serializers.CharField()),
+                    "rows": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+    )
+    def get(self, request, audience_id):
+        limit = _query_int(request, "limit", default=PREVIEW_DEFAULT, low=1, high=PREVIEW_MAX)
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        try:
+            sel = audience_selectors.audience_selection(audience)
+            rows = engine.preview(sel, limit)
+            columns = list(engine.dataset_columns(sel.input_path))
+        except engine.EngineError as exc:
+            raise _engine_errors(exc) from exc
+        return Response({"audience_id": audience.pk, "limit": limit, "columns": columns, "rows": rows})
+
+
+class AudienceSampleApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description=f"1..{SAMPLE_MAX:,}, default {SAMPLE_DEFAULT}")
+        ],
+        responses={
+            200: inline_serializer(
+                "AudienceSample",
+                {
+                    "audience_id": serializers.UUIDField(),
+                    "limit": serializers.IntegerField(),
+                    "contacts": inline_serializer(
+                        "AudienceSampleContact",
+                        {
+                            "person_id": serializers.CharField(),
+                            "email": serializers.CharField(allow_null=True),
+                            "intent_frequency": serializers.IntegerField(
+                                help_text="Rows of the profile in the audience over its window."
+                            ),
+                            "impression_count": serializers.IntegerField(
+                                help_text="Impressions served to the profile over the same window."
+                            ),
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            400: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+    )
+    def get(self, request, audience_id):
+        limit = _query_int(request, "limit", default=SAMPLE_DEFAULT, low=1, high=SAMPLE_MAX)
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        try:
+            contacts = engine.sample(audience_selectors.audience_selection(audience), limit)
+        except engine.EngineError as exc:
+            raise _engine_errors(exc) from exc
+        return Response({"audience_id": audience.pk, "limit": limit, "contacts": contacts})
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `Accept: text/csv` through content negotiation; errors still go out as the JSON error body."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class AudienceDownloadApi(APIView):
+    """The audience as CSV, streamed; works with an API key, a JWT or the dashboard session."""
+
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "project_id", OpenApiTypes.UUID, required=True, description="The audience's project."
+            ),
+            OpenApiParameter(
+                "record_limit", int, description=f"0..{RECORD_LIMIT_MAX:,}; 0 (the default) means no limit."
+            ),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV with a header row."),
+            400: ERROR,
+            401: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+    )
+    def get(self, request, audience_id):
+        project_id = _query_uuid(request, "project_id", required=True)
+        record_limit = _query_int(request, "record_limit", default=0, low=0, high=RECORD_LIMIT_MAX)
+        audience = audience_selectors.audience_get(principal_of(request), audience_id)
+        if audience.project_id != project_id:
+            raise ApplicationError(
+                "project_id: the audience is not in this project.", code="project_mismatch"
+            )
+        # No check of build freshness: the download reads the data as it is now, so a day that landed after
+        # the last build is simply included (the May 2026 fix for spurious 400s).
+        try:
+            chunks = engine.write_csv_stream(
+                audience_selectors.audience_selection(audience), record_limit or None
+            )
+            first = next(chunks, b"")  # opens the scan now, so a read error is a clean 409, not a cut stream
+        except engine.EngineError as exc:
+            raise _engine_errors(exc) from exc
+        response = StreamingHttpResponse(
+            itertools.chain([first], chunks), content_type="text/csv; charset=utf-8"
+        )
+        name = slugify(audience.name) or "audience"
+        response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
