@@ -267,3 +267,11 @@ def test_write_when_timeline_columns_absent_reports_no_timeline_entry(hubspot_st
     result = _write(_destination(hubspot_standin), [_contact(1)])
     assert set(result.objects) == {"Contact"}
     assert time.monotonic() - started < 2
+
+
+def test_test_connection_when_unreachable_raises_retryable_error(hubspot_standin):
+    destination = _destination(hubspot_standin)
+    hubspot_standin.stop()
+    with pytest.raises(DestinationError) as caught:
+        destination.test_connection()
+    assert caught.value.retryable and not caught.value.user_error

@@ -190,3 +190,11 @@ def test_config_when_object_type_unknown_raises_user_error(salesforce_standin):
     with pytest.raises(DestinationError) as caught:
         _destination(salesforce_standin, object_type="Opportunity")
     assert caught.value.user_error
+
+
+def test_test_connection_when_unreachable_raises_retryable_error(salesforce_standin):
+    destination = _destination(salesforce_standin)
+    salesforce_standin.stop()
+    with pytest.raises(DestinationError) as caught:
+        destination.test_connection()
+    assert caught.value.retryable and not caught.value.user_error
