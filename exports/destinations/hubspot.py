@@ -178,7 +178,8 @@ class HubSpotDestination(Destination):
             body = _json(raw)
             if 200 <= status < 300:
                 return _Response(status, body)
-            message = _message(body) or (raw.decode(errors="replace")[:300] if raw else f"HTTP {status}")
+            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            message = _message(body) or (text[:300] if text else f"HTTP {status}")
             if status == 401:
                 raise DestinationError("HubSpot rejected the access token", user_error=True)
             if status == 403:
@@ -235,7 +236,7 @@ class HubSpotDestination(Destination):
         written = [row for row in rows if row.contact_id]
         if any(row.domain for row in written):
             self._companies(written, result)
-        if any(row.activity for row in written):
+        if any(row.activity or row.seen_at for row in written):
             self._timeline_events(written, result)
         return result
 

@@ -275,3 +275,12 @@ def test_test_connection_when_unreachable_raises_retryable_error(hubspot_standin
     with pytest.raises(DestinationError) as caught:
         destination.test_connection()
     assert caught.value.retryable and not caught.value.user_error
+
+
+def test_write_when_error_body_not_json_reports_its_text(hubspot_standin):
+    hubspot_standin.fail_next(5, status=502, body="<html>Bad gateway</html>", path_contains="batch/upsert")
+    result = _write(_destination(hubspot_standin, max_retries=1), [_contact(1)])
+
+    contact = result.objects["Contact"]
+    assert contact.records_failed == 1
+    assert (contact.errors[0].code, contact.errors[0].message) == ("HTTP_502", "<html>Bad gateway</html>")

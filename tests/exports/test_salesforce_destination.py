@@ -198,3 +198,11 @@ def test_test_connection_when_unreachable_raises_retryable_error(salesforce_stan
     with pytest.raises(DestinationError) as caught:
         destination.test_connection()
     assert caught.value.retryable and not caught.value.user_error
+
+
+def test_write_when_error_body_not_json_reports_its_status(salesforce_standin):
+    salesforce_standin.fail_next(5, status=502, body="<html>Bad gateway</html>", path_contains="composite")
+    result = _write(_destination(salesforce_standin, max_retries=1), [_contact(1)])
+
+    contact = result.objects["Contact"]
+    assert contact.records_failed == 1 and contact.errors[0].code == "HTTP_502"

@@ -84,9 +84,12 @@ class StandIn:
                 )
                 reply = standin._dispatch(request)
                 request.status = reply.status
-                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                text = isinstance(reply.body, str)  # a proxy's HTML error page, say
+                data = (
+                    b"" if reply.body is None else (reply.body if text else json.dumps(reply.body)).encode()
+                )
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Type", "text/html" if text else "application/json;charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
