@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from audiences.views import tasks
+from audiences.views import audiences, lists, tasks
 
 app_name = "audiences"
 
@@ -10,4 +10,19 @@ urlpatterns = [
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task-detail"),
     path("tasks/<uuid:task_id>/unload/", tasks.task_unload, name="task-unload"),
+    path("audiences/", audiences.audience_list, name="audience-list"),
+    path("audiences/new/", audiences.audience_builder, name="audience-create"),
+    path("audiences/builder/estimate/", audiences.audience_estimate, name="audience-estimate"),
+    path("audiences/builder/preview/", audiences.audience_preview, name="audience-preview"),
+    path("audiences/builder/filter-row/", audiences.audience_filter_row, name="audience-filter-row"),
+    path("audiences/<uuid:audience_id>/", audiences.audience_detail, name="audience-detail"),
+    path("audiences/<uuid:audience_id>/edit/", audiences.audience_builder, name="audience-edit"),
+    path("audiences/<uuid:audience_id>/sample/", audiences.audience_sample, name="audience-sample"),
+    path("audiences/<uuid:audience_id>/refresh/", audiences.audience_refresh, name="audience-refresh"),
+    path("audiences/<uuid:audience_id>/pause/", audiences.audience_pause, name="audience-pause"),
+    path("audiences/<uuid:audience_id>/resume/", audiences.audience_resume, name="audience-resume"),
+    path("audiences/<uuid:audience_id>/delete/", audiences.audience_delete, name="audience-delete"),
+    path("lists/", lists.list_list, name="list-list"),
+    path("lists/<uuid:list_id>/audience/", lists.list_audience_create, name="list-audience-create"),
+    path("lists/<uuid:list_id>/delete/", lists.list_delete, name="list-delete"),
 ]

@@ -1,0 +1,324 @@
+"""Audience pages: the list, the HTMX builder with live estimates and preview, and an audience's page.
+
+The builder posts its whole form on every change (hx-sync replaces a stale request); the estimate and the
+preview are separate fragments so a count never waits for a table. Counts and rows come from the same
+selectors as the API (definition_selection / audience_selection), so opt-outs never show.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from accounts import selectors as account_selectors
+from accounts.models import Role
+from audiences import definitions, engine
+from audiences.models import AudienceStatus, BuildStatus
+from audiences.selectors import audiences as audience_selectors
+from audiences.services import audiences as audience_services
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+STOP_POLLING = 286
+PREVIEW_LIMITS = (10, 25, 100)
+SAMPLE_LIMIT = 10
+SCORES = ("high", "medium", "low")
+FORM_OPERATORS = definitions.OPERATORS
+LIST_VALUE_OPS = ("in", "not in", "between")
+BUILDING = (BuildStatus.QUEUED, BuildStatus.BUILDING)
+
+builder_required = member_required(roles=(Role.ADMIN, Role.MARKETER))
+
+
+def definition_from_form(data) -> dict:
+    """The definition a builder form describes (validated later by definition_normalize)."""
+    definition: dict = {
+        "topic_id_prefixes": [p for p in data.getlist("topic_id_prefixes") if p],
+        "scores": [s for s in data.getlist("scores") if s],
+        "filters": [],
+    }
+    if data.get("window") == "range":
+        definition["date_from"] = data.get("date_from") or None
+        definition["date_to"] = data.get("date_to") or None
+        if definition["date_from"] is None and definition["date_to"] is None:
+            del definition["date_from"], definition["date_to"]
+    else:
+        raw = (data.get("lookback_days") or "").strip()
+        if raw:
+            try:
+                definition["lookback_days"] = int(raw)
+            except ValueError as exc:
+                raise ApplicationError("Lookback days must be a whole number.") from exc
+    fields, ops, values = (
+        data.getlist("filter_field"),
+        data.getlist("filter_op"),
+        data.getlist("filter_value"),
+    )
+    for field, op, value in zip(fields, ops, values, strict=False):
+        if not field:
+            continue
+        if op == "is empty":
+            parsed = None
+        elif op in LIST_VALUE_OPS:
+            parsed = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            parsed = value.strip()
+        definition["filters"].append({"field": field, "op": op, "value": parsed})
+    return definition
+
+
+def _form_state(definition: dict) -> dict:
+    """Template-friendly view of a (normalized) definition, to prefill the builder."""
+    filters = []
+    for f in definition.get("filters", []):
+        value = f.get("value")
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        filters.append({"field": f["field"], "op": f["op"], "value": "" if value is None else value})
+    return {
+        "topic_id_prefixes": definition.get("topic_id_prefixes", []),
+        "scores": definition.get("scores", []),
+        "window": "range" if definition.get("date_from") else "lookback",
+        "lookback_days": definition.get("lookback_days") or "",
+        "date_from": definition.get("date_from") or "",
+        "date_to": definition.get("date_to") or "",
+        "filters": filters,
+    }
+
+
+def _preview_limit(data) -> int:
+    try:
+        value = int(data.get("preview_limit") or 10)
+    except ValueError:
+        value = 10
+    return value if value in PREVIEW_LIMITS else 10
+
+
+@member_required
+def audience_list(request: HttpRequest) -> HttpResponse:
+    audiences = list(
+        audience_selectors.audience_list(request.principal).select_related("project__organization")
+    )
+    context = {"audiences": audiences, "any_building": any(a.build_status in BUILDING for a in audiences)}
+    if request.htmx:
+        response = render(request, "audiences/audience_list.html#audience-table", context)
+        if not context["any_building"]:
+            response.status_code = STOP_POLLING
+        return response
+    return render(request, "audiences/audience_list.html", context)
+
+
+def _builder_context(request, *, state: dict, audience=None, name: str = "", project_id=None, error=None):
+    overview = audience_selectors.dataset_overview(None)
+    columns = sorted(c for c in overview["columns"] if c not in ("day", "prefix", "score"))
+    return {
+        "audience": audience,
+        "overview": overview,
+        "columns": columns,
+        "operators": FORM_OPERATORS,
+        "scores": SCORES,
+        "preview_limits": PREVIEW_LIMITS,
+        "projects": account_selectors.project_list(request.principal),
+        "state": state,
+        "name": name,
+        "project_id": str(project_id) if project_id else "",
+        "save_error": error,
+    }
+
+
+@builder_required
+def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
+    """New audience (or edit one): GET shows the builder, POST saves and queues the build."""
+    principal = request.principal
+    audience = audience_selectors.audience_get(principal, audience_id) if audience_id else None
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        project_id = request.POST.get("project_id") or None
+        try:
+            definition = definition_from_form(request.POST)
+            if audience is None:
+                try:
+                    project = account_selectors.project_get(principal, project_id or "")
+                except Exception as exc:  # Http404 or a malformed id
+                    raise ApplicationError("Choose a project.") from exc
+                audience = audience_services.audience_create(
+                    principal=principal, project=project, name=name, definition=definition
+                )
+            else:
+                audience = audience_services.audience_update(
+                    audience=audience, name=name, definition=definition
+                )
+        except ApplicationError as exc:
+            state = _form_state(_raw_state(request.POST))
+            context = _builder_context(
+                request, state=state, audience=audience, name=name, project_id=project_id, error=exc.message
+            )
+            return render(request, "audiences/audience_builder.html", context, status=400)
+        return redirect("audiences:audience-detail", audience_id=audience.pk)
+    if audience is not None:
+        state = _form_state(audience.definition)
+        context = _builder_context(
+            request, state=state, audience=audience, name=audience.name, project_id=audience.project_id
+        )
+    else:
+        overview = audience_selectors.dataset_overview(None)
+        state = _form_state(
+            {"topic_id_prefixes": overview["prefixes"][:3], "scores": ["high", "medium"], "lookback_days": 7}
+        )
+        default = account_selectors.project_default(principal)
+        context = _builder_context(request, state=state, project_id=default.pk if default else None)
+    return render(request, "audiences/audience_builder.html", context)
+
+
+def _raw_state(data) -> dict:
+    """The form as typed (even when invalid), to show it again with the error."""
+    filters = [
+        {"field": f, "op": o, "value": v}
+        for f, o, v in zip(
+            data.getlist("filter_field"),
+            data.getlist("filter_op"),
+            data.getlist("filter_value"),
+            strict=False,
+        )
+        if f
+    ]
+    return {
+        "topic_id_prefixes": data.getlist("topic_id_prefixes"),
+        "scores": data.getlist("scores"),
+        "lookback_days": data.get("lookback_days") if data.get("window") != "range" else None,
+        "date_from": data.get("date_from") if data.get("window") == "range" else None,
+        "date_to": data.get("date_to") if data.get("window") == "range" else None,
+        "filters": filters,
+    }
+
+
+@require_POST
+@builder_required
+def audience_estimate(request: HttpRequest) -> HttpResponse:
+    """The estimate fragment: records, distinct profiles and opted-out rows of the form's definition."""
+    context: dict = {"estimate": None, "error": None}
+    try:
+        context["estimate"] = audience_selectors.definition_estimate(
+            definition=definition_from_form(request.POST),
+            input_path=None,
+            organization_ids=request.principal.organization_ids,
+        )
+    except (ApplicationError, engine.EngineError) as exc:
+        context["error"] = getattr(exc, "message", str(exc))
+    response = render(request, "audiences/audience_builder.html#estimate", context)
+    return trigger_client_event(response, "estimateUpdated") if context["estimate"] else response
+
+
+@require_POST
+@builder_required
+def audience_preview(request: HttpRequest) -> HttpResponse:
+    """The preview fragment: the first rows (10, 25 or 100) of the form's definition."""
+    limit = _preview_limit(request.POST)
+    context: dict = {"rows": [], "columns": [], "error": None, "limit": limit}
+    try:
+        rows = audience_selectors.definition_preview(
+            definition=definition_from_form(request.POST),
+            input_path=None,
+            organization_ids=request.principal.organization_ids,
+            limit=limit,
+        )
+        context["rows"] = [list(r.values()) for r in rows]
+        context["columns"] = list(rows[0]) if rows else []
+    except (ApplicationError, engine.EngineError) as exc:
+        context["error"] = getattr(exc, "message", str(exc))
+    return render(request, "audiences/audience_builder.html#preview", context)
+
+
+@require_GET
+@builder_required
+def audience_filter_row(request: HttpRequest) -> HttpResponse:
+    overview = audience_selectors.dataset_overview(None)
+    columns = sorted(c for c in overview["columns"] if c not in ("day", "prefix", "score"))
+    row = {"field": "", "op": "=", "value": ""}
+    return render(
+        request,
+        "audiences/audience_builder.html#filter-row",
+        {"columns": columns, "operators": FORM_OPERATORS, "row": row},
+    )
+
+
+def _detail_context(audience) -> dict:
+    return {
+        "audience": audience,
+        "building": audience.build_status in BUILDING,
+        "paused": audience.status == AudienceStatus.PAUSED,
+        "record_limit_max": 10_000_000,
+    }
+
+
+@member_required
+def audience_detail(request: HttpRequest, audience_id) -> HttpResponse:
+    audience = audience_selectors.audience_get(request.principal, audience_id)
+    context = _detail_context(audience)
+    if request.htmx:
+        response = render(request, "audiences/audience_detail.html#audience-status", context)
+        if not context["building"]:
+            response.status_code = STOP_POLLING
+        return response
+    return render(request, "audiences/audience_detail.html", context)
+
+
+@member_required
+def audience_sample(request: HttpRequest, audience_id) -> HttpResponse:
+    audience = audience_selectors.audience_get(request.principal, audience_id)
+    context = {"audience": audience, "contacts": [], "error": None, "loaded": True}
+    try:
+        context["contacts"] = engine.sample(audience_selectors.audience_selection(audience), SAMPLE_LIMIT)
+    except (ApplicationError, engine.EngineError) as exc:
+        context["error"] = getattr(exc, "message", str(exc))
+    return render(request, "audiences/audience_detail.html#sample", context)
+
+
+def _action(request, audience_id, action) -> HttpResponse:
+    audience = audience_selectors.audience_get(request.principal, audience_id)
+    error = None
+    try:
+        audience = action(audience=audience)
+    except ApplicationError as exc:
+        error = exc.message
+    audience.refresh_from_db()
+    context = {**_detail_context(audience), "action_error": error}
+    if not request.htmx:
+        return redirect("audiences:audience-detail", audience_id=audience.pk)
+    response = render(request, "audiences/audience_detail.html#audience-status", context)
+    return trigger_client_event(response, "audienceChanged") if error is None else response
+
+
+@require_POST
+@member_required(write=True)
+def audience_refresh(request: HttpRequest, audience_id) -> HttpResponse:
+    return _action(request, audience_id, audience_services.audience_refresh)
+
+
+@require_POST
+@member_required(write=True)
+def audience_pause(request: HttpRequest, audience_id) -> HttpResponse:
+    return _action(request, audience_id, audience_services.audience_pause)
+
+
+@require_POST
+@member_required(write=True)
+def audience_resume(request: HttpRequest, audience_id) -> HttpResponse:
+    return _action(request, audience_id, audience_services.audience_resume)
+
+
+@require_POST
+@member_required(write=True)
+def audience_delete(request: HttpRequest, audience_id) -> HttpResponse:
+    from django.contrib import messages
+
+    audience = audience_selectors.audience_get(request.principal, audience_id)
+    try:
+        audience_services.audience_delete(audience=audience)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("audiences:audience-detail", audience_id=audience.pk)
+    messages.success(request, f"Deleted {audience.name}.")
+    return redirect("audiences:audience-list")

@@ -1,0 +1,105 @@
+"""Lists page: upload a CSV (HTMX), watch its import, read its reports, build a list audience from it."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors as account_selectors
+from audiences.models import AudienceType, ListSource, ListStatus, ListType
+from audiences.selectors import lists as list_selectors
+from audiences.services import audiences as audience_services
+from audiences.services import lists as list_services
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+STOP_POLLING = 286
+
+
+def _context(request, **extra) -> dict:
+    lists = list(list_selectors.contact_list_list(request.principal)[:200])
+    return {
+        "lists": lists,
+        "any_processing": any(c.status == ListStatus.PROCESSING for c in lists),
+        "projects": account_selectors.project_list(request.principal),
+        "list_types": ListType.choices,
+        **extra,
+    }
+
+
+@member_required(write=True)
+def list_list(request: HttpRequest) -> HttpResponse:
+    """GET: the page (or, for htmx polling, the table); POST: upload a CSV and queue its import."""
+    if request.method == "POST":
+        error = None
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise ApplicationError("Choose a CSV file.")
+            try:
+                project = account_selectors.project_get(
+                    request.principal, request.POST.get("project_id") or ""
+                )
+            except Exception as exc:  # Http404 or a malformed id
+                raise ApplicationError("Choose a project.") from exc
+            list_services.contact_list_upload(
+                principal=request.principal,
+                project=project,
+                name=request.POST.get("name", ""),
+                type=request.POST.get("type", ListType.CONTACTS),
+                upload=upload,
+                source=ListSource.UPLOAD,
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        context = _context(request, upload_error=error)
+        if request.htmx:
+            return render(request, "audiences/list_list.html#lists-section", context, status=200)
+        if error is None:
+            return redirect("audiences:list-list")
+        return render(request, "audiences/list_list.html", context, status=400)
+    context = _context(request)
+    if request.htmx:
+        response = render(request, "audiences/list_list.html#list-table", context)
+        if not context["any_processing"]:
+            response.status_code = STOP_POLLING
+        return response
+    return render(request, "audiences/list_list.html", context)
+
+
+@require_POST
+@member_required(write=True)
+def list_audience_create(request: HttpRequest, list_id) -> HttpResponse:
+    contact_list = list_selectors.contact_list_get(request.principal, list_id)
+    try:
+        if contact_list.type != ListType.CONTACTS or contact_list.status != ListStatus.READY:
+            raise ApplicationError("Only an imported contacts list can back an audience.")
+        audience = audience_services.audience_create(
+            principal=request.principal,
+            project=contact_list.project,
+            name=request.POST.get("name") or contact_list.name,
+            type=AudienceType.LIST,
+            contact_list=contact_list,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("audiences:list-list")
+    return redirect("audiences:audience-detail", audience_id=audience.pk)
+
+
+@require_POST
+@member_required(write=True)
+def list_delete(request: HttpRequest, list_id) -> HttpResponse:
+    contact_list = list_selectors.contact_list_get(request.principal, list_id)
+    error = None
+    try:
+        list_services.contact_list_delete(contact_list=contact_list)
+    except ApplicationError as exc:
+        error = exc.message
+    if request.htmx:
+        return render(request, "audiences/list_list.html#lists-section", _context(request, table_error=error))
+    if error:
+        messages.error(request, error)
+    return redirect("audiences:list-list")

@@ -1,0 +1,211 @@
+import pyarrow.dataset as ds
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
+
+from accounts.models import Role
+from audiences.models import Audience, AudienceStatus, BuildStatus, ContactList
+from tests.factories import MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+FORM = {
+    "topic_id_prefixes": ["4eyes_101", "4eyes_102"],
+    "scores": ["high", "medium"],
+    "window": "lookback",
+    "lookback_days": "2",
+    "filter_field": ["company_employee_count"],
+    "filter_op": [">="],
+    "filter_value": ["201-500"],
+    "preview_limit": "25",
+}
+BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
+
+
+def expected_rows(root):
+    table = ds.dataset(
+        str(root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
+    ).to_table()
+    return [
+        r
+        for r in table.to_pylist()
+        if r["prefix"] in ("4eyes_101", "4eyes_102")
+        and r["score"] in ("high", "medium")
+        and str(r["day"]) in ("2024-05-03", "2024-05-04")
+        and r["company_employee_count"] in BIG
+    ]
+
+
+@pytest.fixture
+def logged_in(client, tenant):
+    client.force_login(tenant.user)
+    return client
+
+
+def test_builder_page_shows_dataset_prefixes_columns_and_live_estimate_wiring(logged_in):
+    r = logged_in.get("/audiences/new/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'value="4eyes_103"' in html and "company_employee_count" in html
+    assert 'hx-trigger="change, keyup changed delay:400ms"' in html and 'hx-sync="this:replace"' in html
+    assert 'hx-target="#estimate"' in html
+
+
+def test_builder_estimate_htmx_returns_only_the_fragment_with_pyarrow_counts(logged_in, intent_root):
+    r = logged_in.post("/audiences/builder/estimate/", FORM, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b"<html" not in r.content
+    html = r.content.decode()
+    assert html.lstrip().startswith('<div id="estimate"')
+    expected = expected_rows(intent_root)
+    assert f'data-value="{len(expected)}"' in html
+    assert f"{len({x['person_id'] for x in expected}):,}" in html
+    assert "estimateUpdated" in r["HX-Trigger"]
+    # a changed filter changes the count
+    narrower = {**FORM, "filter_value": ["5001-10000"]}
+    r2 = logged_in.post("/audiences/builder/estimate/", narrower, HTTP_HX_REQUEST="true")
+    assert f'data-value="{len(expected)}"' not in r2.content.decode()
+
+
+def test_builder_estimate_when_definition_bad_shows_error_in_fragment(logged_in):
+    bad = {**FORM, "filter_op": ["~"]}
+    r = logged_in.post("/audiences/builder/estimate/", bad, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b"unknown operator" in r.content and b"<html" not in r.content
+    assert "HX-Trigger" not in r
+
+
+def test_builder_preview_htmx_returns_only_rows_within_range(logged_in):
+    r = logged_in.post("/audiences/builder/preview/", {**FORM, "preview_limit": "10"}, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and "<html" not in html and html.lstrip().startswith('<div id="preview"')
+    assert html.count("<tr>") == 11  # header + 10 rows
+    assert "51-200" not in html.split("<tbody>")[1]
+
+
+def test_builder_filter_row_returns_one_row(logged_in):
+    r = logged_in.get("/audiences/builder/filter-row/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and r.content.decode().count('class="row filter-row"') == 1
+
+
+def test_builder_save_creates_audience_and_builds_it(logged_in, tenant, intent_root):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = logged_in.post(
+            "/audiences/new/", {**FORM, "name": "Big buyers", "project_id": str(tenant.project.id)}
+        )
+    assert r.status_code == 302
+    audience = Audience.objects.get(name="Big buyers")
+    assert audience.build_status == BuildStatus.READY and audience.record_count == len(
+        expected_rows(intent_root)
+    )
+    page = logged_in.get(r["Location"]).content.decode()
+    assert "Big buyers" in page and f"{audience.record_count:,}" in page and "download-audience" in page
+    r = logged_in.get(f"/audiences/{audience.pk}/sample/", HTTP_HX_REQUEST="true")
+    assert b"<html" not in r.content and b"intent_frequency" in r.content
+    listing = logged_in.get("/audiences/").content.decode()
+    assert "Big buyers" in listing and f"{audience.distinct_profile_count:,}" in listing
+
+
+def test_builder_save_when_invalid_keeps_form_and_shows_error(logged_in, tenant):
+    r = logged_in.post("/audiences/new/", {**FORM, "name": "", "project_id": str(tenant.project.id)})
+    assert r.status_code == 400 and b"builder-error" in r.content and not Audience.objects.exists()
+
+
+def test_builder_edit_prefills_and_updates(logged_in, tenant):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
+    audience = Audience.objects.get()
+    page = logged_in.get(f"/audiences/{audience.pk}/edit/").content.decode()
+    assert 'value="201-500"' in page
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = logged_in.post(f"/audiences/{audience.pk}/edit/", {**FORM, "name": "B", "scores": ["low"]})
+    assert r.status_code == 302
+    audience.refresh_from_db()
+    assert audience.name == "B" and audience.definition["scores"] == ["low"]
+
+
+def test_detail_actions_htmx_return_status_partial_and_paused_refresh_explains(logged_in, tenant):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
+    audience = Audience.objects.get()
+    r = logged_in.post(f"/audiences/{audience.pk}/pause/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b"<html" not in r.content and b"resume-audience" in r.content
+    assert "audienceChanged" in r["HX-Trigger"]
+    r = logged_in.post(f"/audiences/{audience.pk}/refresh/", HTTP_HX_REQUEST="true")
+    assert b"resume it before requesting a refresh" in r.content
+    logged_in.post(f"/audiences/{audience.pk}/resume/", HTTP_HX_REQUEST="true")
+    assert Audience.objects.get().status == AudienceStatus.ACTIVE
+    r = logged_in.get(f"/audiences/{audience.pk}/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 286 and b"<html" not in r.content  # built: polling stops
+    Audience.objects.update(build_status=BuildStatus.BUILDING)
+    r = logged_in.get(f"/audiences/{audience.pk}/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b'hx-trigger="every 2s"' in r.content
+
+
+def test_support_role_reads_but_cannot_build_or_change(client, tenant):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        audience_id = (
+            tenant.key()
+            .post("/api/v1/audiences", {"project_id": str(tenant.project.id), "name": "A"}, format="json")
+            .json()["id"]
+        )
+    support = MembershipFactory(organization=tenant.org, role=Role.SUPPORT)
+    client.force_login(support.user)
+    assert client.get("/audiences/").status_code == 200
+    page = client.get(f"/audiences/{audience_id}/")
+    assert page.status_code == 200 and b"pause-audience" not in page.content
+    assert client.get("/audiences/new/").status_code == 403
+    assert client.post("/audiences/builder/estimate/", FORM).status_code == 403
+    assert client.post(f"/audiences/{audience_id}/pause/").status_code == 403
+    assert b"upload-form" not in client.get("/lists/").content
+
+
+def test_audience_pages_of_other_org_are_404(client, tenant, other_tenant):
+    audience = Audience.objects.create(organization=tenant.org, project=tenant.project, name="Mine")
+    client.force_login(other_tenant.user)
+    for url in (
+        f"/audiences/{audience.pk}/",
+        f"/audiences/{audience.pk}/edit/",
+        f"/audiences/{audience.pk}/sample/",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/audiences/{audience.pk}/pause/").status_code == 404
+
+
+def test_lists_page_upload_htmx_then_create_list_audience(logged_in, tenant):
+    f = SimpleUploadedFile("l.csv", b"EMAIL,first_name\na@x.io,A\nbad,B\na@x.io,C\nb@x.io,D\n", "text/csv")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = logged_in.post(
+            "/lists/",
+            {"name": "Leads", "type": "contacts", "project_id": str(tenant.project.id), "file": f},
+            HTTP_HX_REQUEST="true",
+        )
+    html = r.content.decode()
+    assert (
+        r.status_code == 200 and "<html" not in html and html.lstrip().startswith('<div id="lists-section"')
+    )
+    contact_list = ContactList.objects.get()
+    assert (contact_list.imported_count, contact_list.invalid_count, contact_list.duplicate_count) == (
+        2,
+        1,
+        1,
+    )
+    page = logged_in.get("/lists/").content.decode()
+    assert "invalid-report" in page and "duplicates-report" in page
+    assert logged_in.get(f"/api/v1/lists/{contact_list.pk}/reports/invalid").status_code == 200
+    r = logged_in.get("/lists/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 286 and b"<html" not in r.content
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = logged_in.post(f"/lists/{contact_list.pk}/audience/")
+    audience = Audience.objects.get()
+    assert r.status_code == 302 and audience.type == "list" and audience.record_count == 2
+
+
+def test_lists_page_upload_when_not_csv_shows_error(logged_in, tenant):
+    f = SimpleUploadedFile("x.png", b"\x89PNG\x00", "image/png")
+    r = logged_in.post(
+        "/lists/",
+        {"name": "x", "type": "contacts", "project_id": str(tenant.project.id), "file": f},
+        HTTP_HX_REQUEST="true",
+    )
+    assert (
+        b"upload-error" in r.content and b"expected a CSV" in r.content and not ContactList.objects.exists()
+    )
