@@ -49,6 +49,8 @@ def _check(kind: str, value, path: str):
             raise EventInvalid(path, "Must be a string.")
         if len(value) > MAX_STRING:
             raise EventInvalid(path, f"At most {MAX_STRING} characters.")
+        if "\x00" in value:
+            raise EventInvalid(path, "Must not contain NUL characters.")
     elif kind == "number":
         if not _is_number(value):
             raise EventInvalid(path, "Must be a number.")
@@ -128,10 +130,15 @@ def event_parse(raw, path: str) -> tuple[EventIn, object]:
         if required not in raw:
             raise EventInvalid(f"{prefix}{required}", "This field is required.")
     event_type = raw["event_type"]
-    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > 100:
+    if (
+        not isinstance(event_type, str)
+        or not event_type.strip()
+        or len(event_type) > 100
+        or "\x00" in event_type
+    ):
         raise EventInvalid(f"{prefix}event_type", "Must be a non-empty string of at most 100 characters.")
     visitor_id = raw.get("visitor_id") or ""
-    if not isinstance(visitor_id, str) or len(visitor_id) > 64:
+    if not isinstance(visitor_id, str) or len(visitor_id) > 64 or "\x00" in visitor_id:
         raise EventInvalid(f"{prefix}visitor_id", "Must be a string of at most 64 characters.")
     event = EventIn(
         pixel_id=_uuid(raw["pixel_id"], f"{prefix}pixel_id"),

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -15,7 +15,9 @@ from delivr_admin.errors import ApplicationError
 from .models import AuditEvent, IdentifierType, OptOut, OptOutSource, SuppressionRecord
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_NO_SPACE = re.compile(r"^\S+$")
+_NO_SPACE = re.compile(
+    r"^[^\s\x00-\x1f\x7f]+$"
+)  # no whitespace, no control characters (NUL breaks PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,17 @@ def optout_record(
             first_received_at=now,
             last_received_at=now,
         )
-        # INSERT ... ON CONFLICT DO NOTHING, then lock the row: concurrent deliveries never raise.
-        OptOut.objects.bulk_create([candidate], ignore_conflicts=True)
-        entry = OptOut.objects.select_for_update().get(
-            identifier_type=identifier_type, value=value, organization=organization
-        )
-        created = entry.id == candidate.id
+        # New identifiers (the common case) cost one INSERT; a repeat fails it inside a savepoint and then
+        # locks the existing row, so concurrent deliveries of one identifier never raise.
+        try:
+            with transaction.atomic():
+                candidate.save(force_insert=True)
+            entry, created = candidate, True
+        except IntegrityError:
+            entry = OptOut.objects.select_for_update().get(
+                identifier_type=identifier_type, value=value, organization=organization
+            )
+            created = False
         if created:
             action = "optout.created"
             changes = {

@@ -37,10 +37,11 @@ CSV_COLUMNS = [
 ]
 
 
-def _filters(request: HttpRequest) -> tuple[RegistrySearchForm, selectors.SearchFilters]:
+def _filters(request: HttpRequest) -> tuple[RegistrySearchForm, selectors.SearchFilters | None]:
+    """The search form and its filters; None filters when the form is invalid (the search shows nothing)."""
     form = RegistrySearchForm(request.GET)
     if not form.is_valid():
-        return form, selectors.SearchFilters(identifier="\0no-match")  # invalid search shows nothing
+        return form, None
     data = form.cleaned_data
     return form, selectors.SearchFilters(
         identifier=data["q"] or "",
@@ -105,6 +106,8 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered audit log as CSV, streamed row by row (any size, constant memory)."""
     _, filters = _filters(request)
     events = selectors.audit_event_list(request.principal, filters)
+    if filters is None:
+        events = events.none()
     writer = csv.writer(_Echo())
 
     def rows():

@@ -168,6 +168,8 @@ def test_send_event_cors_preflight(api):
         ({"seats": 2.5}, "event_data.seats"),
         ({"trial": "yes"}, "event_data.trial"),
         ({"plan": 3}, "event_data.plan"),
+        ({"plan": "nul\x00"}, "event_data.plan"),
+        ({"content": {"title": "a\x00b"}}, "event_data.content.title"),
     ],
 )
 def test_send_event_invalid_event_data_returns_400_naming_field(api, pixel, data, field):

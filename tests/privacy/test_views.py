@@ -162,3 +162,10 @@ def test_optout_api_create_and_retrieve_roles(tenant_factory, other_tenant):
     assert r.status_code == 403
     r = support.key().post("/api/v1/privacy/optouts", {"identifier_type": "email", "value": 5}, format="json")
     assert r.status_code == 400
+
+
+def test_registry_search_with_nul_byte_shows_nothing_instead_of_error(client, support):
+    client.force_login(support.user)
+    r = client.get("/privacy/", {"q": "a\x00b"})
+    assert r.status_code == 200 and "No audit event matches" in r.content.decode()
+    assert client.get("/privacy/audit-log.csv", {"q": "a\x00b"}).status_code == 200

@@ -60,6 +60,8 @@ def test_webhook_post_query_form_and_json_all_accepted(api):
         {"user": "u", "optouttime": "99999999999999999999999"},
         {"user": "has space", "optouttime": "1772600767"},
         {"user": "x" * 256, "optouttime": "1772600767"},
+        {"user": "nul\x00byte", "optouttime": "1772600767"},
+        {"user": "bell\x07", "optouttime": "1772600767"},
     ],
 )
 def test_webhook_when_params_missing_or_malformed_returns_400(api, params):
