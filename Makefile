@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format worker bench venv migrate seed clean
+.PHONY: run test lint format worker bench load-smoke venv migrate seed clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ format: venv
 
 bench: venv
 	$(PY) -m bench
+
+# Needs PostgreSQL and Redis (LOAD_DATABASE_URL, LOAD_REDIS_URL; see bench/load.py). Exit 1 on 5xx or no 429.
+load-smoke: venv
+	$(PY) -m bench.load --smoke
 
 clean:
 	rm -rf var/test-broker var/test_db.sqlite3*
