@@ -4,7 +4,7 @@ settings that switch cookieless mode."""
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -85,6 +85,7 @@ class PixelEventSendApi(APIView):
     throttle_classes = [PixelSourceThrottle]
     parser_classes = [JSONParser, PlainTextJSONParser]
 
+    @extend_schema_serializer(component_name="PixelEventSendOutput")
     class OutputSerializer(serializers.Serializer):
         status = serializers.CharField()
         record_count = serializers.IntegerField()
@@ -148,6 +149,7 @@ class AdminForWrites(BasePermission):
 class PixelListApi(APIView):
     permission_classes = [AdminForWrites]
 
+    @extend_schema_serializer(component_name="PixelCreateInput")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200)
         custom_fields = CustomFieldSerializer(many=True, required=False)
@@ -157,7 +159,8 @@ class PixelListApi(APIView):
         return Response(PixelOutputSerializer(selectors.pixel_list(principal_of(request)), many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: PixelOutputSerializer, 400: ERROR, 403: ERROR, 409: ERROR}
+        request=InputSerializer,
+        responses={201: PixelOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -171,7 +174,7 @@ class PixelListApi(APIView):
 
 
 class PixelRetrieveApi(APIView):
-    @extend_schema(responses={200: PixelOutputSerializer, 404: ERROR})
+    @extend_schema(responses={200: PixelOutputSerializer, 401: ERROR, 404: ERROR})
     def get(self, request, pixel_id):
         return Response(PixelOutputSerializer(selectors.pixel_get(principal_of(request), pixel_id)).data)
 
@@ -193,6 +196,7 @@ def _settings_out(organization) -> dict:
 class OrganizationSettingsApi(APIView):
     """PUT /api/v1/organizations/{id}/settings (admins): cookies_enabled, true by default."""
 
+    @extend_schema_serializer(component_name="OrganizationSettingsInput")
     class InputSerializer(serializers.Serializer):
         cookies_enabled = StrictBooleanField(required=False, default=True)
 
@@ -201,14 +205,14 @@ class OrganizationSettingsApi(APIView):
             return [IsOrgAdmin()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: OrganizationSettingsOutputSerializer, 404: ERROR})
+    @extend_schema(responses={200: OrganizationSettingsOutputSerializer, 401: ERROR, 404: ERROR})
     def get(self, request, organization_id):
         organization = account_selectors.organization_get(principal_of(request), organization_id)
         return Response(OrganizationSettingsOutputSerializer(_settings_out(organization)).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: OrganizationSettingsOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: OrganizationSettingsOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
     )
     def put(self, request, organization_id):
         organization = account_selectors.organization_get(principal_of(request), organization_id)

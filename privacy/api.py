@@ -9,7 +9,13 @@ from functools import lru_cache
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -56,6 +62,9 @@ def optout_time_parse(value) -> datetime:
     return datetime.fromtimestamp(number, tz=UTC)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "string"}, {"type": "number"}]}
+)
 class OptOutTimeField(serializers.Field):
     default_error_messages = {
         "invalid": "Must be an ISO 8601 timestamp, epoch seconds or epoch milliseconds.",
@@ -130,6 +139,7 @@ class Uid2OptoutApi(APIView):
     throttle_classes: list = []  # not the per-org throttle: Uid2SenderCheck limits per source
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
+    @extend_schema_serializer(component_name="Uid2OptoutInput")
     class InputSerializer(serializers.Serializer):
         user = StrictCharField(max_length=255)
         optouttime = OptOutTimeField()
@@ -211,6 +221,7 @@ class CanManageOptOuts(BasePermission):
 class OptOutListApi(APIView):
     permission_classes = [CanManageOptOuts]
 
+    @extend_schema_serializer(component_name="OptOutCreateInput")
     class InputSerializer(serializers.Serializer):
         identifier_type = serializers.ChoiceField(choices=IdentifierType.choices)
         value = StrictCharField(max_length=255)
@@ -221,7 +232,7 @@ class OptOutListApi(APIView):
             OpenApiParameter("identifier", OpenApiTypes.STR, OpenApiParameter.QUERY),
             OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY),
         ],
-        responses={200: OptOutOutputSerializer(many=True), 401: ERROR},
+        responses={200: OptOutOutputSerializer(many=True), 400: ERROR, 401: ERROR},
     )
     def get(self, request):
         filters = selectors.SearchFilters(identifier=request.query_params.get("identifier", ""))
@@ -234,7 +245,13 @@ class OptOutListApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OptOutOutputSerializer, 200: OptOutOutputSerializer, 400: ERROR},
+        responses={
+            201: OptOutOutputSerializer,
+            200: OptOutOutputSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+        },
     )
     def post(self, request):
         """Records an opt-out for the caller's organization (source support)."""
@@ -254,6 +271,6 @@ class OptOutListApi(APIView):
 
 
 class OptOutRetrieveApi(APIView):
-    @extend_schema(responses={200: OptOutOutputSerializer, 404: ERROR})
+    @extend_schema(responses={200: OptOutOutputSerializer, 401: ERROR, 404: ERROR})
     def get(self, request, optout_id):
         return Response(OptOutOutputSerializer(selectors.optout_get(principal_of(request), optout_id)).data)
