@@ -288,6 +288,13 @@ DELIVR_UID2_SHARED_SECRET = os.environ.get("DELIVR_UID2_SHARED_SECRET", "")
 DELIVR_UID2_ALLOWED_IPS = env_list("DELIVR_UID2_ALLOWED_IPS", "")
 DELIVR_PIXEL_RATE_LIMIT_PER_SECOND = env_int("DELIVR_PIXEL_RATE_LIMIT_PER_SECOND", 50)
 DELIVR_PIXEL_RATE_LIMIT_BURST = env_int("DELIVR_PIXEL_RATE_LIMIT_BURST", 200)
+# Exports: credentials encrypted with this Fernet key (empty: derived from SECRET_KEY with HKDF-SHA256).
+DELIVR_FIELD_ENCRYPTION_KEY = os.environ.get("DELIVR_FIELD_ENCRYPTION_KEY", "")
+DELIVR_EXPORT_BATCH_SIZE = env_int("DELIVR_EXPORT_BATCH_SIZE", 10_000)
+DELIVR_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("DELIVR_EXPORT_HEARTBEAT_TIMEOUT_SECONDS", 300)
+DELIVR_EXPORT_MAX_ATTEMPTS = env_int("DELIVR_EXPORT_MAX_ATTEMPTS", 3)
+CELERY_BEAT_SCHEDULE["export-schedule-due"] = {"task": "exports.tasks.export_schedule_due", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["export-runs-reap"] = {"task": "exports.tasks.export_runs_reap", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["pixel-regenerate-pending"] = {
     "task": "pixels.tasks.pixel_regenerate_pending",
     "schedule": 60.0,

@@ -1,5 +1,22 @@
-"""JSON API of the exports app."""
+"""JSON API of the exports app (paths as the March 2026 update names them)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("api/v1/exports", api.ExportListApi.as_view(), name="api-export-list"),
+    path("api/v1/exports/<uuid:export_id>", api.ExportDetailApi.as_view(), name="api-export-detail"),
+    path("api/v1/exports/<uuid:export_id>/runs", api.ExportRunListApi.as_view(), name="api-export-run-list"),
+    path(
+        "api/v1/exports/<uuid:export_id>/runs/<uuid:run_id>",
+        api.ExportRunDetailApi.as_view(),
+        name="api-export-run-detail",
+    ),
+    path("api/v1/exports/<uuid:export_id>/dry-run", api.ExportDryRunApi.as_view(), name="api-export-dry-run"),
+    path(
+        "api/v1/exports/<uuid:export_id>/test-connection",
+        api.ExportTestConnectionApi.as_view(),
+        name="api-export-test-connection",
+    ),
+]

@@ -1,0 +1,358 @@
+"""Exports API (March 2026 update): exports with record limits, list names and field mappings; runs with
+per-object results; dry runs and connection tests. Credentials are write-only: responses name the saved ones.
+"""
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import ERROR
+from delivr_admin.errors import ApplicationError
+from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
+from delivr_admin.pagination import page_params
+from delivr_admin.permissions import CanWrite, principal_of
+
+from . import selectors
+from .models import FailMode, Schedule
+from .services import dry_run as dry_run_services
+from .services import exports as export_services
+from .services import runs as run_services
+
+
+class RecordLimitSerializer(serializers.Serializer):
+    maxRecords = StrictIntegerField(min_value=1, max_value=export_services.MAX_RECORDS_LIMIT)  # noqa: N815
+    failMode = serializers.ChoiceField(choices=FailMode.values, required=False, default="truncate")  # noqa: N815
+
+
+class StrictDictField(serializers.DictField):
+    default_error_messages = {"not_a_dict": "Must be an object."}
+
+
+class FieldMappingEntrySerializer(serializers.Serializer):
+    """Documentation of one mapping entry; the service validates it (unknown keys are refused there)."""
+
+    source = serializers.CharField()
+    target = serializers.CharField()
+    type = serializers.ChoiceField(choices=["string", "email", "number"], required=False)
+    required = serializers.BooleanField(required=False)
+    max_length = serializers.IntegerField(required=False, allow_null=True)
+    truncate = serializers.BooleanField(required=False)
+    picklist = serializers.ListField(child=serializers.CharField(), required=False)
+    multi_value = serializers.BooleanField(required=False)
+    default = serializers.CharField(required=False, allow_null=True)
+
+
+class ExportOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    project_id = serializers.UUIDField()
+    audience_id = serializers.UUIDField(allow_null=True)
+    audience_name = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    destination_type = serializers.CharField()
+    destination_config = serializers.DictField()
+    credentials_saved = serializers.ListField(
+        child=serializers.CharField(), source="credential_names", help_text="Names of the saved credentials."
+    )
+    field_mapping = FieldMappingEntrySerializer(many=True)
+    schedule = serializers.CharField()
+    next_run_at = serializers.DateTimeField(allow_null=True)
+    record_limit = RecordLimitSerializer(allow_null=True)
+    list_name = serializers.CharField(source="effective_list_name")
+    list_name_is_default = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_audience_name(self, obj) -> str | None:
+        return obj.audience.name if obj.audience_id else None
+
+    def get_list_name_is_default(self, obj) -> bool:
+        return not obj.list_name
+
+
+class ObjectTypeResultSerializer(serializers.Serializer):
+    object_type = serializers.CharField()
+    records_created = serializers.IntegerField()
+    records_updated = serializers.IntegerField()
+    records_failed = serializers.IntegerField()
+    records_skipped = serializers.IntegerField()
+    operation = serializers.CharField()
+    error_message = serializers.CharField()
+    errors = serializers.ListField(
+        child=inline_serializer(
+            "ExportRecordError",
+            {
+                "key": serializers.CharField(),
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+            },
+        ),
+        help_text="Individual failed records (the first 100 per object type).",
+    )
+
+
+class ExportRunOutputSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField(source="id")
+    export_id = serializers.UUIDField()
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+    records_total = serializers.IntegerField()
+    records_exported = serializers.IntegerField()
+    records_failed = serializers.IntegerField()
+    records_duplicated = serializers.IntegerField()
+    suppressed_count = serializers.IntegerField()
+    object_type_results = serializers.DictField(child=ObjectTypeResultSerializer())
+    validation_errors = serializers.DictField(
+        source="validation_summary",
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="code -> field -> records refused before sending.",
+    )
+    batches_done = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    failure_kind = serializers.CharField(help_text="user | system | timeout, when failed.")
+    details = serializers.DictField()
+    list_id = serializers.UUIDField(source="contact_list_id", allow_null=True)
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def _write_guard(request) -> None:
+    principal = principal_of(request)
+    if principal is None or not principal.can_write:
+        from rest_framework.exceptions import PermissionDenied
+
+        raise PermissionDenied("Your role cannot change exports.")
+
+
+class ExportListApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(serializers.Serializer):
+        project_id = StrictUUIDField(help_text="The workspace (project) of the export.")
+        audience_id = StrictUUIDField()
+        name = StrictCharField(max_length=255)
+        destination_type = StrictCharField(max_length=40)
+        destination_config = StrictDictField(required=False)
+        credentials = StrictDictField(required=False, allow_null=True)
+        field_mapping = serializers.ListField(child=StrictDictField(), allow_empty=False)
+        schedule = serializers.ChoiceField(choices=Schedule.values, required=False, default="manual")
+        record_limit = RecordLimitSerializer(required=False, allow_null=True)
+        list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("project_id", uuid.UUID, required=False)],
+        responses={
+            200: inline_serializer(
+                "ExportList",
+                {
+                    "exports": ExportOutputSerializer(many=True),
+                    "total": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR,
+            401: ERROR,
+        },
+    )
+    def get(self, request):
+        limit, offset = page_params(request, default=25, maximum=1000)
+        project_id = request.query_params.get("project_id")
+        if project_id:
+            try:
+                project_id = uuid.UUID(project_id)
+            except ValueError as exc:
+                raise ApplicationError("project_id must be a UUID.", code="invalid_request") from exc
+        exports = selectors.export_list(principal_of(request), project_id=project_id or None)
+        page = list(exports[offset : offset + limit])
+        return Response(
+            {
+                "exports": ExportOutputSerializer(page, many=True).data,
+                "total": exports.count(),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={201: ExportOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = export_services.export_create(principal=principal_of(request), **data.validated_data)
+        return Response(ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED)
+
+
+class ExportDetailApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(serializers.Serializer):
+        audience_id = StrictUUIDField(required=False)
+        name = StrictCharField(max_length=255, required=False)
+        destination_type = StrictCharField(max_length=40, required=False)
+        destination_config = StrictDictField(required=False)
+        credentials = StrictDictField(required=False, allow_null=True)
+        field_mapping = serializers.ListField(child=StrictDictField(), allow_empty=False, required=False)
+        schedule = serializers.ChoiceField(choices=Schedule.values, required=False)
+        record_limit = RecordLimitSerializer(required=False, allow_null=True)
+        list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+
+    @extend_schema(responses={200: ExportOutputSerializer, 401: ERROR, 404: ERROR})
+    def get(self, request, export_id):
+        return Response(ExportOutputSerializer(selectors.export_get(principal_of(request), export_id)).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ExportOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        description="Partial update: omitted fields keep their value; `record_limit: null` clears the limit.",
+    )
+    def put(self, request, export_id):
+        principal = principal_of(request)
+        export = selectors.export_get(principal, export_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = export_services.export_update(principal=principal, export=export, **data.validated_data)
+        return Response(ExportOutputSerializer(export).data)
+
+    @extend_schema(responses={204: None, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+    def delete(self, request, export_id):
+        export = selectors.export_get(principal_of(request), export_id)
+        export_services.export_delete(export=export)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExportRunListApi(APIView):
+    permission_classes = [CanWrite]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ExportRunList",
+                {
+                    "runs": ExportRunOutputSerializer(many=True),
+                    "total": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                },
+            ),
+            400: ERROR,
+            401: ERROR,
+            404: ERROR,
+        }
+    )
+    def get(self, request, export_id):
+        export = selectors.export_get(principal_of(request), export_id)
+        limit, offset = page_params(request, default=25, maximum=500)
+        runs = selectors.export_run_list(export)
+        page = list(runs[offset : offset + limit])
+        return Response(
+            {
+                "runs": ExportRunOutputSerializer(page, many=True).data,
+                "total": runs.count(),
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: ExportRunOutputSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+        description="Starts a run now; 202 with the queued run (poll GET .../runs/{run_id}).",
+    )
+    def post(self, request, export_id):
+        principal = principal_of(request)
+        export = selectors.export_get(principal, export_id)
+        run = run_services.export_run_start(export=export, trigger="api", actor=principal.actor)
+        run.refresh_from_db()
+        return Response(ExportRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportRunDetailApi(APIView):
+    @extend_schema(responses={200: ExportRunOutputSerializer, 401: ERROR, 404: ERROR})
+    def get(self, request, export_id, run_id):
+        export = selectors.export_get(principal_of(request), export_id)
+        return Response(ExportRunOutputSerializer(selectors.export_run_get(export, run_id)).data)
+
+
+class ExportDryRunApi(APIView):
+    permission_classes = [CanWrite]
+
+    class InputSerializer(serializers.Serializer):
+        limit = StrictIntegerField(
+            min_value=1,
+            max_value=dry_run_services.MAX_LIMIT,
+            required=False,
+            default=dry_run_services.DEFAULT_LIMIT,
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(
+            help_text="How many of the audience's first records were checked at most."
+        )
+        audience_records = serializers.IntegerField()
+        suppressed_count = serializers.IntegerField()
+        records_checked = serializers.IntegerField()
+        records_duplicated = serializers.IntegerField()
+        records_without_key = serializers.IntegerField()
+        records_valid = serializers.IntegerField()
+        records_invalid = serializers.IntegerField()
+        errors = serializers.ListField(
+            child=inline_serializer(
+                "DryRunError",
+                {
+                    "code": serializers.CharField(),
+                    "count": serializers.IntegerField(),
+                    "fields": serializers.DictField(child=serializers.IntegerField()),
+                    "examples": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        )
+        record_limit = serializers.DictField(allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        description="Validates the audience's first `limit` records (default 10,000) with the saved mapping.",
+    )
+    def post(self, request, export_id):
+        export = selectors.export_get(principal_of(request), export_id)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        if export.audience is None:
+            raise ApplicationError("The export's audience was deleted.", code="invalid_audience")
+        result = dry_run_services.export_dry_run(
+            audience=export.audience,
+            field_mapping=export.field_mapping,
+            record_limit=export.record_limit,
+            limit=data.validated_data["limit"],
+        )
+        return Response(self.OutputSerializer(result).data)
+
+
+class ExportTestConnectionApi(APIView):
+    permission_classes = [CanWrite]
+
+    class OutputSerializer(serializers.Serializer):
+        ok = serializers.BooleanField()
+        message = serializers.CharField()
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR},
+        description="Decrypts the saved credentials and checks them against the destination; ok=false says why.",
+    )
+    def post(self, request, export_id):
+        export = selectors.export_get(principal_of(request), export_id)
+        return Response(self.OutputSerializer(export_services.export_test_connection(export=export)).data)

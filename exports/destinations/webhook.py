@@ -1,0 +1,163 @@
+"""Webhook destination: each batch is POSTed as signed JSON.
+
+Body: {"export_id", "run_id", "batch_index", "records": [{"idempotency_key": "<run_id>:<record_key>",
+"fields": {target: value, ...}}, ...]}. Headers: `X-Delivr-Signature: sha256=<hex HMAC-SHA256 of the body
+with the secret>`, `Idempotency-Key: <run_id>:<batch_index>`. A 2xx accepts the batch; the receiver may
+answer {"results": [{"idempotency_key", "status": "created" | "updated" | "skipped" | "failed", "error"}]}
+to report per record. 429 and 5xx are retried with exponential backoff (honouring Retry-After); when the
+retries run out, or on another 4xx, every record of the batch is reported failed with the reason (never
+dropped silently). 401/403 stop the run: the credentials are wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from .base import BatchContext, BatchResult, Destination, DestinationError, register
+
+MAX_ATTEMPTS = 5
+MAX_RETRY_AFTER = 60.0
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+@register
+class WebhookDestination(Destination):
+    kind = "webhook"
+    label = "HTTP webhook (signed JSON)"
+    config_fields = ("url", "timeout_seconds")
+    credential_fields = ("secret",)
+    object_types = ("Record",)
+    batch_size: ClassVar[int] = 500
+    backoff_base: ClassVar[float] = 0.5
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
+        url = config.get("url") or ""
+        parsed = urllib.parse.urlparse(url) if isinstance(url, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise DestinationError("url must be an http(s) URL.", user_error=True)
+        timeout = config.get("timeout_seconds", 30)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
+            raise DestinationError("timeout_seconds must be between 1 and 300.", user_error=True)
+        if not isinstance(credentials.get("secret", ""), str) or not credentials.get("secret"):
+            raise DestinationError("The webhook needs a signing secret.", user_error=True)
+
+    def _post(self, body: bytes, idempotency_key: str) -> tuple[int, dict, bytes]:
+        request = urllib.request.Request(
+            self.config["url"],
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "DelivrAdmin-Exports/1",
+                "X-Delivr-Signature": sign(body, self.credentials.get("secret", "")),
+                "Idempotency-Key": idempotency_key,
+            },
+        )
+        timeout = float(self.config.get("timeout_seconds") or 30)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers or {}), exc.read()[:2000]
+
+    def _send(self, body: bytes, idempotency_key: str) -> tuple[int, bytes, str]:
+        """(status, body, last error) after retrying 429/5xx and network errors with backoff."""
+        error = ""
+        status, content = 0, b""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                status, headers, content = self._post(body, idempotency_key)
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                status, headers, content, error = 0, {}, b"", f"unreachable: {exc}"
+            if status and status != 429 and status < 500:
+                return status, content, ""
+            if status:
+                error = f"HTTP {status}"
+            if attempt == MAX_ATTEMPTS - 1:
+                break
+            delay = self.backoff_base * (2**attempt)
+            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+            if retry_after:
+                try:
+                    delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+                except ValueError:
+                    pass
+            time.sleep(delay)
+        return status, content, error
+
+    def test_connection(self) -> None:
+        self.validate_config(self.config, self.credentials)
+        body = json.dumps({"type": "connection_test", "records": []}).encode()
+        status, content, error = self._send(body, "connection-test")
+        if status in (401, 403):
+            raise DestinationError(f"The webhook refused the signature (HTTP {status}).", user_error=True)
+        if not 200 <= status < 300:
+            raise DestinationError(
+                f"The webhook did not accept a test request ({error or f'HTTP {status}'}).", user_error=True
+            )
+
+    def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        rows = batch.to_pylist()
+        records = [
+            {"idempotency_key": key, "fields": {k: _jsonable(v) for k, v in row.items()}}
+            for key, row in zip(context.idempotency_keys, rows, strict=True)
+        ]
+        body = json.dumps(
+            {
+                "export_id": context.export_id,
+                "run_id": context.run_id,
+                "batch_index": context.batch_index,
+                "records": records,
+            },
+            separators=(",", ":"),
+        ).encode()
+        status, content, error = self._send(body, f"{context.run_id}:{context.batch_index}")
+        result = BatchResult()
+        obj = result.object("Record", "send")
+        if status in (401, 403):
+            raise DestinationError(f"The webhook refused the signature (HTTP {status}).", user_error=True)
+        if not 200 <= status < 300:
+            reason = error or f"HTTP {status}: {content[:200].decode('utf-8', 'replace')}"
+            for key in context.idempotency_keys:
+                obj.add_error(key, "DESTINATION_ERROR", f"the webhook did not accept the batch ({reason})")
+            return result
+        reported = {}
+        try:
+            payload = json.loads(content) if content else {}
+            if isinstance(payload, dict) and isinstance(payload.get("results"), list):
+                reported = {r.get("idempotency_key"): r for r in payload["results"] if isinstance(r, dict)}
+        except ValueError:
+            pass
+        for key in context.idempotency_keys:
+            item = reported.get(key)
+            state = (item or {}).get("status", "created")
+            if state == "failed":
+                obj.add_error(
+                    key, str(item.get("code") or "DESTINATION_ERROR"), str(item.get("error") or "refused")
+                )
+            elif state == "updated":
+                obj.records_updated += 1
+            elif state == "skipped":
+                obj.records_skipped += 1
+            else:
+                obj.records_created += 1
+        return result

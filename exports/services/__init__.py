@@ -1,0 +1,1 @@
+"""Export writes, one module per entity: exports (configuration), runs (execution), dry runs."""

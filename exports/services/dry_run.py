@@ -1,0 +1,116 @@
+"""Dry run: how many of the audience's first records a mapping would refuse, and why, without sending any."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from audiences import engine
+from audiences.models import Audience
+from audiences.selectors.audiences import audience_selection
+from delivr_admin.errors import ApplicationError
+from exports.validation import MappingError, mapping_parse, mapping_sources, validate_batch_full
+
+DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 100_000
+EXAMPLES_PER_CODE = 5
+
+
+def export_dry_run(
+    *,
+    audience: Audience,
+    field_mapping: list,
+    record_limit: dict | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Validates the audience's first `limit` records (opt-outs subtracted, duplicates skipped as a run would).
+
+    Returns counts, errors per code and field, the first examples of each code, and whether the record limit
+    would stop a run (failMode "fail") or cut it (failMode "truncate").
+    """
+    from exports.services.exports import audience_columns
+    from exports.services.runs import KEY_COLUMNS, _first_occurrences, _record_keys
+
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApplicationError(f"limit must be between 1 and {MAX_LIMIT:,}.", code="invalid_request")
+    columns = audience_columns(audience)
+    try:
+        mapping = mapping_parse(field_mapping, columns)
+    except MappingError as exc:
+        raise ApplicationError(str(exc), code="invalid_field_mapping") from exc
+    wanted = list(dict.fromkeys(mapping_sources(mapping) + [c for c in KEY_COLUMNS if c in columns]))
+    sel = audience_selection(audience, columns=tuple(wanted))
+    try:
+        kept, suppressed = engine.count_with_suppressed(sel)
+    except engine.EngineError as exc:
+        raise ApplicationError(f"The audience's data cannot be read: {exc}", code="invalid_audience") from exc
+    max_records = (record_limit or {}).get("maxRecords")
+    fail_mode = (record_limit or {}).get("failMode") or "truncate"
+    checked = valid = duplicated = missing = 0
+    counts: dict[tuple[str, str], int] = {}
+    examples: dict[str, list[dict]] = {}
+    seen: set[str] = set()
+    for batch in engine.iter_batches(sel, batch_size=min(limit, 10_000), limit=limit):
+        keys = _record_keys(batch)
+        checked += batch.num_rows
+        first = _first_occurrences(keys, seen)
+        n_missing = len(keys) - pc.sum(pc.cast(pc.is_valid(keys), pa.int64())).as_py()
+        missing += n_missing
+        duplicated += batch.num_rows - n_missing - (pc.sum(pc.cast(first, pa.int64())).as_py() or 0)
+        unique, unique_keys = batch.filter(first), keys.filter(first)
+        result = validate_batch_full(unique, mapping)
+        valid += result.table.num_rows
+        for key, count in result.error_counts.items():
+            counts[key] = counts.get(key, 0) + count
+        sources = {spec.target: spec.source for spec in mapping}
+        for row, target, code, message in result.errors:
+            bucket = examples.setdefault(code, [])
+            if len(bucket) < EXAMPLES_PER_CODE:
+                value = unique.column(unique.schema.get_field_index(sources[target]))[row].as_py()
+                bucket.append(
+                    {
+                        "record_key": unique_keys[row].as_py(),
+                        "field": target,
+                        "value": value if isinstance(value, str | int | float | bool | None) else str(value),
+                        "message": message,
+                    }
+                )
+    by_code: dict[str, dict] = {}
+    for (code, target), count in sorted(counts.items()):
+        entry = by_code.setdefault(
+            code, {"code": code, "count": 0, "fields": {}, "examples": examples.get(code, [])}
+        )
+        entry["count"] += count
+        entry["fields"][target] = count
+    unique_records = checked - duplicated - missing
+    return {
+        "limit": limit,
+        "audience_records": kept,
+        "suppressed_count": suppressed,
+        "records_checked": checked,
+        "records_duplicated": duplicated,
+        "records_without_key": missing,
+        "records_valid": valid,
+        "records_invalid": unique_records - valid + missing,
+        "errors": list(by_code.values()),
+        "record_limit": (
+            None
+            if max_records is None
+            else {
+                "maxRecords": max_records,
+                "failMode": fail_mode,
+                "exceeded": kept > max_records,
+                "effect": (
+                    "none"
+                    if kept <= max_records
+                    else (
+                        "the run would fail before sending anything"
+                        if fail_mode == "fail"
+                        else f"the run would stop after {max_records:,} records"
+                    )
+                ),
+            }
+        ),
+    }

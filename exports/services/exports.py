@@ -1,0 +1,286 @@
+"""Export writes: create, update, delete, and test the destination connection."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Project
+from accounts.selectors import Principal, project_get
+from audiences import engine
+from audiences.models import Audience
+from audiences.selectors.audiences import audience_get, audience_input_path
+from delivr_admin.errors import ApplicationError
+from exports.crypto import CredentialError, credentials_decrypt, credentials_encrypt
+from exports.destinations.base import Destination, DestinationError, get_destination
+from exports.models import ACTIVE_RUN_STATUSES, Export, FailMode, Schedule
+from exports.validation import MappingError, mapping_parse
+
+MAX_RECORDS_LIMIT = 10_000_000
+_UNSET: Any = object()
+
+
+def _project(principal: Principal, project_id: Any) -> Project:
+    """The workspace the export belongs to; a 400 naming the problem when it cannot be resolved."""
+    if project_id is None or (isinstance(project_id, str) and not project_id.strip()):
+        raise ApplicationError(
+            "project_id is required: the workspace (project) the export belongs to.", code="invalid_project"
+        )
+    try:
+        return project_get(principal, uuid.UUID(str(project_id)))
+    except (ValueError, Http404) as exc:
+        raise ApplicationError(
+            f"project_id {project_id} is not a project of your organization.", code="invalid_project"
+        ) from exc
+
+
+def _audience(principal: Principal, audience_id: Any, project: Project) -> Audience:
+    if audience_id is None:
+        raise ApplicationError("audience_id is required.", code="invalid_audience")
+    try:
+        audience = audience_get(principal, audience_id)
+    except Http404 as exc:
+        raise ApplicationError(
+            f"audience_id {audience_id} is not an audience of your organization.", code="invalid_audience"
+        ) from exc
+    if audience.project_id != project.id:
+        raise ApplicationError(
+            "The audience belongs to another project than the export.", code="invalid_audience"
+        )
+    return audience
+
+
+def audience_columns(audience: Audience) -> dict[str, str]:
+    """Column -> type of the audience's dataset; a 400 when it has no data to read."""
+    from audiences import datasets
+
+    path, _ = audience_input_path(audience)
+    try:
+        return datasets.dataset_columns(path)
+    except engine.EngineError as exc:
+        raise ApplicationError(f"The audience's data cannot be read: {exc}", code="invalid_audience") from exc
+
+
+def mapping_validate(raw: Any, audience: Audience) -> list[dict]:
+    try:
+        return [spec.as_dict() for spec in mapping_parse(raw, audience_columns(audience))]
+    except MappingError as exc:
+        raise ApplicationError(str(exc), code="invalid_field_mapping") from exc
+
+
+def _destination_class(kind: str) -> type[Destination]:
+    try:
+        return get_destination(kind)
+    except DestinationError as exc:
+        raise ApplicationError(
+            f"destination_type {kind!r} is not a known destination.", code="invalid_destination"
+        ) from exc
+
+
+def _clean_fields(values: Any, allowed: tuple[str, ...], what: str) -> dict:
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ApplicationError(f"{what} must be an object.", code="invalid_destination")
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        names = ", ".join(allowed) or "none"
+        raise ApplicationError(
+            f"{what}: unknown field(s) {', '.join(unknown)} (allowed: {names}).", code="invalid_destination"
+        )
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise ApplicationError(
+                f"{what}.{key} must be a string, number or boolean.", code="invalid_destination"
+            )
+    return {k: v for k, v in values.items() if v is not None and v != ""}
+
+
+def _destination_check(cls: type[Destination], config: dict, credentials: dict) -> None:
+    check = getattr(cls, "validate_config", None)
+    if check is None:
+        return
+    try:
+        check(config, credentials)
+    except DestinationError as exc:
+        raise ApplicationError(exc.message, code="invalid_destination") from exc
+
+
+def _record_limit(value: dict | None) -> tuple[int | None, str]:
+    if value is None:
+        return None, FailMode.TRUNCATE
+    max_records = value.get("maxRecords")
+    if (
+        isinstance(max_records, bool)
+        or not isinstance(max_records, int)
+        or not 1 <= max_records <= MAX_RECORDS_LIMIT
+    ):
+        raise ApplicationError(
+            f"record_limit.maxRecords must be an integer from 1 to {MAX_RECORDS_LIMIT:,}.",
+            code="invalid_request",
+        )
+    fail_mode = value.get("failMode") or FailMode.TRUNCATE
+    if fail_mode not in FailMode.values:
+        raise ApplicationError('record_limit.failMode must be "truncate" or "fail".', code="invalid_request")
+    return max_records, fail_mode
+
+
+def _next_run(schedule: str, now=None):
+    now = now or timezone.now()
+    if schedule == Schedule.DAILY:
+        return now + timedelta(days=1)
+    if schedule == Schedule.WEEKLY:
+        return now + timedelta(days=7)
+    return None
+
+
+def _name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ApplicationError("An export needs a name.", code="invalid_request")
+    return name.strip()[:255]
+
+
+@transaction.atomic
+def export_create(
+    *,
+    principal: Principal,
+    project_id: Any,
+    audience_id: Any,
+    name: str,
+    destination_type: str,
+    destination_config: dict | None = None,
+    credentials: dict | None = None,
+    field_mapping: list,
+    schedule: str = Schedule.MANUAL,
+    record_limit: dict | None = None,
+    list_name: str | None = None,
+) -> Export:
+    """Validates everything against the audience's dataset and the destination, then saves the export."""
+    project = _project(principal, project_id)
+    audience = _audience(principal, audience_id, project)
+    cls = _destination_class(destination_type)
+    config = _clean_fields(destination_config, cls.config_fields, "destination_config")
+    secrets = _clean_fields(credentials, cls.credential_fields, "credentials")
+    _destination_check(cls, config, secrets)
+    if schedule not in Schedule.values:
+        raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
+    max_records, fail_mode = _record_limit(record_limit)
+    return Export.objects.create(
+        organization=project.organization,
+        project=project,
+        audience=audience,
+        name=_name(name),
+        destination_type=destination_type,
+        destination_config=config,
+        credentials_encrypted=credentials_encrypt(secrets),
+        credential_names=sorted(secrets),
+        field_mapping=mapping_validate(field_mapping, audience),
+        schedule=schedule,
+        next_run_at=_next_run(schedule),
+        record_limit_max=max_records,
+        record_limit_fail_mode=fail_mode,
+        list_name=(list_name or "").strip()[:255],
+        created_by=principal.actor,
+    )
+
+
+@transaction.atomic
+def export_update(
+    *,
+    principal: Principal,
+    export: Export,
+    name: str = _UNSET,
+    audience_id: Any = _UNSET,
+    destination_type: str = _UNSET,
+    destination_config: dict | None = _UNSET,
+    credentials: dict | None = _UNSET,
+    field_mapping: list = _UNSET,
+    schedule: str = _UNSET,
+    record_limit: dict | None = _UNSET,
+    list_name: str | None = _UNSET,
+) -> Export:
+    """Partial update: omitted arguments keep their value; record_limit=None clears the limit.
+
+    Credentials merge into the saved ones (a null value removes that credential), so a form can leave
+    secret fields blank to keep them.
+    """
+    export = Export.objects.select_for_update().get(pk=export.pk)
+    if name is not _UNSET:
+        export.name = _name(name)
+    if audience_id is not _UNSET:
+        export.audience = _audience(principal, audience_id, export.project)
+    if export.audience is None:
+        raise ApplicationError(
+            "The export's audience was deleted: choose another one.", code="invalid_audience"
+        )
+    kind_changed = destination_type is not _UNSET and destination_type != export.destination_type
+    if destination_type is not _UNSET:
+        export.destination_type = destination_type
+    cls = _destination_class(export.destination_type)
+    if destination_config is not _UNSET:
+        export.destination_config = _clean_fields(destination_config, cls.config_fields, "destination_config")
+    elif kind_changed:
+        export.destination_config = {}
+    try:
+        saved = {} if kind_changed else credentials_decrypt(export.credentials_encrypted)
+    except CredentialError:
+        saved = {}
+    if credentials is not _UNSET:
+        if credentials is not None and not isinstance(credentials, dict):
+            raise ApplicationError("credentials must be an object.", code="invalid_destination")
+        removed = {k for k, v in (credentials or {}).items() if v is None}
+        saved = {k: v for k, v in saved.items() if k not in removed and k in cls.credential_fields}
+        saved.update(_clean_fields(credentials, cls.credential_fields, "credentials"))
+    export.credentials_encrypted = credentials_encrypt(saved)
+    export.credential_names = sorted(saved)
+    _destination_check(cls, export.destination_config, saved)
+    if field_mapping is not _UNSET:
+        export.field_mapping = mapping_validate(field_mapping, export.audience)
+    elif audience_id is not _UNSET:
+        export.field_mapping = mapping_validate(export.field_mapping, export.audience)
+    if schedule is not _UNSET:
+        if schedule not in Schedule.values:
+            raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
+        if schedule != export.schedule:
+            export.next_run_at = _next_run(schedule)
+        export.schedule = schedule
+    if record_limit is not _UNSET:
+        export.record_limit_max, export.record_limit_fail_mode = _record_limit(record_limit)
+    if list_name is not _UNSET:
+        export.list_name = (list_name or "").strip()[:255]
+    export.save()
+    return export
+
+
+@transaction.atomic
+def export_delete(*, export: Export) -> None:
+    if export.runs.filter(status__in=ACTIVE_RUN_STATUSES).exists():
+        raise ApplicationError(
+            "The export has a run in progress: wait for it to finish before deleting.",
+            code="run_in_progress",
+            status=409,
+        )
+    export.delete()
+
+
+def export_destination(export: Export) -> Destination:
+    """The export's destination with its decrypted credentials (raises DestinationError, CredentialError)."""
+    cls = get_destination(export.destination_type)
+    return cls(dict(export.destination_config), credentials_decrypt(export.credentials_encrypted))
+
+
+def export_test_connection(*, export: Export) -> dict:
+    """{"ok": bool, "message": str}: decrypts the saved credentials and asks the destination to check them."""
+    try:
+        destination = export_destination(export)
+        destination.test_connection()
+    except CredentialError as exc:
+        return {"ok": False, "message": str(exc)}
+    except DestinationError as exc:
+        return {"ok": False, "message": exc.message}
+    return {"ok": True, "message": f"Connected to {get_destination(export.destination_type).label}."}

@@ -1,0 +1,36 @@
+"""Celery tasks of the exports app.
+
+Safe to run twice: a run is claimed with a conditional update (queued -> running), so a second delivery
+finds it running or finished and does nothing; a retried attempt resumes from the last committed batch, and
+every record carries the idempotency key `<run_id>:<record_key>`, so a batch sent twice creates nothing twice.
+The reaper and the scheduler move rows with conditional updates too (a second pass finds nothing to move).
+"""
+
+from celery import shared_task
+
+from exports.services import runs
+
+
+@shared_task(
+    name="exports.tasks.export_run_execute",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(runs.RunRetry,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+    time_limit=6 * 3600,
+    soft_time_limit=6 * 3600 - 60,
+)
+def export_run_execute(run_id: str) -> str:
+    return runs.export_run_execute(run_id=run_id)
+
+
+@shared_task(name="exports.tasks.export_runs_reap", acks_late=True, time_limit=300, soft_time_limit=280)
+def export_runs_reap() -> dict:
+    return runs.export_runs_reap()
+
+
+@shared_task(name="exports.tasks.export_schedule_due", acks_late=True, time_limit=300, soft_time_limit=280)
+def export_schedule_due() -> int:
+    return runs.export_schedule_due()

@@ -1,0 +1,509 @@
+"""Field mapping: parse it, then validate and normalize Arrow record batches with it (vectorised).
+
+A mapping is a list of fields {source, target, required, max_length, picklist, multi_value, default, type,
+truncate}. Per field and record, in this order (the first failing check is the field's error):
+
+1. normalize: strings are trimmed of ASCII whitespace; a multi-value field takes a list, or splits a string on
+   ",", trims each value, drops empty ones, and joins them with ";" (picklist values are checked per value);
+2. an empty value (null, "" or no values) takes the field's default;
+3. still empty: REQUIRED_FIELD_MISSING when required, else null (no further checks);
+4. type email: ASCII-lower-cased, and INVALID_EMAIL_FORMAT unless it looks like x@y.z (missing @ or .);
+   type number: INVALID_NUMBER_FORMAT unless a decimal number (numeric columns pass), output as float64;
+5. picklist: INVALID_PICKLIST_VALUE unless one of the allowed values (case-insensitive); the picklist's own
+   spelling is written;
+6. max_length, in Unicode code points: MULTI_VALUE_TOO_LONG for joined multi-value fields (never cut),
+   else cut to max_length when `truncate` is set, else STRING_TOO_LONG.
+
+`validate_batch` does this with pyarrow.compute over whole columns; `validate_records_reference` is the same
+rules as a plain per-record loop, kept as the specification the tests compare the fast path against.
+INVALID_NUMBER_FORMAT is ours (the March codes have no number check); the five March codes are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+REQUIRED_FIELD_MISSING = "REQUIRED_FIELD_MISSING"
+STRING_TOO_LONG = "STRING_TOO_LONG"
+MULTI_VALUE_TOO_LONG = "MULTI_VALUE_TOO_LONG"
+INVALID_PICKLIST_VALUE = "INVALID_PICKLIST_VALUE"
+INVALID_EMAIL_FORMAT = "INVALID_EMAIL_FORMAT"
+INVALID_NUMBER_FORMAT = "INVALID_NUMBER_FORMAT"
+CODES = (
+    REQUIRED_FIELD_MISSING,
+    STRING_TOO_LONG,
+    MULTI_VALUE_TOO_LONG,
+    INVALID_PICKLIST_VALUE,
+    INVALID_EMAIL_FORMAT,
+    INVALID_NUMBER_FORMAT,
+)
+FIELD_TYPES = ("string", "email", "number")
+MAX_FIELDS = 200
+MAX_LENGTH_LIMIT = 1_000_000
+MAX_PICKLIST = 1000
+
+WHITESPACE = " \t\n\r\x0b\x0c"
+EMAIL_RE = r"^[^@]+@[^@]+\.[^@]+$"
+NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_EMAIL = re.compile(EMAIL_RE, re.DOTALL)
+_NUMBER = re.compile(NUMBER_RE)
+_ASCII_LOWER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
+
+
+class MappingError(ValueError):
+    """The mapping itself is invalid (shape, unknown column, bad default); the message names the field."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    source: str
+    target: str
+    required: bool = False
+    max_length: int | None = None
+    picklist: tuple[str, ...] = ()
+    multi_value: bool = False
+    default: str | None = None
+    type: str = "string"
+    truncate: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "required": self.required,
+            "max_length": self.max_length,
+            "picklist": list(self.picklist),
+            "multi_value": self.multi_value,
+            "default": self.default,
+            "type": self.type,
+            "truncate": self.truncate,
+        }
+
+    def message(self, code: str) -> str:
+        return {
+            REQUIRED_FIELD_MISSING: f"{self.target} is required",
+            STRING_TOO_LONG: f"{self.target} is longer than {self.max_length} characters",
+            MULTI_VALUE_TOO_LONG: (
+                f"{self.target} is longer than {self.max_length} characters once its values are joined"
+            ),
+            INVALID_PICKLIST_VALUE: f"{self.target} is not one of the allowed values",
+            INVALID_EMAIL_FORMAT: f"{self.target} is not a valid email address (missing @ or .)",
+            INVALID_NUMBER_FORMAT: f"{self.target} is not a number",
+        }[code]
+
+
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise MappingError(f"{name} must be true or false.")
+    return value
+
+
+def _norm_text(value: str) -> str:
+    return value.strip(WHITESPACE)
+
+
+def _norm_multi(value: str) -> str:
+    parts = [_norm_text(p) for p in re.split(r"[,;]", value)]
+    return ";".join(p for p in parts if p)
+
+
+def mapping_parse(raw: Any, columns: dict[str, str] | None = None) -> list[FieldSpec]:
+    """The validated mapping; MappingError naming the entry otherwise. `columns`: dataset column -> type."""
+    if not isinstance(raw, list) or not raw:
+        raise MappingError("field_mapping must be a non-empty list of fields.")
+    if len(raw) > MAX_FIELDS:
+        raise MappingError(f"field_mapping has more than {MAX_FIELDS} fields.")
+    known = {c.lower(): c for c in columns} if columns is not None else None
+    specs: list[FieldSpec] = []
+    targets: set[str] = set()
+    allowed = {f for f in FieldSpec.__dataclass_fields__}
+    for i, entry in enumerate(raw):
+        where = f"field_mapping[{i}]"
+        if not isinstance(entry, dict):
+            raise MappingError(f"{where} must be an object.")
+        unknown = set(entry) - allowed
+        if unknown:
+            raise MappingError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}.")
+        source, target = entry.get("source"), entry.get("target")
+        if not isinstance(source, str) or not source.strip():
+            raise MappingError(f"{where}.source must be a dataset column name.")
+        if not isinstance(target, str) or not target.strip() or len(target) > 200:
+            raise MappingError(f"{where}.target must be a destination field name (1-200 characters).")
+        source, target = source.strip(), target.strip()
+        if known is not None:
+            if source.lower() not in known:
+                raise MappingError(f"{where}.source: the audience has no column {source!r}.")
+            source = known[source.lower()]
+            if columns[source].endswith("[]") and not entry.get("multi_value"):
+                raise MappingError(f"{where}: {source!r} holds a list of values: set multi_value.")
+        if target.lower() in targets:
+            raise MappingError(f"{where}.target: {target!r} is mapped twice.")
+        targets.add(target.lower())
+        ftype = entry.get("type") or "string"
+        if ftype not in FIELD_TYPES:
+            raise MappingError(f"{where}.type must be one of {', '.join(FIELD_TYPES)}.")
+        max_length = entry.get("max_length")
+        if max_length is not None and (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, int)
+            or not 1 <= max_length <= MAX_LENGTH_LIMIT
+        ):
+            raise MappingError(f"{where}.max_length must be an integer from 1 to {MAX_LENGTH_LIMIT:,}.")
+        picklist = entry.get("picklist") or []
+        if not isinstance(picklist, list) or not all(isinstance(p, str) and p.strip() for p in picklist):
+            raise MappingError(f"{where}.picklist must be a list of non-empty strings.")
+        if len(picklist) > MAX_PICKLIST:
+            raise MappingError(f"{where}.picklist has more than {MAX_PICKLIST} values.")
+        picklist = [_norm_text(p) for p in picklist]
+        if len({p.lower() for p in picklist}) != len(picklist):
+            raise MappingError(f"{where}.picklist repeats a value (values compare case-insensitively).")
+        multi = _bool(entry.get("multi_value"), f"{where}.multi_value")
+        truncate = _bool(entry.get("truncate"), f"{where}.truncate")
+        required = _bool(entry.get("required"), f"{where}.required")
+        if ftype == "number" and (multi or picklist or max_length is not None or truncate):
+            raise MappingError(
+                f"{where}: a number field takes no picklist, max_length, multi_value or truncate."
+            )
+        if ftype == "email" and multi:
+            raise MappingError(f"{where}: an email field cannot be multi-value.")
+        if multi and ";" in "".join(picklist):
+            raise MappingError(f"{where}.picklist values of a multi-value field cannot contain ';'.")
+        default = entry.get("default")
+        if default is not None and not isinstance(default, str):
+            raise MappingError(f"{where}.default must be a string or null.")
+        if default is not None:
+            default = _norm_multi(default) if multi else _norm_text(default)
+            default = default or None
+        spec = FieldSpec(
+            source=source,
+            target=target,
+            required=required,
+            max_length=max_length,
+            picklist=tuple(picklist),
+            multi_value=multi,
+            default=default,
+            type=ftype,
+            truncate=truncate,
+        )
+        if default is not None:
+            _, errors = validate_records_reference([{source: default}], [spec])
+            if errors:
+                raise MappingError(f"{where}.default: {errors[0][3]} ({errors[0][2]}).")
+        specs.append(spec)
+    return specs
+
+
+def mapping_sources(specs: Iterable[FieldSpec]) -> list[str]:
+    seen: list[str] = []
+    for spec in specs:
+        if spec.source not in seen:
+            seen.append(spec.source)
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reference: one record at a time
+
+
+def _lower(text: str) -> str:
+    # Arrow's utf8_lower uses simple case mapping; Python's str.lower full mapping differs for U+0130 only.
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _reference_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
+    """(normalized value, error code or None) of one field of one record."""
+    picklist_bad = False
+    numeric_source = False
+    if spec.multi_value:
+        if value is None:
+            items: list[str] = []
+        elif isinstance(value, list):
+            items = [_norm_text(_scalar_text(v)) for v in value if v is not None]
+        else:
+            items = [_norm_text(p) for p in _scalar_text(value).split(",")]
+        items = [v for v in items if v]
+        if spec.picklist:
+            lookup = {_lower(p): p for p in spec.picklist}
+            canon = []
+            for item in items:
+                hit = lookup.get(_lower(item))
+                picklist_bad = picklist_bad or hit is None
+                canon.append(hit if hit is not None else item)
+            items = canon
+        text: Any = ";".join(items)
+    elif spec.type == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        numeric_source = True
+        text = float(value)
+    elif spec.type == "number" and value is None:
+        if spec.default is None:
+            return None, REQUIRED_FIELD_MISSING if spec.required else None
+        return float(spec.default), None
+    else:
+        text = None if value is None else _norm_text(_scalar_text(value))
+    if text is None or text == "":
+        text = spec.default
+    if text is None or text == "":
+        return None, REQUIRED_FIELD_MISSING if spec.required else None
+    if spec.type == "number":
+        if numeric_source:
+            return text, None
+        if not _NUMBER.match(text):
+            return None, INVALID_NUMBER_FORMAT
+        return float(text), None
+    if spec.type == "email":
+        text = text.translate(_ASCII_LOWER)
+        if not _EMAIL.match(text):
+            return None, INVALID_EMAIL_FORMAT
+    if spec.picklist and not spec.multi_value:
+        hit = {_lower(p): p for p in spec.picklist}.get(_lower(text))
+        if hit is None:
+            return None, INVALID_PICKLIST_VALUE
+        text = hit
+    if picklist_bad:
+        return None, INVALID_PICKLIST_VALUE
+    if spec.max_length is not None and len(text) > spec.max_length:
+        if spec.multi_value:
+            return None, MULTI_VALUE_TOO_LONG
+        if not spec.truncate:
+            return None, STRING_TOO_LONG
+        text = text[: spec.max_length]
+    return text, None
+
+
+def validate_records_reference(
+    records: list[dict], mapping: list[FieldSpec]
+) -> tuple[list[dict], list[tuple[int, str, str, str]]]:
+    """(valid records keyed by target, errors as (row index, target, code, message)), one record at a time."""
+    valid: list[dict] = []
+    errors: list[tuple[int, str, str, str]] = []
+    for i, record in enumerate(records):
+        out = {}
+        failed = False
+        for spec in mapping:
+            value, code = _reference_field(spec, record.get(spec.source))
+            if code is not None:
+                failed = True
+                errors.append((i, spec.target, code, spec.message(code)))
+            out[spec.target] = value
+        if not failed:
+            valid.append(out)
+    return valid, errors
+
+
+# ---------------------------------------------------------------------------------------------------------
+# vectorised: whole columns with pyarrow.compute
+
+
+@dataclass
+class BatchValidation:
+    """Normalized valid rows, which input rows passed, and the errors (row order, then field order)."""
+
+    table: pa.Table  # valid rows only, target names
+    valid: pa.BooleanArray  # one per input row
+    errors: list[tuple[int, str, str, str]] = field(default_factory=list)
+    error_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (code, target) -> count
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _as_text(col: pa.Array) -> pa.Array:
+    if not _is_text(col.type):
+        col = pc.cast(col, pa.string())
+    # ASCII trim is byte-wise: safe on UTF-8 (no multi-byte sequence contains an ASCII byte) and faster.
+    return pc.ascii_trim(col, characters=WHITESPACE)
+
+
+def _lower_fast(values: pa.Array) -> pa.Array:
+    """Lower-cased for case-insensitive comparison; the ASCII kernel when every value is ASCII."""
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return pc.ascii_lower(values)
+    return pc.utf8_lower(values)
+
+
+def _too_long(values: pa.Array, max_length: int) -> pa.Array:
+    """Rows longer than max_length code points; only values with more bytes than that are measured."""
+    candidates = _nn(pc.greater(pc.binary_length(values), max_length))
+    if not pc.any(candidates).as_py():
+        return candidates
+    return _nn(pc.greater(pc.utf8_length(values), max_length))
+
+
+def _nn(arr: pa.Array) -> pa.Array:
+    return arr if arr.null_count == 0 else arr.fill_null(False)
+
+
+def _per_row_sum(flags: pa.Array, offsets: pa.Array) -> pa.Array:
+    """Sum of int flags per list row, given the rows' offsets into the flags (prefix sums, no loop)."""
+    prefix = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(flags, pa.int64()))])
+    ends = pc.take(prefix, offsets[1:])
+    starts = pc.take(prefix, offsets[:-1])
+    return pc.subtract(ends, starts)
+
+
+def _multi_value(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """(values joined with ';', rows holding a value outside the picklist or None)."""
+    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+        lists = col
+    else:
+        lists = pc.split_pattern(col if _is_text(col.type) else pc.cast(col, pa.string()), ",")
+    if lists.null_count:
+        lists = lists.fill_null(pa.scalar([], lists.type))
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
+    flat = pc.list_flatten(lists)
+    if not _is_text(flat.type):
+        flat = pc.cast(flat, pa.string())
+    flat = pc.ascii_trim(flat, characters=WHITESPACE)
+    keep = _nn(pc.greater(pc.binary_length(flat), 0))
+    bad = None
+    if spec.picklist:
+        idx = pc.index_in(_lower_fast(flat), value_set=pa.array([p.lower() for p in spec.picklist]))
+        missing = pc.and_(keep, pc.is_null(idx))
+        bad = pc.greater(_per_row_sum(missing, offsets), 0)
+        flat = pc.if_else(pc.is_null(idx), flat, pc.take(pa.array(spec.picklist), idx))
+    new_offsets = pc.cast(
+        pc.take(
+            pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(keep, pa.int64()))]),
+            offsets,
+        ),
+        pa.int32(),
+    )
+    rebuilt = pa.ListArray.from_arrays(new_offsets, flat.filter(keep))
+    return pc.binary_join(rebuilt, ";"), bad
+
+
+def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """(normalized column, code -> boolean mask of the rows failing with it) for one field."""
+    failures: dict[str, pa.Array] = {}
+    done: pa.Array | None = None
+
+    def fail(code: str, mask: pa.Array) -> None:
+        nonlocal done
+        if done is not None:
+            mask = pc.and_not(mask, done)
+        if pc.any(mask).as_py():
+            failures[code] = mask
+            done = mask if done is None else pc.or_(done, mask)
+
+    picklist_bad = None
+    numeric = spec.type == "number" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type))
+    if spec.multi_value:
+        values, picklist_bad = _multi_value(spec, col)
+    elif numeric:
+        values = pc.cast(col, pa.float64())
+    else:
+        values = _as_text(col)
+    empty = pc.is_null(values) if numeric else pc.invert(_nn(pc.greater(pc.binary_length(values), 0)))
+    any_empty = pc.any(empty).as_py()
+    if spec.default is not None and any_empty:
+        default = float(spec.default) if numeric else spec.default
+        values = pc.if_else(empty, pa.scalar(default, values.type), values)
+        any_empty = False
+    if any_empty and spec.required:
+        fail(REQUIRED_FIELD_MISSING, empty)
+    filled = pc.invert(empty) if any_empty else None
+
+    def present(mask: pa.Array) -> pa.Array:
+        mask = _nn(mask)
+        return mask if filled is None else pc.and_(mask, filled)
+
+    if spec.type == "number":
+        if not numeric:
+            ok = _nn(pc.match_substring_regex(values, NUMBER_RE))
+            fail(INVALID_NUMBER_FORMAT, present(pc.invert(ok)))
+            values = pc.cast(pc.if_else(ok, values, pa.scalar(None, values.type)), pa.float64())
+        return values, failures
+    if spec.type == "email":
+        values = pc.ascii_lower(values)
+        fail(INVALID_EMAIL_FORMAT, present(pc.invert(_nn(pc.match_substring_regex(values, EMAIL_RE)))))
+    if spec.picklist and not spec.multi_value:
+        idx = pc.index_in(_lower_fast(values), value_set=pa.array([p.lower() for p in spec.picklist]))
+        fail(INVALID_PICKLIST_VALUE, present(pc.is_null(idx)))
+        values = pc.if_else(pc.is_null(idx), values, pc.take(pa.array(spec.picklist), idx))
+    if picklist_bad is not None:
+        fail(INVALID_PICKLIST_VALUE, present(picklist_bad))
+    if spec.max_length is not None:
+        too_long = present(_too_long(values, spec.max_length))
+        if spec.multi_value:
+            fail(MULTI_VALUE_TOO_LONG, too_long)
+        elif spec.truncate:
+            if pc.any(too_long).as_py():
+                values = pc.if_else(too_long, pc.utf8_slice_codeunits(values, 0, spec.max_length), values)
+        else:
+            fail(STRING_TOO_LONG, too_long)
+    if any_empty:
+        values = pc.if_else(empty, pa.scalar(None, values.type), values)
+    return values, failures
+
+
+def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpec]) -> BatchValidation:
+    n = batch.num_rows
+    names = {name.lower(): i for i, name in enumerate(batch.schema.names)}
+    columns: list[pa.Array] = []
+    invalid: pa.Array | None = None
+    parts: list[pa.Table] = []
+    counts: dict[tuple[str, str], int] = {}
+    code_ids = {code: i for i, code in enumerate(CODES)}
+    for f, spec in enumerate(mapping):
+        if spec.source.lower() in names:
+            col = batch.column(names[spec.source.lower()])
+            if isinstance(col, pa.ChunkedArray):
+                col = col.combine_chunks()
+        else:
+            col = pa.nulls(n, pa.string())
+        values, failures = _field(spec, col)
+        columns.append(values)
+        for code, mask in failures.items():
+            rows = pc.indices_nonzero(mask)
+            invalid = mask if invalid is None else pc.or_(invalid, mask)
+            counts[(code, spec.target)] = counts.get((code, spec.target), 0) + len(rows)
+            parts.append(
+                pa.table(
+                    {
+                        "row": pc.cast(rows, pa.int64()),
+                        "field": pa.repeat(pa.scalar(f, pa.int32()), len(rows)),
+                        "code": pa.repeat(pa.scalar(code_ids[code], pa.int32()), len(rows)),
+                    }
+                )
+            )
+    table = pa.Table.from_arrays(columns, names=[s.target for s in mapping])
+    if invalid is None:
+        return BatchValidation(table=table, valid=pa.repeat(pa.scalar(True), n), error_counts=counts)
+    valid = pc.invert(invalid)
+    table = table.filter(valid)
+    found = pa.concat_tables(parts).sort_by([("row", "ascending"), ("field", "ascending")])
+    messages = [[spec.message(code) for code in CODES] for spec in mapping]
+    targets = [spec.target for spec in mapping]
+    errors = [
+        (r, targets[f], CODES[c], messages[f][c])
+        for r, f, c in zip(
+            found.column("row").to_pylist(),
+            found.column("field").to_pylist(),
+            found.column("code").to_pylist(),
+            strict=True,
+        )
+    ]
+    return BatchValidation(table=table, valid=valid, errors=errors, error_counts=counts)
+
+
+def validate_batch(
+    batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpec]
+) -> tuple[pa.Table, list[tuple[int, str, str, str]]]:
+    """(valid rows normalized, with target names; errors as (row index, target, code, message))."""
+    result = validate_batch_full(batch, mapping)
+    return result.table, result.errors

@@ -1,0 +1,86 @@
+"""A webhook receiver on 127.0.0.1 (port 0) that behaves like a careful real one.
+
+It checks the HMAC signature, honours idempotency keys (a record key seen before is "skipped", never created
+twice), can answer 429/503 for the next N requests, and can sleep per batch (to kill a worker mid-run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class WebhookStandin:
+    def __init__(self, secret: str):
+        self.secret = secret
+        self.lock = threading.Lock()
+        self.batches: list[dict] = []  # every accepted batch body
+        self.created: dict[str, int] = {}  # idempotency key -> times created (always 1 if idempotency works)
+        self.received: list[str] = []  # every record key received, resends included
+        self.fail_next: list[int] = []  # statuses to answer for the next requests
+        self.retry_after: str | None = None
+        self.sleep_per_batch = 0.0
+        self.requests = 0
+        self.bad_signatures = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def start(self) -> WebhookStandin:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status: int, body: dict | None = None, headers: dict | None = None):
+                payload = json.dumps(body or {}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                expected = "sha256=" + hmac.new(standin.secret.encode(), body, hashlib.sha256).hexdigest()
+                with standin.lock:
+                    standin.requests += 1
+                    if not hmac.compare_digest(expected, self.headers.get("X-Delivr-Signature", "")):
+                        standin.bad_signatures += 1
+                        return self._answer(401, {"error": "bad signature"})
+                    if standin.fail_next:
+                        status = standin.fail_next.pop(0)
+                        headers = {"Retry-After": standin.retry_after} if standin.retry_after else {}
+                        return self._answer(status, {"error": "try later"}, headers)
+                data = json.loads(body)
+                if standin.sleep_per_batch and data.get("records"):
+                    time.sleep(standin.sleep_per_batch)
+                results = []
+                with standin.lock:
+                    standin.batches.append({"headers": dict(self.headers), "body": data})
+                    for record in data.get("records", []):
+                        key = record["idempotency_key"]
+                        standin.received.append(key)
+                        if key in standin.created:
+                            results.append({"idempotency_key": key, "status": "skipped"})
+                        else:
+                            standin.created[key] = 1
+                            results.append({"idempotency_key": key, "status": "created"})
+                return self._answer(200, {"results": results})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
