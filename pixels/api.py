@@ -194,11 +194,14 @@ def _settings_out(organization) -> dict:
 
 
 class OrganizationSettingsApi(APIView):
-    """PUT /api/v1/organizations/{id}/settings (admins): cookies_enabled, true by default."""
+    """PUT /api/v1/organizations/{id}/settings (admins): cookies_enabled (organizations start with true).
+
+    The field is required: an empty body must not silently switch a cookieless organization back to cookies.
+    """
 
     @extend_schema_serializer(component_name="OrganizationSettingsInput")
     class InputSerializer(serializers.Serializer):
-        cookies_enabled = StrictBooleanField(required=False, default=True)
+        cookies_enabled = StrictBooleanField(help_text="false: cookieless pixels. New organizations: true.")
 
     def get_permissions(self):
         if self.request.method == "PUT":

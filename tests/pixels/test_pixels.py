@@ -103,8 +103,11 @@ def test_settings_api_roles_types_and_other_org(tenant_factory, tenant, other_te
     for bad in ({"cookies_enabled": "false"}, {"cookies_enabled": 0}, {"cookies_enabled": None}, [1]):
         assert_error(tenant.jwt().put(url, bad, format="json"), 400)
     assert_error(tenant.jwt().put("/api/v1/organizations/not-a-uuid/settings", {}, format="json"), 404)
-    r = tenant.jwt().put(url, {}, format="json")
-    assert r.status_code == 200 and r.json()["cookies_enabled"] is True  # defaults to true
+    assert tenant.jwt().get(url).json()["cookies_enabled"] is True  # organizations start with cookies on
+    assert tenant.jwt().put(url, {"cookies_enabled": False}, format="json").status_code == 200
+    # An empty body must not silently switch a cookieless organization back to cookies.
+    assert "cookies_enabled" in assert_error(tenant.jwt().put(url, {}, format="json"), 400)["message"]
+    assert tenant.jwt().get(url).json()["cookies_enabled"] is False
     child = Organization.objects.create(name="child", parent=tenant.org)
     r = tenant.jwt().put(
         f"/api/v1/organizations/{child.id}/settings", {"cookies_enabled": False}, format="json"
