@@ -129,3 +129,28 @@ def audiences_and_lists(first):
 
 
 ENDPOINTS_FOR.append(audiences_and_lists)
+
+
+def exports_objects(first):
+    from audiences.models import Audience
+    from exports.models import Export, ExportRun
+
+    audience = Audience.objects.create(organization=first.org, project=first.project, name="Iso audience")
+    export = Export.objects.create(
+        organization=first.org,
+        project=first.project,
+        audience=audience,
+        name="Iso export",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=[{"source": "email", "target": "Email"}],
+    )
+    run = ExportRun.objects.create(export=export, organization=first.org, status="completed")
+    return [
+        f"/api/v1/exports/{export.id}",
+        f"/api/v1/exports/{export.id}/runs",
+        f"/api/v1/exports/{export.id}/runs/{run.id}",
+    ]
+
+
+ENDPOINTS_FOR.append(exports_objects)

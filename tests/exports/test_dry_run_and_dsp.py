@@ -1,0 +1,178 @@
+"""Dry run shape and counts; the DelivrDSP list destination against a stand-in DSP."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from exports.services.exports import export_create
+from tests.exports.conftest import MAPPING
+
+pytestmark = pytest.mark.django_db
+
+
+def make(tenant, audience, **extra):
+    args = {
+        "principal": tenant.principal,
+        "project_id": tenant.project.id,
+        "audience_id": audience.id,
+        "name": "e",
+        "destination_type": "file",
+        "destination_config": {"format": "csv"},
+        "field_mapping": MAPPING,
+    }
+    args.update(extra)
+    return export_create(**args)
+
+
+def test_dry_run_reports_counts_per_code_and_field_with_five_examples(tenant, audience):
+    mapping = [
+        {"source": "email", "target": "Email", "type": "email", "required": True},
+        {"source": "job_title", "target": "Title", "max_length": 5},
+    ]
+    export = make(
+        tenant, audience, field_mapping=mapping, record_limit={"maxRecords": 10, "failMode": "fail"}
+    )
+    r = tenant.jwt().post(f"/api/v1/exports/{export.id}/dry-run", {"limit": 1000}, format="json")
+    assert r.status_code == 200, r.content
+    out = r.json()
+    assert out["limit"] == 1000 and out["records_checked"] == 1000
+    assert out["records_valid"] + out["records_invalid"] + out["records_duplicated"] == 1000
+    codes = {e["code"]: e for e in out["errors"]}
+    assert "STRING_TOO_LONG" in codes
+    too_long = codes["STRING_TOO_LONG"]
+    assert too_long["fields"] == {"Title": too_long["count"]}
+    assert 1 <= len(too_long["examples"]) <= 5
+    assert set(too_long["examples"][0]) == {"record_key", "field", "value", "message"}
+    assert len(too_long["examples"][0]["value"]) > 5
+    assert out["record_limit"]["exceeded"] is True and "fail" in out["record_limit"]["effect"]
+    from exports.models import ExportRun
+
+    assert not ExportRun.objects.exists()
+
+
+def test_dry_run_default_limit_is_ten_thousand_and_bad_limit_400(tenant, audience):
+    export = make(tenant, audience)
+    r = tenant.jwt().post(f"/api/v1/exports/{export.id}/dry-run")
+    assert r.status_code == 200 and r.json()["limit"] == 10_000
+    assert r.json()["records_checked"] == r.json()["audience_records"] == 4000
+    assert (
+        tenant.jwt().post(f"/api/v1/exports/{export.id}/dry-run", {"limit": "5"}, format="json").status_code
+        == 400
+    )
+    assert (
+        tenant.jwt().post(f"/api/v1/exports/{export.id}/dry-run", {"limit": 0}, format="json").status_code
+        == 400
+    )
+
+
+class DspStandin:
+    """DelivrDSP list API: creates a list once per Idempotency-Key, adds members once per idempotency key."""
+
+    def __init__(self, api_key="dsp-key"):
+        self.api_key = api_key
+        self.lists: dict[str, dict] = {}
+        self.by_key: dict[str, str] = {}
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorized(self):
+                if self.headers.get("Authorization") != f"Bearer {standin.api_key}":
+                    self._answer(401, {"error": "unauthorized"})
+                    return False
+                return True
+
+            def do_GET(self):
+                if self._authorized():
+                    self._answer(200, {"data": list(standin.lists.values())})
+
+            def do_POST(self):
+                if not self._authorized():
+                    return
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/v1/lists":
+                    key = self.headers.get("Idempotency-Key", "")
+                    if key not in standin.by_key:
+                        list_id = f"lst_{len(standin.lists) + 1}"
+                        standin.by_key[key] = list_id
+                        standin.lists[list_id] = {
+                            "list_id": list_id,
+                            "list_name": body["name"],
+                            "members": {},
+                        }
+                    lst = standin.lists[standin.by_key[key]]
+                    return self._answer(201, {"list_id": lst["list_id"], "list_name": lst["list_name"]})
+                list_id = self.path.split("/")[3]
+                members = standin.lists[list_id]["members"]
+                added = skipped = 0
+                for m in body["members"]:
+                    if m["idempotency_key"] in members:
+                        skipped += 1
+                    else:
+                        members[m["idempotency_key"]] = m["fields"]
+                        added += 1
+                self._answer(200, {"added": added, "skipped": skipped, "failed": []})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def dsp():
+    standin = DspStandin()
+    yield standin
+    standin.server.shutdown()
+    standin.server.server_close()
+
+
+@pytest.mark.parametrize("list_name", [None, "Q3 ABM"])
+def test_dsp_run_uploads_list_named_after_audience_or_override(tenant, audience, dsp, list_name):
+    export = make(
+        tenant,
+        audience,
+        destination_type="delivr_dsp",
+        destination_config={"base_url": dsp.url},
+        credentials={"api_key": "dsp-key"},
+        list_name=list_name,
+        field_mapping=[{"source": "email", "target": "email", "type": "email", "required": True}],
+    )
+    assert tenant.jwt().post(f"/api/v1/exports/{export.id}/test-connection").json()["ok"] is True
+    r = tenant.jwt().post(f"/api/v1/exports/{export.id}/runs")
+    run = tenant.jwt().get(f"/api/v1/exports/{export.id}/runs/{r.json()['run_id']}").json()
+    assert run["status"] in ("completed", "completed_with_errors"), run
+    (lst,) = dsp.lists.values()
+    assert lst["list_name"] == (list_name or "Decision makers")
+    assert (
+        len(lst["members"])
+        == run["records_exported"]
+        == run["object_type_results"]["Contact"]["records_created"]
+    )
+    assert run["details"]["list_id"] == lst["list_id"]
+
+
+def test_dsp_test_connection_when_key_wrong_says_so(tenant, audience, dsp):
+    export = make(
+        tenant,
+        audience,
+        destination_type="delivr_dsp",
+        destination_config={"base_url": dsp.url},
+        credentials={"api_key": "nope"},
+    )
+    out = tenant.jwt().post(f"/api/v1/exports/{export.id}/test-connection").json()
+    assert out["ok"] is False and "401" in out["message"]
