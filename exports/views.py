@@ -1,0 +1,325 @@
+"""Dashboard pages of the exports app: list, form (HTMX fragments per destination, list name, mapping rows,
+dry run), and detail (test connection, run now, live run history with per-object results)."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.selectors import project_list
+from audiences.selectors.audiences import audience_get, audience_list
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+from . import selectors
+from .destinations.base import get_destination
+from .models import Schedule
+from .services import dry_run as dry_run_services
+from .services import exports as export_services
+from .services import runs as run_services
+
+STOP_POLLING = 286  # htmx stops polling on this status
+DEFAULT_ROWS = [
+    {"source": "email", "target": "Email", "type": "email", "required": True},
+    {"source": "first_name", "target": "FirstName", "max_length": 40},
+    {"source": "last_name", "target": "LastName", "max_length": 80},
+    {"source": "company_name", "target": "Company", "max_length": 255, "truncate": True},
+    {"source": "job_title", "target": "JobTitle", "max_length": 128, "truncate": True},
+]
+
+
+def _row(spec: dict | None = None) -> dict:
+    spec = dict(spec or {})
+    spec.setdefault("type", "string")
+    spec["rid"] = secrets.token_hex(4)
+    spec["picklist_text"] = ", ".join(spec.get("picklist") or [])
+    return spec
+
+
+def _destination(kind: str) -> dict | None:
+    try:
+        cls = get_destination(kind)
+    except Exception:  # noqa: BLE001 - an unknown kind shows no fields
+        return None
+    return {
+        "kind": kind,
+        "label": cls.label,
+        "config_fields": list(cls.config_fields),
+        "credential_fields": list(cls.credential_fields),
+    }
+
+
+def _form_context(request, export=None, values: dict | None = None, error: str = "") -> dict:
+    principal = request.principal
+    values = values or {}
+    kind = values.get("destination_type") or (export.destination_type if export else "file")
+    config = values.get("destination_config") or (export.destination_config if export else {"format": "csv"})
+    rows = values.get("rows") or [_row(r) for r in (export.field_mapping if export else DEFAULT_ROWS)]
+    record_limit = values.get("record_limit", export.record_limit if export else None)
+    audiences = list(audience_list(principal).select_related("project"))
+    audience_id = values.get("audience_id") or (
+        str(export.audience_id) if export and export.audience_id else ""
+    )
+    if not audience_id and audiences:
+        audience_id = str(audiences[0].id)
+    audience_name = next((a.name for a in audiences if str(a.id) == audience_id), "")
+    return {
+        "export": export,
+        "error": error,
+        "name": values.get("name", export.name if export else ""),
+        "audiences": audiences,
+        "audience_id": audience_id,
+        "audience_name": audience_name,
+        "destinations": selectors.destination_options(),
+        "destination": _destination(kind),
+        "destination_type": kind,
+        "config": config,
+        "credential_names": export.credential_names if export and export.destination_type == kind else [],
+        "rows": rows,
+        "schedules": Schedule.values,
+        "schedule": values.get("schedule", export.schedule if export else "manual"),
+        "record_limit": record_limit,
+        "list_name": values.get("list_name", export.list_name if export else ""),
+    }
+
+
+def _parse_form(request) -> dict:
+    post = request.POST
+    kind = post.get("destination_type", "")
+    dest = _destination(kind) or {"config_fields": [], "credential_fields": []}
+    config = {
+        f: post.get(f"cfg_{f}", "").strip() for f in dest["config_fields"] if post.get(f"cfg_{f}", "").strip()
+    }
+    if "timeout_seconds" in config:
+        try:
+            config["timeout_seconds"] = int(config["timeout_seconds"])
+        except ValueError:
+            pass
+    credentials = {f: post[f"cred_{f}"] for f in dest["credential_fields"] if post.get(f"cred_{f}")}
+    rows = []
+    for rid in post.getlist("map_row"):
+        source = post.get(f"map-{rid}-source", "").strip()
+        target = post.get(f"map-{rid}-target", "").strip()
+        if not source and not target:
+            continue
+        max_length = post.get(f"map-{rid}-max_length", "").strip()
+        picklist = [p.strip() for p in post.get(f"map-{rid}-picklist", "").split(",") if p.strip()]
+        default = post.get(f"map-{rid}-default", "")
+        rows.append(
+            {
+                "source": source,
+                "target": target,
+                "type": post.get(f"map-{rid}-type") or "string",
+                "required": bool(post.get(f"map-{rid}-required")),
+                "max_length": int(max_length) if max_length.isdigit() else None,
+                "truncate": bool(post.get(f"map-{rid}-truncate")),
+                "multi_value": bool(post.get(f"map-{rid}-multi_value")),
+                "picklist": picklist,
+                "default": default if default.strip() else None,
+            }
+        )
+    max_records = post.get("record_limit_max", "").strip()
+    record_limit = None
+    if max_records:
+        record_limit = {
+            "maxRecords": int(max_records) if max_records.isdigit() else -1,
+            "failMode": post.get("record_limit_fail_mode") or "truncate",
+        }
+    return {
+        "name": post.get("name", ""),
+        "audience_id": post.get("audience_id", ""),
+        "destination_type": kind,
+        "destination_config": config,
+        "credentials": credentials,
+        "field_mapping": rows,
+        "rows": [_row(r) for r in rows] or [_row()],
+        "schedule": post.get("schedule") or "manual",
+        "record_limit": record_limit,
+        "list_name": post.get("list_name", ""),
+    }
+
+
+_SERVICE_KEYS = (
+    "name",
+    "audience_id",
+    "destination_type",
+    "destination_config",
+    "credentials",
+    "field_mapping",
+    "schedule",
+    "record_limit",
+    "list_name",
+)
+
+
+@member_required
+def export_list(request: HttpRequest) -> HttpResponse:
+    exports = list(selectors.export_list(request.principal)[:200])
+    last = selectors.export_last_runs(exports)
+    rows = [{"export": e, "last_run": last.get(e.id)} for e in exports]
+    return render(request, "exports/export_list.html", {"rows": rows})
+
+
+@member_required(write=True)
+def export_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        values = _parse_form(request)
+        projects = list(project_list(request.principal))
+        try:
+            audience = (
+                audience_get(request.principal, values["audience_id"]) if values["audience_id"] else None
+            )
+            project_id = audience.project_id if audience else (projects[0].id if projects else None)
+            export = export_services.export_create(
+                principal=request.principal,
+                project_id=project_id,
+                **{k: values[k] for k in _SERVICE_KEYS},
+            )
+        except (ApplicationError, Http404) as exc:
+            message = (
+                exc.message
+                if isinstance(exc, ApplicationError)
+                else "Choose an audience of your organization."
+            )
+            return render(
+                request, "exports/export_form.html", _form_context(request, None, values, message), status=400
+            )
+        return redirect("exports:export-detail", export_id=export.id)
+    return render(request, "exports/export_form.html", _form_context(request))
+
+
+@member_required(write=True)
+def export_edit(request: HttpRequest, export_id) -> HttpResponse:
+    export = selectors.export_get(request.principal, export_id)
+    if request.method == "POST":
+        values = _parse_form(request)
+        try:
+            export_services.export_update(
+                principal=request.principal, export=export, **{k: values[k] for k in _SERVICE_KEYS}
+            )
+        except ApplicationError as exc:
+            return render(
+                request,
+                "exports/export_form.html",
+                _form_context(request, export, values, exc.message),
+                status=400,
+            )
+        return redirect("exports:export-detail", export_id=export.id)
+    return render(request, "exports/export_form.html", _form_context(request, export))
+
+
+@member_required
+def export_form_destination(request: HttpRequest) -> HttpResponse:
+    """The destination-specific fields for the chosen destination (hx-get when the select changes)."""
+    kind = request.GET.get("destination_type", "file")
+    context = {
+        "destination": _destination(kind),
+        "config": {},
+        "credential_names": [],
+        "destination_type": kind,
+    }
+    return render(request, "exports/export_form.html#destination-fields", context)
+
+
+@member_required
+def export_form_list_name(request: HttpRequest) -> HttpResponse:
+    """The list name input prefilled with the chosen audience's name (hx-get when the audience changes)."""
+    name = ""
+    audience_id = request.GET.get("audience_id", "")
+    if audience_id:
+        try:
+            name = audience_get(request.principal, audience_id).name
+        except Exception:  # noqa: BLE001 - an unknown audience prefills nothing
+            name = ""
+    return render(request, "exports/export_form.html#list-name", {"list_name": "", "audience_name": name})
+
+
+@member_required
+def export_form_mapping_row(request: HttpRequest) -> HttpResponse:
+    return render(request, "exports/export_form.html#mapping-row", {"row": _row()})
+
+
+@require_POST
+@member_required(write=True)
+def export_form_dry_run(request: HttpRequest) -> HttpResponse:
+    """Dry run of the form as it stands (saved or not): counts and examples of what would fail."""
+    values = _parse_form(request)
+    context: dict = {}
+    try:
+        audience = audience_get(request.principal, values["audience_id"])
+        if values["record_limit"] is not None and values["record_limit"]["maxRecords"] < 1:
+            raise ApplicationError("record limit must be a positive number.")
+        context["dry_run"] = dry_run_services.export_dry_run(
+            audience=audience, field_mapping=values["field_mapping"], record_limit=values["record_limit"]
+        )
+    except ApplicationError as exc:
+        context["dry_run_error"] = exc.message
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown audience
+        context["dry_run_error"] = str(exc) or "The dry run failed."
+    return render(request, "exports/export_form.html#dry-run-result", context)
+
+
+def _detail_context(export) -> dict:
+    runs = list(selectors.export_run_list(export)[:20])
+    return {
+        "export": export,
+        "runs": runs,
+        "latest": runs[0] if runs else None,
+        "active": any(r.is_active for r in runs),
+        "destination": _destination(export.destination_type),
+    }
+
+
+@member_required
+def export_detail(request: HttpRequest, export_id) -> HttpResponse:
+    export = selectors.export_get(request.principal, export_id)
+    context = _detail_context(export)
+    if request.htmx and request.method == "GET":
+        response = render(request, "exports/export_detail.html#run-history", context)
+        if not context["active"]:
+            response.status_code = STOP_POLLING
+        return response
+    return render(request, "exports/export_detail.html", context)
+
+
+@require_POST
+@member_required(write=True)
+def export_run_start(request: HttpRequest, export_id) -> HttpResponse:
+    export = selectors.export_get(request.principal, export_id)
+    error = ""
+    try:
+        run_services.export_run_start(export=export, trigger="manual", actor=request.principal.actor)
+    except ApplicationError as exc:
+        error = exc.message
+    context = _detail_context(export) | {"run_error": error}
+    if request.htmx:
+        return render(request, "exports/export_detail.html#run-history", context)
+    return redirect("exports:export-detail", export_id=export.id)
+
+
+@require_POST
+@member_required(write=True)
+def export_test_connection(request: HttpRequest, export_id) -> HttpResponse:
+    export = selectors.export_get(request.principal, export_id)
+    result = export_services.export_test_connection(export=export)
+    context = _detail_context(export) | {"connection": result}
+    if request.htmx:
+        return render(request, "exports/export_detail.html#connection-result", context)
+    return render(request, "exports/export_detail.html", context)
+
+
+@require_POST
+@member_required(write=True)
+def export_delete(request: HttpRequest, export_id) -> HttpResponse:
+    export = selectors.export_get(request.principal, export_id)
+    try:
+        export_services.export_delete(export=export)
+    except ApplicationError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+        return redirect("exports:export-detail", export_id=export.id)
+    return redirect("exports:export-list")

@@ -1,0 +1,131 @@
+"""Exports dashboard: pages render, HTMX fragments come back alone, the form saves, runs poll until done."""
+
+import pytest
+from django.test import Client
+
+from exports.models import Export, ExportRun
+from exports.services.exports import export_create
+from tests.exports.conftest import MAPPING
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def browser(tenant):
+    client = Client()
+    client.force_login(tenant.user)
+    return client
+
+
+def form_data(audience, **extra):
+    data = {
+        "name": "Form export",
+        "audience_id": str(audience.id),
+        "destination_type": "file",
+        "cfg_format": "csv",
+        "schedule": "manual",
+        "record_limit_max": "100",
+        "record_limit_fail_mode": "truncate",
+        "list_name": "",
+        "map_row": ["a", "b"],
+        "map-a-source": "email",
+        "map-a-target": "Email",
+        "map-a-type": "email",
+        "map-a-required": "on",
+        "map-b-source": "job_title",
+        "map-b-target": "Title",
+        "map-b-type": "string",
+        "map-b-max_length": "5",
+    }
+    data.update(extra)
+    return data
+
+
+def test_list_and_new_pages_render_and_nav_shows_exports(browser, audience):
+    r = browser.get("/exports/")
+    assert r.status_code == 200 and b'href="/exports/"' in r.content
+    r = browser.get("/exports/new/")
+    assert r.status_code == 200 and b"Decision makers" in r.content and b'id="mapping-rows"' in r.content
+
+
+def test_destination_fragment_returns_only_its_fields(browser):
+    r = browser.get("/exports/form/destination/", {"destination_type": "webhook"}, **HX)
+    body = r.content.decode()
+    assert r.status_code == 200 and body.lstrip().startswith('<div id="destination-fields"')
+    assert 'name="cfg_url"' in body and 'name="cred_secret"' in body and "<html" not in body
+
+
+def test_list_name_fragment_prefills_audience_name(browser, audience):
+    r = browser.get("/exports/form/list-name/", {"audience_id": str(audience.id)}, **HX)
+    assert (
+        r.status_code == 200 and 'value="Decision makers"' in r.content.decode() and b"<html" not in r.content
+    )
+
+
+def test_form_dry_run_fragment_shows_counts_without_saving(browser, audience):
+    r = browser.post("/exports/form/dry-run/", form_data(audience), **HX)
+    body = r.content.decode()
+    assert r.status_code == 200 and "<html" not in body
+    assert "STRING_TOO_LONG" in body and 'id="dry-run-invalid"' in body
+    assert not Export.objects.exists()
+
+
+def test_form_saves_export_and_redirects_to_detail(browser, audience):
+    r = browser.post("/exports/new/", form_data(audience))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    export = Export.objects.get()
+    assert export.record_limit == {"maxRecords": 100, "failMode": "truncate"}
+    assert [f["target"] for f in export.field_mapping] == ["Email", "Title"]
+    r = browser.get(r["Location"])
+    assert r.status_code == 200 and b"100 records, truncate" in r.content
+
+
+def test_form_with_bad_mapping_shows_error_and_keeps_values(browser, audience):
+    r = browser.post("/exports/new/", form_data(audience, **{"map-a-source": "nope"}))
+    assert r.status_code == 400 and b"no column" in r.content and b"Form export" in r.content
+
+
+def test_run_now_then_history_polls_until_done_with_286(browser, tenant, audience):
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name="e",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=MAPPING,
+    )
+    ExportRun.objects.create(export=export, organization=tenant.org, status="running")
+    r = browser.get(f"/exports/{export.id}/", **HX)
+    assert r.status_code == 200 and 'hx-trigger="every 2s"' in r.content.decode()
+    ExportRun.objects.update(status="completed")
+    r = browser.get(f"/exports/{export.id}/", **HX)
+    assert r.status_code == 286 and b"<html" not in r.content
+
+
+def test_test_connection_fragment_reports_result(browser, tenant, audience):
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name="e",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=MAPPING,
+    )
+    r = browser.post(f"/exports/{export.id}/test-connection/", **HX)
+    assert r.status_code == 200 and b'id="connection-result"' in r.content and b"Connected" in r.content
+
+
+def test_support_cannot_post_forms(tenant, audience):
+    from accounts.models import Membership, Role
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    Membership.objects.create(user=user, organization=tenant.org, role=Role.SUPPORT)
+    client = Client()
+    client.force_login(user)
+    assert client.get("/exports/").status_code == 200
+    assert client.post("/exports/new/", form_data(audience)).status_code == 403
