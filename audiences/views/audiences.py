@@ -57,8 +57,8 @@ def definition_from_form(data) -> dict:
         data.getlist("filter_value"),
     )
     for field, op, value in zip(fields, ops, values, strict=False):
-        if not field:
-            continue
+        if not field or (op != "is empty" and not value.strip()):
+            continue  # a row still being filled in does not count yet
         if op == "is empty":
             parsed = None
         elif op in LIST_VALUE_OPS:

@@ -1,0 +1,67 @@
+import csv
+
+import pytest
+
+from audiences.models import Audience, BuildStatus
+from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
+from tests.e2e.conftest import login, screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _records(page) -> str:
+    return page.locator("#estimate-records").get_attribute("data-value")
+
+
+def test_browser_builds_audience_with_live_counts_preview_save_and_download(page, tenant, password):
+    login(page, tenant.user.email, password)
+    page.click("nav >> text=Audiences")
+    page.click("#new-audience")
+    page.wait_for_selector("#estimate-records")
+    before = _records(page)
+    assert int(before) > 0
+
+    page.click("#add-filter")
+    page.wait_for_selector(".filter-row")
+    page.select_option(".filter-row select[name=filter_field]", "company_employee_count")
+    page.select_option(".filter-row select[name=filter_op]", ">=")
+    page.fill(".filter-row input[name=filter_value]", "1001-5000")
+    page.locator(".filter-row input[name=filter_value]").press("0")  # keyup -> debounced estimate
+    page.locator(".filter-row input[name=filter_value]").press("Backspace")
+    page.wait_for_function(
+        f"(el => !!el && el.dataset.value !== '{before}')(document.querySelector('#estimate-records'))",
+        timeout=20000,
+    )
+    after = int(_records(page))
+    assert 0 < after < int(before)
+
+    page.select_option("#preview-limit", "25")
+    page.wait_for_function(
+        "document.querySelectorAll('#preview-table tbody tr').length === 25", timeout=20000
+    )
+    sizes = page.evaluate(
+        "(() => { const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.textContent);"
+        " const i = heads.indexOf('company_employee_count');"
+        " return [...document.querySelectorAll('#preview-table tbody tr')].map(tr => tr.children[i].textContent); })()"
+    )
+    assert set(sizes) <= {"1001-5000", "5001-10000", "10001+"}
+    screenshot(page, "audience-builder")
+
+    page.fill("#audience-name", "Browser buyers")
+    page.click("#save-audience")
+    page.wait_for_url("**/audiences/*/")
+    audience = Audience.objects.get(name="Browser buyers")
+    assert audience.build_status == BuildStatus.READY and audience.record_count == after
+    page.wait_for_selector("#sample-table")
+    assert page.locator("#record-count").inner_text() == f"{after:,}"
+
+    page.fill("#record-limit", "5")
+    with page.expect_download() as info:
+        page.click("#download-audience")
+    path = info.value.path()
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 5 and all(
+        r["company_employee_count"] in ("1001-5000", "5001-10000", "10001+") for r in rows
+    )
+    screenshot(page, "audience-detail")
