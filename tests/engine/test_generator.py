@@ -135,3 +135,15 @@ def test_command_when_called_then_writes_tree_and_summary(tmp_path):
         manifest = json.load(fh)
     assert manifest["params"]["start_day"] == "2024-06-01"
     assert all(k.startswith("day=2024-06-0") for k in manifest["partitions"])
+
+
+def test_generate_when_two_worker_processes_then_identical_bytes(tmp_path, monkeypatch):
+    import audiences.engine.generator as gen
+
+    monkeypatch.setattr(gen, "CHUNK_ROWS", 5_000)  # several chunks even for a small tree
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    gen.generate(one, PARAMS, workers=1)
+    gen.generate(two, PARAMS, workers=2)
+    assert _files(one) == _files(two)
+    for rel in _files(one):
+        assert filecmp.cmp(os.path.join(one, rel), os.path.join(two, rel), shallow=False), rel
