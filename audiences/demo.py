@@ -39,6 +39,7 @@ def seed(context) -> None:
     from audiences.services.tasks import task_create
 
     demo_dataset_ensure(context.stdout)
+    seed_audiences(context)
     if Task.objects.filter(organization=context.organization).exists():
         return
     principal = principal_for_user(context.admin, context.organization.id)
@@ -76,3 +77,116 @@ def seed(context) -> None:
             "where_expr": "country = 'US' AND company_employee_count >= '51-200'",
         },
     )
+
+
+DEMO_AUDIENCES = [
+    {
+        "name": "High-intent US SaaS buyers",
+        "definition": {
+            "topic_id_prefixes": ["4eyes_101", "4eyes_102", "4eyes_103"],
+            "scores": ["high"],
+            "lookback_days": 14,
+            "filters": [
+                {"field": "country", "op": "=", "value": "US"},
+                {"field": "company_employee_count", "op": "between", "value": ["51-200", "1001-5000"]},
+            ],
+        },
+    },
+    {
+        "name": "EMEA evaluators (paused)",
+        "definition": {
+            "topic_id_prefixes": ["4eyes_104", "4eyes_105"],
+            "scores": ["high", "medium"],
+            "lookback_days": 30,
+            "filters": [{"field": "country", "op": "in", "value": ["GB", "DE", "FR"]}],
+        },
+        "paused": True,
+    },
+    {
+        "name": "Enterprise leaders, mid-May",
+        "definition": {
+            "topic_id_prefixes": ["4eyes_107"],
+            "scores": ["high", "medium"],
+            "date_from": "2024-05-10",
+            "date_to": "2024-05-20",
+            "filters": [{"field": "company_employee_count", "op": ">=", "value": "1001-5000"}],
+        },
+    },
+]
+DEMO_LIST_NAME = "Demo contacts (upload)"
+
+
+def _demo_contacts_csv(principal) -> bytes:
+    """A small contacts CSV from the demo data, with a few invalid and duplicate rows so reports show them."""
+    import csv
+    import io
+
+    from audiences.selectors.audiences import definition_preview
+
+    rows = definition_preview(
+        definition={"topic_id_prefixes": ["4eyes_101"], "scores": ["high"], "lookback_days": 1},
+        input_path=None,
+        organization_ids=principal.organization_ids,
+        limit=500,
+    )
+    people = sorted(
+        {r["person_id"]: r for r in rows if r.get("email")}.values(), key=lambda r: r["person_id"]
+    )[:40]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Email", "First Name", "Last Name", "Person_ID", "Company_Domain", "Country"])
+    for r in people:
+        writer.writerow(
+            [r["email"], r["first_name"], r["last_name"], r["person_id"], r["company_domain"], r["country"]]
+        )
+    writer.writerow(["not-an-email", "Bad", "Row", "", "example.com", "US"])
+    writer.writerow(["", "No", "Identifier", "", "example.com", "US"])
+    writer.writerow(["someone@@example", "Broken", "Email", "", "example.com", "GB"])
+    for r in people[:3]:  # the same people again
+        writer.writerow(
+            [r["email"].upper(), r["first_name"], r["last_name"], r["person_id"], r["company_domain"], ""]
+        )
+    return out.getvalue().encode()
+
+
+def seed_audiences(context) -> None:
+    """Saved audiences and a list upload in the demo project (skips what exists; builds run on the worker)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from audiences.models import Audience, AudienceType, ContactList, ListSource, ListStatus
+    from audiences.services import audiences as audience_services
+    from audiences.services import lists as list_services
+
+    principal = principal_for_user(context.admin, context.organization.id)
+    existing = set(Audience.objects.filter(project=context.project).values_list("name", flat=True))
+    for spec in DEMO_AUDIENCES:
+        if spec["name"] in existing:
+            continue
+        audience = audience_services.audience_create(
+            principal=principal, project=context.project, name=spec["name"], definition=spec["definition"]
+        )
+        if spec.get("paused"):
+            audience_services.audience_pause(audience=audience)
+    contact_list = ContactList.objects.filter(project=context.project, name=DEMO_LIST_NAME).first()
+    if contact_list is None:
+        upload = SimpleUploadedFile("demo-contacts.csv", _demo_contacts_csv(principal), "text/csv")
+        contact_list = list_services.contact_list_upload(
+            principal=principal,
+            project=context.project,
+            name=DEMO_LIST_NAME,
+            type="contacts",
+            upload=upload,
+            source=ListSource.UPLOAD,
+        )
+    if contact_list.status == ListStatus.PROCESSING:
+        # imported here (the queued import then finds it done) so the list audience below can be saved now
+        contact_list = list_services.contact_list_import(list_id=contact_list.pk)
+    name = "Demo contacts (list audience)"
+    if contact_list.status == ListStatus.READY and name not in existing:
+        audience_services.audience_create(
+            principal=principal,
+            project=context.project,
+            name=name,
+            type=AudienceType.LIST,
+            contact_list=contact_list,
+        )
