@@ -31,7 +31,7 @@ def export_dry_run(
     would stop a run (failMode "fail") or cut it (failMode "truncate").
     """
     from exports.services.exports import audience_columns
-    from exports.services.runs import KEY_COLUMNS, _first_occurrences, _record_keys
+    from exports.services.runs import KEY_COLUMNS, SeenKeys, _first_occurrences, _record_keys
 
     if not 1 <= limit <= MAX_LIMIT:
         raise ApplicationError(f"limit must be between 1 and {MAX_LIMIT:,}.", code="invalid_request")
@@ -51,7 +51,7 @@ def export_dry_run(
     checked = valid = duplicated = missing = 0
     counts: dict[tuple[str, str], int] = {}
     examples: dict[str, list[dict]] = {}
-    seen: set[str] = set()
+    seen = SeenKeys()
     for batch in engine.iter_batches(sel, batch_size=min(limit, 10_000), limit=limit):
         keys = _record_keys(batch)
         checked += batch.num_rows

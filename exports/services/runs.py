@@ -197,22 +197,58 @@ def _record_keys(batch: pa.RecordBatch) -> pa.Array:
     return key if key is not None else pa.nulls(batch.num_rows, pa.string())
 
 
-def _first_occurrences(keys: pa.Array, seen: set[str]) -> pa.Array:
-    """Boolean mask: rows whose (non-null) key appears for the first time in this run."""
+class SeenKeys:
+    """The record keys a run has met, as one Arrow array (membership tests stay vectorised)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[pa.Array] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, keys: pa.Array) -> None:
+        if len(keys):
+            self._chunks.append(keys)
+            self._size += len(keys)
+
+    def array(self) -> pa.Array:
+        if len(self._chunks) != 1:
+            self._chunks = [pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())]
+        return self._chunks[0]
+
+
+def _first_occurrences(keys: pa.Array, seen: SeenKeys) -> pa.Array:
+    """Boolean mask: rows whose (non-null) key appears for the first time in this run (and remembers them)."""
     n = len(keys)
     firsts = (
         pa.table({"k": keys, "i": _arange(n)})
         .filter(pc.is_valid(keys))
         .group_by("k", use_threads=False)
         .aggregate([("i", "min")])
+        .combine_chunks()
     )
-    candidates = firsts.column("k").to_pylist()
-    fresh = [k not in seen for k in candidates]
-    seen.update(candidates)
-    rows = (
-        firsts.column("i_min").filter(pa.array(fresh, pa.bool_())) if candidates else pa.array([], pa.int64())
-    )
+    candidates = firsts.column("k").chunk(0) if firsts.num_rows else pa.array([], pa.string())
+    rows = firsts.column("i_min").chunk(0) if firsts.num_rows else pa.array([], pa.int64())
+    if len(seen) and len(candidates):
+        fresh = pc.invert(pc.is_in(candidates, value_set=seen.array()))
+        candidates, rows = candidates.filter(fresh), rows.filter(fresh)
+    seen.add(candidates)
     return pc.is_in(_arange(n), value_set=rows)
+
+
+def _coalesce(batches, size: int):
+    """Record batches of about `size` rows (the engine cuts them at file boundaries, often much smaller)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows >= size:
+            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+            pending, rows = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
 class _Progress:
@@ -393,8 +429,9 @@ def _execute(run: ExportRun, attempt: int) -> str:
     key_columns = [c for c in KEY_COLUMNS if c in columns]
     wanted = list(dict.fromkeys(mapping_sources(mapping) + key_columns))
     sel = audience_selection(audience, columns=tuple(wanted))
-    kept, suppressed = engine.count_with_suppressed(sel)
     limit = export.record_limit_max
+    must_count = sel.suppression or (limit is not None and export.record_limit_fail_mode == FailMode.FAIL)
+    kept, suppressed = engine.count_with_suppressed(sel) if must_count else (0, 0)
     if limit is not None and export.record_limit_fail_mode == FailMode.FAIL and kept > limit:
         raise _user_error(
             f"The audience has {kept:,} records, more than the record limit of {limit:,} "
@@ -411,11 +448,11 @@ def _execute(run: ExportRun, attempt: int) -> str:
     _checkpoint(run, attempt, suppressed_count=suppressed)
 
     progress = _Progress(run, cls.object_types[0] if cls.object_types else "Record")
-    seen: set[str] = set()
+    seen = SeenKeys()
     for table in spools:
-        seen.update(k for k in table.column("record_key").to_pylist() if k is not None)
+        seen.add(table.column("record_key").combine_chunks().drop_null())
         progress.sent_rows += pc.sum(pc.cast(table.column("sent"), pa.int64())).as_py() or 0
-    committed = pa.array(sorted(seen), pa.string()) if seen else None
+    committed = seen.array() if len(seen) else None
 
     destination: Destination = cls(dict(export.destination_config), credentials)
     list_name = export.effective_list_name
@@ -435,7 +472,9 @@ def _execute(run: ExportRun, attempt: int) -> str:
             "person_id", 0
         )
         known_rows = extra = 0
-        for batch in engine.iter_batches(sel, batch_size=batch_size, limit=stream_limit):
+        for batch in _coalesce(
+            engine.iter_batches(sel, batch_size=batch_size, limit=stream_limit), batch_size
+        ):
             keys = _record_keys(batch)
             if committed is not None:
                 known = pc.is_in(keys, value_set=committed).fill_null(False)
@@ -493,7 +532,7 @@ def _process_batch(
     mapping,
     batch: pa.RecordBatch,
     keys: pa.Array,
-    seen: set[str],
+    seen: SeenKeys,
     progress: _Progress,
     index: int,
     list_name: str,
