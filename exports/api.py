@@ -144,6 +144,7 @@ class ExportListApi(APIView):
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
 
     @extend_schema(
+        operation_id="exports_list",
         parameters=[OpenApiParameter("project_id", uuid.UUID, required=False)],
         responses={
             200: inline_serializer(
@@ -230,6 +231,7 @@ class ExportRunListApi(APIView):
     permission_classes = [CanWrite]
 
     @extend_schema(
+        operation_id="export_runs_list",
         responses={
             200: inline_serializer(
                 "ExportRunList",
@@ -243,7 +245,7 @@ class ExportRunListApi(APIView):
             400: ERROR,
             401: ERROR,
             404: ERROR,
-        }
+        },
     )
     def get(self, request, export_id):
         export = selectors.export_get(principal_of(request), export_id)
