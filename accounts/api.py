@@ -157,7 +157,9 @@ class ProjectListApi(APIView):
             ProjectOutputSerializer(selectors.project_list(principal_of(request)), many=True).data
         )
 
-    @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer, 400: ERROR, 403: ERROR})
+    @extend_schema(
+        request=InputSerializer, responses={201: ProjectOutputSerializer, 400: ERROR, 403: ERROR, 409: ERROR}
+    )
     def post(self, request):
         principal = principal_of(request)
         if not principal.is_admin:
