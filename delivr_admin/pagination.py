@@ -1,5 +1,8 @@
 """limit/offset paging shared by every list endpoint."""
 
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
 from .errors import ApplicationError
 
 
@@ -20,3 +23,16 @@ def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
         return value
 
     return parse("limit", default, 1, maximum), parse("offset", 0, 0, None)
+
+
+def page_schema(name: str, key: str, items: serializers.BaseSerializer) -> serializers.Serializer:
+    """The OpenAPI shape of a page: `{<key>: [...], "total", "limit", "offset"}` (items: a many=True serializer)."""
+    return inline_serializer(
+        name,
+        {
+            key: items,
+            "total": serializers.IntegerField(),
+            "limit": serializers.IntegerField(),
+            "offset": serializers.IntegerField(),
+        },
+    )

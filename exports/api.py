@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts.api import ERROR
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
-from delivr_admin.pagination import page_params
+from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
 
 from . import selectors
@@ -147,15 +147,7 @@ class ExportListApi(APIView):
         operation_id="exports_list",
         parameters=[OpenApiParameter("project_id", uuid.UUID, required=False)],
         responses={
-            200: inline_serializer(
-                "ExportList",
-                {
-                    "exports": ExportOutputSerializer(many=True),
-                    "total": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                },
-            ),
+            200: page_schema("ExportList", "exports", ExportOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
         },
@@ -233,15 +225,7 @@ class ExportRunListApi(APIView):
     @extend_schema(
         operation_id="export_runs_list",
         responses={
-            200: inline_serializer(
-                "ExportRunList",
-                {
-                    "runs": ExportRunOutputSerializer(many=True),
-                    "total": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                },
-            ),
+            200: page_schema("ExportRunList", "runs", ExportRunOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
             404: ERROR,

@@ -29,7 +29,7 @@ from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictUUIDField
-from delivr_admin.pagination import page_params
+from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
@@ -106,15 +106,7 @@ class AudienceListApi(APIView):
             OpenApiParameter("offset", int),
         ],
         responses={
-            200: inline_serializer(
-                "AudienceList",
-                {
-                    "audiences": AudienceOutputSerializer(many=True),
-                    "total": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                },
-            ),
+            200: page_schema("AudienceList", "audiences", AudienceOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
         },

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import FileResponse, Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +20,7 @@ from audiences.selectors import lists as list_selectors
 from audiences.services import lists as list_services
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictUUIDField
-from delivr_admin.pagination import page_params
+from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
 
 BATCH_MAX = 1000
@@ -102,15 +102,7 @@ class ContactListListApi(APIView):
             OpenApiParameter("offset", int),
         ],
         responses={
-            200: inline_serializer(
-                "ContactListPage",
-                {
-                    "lists": ContactListOutputSerializer(many=True),
-                    "total": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                },
-            ),
+            200: page_schema("ContactListPage", "lists", ContactListOutputSerializer(many=True)),
             400: ERROR,
         },
     )

@@ -4,7 +4,7 @@ import re
 from datetime import date, datetime
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,7 @@ from audiences.models import OutputFormat, TaskKind
 from audiences.selectors import tasks as task_selectors
 from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from delivr_admin.pagination import page_params
+from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
 
 SCORES = ("low", "medium", "high")
@@ -171,15 +171,7 @@ class TaskListApi(APIView):
             OpenApiParameter("offset", int),
         ],
         responses={
-            200: inline_serializer(
-                "TaskList",
-                {
-                    "tasks": TaskStatusSerializer(many=True),
-                    "total": serializers.IntegerField(),
-                    "limit": serializers.IntegerField(),
-                    "offset": serializers.IntegerField(),
-                },
-            ),
+            200: page_schema("TaskList", "tasks", TaskStatusSerializer(many=True)),
             400: ERROR,
         },
     )
