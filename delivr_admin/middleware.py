@@ -1,6 +1,7 @@
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.utils.cache import patch_vary_headers
 
 from .errors import error_response, is_api_path
 
@@ -32,7 +33,12 @@ class ApiErrorMiddleware:
 
 
 class CurrentOrganizationMiddleware:
-    """Sets request.principal for signed-in browser users: their current organization and role."""
+    """Sets request.principal for signed-in browser users: their current organization and role.
+
+    Dashboard responses also say `Vary: HX-Request`: a page URL answers a whole page or, to htmx, a partial
+    (hx-push-url puts such URLs in the history), and without it the browser's cache hands the partial back
+    to a plain visit of the URL (Back from another page showed an unstyled fragment).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -43,4 +49,7 @@ class CurrentOrganizationMiddleware:
         request.principal = None
         if getattr(request, "user", None) is not None and request.user.is_authenticated:
             request.principal = principal_for_session(request.user, request.session.get("org_id"))
-        return self.get_response(request)
+        response = self.get_response(request)
+        if not is_api_path(request.path):
+            patch_vary_headers(response, ("HX-Request",))
+        return response
