@@ -89,6 +89,9 @@ class Job(models.Model):
     suppressed = models.BigIntegerField(default=0)
     output_name = models.CharField(max_length=1024, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    claim = models.CharField(
+        max_length=32, blank=True, default="", help_text="Token of the delivery running it."
+    )
     error = models.TextField(blank=True, default="")
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

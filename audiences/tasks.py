@@ -15,7 +15,7 @@ from audiences.services import tasks as task_services
 
 
 @shared_task(
-    name="audiences.tasks.task_job_run",
+    name="audiences.tasks.task_jobs_run",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),
@@ -23,8 +23,8 @@ from audiences.services import tasks as task_services
     retry_backoff_max=60,
     max_retries=5,
 )
-def task_job_run(job_id: int) -> None:
-    task_services.task_job_run(job_id=job_id)
+def task_jobs_run(job_ids: list[int]) -> None:
+    task_services.task_jobs_run(job_ids=job_ids)
 
 
 @shared_task(name="audiences.tasks.task_jobs_reap", acks_late=True, time_limit=300, soft_time_limit=280)

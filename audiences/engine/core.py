@@ -365,12 +365,14 @@ class _Plan:
     remote: bool
 
 
-def _plan(sel: Selection, partition: str | None = None) -> _Plan:
+def _plan(sel: Selection, partition: str | None = None, partitions: Sequence[str] | None = None) -> _Plan:
     hive, layout = _layout(sel)
-    if partition is not None:
-        if partition not in layout:
-            raise EngineError(f"partition {partition!r} is not in the selection")
-        files = list(layout[partition])
+    wanted = [partition] if partition is not None else partitions
+    if wanted is not None:
+        missing = [p for p in wanted if p not in layout]
+        if missing:
+            raise EngineError(f"partition {missing[0]!r} is not in the selection")
+        files = [f for key in wanted for f in layout[key]]
     else:
         files = [f for key in sorted(layout) for f in layout[key]]
     return _Plan(
@@ -520,6 +522,35 @@ def count_with_suppressed(sel: Selection, partition: str | None = None) -> tuple
     finally:
         con.close()
     return kept, total - kept
+
+
+def count_partitions(sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """{partition key: (rows after suppression, rows removed by suppression)} in one grouped scan.
+
+    The same figures as count_with_suppressed per partition, for many partitions at the cost of one query.
+    Keys of a tree without hive folders: the single key "".
+    """
+    partitions = list(partitions)
+    if not partitions:
+        return {}
+    if partitions == [""]:
+        return {"": count_with_suppressed(sel, None)}
+    plan = _plan(sel, partitions=partitions)
+    if not plan.hive:
+        raise EngineError("grouped counts need a hive-partitioned tree")
+    con = _connect()
+    try:
+
+        def grouped(suppress: bool) -> dict[str, int]:
+            inner = _query(con, sel, plan, project=False, suppress=suppress)
+            rows = con.execute(f"SELECT day, prefix, score, count(*) FROM ({inner}) GROUP BY ALL").fetchall()
+            return {f"day={_as_date(d).isoformat()}/prefix={p}/score={s}": int(n) for d, p, s, n in rows}
+
+        kept = grouped(True)
+        total = grouped(False) if sel.suppression else kept
+    finally:
+        con.close()
+    return {key: (kept.get(key, 0), total.get(key, 0) - kept.get(key, 0)) for key in partitions}
 
 
 def count_distinct(sel: Selection, column: str = "person_id") -> int:

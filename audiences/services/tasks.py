@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -37,12 +39,31 @@ JOB_MAX_ATTEMPTS = 3
 QUEUED_RESEND_AFTER = timedelta(minutes=5)
 
 
-def _enqueue(job_ids: list[int]) -> None:
-    from audiences.tasks import task_job_run
+def _chunks(job_ids: list[int], kind: str) -> list[list[int]]:
+    """Splits a phase's jobs into Celery messages: a few per task so workers share them, bounded in size.
+
+    Jobs stay one per partition (their rows, counts and outputs); a message runs several of them so the
+    per-message overhead (broker round trip, claim, opt-out lookup, DuckDB connection) is paid once.
+    """
+    if kind == JobKind.COUNT:
+        messages, cap = settings.DELIVR_TASK_COUNT_MESSAGES, settings.DELIVR_TASK_COUNT_PARTITIONS_PER_MESSAGE
+    else:
+        messages, cap = (
+            settings.DELIVR_TASK_UNLOAD_MESSAGES,
+            settings.DELIVR_TASK_UNLOAD_PARTITIONS_PER_MESSAGE,
+        )
+    size = max(1, min(cap, math.ceil(len(job_ids) / max(1, messages))))
+    return [job_ids[i : i + size] for i in range(0, len(job_ids), size)]
+
+
+def _enqueue(job_ids: list[int], kind: str) -> None:
+    from audiences.tasks import task_jobs_run
+
+    chunks = _chunks(sorted(job_ids), kind)
 
     def send() -> None:
-        for job_id in job_ids:
-            task_job_run.delay(job_id)
+        for chunk in chunks:
+            task_jobs_run.delay(chunk)
 
     transaction.on_commit(send)
 
@@ -66,7 +87,10 @@ def task_create(
 ) -> Task:
     """Validates the selection against the dataset, creates the task and one job per partition, queues them."""
     resolved = datasets.input_path_resolve(input_path)
-    columns = datasets.dataset_columns(resolved)
+    try:
+        columns = datasets.dataset_columns(resolved)
+    except engine.EngineError as exc:  # no Parquet there, or object storage refused (credentials, bucket)
+        raise ApplicationError(f"input_path cannot be read: {exc}", code="invalid_input_path") from exc
     where_sql = datasets.where_validate(where_expr, columns)
     projection = datasets.select_validate(select, columns)
     days = sorted(set(days or []))
@@ -103,7 +127,7 @@ def task_create(
     Task.objects.filter(pk=task.pk).update(total_jobs=len(jobs))
     task.total_jobs = len(jobs)
     if jobs:
-        _enqueue(list(Job.objects.filter(task=task).values_list("pk", flat=True)))
+        _enqueue(list(Job.objects.filter(task=task).values_list("pk", flat=True)), job_kind)
     else:
         _phase_advance(task.pk)
         task.refresh_from_db()
@@ -139,29 +163,37 @@ def _unload_jobs_create(task_id) -> None:
     Task.objects.filter(pk=task_id).update(total_jobs=F("total_jobs") + len(created))
     ids = list(Job.objects.filter(task_id=task_id, kind=JobKind.UNLOAD).values_list("pk", flat=True))
     if ids:
-        _enqueue(ids)
+        _enqueue(ids, JobKind.UNLOAD)
     else:
         _phase_advance(task_id)
 
 
-def _claim(job_id: int) -> Job | None:
+def _claim(job_ids: list[int]) -> list[Job]:
+    """Claims the jobs that are queued (or running with a stale heartbeat: their worker died) for this delivery."""
     now = timezone.now()
-    claimed = (
-        Job.objects.filter(pk=job_id)
+    token = uuid.uuid4().hex
+    (
+        Job.objects.filter(pk__in=job_ids)
         .filter(
             Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=now - JOB_STALE_AFTER)
         )
-        .exclude(task__status__in=[TaskStatus.FAILED])
-        .update(status=JobStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now)
+        .exclude(task__status=TaskStatus.FAILED)
+        .update(
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            claim=token,
+        )
     )
-    if not claimed:
-        return None
-    return Job.objects.select_related("task").get(pk=job_id)
+    return list(
+        Job.objects.filter(pk__in=job_ids, claim=token, status=JobStatus.RUNNING).select_related("task")
+    )
 
 
 @contextlib.contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
-    """Keeps heartbeat_at fresh while a long job runs, so the reaper only takes jobs whose worker died."""
+def _heartbeat(job_ids: list[int]) -> Iterator[None]:
+    """Keeps heartbeat_at fresh while long jobs run, so the reaper only takes jobs whose worker died."""
     stop = threading.Event()
 
     def beat() -> None:
@@ -169,11 +201,13 @@ def _heartbeat(job_id: int) -> Iterator[None]:
 
         try:
             while not stop.wait(JOB_HEARTBEAT_EVERY):
-                Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+                Job.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
         finally:
             connection.close()
 
-    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread = threading.Thread(target=beat, name="task-jobs-heartbeat", daemon=True)
     thread.start()
     try:
         yield
@@ -182,7 +216,7 @@ def _heartbeat(job_id: int) -> Iterator[None]:
         thread.join(5)
 
 
-def _selection(task: Task, *, partition_columns: bool = True) -> engine.Selection:
+def _selection(task: Task) -> engine.Selection:
     return datasets.selection(
         input_path=task.input_path,
         organization_ids=[task.organization_id],
@@ -200,30 +234,42 @@ def output_name(task: Task, partition: str) -> str:
     return f"tasks/{task.organization_id}/{task.pk}/{part}/part-0.{ext}"
 
 
-def task_job_run(*, job_id: int) -> None:
-    """Runs one job if it can be claimed; a duplicate delivery of a claimed or finished job does nothing."""
-    job = _claim(job_id)
-    if job is None:
+def task_jobs_run(*, job_ids: list[int]) -> None:
+    """Runs the jobs of one message that this delivery can claim; a duplicate delivery claims none."""
+    jobs = _claim(job_ids)
+    if not jobs:
         return
-    try:
-        with _heartbeat(job.pk):
-            if job.kind == JobKind.COUNT:
-                _run_count(job)
-            else:
-                _run_unload(job)
-    except engine.EngineError as exc:
-        job_fail(job_id=job.pk, reason=f"{job.kind} of {job.partition or 'dataset'} failed: {exc}")
-        return
-    _phase_advance(job.task_id)
+    by_task: dict = {}
+    for job in jobs:
+        by_task.setdefault((job.task_id, job.kind), []).append(job)
+    with _heartbeat([job.pk for job in jobs]):
+        for (task_id, kind), group in by_task.items():
+            try:
+                if kind == JobKind.COUNT:
+                    _run_counts(group)
+                else:
+                    for job in group:
+                        _run_unload(job)
+            except engine.EngineError as exc:
+                failed = next(
+                    (j for j in group if not Job.objects.filter(pk=j.pk, status=JobStatus.DONE).exists()),
+                    group[0],
+                )
+                job_fail(job_id=failed.pk, reason=f"{kind} of {failed.partition or 'dataset'} failed: {exc}")
+                continue
+            _phase_advance(task_id)
 
 
-def _run_count(job: Job) -> None:
-    task = job.task
-    sel = _selection(task)
-    count, suppressed = engine.count_with_suppressed(sel, job.partition or None)
-    if task.limit is not None:  # `limit` caps rows per job
-        count = min(count, task.limit)
-    _job_done(job, count=count, suppressed=suppressed)
+def _run_counts(jobs: list[Job]) -> None:
+    task = jobs[0].task
+    results = engine.count_partitions(_selection(task), [job.partition for job in jobs])
+    done = []
+    for job in jobs:
+        count, suppressed = results[job.partition]
+        if task.limit is not None:  # `limit` caps rows per job
+            count = min(count, task.limit)
+        done.append((job, count, suppressed, ""))
+    _jobs_done(done)
 
 
 def _run_unload(job: Job) -> None:
@@ -242,28 +288,37 @@ def _run_unload(job: Job) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
-    _job_done(job, count=rows, suppressed=0, output_name=stored)
+    _jobs_done([(job, rows, 0, stored)])
 
 
 @transaction.atomic
-def _job_done(job: Job, *, count: int, suppressed: int, output_name: str = "") -> None:
-    finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        status=JobStatus.DONE,
-        count=count,
-        suppressed=suppressed,
-        output_name=output_name,
-        finished_at=timezone.now(),
-        error="",
-    )
+def _jobs_done(done: list[tuple[Job, int, int, str]]) -> None:
+    """Marks claimed jobs done and adds their figures to the task once (a job finished elsewhere is skipped)."""
+    now = timezone.now()
+    finished = counted = suppressed_total = 0
+    kind = done[0][0].kind
+    for job, count, suppressed, output in done:
+        updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claim=job.claim).update(
+            status=JobStatus.DONE,
+            count=count,
+            suppressed=suppressed,
+            output_name=output,
+            finished_at=now,
+            error="",
+        )
+        if updated:
+            finished += 1
+            counted += count
+            suppressed_total += suppressed
     if not finished:
         return
-    changes = {"completed_jobs": F("completed_jobs") + 1}
-    if job.kind == JobKind.COUNT:
-        changes["total_count"] = Coalesce(F("total_count"), 0) + count
-        changes["suppressed_count"] = F("suppressed_count") + suppressed
+    changes = {"completed_jobs": F("completed_jobs") + finished}
+    if kind == JobKind.COUNT:
+        changes["total_count"] = Coalesce(F("total_count"), 0) + counted
+        changes["suppressed_count"] = F("suppressed_count") + suppressed_total
     else:
-        changes["rows_unloaded"] = F("rows_unloaded") + count
-    Task.objects.filter(pk=job.task_id).update(**changes)
+        changes["rows_unloaded"] = F("rows_unloaded") + counted
+    Task.objects.filter(pk=done[0][0].task_id).update(**changes)
 
 
 @transaction.atomic
@@ -330,18 +385,21 @@ def task_jobs_reap() -> dict[str, int]:
                 pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
             ).update(status=JobStatus.QUEUED, error="worker lost; requeued")
             if moved:
-                _enqueue([job.pk])
+                _enqueue([job.pk], job.kind)
                 requeued += 1
-    lost = Job.objects.filter(
-        status=JobStatus.QUEUED,
-        queued_at__lt=now - QUEUED_RESEND_AFTER,
-        task__status__in=[TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING],
-    ).values_list("pk", flat=True)[:1000]
-    ids = list(lost)
-    if ids:
-        with transaction.atomic():
-            _enqueue(ids)
-        resent = len(ids)
+    lost = list(
+        Job.objects.filter(
+            status=JobStatus.QUEUED,
+            queued_at__lt=now - QUEUED_RESEND_AFTER,
+            task__status__in=[TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING],
+        ).values_list("pk", "kind")[:1000]
+    )
+    for kind in (JobKind.COUNT, JobKind.UNLOAD):
+        ids = [pk for pk, job_kind in lost if job_kind == kind]
+        if ids:
+            with transaction.atomic():
+                _enqueue(ids, kind)
+            resent += len(ids)
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 

@@ -318,11 +318,13 @@ def test_concurrent_job_completion_never_loses_a_count(tenant, manifest, transac
         from celery.app.task import Task as CeleryTask  # noqa: F401
 
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("audiences.tasks.task_job_run.delay", lambda *a, **k: None)
+            mp.setattr("audiences.tasks.task_jobs_run.delay", lambda *a, **k: None)
             task_id = create(tenant.key(), perform_unload=False).json()["task_id"]
-        job_ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True)) * 2
+        # Every job twice, as single-job messages and as one overlapping multi-job message.
+        job_ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True))
+        messages = [[j] for j in job_ids] * 2 + [job_ids[::2], job_ids[1::3]]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda j: task_services.task_job_run(job_id=j), job_ids))
+            list(pool.map(lambda ids: task_services.task_jobs_run(job_ids=ids), messages))
     finally:
         celery_app.conf.task_always_eager = True
     task = Task.objects.get(pk=task_id)
@@ -338,7 +340,7 @@ def test_reaper_requeues_job_of_dead_worker_then_fails_after_retries(tenant, mon
     from django.utils import timezone
 
     sent = []
-    monkeypatch.setattr("audiences.tasks.task_job_run.delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr("audiences.tasks.task_jobs_run.delay", lambda job_ids: sent.extend(job_ids))
     task_id = create(tenant.key(), perform_unload=False).json()["task_id"]
     job = Job.objects.filter(task_id=task_id).first()
     long_ago = timezone.now() - timedelta(minutes=10)
@@ -358,11 +360,11 @@ def test_reaper_requeues_job_of_dead_worker_then_fails_after_retries(tenant, mon
 
 
 def test_job_run_twice_is_idempotent(tenant, manifest, monkeypatch):
-    monkeypatch.setattr("audiences.tasks.task_job_run.delay", lambda job_id: None)
+    monkeypatch.setattr("audiences.tasks.task_jobs_run.delay", lambda job_ids: None)
     task_id = create(tenant.key(), perform_unload=False).json()["task_id"]
-    for job in Job.objects.filter(task_id=task_id):
-        task_services.task_job_run(job_id=job.pk)
-        task_services.task_job_run(job_id=job.pk)
+    job_ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True))
+    task_services.task_jobs_run(job_ids=job_ids)
+    task_services.task_jobs_run(job_ids=job_ids)
     task = Task.objects.get(pk=task_id)
     assert task.completed_jobs == task.total_jobs
     keys = selected_keys() & set(manifest["partitions"])
