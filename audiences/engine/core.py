@@ -5,6 +5,10 @@ footers cached; see :func:`configure`; rebuilt after fork), so functions are saf
 and Celery workers alike. Partition pruning is done by us:
 the directory listing picks the partitions of the selection and DuckDB receives only their files. Results
 stream as Arrow record batches; nothing unbounded is fetched into Python.
+
+Local trees are read by DuckDB's ``read_parquet`` over the file list. ``s3://``/``gs://`` trees are listed
+and opened through pyarrow's filesystems (see :mod:`audiences.engine.remote`) and DuckDB scans the resulting
+Arrow dataset in place, so every query below is the same SQL for both.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import functools
 import hashlib
+import inspect
 import io
 import os
 import re
@@ -26,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from audiences.engine import remote
 from audiences.engine.paths import is_remote
 from audiences.engine.sqlsafety import validate_where
 
@@ -76,7 +83,10 @@ def configure(
     """Set engine limits and object-storage credentials for every later call (Django settings feed this).
 
     ``storage_options`` keys: ``s3_key_id``, ``s3_secret``, ``s3_region``, ``s3_session_token``,
-    ``s3_endpoint``, ``s3_url_style``, ``s3_use_ssl``, ``gcs_key_id``, ``gcs_secret`` (GCS HMAC keys).
+    ``s3_endpoint`` (``http://host:port`` or a host), ``s3_url_style`` (``path``/``vhost``), ``s3_use_ssl``,
+    ``s3_anonymous``; ``gcs_key_id``/``gcs_secret`` (HMAC keys, read through GCS's S3-compatible API),
+    ``gcs_endpoint``, ``gcs_access_token``, ``gcs_anonymous``, ``gcs_project``; ``connect_timeout`` and
+    ``request_timeout`` in seconds. Without keys the SDKs' default credential chains apply.
     """
     with _config_lock:
         if memory_limit is not None:
@@ -87,6 +97,7 @@ def configure(
             _config.temp_directory = temp_directory
         if storage_options is not None:
             _config.storage_options = dict(storage_options)
+            remote.reset()
         global _db
         _db = None  # next call builds an instance with the new settings
 
@@ -102,12 +113,11 @@ def _lit(value: Any) -> str:
 
 _db: duckdb.DuckDBPyConnection | None = None
 _db_pid = 0
-_db_remote = False
 
 
 def _database() -> duckdb.DuckDBPyConnection:
     """The process-wide DuckDB instance (recreated after fork or :func:`configure`)."""
-    global _db, _db_pid, _db_remote
+    global _db, _db_pid
     with _config_lock:
         if _db is None or _db_pid != os.getpid():
             config: dict[str, Any] = {
@@ -118,42 +128,67 @@ def _database() -> duckdb.DuckDBPyConnection:
             }
             if _config.temp_directory:
                 config["temp_directory"] = _config.temp_directory
-            _db, _db_pid, _db_remote = duckdb.connect(config=config), os.getpid(), False
+            _db, _db_pid = duckdb.connect(config=config), os.getpid()
         return _db
 
 
 def _connect(remote: bool = False) -> duckdb.DuckDBPyConnection:
-    """A cursor (own connection, shared instance and caches) for one call; close it when done."""
-    global _db_remote
-    db = _database()
-    if remote and not _db_remote:
-        with _config_lock:
-            _configure_remote(db, _config.storage_options)
-            _db_remote = True
-    return db.cursor()
+    """A cursor (own connection, shared instance and caches) for one call; close it when done.
+
+    ``remote`` is accepted for callers of the old signature; remote trees need nothing from the connection.
+
+    DuckDB's httpfs extension is not used: ``INSTALL httpfs`` downloads it from the internet, which locked-down
+    hosts cannot do, and a second remote stack would be a second thing to prove. Remote trees go through
+    pyarrow's S3/GCS filesystems instead (see :mod:`audiences.engine.remote`).
+    """
+    return _database().cursor()
 
 
-def _configure_remote(con: duckdb.DuckDBPyConnection, opts: Mapping[str, Any]) -> None:
-    # httpfs must be installable (or pre-installed in the image) on machines that read s3:// / gs://.
-    con.execute("INSTALL httpfs")
-    con.execute("LOAD httpfs")
-    s3 = {
-        "KEY_ID": opts.get("s3_key_id"),
-        "SECRET": opts.get("s3_secret"),
-        "REGION": opts.get("s3_region"),
-        "SESSION_TOKEN": opts.get("s3_session_token"),
-        "ENDPOINT": opts.get("s3_endpoint"),
-        "URL_STYLE": opts.get("s3_url_style"),
-        "USE_SSL": opts.get("s3_use_ssl"),
-    }
-    if any(v is not None for v in s3.values()):
-        parts = ", ".join(f"{k} {_lit(v)}" for k, v in s3.items() if v is not None)
-        con.execute(f"CREATE OR REPLACE SECRET delivr_s3 (TYPE s3, {parts})")
-    if opts.get("gcs_key_id"):
-        con.execute(
-            f"CREATE OR REPLACE SECRET delivr_gcs (TYPE gcs, KEY_ID {_lit(opts['gcs_key_id'])}, "
-            f"SECRET {_lit(opts.get('gcs_secret', ''))})"
-        )
+def _remote_errors(func):
+    """Turn object-storage failures of a remote selection into EngineError (credentials, bucket, network).
+
+    Local failures keep their own types (a full disk while unloading is not the dataset's fault).
+    """
+
+    def _is_remote(args: tuple, kwargs: dict) -> bool:
+        first = args[0] if args else kwargs.get("sel", kwargs.get("input_path"))
+        path = first.input_path if isinstance(first, Selection) else first
+        return isinstance(path, str) and is_remote(path)
+
+    def _convert(exc: Exception, args: tuple, kwargs: dict) -> EngineError | None:
+        if isinstance(exc, EngineError) or not _is_remote(args, kwargs):
+            return None
+        if isinstance(exc, remote.RemoteError | OSError | pa.ArrowException | duckdb.IOException):
+            return EngineError(f"object storage: {exc}")
+        if isinstance(exc, duckdb.Error) and ("AWS Error" in str(exc) or "GCS" in str(exc)):
+            return EngineError(f"object storage: {exc}")
+        return None
+
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from func(*args, **kwargs)
+            except Exception as exc:
+                converted = _convert(exc, args, kwargs)
+                if converted is None:
+                    raise
+                raise converted from exc
+
+        return gen_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            converted = _convert(exc, args, kwargs)
+            if converted is None:
+                raise
+            raise converted from exc
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -267,43 +302,26 @@ def _wanted(sel: Selection, key: str, value: str) -> bool:
     return not allowed or (value.lower() if key == "score" else value) in allowed
 
 
-def _remote_layout(root: str) -> tuple[bool, dict[str, list[str]]]:
-    con = _connect(remote=True)
-    try:
-        pattern = root.rstrip("/") + "/day=*/prefix=*/score=*/*.parquet"
-        files = [r[0] for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [pattern]).fetchall()]
-        if not files:
-            pattern = root.rstrip("/") + "/**/*.parquet"
-            files = [
-                r[0] for r in con.execute("SELECT file FROM glob(?) ORDER BY file", [pattern]).fetchall()
-            ]
-            return False, {"": files} if files else {}
-    finally:
-        con.close()
-    layout: dict[str, list[str]] = {}
-    base = root.rstrip("/") + "/"
-    for f in files:
-        rel = f[len(base) :] if f.startswith(base) else f
-        directory, _, name = rel.rpartition("/")
-        if name.startswith(("_", ".")):
-            continue
-        layout.setdefault(directory, []).append(f)
-    return True, layout
+def _remote(root: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path inside it) of an ``s3://``/``gs://`` root."""
+    with _config_lock:
+        opts = dict(_config.storage_options)
+    return remote.filesystem(root, opts), remote.split_uri(root)[1]
 
 
-def _layout(sel: Selection) -> tuple[bool, dict[str, list[str]]]:
-    """(is_hive, {partition key: files}) for the selection; non-hive trees give one key ``""``."""
+def _remote_layout(sel: Selection) -> tuple[bool, dict[str, list]]:
+    fs, base = _remote(sel.input_path)
+    return remote.list_tree(fs, base, lambda k, v: _wanted(sel, k, v), sel.prefixes, _KEY_RE)
+
+
+def _layout(sel: Selection) -> tuple[bool, dict[str, list]]:
+    """(is_hive, {partition key: files}) for the selection; non-hive trees give one key ``""``.
+
+    Local files are paths; remote ones pyarrow ``FileInfo`` objects (path and size from the listing).
+    """
     root = sel.input_path
     if is_remote(root):
-        hive, layout = _remote_layout(root)
-        if not hive:
-            return False, layout
-        out = {}
-        for key, files in layout.items():
-            m = _KEY_RE.fullmatch(key)
-            if m and all(_wanted(sel, k, m.group(k)) for k in HIVE_KEYS):
-                out[key] = files
-        return True, out
+        return _remote_layout(sel)
     if not os.path.isdir(root):
         raise EngineError(f"input path is not a directory: {root}")
     days = _subdirs(root, "day")
@@ -333,6 +351,7 @@ def _layout(sel: Selection) -> tuple[bool, dict[str, list[str]]]:
     return True, out
 
 
+@_remote_errors
 def list_partitions(sel: Selection) -> list[str]:
     """Sorted keys ``day=.../prefix=.../score=...`` of existing partitions (with Parquet files) in ``sel``.
 
@@ -347,7 +366,18 @@ def list_partitions(sel: Selection) -> list[str]:
 # SQL building
 
 
-def _source(files: Sequence[str], hive: bool) -> str:
+def _source(con: duckdb.DuckDBPyConnection, plan: _Plan) -> str:
+    """The FROM source of a plan: ``read_parquet`` over local files, or the registered remote Arrow dataset."""
+    if plan.dataset is not None:
+        # once per cursor: a second register() fails while an earlier result is still being fetched
+        if id(con) not in plan.registered:
+            con.register("_remote_src", plan.dataset)
+            plan.registered.add(id(con))
+        return "_remote_src"
+    return _read_parquet(plan.files, plan.hive)
+
+
+def _read_parquet(files: Sequence[str], hive: bool) -> str:
     listing = "[" + ", ".join(_lit(f) for f in files) + "]"
     if not hive:
         return f"read_parquet({listing})"
@@ -363,6 +393,8 @@ class _Plan:
     files: list[str]
     columns: dict[str, str]
     remote: bool
+    dataset: Any = None  # remote only: the pyarrow dataset DuckDB scans
+    registered: set[int] = field(default_factory=set)  # ids of the cursors the dataset is registered in
 
 
 def _plan(sel: Selection, partition: str | None = None, partitions: Sequence[str] | None = None) -> _Plan:
@@ -372,12 +404,25 @@ def _plan(sel: Selection, partition: str | None = None, partitions: Sequence[str
         missing = [p for p in wanted if p not in layout]
         if missing:
             raise EngineError(f"partition {missing[0]!r} is not in the selection")
-        files = [f for key in wanted for f in layout[key]]
-    else:
-        files = [f for key in sorted(layout) for f in layout[key]]
-    return _Plan(
-        hive=hive, files=files, columns=dataset_columns(sel.input_path), remote=is_remote(sel.input_path)
-    )
+        layout = {p: layout[p] for p in wanted}
+    if is_remote(sel.input_path):
+        if not layout:
+            return _Plan(hive=hive, files=[], columns=dataset_columns(sel.input_path), remote=True)
+        data = remote.dataset(_remote(sel.input_path)[0], layout, hive)
+        files = [info.path for key in sorted(layout) for info in layout[key]]
+        return _Plan(hive=hive, files=files, columns=_arrow_columns(data), remote=True, dataset=data)
+    files = [f for key in sorted(layout) for f in layout[key]]
+    return _Plan(hive=hive, files=files, columns=dataset_columns(sel.input_path), remote=False)
+
+
+def _arrow_columns(data: Any) -> dict[str, str]:
+    """Column name -> DuckDB type of an Arrow dataset (its schema only; nothing is scanned)."""
+    con = _connect()
+    try:
+        con.register("_remote_src", data)
+        return {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM _remote_src").fetchall()}
+    finally:
+        con.close()
 
 
 def _quote(name: str) -> str:
@@ -432,7 +477,7 @@ def _query(
     if not plan.files:
         return f"SELECT {cols} FROM (SELECT {_empty_projection(plan.columns)}) t WHERE false"
     joins = _register_suppression(con, sel.suppression, plan.columns) if suppress else []
-    sql = f"SELECT {cols} FROM {_source(plan.files, plan.hive)} t " + " ".join(joins)
+    sql = f"SELECT {cols} FROM {_source(con, plan)} t " + " ".join(joins)
     if sel.where_sql:
         sql += f" WHERE ({validate_where(sel.where_sql, plan.columns)})"
     if limit is not None:
@@ -455,9 +500,6 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 def _first_file(root: str) -> tuple[bool, str | None]:
     """(is_hive, first Parquet file) without listing the whole tree."""
-    if is_remote(root):
-        hive, layout = _remote_layout(root)
-        return hive, next((files[0] for _, files in sorted(layout.items()) if files), None)
     if not os.path.isdir(root):
         raise EngineError(f"input path is not a directory: {root}")
     days = _subdirs(root, "day")
@@ -479,19 +521,27 @@ def _first_file(root: str) -> tuple[bool, str | None]:
     return True, None
 
 
+@_remote_errors
 def dataset_columns(input_path: str) -> dict[str, str]:
     """Column name -> DuckDB type of the dataset (from one file's footer), including day/prefix/score."""
+    if is_remote(input_path):
+        fs, base = _remote(input_path)
+        hive, layout = remote.first_file(fs, base, _KEY_RE)
+        if not layout:
+            raise EngineError(f"no Parquet files under {input_path}")
+        return _arrow_columns(remote.dataset(fs, layout, hive))
     hive, first = _first_file(input_path)
     if first is None:
         raise EngineError(f"no Parquet files under {input_path}")
-    con = _connect(remote=is_remote(input_path))
+    con = _connect()
     try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {_source([first], hive)}").fetchall()
+        rows = con.execute(f"DESCRIBE SELECT * FROM {_read_parquet([first], hive)}").fetchall()
     finally:
         con.close()
     return {r[0]: r[1] for r in rows}
 
 
+@_remote_errors
 def count(sel: Selection, partition: str | None = None) -> int:
     """Rows of the selection (or of one of its partitions) after the WHERE and suppression."""
     return count_with_suppressed(sel, partition)[0] if sel.suppression else _count(sel, partition, True)
@@ -499,7 +549,9 @@ def count(sel: Selection, partition: str | None = None) -> int:
 
 def _count(sel: Selection, partition: str | None, suppress: bool) -> int:
     plan = _plan(sel, partition)
-    con = _connect(plan.remote)
+    if plan.dataset is not None and not sel.where_sql and not (suppress and sel.suppression):
+        return int(plan.dataset.count_rows())  # row counts from the Parquet footers: no column is fetched
+    con = _connect()
     try:
         return int(
             _scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False, suppress=suppress)})")
@@ -508,22 +560,29 @@ def _count(sel: Selection, partition: str | None, suppress: bool) -> int:
         con.close()
 
 
+@_remote_errors
 def count_with_suppressed(sel: Selection, partition: str | None = None) -> tuple[int, int]:
     """(rows after suppression, rows removed by suppression) for the selection or one partition."""
     if not sel.suppression:
         return _count(sel, partition, True), 0
     plan = _plan(sel, partition)
-    con = _connect(plan.remote)
+    con = _connect()
     try:
-        total = int(
-            _scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False, suppress=False)})")
-        )
+        if plan.dataset is not None and not sel.where_sql:
+            total = int(plan.dataset.count_rows())
+        else:
+            total = int(
+                _scalar(
+                    con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False, suppress=False)})"
+                )
+            )
         kept = int(_scalar(con, f"SELECT count(*) FROM ({_query(con, sel, plan, project=False)})"))
     finally:
         con.close()
     return kept, total - kept
 
 
+@_remote_errors
 def count_partitions(sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
     """{partition key: (rows after suppression, rows removed by suppression)} in one grouped scan.
 
@@ -553,11 +612,12 @@ def count_partitions(sel: Selection, partitions: Sequence[str]) -> dict[str, tup
     return {key: (kept.get(key, 0), total.get(key, 0) - kept.get(key, 0)) for key in partitions}
 
 
+@_remote_errors
 def count_distinct(sel: Selection, column: str = "person_id") -> int:
     """Distinct non-null values of ``column`` (default: distinct profiles) after WHERE and suppression."""
     plan = _plan(sel)
     name = _quote(_resolve_column(column, plan.columns))
-    con = _connect(plan.remote)
+    con = _connect()
     try:
         return int(
             _scalar(con, f"SELECT count(DISTINCT {name}) FROM ({_query(con, sel, plan, project=False)})")
@@ -585,16 +645,18 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
     return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
+@_remote_errors
 def preview(sel: Selection, limit: int) -> list[dict]:
     """Up to ``limit`` rows (projection applied) as JSON-friendly dicts: dates/timestamps as ISO strings."""
     plan = _plan(sel)
-    con = _connect(plan.remote)
+    con = _connect()
     try:
         return _rows(con, _query(con, sel, plan, limit=limit))
     finally:
         con.close()
 
 
+@_remote_errors
 def sample(sel: Selection, limit: int) -> list[dict]:
     """One row per contact (person_id), ordered by person_id, at most ``limit``.
 
@@ -609,7 +671,7 @@ def sample(sel: Selection, limit: int) -> list[dict]:
     aggs.append("count(*) AS intent_frequency")
     if "impression_count" in plan.columns:
         aggs.append('CAST(coalesce(sum("impression_count"), 0) AS BIGINT) AS impression_count')
-    con = _connect(plan.remote)
+    con = _connect()
     try:
         inner = _query(con, sel, plan, project=False)
         # Pick the first persons on person_id alone, then aggregate only their rows: aggregating every
@@ -629,13 +691,14 @@ def _reader(
     sel: Selection, partition: str | None, limit: int | None, batch_size: int
 ) -> Iterator[pa.RecordBatchReader]:
     plan = _plan(sel, partition)
-    con = _connect(plan.remote)
+    con = _connect()
     try:
         yield con.sql(_query(con, sel, plan, limit=limit)).to_arrow_reader(batch_size)
     finally:
         con.close()
 
 
+@_remote_errors
 def iter_batches(
     sel: Selection, batch_size: int = 65536, *, partition: str | None = None, limit: int | None = None
 ) -> Iterator[pa.RecordBatch]:
@@ -646,6 +709,7 @@ def iter_batches(
                 yield batch
 
 
+@_remote_errors
 def unload(
     sel: Selection,
     partition: str | None,
@@ -677,6 +741,7 @@ def unload(
     return rows
 
 
+@_remote_errors
 def write_csv_stream(sel: Selection, limit: int | None = None, *, batch_size: int = 65536) -> Iterator[bytes]:
     """CSV of the selection in chunks (header first) for a streaming HTTP response; ``None`` = no limit."""
     for reader in _reader(sel, None, limit, batch_size):

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audiences.engine.core import Selection, _connect, _plan, _query, _quote, _resolve_column, _scalar
+from audiences.engine.core import (
+    Selection,
+    _connect,
+    _plan,
+    _query,
+    _quote,
+    _remote_errors,
+    _resolve_column,
+    _scalar,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,7 @@ class Summary:
     suppressed: int
 
 
+@_remote_errors
 def count_summary(sel: Selection, distinct_column: str = "person_id") -> Summary:
     """Records and distinct profiles after suppression in one scan, plus the rows suppression removed.
 
