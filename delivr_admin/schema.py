@@ -14,7 +14,8 @@ class DelivrAutoSchema(AutoSchema):
         cls = serializer.__class__
         outer, _, own = cls.__qualname__.rpartition(".")
         if outer and "<locals>" not in outer:
-            return outer.replace(".", "") + own  # ApiClientCreateApi.InputSerializer -> ApiClientCreateApiInput…
+            # ApiClientCreateApi.InputSerializer -> "ApiClientCreateApiInputSerializer"
+            return outer.replace(".", "") + own
         return super().get_serializer_name(serializer, direction)
 
 
