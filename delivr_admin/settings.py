@@ -243,7 +243,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # Audience data (Parquet). Allowed input roots are separated by os.pathsep.
 DELIVR_DEMO_DATA = Path(os.environ.get("DELIVR_DEMO_DATA", VAR_DIR / "data" / "intent")).resolve()
-DELIVR_DATA_ROOTS = env_list("DELIVR_DATA_ROOTS", str(DELIVR_DEMO_DATA.parent), sep=os.pathsep)
+# (the ':' of s3:// and gs:// roots does not separate)
+_roots = os.environ.get("DELIVR_DATA_ROOTS", str(DELIVR_DEMO_DATA.parent)).replace("://", "\0")
+DELIVR_DATA_ROOTS = [r.strip().replace("\0", "://") for r in _roots.split(os.pathsep) if r.strip()]
 # Object-storage credentials for reading Parquet in place (keys as the engine's configure() takes them).
 DELIVR_STORAGE_OPTIONS = {
     "s3_key_id": os.environ.get("DELIVR_S3_ACCESS_KEY_ID", ""),
