@@ -252,6 +252,9 @@ def export_form_dry_run(request: HttpRequest) -> HttpResponse:
         audience = audience_get(request.principal, values["audience_id"])
         if values["record_limit"] is not None and values["record_limit"]["maxRecords"] < 1:
             raise ApplicationError("record limit must be a positive number.")
+        export_services.mapping_targets_check(
+            destination_type=values["destination_type"], field_mapping=values["field_mapping"]
+        )
         context["dry_run"] = dry_run_services.export_dry_run(
             audience=audience, field_mapping=values["field_mapping"], record_limit=values["record_limit"]
         )

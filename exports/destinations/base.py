@@ -104,6 +104,7 @@ class Destination:
     config_fields: ClassVar[tuple[str, ...]] = ()
     credential_fields: ClassVar[tuple[str, ...]] = ()
     object_types: ClassVar[tuple[str, ...]] = ("Contact",)
+    required_targets: ClassVar[tuple[str, ...]] = ()  # mapping targets a batch cannot do without
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
         self.config = config

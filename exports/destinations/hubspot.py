@@ -123,6 +123,7 @@ class HubSpotDestination(Destination):
     config_fields = ("host", "timeline_event_template_id")
     credential_fields = ("access_token",)
     object_types = ("Contact", "Company", "TimelineEvent")
+    required_targets = ("email",)  # contacts are upserted by HubSpot's (lower-case) email property
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
         super().__init__(config, credentials)

@@ -111,6 +111,20 @@ def _destination_check(cls: type[Destination], config: dict, credentials: dict) 
         raise ApplicationError(exc.message, code="invalid_destination") from exc
 
 
+def mapping_targets_check(*, destination_type: str, field_mapping: list[dict]) -> None:
+    """Raises when the mapping lacks a target the destination needs (HubSpot: `email`; a mapping to `Email`
+    would fail every record at run time while the dry run, which knows no destination, passed them)."""
+    cls = _destination_class(destination_type)
+    targets = {spec.get("target") for spec in field_mapping if isinstance(spec, dict)}
+    missing = [t for t in cls.required_targets if t not in targets]
+    if missing:
+        raise ApplicationError(
+            f"{cls.label or destination_type} needs a field mapped to the target "
+            f"{', '.join(repr(t) for t in missing)} (target names are case-sensitive).",
+            code="invalid_field_mapping",
+        )
+
+
 def _record_limit(value: dict | None) -> tuple[int | None, str]:
     if value is None:
         return None, FailMode.TRUNCATE
@@ -170,6 +184,8 @@ def export_create(
     if schedule not in Schedule.values:
         raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
     max_records, fail_mode = _record_limit(record_limit)
+    mapping = mapping_validate(field_mapping, audience)
+    mapping_targets_check(destination_type=destination_type, field_mapping=mapping)
     return Export.objects.create(
         organization=project.organization,
         project=project,
@@ -179,7 +195,7 @@ def export_create(
         destination_config=config,
         credentials_encrypted=credentials_encrypt(secrets),
         credential_names=sorted(secrets),
-        field_mapping=mapping_validate(field_mapping, audience),
+        field_mapping=mapping,
         schedule=schedule,
         next_run_at=_next_run(schedule),
         record_limit_max=max_records,
@@ -253,6 +269,7 @@ def export_update(
         export.record_limit_max, export.record_limit_fail_mode = _record_limit(record_limit)
     if list_name is not _UNSET:
         export.list_name = (list_name or "").strip()[:255]
+    mapping_targets_check(destination_type=export.destination_type, field_mapping=export.field_mapping)
     export.save()
     return export
 
