@@ -283,8 +283,9 @@ class _Progress:
             if name not in self.objects:
                 self.objects[name] = ObjectResult(object_type=obj.object_type, operation=obj.operation)
             self.objects[name].merge(obj)
-            self.exported += obj.records_created + obj.records_updated
-            self.failed += obj.records_failed
+            if name == self.object_type:  # a record counts once: HubSpot's companies and events have own rows
+                self.exported += obj.records_created + obj.records_updated
+                self.failed += obj.records_failed
 
     def results_json(self) -> dict:
         out = {}
