@@ -1,0 +1,91 @@
+"""Data and helpers of the browser journeys (tests/e2e/test_journeys.py): a small intent dataset, DSP campaigns
+synced from the built-in simulator, the UID2 webhook called over HTTP, and waits on what a person would watch.
+
+The fixtures are imported by the test module (they are not in a conftest, so other e2e tests stay untouched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from audiences.engine.generator import GenerateParams, generate
+
+JOURNEY_PARAMS = GenerateParams(rows=6000, days=3, prefixes=4, seed=23, start_day="2024-05-01")
+EMPLOYEE_BUCKETS = ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001-10000", "10001+")
+
+
+@pytest.fixture(scope="session")
+def journey_intent_root(tmp_path_factory) -> Path:
+    """A deterministic intent tree (3 days x 4 topic prefixes x 3 scores, 6,000 rows) shared by the session."""
+    root = tmp_path_factory.mktemp("journeys") / "intent"
+    generate(str(root), JOURNEY_PARAMS)
+    return root
+
+
+@pytest.fixture
+def journey_data(settings, journey_intent_root, tmp_path) -> Path:
+    """Points the default dataset, the allowed roots and the media root (downloads, export files) at temp dirs."""
+    settings.DELIVR_DEMO_DATA = journey_intent_root
+    settings.DELIVR_DATA_ROOTS = [str(journey_intent_root.parent)]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return journey_intent_root
+
+
+def seed_dsp_campaigns(organization):
+    """A DelivrDSP account synced from the simulator (six campaigns with daily rows ending today)."""
+    from campaigns.dsp.simulator import SimulatorDspClient
+    from campaigns.services import campaign_sync_now, dsp_account_create
+
+    account = dsp_account_create(organization=organization, name="Journey DSP", external_id="journey-dsp-1")
+    sync = campaign_sync_now(account=account, client=SimulatorDspClient(), triggered_by="journey test")
+    assert sync.status == "succeeded", (sync.status, getattr(sync, "error", ""))
+    return account
+
+
+def stat(page, selector: str) -> int:
+    """The integer a stat element shows ("1,234" -> 1234)."""
+    return int(page.locator(selector).inner_text().strip().replace(",", ""))
+
+
+def wait_for_estimate_change(page, before: str, timeout: float = 20000) -> int:
+    """Waits until the live estimate shows another record count than `before`; returns the new count."""
+    page.wait_for_function(
+        "before => { const el = document.querySelector('#estimate-records');"
+        " return !!el && el.dataset.value !== before; }",
+        arg=before,
+        timeout=timeout,
+    )
+    return int(page.locator("#estimate-records").get_attribute("data-value"))
+
+
+def estimate(page) -> str:
+    page.wait_for_selector("#estimate-records")
+    return page.locator("#estimate-records").get_attribute("data-value")
+
+
+def csv_rows(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(io.StringIO(fh.read())))
+
+
+def csv_lines(path) -> int:
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+@contextlib.contextmanager
+def failure_screenshot(page, name: str):
+    """Saves `<name>-failed.png` next to the journey screenshots when the journey fails, then re-raises."""
+    from tests.e2e.conftest import screenshot
+
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            screenshot(page, f"{name}-failed")
+        raise

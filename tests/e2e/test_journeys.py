@@ -1,0 +1,312 @@
+"""The three browser journeys of issue 8, one per person, each driven through the UI as that person would, each
+saving a screenshot of its last page under tests/e2e/artifacts/ (journey-<person>.png).
+
+- marketer: builds an audience (topics, scores, an employee-count range) watching the live count, previews,
+  saves and downloads it; configures a HubSpot export with a record limit against the local HubSpot stand-in
+  (the official client really calls it), dry-runs, runs and reads the per-object results; opens a campaign and
+  changes the date range of its charts.
+- admin: adds a project and a member, creates an API client (secret shown once), creates a pixel, turns
+  cookieless on and sees the pixel pending regeneration.
+- support: finds an identifier that came through the UID2 webhook (called over HTTP), reads its audit trail
+  and exports the log as CSV.
+"""
+
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import login, screenshot
+from tests.e2e.journey_support import (
+    csv_lines,
+    csv_rows,
+    estimate,
+    failure_screenshot,
+    journey_data,  # noqa: F401 - fixture
+    journey_intent_root,  # noqa: F401 - fixture
+    seed_dsp_campaigns,
+    stat,
+    wait_for_estimate_change,
+)
+from tests.exports.standins.fixtures import hubspot_standin  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+HUBSPOT_TARGETS = {  # HubSpot's contact property names
+    "email": "email",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "company_name": "company",
+    "job_title": "jobtitle",
+}
+
+
+def _build_audience(page) -> int:
+    """Builder: topics, scores, an employee-count range; returns the count shown when saving."""
+    page.click("nav.mainnav >> text=Audiences")
+    page.click("#new-audience")
+    count = estimate(page)
+    assert int(count) > 0
+
+    # topics: leave out one of the preselected prefixes -> fewer records
+    page.locator("#topic-prefixes input[type=checkbox]:checked").last.uncheck()
+    fewer = wait_for_estimate_change(page, count)
+    assert 0 < fewer < int(count)
+    # scores: add "low" -> more records
+    page.check("input[name=scores][value=low]")
+    more = wait_for_estimate_change(page, str(fewer))
+    assert more > fewer
+
+    # an employee-count range: 1001-5000 .. 10001+ (ranges compare by their order)
+    page.click("#add-filter")
+    row = page.locator(".filter-row").last
+    row.locator("select[name=filter_field]").select_option("company_employee_count")
+    row.locator("select[name=filter_op]").select_option("between")
+    row.locator("input[name=filter_value]").fill("1001-5000, 10001+")
+    row.locator("input[name=filter_value]").press("End")  # keyup -> debounced estimate
+    large = wait_for_estimate_change(page, str(more))
+    assert 0 < large < more
+    # narrow the range: the count follows
+    row.locator("input[name=filter_value]").fill("1001-5000, 5001-10000")
+    row.locator("input[name=filter_value]").press("End")
+    narrower = wait_for_estimate_change(page, str(large))
+    assert 0 < narrower < large
+
+    page.select_option("#preview-limit", "25")
+    page.wait_for_function("document.querySelectorAll('#preview-table tbody tr').length === 25")
+    sizes = page.evaluate(
+        "(() => { const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.textContent);"
+        " const i = heads.indexOf('company_employee_count');"
+        " return [...document.querySelectorAll('#preview-table tbody tr')].map(tr => tr.children[i].textContent); })()"
+    )
+    assert set(sizes) <= {"1001-5000", "5001-10000"}, sizes
+
+    page.fill("#audience-name", "Journey large companies")
+    page.click("#save-audience")
+    page.wait_for_url("**/audiences/*/")
+    page.wait_for_selector("#sample-table")
+    assert stat(page, "#record-count") == narrower
+    return narrower
+
+
+def _download_audience(page, count: int) -> None:
+    page.fill("#record-limit", "40")
+    with page.expect_download() as info:
+        page.click("#download-audience")
+    path = info.value.path()
+    assert csv_lines(path) == 1 + min(40, count)  # header + the limited records
+    assert {r["company_employee_count"] for r in csv_rows(path)} <= {"1001-5000", "5001-10000"}
+
+
+def _hubspot_export(page, standin) -> None:
+    page.click("nav.mainnav >> text=Exports")
+    page.wait_for_url("**/exports/")
+    page.click("#new-export")
+    page.wait_for_url("**/exports/new/")
+    page.fill("#id_name", "Journey HubSpot export")
+    page.select_option("#id_audience", label="Journey large companies (Default)")
+    page.select_option("#id_destination_type", "hubspot")
+    page.wait_for_selector("#id_cfg_host")
+    page.fill("#id_cfg_host", standin.url)
+    page.fill("#id_cred_access_token", standin.token)
+    page.fill("#id_record_limit_max", "150")
+    page.select_option("#id_record_limit_fail_mode", "truncate")
+    # the default mapping targets "Email": the dry run says HubSpot needs its own property name
+    page.click("#dry-run-button")
+    page.wait_for_selector("#dry-run-result [role=alert]")
+    assert "HubSpot needs a field mapped to the target 'email'" in page.inner_text("#dry-run-result")
+    rows = page.locator("tr.mapping-row")
+    for source, target in HUBSPOT_TARGETS.items():
+        rows.filter(has=page.locator(f"input[name$=-source][value={source}]")).locator(
+            "input[name$=-target]"
+        ).fill(target)
+    # HubSpot finds (or creates) each contact's company by its domain: map it too
+    before = rows.count()
+    page.click("#add-mapping-row")
+    expect(rows).to_have_count(before + 1)
+    rows.nth(before).locator("input[name$=-source]").fill("company_domain")
+    rows.nth(before).locator("input[name$=-target]").fill("company_domain")
+
+    page.click("#dry-run-button")
+    page.wait_for_selector("#dry-run-limit")
+    assert "would stop after 150 records" in page.inner_text("#dry-run-limit")
+    assert stat(page, "#dry-run-invalid") > 0 and "REQUIRED_FIELD_MISSING" in page.inner_text(
+        "#dry-run-errors"
+    )  # blank emails
+    assert standin.requests == []  # a dry run never calls the destination
+
+    page.click("#save-export")
+    page.wait_for_url("**/exports/*/")
+    assert "150 records, truncate" in page.inner_text("#record-limit")
+    page.click("#test-connection")
+    page.wait_for_selector("#connection-result >> text=Connected")
+
+    page.click("#run-now")
+    page.wait_for_function(
+        "['completed','completed_with_errors','failed'].includes("
+        "document.querySelector('#latest-status')?.textContent.trim())",
+        timeout=30000,
+    )
+    assert page.inner_text("#latest-status").strip() == "completed_with_errors"  # the blank emails
+    # the per-object results match what HubSpot (the stand-in) recorded
+    results = {
+        cells[0]: [int(c.replace(",", "")) for c in cells[2:6]]  # created, updated, failed, skipped
+        for cells in page.eval_on_selector_all(
+            "#object-results > tbody > tr",
+            "rows => rows.map(r => [...r.children].map(td => td.textContent.trim()))",
+        )
+        if len(cells) == 7
+    }
+    assert set(results) == {"Contact", "Company"}, results
+    contact, company = results["Contact"], results["Company"]
+    assert contact[0] == len(standin.contacts) > 0 and contact[1] == 0
+    assert company[0] == len(standin.companies) > 0
+    assert len(standin.associations) == len(standin.contacts)  # each contact joined to its company
+    # records count once (by contact): processed = exported + failed + duplicates
+    assert stat(page, "#latest-total") == 150
+    assert stat(page, "#latest-exported") == contact[0]
+    assert stat(page, "#latest-failed") == contact[2] > 0
+    duplicates = page.locator("#latest-run > div", has_text="Duplicates").locator(".stat").inner_text()
+    assert contact[0] + contact[2] + int(duplicates.replace(",", "")) == 150
+    page.click("#object-results summary")
+    assert "REQUIRED_FIELD_MISSING" in page.inner_text("#object-results .record-errors")
+
+
+def _campaign_range(page) -> None:
+    page.click("nav.mainnav >> text=Campaigns")
+    page.wait_for_url("**/campaigns/**")
+    page.click("#campaign-table >> text=Spring Launch — Prospecting")
+    page.wait_for_url("**/campaigns/*/**")
+    page.wait_for_function("document.querySelectorAll('#charts .js-plotly-plot').length === 2")
+    before = page.evaluate("document.getElementById('chart-delivery').data[0].x")
+    assert len(before) > 10
+
+    start = (timezone.localdate() - timedelta(days=9)).isoformat()
+    page.fill("#range-from", start)
+    page.locator("#range-from").dispatch_event("change")
+    page.wait_for_function(
+        "n => { const el = document.getElementById('chart-delivery');"
+        " return !!(el && el.data && el.data[0].x.length !== n); }",
+        arg=len(before),
+    )
+    after = page.evaluate("document.getElementById('chart-delivery').data[0].x")
+    assert 0 < len(after) <= 10 and min(after)[:10] >= start
+    assert stat(page, "#period-days") == len(after)
+    assert f"from={start}" in page.url
+
+
+def test_marketer_journey_builds_audience_exports_to_hubspot_and_reads_campaign_charts(
+    page,
+    tenant_factory,
+    password,
+    journey_data,  # noqa: F811 - the fixture imported above
+    hubspot_standin,  # noqa: F811 - the fixture imported above
+):
+    marketer = tenant_factory(role="marketer")
+    seed_dsp_campaigns(marketer.org)
+    login(page, marketer.user.email, password)
+    with failure_screenshot(page, "journey-marketer"):
+        count = _build_audience(page)
+        _download_audience(page, count)
+        _hubspot_export(page, hubspot_standin)
+        _campaign_range(page)
+    screenshot(page, "journey-marketer")
+
+
+def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(page, tenant, password):
+    login(page, tenant.user.email, password)
+    page.click("nav.mainnav >> text=Settings")
+    page.wait_for_url("**/settings/")
+
+    page.fill("#projects input[name=name]", "Journey project")
+    page.click("#projects button.primary")
+    page.wait_for_selector("#projects td >> text=Journey project")
+
+    page.fill("#members input[name=email]", "new.member@example.com")
+    page.select_option("#members select[name=role]", "support")
+    page.fill("#members input[name=first_name]", "New")
+    page.fill("#members input[name=last_name]", "Member")
+    page.fill("#members input[name=password]", "a-long-initial-password-1")
+    page.click("#members button.primary")
+    page.wait_for_selector("#members td >> text=new.member@example.com")
+
+    page.fill("#clients input[name=name]", "Journey CRM sync")
+    page.click("#clients button.primary")
+    secret = page.locator("#new-api-secret").inner_text()
+    assert len(secret) == 64
+    page.reload()
+    assert secret not in page.content()
+    assert "Journey CRM sync" in page.locator("#clients").inner_text()
+    assert page.locator("#new-api-secret").count() == 0
+
+    page.click("nav.mainnav >> text=Pixels")
+    page.fill("#pixel-form input[name=name]", "Journey site")
+    page.click("#pixel-form button.primary")
+    page.wait_for_selector("#pixels td >> text=Journey site")
+    assert page.locator("#pixels .pending").count() == 0
+
+    page.goto("/pixels/settings/")
+    assert page.inner_text("#pending-count").startswith("0 pixels")
+    page.click("#cookies button.primary")
+    page.wait_for_selector("#cookies [role=status]")
+    assert "cookieless" in page.inner_text("#cookie-mode")
+    assert page.inner_text("#pending-count").startswith("1 pixel pending")
+
+    page.click("text=← Pixels")
+    page.wait_for_selector("#pixels .pending")
+    assert "Journey site" in page.locator("#pixels tr", has=page.locator(".pending")).inner_text()
+    screenshot(page, "journey-admin")
+
+
+def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
+    page, live_server, tenant_factory, password
+):
+    support = tenant_factory(role="support")
+    identifier = "AdvIdJourney+uid2/Token=="
+    first = requests.get(
+        f"{live_server.url}/api/v1/uid2/optout",
+        params={"user": identifier, "optouttime": "2026-03-01T10:00:00Z"},
+        timeout=10,
+    )
+    assert first.status_code == 204, first.text
+    again = requests.get(
+        f"{live_server.url}/api/v1/uid2/optout",
+        params={"user": identifier, "optouttime": "2026-03-01T09:00:00Z"},  # an earlier time: kept
+        timeout=10,
+    )
+    assert again.status_code == 204, again.text
+
+    login(page, support.user.email, password)
+    page.click("nav.mainnav >> text=Privacy")
+    page.wait_for_url("**/privacy/")
+    page.fill("#registry-search input[name=q]", identifier)
+    page.select_option("#registry-search select[name=source]", "uid2_webhook")
+    page.click("#registry-search-submit")
+    page.wait_for_url("**q=**")
+    page.wait_for_function("document.querySelectorAll('#registry-entries tbody tr td code').length === 1")
+    assert identifier in page.inner_text("#registry-entries")
+
+    assert identifier in page.inner_text("#audit-log")
+
+    page.click(f"#registry-entries >> text={identifier}")
+    page.wait_for_url("**/privacy/identifier/**")
+    assert "2026-03-01 09:00:00" in page.inner_text("#identifier-entries")  # the earlier time won
+    events = page.locator("#identifier-events tbody tr")
+    assert events.count() == 2
+    trail = page.inner_text("#identifier-events")
+    assert "optout.created" in trail and "optout.updated" in trail
+    assert "uid2_operator" in trail and "127.0.0.1" in trail
+
+    page.go_back()  # back to the search the address bar kept (hx-push-url): a whole page, not the fragment
+    page.wait_for_url("**q=**")
+    assert page.locator("nav.mainnav").is_visible() and page.locator("#registry-search").is_visible()
+    with page.expect_download() as info:
+        page.click("#audit-export")
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = csv_rows(download.path())
+    assert [r["identifier_value"] for r in rows] == [identifier, identifier]
+    assert {r["action"] for r in rows} == {"optout.created", "optout.updated"}
+    screenshot(page, "journey-support")
