@@ -677,7 +677,7 @@ def sample(sel: Selection, limit: int) -> list[dict]:
         # Pick the first persons on person_id alone, then aggregate only their rows: aggregating every
         # column for every person of a large selection would spill and take minutes.
         sql = (
-            f"WITH base AS ({inner}), picked AS (SELECT DISTINCT person_id FROM base "
+            f"WITH base AS NOT MATERIALIZED ({inner}), picked AS (SELECT DISTINCT person_id FROM base "
             f"WHERE person_id IS NOT NULL ORDER BY person_id LIMIT {max(0, int(limit))}) "
             f"SELECT person_id, {', '.join(aggs)} FROM base SEMI JOIN picked USING (person_id) "
             f"GROUP BY person_id ORDER BY person_id"

@@ -248,8 +248,9 @@ def task_jobs_run(*, job_ids: list[int]) -> None:
                 if kind == JobKind.COUNT:
                     _run_counts(group)
                 else:
+                    sel = _selection(group[0].task)  # one opt-out lookup for the whole message
                     for job in group:
-                        _run_unload(job)
+                        _run_unload(job, sel)
             except engine.EngineError as exc:
                 failed = next(
                     (j for j in group if not Job.objects.filter(pk=j.pk, status=JobStatus.DONE).exists()),
@@ -272,15 +273,42 @@ def _run_counts(jobs: list[Job]) -> None:
     _jobs_done(done)
 
 
-def _run_unload(job: Job) -> None:
+def _run_unload(job: Job, sel: engine.Selection) -> None:
     task = job.task
-    sel = _selection(task)
     name = output_name(task, job.partition)
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
-    fd, tmp_path = tempfile.mkstemp(suffix=f".{fmt}")
+    rows, stored = _write_output(
+        name, lambda out: engine.unload(sel, job.partition or None, fmt, out, limit=task.limit)
+    )
+    _jobs_done([(job, rows, 0, stored)])
+
+
+def _write_output(name: str, write) -> tuple[int, str]:
+    """Writes an output file under `name` in default storage; returns (rows, stored name).
+
+    On a local filesystem storage the engine writes next to the final file and renames it into place (no
+    copy; a retried job replaces its file atomically). Other storages (S3, GCS) get a temp file uploaded.
+    """
+    try:
+        final = default_storage.path(name)
+    except NotImplementedError:
+        final = None
+    if final is not None:
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(final), prefix=".part-")
+        os.close(fd)
+        try:
+            rows = write(tmp_path)
+            os.chmod(tmp_path, 0o644)
+            os.replace(tmp_path, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_path)
+        return rows, name
+    fd, tmp_path = tempfile.mkstemp()
     os.close(fd)
     try:
-        rows = engine.unload(sel, job.partition or None, fmt, tmp_path, limit=task.limit)
+        rows = write(tmp_path)
         if default_storage.exists(name):
             default_storage.delete(name)
         with open(tmp_path, "rb") as fh:
@@ -288,7 +316,7 @@ def _run_unload(job: Job) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
-    _jobs_done([(job, rows, 0, stored)])
+    return rows, stored
 
 
 @transaction.atomic
