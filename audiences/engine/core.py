@@ -622,6 +622,8 @@ def count_partitions(sel: Selection, partitions: Sequence[str]) -> dict[str, tup
     plan = _plan(sel, partitions=partitions)
     if not plan.hive:
         raise EngineError("grouped counts need a hive-partitioned tree")
+    if not plan.remote and not sel.where_sql and not sel.suppression:
+        return _footer_counts(plan.files, partitions)
     con = _connect()
     try:
 
@@ -635,6 +637,22 @@ def count_partitions(sel: Selection, partitions: Sequence[str]) -> dict[str, tup
     finally:
         con.close()
     return {key: (kept.get(key, 0), total.get(key, 0) - kept.get(key, 0)) for key in partitions}
+
+
+def _footer_counts(files: Sequence[str], partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Row counts per partition from the local files' Parquet footers alone (no filter, nothing suppressed)."""
+    con = _connect()
+    try:
+        rows = con.execute(
+            "SELECT file_name, num_rows FROM parquet_file_metadata(?)", [list(files)]
+        ).fetchall()
+    finally:
+        con.close()
+    counts = dict.fromkeys(partitions, 0)
+    for name, num_rows in rows:
+        key = "/".join(name.split("/")[-4:-1])  # .../day=D/prefix=P/score=S/part-0.parquet
+        counts[key] += int(num_rows)
+    return {key: (n, 0) for key, n in counts.items()}
 
 
 @_remote_errors
