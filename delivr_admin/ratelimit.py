@@ -1,10 +1,13 @@
 """Rate limit per organization through the shared cache (Redis in production).
 
-A fixed window of burst/rate seconds allowing `burst` requests: 25/s on average with bursts of 50 by
-default. cache.add + cache.incr are atomic on Redis, so every process shares one budget.
+A token bucket (GCRA: one "theoretical arrival time" per key): `rate` requests per second on average with
+bursts of up to `burst` (25/s and 50 by default, as Delivr publishes). On Redis the check-and-update is one
+Lua script, atomic across every process; other caches (the embedded default's in-process cache) use a
+process lock.
 """
 
 import math
+import threading
 import time
 
 from django.conf import settings
@@ -14,40 +17,39 @@ from rest_framework.throttling import BaseThrottle
 
 from .permissions import principal_of
 
+_GCRA_LUA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > tolerance then return tostring(tat - now - tolerance) end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return '0'
+"""
+_local_lock = threading.Lock()
+
 
 def rate_limit_hit(key: str, *, rate: int, burst: int) -> float | None:
     """Counts one request against `key`; returns None when allowed, else seconds to wait."""
     if rate <= 0 or burst <= 0:
         return None
-    window = max(1.0, burst / rate)
+    interval = 1.0 / rate
+    tolerance = (burst - 1) * interval
     now = time.time()
-    bucket = int(now // window)
-    cache_key = f"rl:{key}:{bucket}"
-    ttl = int(math.ceil(window)) + 1
-    count = _redis_incr(cache_key, ttl)
-    if count is None:
-        if cache.add(cache_key, 1, timeout=ttl):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr
-                cache.add(cache_key, 1, timeout=ttl)
-                count = 1
-    if count <= burst:
-        return None
-    return (bucket + 1) * window - now
-
-
-def _redis_incr(key: str, ttl: int) -> int | None:
-    """INCR + EXPIRE NX in one round trip on Redis (cache.add + cache.incr take three); None elsewhere."""
-    if not isinstance(cache, RedisCache):
-        return None
-    full_key = cache.make_and_validate_key(key)
-    pipe = cache._cache.get_client(full_key, write=True).pipeline(transaction=False)
-    pipe.incr(full_key)
-    pipe.expire(full_key, ttl, nx=True)
-    return int(pipe.execute()[0])
+    cache_key = f"rl:{key}"
+    if isinstance(cache, RedisCache):
+        full_key = cache.make_and_validate_key(cache_key)
+        client = cache._cache.get_client(full_key, write=True)
+        wait = float(client.eval(_GCRA_LUA, 1, full_key, repr(now), repr(interval), repr(tolerance)))
+        return wait if wait > 0 else None
+    with _local_lock:
+        tat = max(float(cache.get(cache_key) or 0.0), now)
+        if tat - now > tolerance:
+            return tat - now - tolerance
+        cache.set(cache_key, tat + interval, timeout=int(math.ceil(tat + interval - now)) + 1)
+    return None
 
 
 def client_ip(request) -> str:

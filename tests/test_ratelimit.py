@@ -1,0 +1,29 @@
+import pytest
+
+from delivr_admin import ratelimit
+
+
+@pytest.mark.parametrize("rate,burst,seconds", [(25, 50, 10.0), (5, 5, 4.0)])
+def test_rate_limit_when_hammered_allows_burst_then_rate(monkeypatch, rate, burst, seconds):
+    """A client sending 100 requests/s gets the burst at once, then `rate` per second, on any cache backend."""
+    clock = {"now": 1_000_000.0}
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock["now"])
+    key = f"test:{rate}:{burst}:{id(clock)}"
+    allowed = 0
+    for _ in range(int(seconds * 100)):
+        if ratelimit.rate_limit_hit(key, rate=rate, burst=burst) is None:
+            allowed += 1
+        clock["now"] += 0.01
+    expected = burst + rate * seconds
+    assert expected - 2 <= allowed <= expected + 1
+
+
+def test_rate_limit_wait_says_when_the_next_request_is_allowed(monkeypatch):
+    clock = {"now": 2_000_000.0}
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock["now"])
+    for _ in range(3):
+        assert ratelimit.rate_limit_hit("test:wait", rate=2, burst=3) is None
+    wait = ratelimit.rate_limit_hit("test:wait", rate=2, burst=3)
+    assert wait == pytest.approx(0.5)
+    clock["now"] += wait
+    assert ratelimit.rate_limit_hit("test:wait", rate=2, burst=3) is None
