@@ -11,7 +11,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
@@ -39,6 +39,7 @@ def rate_limit_hit(key: str, *, rate: int, burst: int) -> float | None:
     tolerance = (burst - 1) * interval
     now = time.time()
     cache_key = f"rl:{key}"
+    cache = caches["default"]  # the backend itself: `django.core.cache.cache` is a proxy, never a RedisCache
     if isinstance(cache, RedisCache):
         full_key = cache.make_and_validate_key(cache_key)
         client = cache._cache.get_client(full_key, write=True)

@@ -27,3 +27,29 @@ def test_rate_limit_wait_says_when_the_next_request_is_allowed(monkeypatch):
     assert wait == pytest.approx(0.5)
     clock["now"] += wait
     assert ratelimit.rate_limit_hit("test:wait", rate=2, burst=3) is None
+
+
+def _hammer(args):
+    key, deadline = args
+    allowed = 0
+    while ratelimit.time.time() < deadline:
+        if ratelimit.rate_limit_hit(key, rate=25, burst=50) is None:
+            allowed += 1
+    return allowed
+
+
+def test_rate_limit_is_shared_by_processes_through_redis():
+    """Four processes hammering one key get one budget between them (the production setting: Redis)."""
+    import multiprocessing
+    import time
+
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
+        pytest.skip("the embedded default's cache is per process; run with CACHE_URL=redis://...")
+    key = f"test:shared:{time.time()}"
+    deadline = time.time() + 3.0
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        allowed = sum(pool.map(_hammer, [(key, deadline)] * 4))
+    assert 50 + 25 * 3 - 5 <= allowed <= 50 + 25 * 3 + 5
