@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core import signing
@@ -36,36 +37,55 @@ def task_get(principal: Principal, task_id: uuid.UUID | str) -> Task:
     return task
 
 
-def task_jobs(task: Task) -> list[Job]:
-    return list(Job.objects.filter(task=task).order_by("kind", "partition"))
+class JobRow(NamedTuple):
+    """What reads of a task need of each job (no model instances: the status endpoint is the busiest one)."""
+
+    id: int
+    kind: str
+    partition: str
+    status: str
+    count: int | None
+    output_name: str
+    error: str
 
 
-def output_token(task: Task, job: Job) -> str:
-    return signing.TimestampSigner(salt=_SIGNER_SALT).sign_object(
-        {"t": str(task.pk), "j": job.pk, "o": str(task.organization_id)}
-    )
+def task_jobs(task: Task) -> list[JobRow]:
+    fields = ("id", "kind", "partition", "status", "count", "output_name", "error")
+    return [
+        JobRow(*row)
+        for row in Job.objects.filter(task=task).order_by("kind", "partition").values_list(*fields)
+    ]
 
 
-def output_link(task: Task, job: Job, *, base_url: str = "") -> str:
-    """A link to one output file, signed for this org and valid for 15 minutes (DELIVR_SIGNED_LINK_TTL_SECONDS)."""
-    path = reverse("task-output", kwargs={"task_id": task.pk, "job_id": job.pk})
-    return f"{base_url}{path}?token={output_token(task, job)}"
+def output_token(task: Task) -> str:
+    """One token per task and organization: it opens the task's outputs, for the owning org, for 15 minutes."""
+    return signing.TimestampSigner(salt=_SIGNER_SALT).sign(f"{task.pk}:{task.organization_id}")
+
+
+def output_links(task: Task, jobs: list[JobRow], *, base_url: str = "") -> dict[int, str]:
+    """{job id: signed link} for the given output jobs (DELIVR_SIGNED_LINK_TTL_SECONDS, 15 minutes by default)."""
+    if not jobs:
+        return {}
+    token = output_token(task)
+    prefix = reverse("task-output", kwargs={"task_id": task.pk, "job_id": 0})[:-1]
+    return {job.id: f"{base_url}{prefix}{job.id}?token={token}" for job in jobs}
 
 
 def output_resolve(principal: Principal, task_id: uuid.UUID, job_id: int, token: str) -> Job:
     """The output job a signed link points at, if the link is intact, fresh and the caller owns the task."""
     try:
-        claims = signing.TimestampSigner(salt=_SIGNER_SALT).unsign_object(
+        value = signing.TimestampSigner(salt=_SIGNER_SALT).unsign(
             token or "", max_age=settings.DELIVR_SIGNED_LINK_TTL_SECONDS
         )
     except signing.SignatureExpired as exc:
         raise Http404("This download link has expired; fetch the task status for a fresh one.") from exc
     except signing.BadSignature as exc:
         raise Http404("Invalid download link.") from exc
-    if claims.get("t") != str(task_id) or claims.get("j") != job_id:
+    signed_task, _, signed_org = value.partition(":")
+    if signed_task != str(task_id):
         raise Http404("Invalid download link.")
     task = task_get(principal, task_id)
-    if str(task.organization_id) != claims.get("o"):
+    if str(task.organization_id) != signed_org:
         raise Http404(NOT_FOUND)
     try:
         return Job.objects.get(pk=job_id, task=task, kind=JobKind.UNLOAD, status=JobStatus.DONE)
@@ -73,13 +93,15 @@ def output_resolve(principal: Principal, task_id: uuid.UUID, job_id: int, token:
         raise Http404("Output not found.") from exc
 
 
-def task_status(task: Task, *, base_url: str = "", jobs: list[Job] | None = None) -> dict:
+def task_status(task: Task, *, base_url: str = "", jobs: list[JobRow] | None = None) -> dict:
     """The task as the Audience API shows it: counts, outputs and output links keyed by partition."""
     jobs = task_jobs(task) if jobs is None else jobs
     counts: dict[str, int] = {}
     outputs: dict[str, str] = {}
     links: dict[str, str] = {}
     counted = any(job.kind == JobKind.COUNT for job in jobs)
+    done_outputs = [job for job in jobs if job.kind == JobKind.UNLOAD and job.status == JobStatus.DONE]
+    signed = output_links(task, done_outputs, base_url=base_url)
     for job in jobs:
         key = job.partition or "all"
         if job.kind == JobKind.COUNT and job.status == JobStatus.DONE:
@@ -88,7 +110,7 @@ def task_status(task: Task, *, base_url: str = "", jobs: list[Job] | None = None
             if not counted:  # counting was skipped (limit): counts are the rows written
                 counts[key] = job.count or 0
             outputs[key] = job.output_name
-            links[key] = output_link(task, job, base_url=base_url)
+            links[key] = signed[job.id]
     body = {
         "task_id": str(task.pk),
         "status": task.status,
