@@ -197,6 +197,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AudienceTypeEnum": "audiences.models.AudienceType",
+        "ListTypeEnum": "audiences.models.ListType",
+        "IdentifierTypeEnum": "privacy.models.IdentifierType",
+    },
 }
 
 # Auth tokens.

@@ -100,6 +100,7 @@ class AudienceListApi(APIView):
         input_path = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
 
     @extend_schema(
+        operation_id="audiences_list",
         parameters=[
             OpenApiParameter("project_id", OpenApiTypes.UUID, description="Only this project's audiences."),
             OpenApiParameter("limit", int, description="1..1000, default 25"),

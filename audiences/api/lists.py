@@ -95,6 +95,7 @@ class ContactListListApi(APIView):
         project_id = StrictUUIDField()
 
     @extend_schema(
+        operation_id="lists_list",
         parameters=[
             OpenApiParameter("type", str, enum=ListType.values),
             OpenApiParameter("source", str, enum=ListSource.values),

@@ -4,7 +4,7 @@ import re
 from datetime import date, datetime
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ MAX_LIMIT = 10_000_000
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
+@extend_schema_field({"type": "string", "example": "2024-05-01", "description": "YYYY-MM-DD or YYYYMMDD"})
 class DayField(serializers.Field):
     """A day as `2024-05-01` or `20240502`."""
 
@@ -166,6 +167,7 @@ class GenericParquetTaskCreateApi(APIView):
 
 class TaskListApi(APIView):
     @extend_schema(
+        operation_id="tasks_list",
         parameters=[
             OpenApiParameter("limit", int, description="1..1000, default 100"),
             OpenApiParameter("offset", int),
