@@ -1,9 +1,10 @@
 """Contract fuzzing: schemathesis generates requests from the OpenAPI schema (drf-spectacular) and checks
 every response: no 5xx, the status code is documented, the body matches the documented schema.
 
-Only the finished endpoint groups are fuzzed (FINISHED). The app runs in-process (WSGI) on the test
-database, authenticated as a seeded organization's API client (or its admin's JWT where the endpoint needs
-a signed-in user).
+Every operation of the schema is fuzzed. The app runs in-process (WSGI) on the test database,
+authenticated as a seeded organization's API client (or its admin's JWT where the endpoint needs a signed-in
+user); half of the cases address the seeded objects (an audience on a tiny generated intent tree, a contact
+list with import reports, a file export with a finished run, a task, a campaign, a pixel, an opt-out).
 """
 
 import zlib
@@ -17,13 +18,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from audiences.engine.generator import GenerateParams, generate
 from delivr_admin.wsgi import application
 
-FINISHED = (
-    r"^/(auth/|client/|api/app/|pixel/"
-    r"|api/v1/(projects|organizations|status|intent_hive_tasks|generic_parquet_tasks|tasks/"
-    r"|campaigns|uid2/optout|privacy/optouts|pixels))"
-)
 # The signed-in admin (JWT) where an endpoint needs a person or an admin, and for admin writes; the API
 # client (key + secret) everywhere else.
 JWT_PATHS = ("/client/", "/api/app/", "/api/v1/pixels", "/api/v1/organizations/{organization_id}/settings")
@@ -32,7 +29,23 @@ AUTH_HEADERS = {"authorization", "x-api-key", "x-api-secret", "cookie"}
 MAX_EXAMPLES = 25
 SEEN: dict[str, Counter] = {}  # operation -> status code counts, filled by the fuzzing test
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(path_regex=FINISHED)
+INTENT_PARAMS = GenerateParams(rows=500, days=2, prefixes=2, seed=1)
+LIST_CSV = (
+    "email,first_name,person_id\n"
+    "ann@acme.io,Ann,p1\n"
+    "not-an-email,Bob,p2\n"  # an invalid row: the list gets an "invalid" report
+    "ANN@acme.io,Ann,p9\n"  # a duplicate: a "duplicates" report
+)
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+
+
+@pytest.fixture(scope="module")
+def intent_tree(tmp_path_factory):
+    """A tiny intent dataset, generated once for all operations (audiences read it)."""
+    root = tmp_path_factory.mktemp("contract") / "intent"
+    generate(str(root), INTENT_PARAMS)
+    return root
 
 
 @pytest.fixture(autouse=True)
@@ -46,13 +59,20 @@ def _keep_test_connection():
 
 
 @pytest.fixture
-def seeded(settings, tenant, tmp_path):
-    """An organization with a little of everything: a completed task, a campaign, a pixel, an opt-out."""
+def seeded(settings, tenant, tmp_path, intent_tree):
+    """An organization with a little of everything: a completed task, an audience built on the intent tree,
+    a contact list with reports, a file export with a finished run, a campaign, a pixel, an opt-out."""
     from datetime import timedelta
 
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import TestCase
     from django.utils import timezone
 
     from audiences.models import Job, JobKind, JobStatus, Task, TaskKind, TaskStatus
+    from audiences.services import audiences as audience_services
+    from audiences.services import lists as list_services
+    from exports.services import exports as export_services
+    from exports.services import runs as run_services
     from pixels import services as pixel_services
     from privacy import services as privacy_services
     from tests.campaigns.factories import make_campaign
@@ -63,8 +83,8 @@ def seeded(settings, tenant, tmp_path):
     settings.DELIVR_UID2_RATE_LIMIT_BURST = 100_000
     settings.DELIVR_PIXEL_RATE_LIMIT_PER_SECOND = 100_000
     settings.DELIVR_PIXEL_RATE_LIMIT_BURST = 100_000
-    settings.DELIVR_DATA_ROOTS = [str(tmp_path)]
-    settings.DELIVR_DEMO_DATA = tmp_path / "intent"
+    settings.DELIVR_DATA_ROOTS = [str(tmp_path), str(intent_tree.parent)]
+    settings.DELIVR_DEMO_DATA = intent_tree
     settings.MEDIA_ROOT = tmp_path / "media"
 
     now = timezone.now()
@@ -100,8 +120,41 @@ def seeded(settings, tenant, tmp_path):
         organization=tenant.org,
         actor="tests",
     )
+    principal = tenant.principal
+    with TestCase.captureOnCommitCallbacks(execute=True):  # builds, imports and runs happen now (eager)
+        audience = audience_services.audience_create(
+            principal=principal, project=tenant.project, name="Decision makers", definition={}
+        )
+        contact_list = list_services.contact_list_upload(
+            principal=principal,
+            project=tenant.project,
+            name="Leads",
+            type="contacts",
+            upload=SimpleUploadedFile("leads.csv", LIST_CSV.encode(), "text/csv"),
+            source="api",
+        )
+        export = export_services.export_create(
+            principal=principal,
+            project_id=tenant.project.id,
+            audience_id=audience.id,
+            name="File export",
+            destination_type="file",
+            destination_config={"format": "csv"},
+            field_mapping=[{"source": "email", "target": "Email", "type": "email"}],
+        )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        run = run_services.export_run_start(export=export, trigger="api", actor="tests")
+    run.refresh_from_db()
+    audience.refresh_from_db()
+    assert audience.build_status == "ready", audience.build_error
+    assert run.status == "completed", run.error
     tenant.ids = {
         "app_id": tenant.client_id,
+        "project_id": str(tenant.project.id),
+        "audience_id": str(audience.id),
+        "list_id": str(contact_list.id),
+        "export_id": str(export.id),
+        "run_id": str(run.id),
         "campaign_id": str(campaign.id),
         "organization_id": str(tenant.org.id),
         "pixel_id": str(pixel.id),
@@ -113,12 +166,15 @@ def seeded(settings, tenant, tmp_path):
 
 
 def use_seeded_ids(case, ids: dict) -> None:
-    """Half of the cases (chosen by their content, so runs repeat) address the seeded objects, not 404s."""
+    """Half of the cases (chosen by their content, so runs repeat) address the seeded objects, not 404s;
+    a `project_id` query parameter (audience download) follows, so the download's 200 path is reached."""
     params = case.path_parameters
     if params and zlib.crc32(repr(sorted(params.items())).encode()) % 2 == 0:
         for name in params:
             if name in ids:
                 params[name] = ids[name]
+        if case.query and "project_id" in case.query:
+            case.query["project_id"] = ids["project_id"]
 
 
 def auth_headers(tenant, method: str, path: str) -> dict[str, str]:
