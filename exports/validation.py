@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -336,16 +337,65 @@ def _lower_fast(values: pa.Array) -> pa.Array:
     return pc.utf8_lower(values)
 
 
+def _nn(arr: pa.Array) -> pa.Array:
+    return arr if arr.null_count == 0 else arr.fill_null(False)
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _empty(values: pa.Array) -> pa.Array:
+    """Rows that are null or "" (no nulls in the mask)."""
+    empty = pc.equal(pc.binary_length(values), 0)
+    return empty if values.null_count == 0 else empty.fill_null(True)
+
+
 def _too_long(values: pa.Array, max_length: int) -> pa.Array:
     """Rows longer than max_length code points; only values with more bytes than that are measured."""
     candidates = _nn(pc.greater(pc.binary_length(values), max_length))
-    if not pc.any(candidates).as_py():
+    if not _any(candidates):
         return candidates
-    return _nn(pc.greater(pc.utf8_length(values), max_length))
+    measured = _nn(pc.greater(pc.utf8_length(values.filter(candidates)), max_length))
+    return pc.replace_with_mask(candidates, candidates, measured)
 
 
-def _nn(arr: pa.Array) -> pa.Array:
-    return arr if arr.null_count == 0 else arr.fill_null(False)
+@dataclass(frozen=True)
+class _Picklist:
+    values: pa.Array  # the picklist's own spelling
+    lowered: pa.Array  # the same, lower-cased as the reference compares them
+
+    @classmethod
+    def of(cls, spec: FieldSpec) -> _Picklist:
+        return _picklist(spec.picklist)
+
+
+@lru_cache(maxsize=256)
+def _picklist(picklist: tuple[str, ...]) -> _Picklist:
+    return _Picklist(
+        pa.array(list(picklist), pa.string()), pa.array([_lower(p) for p in picklist], pa.string())
+    )
+
+
+def _picklist_match(picklist: _Picklist, values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(values in the picklist's spelling where they match, mask of the values matching none; nulls miss).
+
+    An exact match is already the picklist's spelling (its values differ case-insensitively), so only the
+    values that match nothing exactly are lower-cased and looked up again.
+    """
+    if values.type != picklist.values.type:
+        picklist = _Picklist(picklist.values.cast(values.type), picklist.lowered.cast(values.type))
+    exact = pc.index_in(values, value_set=picklist.values)
+    miss = pc.is_null(exact)
+    if not _any(miss):
+        return values, miss
+    rest = values.filter(miss)
+    idx = pc.index_in(_lower_fast(rest), value_set=picklist.lowered)
+    if idx.null_count == len(idx):
+        return values, miss
+    hit = pc.is_valid(idx)
+    values = pc.replace_with_mask(values, miss, pc.if_else(hit, pc.take(picklist.values, idx), rest))
+    return values, pc.replace_with_mask(miss, miss, pc.invert(hit))
 
 
 def _per_row_sum(flags: pa.Array, offsets: pa.Array) -> pa.Array:
@@ -357,25 +407,34 @@ def _per_row_sum(flags: pa.Array, offsets: pa.Array) -> pa.Array:
 
 
 def _multi_value(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-    """(values joined with ';', rows holding a value outside the picklist or None)."""
+    """(values joined with ";", rows holding a value outside the picklist or None)."""
     if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
         lists = col
     else:
         lists = pc.split_pattern(col if _is_text(col.type) else pc.cast(col, pa.string()), ",")
-    if lists.null_count:
+    null_rows = lists.null_count
+    if null_rows:
         lists = lists.fill_null(pa.scalar([], lists.type))
     offsets = pc.subtract(lists.offsets, lists.offsets[0])
     flat = pc.list_flatten(lists)
     if not _is_text(flat.type):
         flat = pc.cast(flat, pa.string())
+    if flat.null_count and not null_rows and len(flat) == len(col):
+        flat = flat.fill_null("")  # a null inside a list is dropped like an empty value
+    if not null_rows and len(flat) == len(col):
+        # Exactly one value per row (no row split into two, none empty or null): the joined value is that
+        # value trimmed, or "" when nothing is left, so nothing needs to be split, filtered or joined.
+        values = pc.ascii_trim(flat, characters=WHITESPACE)
+        if not spec.picklist:
+            return values, None
+        values, miss = _picklist_match(_Picklist.of(spec), values)
+        return values, pc.and_(miss, pc.greater(pc.binary_length(values), 0))
     flat = pc.ascii_trim(flat, characters=WHITESPACE)
     keep = _nn(pc.greater(pc.binary_length(flat), 0))
     bad = None
     if spec.picklist:
-        idx = pc.index_in(_lower_fast(flat), value_set=pa.array([p.lower() for p in spec.picklist]))
-        missing = pc.and_(keep, pc.is_null(idx))
-        bad = pc.greater(_per_row_sum(missing, offsets), 0)
-        flat = pc.if_else(pc.is_null(idx), flat, pc.take(pa.array(spec.picklist), idx))
+        flat, miss = _picklist_match(_Picklist.of(spec), flat)
+        bad = pc.greater(_per_row_sum(pc.and_(keep, miss), offsets), 0)
     new_offsets = pc.cast(
         pc.take(
             pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(pc.cast(keep, pa.int64()))]),
@@ -388,7 +447,11 @@ def _multi_value(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, pa.Array | N
 
 
 def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:
-    """(normalized column, code -> boolean mask of the rows failing with it) for one field."""
+    """(normalized column, code -> boolean mask of the rows failing with it) for one field.
+
+    Each check runs once over the column and only while some row can still fail it; masks are computed only
+    for codes some row has (a row's first failing check is its error, later checks skip it).
+    """
     failures: dict[str, pa.Array] = {}
     done: pa.Array | None = None
 
@@ -396,7 +459,7 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         nonlocal done
         if done is not None:
             mask = pc.and_not(mask, done)
-        if pc.any(mask).as_py():
+        if _any(mask):
             failures[code] = mask
             done = mask if done is None else pc.or_(done, mask)
 
@@ -408,17 +471,18 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         values = pc.cast(col, pa.float64())
     else:
         values = _as_text(col)
-    empty = pc.is_null(values) if numeric else pc.invert(_nn(pc.greater(pc.binary_length(values), 0)))
-    any_empty = pc.any(empty).as_py()
+    empty = pc.is_null(values) if numeric else _empty(values)
+    any_empty = _any(empty)
     if spec.default is not None and any_empty:
         default = float(spec.default) if numeric else spec.default
         values = pc.if_else(empty, pa.scalar(default, values.type), values)
         any_empty = False
     if any_empty and spec.required:
         fail(REQUIRED_FIELD_MISSING, empty)
-    filled = pc.invert(empty) if any_empty else None
+    filled = pc.invert(empty) if any_empty and not spec.required else None
 
     def present(mask: pa.Array) -> pa.Array:
+        # Required empty rows have failed already (`fail` skips them); optional ones pass every check.
         mask = _nn(mask)
         return mask if filled is None else pc.and_(mask, filled)
 
@@ -432,9 +496,8 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         values = pc.ascii_lower(values)
         fail(INVALID_EMAIL_FORMAT, present(pc.invert(_nn(pc.match_substring_regex(values, EMAIL_RE)))))
     if spec.picklist and not spec.multi_value:
-        idx = pc.index_in(_lower_fast(values), value_set=pa.array([p.lower() for p in spec.picklist]))
-        fail(INVALID_PICKLIST_VALUE, present(pc.is_null(idx)))
-        values = pc.if_else(pc.is_null(idx), values, pc.take(pa.array(spec.picklist), idx))
+        values, miss = _picklist_match(_Picklist.of(spec), values)
+        fail(INVALID_PICKLIST_VALUE, present(miss))
     if picklist_bad is not None:
         fail(INVALID_PICKLIST_VALUE, present(picklist_bad))
     if spec.max_length is not None:
@@ -442,13 +505,20 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         if spec.multi_value:
             fail(MULTI_VALUE_TOO_LONG, too_long)
         elif spec.truncate:
-            if pc.any(too_long).as_py():
+            if _any(too_long):
                 values = pc.if_else(too_long, pc.utf8_slice_codeunits(values, 0, spec.max_length), values)
         else:
             fail(STRING_TOO_LONG, too_long)
-    if any_empty:
+    if any_empty and not spec.required and (pc.sum(empty).as_py() or 0) > values.null_count:
+        # Optional empty values are written as null (a required one failed: its row is not written at all).
         values = pc.if_else(empty, pa.scalar(None, values.type), values)
     return values, failures
+
+
+@lru_cache(maxsize=64)
+def _error_lookup(mapping: tuple[FieldSpec, ...]) -> list[tuple[str, str, str]]:
+    """(target, code, message) by field index * len(CODES) + code index."""
+    return [(spec.target, code, spec.message(code)) for spec in mapping for code in CODES]
 
 
 def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpec]) -> BatchValidation:
@@ -475,9 +545,8 @@ def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpe
             parts.append(
                 pa.table(
                     {
-                        "row": pc.cast(rows, pa.int64()),
-                        "field": pa.repeat(pa.scalar(f, pa.int32()), len(rows)),
-                        "code": pa.repeat(pa.scalar(code_ids[code], pa.int32()), len(rows)),
+                        "row": rows,
+                        "key": pa.repeat(pa.scalar(f * len(CODES) + code_ids[code], pa.int32()), len(rows)),
                     }
                 )
             )
@@ -486,17 +555,12 @@ def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpe
         return BatchValidation(table=table, valid=pa.repeat(pa.scalar(True), n), error_counts=counts)
     valid = pc.invert(invalid)
     table = table.filter(valid)
-    found = pa.concat_tables(parts).sort_by([("row", "ascending"), ("field", "ascending")])
-    messages = [[spec.message(code) for code in CODES] for spec in mapping]
-    targets = [spec.target for spec in mapping]
+    # Only the failing rows are materialized: in row order, then field order (a row fails once per field).
+    found = pa.concat_tables(parts).sort_by([("row", "ascending"), ("key", "ascending")])
+    lookup = _error_lookup(tuple(mapping))
     errors = [
-        (r, targets[f], CODES[c], messages[f][c])
-        for r, f, c in zip(
-            found.column("row").to_pylist(),
-            found.column("field").to_pylist(),
-            found.column("code").to_pylist(),
-            strict=True,
-        )
+        (r,) + lookup[k]
+        for r, k in zip(found.column("row").to_pylist(), found.column("key").to_pylist(), strict=True)
     ]
     return BatchValidation(table=table, valid=valid, errors=errors, error_counts=counts)
 

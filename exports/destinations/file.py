@@ -40,6 +40,7 @@ class FileDestination(Destination):
     credential_fields = ()
     object_types = ("Record",)
     resumable: ClassVar[bool] = False
+    uses_idempotency_keys: ClassVar[bool] = False  # a new file per run: nothing to upsert
     batch_size: ClassVar[int] = 65536
 
     @classmethod

@@ -6,7 +6,11 @@ results, and a small spool file with the batch's record keys. A retried attempt 
 the records they name, so it resumes after the last committed batch (whatever order the engine streams in);
 the batch in flight when a worker died is sent again with the same idempotency keys (`<run_id>:<record_key>`),
 which the destination uses to never create a record twice. Destinations that cannot resume (a file built
-locally) declare `resumable = False`, and their runs restart from zero instead.
+locally) declare `resumable = False`, and their runs restart from zero instead: they write no spools and
+commit their progress every CHECKPOINT_SECONDS rather than per batch.
+
+Records are deduplicated by key across the run with Arrow hash lookups (no per-record Python); the identities
+of the records sent stream into the export-generated list's Parquet file as the batches go.
 
 A heartbeat thread touches heartbeat_at while a long batch is in flight; the reaper requeues runs whose
 heartbeat went stale (their worker died) until DELIVR_EXPORT_MAX_ATTEMPTS, then fails them, so no run stays
@@ -20,9 +24,9 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import uuid
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -40,6 +44,7 @@ from audiences.selectors.audiences import audience_selection
 from delivr_admin.errors import ApplicationError
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import (
+    MAX_RECORD_ERRORS,
     BatchContext,
     BatchResult,
     Destination,
@@ -55,9 +60,11 @@ logger = logging.getLogger(__name__)
 
 KEY_COLUMNS = ("person_id", "email")
 HEARTBEAT_INTERVAL_SECONDS = 10.0
+CHECKPOINT_SECONDS = 5.0  # how often a run that cannot resume commits its progress (others: every batch)
 SPOOL_SCHEMA = pa.schema(
     [("record_key", pa.string()), ("sent", pa.bool_()), ("person_id", pa.string()), ("email", pa.string())]
 )
+LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
 
 
 class RunRetry(Exception):
@@ -176,24 +183,31 @@ class _Heartbeat(threading.Thread):
 # execute
 
 
-@lru_cache(maxsize=8)
-def _arange(n: int) -> pa.Array:
-    return pa.array(range(n), pa.int64())
+def _key_part(name: str, col: pa.Array) -> pa.Array:
+    col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
+    col = pc.utf8_trim_whitespace(col)
+    if name == "email":
+        col = pc.utf8_lower(col)
+    return pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
 
 
 def _record_keys(batch: pa.RecordBatch) -> pa.Array:
-    """person_id, else email (lower-cased, trimmed); null when a record has neither."""
+    """person_id, else email (lower-cased, trimmed); null when a record has neither.
+
+    The email is only read for the records without a person_id (usually none).
+    """
     key = None
     for name in KEY_COLUMNS:
         if name not in batch.schema.names:
             continue
         col = batch.column(batch.schema.get_field_index(name))
-        col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
-        col = pc.utf8_trim_whitespace(col)
-        if name == "email":
-            col = pc.utf8_lower(col)
-        col = pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
-        key = col if key is None else pc.coalesce(key, col)
+        if key is None:
+            key = _key_part(name, col)
+            continue
+        if not key.null_count:
+            break
+        missing = pc.is_null(key)
+        key = pc.replace_with_mask(key, missing, _key_part(name, col.filter(missing)))
     return key if key is not None else pa.nulls(batch.num_rows, pa.string())
 
 
@@ -217,24 +231,42 @@ class SeenKeys:
             self._chunks = [pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())]
         return self._chunks[0]
 
+    def known(self, candidates: pa.Array) -> pa.Array | None:
+        """Mask over distinct non-null candidates: True for the keys met already (None when there are none).
+
+        Arrow builds its hash table over the value set on every call, so the table is built over the smaller
+        side: once the run has met more keys than a batch holds, over the batch's keys, probing the seen ones.
+        """
+        if not self._size or not len(candidates):
+            return None
+        seen = self.array()
+        if len(seen) <= len(candidates):
+            known = pc.is_in(candidates, value_set=seen)
+        else:
+            positions = pc.index_in(seen, value_set=candidates).drop_null()
+            if not len(positions):
+                return None
+            known = pc.is_in(candidates, value_set=candidates.take(positions))
+        return known if known.true_count else None
+
 
 def _first_occurrences(keys: pa.Array, seen: SeenKeys) -> pa.Array:
     """Boolean mask: rows whose (non-null) key appears for the first time in this run (and remembers them)."""
     n = len(keys)
-    firsts = (
-        pa.table({"k": keys, "i": _arange(n)})
-        .filter(pc.is_valid(keys))
-        .group_by("k", use_threads=False)
-        .aggregate([("i", "min")])
-        .combine_chunks()
-    )
-    candidates = firsts.column("k").chunk(0) if firsts.num_rows else pa.array([], pa.string())
-    rows = firsts.column("i_min").chunk(0) if firsts.num_rows else pa.array([], pa.int64())
-    if len(seen) and len(candidates):
-        fresh = pc.invert(pc.is_in(candidates, value_set=seen.array()))
-        candidates, rows = candidates.filter(fresh), rows.filter(fresh)
+    if n == keys.null_count:
+        return pa.repeat(pa.scalar(False), n)
+    # dictionary_encode numbers the keys in order of first appearance, so a row is its key's first in the
+    # batch exactly when its number exceeds every earlier row's (a running maximum; nulls count as -1).
+    encoded = pc.dictionary_encode(keys)
+    indices, candidates = encoded.indices, encoded.dictionary
+    running = pc.cumulative_max(indices.fill_null(-1) if indices.null_count else indices)
+    first = pc.greater(running, pa.concat_arrays([pa.array([-1], running.type), running.slice(0, n - 1)]))
+    known = seen.known(candidates)
+    if known is not None:
+        first = pc.and_not(first, pc.take(known, indices).fill_null(False))
+        candidates = candidates.filter(pc.invert(known))
     seen.add(candidates)
-    return pc.is_in(_arange(n), value_set=rows)
+    return first
 
 
 def _coalesce(batches, size: int):
@@ -460,51 +492,78 @@ def _execute(run: ExportRun, attempt: int) -> str:
     context = BatchContext(
         run_id=str(run.pk), export_id=str(export.pk), batch_index=done, list_name=list_name
     )
-    destination.open(context)
+    sink = _ListSink(run.pk)
     try:
-        batch_size = int(getattr(cls, "batch_size", 0) or settings.DELIVR_EXPORT_BATCH_SIZE)
-        truncate_at = limit if limit is not None else None
-        # The engine's LIMIT is only right on a fresh start; a resumed run counts against what it has done.
-        stream_limit = truncate_at if committed is None and progress.total == 0 else None
-        index = done
-        # Resumed: rows whose key a committed batch holds were handled already. Those rows are the committed
-        # batches' own rows (their keyed part) plus later duplicates of their keys, which count as duplicates.
-        keyed_committed = progress.total - progress.summary.get("REQUIRED_FIELD_MISSING", {}).get(
-            "person_id", 0
+        for table in spools:  # the committed batches' records come first in the list, as they were sent
+            sink.write(table)
+        spools = []
+        destination.open(context)
+        try:
+            batch_size = int(getattr(cls, "batch_size", 0) or settings.DELIVR_EXPORT_BATCH_SIZE)
+            truncate_at = limit if limit is not None else None
+            # The engine's LIMIT is only right on a fresh start; a resumed run counts against what it has done.
+            stream_limit = truncate_at if committed is None and progress.total == 0 else None
+            index = done
+            # Resumed: rows whose key a committed batch holds were handled already. Those rows are the
+            # committed batches' own rows (their keyed part) plus later duplicates of their keys, which count
+            # as duplicates.
+            keyed_committed = progress.total - progress.summary.get("REQUIRED_FIELD_MISSING", {}).get(
+                "person_id", 0
+            )
+            known_rows = extra = 0
+            # A resumable run commits every batch (a retry resends at most the batch in flight); one that
+            # restarts from zero anyway commits its progress every few seconds, without key spools.
+            last_commit = time.monotonic()
+            uncommitted = False
+            for batch in _coalesce(
+                engine.iter_batches(sel, batch_size=batch_size, limit=stream_limit), batch_size
+            ):
+                keys = _record_keys(batch)
+                if committed is not None:
+                    known = pc.is_in(keys, value_set=committed).fill_null(False)
+                    known_rows += known.true_count
+                    late = max(0, known_rows - keyed_committed) - extra
+                    if late:
+                        extra += late
+                        progress.total += late
+                        progress.duplicated += late
+                    batch, keys = batch.filter(pc.invert(known)), keys.filter(pc.invert(known))
+                if truncate_at is not None:
+                    room = truncate_at - progress.total
+                    if room <= 0:
+                        break
+                    if batch.num_rows > room:
+                        batch, keys = batch.slice(0, room), keys.slice(0, room)
+                if batch.num_rows == 0:
+                    continue
+                spool = _process_batch(
+                    run, destination, mapping, batch, keys, seen, progress, index, list_name
+                )
+                sink.write(spool)
+                index += 1
+                if resumable:
+                    _spool_write(run.pk, index - 1, spool)
+                if resumable or time.monotonic() - last_commit >= CHECKPOINT_SECONDS:
+                    _checkpoint(run, attempt, batches_done=index, **progress.fields())
+                    last_commit, uncommitted = time.monotonic(), False
+                else:
+                    uncommitted = True
+            if uncommitted:
+                _checkpoint(run, attempt, batches_done=index, **progress.fields())
+        except BaseException:
+            _close_quietly(destination, run, export, list_name)
+            raise
+        details = destination.close(
+            BatchContext(
+                run_id=str(run.pk), export_id=str(export.pk), batch_index=index, list_name=list_name
+            ),
+            success=True,
         )
-        known_rows = extra = 0
-        for batch in _coalesce(
-            engine.iter_batches(sel, batch_size=batch_size, limit=stream_limit), batch_size
-        ):
-            keys = _record_keys(batch)
-            if committed is not None:
-                known = pc.is_in(keys, value_set=committed).fill_null(False)
-                known_rows += pc.sum(pc.cast(known, pa.int64())).as_py() or 0
-                late = max(0, known_rows - keyed_committed) - extra
-                if late:
-                    extra += late
-                    progress.total += late
-                    progress.duplicated += late
-                batch, keys = batch.filter(pc.invert(known)), keys.filter(pc.invert(known))
-            if truncate_at is not None:
-                room = truncate_at - progress.total
-                if room <= 0:
-                    break
-                if batch.num_rows > room:
-                    batch, keys = batch.slice(0, room), keys.slice(0, room)
-            if batch.num_rows == 0:
-                continue
-            _process_batch(run, attempt, destination, mapping, batch, keys, seen, progress, index, list_name)
-            index += 1
-    except BaseException:
-        _close_quietly(destination, run, export, list_name)
-        raise
-    details = destination.close(
-        BatchContext(run_id=str(run.pk), export_id=str(export.pk), batch_index=index, list_name=list_name),
-        success=True,
-    )
+        sink.close()
+        contact_list = _record_list(run, export, sink)
+    finally:
+        sink.discard()
 
-    contact_list = _record_list(run, export, progress)
     status = RunStatus.COMPLETED_WITH_ERRORS if progress.failed else RunStatus.COMPLETED
     finished = _finish(
         run, attempt, status, details=details or {}, contact_list=contact_list, **progress.fields()
@@ -526,9 +585,24 @@ def _close_quietly(destination: Destination, run: ExportRun, export: Export, lis
         return {}
 
 
+def _add_errors(obj: ObjectResult, examples: list[tuple[str, str, str]], count: int) -> None:
+    """What `count` calls of obj.add_error do, the first ones with these (key, code, message) examples.
+
+    Only the first MAX_RECORD_ERRORS are kept, so the rest are counted, and the last one's message kept,
+    without building their keys; `examples` ends with the last error when it is shorter than `count`.
+    """
+    room = max(0, MAX_RECORD_ERRORS - len(obj.errors))
+    for key, code, message in examples[:room]:
+        obj.add_error(key, code, message)
+    rest = count - min(room, len(examples))
+    if rest > 0:
+        _, code, message = examples[-1]
+        obj.records_failed += rest
+        obj.error_message = f"{code}: {message}" if code else message
+
+
 def _process_batch(
     run: ExportRun,
-    attempt: int,
     destination: Destination,
     mapping,
     batch: pa.RecordBatch,
@@ -537,38 +611,50 @@ def _process_batch(
     progress: _Progress,
     index: int,
     list_name: str,
-) -> None:
+) -> pa.Table:
+    """Dedupes, validates and sends one batch; returns its spool (record keys, sent, identities)."""
     progress.total += batch.num_rows
-    missing_key = pc.is_null(keys)
     first = _first_occurrences(keys, seen)
-    n_missing = pc.sum(pc.cast(missing_key, pa.int64())).as_py() or 0
-    progress.duplicated += batch.num_rows - n_missing - (pc.sum(pc.cast(first, pa.int64())).as_py() or 0)
+    n_missing = keys.null_count
+    progress.duplicated += batch.num_rows - n_missing - first.true_count
     result = BatchResult()
     primary = result.object(progress.object_type)
     if n_missing:
-        for _ in range(n_missing):
-            primary.add_error(
-                "", "REQUIRED_FIELD_MISSING", "person_id or email is required to identify a record"
-            )
+        missing = ("", "REQUIRED_FIELD_MISSING", "person_id or email is required to identify a record")
+        _add_errors(primary, [missing] * min(n_missing, MAX_RECORD_ERRORS), n_missing)
         summary = progress.summary.setdefault("REQUIRED_FIELD_MISSING", {})
         summary["person_id"] = summary.get("person_id", 0) + n_missing
     unique = batch.filter(first)
     unique_keys = keys.filter(first)
     checked = validate_batch_full(unique, mapping)
+    prefix = f"{run.pk}:"
     if checked.errors:
-        key_list = unique_keys.to_pylist()
+        failing: list[tuple[int, str, str]] = []  # a record fails once, with its first error
         last_row = -1
         for row, _target, code, message in checked.errors:
-            if row != last_row:  # a record fails once, with its first error
-                primary.add_error(f"{run.pk}:{key_list[row]}", code, message)
+            if row != last_row:
+                failing.append((row, code, message))
                 last_row = row
+        shown = failing[:MAX_RECORD_ERRORS]
+        if len(failing) > len(shown):
+            shown.append(failing[-1])
+        shown_keys = unique_keys.take(pa.array([row for row, _, _ in shown], pa.int64())).to_pylist()
+        examples = [
+            (f"{prefix}{key}", code, message)
+            for key, (_, code, message) in zip(shown_keys, shown, strict=True)
+        ]
+        _add_errors(primary, examples, len(failing))
         for (code, target), count in checked.error_counts.items():
             summary = progress.summary.setdefault(code, {})
             summary[target] = summary.get(target, 0) + count
-    valid_keys = unique_keys.filter(checked.valid)
     if checked.table.num_rows:
-        idempotency = pc.binary_join_element_wise(f"{run.pk}:", valid_keys, "").to_pylist()
-        to_send = checked.table.combine_chunks().to_batches()[0] if checked.table.num_rows else None
+        if getattr(destination, "uses_idempotency_keys", True):
+            idempotency = pc.binary_join_element_wise(
+                prefix, unique_keys.filter(checked.valid), ""
+            ).to_pylist()
+        else:
+            idempotency = []
+        to_send = checked.table.combine_chunks().to_batches()[0]
         context = BatchContext(
             run_id=str(run.pk),
             export_id=str(run.export_id),
@@ -582,7 +668,7 @@ def _process_batch(
             result.objects[name].operation = obj.operation
         progress.sent_rows += checked.table.num_rows
     progress.merge(result)
-    spool = pa.table(
+    return pa.table(
         {
             "record_key": unique_keys,
             "sent": checked.valid,
@@ -591,8 +677,6 @@ def _process_batch(
         },
         schema=SPOOL_SCHEMA,
     )
-    _spool_write(run.pk, index, spool)
-    _checkpoint(run, attempt, batches_done=index + 1, **progress.fields())
 
 
 def _column_or_null(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -602,33 +686,54 @@ def _column_or_null(batch: pa.RecordBatch, name: str) -> pa.Array:
     return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
 
 
-def _record_list(run: ExportRun, export: Export, progress: _Progress):
+class _ListSink:
+    """The identities (person_id, email) of the records sent, streamed into a local Parquet file.
+
+    The export-generated list is this file: written as the batches go, never read back from the spools.
+    """
+
+    def __init__(self, run_id) -> None:
+        tmp_dir = settings.VAR_DIR / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, self.path = tempfile.mkstemp(prefix=f"export-list-{run_id}-", suffix=".parquet", dir=tmp_dir)
+        os.close(fd)
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, spool: pa.Table) -> None:
+        sent = spool.filter(spool.column("sent")).select(["person_id", "email"])
+        if not sent.num_rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, LIST_SCHEMA, compression="zstd")
+        self._writer.write_table(sent)
+        self.rows += sent.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def discard(self) -> None:
+        self.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def _record_list(run: ExportRun, export: Export, sink: _ListSink):
     """The export-generated list of the records sent (identities only), or None when nothing was sent."""
-    if not progress.sent_rows:
+    if not sink.rows:
         return None
     from audiences.services.lists import contact_list_record_export
 
-    spools = _spool_read(run.pk, ExportRun.objects.values_list("batches_done", flat=True).get(pk=run.pk))
-    if not spools:
-        return None
-    table = pa.concat_tables(spools)
-    table = table.filter(table.column("sent")).select(["person_id", "email"])
-    tmp_dir = settings.VAR_DIR / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=f"export-list-{run.pk}-", suffix=".parquet", dir=tmp_dir)
-    os.close(fd)
-    try:
-        pq.write_table(table, path, compression="zstd")
-        name = f"{export.effective_list_name or export.name} (export {timezone.now():%Y-%m-%d %H:%M})"
-        return contact_list_record_export(
-            project=export.project,
-            name=name,
-            parquet_path=path,
-            row_count=table.num_rows,
-            created_by=run.created_by,
-        )
-    finally:
-        os.unlink(path)
+    name = f"{export.effective_list_name or export.name} (export {timezone.now():%Y-%m-%d %H:%M})"
+    return contact_list_record_export(
+        project=export.project,
+        name=name,
+        parquet_path=sink.path,
+        row_count=sink.rows,
+        created_by=run.created_by,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
