@@ -69,11 +69,11 @@ def test_count_when_worker_killed_mid_run_completes_on_second_worker_with_exact_
 def test_count_when_redis_restarted_mid_run_worker_reconnects_and_finishes(
     fault_settings, fault_manifest, tenant, own_redis, settings, monkeypatch
 ):
-    settings.CELERY_BROKER_URL = own_redis.url  # the worker's environment (worker_env) reads it
-    monkeypatch.setenv(
-        "CELERY_BROKER_URL", own_redis.url
-    )  # Celery's conf prefers the variable to the setting
+    # Read before CELERY_BROKER_URL is set below: Celery's conf prefers the variable to the setting, so
+    # reading it afterwards would "restore" this test's own Redis for every later test.
     previous = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
+    settings.CELERY_BROKER_URL = own_redis.url  # the worker's environment (worker_env) reads it
+    monkeypatch.setenv("CELERY_BROKER_URL", own_redis.url)
     celery_app.conf.broker_url = own_redis.url
     celery_app.conf.broker_transport_options = {"visibility_timeout": 3600}
     celery_app._pool = None
