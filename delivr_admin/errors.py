@@ -105,8 +105,14 @@ def is_api_path(path: str) -> bool:
     return path.startswith(("/api/", "/auth/", "/client/", "/pixel/"))
 
 
+def _answers_json(path: str) -> bool:
+    """API paths, and the one API path under the dashboard's prefix: /audiences/{id}/download (its 404 for a
+    malformed id is the resolver's, so without this it was the HTML page the schema does not document)."""
+    return is_api_path(path) or (path.startswith("/audiences/") and path.rstrip("/").endswith("/download"))
+
+
 def json_404(request, exception=None):  # noqa: ARG001 - Django's handler signature
-    if is_api_path(request.path):
+    if _answers_json(request.path):
         return error_response("not_found", "Not found.", 404)
     from django.views.defaults import page_not_found
 
@@ -114,7 +120,7 @@ def json_404(request, exception=None):  # noqa: ARG001 - Django's handler signat
 
 
 def json_500(request):
-    if is_api_path(request.path):
+    if _answers_json(request.path):
         return error_response("internal_error", "An internal error occurred. Retry after a few seconds.", 500)
     from django.views.defaults import server_error
 
@@ -122,7 +128,7 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
-    if is_api_path(request.path):
+    if _answers_json(request.path):
         return error_response("bad_request", "The request was refused.", 400)
     from django.views.defaults import bad_request
 
@@ -130,7 +136,7 @@ def json_400(request, exception=None):
 
 
 def json_403(request, exception=None):
-    if is_api_path(request.path):
+    if _answers_json(request.path):
         return error_response("forbidden", "You do not have permission to do this.", 403)
     from django.views.defaults import permission_denied
 

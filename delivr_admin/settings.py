@@ -197,6 +197,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "delivr_admin.schema.error_responses_postprocess",  # 401/403/429 where views can answer them
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AudienceTypeEnum": "audiences.models.AudienceType",
         "ListTypeEnum": "audiences.models.ListType",

@@ -14,6 +14,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
 from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.schema import page_parameters
 
 from . import selectors
 from .models import FailMode, Schedule
@@ -145,7 +146,10 @@ class ExportListApi(APIView):
 
     @extend_schema(
         operation_id="exports_list",
-        parameters=[OpenApiParameter("project_id", uuid.UUID, required=False)],
+        parameters=[
+            OpenApiParameter("project_id", uuid.UUID, required=False),
+            *page_parameters(default=25, maximum=1000),
+        ],
         responses={
             200: page_schema("ExportList", "exports", ExportOutputSerializer(many=True)),
             400: ERROR,
@@ -224,6 +228,7 @@ class ExportRunListApi(APIView):
 
     @extend_schema(
         operation_id="export_runs_list",
+        parameters=page_parameters(default=25, maximum=500),
         responses={
             200: page_schema("ExportRunList", "runs", ExportRunOutputSerializer(many=True)),
             400: ERROR,
@@ -314,7 +319,8 @@ class ExportDryRunApi(APIView):
     )
     def post(self, request, export_id):
         export = selectors.export_get(principal_of(request), export_id)
-        data = self.InputSerializer(data=request.data or {})
+        # An absent body is `{}` (the defaults); a JSON body that is not an object (`[]`, `0`, `""`) is a 400.
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if export.audience is None:
             raise ApplicationError("The export's audience was deleted.", code="invalid_audience")

@@ -15,7 +15,13 @@ from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +37,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictUUIDField
 from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.schema import int_query_parameter, page_parameters
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
 SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
@@ -54,6 +61,11 @@ class AudienceOutputSerializer(serializers.Serializer):
     last_built_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class DefinitionField(serializers.JSONField):
+    """An audience definition: a JSON object (the service refuses anything else with a 400)."""
 
 
 def _query_int(request, name: str, *, default: int | None, low: int, high: int) -> int | None:
@@ -95,7 +107,7 @@ class AudienceListApi(APIView):
         type = serializers.ChoiceField(
             choices=AudienceType.choices, required=False, default=AudienceType.INTENT
         )
-        definition = serializers.JSONField(required=False, default=dict)
+        definition = DefinitionField(required=False, default=dict)
         contact_list_id = StrictUUIDField(required=False, allow_null=True)
         input_path = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=1024)
 
@@ -103,8 +115,7 @@ class AudienceListApi(APIView):
         operation_id="audiences_list",
         parameters=[
             OpenApiParameter("project_id", OpenApiTypes.UUID, description="Only this project's audiences."),
-            OpenApiParameter("limit", int, description="1..1000, default 25"),
-            OpenApiParameter("offset", int),
+            *page_parameters(default=25, maximum=1000),
         ],
         responses={
             200: page_schema("AudienceList", "audiences", AudienceOutputSerializer(many=True)),
@@ -171,11 +182,11 @@ class AudienceDetailApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=255)
-        definition = serializers.JSONField()
+        definition = DefinitionField()
 
     class PartialInputSerializer(InputSerializer):
         name = StrictCharField(max_length=255, required=False)
-        definition = serializers.JSONField(required=False)
+        definition = DefinitionField(required=False)
 
     @extend_schema(responses={200: AudienceOutputSerializer, 404: ERROR})
     def get(self, request, audience_id):
@@ -263,9 +274,7 @@ class AudienceRefreshApi(APIView):
 
 class AudiencePreviewApi(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description=f"1..{PREVIEW_MAX:,}, default {PREVIEW_DEFAULT}")
-        ],
+        parameters=[int_query_parameter("limit", low=1, high=PREVIEW_MAX, default=PREVIEW_DEFAULT)],
         responses={
             200: inline_serializer(
                 "AudiencePreview",
@@ -295,9 +304,7 @@ class AudiencePreviewApi(APIView):
 
 class AudienceSampleApi(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("limit", int, description=f"1..{SAMPLE_MAX:,}, default {SAMPLE_DEFAULT}")
-        ],
+        parameters=[int_query_parameter("limit", low=1, high=SAMPLE_MAX, default=SAMPLE_DEFAULT)],
         responses={
             200: inline_serializer(
                 "AudienceSample",
@@ -355,8 +362,8 @@ class AudienceDownloadApi(APIView):
             OpenApiParameter(
                 "project_id", OpenApiTypes.UUID, required=True, description="The audience's project."
             ),
-            OpenApiParameter(
-                "record_limit", int, description=f"0..{RECORD_LIMIT_MAX:,}; 0 (the default) means no limit."
+            int_query_parameter(
+                "record_limit", low=0, high=RECORD_LIMIT_MAX, default=0, note="; 0 means no limit."
             ),
         ],
         responses={

@@ -22,6 +22,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictUUIDField
 from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.schema import page_parameters
 
 BATCH_MAX = 1000
 
@@ -99,8 +100,7 @@ class ContactListListApi(APIView):
         parameters=[
             OpenApiParameter("type", str, enum=ListType.values),
             OpenApiParameter("source", str, enum=ListSource.values),
-            OpenApiParameter("limit", int, description="1..1000, default 25"),
-            OpenApiParameter("offset", int),
+            *page_parameters(default=25, maximum=1000),
         ],
         responses={
             200: page_schema("ContactListPage", "lists", ContactListOutputSerializer(many=True)),

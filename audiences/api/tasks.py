@@ -16,6 +16,7 @@ from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.schema import page_parameters
 
 SCORES = ("low", "medium", "high")
 MAX_LIMIT = 10_000_000
@@ -169,8 +170,7 @@ class TaskListApi(APIView):
     @extend_schema(
         operation_id="tasks_list",
         parameters=[
-            OpenApiParameter("limit", int, description="1..1000, default 100"),
-            OpenApiParameter("offset", int),
+            *page_parameters(default=100, maximum=1000),
         ],
         responses={
             200: page_schema("TaskList", "tasks", TaskStatusSerializer(many=True)),

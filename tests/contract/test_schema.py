@@ -16,7 +16,11 @@ from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from audiences.engine.generator import GenerateParams, generate
 from delivr_admin.wsgi import application
@@ -202,7 +206,12 @@ def test_api_when_fuzzed_answers_documented_status_and_body(case, seeded):
     use_seeded_ids(case, seeded.ids)
     response = case.call_and_validate(
         headers=auth_headers(seeded, case.method, case.path),
-        checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )
     if case.method.upper() == case.operation.method.upper():  # not the "unexpected method" probes
         SEEN.setdefault(f"{case.method} {case.path}", Counter())[response.status_code] += 1
@@ -215,3 +224,47 @@ def test_fuzzing_reached_every_endpoint_with_valid_credentials():
     refused = {op: dict(c) for op, c in SEEN.items() if set(c) <= {401, 403}}
     assert not refused, refused
     print({op: dict(c) for op, c in sorted(SEEN.items())})
+
+
+def _operations(client) -> list[tuple[str, str, dict]]:
+    document = client.get("/api/schema/?format=json").json()
+    return [
+        (method.upper(), path, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+def _concrete(path: str, operation: dict) -> str:
+    """The path with its parameters filled in: an unknown id of the right type, an enum's first value."""
+    import uuid
+
+    for param in operation.get("parameters", []):
+        if param["in"] != "path":
+            continue
+        spec = param.get("schema", {})
+        value = spec["enum"][0] if "enum" in spec else 1 if spec.get("type") == "integer" else uuid.uuid4()
+        path = path.replace("{" + param["name"] + "}", str(value))
+    return path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"HTTP_X_API_KEY": "nope", "HTTP_X_API_SECRET": "nope"}, {"HTTP_AUTHORIZATION": "Bearer nope"}],
+    ids=["none", "wrong-key", "wrong-jwt"],
+)
+def test_api_without_valid_credentials_answers_documented_error(client, credentials):
+    """Every operation, called without or with wrong credentials, answers a documented status (401 for all
+    but the public ones) in the error format."""
+    undocumented = {}
+    for method, path, operation in _operations(client):
+        response = client.generic(
+            method, _concrete(path, operation), "{}", content_type="application/json", **credentials
+        )
+        if str(response.status_code) not in operation["responses"]:
+            undocumented[f"{method} {path}"] = response.status_code
+        elif response.status_code >= 400:
+            error = response.json()["error"]
+            assert error["code"] and error["message"], (method, path, error)
+    assert not undocumented, undocumented
