@@ -68,26 +68,15 @@ def select_validate(select: str | None, columns: dict[str, str]) -> list[str]:
         ) from exc
 
 
-def suppression_for(
-    organization_ids: Iterable, columns: Iterable[str] | None = None
-) -> engine.Suppression | None:
+def suppression_for(organization_ids: Iterable) -> engine.Suppression | None:
     """The opt-out registry entries that apply to these organizations (global ones included).
 
-    With ``columns`` (the dataset's), identifier kinds the dataset has no column for are left out: no row can
-    carry them, and the engine refuses a suppression it cannot apply (a list with emails only, say, would
-    otherwise fail to download once any UID2 opt-out exists).
+    The engine applies each identifier kind only where the dataset has a column for it (no row can carry
+    the others), so one Suppression serves every dataset.
     """
     from privacy.selectors import optout_suppression
 
     suppression = optout_suppression(list(organization_ids))
-    if suppression and columns is not None:
-        present = {c.lower() for c in columns}
-        suppression = engine.Suppression(
-            person_ids=suppression.person_ids if "person_id" in present else (),
-            uid2s=suppression.uid2s if "uid2" in present else (),
-            emails=suppression.emails if "email" in present else (),
-            email_sha256=suppression.email_sha256 if "email" in present else (),
-        )
     return suppression if suppression else None
 
 
@@ -101,7 +90,6 @@ def selection(
     where_sql: str = "",
     columns: Iterable[str] = (),
     suppress: bool = True,
-    dataset_columns: Iterable[str] | None = None,
 ) -> engine.Selection:
     """An engine selection with the organization's opt-outs subtracted (unless suppress=False, for counts)."""
     _configured()
@@ -112,5 +100,5 @@ def selection(
         scores=tuple(scores),
         where_sql=where_sql or None,
         columns=tuple(columns),
-        suppression=suppression_for(organization_ids, dataset_columns) if suppress else None,
+        suppression=suppression_for(organization_ids) if suppress else None,
     )

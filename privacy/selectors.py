@@ -148,26 +148,15 @@ def identifier_detail(principal: Principal, *, identifier_type: str, value: str)
 def optout_suppression(organization_ids: Iterable[uuid.UUID]) -> Suppression:
     """Everything an output of these organizations must leave out: global entries and their own.
 
-    Email entries are also given as their SHA-256, so outputs keyed by hashed email drop them too.
+    Plain emails stay plain: the engine hashes them itself when a dataset carries hashed emails only.
     """
-    person_ids: list[str] = []
-    uid2s: list[str] = []
-    emails: list[str] = []
-    hashes: set[str] = set()
+    found: dict[str, list[str]] = {kind: [] for kind in IdentifierType.values}
     rows = OptOut.objects.filter(_visible(organization_ids)).values_list("identifier_type", "value")
-    for identifier_type, value in rows.iterator(chunk_size=5000):
-        if identifier_type == IdentifierType.PERSON_ID:
-            person_ids.append(value)
-        elif identifier_type == IdentifierType.UID2:
-            uid2s.append(value)
-        elif identifier_type == IdentifierType.EMAIL:
-            emails.append(value.lower())
-            hashes.add(email_sha256(value))
-        elif identifier_type == IdentifierType.HASHED_EMAIL:
-            hashes.add(value.lower())
+    for identifier_type, value in rows.iterator(chunk_size=20_000):
+        found[identifier_type].append(value)
     return Suppression(
-        person_ids=tuple(sorted(set(person_ids))),
-        uid2s=tuple(sorted(set(uid2s))),
-        emails=tuple(sorted(set(emails))),
-        email_sha256=tuple(sorted(hashes)),
+        person_ids=found[IdentifierType.PERSON_ID],
+        uid2s=found[IdentifierType.UID2],
+        emails=found[IdentifierType.EMAIL],
+        email_sha256=found[IdentifierType.HASHED_EMAIL],
     )

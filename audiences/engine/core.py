@@ -206,11 +206,15 @@ def _as_date(value: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+HASHED_EMAIL_COLUMNS = ("email_sha256", "sha256_email", "hashed_email", "email_hash")
+
+
 class Suppression:
     """Identifiers that must never leave the system; rows matching any of them are removed from every output.
 
-    Emails are compared lower-cased and trimmed; ``email_sha256`` holds hex SHA-256 digests of such emails.
-    Built once per export or request, then anti-joined inside DuckDB (registered as Arrow tables).
+    Emails are compared lower-cased and trimmed; ``email_sha256`` holds hex SHA-256 digests of such emails
+    (opt-outs that arrived hashed). Built once per export or request; its Arrow arrays are built once too and
+    anti-joined inside DuckDB, so a million-entry registry costs its hash probes, not Python work per query.
     """
 
     def __init__(
@@ -224,6 +228,8 @@ class Suppression:
         self.uid2s = frozenset(u for u in uid2s if u)
         self.emails = frozenset(e.strip().lower() for e in emails if e and e.strip())
         self.email_sha256 = frozenset(h.strip().lower() for h in email_sha256 if h and h.strip())
+        self._arrays: dict[str, pa.Array] = {}
+        self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self.person_ids or self.uid2s or self.emails or self.email_sha256)
@@ -238,6 +244,24 @@ class Suppression:
     def hash_email(email: str) -> str:
         """Hex SHA-256 of the trimmed, lower-cased email (the form stored in ``email_sha256``)."""
         return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+    def all_email_hashes_present(self) -> bool:
+        return bool(self.email_sha256 or self.emails)
+
+    def array(self, kind: str) -> pa.Array:
+        """The identifiers of `kind` as an Arrow string array, built on first use and kept.
+
+        Kinds: person_ids, uid2s, emails, email_sha256, and all_email_hashes (the hashed opt-outs plus the
+        hashes of the plain ones, for datasets that carry hashed emails only).
+        """
+        with self._lock:
+            if kind not in self._arrays:
+                if kind == "all_email_hashes":
+                    values = self.email_sha256 | {self.hash_email(e) for e in self.emails}
+                else:
+                    values = getattr(self, kind)
+                self._arrays[kind] = pa.array(list(values), pa.string())
+            return self._arrays[kind]
 
 
 @dataclass(frozen=True)
@@ -459,22 +483,33 @@ def _resolve_column(name: str, columns: Mapping[str, str]) -> str:
 def _register_suppression(
     con: duckdb.DuckDBPyConnection, sup: Suppression | None, columns: Mapping[str, str]
 ) -> list[str]:
-    """Register non-empty identifier sets and return the anti-join clauses that apply them."""
+    """Register the identifier sets that can match this dataset's columns; return their anti-join clauses.
+
+    Kinds the dataset has no column for are skipped: no row can carry them. Rows are hashed (sha256 per
+    row) only for opt-outs that arrived hashed against a dataset with plain emails.
+    """
     if not sup:
         return []
+    lookup = {c.lower(): c for c in columns}
+    specs = []
+    if "person_id" in lookup:
+        specs.append(("person_ids", f"t.{_quote(lookup['person_id'])}"))
+    if "uid2" in lookup:
+        specs.append(("uid2s", f"t.{_quote(lookup['uid2'])}"))
+    if "email" in lookup:
+        email = f"lower(trim(t.{_quote(lookup['email'])}))"
+        specs.append(("emails", email))
+        specs.append(("email_sha256", f"sha256({email})"))
+    hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
+    if hashed is not None:
+        specs.append(("all_email_hashes", f"lower(trim(t.{_quote(hashed)}))"))
     joins = []
-    specs = [
-        ("_sup_person", sup.person_ids, "person_id", 't."person_id"'),
-        ("_sup_uid2", sup.uid2s, "uid2", 't."uid2"'),
-        ("_sup_email", sup.emails, "email", 'lower(trim(t."email"))'),
-        ("_sup_email_hash", sup.email_sha256, "email", 'sha256(lower(trim(t."email")))'),
-    ]
-    for table, values, column, expr in specs:
-        if not values:
+    for kind, expr in specs:
+        source = sup.all_email_hashes_present() if kind == "all_email_hashes" else getattr(sup, kind)
+        if not source:
             continue
-        if column not in columns:
-            raise EngineError(f"suppression by {column} needs a {column!r} column in the dataset")
-        con.register(table, pa.table({"v": pa.array(sorted(values), pa.string())}))
+        table = f"_sup_{kind}"
+        con.register(table, pa.table({"v": sup.array(kind)}))
         joins.append(f"ANTI JOIN {table} ON {expr} = {table}.v")
     return joins
 

@@ -78,7 +78,6 @@ def definition_selection(
         where_sql=compiled.where_sql,
         columns=columns,
         suppress=suppress,
-        dataset_columns=dataset_columns,
     )
 
 
