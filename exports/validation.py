@@ -21,8 +21,10 @@ INVALID_NUMBER_FORMAT is ours (the March codes have no number check); the five M
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -311,12 +313,55 @@ def validate_records_reference(
 
 @dataclass
 class BatchValidation:
-    """Normalized valid rows, which input rows passed, and the errors (row order, then field order)."""
+    """Normalized valid rows, which input rows passed, and the errors (row order, then field order).
+
+    `errors` is built on first use (a Python tuple per error); `failing()` gives a run what it reports
+    without building them all.
+    """
 
     table: pa.Table  # valid rows only, target names
     valid: pa.BooleanArray  # one per input row
-    errors: list[tuple[int, str, str, str]] = field(default_factory=list)
     error_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (code, target) -> count
+    found: pa.Table | None = None  # (row, key = field * len(CODES) + code), sorted
+    lookup: list[tuple[str, str, str]] = field(default_factory=list)  # key -> (target, code, message)
+    _errors: list[tuple[int, str, str, str]] | None = None
+
+    @property
+    def errors(self) -> list[tuple[int, str, str, str]]:
+        """(row index, target, code, message) of every error."""
+        if self._errors is None:
+            if self.found is None:
+                self._errors = []
+            else:
+                lookup = self.lookup
+                self._errors = [
+                    (r,) + lookup[k]
+                    for r, k in zip(
+                        self.found.column("row").to_pylist(),
+                        self.found.column("key").to_pylist(),
+                        strict=True,
+                    )
+                ]
+        return self._errors
+
+    def failing(self, limit: int) -> tuple[int, list[tuple[int, str, str]]]:
+        """(how many rows failed, (row, code, message) of the first error of the first `limit` failing rows,
+        followed by the last failing row's when there are more)."""
+        if self.found is None or not self.found.num_rows:
+            return 0, []
+        rows = self.found.column("row").combine_chunks()
+        # a row's first error is where the (sorted) row number changes
+        changes = pc.indices_nonzero(pc.not_equal(rows.slice(1), rows.slice(0, len(rows) - 1)))
+        starts = pa.concat_arrays([pa.array([0], pa.uint64()), pc.add(changes, pa.scalar(1, pa.uint64()))])
+        count = len(starts)
+        picked = starts.slice(0, limit)
+        if count > limit:
+            picked = pa.concat_arrays([picked, starts.slice(count - 1)])
+        keys = self.found.column("key").combine_chunks().take(picked).to_pylist()
+        return count, [
+            (row, self.lookup[k][1], self.lookup[k][2])
+            for row, k in zip(rows.take(picked).to_pylist(), keys, strict=True)
+        ]
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -521,22 +566,43 @@ def _error_lookup(mapping: tuple[FieldSpec, ...]) -> list[tuple[str, str, str]]:
     return [(spec.target, code, spec.message(code)) for spec in mapping for code in CODES]
 
 
+PARALLEL_MIN_ROWS = 16_384  # smaller batches validate their fields one after the other
+_pool: ThreadPoolExecutor | None = None
+
+
+def _map(func, items: list, rows: int) -> list:
+    """func over items, on two threads for big batches (Arrow's kernels release the GIL)."""
+    global _pool
+    workers = min(2, os.cpu_count() or 1)
+    if rows < PARALLEL_MIN_ROWS or workers < 2 or len(items) < 2:
+        return [func(item) for item in items]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validation")
+    return list(_pool.map(func, items))
+
+
 def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpec]) -> BatchValidation:
     n = batch.num_rows
     names = {name.lower(): i for i, name in enumerate(batch.schema.names)}
-    columns: list[pa.Array] = []
-    invalid: pa.Array | None = None
-    parts: list[pa.Table] = []
-    counts: dict[tuple[str, str], int] = {}
     code_ids = {code: i for i, code in enumerate(CODES)}
-    for f, spec in enumerate(mapping):
+
+    def check(f: int) -> tuple[pa.Array, dict[str, pa.Array]]:
+        spec = mapping[f]
         if spec.source.lower() in names:
             col = batch.column(names[spec.source.lower()])
             if isinstance(col, pa.ChunkedArray):
                 col = col.combine_chunks()
         else:
             col = pa.nulls(n, pa.string())
-        values, failures = _field(spec, col)
+        return _field(spec, col)
+
+    checked = _map(check, list(range(len(mapping))), n)
+    columns: list[pa.Array] = []
+    invalid: pa.Array | None = None
+    parts: list[pa.Table] = []
+    counts: dict[tuple[str, str], int] = {}
+    for f, (values, failures) in enumerate(checked):
+        spec = mapping[f]
         columns.append(values)
         for code, mask in failures.items():
             rows = pc.indices_nonzero(mask)
@@ -550,19 +616,17 @@ def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpe
                     }
                 )
             )
-    table = pa.Table.from_arrays(columns, names=[s.target for s in mapping])
+    names_out = [s.target for s in mapping]
     if invalid is None:
+        table = pa.Table.from_arrays(columns, names=names_out)
         return BatchValidation(table=table, valid=pa.repeat(pa.scalar(True), n), error_counts=counts)
     valid = pc.invert(invalid)
-    table = table.filter(valid)
-    # Only the failing rows are materialized: in row order, then field order (a row fails once per field).
+    table = pa.Table.from_arrays(_map(lambda c: c.filter(valid), columns, n), names=names_out)
+    # Only the failing rows are listed: in row order, then field order (a row fails once per field).
     found = pa.concat_tables(parts).sort_by([("row", "ascending"), ("key", "ascending")])
-    lookup = _error_lookup(tuple(mapping))
-    errors = [
-        (r,) + lookup[k]
-        for r, k in zip(found.column("row").to_pylist(), found.column("key").to_pylist(), strict=True)
-    ]
-    return BatchValidation(table=table, valid=valid, errors=errors, error_counts=counts)
+    return BatchValidation(
+        table=table, valid=valid, error_counts=counts, found=found, lookup=_error_lookup(tuple(mapping))
+    )
 
 
 def validate_batch(

@@ -3,13 +3,18 @@
 The file is built locally while batches arrive and handed to the storage at close (moved into place on a
 local FileSystemStorage, uploaded on S3/GCS backends), so a failed or restarted run never leaves a partial
 file behind. Not resumable: a retried run starts the file again from the first record.
+
+Batches are encoded and written on a background thread (`BackgroundWriter`; Arrow releases the GIL), so the
+run validates the next batch while the previous one is compressed: one writer per run, one row group per batch.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import tempfile
+import threading
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -23,6 +28,54 @@ from .base import BatchContext, BatchResult, Destination, DestinationError, regi
 
 FORMATS = ("csv", "parquet")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-./]{0,200}$")
+
+
+class BackgroundWriter:
+    """Feeds an Arrow file writer (Parquet, CSV: anything with write_batch/write_table and close) from a
+    thread, a couple of batches behind the caller. A write error is raised by the next write() or by close().
+    """
+
+    _DONE = object()
+
+    def __init__(self, writer, *, depth: int = 2, name: str = "export-writer"):
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if self._error is not None:
+                continue  # keep draining so that the caller never blocks on a full queue
+            try:
+                if isinstance(item, pa.Table):
+                    self._writer.write_table(item)
+                else:
+                    self._writer.write_batch(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        self._raise()
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Waits for the queued batches, closes the file writer; raises the first write error."""
+        if self._thread.is_alive():
+            self._queue.put(self._DONE)
+            self._thread.join()
+        try:
+            self._writer.close()
+        finally:
+            self._raise()
 
 
 class _LocalFile(File):
@@ -94,21 +147,22 @@ class FileDestination(Destination):
         if self._writer is None:
             self._schema = batch.schema
             if self.format == "parquet":
-                self._writer = pq.ParquetWriter(self._path, batch.schema, compression="zstd")
+                writer = pq.ParquetWriter(self._path, batch.schema, compression="zstd")
             else:
-                self._writer = pacsv.CSVWriter(self._path, batch.schema)
+                writer = pacsv.CSVWriter(self._path, batch.schema)
+            self._writer = BackgroundWriter(writer, name=f"export-file-{context.run_id}")
         if batch.schema != self._schema:
             batch = batch.cast(self._schema)
-        self._writer.write_batch(batch)
+        self._writer.write(batch)
         self._rows += batch.num_rows
         result = BatchResult()
         result.object("Record", "write").records_created = batch.num_rows
         return result
 
     def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
-        if self._writer is not None:
-            self._writer.close()
         try:
+            if self._writer is not None:
+                self._writer.close()
             if not success:
                 return {}
             if self._writer is None:  # nothing was sent: still leave a valid (empty) file

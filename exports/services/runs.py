@@ -29,6 +29,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -53,6 +54,7 @@ from exports.destinations.base import (
     RecordError,
     get_destination,
 )
+from exports.destinations.file import BackgroundWriter
 from exports.models import ACTIVE_RUN_STATUSES, Export, ExportRun, FailMode, FailureKind, RunStatus
 from exports.validation import MappingError, mapping_parse, mapping_sources, validate_batch_full
 
@@ -211,43 +213,69 @@ def _record_keys(batch: pa.RecordBatch) -> pa.Array:
     return key if key is not None else pa.nulls(batch.num_rows, pa.string())
 
 
+def _hashes(keys: pa.Array) -> pl.Series:
+    """64-bit hashes of string keys (polars; stable within a process, which is all they are used for)."""
+    return pl.from_arrow(keys).hash(seed=0)
+
+
 class SeenKeys:
-    """The record keys a run has met, as one Arrow array (membership tests stay vectorised)."""
+    """The record keys a run has met (Arrow strings, one chunk per batch) and their 64-bit hashes.
+
+    Membership tests stay vectorised and cheap as the set grows: the seen hashes are probed against the
+    batch's (a hash table over the batch, not over everything seen), and only the seen keys whose hash
+    matched are compared as strings, so the answer is exact (a hash collision only adds a comparison).
+    """
 
     def __init__(self) -> None:
         self._chunks: list[pa.Array] = []
+        self._hashes: pl.Series | None = None
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, keys: pa.Array) -> None:
-        if len(keys):
-            self._chunks.append(keys)
-            self._size += len(keys)
+    def add(self, keys: pa.Array, hashes: pl.Series | None = None) -> None:
+        if not len(keys):
+            return
+        hashes = _hashes(keys) if hashes is None else hashes
+        self._chunks.append(keys)
+        self._hashes = hashes if self._hashes is None else self._hashes.append(hashes)
+        self._size += len(keys)
 
     def array(self) -> pa.Array:
         if len(self._chunks) != 1:
             self._chunks = [pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())]
         return self._chunks[0]
 
-    def known(self, candidates: pa.Array) -> pa.Array | None:
-        """Mask over distinct non-null candidates: True for the keys met already (None when there are none).
-
-        Arrow builds its hash table over the value set on every call, so the table is built over the smaller
-        side: once the run has met more keys than a batch holds, over the batch's keys, probing the seen ones.
-        """
+    def known(self, candidates: pa.Array, hashes: pl.Series | None = None) -> pa.Array | None:
+        """Mask over distinct non-null candidates: True for the keys met already (None when there are none)."""
         if not self._size or not len(candidates):
             return None
-        seen = self.array()
-        if len(seen) <= len(candidates):
-            known = pc.is_in(candidates, value_set=seen)
-        else:
-            positions = pc.index_in(seen, value_set=candidates).drop_null()
-            if not len(positions):
-                return None
-            known = pc.is_in(candidates, value_set=candidates.take(positions))
+        hashes = _hashes(candidates) if hashes is None else hashes
+        hit = self._hashes.is_in(hashes.implode())
+        if not hit.any():
+            return None
+        hit = hit.to_arrow()
+        if isinstance(hit, pa.ChunkedArray):
+            hit = hit.combine_chunks()
+        matched, offset = [], 0
+        for chunk in self._chunks:
+            part = chunk.filter(hit.slice(offset, len(chunk)))
+            offset += len(chunk)
+            if len(part):
+                matched.append(part)
+        known = pc.is_in(candidates, value_set=pa.concat_arrays(matched))
         return known if known.true_count else None
+
+    def remember(self, candidates: pa.Array) -> pa.Array | None:
+        """Adds the distinct non-null candidates not met yet; returns known() of them."""
+        hashes = _hashes(candidates) if len(candidates) else None
+        known = self.known(candidates, hashes)
+        if known is not None:
+            fresh = pc.invert(known)
+            candidates, hashes = candidates.filter(fresh), hashes.filter(pl.from_arrow(fresh))
+        self.add(candidates, hashes)
+        return known
 
 
 def _first_occurrences(keys: pa.Array, seen: SeenKeys) -> pa.Array:
@@ -255,18 +283,17 @@ def _first_occurrences(keys: pa.Array, seen: SeenKeys) -> pa.Array:
     n = len(keys)
     if n == keys.null_count:
         return pa.repeat(pa.scalar(False), n)
-    # dictionary_encode numbers the keys in order of first appearance, so a row is its key's first in the
-    # batch exactly when its number exceeds every earlier row's (a running maximum; nulls count as -1).
-    encoded = pc.dictionary_encode(keys)
-    indices, candidates = encoded.indices, encoded.dictionary
-    running = pc.cumulative_max(indices.fill_null(-1) if indices.null_count else indices)
-    first = pc.greater(running, pa.concat_arrays([pa.array([-1], running.type), running.slice(0, n - 1)]))
-    known = seen.known(candidates)
+    series = pl.from_arrow(keys)
+    first = series.is_first_distinct()
+    if keys.null_count:
+        first = first & series.is_not_null()
+    mask = first.to_arrow()
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    known = seen.remember(keys.filter(mask))  # the batch's distinct keys, in order of first appearance
     if known is not None:
-        first = pc.and_not(first, pc.take(known, indices).fill_null(False))
-        candidates = candidates.filter(pc.invert(known))
-    seen.add(candidates)
-    return first
+        mask = pc.replace_with_mask(mask, mask, pc.invert(known))
+    return mask
 
 
 def _coalesce(batches, size: int):
@@ -624,26 +651,20 @@ def _process_batch(
         _add_errors(primary, [missing] * min(n_missing, MAX_RECORD_ERRORS), n_missing)
         summary = progress.summary.setdefault("REQUIRED_FIELD_MISSING", {})
         summary["person_id"] = summary.get("person_id", 0) + n_missing
-    unique = batch.filter(first)
-    unique_keys = keys.filter(first)
+    if first.true_count == batch.num_rows:  # nothing to drop: no copy
+        unique, unique_keys = batch, keys
+    else:
+        unique, unique_keys = batch.filter(first), keys.filter(first)
     checked = validate_batch_full(unique, mapping)
     prefix = f"{run.pk}:"
-    if checked.errors:
-        failing: list[tuple[int, str, str]] = []  # a record fails once, with its first error
-        last_row = -1
-        for row, _target, code, message in checked.errors:
-            if row != last_row:
-                failing.append((row, code, message))
-                last_row = row
-        shown = failing[:MAX_RECORD_ERRORS]
-        if len(failing) > len(shown):
-            shown.append(failing[-1])
+    failed_rows, shown = checked.failing(MAX_RECORD_ERRORS)  # a record fails once, with its first error
+    if failed_rows:
         shown_keys = unique_keys.take(pa.array([row for row, _, _ in shown], pa.int64())).to_pylist()
         examples = [
             (f"{prefix}{key}", code, message)
             for key, (_, code, message) in zip(shown_keys, shown, strict=True)
         ]
-        _add_errors(primary, examples, len(failing))
+        _add_errors(primary, examples, failed_rows)
         for (code, target), count in checked.error_counts.items():
             summary = progress.summary.setdefault(code, {})
             summary[target] = summary.get(target, 0) + count
@@ -698,26 +719,32 @@ class _ListSink:
         fd, self.path = tempfile.mkstemp(prefix=f"export-list-{run_id}-", suffix=".parquet", dir=tmp_dir)
         os.close(fd)
         self.rows = 0
-        self._writer: pq.ParquetWriter | None = None
+        self._writer: BackgroundWriter | None = None
 
     def write(self, spool: pa.Table) -> None:
         sent = spool.filter(spool.column("sent")).select(["person_id", "email"])
         if not sent.num_rows:
             return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, LIST_SCHEMA, compression="zstd")
-        self._writer.write_table(sent)
+            # identities are (nearly) all distinct: dictionary pages would only be built to be dropped
+            writer = pq.ParquetWriter(self.path, LIST_SCHEMA, compression="zstd", use_dictionary=False)
+            self._writer = BackgroundWriter(writer, name=f"export-list-{self.path}")
+        self._writer.write(sent)
         self.rows += sent.num_rows
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.close()
 
     def discard(self) -> None:
-        self.close()
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - only reached when the run failed already
+            logger.warning("export list file %s: close failed", self.path, exc_info=True)
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
 
 
 def _record_list(run: ExportRun, export: Export, sink: _ListSink):

@@ -180,34 +180,33 @@ ROW = st.fixed_dictionaries(
         "n": st.one_of(st.none(), st.sampled_from(["1", " 2.5 ", "x", "-3e2", "."])),
     }
 )
-MAPPINGS = st.sampled_from(
+MAPPING_CHOICES = [
     [
-        [
-            {"source": "email", "target": "Email", "type": "email", "required": True},
-            {"source": "name", "target": "Name", "max_length": 5, "truncate": True},
-            {
-                "source": "tags",
-                "target": "Tags",
-                "multi_value": True,
-                "max_length": 6,
-                "picklist": ["Red", "Blue", "Green"],
-            },
-            {
-                "source": "industry",
-                "target": "Industry",
-                "picklist": ["Retail", "Software"],
-                "default": "retail",
-            },
-            {"source": "n", "target": "N", "type": "number"},
-        ],
-        [
-            {"source": "name", "target": "Name", "max_length": 4, "required": True},
-            {"source": "tags", "target": "Tags", "multi_value": True, "max_length": 5, "default": "x,y"},
-            {"source": "email", "target": "Email", "max_length": 6},
-            {"source": "industry", "target": "Industry", "required": True, "default": "Ω日"},
-        ],
-    ]
-)
+        {"source": "email", "target": "Email", "type": "email", "required": True},
+        {"source": "name", "target": "Name", "max_length": 5, "truncate": True},
+        {
+            "source": "tags",
+            "target": "Tags",
+            "multi_value": True,
+            "max_length": 6,
+            "picklist": ["Red", "Blue", "Green"],
+        },
+        {
+            "source": "industry",
+            "target": "Industry",
+            "picklist": ["Retail", "Software"],
+            "default": "retail",
+        },
+        {"source": "n", "target": "N", "type": "number"},
+    ],
+    [
+        {"source": "name", "target": "Name", "max_length": 4, "required": True},
+        {"source": "tags", "target": "Tags", "multi_value": True, "max_length": 5, "default": "x,y"},
+        {"source": "email", "target": "Email", "max_length": 6},
+        {"source": "industry", "target": "Industry", "required": True, "default": "Ω日"},
+    ],
+]
+MAPPINGS = st.sampled_from(MAPPING_CHOICES)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,3 +227,67 @@ def test_validate_batch_full_counts_errors_per_code_and_field():
         ("INVALID_EMAIL_FORMAT", "Email"): 2,
     }
     assert result.valid.tolist() == [False, False, False, True]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(ROW, min_size=1, max_size=40), raw=MAPPINGS)
+def test_vectorised_when_no_value_holds_a_comma_equals_reference(rows, raw):
+    # one value per multi-value row: the fast path that neither splits nor joins
+    rows = [{k: v.replace(",", " ") if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+    schema = pa.schema([(k, pa.string()) for k in ("email", "name", "tags", "industry", "n")])
+    run_both(rows, raw, schema)
+
+
+def test_picklist_when_exact_case_differing_unknown_blank_and_null_mixed_matches_reference():
+    mapping = [
+        {"source": "industry", "target": "Industry", "picklist": ["Retail", "Software", "İstanbul"]},
+        {"source": "tags", "target": "Tags", "multi_value": True, "picklist": ["Red", "Blue"]},
+    ]
+    rows = [
+        {"industry": "Retail", "tags": "Red"},
+        {"industry": "software", "tags": "blue"},
+        {"industry": "istanbul", "tags": "RED"},
+        {"industry": "Mining", "tags": "green"},
+        {"industry": " ", "tags": " "},
+        {"industry": None, "tags": None},
+    ]
+    valid, errors = run_both(rows, mapping)
+    assert valid[:2] == [{"Industry": "Retail", "Tags": "Red"}, {"Industry": "Software", "Tags": "Blue"}]
+    assert (3, "Industry", "INVALID_PICKLIST_VALUE") in codes(errors)
+    assert (3, "Tags", "INVALID_PICKLIST_VALUE") in codes(errors)
+
+
+def test_vectorised_when_batch_is_validated_on_threads_equals_reference(monkeypatch):
+    import exports.validation as validation
+
+    monkeypatch.setattr(validation, "PARALLEL_MIN_ROWS", 1)
+    rows = [
+        {"email": "A@B.CO", "name": "日本語テキスト", "tags": "red, BLUE", "industry": "retail", "n": "1.5"},
+        {"email": "bad", "name": None, "tags": "green", "industry": "Mining", "n": "x"},
+        {"email": None, "name": "ab", "tags": "", "industry": None, "n": None},
+    ] * 50
+    schema = pa.schema([(k, pa.string()) for k in ("email", "name", "tags", "industry", "n")])
+    for raw in MAPPING_CHOICES:
+        run_both(rows, raw, schema)
+
+
+def test_failing_when_more_rows_fail_than_shown_counts_all_and_ends_with_the_last():
+    mapping = mapping_parse(
+        [
+            {"source": "email", "target": "Email", "type": "email", "required": True},
+            {"source": "name", "target": "Name", "max_length": 2},
+        ]
+    )
+    rows = [
+        {"email": "bad", "name": "abc"} if i % 3 else {"email": "a@b.co", "name": "ab"} for i in range(30)
+    ]
+    result = validate_batch_full(pa.RecordBatch.from_pylist(rows), mapping)
+    failing_rows = sorted({row for row, *_ in result.errors})
+    count, shown = result.failing(5)
+    assert count == len(failing_rows) == 20
+    assert [row for row, _, _ in shown] == failing_rows[:5] + [failing_rows[-1]]
+    assert all(code == "INVALID_EMAIL_FORMAT" for _, code, _ in shown)  # the first error of each row
+    assert (
+        result.failing(100)[1]
+        == [(row, code, message) for row, _, code, message in result.errors if row % 3][::2]
+    )
