@@ -390,10 +390,14 @@ def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
 
-def _empty(values: pa.Array) -> pa.Array:
-    """Rows that are null or "" (no nulls in the mask)."""
-    empty = pc.equal(pc.binary_length(values), 0)
-    return empty if values.null_count == 0 else empty.fill_null(True)
+def _empty(values: pa.Array) -> pa.Array | None:
+    """Rows that are null or "" (no nulls in the mask); None when no row is (the common case, one min())."""
+    lengths = pc.binary_length(values)
+    if values.null_count == 0:
+        if not len(values) or pc.min(lengths).as_py() > 0:
+            return None
+        return pc.equal(lengths, 0)
+    return pc.equal(lengths, 0).fill_null(True)
 
 
 def _too_long(values: pa.Array, max_length: int) -> pa.Array:
@@ -516,8 +520,11 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         values = pc.cast(col, pa.float64())
     else:
         values = _as_text(col)
-    empty = pc.is_null(values) if numeric else _empty(values)
-    any_empty = _any(empty)
+    if numeric:
+        empty = pc.is_null(values) if values.null_count else None
+    else:
+        empty = _empty(values)
+    any_empty = empty is not None and _any(empty)
     if spec.default is not None and any_empty:
         default = float(spec.default) if numeric else spec.default
         values = pc.if_else(empty, pa.scalar(default, values.type), values)

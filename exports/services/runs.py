@@ -190,7 +190,10 @@ def _key_part(name: str, col: pa.Array) -> pa.Array:
     col = pc.utf8_trim_whitespace(col)
     if name == "email":
         col = pc.utf8_lower(col)
-    return pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
+    blank = pc.equal(pc.binary_length(col), 0)
+    if not pc.any(blank).as_py():
+        return col
+    return pc.if_else(blank, pa.scalar(None, pa.string()), col)
 
 
 def _record_keys(batch: pa.RecordBatch) -> pa.Array:
@@ -722,7 +725,9 @@ class _ListSink:
         self._writer: BackgroundWriter | None = None
 
     def write(self, spool: pa.Table) -> None:
-        sent = spool.filter(spool.column("sent")).select(["person_id", "email"])
+        sent = spool.select(["person_id", "email"])
+        if not pc.all(spool.column("sent")).as_py():
+            sent = sent.filter(spool.column("sent"))
         if not sent.num_rows:
             return
         if self._writer is None:
