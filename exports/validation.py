@@ -574,7 +574,7 @@ def _error_lookup(mapping: tuple[FieldSpec, ...]) -> list[tuple[str, str, str]]:
 
 
 PARALLEL_MIN_ROWS = 16_384  # smaller batches validate their fields one after the other
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
 
 
 def _map(func, items: list, rows: int) -> list:
@@ -583,9 +583,9 @@ def _map(func, items: list, rows: int) -> list:
     workers = min(2, os.cpu_count() or 1)
     if rows < PARALLEL_MIN_ROWS or workers < 2 or len(items) < 2:
         return [func(item) for item in items]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validation")
-    return list(_pool.map(func, items))
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validation"))
+    return list(_pool[1].map(func, items))
 
 
 def validate_batch_full(batch: pa.RecordBatch | pa.Table, mapping: list[FieldSpec]) -> BatchValidation:

@@ -291,3 +291,32 @@ def test_failing_when_more_rows_fail_than_shown_counts_all_and_ends_with_the_las
         result.failing(100)[1]
         == [(row, code, message) for row, _, code, message in result.errors if row % 3][::2]
     )
+
+
+def test_validation_threads_when_process_forks_the_child_uses_its_own_pool(monkeypatch):
+    import os
+    import signal
+    import time
+
+    import exports.validation as validation
+
+    monkeypatch.setattr(validation, "PARALLEL_MIN_ROWS", 1)
+    mapping = mapping_parse(
+        [{"source": "email", "target": "Email", "type": "email"}, *MAPPING_CHOICES[1][:1]]
+    )
+    batch = pa.RecordBatch.from_pylist([{"email": "a@b.co", "name": "abc"}] * 10)
+    validate_batch_full(batch, mapping)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            os._exit(0 if validate_batch_full(batch, mapping).table.num_rows == 10 else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.monotonic() + 30  # an inherited pool has no threads: the child would wait forever
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parent's thread pool")
+    assert os.WEXITSTATUS(done[1]) == 0
