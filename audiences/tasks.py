@@ -13,16 +13,19 @@ from django.db import OperationalError
 
 from audiences.services import tasks as task_services
 
+# Work on audience data: redelivered if the worker dies (acks_late), retried with backoff only when the
+# database is briefly unavailable; anything else is the service's to record as a failure.
+DATA_WORK = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
 
-@shared_task(
-    name="audiences.tasks.task_jobs_run",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+
+@shared_task(name="audiences.tasks.task_jobs_run", **DATA_WORK)
 def task_jobs_run(job_ids: list[int]) -> None:
     task_services.task_jobs_run(job_ids=job_ids)
 
@@ -37,34 +40,14 @@ def task_purge_expired() -> int:
     return task_services.task_purge_expired()
 
 
-@shared_task(
-    name="audiences.tasks.audience_build",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-    time_limit=1800,
-    soft_time_limit=1780,
-)
+@shared_task(name="audiences.tasks.audience_build", time_limit=1800, soft_time_limit=1780, **DATA_WORK)
 def audience_build(audience_id: str) -> None:
     from audiences.services.audiences import audience_build as build
 
     build(audience_id=audience_id)
 
 
-@shared_task(
-    name="audiences.tasks.contact_list_import",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-    time_limit=1800,
-    soft_time_limit=1780,
-)
+@shared_task(name="audiences.tasks.contact_list_import", time_limit=1800, soft_time_limit=1780, **DATA_WORK)
 def contact_list_import(list_id: str) -> None:
     from audiences.services.lists import contact_list_import as run_import
 
