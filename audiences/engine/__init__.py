@@ -6,6 +6,7 @@ Import from here; submodules are implementation details except ``generator``, ``
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES, employee_buckets_in_range, score_buckets
 from audiences.engine.core import (
+    IDENTITY_COLUMNS,
     EngineError,
     Selection,
     Suppression,
@@ -27,6 +28,7 @@ from audiences.engine.sqlsafety import UnsafeExpression, validate_select, valida
 from audiences.engine.summary import Summary, count_summary
 
 __all__ = [
+    "IDENTITY_COLUMNS",
     "EMPLOYEE_BUCKETS",
     "SCORES",
     "EngineError",

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import Project
 from accounts.selectors import Principal
+from audiences.engine import IDENTITY_COLUMNS
 from audiences.models import ContactList, ListSource, ListStatus, ListType
 from delivr_admin.errors import ApplicationError
 
@@ -64,20 +65,8 @@ def contact_list_record_export(
 # ---------------------------------------------------------------------------------------------------------
 # list uploads: store the CSV, import it on Celery, report invalid and duplicate rows as CSV files
 
-LIST_COLUMNS = (
-    "person_id",
-    "uid2",
-    "email",
-    "first_name",
-    "last_name",
-    "job_title",
-    "company_name",
-    "company_domain",
-    "company_employee_count",
-    "country",
-    "state",
-    "city",
-)
+# The dataset's identity columns: a list carries the same fields as an intent row's person.
+LIST_COLUMNS = ("person_id", *IDENTITY_COLUMNS)
 IDENTIFIERS = ("person_id", "uid2", "email")
 HEADER_ALIASES = {
     "email_address": "email",

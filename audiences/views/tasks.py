@@ -4,10 +4,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from audiences import datasets, engine
 from audiences.forms import TaskForm
 from audiences.models import TaskKind, TaskStatus
 from audiences.selectors import tasks as task_selectors
+from audiences.selectors.audiences import dataset_overview
 from audiences.services import tasks as task_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
@@ -16,26 +16,10 @@ RUNNING = (TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING)
 STOP_POLLING = 286  # htmx stops polling on this status
 
 
-def _demo_dataset_overview() -> dict:
-    """Days and prefixes present in the default dataset, for the form's choices."""
-    try:
-        path = datasets.input_path_resolve(None)
-        keys = engine.list_partitions(
-            datasets.selection(input_path=path, organization_ids=(), suppress=False)
-        )
-    except (ApplicationError, engine.EngineError):
-        return {"days": [], "prefixes": []}
-    parts = [dict(item.split("=", 1) for item in key.split("/")) for key in keys]
-    return {
-        "days": sorted({p["day"] for p in parts if "day" in p}),
-        "prefixes": sorted({p["prefix"] for p in parts if "prefix" in p}),
-    }
-
-
 @member_required(write=True)
 def task_list(request: HttpRequest) -> HttpResponse:
     principal = request.principal
-    overview = _demo_dataset_overview()
+    overview = dataset_overview(None)
     initial = {}
     if overview["days"]:
         initial = {
