@@ -4,15 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format worker bench load-smoke venv migrate seed clean
+.PHONY: run test lint format worker bench load-smoke venv dev-venv migrate seed clean
 
+# `make run` installs only what the product needs; tests and tooling add requirements-dev.txt.
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+dev-venv: $(VENV)/.installed-dev
 
 run: venv
 	PORT=$(PORT) bash bin/run
@@ -26,24 +32,24 @@ seed: migrate
 worker: venv
 	$(VENV)/bin/celery -A delivr_admin worker -B -l info --concurrency 2
 
-test: venv
+test: dev-venv
 	CELERY_FS_ROOT=$${CELERY_FS_ROOT:-$(CURDIR)/var/test-broker} DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-lint: venv
+lint: dev-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: venv
+format: dev-venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv
+bench: dev-venv
 	$(PY) -m bench
 
 # Needs PostgreSQL and Redis (LOAD_DATABASE_URL, LOAD_REDIS_URL; see bench/load.py). Exit 1 on 5xx or no 429.
-load-smoke: venv
+load-smoke: dev-venv
 	$(PY) -m bench.load --smoke
 
 clean:
