@@ -239,7 +239,7 @@ def audience_filter_row(request: HttpRequest) -> HttpResponse:
     row = {"field": "", "op": "=", "value": ""}
     return render(
         request,
-        "audiences/audience_builder.html#filter-row",
+        "audiences/partials/filters.html#filter-row",
         {"columns": columns, "operators": FORM_OPERATORS, "row": row},
     )
 
