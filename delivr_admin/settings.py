@@ -308,6 +308,10 @@ DELIVR_PIXEL_RATE_LIMIT_BURST = env_int("DELIVR_PIXEL_RATE_LIMIT_BURST", 200)
 DELIVR_FIELD_ENCRYPTION_KEY = os.environ.get("DELIVR_FIELD_ENCRYPTION_KEY", "")
 DELIVR_EXPORT_BATCH_SIZE = env_int("DELIVR_EXPORT_BATCH_SIZE", 10_000)
 DELIVR_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("DELIVR_EXPORT_HEARTBEAT_TIMEOUT_SECONDS", 300)
+# Outbound HTTP (delivr_admin/outbound.py): internal addresses are refused unless listed here (host, host:port,
+# IP, IP:port or CIDR, comma-separated), e.g. an internal CRM. A connection test ends within this many seconds.
+DELIVR_OUTBOUND_ALLOWED_HOSTS = env_list("DELIVR_OUTBOUND_ALLOWED_HOSTS", "")
+DELIVR_TEST_CONNECTION_DEADLINE_SECONDS = env_int("DELIVR_TEST_CONNECTION_DEADLINE_SECONDS", 10)
 DELIVR_EXPORT_MAX_ATTEMPTS = env_int("DELIVR_EXPORT_MAX_ATTEMPTS", 3)
 CELERY_BEAT_SCHEDULE["export-schedule-due"] = {"task": "exports.tasks.export_schedule_due", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["export-runs-reap"] = {"task": "exports.tasks.export_runs_reap", "schedule": 60.0}

@@ -28,6 +28,17 @@ def _celery_eager(request):
     celery_app.conf.task_always_eager = previous
 
 
+# The suite's stand-ins listen on 127.0.0.1, an internal address the outbound guard refuses by default; the
+# tests that attack the guard set the allow-list back to empty themselves.
+TEST_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+
+@pytest.fixture(autouse=True)
+def _outbound_allow_standins(settings):
+    settings.DELIVR_OUTBOUND_ALLOWED_HOSTS = list(TEST_OUTBOUND_ALLOWED_HOSTS)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     from django.core.cache import cache
@@ -135,6 +146,7 @@ def worker_env() -> dict:
     env["DELIVR_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["DELIVR_DEMO_DATA"] = str(settings.DELIVR_DEMO_DATA)
     env["DELIVR_DATA_ROOTS"] = os.pathsep.join(str(root) for root in settings.DELIVR_DATA_ROOTS)
+    env["DELIVR_OUTBOUND_ALLOWED_HOSTS"] = ",".join(settings.DELIVR_OUTBOUND_ALLOWED_HOSTS)
     env.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
     return env
 
