@@ -39,6 +39,7 @@ def seed(context) -> None:
     from audiences.services.tasks import task_create
 
     demo_dataset_ensure(context.stdout)
+    seed_topics()
     seed_audiences(context)
     if Task.objects.filter(organization=context.organization).exists():
         return
@@ -77,6 +78,13 @@ def seed(context) -> None:
             "where_expr": "country = 'US' AND company_employee_count >= '51-200'",
         },
     )
+
+
+def seed_topics() -> None:
+    """The global topic catalogue for the demo prefixes (idempotent: unchanged rows stay as they are)."""
+    from audiences.services.topics import topic_import
+
+    topic_import(content=(Path(__file__).parent / "demo_topics.csv").read_bytes())
 
 
 DEMO_AUDIENCES = [

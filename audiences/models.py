@@ -218,3 +218,37 @@ class Audience(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Topic(models.Model):
+    """A topic of the intent data: its human name, category and description, keyed by its topic prefix.
+
+    Rows without an organization form the global catalogue; a row with one overrides that code for the
+    organization (and its sub-organizations see the global entry unless they have their own).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="topics"
+    )
+    code = models.CharField(max_length=200, help_text="The topic prefix as it appears in the data.")
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=200, blank=True, default="")
+    description = models.CharField(max_length=500, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("code",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=models.Q(organization__isnull=True), name="topic_global_code"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                condition=models.Q(organization__isnull=False),
+                name="topic_org_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"

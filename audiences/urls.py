@@ -15,6 +15,7 @@ urlpatterns = [
     path("audiences/builder/estimate/", audiences.audience_estimate, name="audience-estimate"),
     path("audiences/builder/preview/", audiences.audience_preview, name="audience-preview"),
     path("audiences/builder/filter-row/", audiences.audience_filter_row, name="audience-filter-row"),
+    path("audiences/summary/", audiences.audience_summary, name="audience-summary"),
     path("audiences/<uuid:audience_id>/", audiences.audience_detail, name="audience-detail"),
     path("audiences/<uuid:audience_id>/edit/", audiences.audience_builder, name="audience-edit"),
     path("audiences/<uuid:audience_id>/sample/", audiences.audience_sample, name="audience-sample"),

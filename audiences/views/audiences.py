@@ -7,7 +7,7 @@ selectors as the API (definition_selection / audience_selection), so opt-outs ne
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -322,3 +322,21 @@ def audience_delete(request: HttpRequest, audience_id) -> HttpResponse:
         return redirect("audiences:audience-detail", audience_id=audience.pk)
     messages.success(request, f"Deleted {audience.name}.")
     return redirect("audiences:audience-list")
+
+
+@require_GET
+@member_required
+def audience_summary(request: HttpRequest) -> HttpResponse:
+    """Who an audience contains, in words (the export form refreshes it when its audience changes)."""
+    audience_id = request.GET.get("audience_id", "")
+    try:
+        audience = audience_selectors.audience_get(request.principal, audience_id) if audience_id else None
+    except Http404:
+        audience = None
+    summary_id = request.GET.get("summary_id", "audience-summary")
+    context = {
+        "summary_audience": audience,
+        "summary_id": summary_id if summary_id.replace("-", "").isalnum() else "audience-summary",
+        "refresh_from": "#id_audience" if request.GET.get("refresh_from") == "#id_audience" else "",
+    }
+    return render(request, "audiences/partials/audience_summary.html", context)

@@ -1,0 +1,111 @@
+"""Reads of the topic catalogue and of each topic's size in the data (for the builder's topic picker)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.core.cache import cache
+from django.db.models import Q
+
+from audiences import datasets, engine
+from audiences.models import Topic
+from delivr_admin.errors import ApplicationError
+
+SIZE_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    code: str
+    name: str
+    category: str = ""
+    description: str = ""
+    known: bool = True  # False: a prefix of the data with no catalogue entry (shown by its code)
+    rows: int | None = None  # rows over the chosen window (None: unknown)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.known else self.code
+
+
+def topic_catalogue(organization_id=None) -> dict[str, TopicInfo]:
+    """{code: TopicInfo} of the global catalogue, with the organization's own entries taking precedence."""
+    rows = Topic.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id))
+    out: dict[str, TopicInfo] = {}
+    for t in sorted(rows, key=lambda t: t.organization_id is not None):  # the org's rows win
+        out[t.code] = TopicInfo(code=t.code, name=t.name, category=t.category, description=t.description)
+    return out
+
+
+def topic_label(code: str, catalogue: dict[str, TopicInfo]) -> str:
+    info = catalogue.get(code)
+    return info.name if info else code
+
+
+def _partition_rows(input_path: str) -> dict[str, tuple[str, int]]:
+    """{partition key: (day, rows)} of every partition, from Parquet footers; cached per listing of the tree."""
+    keys = engine.list_partitions(
+        datasets.selection(input_path=input_path, organization_ids=(), suppress=False)
+    )
+    digest = hashlib.sha1(("\n".join([input_path, *keys])).encode()).hexdigest()
+    cache_key = f"topic-sizes:{digest}"
+    counts = cache.get(cache_key)
+    if counts is None:
+        sel = datasets.selection(input_path=input_path, organization_ids=(), suppress=False)
+        counts = {key: rows for key, (rows, _removed) in engine.count_partitions(sel, keys).items()}
+        cache.set(cache_key, counts, SIZE_CACHE_SECONDS)
+    return counts
+
+
+def window_days(definition: dict, available: list[date]) -> tuple[date, date] | None:
+    """First and last day of a definition's time window (None: the whole dataset)."""
+    if definition.get("lookback_days") and available:
+        newest = available[-1]
+        return newest - timedelta(days=int(definition["lookback_days"]) - 1), newest
+    try:
+        return date.fromisoformat(definition["date_from"]), date.fromisoformat(definition["date_to"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def topic_sizes(definition: dict, input_path: str | None = None) -> dict[str, int]:
+    """{topic prefix: rows in the definition's time window}, before any other filter (empty when unreadable)."""
+    try:
+        path = datasets.input_path_resolve(input_path)
+        counts = _partition_rows(path)
+    except (engine.EngineError, ApplicationError):
+        return {}
+    parsed = []
+    for key, rows in counts.items():
+        parts = dict(item.split("=", 1) for item in key.split("/") if "=" in item)
+        if "day" in parts and "prefix" in parts:
+            parsed.append((date.fromisoformat(parts["day"]), parts["prefix"], rows))
+    window = window_days(definition, sorted({d for d, _p, _n in parsed}))
+    sizes: dict[str, int] = {}
+    for day, prefix, rows in parsed:
+        if window is None or window[0] <= day <= window[1]:
+            sizes[prefix] = sizes.get(prefix, 0) + rows
+        else:
+            sizes.setdefault(prefix, 0)
+    return sizes
+
+
+def topic_options(*, organization_id, prefixes: list[str], sizes: dict[str, int]) -> list[TopicInfo]:
+    """Every topic of the data (catalogued or by code) with its size, ordered by category then name."""
+    catalogue = topic_catalogue(organization_id)
+    out = []
+    for code in prefixes:
+        info = catalogue.get(code) or TopicInfo(code=code, name=code, known=False)
+        out.append(
+            TopicInfo(
+                code=code,
+                name=info.name,
+                category=info.category,
+                description=info.description,
+                known=info.known,
+                rows=sizes.get(code),
+            )
+        )
+    return sorted(out, key=lambda t: (not t.known, t.category.lower(), t.name.lower(), t.code))

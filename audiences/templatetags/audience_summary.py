@@ -1,0 +1,32 @@
+"""`{% load audience_summary %}{% definition_summary audience.definition %}`: the sentence and its chips.
+
+The topic catalogue is read once per request (a list page renders many summaries).
+"""
+
+from django import template
+
+from audiences.selectors.summary import definition_summary as summarize
+from audiences.selectors.topics import topic_catalogue
+
+register = template.Library()
+
+
+def _catalogue(context) -> dict:
+    request = context.get("request")
+    principal = context.get("principal") or getattr(request, "principal", None)
+    org_id = getattr(getattr(principal, "organization", None), "pk", None)
+    cached = getattr(request, "_topic_catalogue", None) if request is not None else None
+    if cached is None:
+        cached = topic_catalogue(org_id)
+        if request is not None:
+            request._topic_catalogue = cached
+    return cached
+
+
+@register.inclusion_tag("audiences/partials/summary.html", takes_context=True)
+def definition_summary(context, definition, chips: bool = True, element_id: str = ""):
+    return {
+        "summary": summarize(definition, catalogue=_catalogue(context)),
+        "show_chips": chips,
+        "element_id": element_id,
+    }
