@@ -21,7 +21,7 @@ venv: $(VENV)/.installed
 dev-venv: $(VENV)/.installed-dev
 
 run: venv
-	PORT=$(PORT) bash bin/run
+	env PORT=$(PORT) bash bin/run
 
 migrate: venv
 	$(PY) manage.py migrate --noinput

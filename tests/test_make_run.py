@@ -1,0 +1,68 @@
+"""`bin/run` (what `make run` runs) as a newcomer sees it: steps, a banner only once the server answers,
+no worker chatter in the console, and Ctrl-C ending cleanly with exit status 0."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.worker
+def test_run_script_when_started_and_interrupted_prints_banner_after_server_answers_and_exits_zero(tmp_path):
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "CELERY_FS_ROOT", "DELIVR_TEST_RUN"}
+    }
+    env.update(PORT=str(port), DELIVR_VAR_DIR=str(tmp_path / "var"))
+    proc = subprocess.Popen(
+        ["bash", "bin/run"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    console: list[str] = []
+    answered_at_banner = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            console.append(line)
+            if "is running at" in line:
+                # The banner is printed only after the server answered: it must answer right now.
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as response:
+                    answered_at_banner = response.status
+            if "Press Ctrl-C" in line:
+                break
+        assert answered_at_banner == 200, "".join(console)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        rest, _ = proc.communicate(timeout=90)
+    console.append(rest)
+    text = "".join(console)
+    assert proc.returncode == 0, text
+    assert "Stopped." in text
+    # The worker's, beat's and gunicorn's own chatter goes to the log files, not the console.
+    for chatter in ("celery@", "beat: Starting", "Booting worker", "Listening at", "[tasks]"):
+        assert chatter not in text, text
+    assert "celery" in (tmp_path / "var" / "log" / "worker.log").read_text().lower()
+    assert (tmp_path / "var" / "log" / "web.log").exists()
