@@ -4,7 +4,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -111,33 +113,62 @@ def _answers_json(path: str) -> bool:
     return is_api_path(path) or (path.startswith("/audiences/") and path.rstrip("/").endswith("/download"))
 
 
+ERROR_PAGES = {
+    400: ("The request was refused", "The page could not understand this request. Go back and try again."),
+    403: ("You cannot open this page", "Your role does not give access to this page."),
+    404: (
+        "Page not found",
+        "This page does not exist, or it belongs to an organization you are not a member of.",
+    ),
+    500: ("Something went wrong on our side", "The error was logged. Try again in a few seconds."),
+}
+
+
+def html_error(request, http_status: int, reason: str = "") -> HttpResponse:
+    """The styled error page (a short message fragment for htmx, which app.js shows as a toast).
+
+    `reason` is shown only when it was written for users (PermissionDenied messages in the guards); Http404's
+    text comes from the ORM ("No Audience matches the given query.") so it is never shown.
+    """
+    title, default_reason = ERROR_PAGES[http_status]
+    back = request.META.get("HTTP_REFERER", "")
+    if (
+        not back
+        or back == request.build_absolute_uri()
+        or not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        back = ""
+    context = {"status": http_status, "title": title, "reason": reason or default_reason, "back_url": back}
+    template = "errors/message.html" if getattr(request, "htmx", False) else "errors/page.html"
+    try:
+        return render(request, template, context, status=http_status)
+    except Exception:  # the error page itself must not fail (a broken DB behind a 500): plain text instead
+        logger.exception("Error page %s failed to render", http_status)
+        return HttpResponse(f"{title}. {context['reason']}", status=http_status, content_type="text/plain")
+
+
 def json_404(request, exception=None):  # noqa: ARG001 - Django's handler signature
     if _answers_json(request.path):
         return error_response("not_found", "Not found.", 404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
+    return html_error(request, 404)
 
 
 def json_500(request):
     if _answers_json(request.path):
         return error_response("internal_error", "An internal error occurred. Retry after a few seconds.", 500)
-    from django.views.defaults import server_error
-
-    return server_error(request)
+    return html_error(request, 500)
 
 
-def json_400(request, exception=None):
+def json_400(request, exception=None):  # noqa: ARG001 - Django's handler signature
     if _answers_json(request.path):
         return error_response("bad_request", "The request was refused.", 400)
-    from django.views.defaults import bad_request
-
-    return bad_request(request, exception)
+    return html_error(request, 400)
 
 
 def json_403(request, exception=None):
     if _answers_json(request.path):
         return error_response("forbidden", "You do not have permission to do this.", 403)
-    from django.views.defaults import permission_denied
-
-    return permission_denied(request, exception)
+    reason = str(exception) if isinstance(exception, PermissionDenied) and exception.args else ""
+    return html_error(request, 403, reason)

@@ -1,6 +1,10 @@
 import logging
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.shortcuts import resolve_url
 from django.utils.cache import patch_vary_headers
 
 from .errors import error_response, is_api_path
@@ -16,8 +20,6 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         if is_api_path(request.path) and request.META.get("CONTENT_LENGTH", "").isdigit():
-            from django.conf import settings
-
             limit = getattr(settings, "DELIVR_MAX_UPLOAD_BYTES", None)
             if limit and int(request.META["CONTENT_LENGTH"]) > limit:
                 return error_response("payload_too_large", "The request body is too large.", 413)
@@ -52,4 +54,24 @@ class CurrentOrganizationMiddleware:
         response = self.get_response(request)
         if not is_api_path(request.path):
             patch_vary_headers(response, ("HX-Request",))
+            response = htmx_login_redirect(request, response)
         return response
+
+
+def htmx_login_redirect(request, response):
+    """An htmx request whose session expired would follow the redirect to the login page and swap that
+    whole page into a fragment. Instead the browser goes to the login page, and back to the page it was on
+    (HX-Current-URL, not the fragment's URL) once signed in."""
+    if not getattr(request, "htmx", False) or response.status_code not in (301, 302):
+        return response
+    login_path = resolve_url(settings.LOGIN_URL)
+    if urlsplit(response.get("Location", "")).path != login_path:
+        return response
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    same_site = current.netloc in ("", request.get_host())
+    next_url = (
+        (current.path + (f"?{current.query}" if current.query else "")) if same_site and current.path else "/"
+    )
+    redirect = HttpResponse(status=204)
+    redirect["HX-Redirect"] = f"{login_path}?{urlencode({'next': next_url})}"
+    return redirect

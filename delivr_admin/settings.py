@@ -99,6 +99,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "delivr_admin.context_processors.navigation",
             ],
+            # status badges, numbers, dates and copy buttons, usable in every template without {% load %}
+            "builtins": ["delivr_admin.templatetags.ui"],
         },
     },
 ]

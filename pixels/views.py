@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from accounts import selectors as account_selectors
+from accounts.models import Role
 from delivr_admin.decorators import admin_required, member_required
 from delivr_admin.errors import ApplicationError
 
@@ -22,7 +23,7 @@ def _pixels_context(request: HttpRequest) -> dict:
     return {"pixels": pixels, "snippet_base": request.build_absolute_uri("/pixel/")}
 
 
-@member_required
+@member_required(roles=(Role.ADMIN, Role.MARKETER))
 def pixel_list(request: HttpRequest) -> HttpResponse:
     context = _pixels_context(request)
     if request.htmx:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
+from accounts.models import Role
 from audiences.models import AudienceType, ListSource, ListStatus, ListType
 from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
@@ -29,7 +30,8 @@ def _context(request, **extra) -> dict:
     }
 
 
-@member_required(write=True)
+# Uploading lists is the page's purpose: support staff (read-only) have nothing to do here.
+@member_required(roles=(Role.ADMIN, Role.MARKETER), write=True)
 def list_list(request: HttpRequest) -> HttpResponse:
     """GET: the page (or, for htmx polling, the table); POST: upload a CSV and queue its import."""
     if request.method == "POST":

@@ -1,15 +1,92 @@
-// Small page behaviours shared by the dashboard; htmx does the rest.
-document.addEventListener("htmx:responseError", function (event) {
-  var target = event.detail.target;
-  if (!target) return;
-  var text = "The request failed (" + event.detail.xhr.status + ").";
-  try {
-    var body = JSON.parse(event.detail.xhr.responseText);
-    if (body && body.error && body.error.message) text = body.error.message;
-  } catch (e) { /* not JSON: keep the generic text */ }
-  var note = document.createElement("div");
-  note.className = "error";
-  note.setAttribute("role", "alert");
-  note.textContent = text;
-  target.prepend(note);
-});
+// Small page behaviours shared by the dashboard; htmx does the rest. No inline scripts (the CSP forbids them).
+(function () {
+  "use strict";
+
+  // A message in the toast region (base.html): errors are alerts, confirmations are polite status updates.
+  function toast(text, kind) {
+    var region = document.getElementById("toasts");
+    if (!region) return;
+    var note = document.createElement("div");
+    note.className = "toast " + (kind || "error");
+    note.setAttribute("role", kind === "ok" ? "status" : "alert");
+    var words = document.createElement("span");
+    words.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss message");
+    close.textContent = "×";
+    close.addEventListener("click", function () { note.remove(); });
+    note.appendChild(words);
+    note.appendChild(close);
+    region.appendChild(note);
+    setTimeout(function () { note.remove(); }, kind === "ok" ? 4000 : 12000);
+  }
+  window.delivrToast = toast;
+
+  // The words of a failed htmx response: the API's {"error": {"message"}}, the error page's
+  // data-error-message (errors/message.html), else a sentence with the status.
+  function errorText(xhr) {
+    var text = xhr.status === 0 ? "The server could not be reached. Check your connection and try again."
+      : "The request failed (" + xhr.status + "). Try again in a few seconds.";
+    var body = xhr.responseText || "";
+    try {
+      var json = JSON.parse(body);
+      if (json && json.error && json.error.message) return json.error.message;
+    } catch (e) { /* not JSON */ }
+    var match = body.match(/data-error-message="([^"]*)"/);
+    if (match) {
+      var el = document.createElement("textarea");
+      el.innerHTML = match[1];  // decodes the HTML entities of the attribute
+      return el.value;
+    }
+    return text;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    toast(errorText(event.detail.xhr), "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("The server could not be reached. Check your connection and try again.", "error");
+  });
+
+  // Copy buttons ({% copy_button %} / {% copy_id %}): copy data-copy, or the text of data-copy-target.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+    }
+    return Promise.resolve(legacyCopy(text));
+  }
+  function legacyCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } finally { area.remove(); }
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy], [data-copy-target]");
+    if (!button) return;
+    var text = button.getAttribute("data-copy");
+    if (text === null) {
+      var source = document.querySelector(button.getAttribute("data-copy-target"));
+      text = source ? (source.value !== undefined && source.tagName !== "PRE" && source.tagName !== "CODE" ? source.value : source.textContent) : "";
+    }
+    copyText(text).then(function () {
+      var original = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", original);
+      button.textContent = "Copied";
+      button.classList.add("copied");
+      var live = document.getElementById("live-status");
+      if (live) live.textContent = "Copied to the clipboard.";
+      setTimeout(function () {
+        button.textContent = original;
+        button.classList.remove("copied");
+        if (live) live.textContent = "";
+      }, 2000);
+    });
+  });
+})();
