@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -87,7 +88,7 @@ def organization_list(principal: Principal) -> QuerySet[Organization]:
 def organization_get(principal: Principal, organization_id: uuid.UUID | str) -> Organization:
     try:
         return organization_list(principal).get(id=organization_id)
-    except (Organization.DoesNotExist, ValueError, TypeError) as exc:
+    except (Organization.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("organization not found") from exc
 
 
@@ -103,12 +104,8 @@ def project_get(principal: Principal, project_id: uuid.UUID | str) -> Project:
     """The project if the caller may see it; 404 otherwise (another org's project looks like no project)."""
     try:
         return project_list(principal).get(id=project_id)
-    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("project not found") from exc
-    except Exception as exc:  # malformed UUIDs raise ValidationError on some backends
-        if exc.__class__.__name__ == "ValidationError":
-            raise Http404("project not found") from exc
-        raise
 
 
 def project_default(principal: Principal) -> Project | None:
@@ -131,5 +128,5 @@ def api_client_list(principal: Principal) -> QuerySet[ApiClient]:
 def api_client_get(principal: Principal, client_id: uuid.UUID | str) -> ApiClient:
     try:
         return api_client_list(principal).get(id=client_id)
-    except (ApiClient.DoesNotExist, ValueError, TypeError) as exc:
+    except (ApiClient.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("client not found") from exc

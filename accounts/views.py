@@ -1,5 +1,7 @@
 """Settings pages: projects, members, API clients, sub-organizations; and switching organization."""
 
+import uuid
+
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -130,6 +132,10 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 @member_required
 def organization_switch(request: HttpRequest) -> HttpResponse:
     org_id = request.POST.get("organization_id", "")
+    try:
+        org_id = str(uuid.UUID(org_id)) if org_id else ""
+    except ValueError:  # a 500 before: the id reached the database as it was
+        return render(request, "error.html", {"message": "Choose one of your organizations."}, status=400)
     if Membership.objects.filter(user=request.user, organization_id__in=[org_id] if org_id else []).exists():
         request.session["org_id"] = org_id
     return redirect(request.POST.get("next") or "dashboard")

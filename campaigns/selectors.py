@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -137,7 +138,7 @@ def campaign_get(principal: Principal, campaign_id: uuid.UUID | str) -> Campaign
     """The campaign if the caller may see it; 404 otherwise (another org's campaign looks like none)."""
     try:
         return campaign_list(principal).get(id=campaign_id)
-    except (Campaign.DoesNotExist, ValueError, TypeError) as exc:
+    except (Campaign.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("campaign not found") from exc
     except Exception as exc:  # malformed UUIDs raise ValidationError on some backends
         if exc.__class__.__name__ == "ValidationError":

@@ -5,6 +5,10 @@ from rest_framework import serializers
 
 from .errors import ApplicationError
 
+# The largest offset a page may start at: far beyond any real list, and well inside the databases' 64-bit
+# OFFSET (2^63 and above failed in the driver with a 500).
+MAX_OFFSET = 2**31 - 1
+
 
 def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
     """limit/offset from the query string, bounded; a 400 in the error format when out of range."""
@@ -22,7 +26,7 @@ def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
             raise ApplicationError(f"{name} must be {bound}.", code="invalid_request")
         return value
 
-    return parse("limit", default, 1, maximum), parse("offset", 0, 0, None)
+    return parse("limit", default, 1, maximum), parse("offset", 0, 0, MAX_OFFSET)
 
 
 def page_schema(name: str, key: str, items: serializers.BaseSerializer) -> serializers.Serializer:

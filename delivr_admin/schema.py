@@ -139,7 +139,9 @@ def int_query_parameter(
 
 def page_parameters(*, default: int, maximum: int) -> list:
     """`limit` and `offset` as delivr_admin.pagination.page_params enforces them."""
+    from .pagination import MAX_OFFSET
+
     return [
         int_query_parameter("limit", low=1, high=maximum, default=default),
-        int_query_parameter("offset", low=0, default=0),
+        int_query_parameter("offset", low=0, high=MAX_OFFSET, default=0),
     ]

@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["delivr_admin.permissions.HasPrincipal"],
     "DEFAULT_THROTTLE_CLASSES": ["delivr_admin.ratelimit.OrganizationRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["delivr_admin.parsers.JSONParser"],  # with a nesting limit
     "EXCEPTION_HANDLER": "delivr_admin.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "delivr_admin.schema.DelivrAutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -24,7 +25,7 @@ def export_list(principal: Principal, *, project_id: uuid.UUID | None = None) ->
 def export_get(principal: Principal, export_id: uuid.UUID | str) -> Export:
     try:
         return export_list(principal).get(pk=export_id)
-    except (Export.DoesNotExist, ValueError, TypeError) as exc:
+    except (Export.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("Export not found.") from exc
 
 
@@ -35,7 +36,7 @@ def export_run_list(export: Export) -> QuerySet[ExportRun]:
 def export_run_get(export: Export, run_id: uuid.UUID | str) -> ExportRun:
     try:
         return export_run_list(export).get(pk=run_id)
-    except (ExportRun.DoesNotExist, ValueError, TypeError) as exc:
+    except (ExportRun.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("Export run not found.") from exc
 
 

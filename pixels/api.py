@@ -6,7 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -16,6 +15,7 @@ from accounts import selectors as account_selectors
 from accounts.api import ERROR
 from delivr_admin.errors import error_response
 from delivr_admin.fields import StrictBooleanField, StrictCharField
+from delivr_admin.parsers import JSONParser
 from delivr_admin.permissions import IsOrgAdmin, principal_of
 from delivr_admin.ratelimit import client_ip, rate_limit_hit
 

@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
@@ -20,7 +21,7 @@ def pixel_list(principal: Principal, *, with_stats: bool = False) -> QuerySet[Pi
 def pixel_get(principal: Principal, pixel_id: uuid.UUID | str) -> Pixel:
     try:
         return pixel_list(principal).get(id=pixel_id)
-    except (Pixel.DoesNotExist, ValueError, TypeError) as exc:
+    except (Pixel.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("pixel not found") from exc
 
 

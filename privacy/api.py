@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +26,7 @@ from accounts.api import ERROR
 from accounts.models import Role
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField
+from delivr_admin.parsers import JSONParser
 from delivr_admin.permissions import principal_of
 from delivr_admin.ratelimit import client_ip, rate_limit_hit
 
@@ -36,6 +37,7 @@ from .models import IdentifierType, OptOutSource
 UID2_ACTOR = "uid2_operator"
 # Epoch values at or above this are milliseconds (1e11 seconds is the year 5138).
 _EPOCH_MS_THRESHOLD = 100_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # as epoch numbers, ISO times may not be earlier
 
 
 def optout_time_parse(value) -> datetime:
@@ -52,7 +54,11 @@ def optout_time_parse(value) -> datetime:
             number = None
         if number is None:
             parsed = datetime.fromisoformat(text)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            # In UTC here: year 1 or 9999 with an offset overflowed later, at save or display (a 500).
+            parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            if parsed < _EPOCH:
+                raise ValueError("before 1970")
+            return parsed
     else:
         raise ValueError("not a time")
     if not math.isfinite(number) or number < 0:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -79,7 +80,7 @@ def optout_list(principal: Principal, filters: SearchFilters | None = None) -> Q
 def optout_get(principal: Principal, optout_id: uuid.UUID | str) -> OptOut:
     try:
         return optout_list(principal).get(id=optout_id)
-    except (OptOut.DoesNotExist, ValueError, TypeError) as exc:
+    except (OptOut.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("opt-out not found") from exc
 
 

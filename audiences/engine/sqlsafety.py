@@ -20,6 +20,10 @@ from audiences.engine.buckets import BucketError, employee_buckets_in_range, sco
 
 DIALECT = "duckdb"
 MAX_LENGTH = 10_000
+# sqlglot parses and prints recursively, ~20 Python frames per parenthesis: 45 levels exhausted the
+# interpreter's stack (a RecursionError, a 500). No real filter nests this deep.
+MAX_NESTING = 20
+TOO_DEEP = "the filter expression is nested too deeply"
 
 
 class UnsafeExpression(ValueError):
@@ -108,6 +112,11 @@ def _tokens_check(text: str) -> None:
     for marker in ("--", "/*", "*/"):
         if marker in bare:
             raise UnsafeExpression(f"comments are not allowed ({marker})", marker)
+    depth = 0
+    for ch in bare:
+        depth += 1 if ch == "(" else -1 if ch == ")" else 0
+        if depth > MAX_NESTING:
+            raise UnsafeExpression(f"{TOO_DEEP} (at most {MAX_NESTING} parentheses)", "(" * depth)
     try:
         tokens = sqlglot.tokenize(text, read=DIALECT)
     except TokenError as exc:
@@ -191,6 +200,13 @@ def validate_where(expr: str, columns: Mapping[str, str]) -> str:
     if len(expr) > MAX_LENGTH:
         raise UnsafeExpression(f"filter longer than {MAX_LENGTH} characters", expr[:40])
     _tokens_check(expr)
+    try:
+        return _validated_sql(expr, columns)
+    except RecursionError:  # e.g. hundreds of NOTs: deep without parentheses
+        raise UnsafeExpression(TOO_DEEP, expr[:40]) from None
+
+
+def _validated_sql(expr: str, columns: Mapping[str, str]) -> str:
     try:
         statements = sqlglot.parse(expr, read=DIALECT)
     except (ParseError, TokenError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -24,7 +25,7 @@ def audience_list(principal: Principal, *, project_id: uuid.UUID | None = None) 
 def audience_get(principal: Principal, audience_id: uuid.UUID | str) -> Audience:
     try:
         return audience_list(principal).get(pk=audience_id)
-    except (Audience.DoesNotExist, ValueError, TypeError) as exc:
+    except (Audience.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("Audience not found.") from exc
 
 

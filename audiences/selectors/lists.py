@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -25,7 +26,7 @@ def contact_list_list(
 def contact_list_get(principal: Principal, list_id: uuid.UUID | str) -> ContactList:
     try:
         return contact_list_list(principal).get(pk=list_id)
-    except (ContactList.DoesNotExist, ValueError, TypeError) as exc:
+    except (ContactList.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("List not found.") from exc
 
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -28,7 +29,7 @@ def task_get(principal: Principal, task_id: uuid.UUID | str) -> Task:
     # needs no walk of the organization tree (one query fewer on the busiest endpoint).
     try:
         task = Task.objects.get(pk=task_id, expires_at__gt=timezone.now())
-    except (Task.DoesNotExist, ValueError, TypeError) as exc:
+    except (Task.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404(NOT_FOUND) from exc
     if task.organization_id != principal.organization.id and task.organization_id not in set(
         principal.organization_ids
