@@ -52,7 +52,9 @@ def _destination(kind: str) -> dict | None:
     }
 
 
-def _form_context(request, export=None, values: dict | None = None, error: str = "") -> dict:
+def _form_context(
+    request, export=None, values: dict | None = None, error: str = "", error_field: str = ""
+) -> dict:
     principal = request.principal
     values = values or {}
     kind = values.get("destination_type") or (export.destination_type if export else "file")
@@ -69,6 +71,7 @@ def _form_context(request, export=None, values: dict | None = None, error: str =
     return {
         "export": export,
         "error": error,
+        "error_field": error_field,  # the destination field the error is about: shown next to it too
         "name": values.get("name", export.name if export else ""),
         "audiences": audiences,
         "audience_id": audience_id,
@@ -184,8 +187,12 @@ def export_create(request: HttpRequest) -> HttpResponse:
                 if isinstance(exc, ApplicationError)
                 else "Choose an audience of your organization."
             )
+            field = exc.extra.get("field", "") if isinstance(exc, ApplicationError) else ""
             return render(
-                request, "exports/export_form.html", _form_context(request, None, values, message), status=400
+                request,
+                "exports/export_form.html",
+                _form_context(request, None, values, message, field),
+                status=400,
             )
         return redirect("exports:export-detail", export_id=export.id)
     return render(request, "exports/export_form.html", _form_context(request))
@@ -204,7 +211,7 @@ def export_edit(request: HttpRequest, export_id) -> HttpResponse:
             return render(
                 request,
                 "exports/export_form.html",
-                _form_context(request, export, values, exc.message),
+                _form_context(request, export, values, exc.message, exc.extra.get("field", "")),
                 status=400,
             )
         return redirect("exports:export-detail", export_id=export.id)

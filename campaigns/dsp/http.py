@@ -1,4 +1,4 @@
-"""The DelivrDSP HTTP client (stdlib urllib: JSON over HTTPS, bearer key, paginated campaign list).
+"""The DelivrDSP HTTP client (the outbound layer: JSON over HTTPS, bearer key, paginated campaign list).
 
 Campaign payload (fields the sync reads; the DSP has sent each money field in several shapes, all parsed by
 `campaigns.dsp.parsing`):
@@ -16,10 +16,10 @@ Daily row:
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import date
+
+from delivr_admin import outbound
 
 from . import DspError
 
@@ -33,26 +33,24 @@ class HttpDspClient:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self.session = outbound.session(timeout=timeout)
 
     def _get(self, path: str, params: dict | None = None) -> dict:
-        url = self.base_url + path
-        if params:
-            url += "?" + urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        request = urllib.request.Request(
-            url, headers={"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-        )
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
+            response = self.session.get(self.base_url + path, params=query, headers=headers)
+        except outbound.OutboundError as exc:
             raise DspError(
-                f"DelivrDSP answered {exc.code} on GET {path}: {detail}", retryable=exc.code >= 500
+                f"DelivrDSP unreachable on GET {path}: {exc.message}", retryable=exc.retryable
             ) from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise DspError(f"DelivrDSP unreachable on GET {path}: {exc}", retryable=True) from exc
+        if not 200 <= response.status_code < 300:
+            raise DspError(
+                f"DelivrDSP answered {outbound.status_reason(response.status_code)} on GET {path}.",
+                retryable=response.status_code >= 500 or response.status_code == 429,
+            )
         try:
-            payload = json.loads(body)
+            payload = json.loads(response.content)
         except ValueError as exc:
             raise DspError(f"DelivrDSP sent invalid JSON on GET {path}") from exc
         if not isinstance(payload, dict):

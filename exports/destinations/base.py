@@ -21,11 +21,22 @@ MAX_RECORD_ERRORS = 100  # per object type and batch: enough to show, bounded in
 class DestinationError(Exception):
     """A destination refused or failed. `user_error` is True for bad credentials/config (not retryable)."""
 
-    def __init__(self, message: str, *, user_error: bool = False, retryable: bool = False):
+    def __init__(self, message: str, *, user_error: bool = False, retryable: bool = False, field: str = ""):
         super().__init__(message)
         self.message = message
         self.user_error = user_error
         self.retryable = retryable
+        self.field = field  # the config/credential field at fault, for the form and the API error
+
+
+def url_check(url: Any, *, what: str, field: str) -> None:
+    """Save-time check of a configured URL (http(s), not an internal address) as a DestinationError."""
+    from delivr_admin import outbound
+
+    try:
+        outbound.check_url(url, what=what)
+    except outbound.OutboundError as exc:
+        raise DestinationError(exc.message, user_error=True, field=field) from exc
 
 
 @dataclass

@@ -14,19 +14,19 @@ else DELIVR_DSP_BASE_URL.
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, ClassVar
 
 import pyarrow as pa
 from django.conf import settings
 
-from .base import BatchContext, BatchResult, Destination, DestinationError, register
+from delivr_admin import outbound
+
+from .base import BatchContext, BatchResult, Destination, DestinationError, register, url_check
 from .webhook import _jsonable
 
 MAX_ATTEMPTS = 4
+MAX_CALL_SECONDS = 15 * 60.0
 
 
 @register
@@ -43,9 +43,7 @@ class DelivrDspDestination(Destination):
     def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
         base = config.get("base_url") or ""
         if base:
-            parsed = urllib.parse.urlparse(base)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise DestinationError("base_url must be an http(s) URL.", user_error=True)
+            url_check(base, what="The DelivrDSP URL", field="base_url")
 
     @property
     def base_url(self) -> str:
@@ -56,6 +54,16 @@ class DelivrDspDestination(Destination):
             )
         return base
 
+    def _session(self) -> outbound.OutboundSession:
+        session = getattr(self, "_http", None)
+        if session is None:
+            policy = outbound.RetryPolicy(
+                attempts=MAX_ATTEMPTS, backoff_base=self.backoff_base, total_seconds=MAX_CALL_SECONDS
+            )
+            timeout = float(getattr(settings, "DELIVR_DSP_TIMEOUT_SECONDS", 30))
+            session = self._http = outbound.session(policy=policy, timeout=timeout)
+        return session
+
     def _request(self, method: str, path: str, payload: dict | None = None, key: str = "") -> dict:
         api_key = self.credentials.get("api_key") or getattr(settings, "DELIVR_DSP_API_KEY", "")
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
@@ -65,39 +73,29 @@ class DelivrDspDestination(Destination):
             headers["Content-Type"] = "application/json"
         if key:
             headers["Idempotency-Key"] = key
-        timeout = float(getattr(settings, "DELIVR_DSP_TIMEOUT_SECONDS", 30))
-        last = ""
-        for attempt in range(MAX_ATTEMPTS):
-            request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
-            retry_after = None
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-                    body = response.read()
-                    return json.loads(body) if body else {}
-            except urllib.error.HTTPError as exc:
-                if exc.code in (401, 403):
-                    raise DestinationError(
-                        f"DelivrDSP refused the API key (HTTP {exc.code}).", user_error=True
-                    ) from exc
-                if exc.code != 429 and exc.code < 500:
-                    detail = exc.read()[:300].decode("utf-8", "replace")
-                    raise DestinationError(
-                        f"DelivrDSP answered {exc.code} on {method} {path}: {detail}"
-                    ) from exc
-                last = f"HTTP {exc.code}"
-                retry_after = (exc.headers or {}).get("Retry-After")
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                last = f"unreachable: {exc}"
-            except ValueError as exc:
-                raise DestinationError(f"DelivrDSP sent invalid JSON on {method} {path}") from exc
-            if attempt < MAX_ATTEMPTS - 1:
-                delay = self.backoff_base * (2**attempt)
-                try:
-                    delay = max(delay, min(float(retry_after or 0), 60.0))
-                except ValueError:
-                    pass
-                time.sleep(delay)
-        raise DestinationError(f"DelivrDSP did not answer {method} {path} ({last})", retryable=True)
+        where = f"{method} {path.split('?', 1)[0]}"
+        try:
+            response = self._session().request(method, self.base_url + path, data=data, headers=headers)
+        except outbound.OutboundError as exc:
+            if exc.user_error:
+                raise DestinationError(exc.message, user_error=True) from exc
+            raise DestinationError(
+                f"DelivrDSP did not answer {where}: {exc.message}", retryable=True
+            ) from exc
+        status = response.status_code
+        if status in (401, 403):
+            raise DestinationError(
+                f"DelivrDSP refused the API key ({outbound.status_reason(status)}).", user_error=True
+            )
+        if not 200 <= status < 300:
+            retryable = outbound.RetryPolicy.retryable_status(status)
+            raise DestinationError(
+                f"DelivrDSP answered {outbound.status_reason(status)} on {where}.", retryable=retryable
+            )
+        try:
+            return json.loads(response.content) if response.content else {}
+        except ValueError as exc:
+            raise DestinationError(f"DelivrDSP sent invalid JSON on {where}.") from exc
 
     def test_connection(self) -> None:
         self.validate_config(self.config, self.credentials)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import time
 from collections.abc import Callable
@@ -54,7 +53,15 @@ from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.timeline import BatchInputTimelineEvent, TimelineEvent
 from hubspot.crm.timeline.exceptions import ApiException as TimelineApiException
 
-from exports.destinations.base import BatchContext, BatchResult, Destination, DestinationError, register
+from delivr_admin import outbound
+from exports.destinations.base import (
+    BatchContext,
+    BatchResult,
+    Destination,
+    DestinationError,
+    register,
+    url_check,
+)
 
 DEFAULT_HOST = "https://api.hubapi.com"
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
@@ -63,6 +70,7 @@ ACTIVITY_COLUMNS = ("topic_id", "intent_frequency", "impression_count", "seen_at
 NOT_CONTACT_PROPERTIES = frozenset({"company_domain", "company_name", *ACTIVITY_COLUMNS})
 API_EXCEPTIONS = (ContactsApiException, CompaniesApiException, AssociationsApiException, TimelineApiException)
 MAX_WAIT_SECONDS = 60.0  # cap on any single Retry-After or rate-window pause
+MAX_CALL_SECONDS = 15 * 60.0  # one call, all its tries and waits included
 
 
 @dataclass
@@ -147,6 +155,16 @@ class HubSpotDestination(Destination):
         self._companies_search = crm.companies.search_api
         self._associations = crm.associations.v4.batch_api
         self._timeline = crm.timeline.events_api
+        # The SDK's own urllib3 pools, made to open only connections the outbound guard checked and pinned.
+        for api in (
+            self._contacts_basic,
+            self._contacts_batch,
+            self._companies_batch,
+            self._companies_search,
+            self._associations,
+            self._timeline,
+        ):
+            outbound.guard_pool_manager(api.api_client.rest_client.pool_manager)
         # Each generated model builds a fresh Configuration unless given one: half the CPU time of a batch.
         self._models = {
             "contacts": self._contacts_batch.api_client.configuration,
@@ -156,31 +174,52 @@ class HubSpotDestination(Destination):
         }
 
     # transport -----------------------------------------------------------------------------------------
-    def _call(self, method: Callable, *args: Any, **kwargs: Any) -> _Response:
-        """Calls one client method with bounded retries on 429/5xx/connection errors.
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
+        if config.get("host"):
+            url_check(config["host"], what="The HubSpot API host", field="host")
 
-        Returns any 2xx response (207 included) parsed; raises DestinationError for credentials, _Failed
-        for the rest (after retries when the failure is transient).
+    def _policy(self) -> outbound.RetryPolicy:
+        return outbound.RetryPolicy(
+            attempts=self.max_retries + 1,
+            backoff_base=self.retry_base_seconds,
+            retry_after_max=MAX_WAIT_SECONDS,
+            total_seconds=MAX_CALL_SECONDS,
+        )
+
+    def _call(self, method: Callable, *args: Any, **kwargs: Any) -> _Response:
+        """Calls one client method with the outbound layer's retry policy (429/5xx/connection errors).
+
+        Returns any 2xx response (207 included) parsed; raises DestinationError for credentials and refused
+        addresses, _Failed for the rest (after retries when the failure is transient).
         """
-        attempt = 0
-        while True:
-            wait = self._pause_until - time.monotonic()
+        tries = outbound.Attempts(self._policy())
+        status, message, body = 0, "HubSpot did not answer in time.", None
+        while tries.next():
+            wait = min(self._pause_until - time.monotonic(), tries.left())
             if wait > 0:
                 time.sleep(wait)
             status, headers, raw = 0, {}, b""
             try:
-                response = method(*args, **kwargs, _preload_content=False, _request_timeout=self.timeout)
+                response = method(
+                    *args, **kwargs, _preload_content=False, _request_timeout=tries.timeout(self.timeout)
+                )
                 status, headers, raw = response.status, response.headers, response.data
+            except outbound.OutboundError as exc:
+                if exc.user_error:
+                    raise DestinationError(exc.message, user_error=True) from exc
             except API_EXCEPTIONS as exc:
                 status, headers, raw = exc.status or 0, exc.headers or {}, exc.body or b""
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                status, raw = 0, str(exc).encode()
+            except (urllib3.exceptions.HTTPError, OSError):
+                status = 0
             self._note_rate_headers(headers)
             body = _json(raw)
             if 200 <= status < 300:
                 return _Response(status, body)
-            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-            message = _message(body) or (text[:300] if text else f"HTTP {status}")
+            # HubSpot's JSON error message, else the status in words: never the reply's raw text.
+            message = _message(body) or (
+                outbound.status_reason(status) if status else "HubSpot could not be reached."
+            )
             if status == 401:
                 raise DestinationError("HubSpot rejected the access token", user_error=True)
             if status == 403:
@@ -188,21 +227,10 @@ class HubSpotDestination(Destination):
                     f"HubSpot refused access (missing scopes?): {message}", user_error=True
                 )
             transient = status in (0, 429) or status >= 500
-            if not transient or attempt >= self.max_retries:
-                code = (body or {}).get("category") if isinstance(body, dict) else None
-                raise _Failed(status, code or (f"HTTP_{status}" if status else "UNREACHABLE"), message)
-            attempt += 1
-            time.sleep(self._backoff(attempt, headers))
-
-    def _backoff(self, attempt: int, headers: Any) -> float:
-        retry_after = _header(headers, "Retry-After")
-        if retry_after:
-            try:
-                return min(float(retry_after), MAX_WAIT_SECONDS)
-            except ValueError:
-                pass
-        delay = self.retry_base_seconds * (2 ** (attempt - 1))
-        return min(delay + random.uniform(0, delay / 4), MAX_WAIT_SECONDS)
+            if not transient or not tries.wait(_header(headers, "Retry-After")):
+                break
+        code = (body or {}).get("category") if isinstance(body, dict) else None
+        raise _Failed(status, code or (f"HTTP_{status}" if status else "UNREACHABLE"), message)
 
     def _note_rate_headers(self, headers: Any) -> None:
         """When the rolling window is (nearly) spent, the next request waits for the window to pass."""

@@ -13,8 +13,7 @@ its first try created instead of creating them again.
 
 from __future__ import annotations
 
-import random
-import time
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,14 +21,22 @@ from typing import Any
 import pyarrow as pa
 import requests
 
-from exports.destinations.base import BatchContext, BatchResult, Destination, DestinationError, register
+from delivr_admin import outbound
+from exports.destinations.base import (
+    BatchContext,
+    BatchResult,
+    Destination,
+    DestinationError,
+    register,
+    url_check,
+)
 
 API_VERSION = "v60.0"
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 COLLECTION_LIMIT = 200  # sObject Collections take at most 200 records per request
 OBJECT_TYPES = ("Contact", "Lead")
 NOT_FIELDS = frozenset({"company_domain"})
-MAX_WAIT_SECONDS = 60.0
+MAX_CALL_SECONDS = 15 * 60.0
 # Whole-request errors that no retry can fix: the mapping or config names something Salesforce lacks.
 CONFIG_ERRORS = frozenset({"INVALID_FIELD", "NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 
@@ -75,7 +82,21 @@ class SalesforceDestination(Destination):
         self._password_flow = all(
             credentials.get(name) for name in ("client_id", "client_secret", "username", "password")
         )
-        self.session = requests.Session()
+        self.session = outbound.session(policy=self._policy(), timeout=self.timeout)
+
+    def _policy(self) -> outbound.RetryPolicy:
+        return outbound.RetryPolicy(
+            attempts=self.max_retries + 1,
+            backoff_base=self.retry_base_seconds,
+            total_seconds=MAX_CALL_SECONDS,
+        )
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
+        if config.get("login_url"):
+            url_check(config["login_url"], what="The Salesforce login URL", field="login_url")
+        if credentials.get("instance_url"):
+            url_check(credentials["instance_url"], what="The Salesforce instance URL", field="instance_url")
 
     # auth ----------------------------------------------------------------------------------------------
     def _fetch_token(self) -> None:
@@ -89,10 +110,11 @@ class SalesforceDestination(Destination):
                     "username": self.credentials["username"],
                     "password": self.credentials["password"],
                 },
-                timeout=self.timeout,
             )
-        except requests.RequestException as exc:
-            raise DestinationError(f"Salesforce login unreachable: {exc}", retryable=True) from exc
+        except outbound.OutboundError as exc:
+            if exc.user_error:
+                raise DestinationError(exc.message, user_error=True) from exc
+            raise DestinationError(f"Salesforce login: {exc.message}", retryable=True) from exc
         body = _json(response)
         if response.status_code in (400, 401) or not isinstance(body, dict) or "access_token" not in body:
             detail = body.get("error_description") if isinstance(body, dict) else ""
@@ -105,25 +127,25 @@ class SalesforceDestination(Destination):
 
     # transport -----------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, json_body: Any = None) -> Any:
-        """One API call with bounded retries on 429/503/5xx/connection errors; a renewed token on 401 once."""
+        """One API call (the outbound layer retries 429/5xx and network errors); a renewed token on 401 once."""
         if not self.access_token and self._password_flow:
             self._fetch_token()
         if not self.instance_url:
             raise DestinationError("Salesforce instance_url is missing", user_error=True)
-        attempt, renewed = 0, False
+        renewed = False
         while True:
-            status, body, headers = 0, None, {}
             try:
                 response = self.session.request(
                     method,
                     f"{self.instance_url}{path}",
                     json=json_body,
                     headers={"Authorization": f"Bearer {self.access_token}", "Accept": "application/json"},
-                    timeout=self.timeout,
                 )
-                status, body, headers = response.status_code, _json(response), response.headers
-            except requests.RequestException as exc:
-                body = [{"errorCode": "UNREACHABLE", "message": str(exc)}]
+            except outbound.OutboundError as exc:
+                if exc.user_error:
+                    raise DestinationError(exc.message, user_error=True) from exc
+                raise _Failed(0, "UNREACHABLE", exc.message) from exc
+            status, body = response.status_code, _json(response)
             if 200 <= status < 300:
                 return body
             code, message = _error_of(body, status)
@@ -139,24 +161,13 @@ class SalesforceDestination(Destination):
                 raise DestinationError(f"Salesforce refused access: {message}", user_error=True)
             if code in CONFIG_ERRORS or status == 404:
                 raise DestinationError(f"Salesforce: {code}: {message}", user_error=True)
-            transient = status in (0, 429) or status >= 500
-            if not transient or attempt >= self.max_retries:
-                raise _Failed(status, code, message)
-            attempt += 1
-            time.sleep(self._backoff(attempt, headers.get("Retry-After")))
-
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), MAX_WAIT_SECONDS)
-            except ValueError:
-                pass
-        delay = self.retry_base_seconds * (2 ** (attempt - 1))
-        return min(delay + random.uniform(0, delay / 4), MAX_WAIT_SECONDS)
+            raise _Failed(status, code, message)
 
     # interface -----------------------------------------------------------------------------------------
     def test_connection(self) -> None:
-        retries, self.max_retries = self.max_retries, min(self.max_retries, 1)  # a person waits on the answer
+        self.validate_config(self.config, self.credentials)
+        policy = self.session.policy
+        self.session.policy = dataclasses.replace(policy, attempts=min(policy.attempts, 2))  # a person waits
         try:
             self._request("GET", f"/services/data/{API_VERSION}/limits")
         except _Failed as exc:
@@ -164,7 +175,7 @@ class SalesforceDestination(Destination):
                 f"Salesforce did not answer ({exc.code}: {exc.message})", retryable=True
             ) from exc
         finally:
-            self.max_retries = retries
+            self.session.policy = policy
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         result = BatchResult()
@@ -242,4 +253,7 @@ def _error_of(body: Any, status: int) -> tuple[str, str]:
         return str(body.get("errorCode") or body.get("error") or f"HTTP_{status}"), str(
             body.get("message") or body.get("error_description") or ""
         )
-    return (f"HTTP_{status}" if status else "UNREACHABLE"), f"HTTP {status}" if status else "no answer"
+    # Not JSON: the status in words, never the reply's text.
+    return (f"HTTP_{status}" if status else "UNREACHABLE"), outbound.status_reason(
+        status
+    ) if status else "no answer"

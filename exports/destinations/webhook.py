@@ -14,18 +14,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .base import BatchContext, BatchResult, Destination, DestinationError, register
+from delivr_admin import outbound
+
+from .base import BatchContext, BatchResult, Destination, DestinationError, register, url_check
 
 MAX_ATTEMPTS = 5
-MAX_RETRY_AFTER = 60.0
+MAX_CALL_SECONDS = 15 * 60.0  # one batch, all its tries and waits included
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -50,69 +48,54 @@ class WebhookDestination(Destination):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
-        url = config.get("url") or ""
-        parsed = urllib.parse.urlparse(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise DestinationError("url must be an http(s) URL.", user_error=True)
+        url_check(config.get("url") or "", what="The webhook URL", field="url")
         timeout = config.get("timeout_seconds", 30)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 300:
-            raise DestinationError("timeout_seconds must be between 1 and 300.", user_error=True)
+            raise DestinationError(
+                "timeout_seconds must be between 1 and 300.", user_error=True, field="timeout_seconds"
+            )
         if not isinstance(credentials.get("secret", ""), str) or not credentials.get("secret"):
-            raise DestinationError("The webhook needs a signing secret.", user_error=True)
+            raise DestinationError("The webhook needs a signing secret.", user_error=True, field="secret")
 
-    def _post(self, body: bytes, idempotency_key: str) -> tuple[int, dict, bytes]:
-        request = urllib.request.Request(
-            self.config["url"],
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "DelivrAdmin-Exports/1",
-                "X-Delivr-Signature": sign(body, self.credentials.get("secret", "")),
-                "Idempotency-Key": idempotency_key,
-            },
-        )
-        timeout = float(self.config.get("timeout_seconds") or 30)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers or {}), exc.read()[:2000]
+    def _session(self) -> outbound.OutboundSession:
+        session = getattr(self, "_http", None)
+        if session is None:
+            policy = outbound.RetryPolicy(
+                attempts=MAX_ATTEMPTS, backoff_base=self.backoff_base, total_seconds=MAX_CALL_SECONDS
+            )
+            timeout = float(self.config.get("timeout_seconds") or 30)
+            session = self._http = outbound.session(policy=policy, timeout=timeout)
+        return session
 
     def _send(self, body: bytes, idempotency_key: str) -> tuple[int, bytes, str]:
-        """(status, body, last error) after retrying 429/5xx and network errors with backoff."""
-        error = ""
-        status, content = 0, b""
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                status, headers, content = self._post(body, idempotency_key)
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                status, headers, content, error = 0, {}, b"", f"unreachable: {exc}"
-            if status and status != 429 and status < 500:
-                return status, content, ""
-            if status:
-                error = f"HTTP {status}"
-            if attempt == MAX_ATTEMPTS - 1:
-                break
-            delay = self.backoff_base * (2**attempt)
-            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-            if retry_after:
-                try:
-                    delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
-                except ValueError:
-                    pass
-            time.sleep(delay)
-        return status, content, error
+        """(status, body, error in words) after the outbound layer's retries; an internal URL stops the run."""
+        headers = {
+            "Content-Type": "application/json",
+            "X-Delivr-Signature": sign(body, self.credentials.get("secret", "")),
+            "Idempotency-Key": idempotency_key,
+        }
+        try:
+            response = self._session().post(self.config["url"], data=body, headers=headers)
+        except outbound.OutboundError as exc:
+            if exc.user_error:
+                raise DestinationError(exc.message, user_error=True) from exc
+            return 0, b"", exc.message
+        status = response.status_code
+        error = outbound.status_reason(status) if outbound.RetryPolicy.retryable_status(status) else ""
+        return status, response.content, error
 
     def test_connection(self) -> None:
         self.validate_config(self.config, self.credentials)
         body = json.dumps({"type": "connection_test", "records": []}).encode()
         status, content, error = self._send(body, "connection-test")
         if status in (401, 403):
-            raise DestinationError(f"The webhook refused the signature (HTTP {status}).", user_error=True)
+            raise DestinationError(
+                f"The webhook refused the signature ({outbound.status_reason(status)}).", user_error=True
+            )
         if not 200 <= status < 300:
             raise DestinationError(
-                f"The webhook did not accept a test request ({error or f'HTTP {status}'}).", user_error=True
+                f"The webhook did not accept a test request ({error or outbound.status_reason(status)}).",
+                user_error=True,
             )
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
@@ -134,9 +117,11 @@ class WebhookDestination(Destination):
         result = BatchResult()
         obj = result.object("Record", "send")
         if status in (401, 403):
-            raise DestinationError(f"The webhook refused the signature (HTTP {status}).", user_error=True)
+            raise DestinationError(
+                f"The webhook refused the signature ({outbound.status_reason(status)}).", user_error=True
+            )
         if not 200 <= status < 300:
-            reason = error or f"HTTP {status}: {content[:200].decode('utf-8', 'replace')}"
+            reason = error or outbound.status_reason(status)  # never the reply's body: it is not ours to show
             for key in context.idempotency_keys:
                 obj.add_error(key, "DESTINATION_ERROR", f"the webhook did not accept the batch ({reason})")
             return result

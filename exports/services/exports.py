@@ -108,7 +108,8 @@ def _destination_check(cls: type[Destination], config: dict, credentials: dict) 
     try:
         check(config, credentials)
     except DestinationError as exc:
-        raise ApplicationError(exc.message, code="invalid_destination") from exc
+        extra = {"field": exc.field} if exc.field else None
+        raise ApplicationError(exc.message, code="invalid_destination", extra=extra) from exc
 
 
 def mapping_targets_check(*, destination_type: str, field_mapping: list[dict]) -> None:

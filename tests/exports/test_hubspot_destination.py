@@ -277,10 +277,11 @@ def test_test_connection_when_unreachable_raises_retryable_error(hubspot_standin
     assert caught.value.retryable and not caught.value.user_error
 
 
-def test_write_when_error_body_not_json_reports_its_text(hubspot_standin):
+def test_write_when_error_body_not_json_reports_its_status_not_its_text(hubspot_standin):
     hubspot_standin.fail_next(5, status=502, body="<html>Bad gateway</html>", path_contains="batch/upsert")
     result = _write(_destination(hubspot_standin, max_retries=1), [_contact(1)])
 
     contact = result.objects["Contact"]
     assert contact.records_failed == 1
-    assert (contact.errors[0].code, contact.errors[0].message) == ("HTTP_502", "<html>Bad gateway</html>")
+    # A reply's raw body is never shown to the tenant (issue 12): the status in words instead.
+    assert (contact.errors[0].code, contact.errors[0].message) == ("HTTP_502", "HTTP 502 (Bad Gateway)")
