@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from delivr_admin.decorators import admin_required, member_required
-from delivr_admin.errors import ApplicationError
+from delivr_admin.errors import ApplicationError, html_error
 
 from . import selectors, services
 from .forms import ApiClientForm, MemberForm, OrganizationForm, ProjectForm
@@ -135,7 +135,7 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     try:
         org_id = str(uuid.UUID(org_id)) if org_id else ""
     except ValueError:  # a 500 before: the id reached the database as it was
-        return render(request, "error.html", {"message": "Choose one of your organizations."}, status=400)
+        return html_error(request, 400, "Choose one of your organizations.")
     if Membership.objects.filter(user=request.user, organization_id__in=[org_id] if org_id else []).exists():
         request.session["org_id"] = org_id
     return redirect(request.POST.get("next") or "dashboard")
