@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "delivr_admin.logcontext.RequestIdMiddleware",
+    "delivr_admin.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "delivr_admin.middleware.ApiErrorMiddleware",
@@ -326,11 +328,15 @@ CELERY_BEAT_SCHEDULE["pixel-regenerate-pending"] = {
 DEMO_ADMIN_EMAIL = os.environ.get("DEMO_ADMIN_EMAIL", "admin@example.com")
 DEMO_ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "delivr-demo")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DELIVR_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+from delivr_admin.logcontext import logging_config  # noqa: E402 - settings are read top to bottom
+
+LOGGING = logging_config(
+    level=os.environ.get("DELIVR_LOG_LEVEL", "INFO"), fmt=os.environ.get("DELIVR_LOG_FORMAT", "plain")
+)
+
+# Optional error reporting: set SENTRY_DSN (and SENTRY_ENVIRONMENT) to send unhandled errors to Sentry.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from delivr_admin.sentry import init_sentry  # noqa: E402
+
+    init_sentry(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT", "production"))

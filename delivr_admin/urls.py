@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import views
+from . import health, metrics, views
 
 handler400 = "delivr_admin.errors.json_400"
 handler403 = "delivr_admin.errors.json_403"
@@ -12,7 +12,9 @@ handler500 = "delivr_admin.errors.json_500"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("dashboard/worker-status/", views.worker_status_fragment, name="worker-status"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("accounts.urls")),
     path("", include("accounts.urls_api")),
     path("", include("audiences.urls")),

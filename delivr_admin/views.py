@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -91,8 +91,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @member_required
 def worker_status_fragment(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html#worker-status", {"worker": worker_status()})
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    status = worker_status()
-    return JsonResponse({"web": "ok", "worker_online": status["online"]})

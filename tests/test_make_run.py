@@ -1,6 +1,7 @@
 """`bin/run` (what `make run` runs) as a newcomer sees it: steps, a banner only once the server answers,
 no worker chatter in the console, and Ctrl-C ending cleanly with exit status 0."""
 
+import json
 import os
 import signal
 import socket
@@ -54,6 +55,12 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
             if "Press Ctrl-C" in line:
                 break
         assert answered_at_banner == 200, "".join(console)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30) as response:
+            assert json.load(response)["status"] == "ready"
+        # Two gunicorn workers and the Celery worker write metrics to one folder; /metrics adds them up.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert 'route="healthz"' in metrics and "delivr_queue_depth" in metrics
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         rest, _ = proc.communicate(timeout=90)

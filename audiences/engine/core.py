@@ -23,7 +23,8 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
@@ -168,6 +169,7 @@ def _remote_errors(func):
 
         @functools.wraps(func)
         def gen_wrapper(*args, **kwargs):
+            started = time.perf_counter()
             try:
                 yield from func(*args, **kwargs)
             except Exception as exc:
@@ -175,11 +177,14 @@ def _remote_errors(func):
                 if converted is None:
                     raise
                 raise converted from exc
+            finally:
+                _report_timing(func.__name__, time.perf_counter() - started)
 
         return gen_wrapper
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        started = time.perf_counter()
         try:
             return func(*args, **kwargs)
         except Exception as exc:
@@ -187,8 +192,24 @@ def _remote_errors(func):
             if converted is None:
                 raise
             raise converted from exc
+        finally:
+            _report_timing(func.__name__, time.perf_counter() - started)
 
     return wrapper
+
+
+_timing_observers: list[Callable[[str, float], None]] = []
+
+
+def observe_timings(callback: Callable[[str, float], None]) -> None:
+    """Calls ``callback(operation, seconds)`` after every public engine operation (metrics hook in here)."""
+    if callback not in _timing_observers:
+        _timing_observers.append(callback)
+
+
+def _report_timing(operation: str, seconds: float) -> None:
+    for callback in _timing_observers:
+        callback(operation, seconds)
 
 
 # ---------------------------------------------------------------------------------------------------------
