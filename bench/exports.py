@@ -164,7 +164,8 @@ def bench_export(root: Path, name: str, runs: int) -> dict:
     from audiences.selectors.audiences import audience_selection
     from exports.models import ExportRun
     from exports.services.exports import export_create
-    from exports.services.runs import KEY_COLUMNS, export_run_execute
+    from exports.services.runs import export_run_execute
+    from exports.services.runs.keys import KEY_COLUMNS
 
     org, _ = Organization.objects.get_or_create(name="Bench exports", parent=None)
     project, _ = Project.objects.get_or_create(organization=org, name="Bench")

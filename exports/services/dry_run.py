@@ -31,7 +31,7 @@ def export_dry_run(
     would stop a run (failMode "fail") or cut it (failMode "truncate").
     """
     from exports.services.exports import audience_columns
-    from exports.services.runs import KEY_COLUMNS, SeenKeys, _first_occurrences, _record_keys
+    from exports.services.runs.keys import KEY_COLUMNS, SeenKeys, first_occurrences, record_keys
 
     if not 1 <= limit <= MAX_LIMIT:
         raise ApplicationError(f"limit must be between 1 and {MAX_LIMIT:,}.", code="invalid_request")
@@ -53,9 +53,9 @@ def export_dry_run(
     examples: dict[str, list[dict]] = {}
     seen = SeenKeys()
     for batch in engine.iter_batches(sel, batch_size=min(limit, 10_000), limit=limit):
-        keys = _record_keys(batch)
+        keys = record_keys(batch)
         checked += batch.num_rows
-        first = _first_occurrences(keys, seen)
+        first = first_occurrences(keys, seen)
         n_missing = len(keys) - pc.sum(pc.cast(pc.is_valid(keys), pa.int64())).as_py()
         missing += n_missing
         duplicated += batch.num_rows - n_missing - (pc.sum(pc.cast(first, pa.int64())).as_py() or 0)

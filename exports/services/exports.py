@@ -145,7 +145,7 @@ def _record_limit(value: dict | None) -> tuple[int | None, str]:
     return max_records, fail_mode
 
 
-def _next_run(schedule: str, now=None):
+def schedule_next_run(schedule: str, now=None):
     now = now or timezone.now()
     if schedule == Schedule.DAILY:
         return now + timedelta(days=1)
@@ -198,7 +198,7 @@ def export_create(
         credential_names=sorted(secrets),
         field_mapping=mapping,
         schedule=schedule,
-        next_run_at=_next_run(schedule),
+        next_run_at=schedule_next_run(schedule),
         record_limit_max=max_records,
         record_limit_fail_mode=fail_mode,
         list_name=(list_name or "").strip()[:255],
@@ -264,7 +264,7 @@ def export_update(
         if schedule not in Schedule.values:
             raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
         if schedule != export.schedule:
-            export.next_run_at = _next_run(schedule)
+            export.next_run_at = schedule_next_run(schedule)
         export.schedule = schedule
     if record_limit is not _UNSET:
         export.record_limit_max, export.record_limit_fail_mode = _record_limit(record_limit)

@@ -7,6 +7,9 @@ import pytest
 from exports.destinations.file import FileDestination
 from exports.models import ExportRun
 from exports.services import runs as run_services
+from exports.services.runs import context as run_context
+from exports.services.runs import keys as run_keys
+from exports.services.runs import spool as run_spool
 from tests.exports.test_runs import audience_truth, make_export
 
 
@@ -36,9 +39,9 @@ BATCHES = [
 @pytest.mark.parametrize("collide", [False, True])
 def test_first_occurrences_across_batches_equal_a_set_even_when_every_hash_collides(monkeypatch, collide):
     if collide:  # every key hashes alike: the string comparison alone must keep the answer exact
-        monkeypatch.setattr(run_services, "_hashes", lambda keys: pl.Series([0] * len(keys), dtype=pl.UInt64))
-    seen = run_services.SeenKeys()
-    got = [run_services._first_occurrences(pa.array(b, pa.string()), seen).to_pylist() for b in BATCHES]
+        monkeypatch.setattr(run_keys, "key_hashes", lambda keys: pl.Series([0] * len(keys), dtype=pl.UInt64))
+    seen = run_keys.SeenKeys()
+    got = [run_keys.first_occurrences(pa.array(b, pa.string()), seen).to_pylist() for b in BATCHES]
     assert got == _reference_firsts(BATCHES)
     assert sorted(seen.array().to_pylist()) == list("abcdefghi")
 
@@ -53,7 +56,7 @@ def test_record_keys_read_the_email_only_where_person_id_is_missing():
             {"person_id": " p2 ", "email": None},
         ]
     )
-    assert run_services._record_keys(batch).to_pylist() == ["p1", "ann@example.com", "b@c.de", None, "p2"]
+    assert run_keys.record_keys(batch).to_pylist() == ["p1", "ann@example.com", "b@c.de", None, "p2"]
 
 
 @pytest.mark.django_db
@@ -62,11 +65,11 @@ def test_file_run_in_small_batches_dedupes_across_them_writes_no_spools_and_comm
 ):
     monkeypatch.setattr(FileDestination, "batch_size", 500)
     spooled, commits = [], []
-    monkeypatch.setattr(run_services, "_spool_write", lambda *args: spooled.append(args))
-    checkpoint = run_services._checkpoint
+    monkeypatch.setattr(run_spool, "spool_write", lambda *args: spooled.append(args))
+    checkpoint = run_context.checkpoint
     monkeypatch.setattr(
-        run_services,
-        "_checkpoint",
+        run_context,
+        "checkpoint",
         lambda run, attempt, **fields: commits.append(fields) or checkpoint(run, attempt, **fields),
     )
     export = make_export(

@@ -1,0 +1,113 @@
+"""A run's files: per-batch key spools (what a retry skips) and the list of the identities sent.
+
+Each committed batch of a resumable run leaves a small Parquet spool with its record keys, whether each was
+sent, and the identities (person_id, email); a retried attempt reloads them and skips those records.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from exports.destinations.file import BackgroundWriter
+
+logger = logging.getLogger(__name__)
+
+SPOOL_SCHEMA = pa.schema(
+    [("record_key", pa.string()), ("sent", pa.bool_()), ("person_id", pa.string()), ("email", pa.string())]
+)
+LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
+
+
+def _spool_name(run_id, index: int) -> str:
+    return f"export-runs/{run_id}/batch-{index:06d}.parquet"
+
+
+def spool_write(run_id, index: int, table: pa.Table) -> None:
+    name = _spool_name(run_id, index)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    default_storage.save(name, ContentFile(buf.getvalue()))
+
+
+def spool_read(run_id, batches: int) -> list[pa.Table] | None:
+    """The committed batches' spools; None when one is missing (another machine's local disk)."""
+    tables = []
+    for index in range(batches):
+        name = _spool_name(run_id, index)
+        if not default_storage.exists(name):
+            return None
+        with default_storage.open(name, "rb") as fh:
+            tables.append(pq.read_table(io.BytesIO(fh.read())))
+    return tables
+
+
+def spool_clear(run_id, keep: int = 0) -> None:
+    """Deletes the run's spools from batch `keep` on (all of them by default)."""
+    directory = f"export-runs/{run_id}"
+    try:
+        _, files = default_storage.listdir(directory)
+    except (FileNotFoundError, NotImplementedError, OSError):
+        return
+    for name in files:
+        if name.startswith("batch-") and int(name[6:12]) >= keep:
+            default_storage.delete(f"{directory}/{name}")
+
+
+def local_temp_path(prefix: str, suffix: str = ".parquet") -> str:
+    """A new empty file under VAR_DIR/tmp (the worker's own disk) for a run's intermediate results."""
+    tmp_dir = settings.VAR_DIR / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=tmp_dir)
+    os.close(fd)
+    return path
+
+
+class ListSink:
+    """The identities (person_id, email) of the records sent, streamed into a local Parquet file.
+
+    The export-generated list is this file: written as the batches go, never read back from the spools.
+    """
+
+    def __init__(self, run_id) -> None:
+        self.path = local_temp_path(f"export-list-{run_id}-")
+        self.rows = 0
+        self._writer: BackgroundWriter | None = None
+
+    def write(self, spool: pa.Table) -> None:
+        sent = spool.select(["person_id", "email"])
+        if not pc.all(spool.column("sent")).as_py():
+            sent = sent.filter(spool.column("sent"))
+        if not sent.num_rows:
+            return
+        if self._writer is None:
+            # identities are (nearly) all distinct: dictionary pages would only be built to be dropped
+            writer = pq.ParquetWriter(self.path, LIST_SCHEMA, compression="zstd", use_dictionary=False)
+            self._writer = BackgroundWriter(writer, name=f"export-list-{self.path}")
+        self._writer.write(sent)
+        self.rows += sent.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def discard(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - only reached when the run failed already
+            logger.warning("export list file %s: close failed", self.path, exc_info=True)
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
