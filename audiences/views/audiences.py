@@ -18,6 +18,7 @@ from audiences import definitions, engine
 from audiences.models import AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
+from audiences.views import builder_ui
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
@@ -50,7 +51,9 @@ def definition_from_form(data) -> dict:
             try:
                 definition["lookback_days"] = int(raw)
             except ValueError as exc:
-                raise ApplicationError("Lookback days must be a whole number.") from exc
+                raise ApplicationError(
+                    "Lookback days must be a whole number.", extra={"field": "lookback_days"}
+                ) from exc
     fields, ops, values = (
         data.getlist("filter_field"),
         data.getlist("filter_op"),
@@ -125,6 +128,7 @@ def _builder_context(request, *, state: dict, audience=None, name: str = "", pro
         "name": name,
         "project_id": str(project_id) if project_id else "",
         "save_error": error,
+        **builder_ui.topic_context(request.principal, prefixes=overview["prefixes"], state=state),
     }
 
 
@@ -197,16 +201,25 @@ def _raw_state(data) -> dict:
 @require_POST
 @builder_required
 def audience_estimate(request: HttpRequest) -> HttpResponse:
-    """The estimate fragment: records, distinct profiles and opted-out rows of the form's definition."""
-    context: dict = {"estimate": None, "error": None}
+    """The estimate fragment: counts and the sentence of the form's definition, errors next to their field.
+
+    Out-of-band parts of the response refresh the topic sizes (they follow the time window), the per-field
+    error messages and, when the estimate fails, the preview (so it never claims that no rows match).
+    """
+    context: dict = {"estimate": None}
+    definition, failure = None, None
     try:
+        definition = definition_from_form(request.POST)
         context["estimate"] = audience_selectors.definition_estimate(
-            definition=definition_from_form(request.POST),
+            definition=definition,
             input_path=None,
             organization_ids=request.principal.organization_ids,
         )
     except (ApplicationError, engine.EngineError) as exc:
-        context["error"] = getattr(exc, "message", str(exc))
+        failure = exc
+    context.update(
+        builder_ui.estimate_context(request.principal, data=request.POST, definition=definition, exc=failure)
+    )
     response = render(request, "audiences/audience_builder.html#estimate", context)
     return trigger_client_event(response, "estimateUpdated") if context["estimate"] else response
 
@@ -216,7 +229,7 @@ def audience_estimate(request: HttpRequest) -> HttpResponse:
 def audience_preview(request: HttpRequest) -> HttpResponse:
     """The preview fragment: the first rows (10, 25 or 100) of the form's definition."""
     limit = _preview_limit(request.POST)
-    context: dict = {"rows": [], "columns": [], "error": None, "limit": limit}
+    context: dict = {"rows": [], "columns": [], "error": None, "limit": limit, "loaded": True}
     try:
         rows = audience_selectors.definition_preview(
             definition=definition_from_form(request.POST),
@@ -227,7 +240,7 @@ def audience_preview(request: HttpRequest) -> HttpResponse:
         context["rows"] = [list(r.values()) for r in rows]
         context["columns"] = list(rows[0]) if rows else []
     except (ApplicationError, engine.EngineError) as exc:
-        context["error"] = getattr(exc, "message", str(exc))
+        context["error"] = builder_ui.error_words(exc)[1]
     return render(request, "audiences/audience_builder.html#preview", context)
 
 

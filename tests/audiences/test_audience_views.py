@@ -46,7 +46,7 @@ def test_builder_page_shows_dataset_prefixes_columns_and_live_estimate_wiring(lo
     r = logged_in.get("/audiences/new/")
     assert r.status_code == 200
     html = r.content.decode()
-    assert 'value="4eyes_103"' in html and "company_employee_count" in html
+    assert 'data-code="4eyes_103"' in html and "company_employee_count" in html
     assert 'hx-trigger="change, keyup changed delay:400ms"' in html and 'hx-sync="this:replace"' in html
     assert 'hx-target="#estimate"' in html
 
@@ -69,7 +69,7 @@ def test_builder_estimate_htmx_returns_only_the_fragment_with_pyarrow_counts(log
 def test_builder_estimate_when_definition_bad_shows_error_in_fragment(logged_in):
     bad = {**FORM, "filter_op": ["~"]}
     r = logged_in.post("/audiences/builder/estimate/", bad, HTTP_HX_REQUEST="true")
-    assert r.status_code == 200 and b"unknown operator" in r.content and b"<html" not in r.content
+    assert r.status_code == 200 and b"Filter 1: Unknown operator" in r.content and b"<html" not in r.content
     assert "HX-Trigger" not in r
 
 
@@ -209,3 +209,32 @@ def test_lists_page_upload_when_not_csv_shows_error(logged_in, tenant):
     assert (
         b"upload-error" in r.content and b"expected a CSV" in r.content and not ContactList.objects.exists()
     )
+
+
+def test_builder_estimate_when_dates_reversed_puts_the_error_next_to_the_window_in_words(logged_in):
+    form = {**FORM, "window": "range", "date_from": "2024-05-04", "date_to": "2024-05-02"}
+    r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and "HX-Trigger" not in r
+    assert (
+        '<p class="field-error" id="error-window" hx-swap-oob="true">The end date is before the start date.</p>'
+        in html
+    )
+    assert "definition." not in html and "date_from" not in html.split('id="estimate-error"')[1][:200]
+    assert 'id="preview-blocked"' in html and "No rows match" not in html
+
+
+def test_builder_estimate_when_lookback_not_a_number_says_so_next_to_the_window(logged_in):
+    r = logged_in.post(
+        "/audiences/builder/estimate/", {**FORM, "lookback_days": "abc"}, HTTP_HX_REQUEST="true"
+    )
+    assert "Enter a number of days from 1 to 366." in r.content.decode()
+
+
+def test_builder_estimate_shows_the_sentence_and_topic_sizes_of_the_window(logged_in):
+    r = logged_in.post("/audiences/builder/estimate/", FORM, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert "People with high or medium intent for 4eyes_101 or 4eyes_102 in the last 2 days" in html
+    assert 'id="topic-sizes" hidden hx-swap-oob="true" data-sizes="{&quot;4eyes_100&quot;: ' in html
+    for area in ("topics", "scores", "window"):
+        assert f'<p class="field-error" id="error-{area}" hx-swap-oob="true"></p>' in html
