@@ -1,8 +1,43 @@
 """Audience definitions: validation against the dataset's columns and compilation to an engine selection.
 
-Attribute filters become SQL text that then goes through the same allow-list (engine.validate_where) as a
-user's where_expr, so there is one query path and one safety check. Ordered buckets (score,
-company_employee_count) are rewritten there too, so range filters keep only buckets inside the range.
+The definition format (JSON, as the API takes it and as ``Audience.definition`` stores it)::
+
+    {
+      "topic_id_prefixes": ["4eyes_100", ...],     # empty or absent: every topic
+      "scores": ["high", "medium"],               # empty or absent: every score
+      "lookback_days": 7,                         # or "date_from"/"date_to" (YYYY-MM-DD), not both
+      "filters": <filters>                        # optional
+    }
+
+``filters`` takes one of two shapes:
+
+* **a list of conditions** (the original shape, still valid): every condition must hold (AND)::
+
+      "filters": [{"field": "country", "op": "=", "value": "US"},
+                  {"field": "company_employee_count", "op": ">=", "value": "51-200"}]
+
+* **groups**, one level deep: each group combines its conditions with ``op`` (``"and"``/``"or"``) and the
+  groups combine with the top-level ``op``; ``(A or B) and C`` is::
+
+      "filters": {"op": "and", "groups": [
+          {"op": "or", "conditions": [{"field": "country", "op": "=", "value": "US"},
+                                      {"field": "country", "op": "=", "value": "CA"}]},
+          {"op": "and", "conditions": [{"field": "job_title", "op": "contains", "value": "marketing"}]}
+      ]}
+
+  A bare condition in ``groups`` is a group of one. Groups do not nest further.
+
+A condition is ``{"field", "op", "value"}``; ``op`` is one of :data:`OPERATORS`. ``value`` is a string or a
+number; a list for ``in``/``not in``; ``[low, high]`` for ``between``; absent for ``is empty``. Text equality
+(``=``, ``!=``, ``in``, ``not in``) ignores case, so ``country = us`` finds ``US``. Ordered buckets (score
+low < medium < high; company_employee_count ranges such as ``51-200``) compare by their order.
+
+Both shapes are kept as given when normalized (an old client reads back what it wrote); readers that want one
+shape call :func:`filter_groups`. Conditions compile to a sqlglot expression tree (values become escaped
+literals, never pasted text) that then goes through the engine's allow-list (``engine.validate_where``) like
+every other filter, so there is one query path and one safety check. Errors are sentences a marketer can
+read ("Group 1, condition 2 (Country): needs a value."), with the condition's position in ``extra`` so a
+form can show the message next to it.
 """
 
 from __future__ import annotations
@@ -11,14 +46,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlglot import exp
+
 from audiences import engine
+from audiences.engine.buckets import BucketError, employee_buckets_in_range, score_buckets
 from delivr_admin.errors import ApplicationError
 
 OPERATORS = ("=", "!=", "in", "not in", "<", "<=", ">", ">=", "between", "contains", "is empty")
+COMBINATORS = ("and", "or")
 SCORES = ("low", "medium", "high")
 MAX_LOOKBACK_DAYS = 366
 MAX_FILTERS = 50
 MAX_VALUES = 1000
+# Case-insensitive equality applies to text columns; ordered buckets keep their own comparison rules.
+_BUCKET_COLUMNS = ("score", "company_employee_count")
+_TEXT_EQUALITY = ("=", "!=", "in", "not in")
 _NUMERIC = (
     "INT",
     "BIGINT",
@@ -26,11 +68,41 @@ _NUMERIC = (
     "SMALLINT",
     "TINYINT",
     "HUGEINT",
+    "UBIGINT",
+    "UINTEGER",
     "DOUBLE",
     "FLOAT",
     "REAL",
     "DECIMAL",
 )
+FIELD_LABELS = {
+    "company_employee_count": "Company size (employees)",
+    "company_name": "Company name",
+    "company_domain": "Company domain",
+    "job_title": "Job title",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "intent_frequency": "Intent frequency",
+    "impression_count": "Impressions",
+    "topic_id": "Topic",
+    "seen_at": "Last seen",
+    "person_id": "Person ID",
+    "uid2": "UID2",
+    "prefix": "Topic prefix",
+}
+_KEY_LABELS = {
+    "topic_id_prefixes": "Topics",
+    "scores": "Scores",
+    "lookback_days": "Lookback days",
+    "date_from": "Start date",
+    "date_to": "End date",
+    "filters": "Filters",
+}
+
+
+def field_label(name: str) -> str:
+    """A column's name for people ("Company size (employees)" for company_employee_count)."""
+    return FIELD_LABELS.get(name.lower(), name.replace("_", " ").capitalize())
 
 
 @dataclass(frozen=True)
@@ -41,60 +113,199 @@ class Compiled:
     where_sql: str
 
 
-def _error(message: str, field: str) -> ApplicationError:
+def _error(message: str, key: str) -> ApplicationError:
     return ApplicationError(
-        f"definition.{field}: {message}", code="invalid_definition", extra={"field": field}
+        f"{_KEY_LABELS.get(key, key)}: {message}", code="invalid_definition", extra={"field": key}
     )
+
+
+class _Where:
+    """Where a condition sits, for messages in words and for forms that show errors next to a condition."""
+
+    def __init__(self, group: int | None, index: int) -> None:
+        self.group, self.index = group, index
+
+    def label(self, field: str | None = None) -> str:
+        where = (
+            f"Filter {self.index + 1}"
+            if self.group is None
+            else f"Group {self.group + 1}, condition {self.index + 1}"
+        )
+        return f"{where} ({field_label(field)})" if field else where
+
+    def error(self, message: str, field: str | None = None) -> ApplicationError:
+        position = {"group": self.group or 0, "index": self.index}
+        return ApplicationError(
+            f"{self.label(field)}: {message}",
+            code="invalid_definition",
+            extra={"field": "filters", "condition": position},
+        )
 
 
 def _is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(_NUMERIC)
 
 
-def _date(value: Any, field: str) -> date:
+def _date(value: Any, key: str) -> date:
     if not isinstance(value, str):
-        raise _error("must be a date string like 2024-05-01", field)
+        raise _error("give a date like 2024-05-01.", key)
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise _error("must be a date like 2024-05-01", field) from exc
+        raise _error(f"“{value}” is not a date like 2024-05-01.", key) from exc
 
 
-def _str_list(value: Any, field: str, *, allowed: tuple[str, ...] | None = None) -> list[str]:
+def _str_list(value: Any, key: str, *, allowed: tuple[str, ...] | None = None) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _error("must be a list of non-empty strings", field)
+        raise _error("give a list of names.", key)
     if len(value) > MAX_VALUES:
-        raise _error(f"at most {MAX_VALUES} values", field)
+        raise _error(f"at most {MAX_VALUES:,} values.", key)
     out = [v.strip() for v in value]
     if allowed is not None:
         out = [v.lower() for v in out]
         bad = [v for v in out if v not in allowed]
         if bad:
-            raise _error(f"unknown value {bad[0]!r} (allowed: {', '.join(allowed)})", field)
+            raise _error(f"“{bad[0]}” is not one of {', '.join(allowed)}.", key)
     return sorted(set(out))
 
 
-def _value(value: Any, sql_type: str, field: str) -> str | int | float:
+def _value(value: Any, sql_type: str, where: _Where, field: str) -> str | int | float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _error("values must be strings or numbers", field)
+        raise where.error("values must be text or numbers.", field)
+    if isinstance(value, str) and not value.strip():
+        raise where.error("needs a value.", field)
     if _is_numeric(sql_type) and isinstance(value, str):
         try:
             return float(value) if "." in value else int(value)
         except ValueError as exc:
-            raise _error(f"{value!r} is not a number", field) from exc
-    return value
+            raise where.error(f"“{value}” is not a number.", field) from exc
+    return value.strip() if isinstance(value, str) else value
+
+
+def _condition(item: Any, columns: dict[str, str], lookup: dict[str, str], where: _Where) -> dict:
+    """One condition checked against the dataset: field in the dataset's casing, typed value."""
+    if isinstance(item, dict) and ("conditions" in item or "groups" in item):
+        raise where.error("groups nest one level deep; a group cannot contain another group.")
+    if not isinstance(item, dict) or not isinstance(item.get("field"), str) or not item["field"].strip():
+        raise where.error("choose a field, an operator and a value.")
+    name = lookup.get(item["field"].strip().lower())
+    if name is None:
+        raise where.error(f"there is no field called “{item['field']}” in this data.")
+    raw_op = item.get("op", "=")
+    op = raw_op.strip().lower() if isinstance(raw_op, str) else ""
+    if op not in OPERATORS:
+        raise where.error(f"“{raw_op}” is not an operator; use one of {', '.join(OPERATORS)}.", name)
+    value = item.get("value")
+    sql_type = columns[name]
+    if op == "is empty":
+        value = None
+    elif op in ("in", "not in"):
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            value = [value]  # a single value is a list of one
+        if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
+            raise where.error(f"needs a list of 1 to {MAX_VALUES:,} values.", name)
+        value = [_value(v, sql_type, where, name) for v in value]
+    elif op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise where.error("needs two values, the low and the high end.", name)
+        value = [_value(v, sql_type, where, name) for v in value]
+    else:
+        if value is None:
+            raise where.error("needs a value.", name)
+        value = _value(value, sql_type, where, name)
+    condition = {"field": name, "op": op, "value": value}
+    try:
+        _condition_expression(condition, columns)  # bucket names and ranges are checked here
+    except BucketError as exc:
+        raise where.error(_bucket_message(name, value), name) from exc
+    return condition
+
+
+def _bucket_message(name: str, value: Any) -> str:
+    shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    if name.lower() == "score":
+        return f"“{shown}” is not a score; scores are {', '.join(SCORES)}."
+    sizes = ", ".join(engine.EMPLOYEE_BUCKETS)
+    return f"“{shown}” is not a company size; use one of {sizes} or a number."
+
+
+def _combinator(value: Any, label: str) -> str:
+    op = (value if isinstance(value, str) else "and").strip().lower() if value is not None else "and"
+    if op not in COMBINATORS:
+        raise ApplicationError(
+            f"{label}: combine conditions with “and” or “or”, not “{value}”.",
+            code="invalid_definition",
+            extra={"field": "filters"},
+        )
+    return op
+
+
+def _filters(raw: Any, columns: dict[str, str]) -> list | dict:
+    """Normalized filters in the shape given (a list of conditions, or groups)."""
+    lookup = {name.lower(): name for name in columns}
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        if len(raw) > MAX_FILTERS:
+            raise _error(f"at most {MAX_FILTERS} conditions.", "filters")
+        return [_condition(item, columns, lookup, _Where(None, i)) for i, item in enumerate(raw)]
+    if not isinstance(raw, dict):
+        raise _error("give a list of conditions or {op, groups}.", "filters")
+    unknown = sorted(set(raw) - {"op", "groups"})
+    if unknown:
+        raise _error(f"“{unknown[0]}” is not part of a filter group (use op and groups).", "filters")
+    top_op = _combinator(raw.get("op"), "Filters")
+    groups = raw.get("groups") or []
+    if not isinstance(groups, list):
+        raise _error("groups must be a list.", "filters")
+    out_groups, total = [], 0
+    for g, group in enumerate(groups):
+        if isinstance(group, dict) and "field" in group:
+            group = {"op": "and", "conditions": [group]}
+        if not isinstance(group, dict) or not isinstance(group.get("conditions"), list):
+            raise _error(f"group {g + 1} needs a list of conditions.", "filters")
+        extra = sorted(set(group) - {"op", "conditions"})
+        if extra:
+            raise _error(f"group {g + 1}: “{extra[0]}” is not part of a group.", "filters")
+        if not group["conditions"]:
+            raise _error(f"group {g + 1} has no conditions.", "filters")
+        total += len(group["conditions"])
+        if total > MAX_FILTERS:
+            raise _error(f"at most {MAX_FILTERS} conditions.", "filters")
+        conditions = [
+            _condition(item, columns, lookup, _Where(g, i)) for i, item in enumerate(group["conditions"])
+        ]
+        out_groups.append({"op": _combinator(group.get("op"), f"Group {g + 1}"), "conditions": conditions})
+    if not out_groups:
+        return []
+    return {"op": top_op, "groups": out_groups}
+
+
+def filter_groups(definition: dict) -> tuple[str, list[dict]]:
+    """(op between groups, [{"op", "conditions"}, ...]) of a normalized definition, whatever its shape.
+
+    A flat list is one AND group; no filters give ``("and", [])``.
+    """
+    filters = definition.get("filters") or []
+    if isinstance(filters, list):
+        return "and", ([{"op": "and", "conditions": list(filters)}] if filters else [])
+    return filters.get("op", "and"), list(filters.get("groups", []))
 
 
 def definition_normalize(definition: Any, columns: dict[str, str]) -> dict:
     """The definition with types checked and filter field names in the dataset's own casing; 400 otherwise."""
     if not isinstance(definition, dict):
-        raise ApplicationError("definition must be an object.", code="invalid_definition")
+        raise ApplicationError("The audience definition must be an object.", code="invalid_definition")
     known = {"topic_id_prefixes", "scores", "lookback_days", "date_from", "date_to", "filters"}
     unknown = sorted(set(definition) - known)
     if unknown:
-        raise _error(f"unknown key (allowed: {', '.join(sorted(known))})", unknown[0])
+        raise ApplicationError(
+            f"“{unknown[0]}” is not part of an audience definition (use {', '.join(sorted(known))}).",
+            code="invalid_definition",
+            extra={"field": unknown[0]},
+        )
     out: dict[str, Any] = {
         "topic_id_prefixes": _str_list(definition.get("topic_id_prefixes"), "topic_id_prefixes"),
         "scores": _str_list(definition.get("scores"), "scores", allowed=SCORES),
@@ -110,77 +321,110 @@ def definition_normalize(definition: Any, columns: dict[str, str]) -> dict:
             or not isinstance(lookback, int)
             or not 1 <= lookback <= MAX_LOOKBACK_DAYS
         ):
-            raise _error(f"must be an integer from 1 to {MAX_LOOKBACK_DAYS}", "lookback_days")
+            raise _error(f"give a whole number from 1 to {MAX_LOOKBACK_DAYS}.", "lookback_days")
         out["lookback_days"] = lookback
     if definition.get("date_from") is not None or definition.get("date_to") is not None:
         if lookback is not None:
-            raise _error("give either lookback_days or a date range, not both", "date_from")
+            raise _error("give either a number of days or a date range, not both.", "date_from")
         start = _date(definition.get("date_from"), "date_from")
         end = _date(definition.get("date_to"), "date_to")
         if end < start:
-            raise _error("is before date_from", "date_to")
+            raise _error("the end date is before the start date.", "date_to")
         if (end - start).days >= MAX_LOOKBACK_DAYS:
-            raise _error(f"a range spans at most {MAX_LOOKBACK_DAYS} days", "date_to")
+            raise _error(f"a range spans at most {MAX_LOOKBACK_DAYS} days.", "date_to")
         out["date_from"], out["date_to"] = start.isoformat(), end.isoformat()
-    filters = definition.get("filters") or []
-    if not isinstance(filters, list) or len(filters) > MAX_FILTERS:
-        raise _error(f"must be a list of at most {MAX_FILTERS} filters", "filters")
-    lookup = {name.lower(): name for name in columns}
-    for i, item in enumerate(filters):
-        path = f"filters[{i}]"
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("field"), str)
-            or not isinstance(item.get("op"), str)
-        ):
-            raise _error("each filter is {field, op, value}", path)
-        name = lookup.get(item["field"].strip().lower())
-        if name is None:
-            raise _error(f"unknown field {item['field']!r}", f"{path}.field")
-        op = item["op"].strip().lower()
-        if op not in OPERATORS:
-            raise _error(f"unknown operator {item['op']!r} (allowed: {', '.join(OPERATORS)})", f"{path}.op")
-        value = item.get("value")
-        sql_type = columns[name]
-        if op == "is empty":
-            value = None
-        elif op in ("in", "not in"):
-            if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
-                raise _error(f"needs a list of 1 to {MAX_VALUES} values", f"{path}.value")
-            value = [_value(v, sql_type, f"{path}.value") for v in value]
-        elif op == "between":
-            if not isinstance(value, list) or len(value) != 2:
-                raise _error("needs [low, high]", f"{path}.value")
-            value = [_value(v, sql_type, f"{path}.value") for v in value]
-        else:
-            value = _value(value, sql_type, f"{path}.value")
-        out["filters"].append({"field": name, "op": op, "value": value})
+    out["filters"] = _filters(definition.get("filters"), columns)
     return out
 
 
-def _lit(value: str | int | float) -> str:
+# ---------------------------------------------------------------------------------------------------------
+# compilation to a sqlglot expression
+
+
+def _literal(value: str | int | float) -> exp.Expression:
     if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    return exp.Literal.string(str(value))
 
 
-def filters_sql(filters: list[dict], columns: dict[str, str]) -> str:
-    """SQL text for normalized filters (ANDed); it still goes through engine.validate_where."""
-    parts = []
-    for f in filters:
-        col, op, value = f'"{f["field"]}"', f["op"], f["value"]
-        if op == "is empty":
-            text_col = not _is_numeric(columns.get(f["field"], "VARCHAR"))
-            parts.append(f"({col} IS NULL OR {col} = '')" if text_col else f"{col} IS NULL")
-        elif op in ("in", "not in"):
-            parts.append(f"{col} {op.upper()} ({', '.join(_lit(v) for v in value)})")
-        elif op == "between":
-            parts.append(f"{col} BETWEEN {_lit(value[0])} AND {_lit(value[1])}")
-        elif op == "contains":
-            parts.append(f"{col} ILIKE {_lit('%' + str(value) + '%')}")
+def _in(column: exp.Expression, values: list, negate: bool = False) -> exp.Expression:
+    if not values:
+        return exp.false() if not negate else exp.true()
+    node = exp.In(this=column, expressions=[_literal(v) for v in values])
+    return exp.Not(this=node) if negate else node
+
+
+def _bucket_expression(name: str, op: str, value: Any) -> exp.Expression:
+    """Bucket comparisons as IN lists of the buckets that satisfy them (order, not alphabet)."""
+    column = exp.column(name, quoted=True)
+    is_score = name.lower() == "score"
+    if op in ("in", "not in"):
+        if is_score:
+            values = sorted({b for v in value for b in score_buckets("=", str(v))})
         else:
-            parts.append(f"{col} {op} {_lit(value)}")
-    return " AND ".join(parts)
+            values = sorted({b for v in value for b in employee_buckets_in_range("=", v)})
+        return _in(column, values, negate=op == "not in")
+    pair = tuple(value) if op == "between" else value
+    if is_score:
+        buckets = score_buckets(op, pair if op == "between" else str(value))
+    else:
+        buckets = employee_buckets_in_range(op, pair)
+    return _in(column, list(buckets))
+
+
+def _condition_expression(condition: dict, columns: dict[str, str]) -> exp.Expression:
+    """A normalized condition as a sqlglot boolean expression (raises BucketError for unknown buckets)."""
+    name, op, value = condition["field"], condition["op"], condition["value"]
+    column = exp.column(name, quoted=True)
+    numeric = _is_numeric(columns.get(name, "VARCHAR"))
+    if op == "is empty":
+        if numeric:
+            return exp.Is(this=column, expression=exp.Null())
+        empty = exp.EQ(this=column, expression=exp.Literal.string(""))
+        return exp.Paren(this=exp.or_(exp.Is(this=column, expression=exp.Null()), empty))
+    if name.lower() in _BUCKET_COLUMNS and op != "contains":
+        return _bucket_expression(name, op, value)
+    if op == "contains":
+        return exp.ILike(this=column, expression=exp.Literal.string(f"%{value}%"))
+    if not numeric and op in _TEXT_EQUALITY:
+        lowered = exp.Lower(this=column)
+        values = [str(v).lower() for v in (value if isinstance(value, list) else [value])]
+        if op in ("in", "not in"):
+            return _in(lowered, values, negate=op == "not in")
+        cls = exp.EQ if op == "=" else exp.NEQ
+        return cls(this=lowered, expression=exp.Literal.string(values[0]))
+    if op in ("in", "not in"):
+        return _in(column, value, negate=op == "not in")
+    if op == "between":
+        return exp.Between(this=column, low=_literal(value[0]), high=_literal(value[1]))
+    cls = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[op]
+    return cls(this=column, expression=_literal(value))
+
+
+def _combine(op: str, parts: list[exp.Expression]) -> exp.Expression:
+    node = exp.and_(*parts) if op == "and" else exp.or_(*parts)
+    return exp.Paren(this=node) if len(parts) > 1 else node
+
+
+def filters_expression(definition: dict, columns: dict[str, str]) -> exp.Expression | None:
+    """The filters of a normalized definition as one sqlglot expression (None when there are none)."""
+    op, groups = filter_groups(definition)
+    parts = [
+        _combine(g["op"], [_condition_expression(c, columns) for c in g["conditions"]])
+        for g in groups
+        if g["conditions"]
+    ]
+    if not parts:
+        return None
+    return _combine(op, parts)
+
+
+def filters_sql(definition_or_filters: dict | list, columns: dict[str, str]) -> str:
+    """DuckDB SQL of the filters (a normalized definition or its filters); '' when there are none."""
+    if isinstance(definition_or_filters, list) or "groups" in definition_or_filters:
+        definition_or_filters = {"filters": definition_or_filters}
+    node = filters_expression(definition_or_filters, columns)
+    return node.sql(dialect="duckdb") if node is not None else ""
 
 
 def available_days(input_path: str) -> list[date]:
@@ -189,31 +433,38 @@ def available_days(input_path: str) -> list[date]:
     return sorted({date.fromisoformat(k.split("/", 1)[0].split("=", 1)[1]) for k in keys})
 
 
-def definition_compile(
-    definition: dict, *, input_path: str, columns: dict[str, str], hive: bool = True
-) -> Compiled:
-    """Days, prefixes, scores and the allow-listed WHERE of a normalized definition.
+def definition_days(definition: dict, *, input_path: str, hive: bool = True) -> tuple[date, ...]:
+    """The days a normalized definition reads: a lookback ends on the newest day with data, not today.
 
-    A lookback window ends on the newest day that has data (not today), so a partition that lands late
-    never empties an otherwise-ready audience.
+    So a partition that lands late never empties an otherwise-ready audience. ``()`` means every day.
     """
-    days: tuple[date, ...] = ()
     if hive and definition.get("lookback_days"):
         present = available_days(input_path)
         if present:
             newest = present[-1]
             start = newest - timedelta(days=definition["lookback_days"] - 1)
-            days = tuple(d for d in present if d >= start)
-            if not days:
-                days = (newest,)
-    elif definition.get("date_from"):
+            return tuple(d for d in present if d >= start) or (newest,)
+        return ()
+    if definition.get("date_from"):
         start, end = date.fromisoformat(definition["date_from"]), date.fromisoformat(definition["date_to"])
-        days = tuple(start + timedelta(days=i) for i in range((end - start).days + 1))
-    where_text = filters_sql(definition.get("filters", []), columns)
+        return tuple(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return ()
+
+
+def definition_compile(
+    definition: dict, *, input_path: str, columns: dict[str, str], hive: bool = True
+) -> Compiled:
+    """Days, prefixes, scores and the allow-listed WHERE of a normalized definition."""
+    days = definition_days(definition, input_path=input_path, hive=hive)
+    where_text = filters_sql(definition, columns)
     try:
         where_sql = engine.validate_where(where_text, columns) if where_text else ""
     except engine.UnsafeExpression as exc:
-        raise ApplicationError(f"definition.filters: {exc}", code="invalid_definition") from exc
+        raise ApplicationError(
+            "The filters cannot be used on this data; check each condition's field and value.",
+            code="invalid_definition",
+            extra={"field": "filters"},
+        ) from exc
     return Compiled(
         days=days,
         prefixes=tuple(definition.get("topic_id_prefixes", ())) if hive else (),

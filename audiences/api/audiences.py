@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts.api import ERROR
-from audiences import engine
+from audiences import definitions, engine
 from audiences.models import AudienceType, ListType
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import lists as list_selectors
@@ -44,6 +44,95 @@ SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
 RECORD_LIMIT_MAX = 10_000_000
 
 
+_CONDITION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "field": {"type": "string", "description": "A column of the dataset, any casing."},
+        "op": {"type": "string", "enum": list(definitions.OPERATORS)},
+        "value": {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "number"},
+                {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "number"}]}},
+                {"type": "null"},
+            ],
+            "description": "Text or a number; a list for in / not in; [low, high] for between; absent for "
+            "is empty. Text equality (=, !=, in, not in) ignores case; score and company_employee_count "
+            "compare by bucket order.",
+        },
+    },
+    "required": ["field", "op"],
+}
+_COMBINATOR_SCHEMA = {"type": "string", "enum": list(definitions.COMBINATORS), "default": "and"}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "array",
+                "items": _CONDITION_SCHEMA,
+                "maxItems": definitions.MAX_FILTERS,
+                "description": "Conditions that must all hold (AND).",
+            },
+            {
+                "type": "object",
+                "description": "Groups one level deep: (A or B) and C is two groups, the first with op or.",
+                "properties": {
+                    "op": {**_COMBINATOR_SCHEMA, "description": "How the groups combine."},
+                    "groups": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "op": {**_COMBINATOR_SCHEMA, "description": "How its conditions combine."},
+                                "conditions": {"type": "array", "items": _CONDITION_SCHEMA, "minItems": 1},
+                            },
+                            "required": ["conditions"],
+                        },
+                    },
+                },
+                "required": ["groups"],
+            },
+        ]
+    }
+)
+class _FiltersField(serializers.JSONField):
+    pass
+
+
+class DefinitionSchemaSerializer(serializers.Serializer):
+    """The audience definition (see audiences/definitions.py); documents the shape, the service validates."""
+
+    topic_id_prefixes = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Topic prefixes; empty means every topic."
+    )
+    scores = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(definitions.SCORES)),
+        required=False,
+        help_text="Empty means every score.",
+    )
+    lookback_days = serializers.IntegerField(
+        min_value=1,
+        max_value=definitions.MAX_LOOKBACK_DAYS,
+        required=False,
+        allow_null=True,
+        help_text="Days ending on the newest day with data; or give date_from and date_to.",
+    )
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+    filters = _FiltersField(
+        required=False,
+        help_text="A list of conditions (all must hold) or {op, groups}: groups one level deep, each "
+        "combining its conditions with and/or, the groups combined with the top-level op.",
+    )
+
+
+@extend_schema_field(DefinitionSchemaSerializer)
+class DefinitionField(serializers.JSONField):
+    """An audience definition: a JSON object (the service refuses anything else with a 400 in words)."""
+
+
 class AudienceOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     project_id = serializers.UUIDField()
@@ -51,7 +140,7 @@ class AudienceOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=AudienceType.choices)
     status = serializers.ChoiceField(choices=["active", "paused"])
-    definition = serializers.JSONField()
+    definition = DefinitionField()
     contact_list_id = serializers.UUIDField(allow_null=True)
     record_count = serializers.IntegerField(allow_null=True, help_text="Rows (a profile may have several).")
     distinct_profile_count = serializers.IntegerField(allow_null=True, help_text="Unique person_id values.")
@@ -61,11 +150,6 @@ class AudienceOutputSerializer(serializers.Serializer):
     last_built_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class DefinitionField(serializers.JSONField):
-    """An audience definition: a JSON object (the service refuses anything else with a 400)."""
 
 
 def _query_int(request, name: str, *, default: int | None, low: int, high: int) -> int | None:

@@ -1,7 +1,7 @@
 """Validation of user-supplied SQL fragments (``where_expr``, ``select``) before they reach the engine.
 
 The approach is an allow-list over the sqlglot syntax tree (dialect duckdb): anything that is not a known
-column, a literal or a simple predicate is rejected, so functions (``read_parquet``, ``getenv``...),
+column, a literal, a simple predicate or ``lower(column)`` is rejected, so functions (``read_parquet``, ``getenv``...),
 subqueries, casts and arithmetic cannot reach DuckDB whatever their spelling. The returned SQL is regenerated
 from the tree, never the user's text, with columns quoted in the dataset's own casing and ordered-bucket
 comparisons (score, company_employee_count) rewritten into ``IN`` lists.
@@ -60,6 +60,7 @@ _ALLOWED = (
     exp.ILike,
     exp.Is,
     exp.Neg,
+    exp.Lower,
     *_COMPARISONS,
 )
 _ORDERED_COLUMNS = ("score", "company_employee_count")
@@ -236,6 +237,9 @@ def _validated_sql(expr: str, columns: Mapping[str, str]) -> str:
             for item in node.expressions:
                 if _literal_value(item) is None and not isinstance(item, exp.Null | exp.Boolean):
                     raise UnsafeExpression("IN accepts only a list of literals", item.sql(dialect=DIALECT))
+        elif isinstance(node, exp.Lower) and not isinstance(node.this, exp.Column):
+            # lower(column) is what case-insensitive text equality compiles to; nothing else may be wrapped
+            raise UnsafeExpression("lower() accepts only a column", node.sql(dialect=DIALECT))
         elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
             raise UnsafeExpression("IS accepts only NULL / TRUE / FALSE", node.sql(dialect=DIALECT))
         elif isinstance(node, exp.Like | exp.ILike) and node.args.get("escape"):

@@ -259,7 +259,11 @@ def definition_summary(
     scores = _scores_text(definition.get("scores") or [])
     window = _window_text(definition)
     match = "or" if str(definition.get("match") or "and").lower() in ("or", "any") else "and"
-    parts, filter_chips = filters_text(definition.get("filters") or [], match)
+    filters = definition.get("filters") or []
+    if isinstance(filters, dict):  # {"op", "groups"}: the grouped shape of audiences/definitions.py
+        match = "or" if str(filters.get("op") or "and").lower() == "or" else "and"
+        filters = filters.get("groups") or []
+    parts, filter_chips = filters_text(filters, match)
     sentence = f"People with {scores} {topics} {window}"
     if parts:
         sentence += ", " + (

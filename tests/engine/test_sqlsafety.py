@@ -19,7 +19,8 @@ COLUMNS = {
     [
         ("read_parquet('/etc/passwd') IS NULL", "read_parquet"),
         ("person_id IN (SELECT * FROM read_csv('/etc/passwd'))", "subquery"),
-        ("lower(email) = 'a@b.c'", "lower"),
+        ("upper(email) = 'A@B.C'", "upper"),
+        ("lower(getenv('HOME')) = 'x'", "getenv"),
         ("getenv('HOME') = 'x'", "getenv"),
         ("person_id IN (SELECT person_id FROM glob('/tmp/*'))", "subquery"),
         ("person_id = (SELECT 1)", "subquery"),
@@ -51,7 +52,8 @@ def test_validate_where_when_unsafe_then_raises_naming_part(expr, part):
 @pytest.mark.parametrize(
     ("expr", "message"),
     [
-        ("lower(email) = 'x'", "function"),
+        ("upper(email) = 'x'", "function"),
+        ("lower('x') = 'x'", "accepts only a column"),
         ("person_id = (SELECT 1)", "subquery"),
         ("a = 1; b = 2", "semicolon"),
         ("score = 'x' -- c", "comment"),
