@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from delivr_admin import csvsafe
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
@@ -151,13 +152,8 @@ def _csv_response(filename: str, header: list[str], rows: list[list]) -> HttpRes
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(csvsafe.row(r) for r in rows)  # names come from the DSP: text cells neutralised
     return response
-
-
-def _csv_text(value: str) -> str:
-    """Neutralises spreadsheet formulas in text cells (names come from the DSP)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @member_required
@@ -170,7 +166,7 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
         [
             [
                 r["id"],
-                _csv_text(r["name"]),
+                r["name"],
                 r["status"],
                 r["impressions"],
                 r["clicks"],

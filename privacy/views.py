@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from accounts.models import Role
+from delivr_admin import csvsafe
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
@@ -88,14 +89,6 @@ def registry(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/registry.html", context)
 
 
-def _csv_cell(value) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (identifiers come from the public webhook)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -114,19 +107,21 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
         yield writer.writerow(CSV_COLUMNS)
         for event in events.iterator(chunk_size=2000):
             yield writer.writerow(
-                [
-                    _csv_cell(event.occurred_at.isoformat()),
-                    _csv_cell(event.actor),
-                    _csv_cell(event.action),
-                    _csv_cell(event.identifier_type),
-                    _csv_cell(event.identifier_value),
-                    _csv_cell(event.source),
-                    _csv_cell(event.organization_id),
-                    _csv_cell(json.dumps(event.changes, sort_keys=True)),
-                    _csv_cell(event.ip),
-                    _csv_cell(event.user_agent),
-                    _csv_cell(event.request_id),
-                ]
+                csvsafe.row(
+                    [
+                        event.occurred_at.isoformat(),
+                        event.actor,
+                        event.action,
+                        event.identifier_type,
+                        event.identifier_value,
+                        event.source,
+                        event.organization_id,
+                        json.dumps(event.changes, sort_keys=True),
+                        event.ip,
+                        event.user_agent,
+                        event.request_id,
+                    ]
+                )
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

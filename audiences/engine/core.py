@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from audiences.engine import remote
 from audiences.engine.paths import is_remote
 from audiences.engine.sqlsafety import validate_where
+from delivr_admin import csvsafe
 
 HIVE_KEYS = ("day", "prefix", "score")
 IDENTITY_COLUMNS = (
@@ -543,8 +544,16 @@ def _query(
     project: bool = True,
     suppress: bool = True,
     limit: int | None = None,
+    csv_safe: bool = False,
 ) -> str:
-    """SELECT over the plan's files with the WHERE, suppression anti-joins, projection and limit."""
+    """SELECT over the plan's files with the WHERE, suppression anti-joins, projection and limit.
+
+    `csv_safe` (CSV outputs): text columns that start like a spreadsheet formula get a leading quote.
+    """
+    if csv_safe:
+        return _csv_safe_query(
+            _query(con, sel, plan, project=project, suppress=suppress, limit=limit), sel, plan
+        )
     if project and sel.columns:
         cols = ", ".join("t." + _quote(_resolve_column(c, plan.columns)) for c in sel.columns)
     else:
@@ -558,6 +567,17 @@ def _query(
     if limit is not None:
         sql += f" LIMIT {max(0, int(limit))}"
     return sql
+
+
+def _csv_safe_query(sql: str, sel: Selection, plan: _Plan) -> str:
+    """`sql` with its VARCHAR output columns neutralised by delivr_admin.csvsafe (in the projection: the
+    engine does it vectorised, no Python per cell); numeric columns stay numbers."""
+    names = [_resolve_column(c, plan.columns) for c in sel.columns] if sel.columns else list(plan.columns)
+    text = [n for n in names if str(plan.columns.get(n, "")).upper() == "VARCHAR"]
+    if not text:
+        return sql
+    replace = ", ".join(f"{csvsafe.sql_text(_quote(n))} AS {_quote(n)}" for n in text)
+    return f"SELECT * REPLACE ({replace}) FROM ({sql}) csv_q"
 
 
 def _empty_projection(columns: Mapping[str, str]) -> str:
@@ -787,12 +807,12 @@ def sample(sel: Selection, limit: int) -> list[dict]:
 
 
 def _reader(
-    sel: Selection, partition: str | None, limit: int | None, batch_size: int
+    sel: Selection, partition: str | None, limit: int | None, batch_size: int, *, csv_safe: bool = False
 ) -> Iterator[pa.RecordBatchReader]:
     plan = _plan(sel, partition)
     con = _connect()
     try:
-        yield con.sql(_query(con, sel, plan, limit=limit)).to_arrow_reader(batch_size)
+        yield con.sql(_query(con, sel, plan, limit=limit, csv_safe=csv_safe)).to_arrow_reader(batch_size)
     finally:
         con.close()
 
@@ -825,7 +845,7 @@ def unload(
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"unsupported format {fmt!r}")
     rows = 0
-    for reader in _reader(sel, partition, limit, batch_size):
+    for reader in _reader(sel, partition, limit, batch_size, csv_safe=fmt == "csv"):
         schema = reader.schema
         if fmt == "parquet":
             with pq.ParquetWriter(out, schema, compression="zstd") as writer:
@@ -843,7 +863,7 @@ def unload(
 @_remote_errors
 def write_csv_stream(sel: Selection, limit: int | None = None, *, batch_size: int = 65536) -> Iterator[bytes]:
     """CSV of the selection in chunks (header first) for a streaming HTTP response; ``None`` = no limit."""
-    for reader in _reader(sel, None, limit, batch_size):
+    for reader in _reader(sel, None, limit, batch_size, csv_safe=True):
         buf = io.BytesIO()
         with pacsv.CSVWriter(buf, reader.schema) as writer:  # writes the header at once
             for batch in reader:

@@ -24,6 +24,7 @@ from accounts.models import Project
 from accounts.selectors import Principal
 from audiences.engine import IDENTITY_COLUMNS
 from audiences.models import ContactList, ListSource, ListStatus, ListType
+from delivr_admin import csvsafe
 from delivr_admin.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class _Report:
             self._fh = tempfile.TemporaryFile("w+", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh)
             self._writer.writerow(self.header)
-        self._writer.writerow([_csv_cell(v) for v in row])
+        self._writer.writerow(csvsafe.row(row))
         self.count += 1
 
     def store(self, name: str) -> str:
@@ -207,9 +208,16 @@ class _Report:
         return _storage_replace(name, ContentFile(data))
 
 
-def _csv_cell(value: str) -> str:
-    """Report cells come from the uploader's file: never let a spreadsheet run one as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _record(header: list[str | None], cells: list[str]) -> dict[str, str]:
+    """The row's values as uploaded. Only identifiers lose surrounding spaces (they are keys matched against
+    the data); tabs and carriage returns stay, so `\t=1` is not turned into a formula here: every CSV output
+    neutralises formula-leading cells (delivr_admin.csvsafe)."""
+    record = {}
+    for i, name in enumerate(header):
+        if name:
+            value = cells[i] if i < len(cells) else ""
+            record[name] = value.strip(" ") if name in IDENTIFIERS else value
+    return record
 
 
 def _optouts_record(contact_list: ContactList, identifiers: list[tuple[str, str]]) -> None:
@@ -296,9 +304,7 @@ def _import(contact_list: ContactList) -> dict:
                     if not any(c.strip() for c in cells):
                         continue
                     rows += 1
-                    record = {
-                        h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h
-                    }
+                    record = _record(header, cells)
                     email = record.get("email", "")
                     if email and not _EMAIL_RE.match(email):
                         invalid.add([str(line), "invalid email", *cells])

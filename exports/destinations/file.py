@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from delivr_admin import csvsafe
+
 from .base import BatchContext, BatchResult, Destination, DestinationError, register
 
 FORMATS = ("csv", "parquet")
@@ -153,6 +155,8 @@ class FileDestination(Destination):
             self._writer = BackgroundWriter(writer, name=f"export-file-{context.run_id}")
         if batch.schema != self._schema:
             batch = batch.cast(self._schema)
+        if self.format == "csv":  # text cells from the audience (names, titles) must not run as formulas
+            batch = csvsafe.arrow_batch(batch)
         self._writer.write(batch)
         self._rows += batch.num_rows
         result = BatchResult()
