@@ -247,6 +247,16 @@ def _topics_text(codes: list[str], catalogue: dict[str, TopicInfo]) -> tuple[str
     return f"for {join_words(names)}", names
 
 
+def _top_level(filters: Any) -> tuple[str, list]:
+    """(how the top-level items combine, the items): a flat list ANDs its conditions; the grouped shape
+    ``{"op": "and"|"or", "groups": [...]}`` (audiences/definitions.py) combines its groups with ``op``."""
+    if isinstance(filters, dict):
+        items = filters.get("groups")
+        match = "or" if str(filters.get("op") or "and").lower() in ("or", "any") else "and"
+        return match, items if isinstance(items, list) else []
+    return "and", filters if isinstance(filters, list) else []
+
+
 def definition_summary(
     definition: dict | None, *, organization_id=None, catalogue: dict[str, TopicInfo] | None = None
 ) -> DefinitionSummary:
@@ -258,12 +268,8 @@ def definition_summary(
     topics, topic_chips = _topics_text(codes, catalogue)
     scores = _scores_text(definition.get("scores") or [])
     window = _window_text(definition)
-    match = "or" if str(definition.get("match") or "and").lower() in ("or", "any") else "and"
-    filters = definition.get("filters") or []
-    if isinstance(filters, dict):  # {"op", "groups"}: the grouped shape of audiences/definitions.py
-        match = "or" if str(filters.get("op") or "and").lower() == "or" else "and"
-        filters = filters.get("groups") or []
-    parts, filter_chips = filters_text(filters, match)
+    match, nodes = _top_level(definition.get("filters"))
+    parts, filter_chips = filters_text(nodes, match)
     sentence = f"People with {scores} {topics} {window}"
     if parts:
         sentence += ", " + (

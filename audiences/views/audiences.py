@@ -285,7 +285,7 @@ def audience_sample(request: HttpRequest, audience_id) -> HttpResponse:
     try:
         context["contacts"] = engine.sample(audience_selectors.audience_selection(audience), SAMPLE_LIMIT)
     except (ApplicationError, engine.EngineError) as exc:
-        context["error"] = getattr(exc, "message", str(exc))
+        context["error"] = builder_ui.error_words(exc)[1]
     return render(request, "audiences/audience_detail.html#sample", context)
 
 

@@ -120,36 +120,43 @@ def test_summary_chips_when_no_topic_say_all_topics():
 def test_summary_of_grouped_definition_reads_either_or():
     definition = {
         "lookback_days": 14,
-        "filters": [
-            {
-                "match": "any",
-                "filters": [
-                    {"field": "country", "op": "=", "value": "US"},
-                    {"field": "job_title", "op": "contains", "value": "VP"},
-                ],
-            },
-            {"field": "company_employee_count", "op": "=", "value": "51-200"},
-        ],
+        "filters": {
+            "op": "and",
+            "groups": [
+                {
+                    "op": "or",
+                    "conditions": [
+                        {"field": "country", "op": "=", "value": "US"},
+                        {"field": "job_title", "op": "contains", "value": "VP"},
+                    ],
+                },
+                {"field": "company_employee_count", "op": "=", "value": "51-200"},
+            ],
+        },
     }
     assert _s(definition) == (
         "People with any intent for any topic in the last 14 days, either in the US or where job title "
         "contains VP, at companies of 51–200 employees."
     )
+    chips = [c.text for c in definition_summary(definition, catalogue=CATALOGUE).chips if c.kind == "filter"]
+    assert chips == ["In the US or where job title contains VP", "At companies of 51–200 employees"]
 
 
-def test_summary_of_definition_matching_any_group_uses_parentheses_for_and_groups():
+def test_summary_of_groups_combined_with_or_uses_parentheses_for_and_groups():
     definition = {
-        "match": "any",
-        "filters": [
-            {
-                "match": "all",
-                "filters": [
-                    {"field": "country", "op": "=", "value": "US"},
-                    {"field": "state", "op": "=", "value": "CA"},
-                ],
-            },
-            {"field": "country", "op": "=", "value": "CA"},
-        ],
+        "filters": {
+            "op": "or",
+            "groups": [
+                {
+                    "op": "and",
+                    "conditions": [
+                        {"field": "country", "op": "=", "value": "US"},
+                        {"field": "state", "op": "=", "value": "CA"},
+                    ],
+                },
+                {"op": "and", "conditions": [{"field": "country", "op": "=", "value": "CA"}]},
+            ],
+        },
     }
     assert _s(definition) == (
         "People with any intent for any topic at any time, who match either (in the US and where state is CA) "
@@ -157,7 +164,44 @@ def test_summary_of_definition_matching_any_group_uses_parentheses_for_and_group
     )
 
 
-@pytest.mark.parametrize("definition", [None, {"filters": "junk"}, {"filters": [1, "x", {"field": "a"}]}])
+def test_summary_of_two_or_groups_and_ed_reads_each_group_in_turn():
+    definition = {
+        "scores": ["high"],
+        "filters": {
+            "op": "and",
+            "groups": [
+                {
+                    "op": "or",
+                    "conditions": [
+                        {"field": "country", "op": "=", "value": "US"},
+                        {"field": "country", "op": "=", "value": "CA"},
+                    ],
+                },
+                {
+                    "op": "or",
+                    "conditions": [
+                        {"field": "job_title", "op": "contains", "value": "marketing"},
+                        {"field": "job_title", "op": "is empty"},
+                    ],
+                },
+            ],
+        },
+    }
+    assert _s(definition) == (
+        "People with high intent for any topic at any time, either in the US or in Canada, "
+        "either where job title contains marketing or where job title is empty."
+    )
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        None,
+        {"filters": "junk"},
+        {"filters": [1, "x", {"field": "a"}]},
+        {"filters": {"op": "or", "groups": 3}},
+    ],
+)
 def test_summary_of_odd_definition_never_raises_nor_prints_a_dict(definition):
     sentence = definition_summary(definition, catalogue=CATALOGUE).sentence
     assert sentence.startswith("People with") and "{" not in sentence and "[" not in sentence

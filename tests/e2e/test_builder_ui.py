@@ -146,3 +146,46 @@ def test_phone_keeps_the_estimate_visible_while_editing(builder):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "builder-sticky-390.png"))
     screenshot(page, "builder-390")
+
+
+def test_audience_pages_and_export_form_show_the_sentence(builder, tenant):
+    from audiences.models import Audience
+
+    page = builder
+    grouped = {
+        "topic_id_prefixes": ["4eyes_100", "4eyes_101"],
+        "scores": ["high", "medium"],
+        "lookback_days": 14,
+        "filters": {
+            "op": "and",
+            "groups": [
+                {
+                    "op": "or",
+                    "conditions": [
+                        {"field": "country", "op": "=", "value": "US"},
+                        {"field": "country", "op": "=", "value": "CA"},
+                    ],
+                },
+                {"field": "company_employee_count", "op": "between", "value": ["51-200", "201-500"]},
+            ],
+        },
+    }
+    audience = Audience.objects.create(
+        organization=tenant.org, project=tenant.project, name="North American buyers", definition=grouped
+    )
+    sentence = (
+        "People with high or medium intent for CRM Software or Marketing Automation in the last 14 days, "
+        "either in the US or in Canada, at companies of 51–500 employees."
+    )
+    for width, height in ((1440, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for url, name in (
+            ("/audiences/", "audience-list"),
+            (f"/audiences/{audience.pk}/", "audience-detail-summary"),
+            ("/exports/new/", "export-form-summary"),
+        ):
+            page.goto(url)
+            text = page.locator("main").inner_text()
+            assert sentence in text and "topic_id_prefixes" not in text and "{'" not in text
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            screenshot(page, f"{name}-{width}")
