@@ -7,13 +7,14 @@ PORT ?= 8000
 .PHONY: run test lint format worker bench load-smoke venv dev-venv migrate seed clean
 
 # `make run` installs only what the product needs; tests and tooling add requirements-dev.txt.
+# --no-compile: Python compiles what it imports on first use instead of every file of every package now.
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
