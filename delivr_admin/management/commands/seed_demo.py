@@ -34,8 +34,6 @@ def ensure_demo_accounts() -> tuple[Organization, Project, User]:
                 password=settings.DEMO_ADMIN_PASSWORD,
                 first_name="Demo",
                 last_name="Admin",
-                is_staff=True,
-                is_superuser=True,
             )
         Membership.objects.get_or_create(user=admin, organization=org, defaults={"role": Role.ADMIN})
         for email, role, first in (
@@ -48,6 +46,10 @@ def ensure_demo_accounts() -> tuple[Organization, Project, User]:
                     email=email, password=settings.DEMO_ADMIN_PASSWORD, first_name=first, last_name="Demo"
                 )
             Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})
+        # The demo's password is public (README): none of its users may reach Django admin. Earlier seeds made
+        # the admin a superuser; seeding again takes that back.
+        demo_emails = [settings.DEMO_ADMIN_EMAIL.lower(), "marketer@example.com", "support@example.com"]
+        User.objects.filter(email__in=demo_emails).update(is_staff=False, is_superuser=False)
         child, _ = Organization.objects.get_or_create(name="Acme EMEA", parent=org)
         Project.objects.get_or_create(organization=child, name="Default")
     return org, project, admin
