@@ -42,6 +42,7 @@ from delivr_admin.schema import int_query_parameter, page_parameters
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
 SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
 RECORD_LIMIT_MAX = 10_000_000
+DOWNLOAD_ROWS = ("people", "records")
 
 
 _CONDITION_SCHEMA = {
@@ -398,7 +399,9 @@ class AudienceSampleApi(APIView):
                     "contacts": inline_serializer(
                         "AudienceSampleContact",
                         {
-                            "person_id": serializers.CharField(),
+                            "person_id": serializers.CharField(
+                                allow_null=True, help_text="Null for list rows known only by email."
+                            ),
                             "email": serializers.CharField(allow_null=True),
                             "intent_frequency": serializers.IntegerField(
                                 help_text="Rows of the profile in the audience over its window."
@@ -449,9 +452,28 @@ class AudienceDownloadApi(APIView):
             int_query_parameter(
                 "record_limit", low=0, high=RECORD_LIMIT_MAX, default=0, note="; 0 means no limit."
             ),
+            OpenApiParameter(
+                "rows",
+                OpenApiTypes.STR,
+                enum=list(DOWNLOAD_ROWS),
+                default="people",
+                description=(
+                    "people (default): one row per person — the attributes of their most recent record "
+                    "(by seen_at), intent_frequency = the number of their intent records in the audience, "
+                    "impression_count = the sum over those records, last_seen_at = the newest seen_at; "
+                    "record_limit then counts people. records: one row per intent record, the dataset's "
+                    "columns as stored. A person is person_id, or for a list without one the email."
+                ),
+            ),
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV with a header row."),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description=(
+                    "CSV with a header row. The X-Delivr-Rows response header and the file name "
+                    "(<audience>-people-<date>.csv or <audience>-records-<date>.csv) say which rows it holds."
+                ),
+            ),
             400: ERROR,
             401: ERROR,
             404: ERROR,
@@ -461,6 +483,12 @@ class AudienceDownloadApi(APIView):
     def get(self, request, audience_id):
         project_id = _query_uuid(request, "project_id", required=True)
         record_limit = _query_int(request, "record_limit", default=0, low=0, high=RECORD_LIMIT_MAX)
+        rows = (request.query_params.get("rows") or "people").strip().lower()
+        if rows not in DOWNLOAD_ROWS:
+            raise ApplicationError(
+                "rows must be people (one row per person) or records (one row per intent record).",
+                code="invalid_request",
+            )
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         if audience.project_id != project_id:
             raise ApplicationError(
@@ -470,7 +498,7 @@ class AudienceDownloadApi(APIView):
         # the last build is simply included (the May 2026 fix for spurious 400s).
         try:
             chunks = engine.write_csv_stream(
-                audience_selectors.audience_selection(audience), record_limit or None
+                audience_selectors.audience_selection(audience), record_limit or None, rows=rows
             )
             first = next(chunks, b"")  # opens the scan now, so a read error is a clean 409, not a cut stream
         except engine.EngineError as exc:
@@ -479,6 +507,7 @@ class AudienceDownloadApi(APIView):
             itertools.chain([first], chunks), content_type="text/csv; charset=utf-8"
         )
         name = slugify(audience.name) or "audience"
-        response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d}.csv"'
+        response["Content-Disposition"] = f'attachment; filename="{name}-{rows}-{timezone.now():%Y%m%d}.csv"'
+        response["X-Delivr-Rows"] = rows
         response["Cache-Control"] = "no-store"
         return response

@@ -502,6 +502,28 @@ def _resolve_column(name: str, columns: Mapping[str, str]) -> str:
         raise EngineError(f"unknown column {name!r}") from None
 
 
+def profile_key_sql(columns: Mapping[str, str], hive: bool) -> str | None:
+    """SQL (unqualified columns) naming the person a row belongs to; None when nothing identifies one.
+
+    An intent tree carries person_id on every row. A list (not hive) may hold rows known only by email or
+    uid2 (an email-only upload), so its key falls back to the normalized email, then the uid2: records,
+    distinct profiles, sample and per-person downloads then agree on who a person is.
+    """
+    lookup = {c.lower(): c for c in columns}
+    if hive and "person_id" in lookup:
+        return _quote(lookup["person_id"])
+    parts = []
+    if "person_id" in lookup:
+        parts.append(f"nullif(trim({_quote(lookup['person_id'])}), '')")
+    if "email" in lookup:
+        parts.append(f"nullif(lower(trim({_quote(lookup['email'])})), '')")
+    if "uid2" in lookup:
+        parts.append(f"nullif(trim({_quote(lookup['uid2'])}), '')")
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
 def _register_suppression(
     con: duckdb.DuckDBPyConnection, sup: Suppression | None, columns: Mapping[str, str]
 ) -> list[str]:
@@ -777,14 +799,16 @@ def preview(sel: Selection, limit: int) -> list[dict]:
 
 @_remote_errors
 def sample(sel: Selection, limit: int) -> list[dict]:
-    """One row per contact (person_id), ordered by person_id, at most ``limit``.
+    """One row per contact (person), ordered by the person key, at most ``limit``.
 
     ``intent_frequency`` is the number of rows of the person in the selection, ``impression_count`` the sum of
     their impressions; identity fields (uid2, email, names, company, location) are taken from their rows.
+    A person is person_id, or for lists without one the normalized email (see :func:`profile_key_sql`).
     """
     plan = _plan(sel)
-    if "person_id" not in plan.columns:
-        raise EngineError("sample needs a person_id column")
+    key = profile_key_sql(plan.columns, plan.hive)
+    if key is None:
+        raise EngineError("sample needs a person_id, email or uid2 column")
     idents = [c for c in IDENTITY_COLUMNS if c in plan.columns]
     aggs = [f"min({_quote(c)}) AS {_quote(c)}" for c in idents]
     aggs.append("count(*) AS intent_frequency")
@@ -793,26 +817,82 @@ def sample(sel: Selection, limit: int) -> list[dict]:
     con = _connect()
     try:
         inner = _query(con, sel, plan, project=False)
-        # Pick the first persons on person_id alone, then aggregate only their rows: aggregating every
+        # Pick the first persons on the key alone, then aggregate only their rows: aggregating every
         # column for every person of a large selection would spill and take minutes.
-        sql = (
-            f"WITH base AS NOT MATERIALIZED ({inner}), picked AS (SELECT DISTINCT person_id FROM base "
-            f"WHERE person_id IS NOT NULL ORDER BY person_id LIMIT {max(0, int(limit))}) "
-            f"SELECT person_id, {', '.join(aggs)} FROM base SEMI JOIN picked USING (person_id) "
-            f"GROUP BY person_id ORDER BY person_id"
-        )
+        if key == '"person_id"':
+            sql = (
+                f"WITH base AS NOT MATERIALIZED ({inner}), picked AS (SELECT DISTINCT person_id FROM base "
+                f"WHERE person_id IS NOT NULL ORDER BY person_id LIMIT {max(0, int(limit))}) "
+                f"SELECT person_id, {', '.join(aggs)} FROM base SEMI JOIN picked USING (person_id) "
+                f"GROUP BY person_id ORDER BY person_id"
+            )
+        else:
+            person = 'min("person_id")' if "person_id" in plan.columns else "CAST(NULL AS VARCHAR)"
+            sql = (
+                f"WITH base AS NOT MATERIALIZED (SELECT *, {key} AS _profile FROM ({inner})), "
+                f"picked AS (SELECT DISTINCT _profile FROM base WHERE _profile IS NOT NULL "
+                f"ORDER BY _profile LIMIT {max(0, int(limit))}) "
+                f"SELECT {person} AS person_id, {', '.join(aggs)} FROM base SEMI JOIN picked USING (_profile) "
+                f"GROUP BY _profile ORDER BY _profile"
+            )
         return _rows(con, sql)
     finally:
         con.close()
 
 
+def _people_sql(inner: str, plan: _Plan, limit: int | None) -> str:
+    """One row per person over ``inner``: the newest record's attributes plus per-person aggregates.
+
+    Attributes come from the person's most recent record (by seen_at, then day; any record when the data
+    has neither); intent_frequency is the number of the person's records in the audience (the sample's
+    figure), impression_count their sum, last_seen_at the newest seen_at.
+    """
+    key = profile_key_sql(plan.columns, plan.hive)
+    if key is None:
+        raise EngineError("one row per person needs a person_id, email or uid2 column")
+    lower = {c.lower(): c for c in plan.columns}
+    order = next((lower[c] for c in ("seen_at", "day") if c in lower), None)
+    skip = {"person_id", "intent_frequency", "impression_count"}
+    attrs = [c for c in plan.columns if c.lower() not in skip]
+    pick = (
+        (lambda c: f"arg_max({_quote(c)}, {_quote(order)})")
+        if order
+        else (lambda c: f"any_value({_quote(c)})")
+    )
+    cols = ['min("person_id") AS person_id' if "person_id" in lower else "CAST(NULL AS VARCHAR) AS person_id"]
+    cols += [f"{pick(c)} AS {_quote(c)}" for c in attrs]
+    cols.append("count(*) AS intent_frequency")
+    if "impression_count" in lower:
+        cols.append(
+            f"CAST(coalesce(sum({_quote(lower['impression_count'])}), 0) AS BIGINT) AS impression_count"
+        )
+    if "seen_at" in lower:
+        cols.append(f"max({_quote(lower['seen_at'])}) AS last_seen_at")
+    sql = (
+        f"SELECT {', '.join(cols)} FROM (SELECT *, {key} AS _profile FROM ({inner})) "
+        "WHERE _profile IS NOT NULL GROUP BY _profile"
+    )
+    return sql + (f" LIMIT {max(0, int(limit))}" if limit is not None else "")
+
+
 def _reader(
-    sel: Selection, partition: str | None, limit: int | None, batch_size: int, *, csv_safe: bool = False
+    sel: Selection,
+    partition: str | None,
+    limit: int | None,
+    batch_size: int,
+    *,
+    csv_safe: bool = False,
+    people: bool = False,
 ) -> Iterator[pa.RecordBatchReader]:
     plan = _plan(sel, partition)
     con = _connect()
     try:
-        yield con.sql(_query(con, sel, plan, limit=limit, csv_safe=csv_safe)).to_arrow_reader(batch_size)
+        if people:
+            sql = _people_sql(_query(con, sel, plan, project=False), plan, limit)
+            sql = _csv_safe_query(sql, sel, plan) if csv_safe else sql
+        else:
+            sql = _query(con, sel, plan, limit=limit, csv_safe=csv_safe)
+        yield con.sql(sql).to_arrow_reader(batch_size)
     finally:
         con.close()
 
@@ -861,9 +941,18 @@ def unload(
 
 
 @_remote_errors
-def write_csv_stream(sel: Selection, limit: int | None = None, *, batch_size: int = 65536) -> Iterator[bytes]:
-    """CSV of the selection in chunks (header first) for a streaming HTTP response; ``None`` = no limit."""
-    for reader in _reader(sel, None, limit, batch_size, csv_safe=True):
+def write_csv_stream(
+    sel: Selection,
+    limit: int | None = None,
+    *,
+    batch_size: int = 65536,
+    rows: Literal["records", "people"] = "records",
+) -> Iterator[bytes]:
+    """CSV of the selection in chunks (header first) for a streaming HTTP response; ``None`` = no limit.
+
+    ``rows="people"`` writes one row per person (see :func:`_people_sql`); ``limit`` then counts people.
+    """
+    for reader in _reader(sel, None, limit, batch_size, csv_safe=True, people=rows == "people"):
         buf = io.BytesIO()
         with pacsv.CSVWriter(buf, reader.schema) as writer:  # writes the header at once
             for batch in reader:

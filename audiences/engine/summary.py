@@ -15,8 +15,8 @@ from audiences.engine.core import (
     _query,
     _quote,
     _remote_errors,
-    _resolve_column,
     _scalar,
+    profile_key_sql,
 )
 
 
@@ -32,15 +32,18 @@ def count_summary(sel: Selection, distinct_column: str = "person_id") -> Summary
     """Records and distinct profiles after suppression in one scan, plus the rows suppression removed.
 
     Without a suppression there is no second scan (suppressed is 0). ``distinct_profiles`` is None when the
-    dataset has no ``distinct_column``.
+    dataset has no ``distinct_column`` (for person_id: nothing that identifies a person, see profile_key_sql).
     """
     plan = _plan(sel)
-    has_column = any(c.lower() == distinct_column.lower() for c in plan.columns)
+    lookup = {c.lower(): c for c in plan.columns}
+    if distinct_column.lower() == "person_id":
+        name = profile_key_sql(plan.columns, plan.hive)  # lists known only by email count by email
+    else:
+        name = _quote(lookup[distinct_column.lower()]) if distinct_column.lower() in lookup else None
     con = _connect(plan.remote)
     try:
         kept_sql = _query(con, sel, plan, project=False)
-        if has_column:
-            name = _quote(_resolve_column(distinct_column, plan.columns))
+        if name is not None:
             records, distinct = con.execute(
                 f"SELECT count(*), count(DISTINCT {name}) FROM ({kept_sql})"
             ).fetchone()

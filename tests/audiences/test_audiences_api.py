@@ -183,7 +183,7 @@ def test_audience_sample_aggregates_equal_pyarrow(tenant, intent_root):
 def test_audience_download_record_limits(tenant, intent_root, limit):
     body = create(tenant)
     r = tenant.key().get(
-        f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&record_limit={limit}"
+        f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&record_limit={limit}&rows=records"
     )
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     assert "attachment" in r["Content-Disposition"]
@@ -221,7 +221,8 @@ def test_audience_download_when_project_is_another_returns_400_and_max_limit_is_
         f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&record_limit=10000000",
         HTTP_ACCEPT="text/csv",
     )
-    assert r.status_code == 200 and len(csv_rows(r)) == Audience.objects.get(pk=body["id"]).record_count
+    audience = Audience.objects.get(pk=body["id"])
+    assert r.status_code == 200 and len(csv_rows(r)) == audience.distinct_profile_count  # one row per person
 
 
 def test_audience_download_via_dashboard_path_with_session(client, tenant):
@@ -245,7 +246,9 @@ def test_audience_download_when_newest_day_landed_after_build_still_downloads(
     built = tenant.key().get(f"/api/v1/audiences/{body['id']}").json()
     # a new day arrives after the build: record_count is stale, the download must not refuse
     shutil.copytree(root / "day=2024-05-04", root / "day=2024-05-05")
-    r = tenant.key().get(f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}")
+    r = tenant.key().get(
+        f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&rows=records"
+    )
     assert r.status_code == 200
     got = csv_rows(r)
     assert len(got) == built["record_count"] and {row["day"] for row in got} == {"2024-05-05"}
@@ -261,7 +264,9 @@ def test_audience_bucketed_range_filter_in_api_and_download_matches_pyarrow(tena
         intent_root, lambda r: r["company_employee_count"] in INSIDE_51_200 and str(r["day"]) == "2024-05-04"
     )
     assert body["id"] and Audience.objects.get(pk=body["id"]).record_count == len(expected)
-    r = tenant.key().get(f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}")
+    r = tenant.key().get(
+        f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&rows=records"
+    )
     got = csv_rows(r)
     assert len(got) == len(expected) and {row["company_employee_count"] for row in got} <= INSIDE_51_200
     preview = tenant.key().get(f"/api/v1/audiences/{body['id']}/preview?limit=1000").json()["rows"]
@@ -294,7 +299,9 @@ def test_audience_outputs_never_contain_opted_out_identities(tenant, intent_root
     assert got["record_count"] == len(expected) - len(removed)
     banned_ids = {r["person_id"] for r in removed}
     download = csv_rows(
-        tenant.key().get(f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}")
+        tenant.key().get(
+            f"/api/v1/audiences/{body['id']}/download?project_id={body['project_id']}&rows=records"
+        )
     )
     assert len(download) == got["record_count"]
     assert not banned_ids & {row["person_id"] for row in download}
@@ -336,7 +343,9 @@ def test_list_audience_from_export_generated_list_downloads(tenant, tmp_path):
     assert r.status_code == 201 and r.json()["type"] == "list"
     got = tenant.key().get(f"/api/v1/audiences/{r.json()['id']}").json()
     assert got["build_status"] == "ready" and got["record_count"] == 2 and got["suppressed_count"] == 1
-    r = tenant.key().get(f"/api/v1/audiences/{got['id']}/download?project_id={tenant.project.id}")
+    r = tenant.key().get(
+        f"/api/v1/audiences/{got['id']}/download?project_id={tenant.project.id}&rows=records"
+    )
     assert r.status_code == 200 and [row["email"] for row in csv_rows(r)] == ["a@x.io", "c@x.io"]
 
 
