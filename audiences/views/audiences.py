@@ -159,6 +159,7 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
             context = _builder_context(
                 request, state=state, audience=audience, name=name, project_id=project_id, error=exc.message
             )
+            context["field_errors"] = builder_ui.field_errors(exc)
             return render(request, "audiences/audience_builder.html", context, status=400)
         return redirect("audiences:audience-detail", audience_id=audience.pk)
     if audience is not None:

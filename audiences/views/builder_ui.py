@@ -55,6 +55,15 @@ def error_words(exc: Exception) -> tuple[str, str]:
     return "general", detail[:1].upper() + detail[1:]
 
 
+def field_errors(exc: Exception) -> dict[str, str]:
+    """{area: words} with the error placed next to its control (empty strings elsewhere)."""
+    errors = dict.fromkeys(AREAS, "")
+    area, words = error_words(exc)
+    if area in errors:
+        errors[area] = words
+    return errors
+
+
 def _window_of(state: dict) -> dict:
     if state.get("window") == "range":
         return {"date_from": state.get("date_from") or None, "date_to": state.get("date_to") or None}

@@ -238,3 +238,11 @@ def test_builder_estimate_shows_the_sentence_and_topic_sizes_of_the_window(logge
     assert 'id="topic-sizes" hidden hx-swap-oob="true" data-sizes="{&quot;4eyes_100&quot;: ' in html
     for area in ("topics", "scores", "window"):
         assert f'<p class="field-error" id="error-{area}" hx-swap-oob="true"></p>' in html
+
+
+def test_builder_save_when_dates_reversed_shows_the_error_next_to_the_window(logged_in, tenant):
+    form = {**FORM, "name": "X", "project_id": str(tenant.project.id), "window": "range"}
+    r = logged_in.post("/audiences/new/", {**form, "date_from": "2024-05-04", "date_to": "2024-05-01"})
+    html = r.content.decode()
+    assert r.status_code == 400 and not Audience.objects.exists()
+    assert '<p class="field-error" id="error-window">The end date is before the start date.</p>' in html

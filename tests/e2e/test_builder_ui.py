@@ -189,3 +189,19 @@ def test_audience_pages_and_export_form_show_the_sentence(builder, tenant):
             assert sentence in text and "topic_id_prefixes" not in text and "{'" not in text
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             screenshot(page, f"{name}-{width}")
+
+
+def test_builder_with_topic_list_open_has_no_serious_accessibility_violation(builder):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = builder
+    page.locator("#topic-search").focus()
+    page.locator("#topic-search").press("ArrowDown")
+    assert page.locator("#topic-listbox").is_visible()
+    results = Axe().run(page)
+    serious = [
+        (v["id"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
