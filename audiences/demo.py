@@ -89,6 +89,36 @@ def seed_topics() -> None:
 
 DEMO_AUDIENCES = [
     {
+        "name": "North American marketing leaders at mid-size firms",
+        "definition": {
+            "topic_id_prefixes": ["4eyes_100", "4eyes_101"],
+            "scores": ["high", "medium"],
+            "lookback_days": 14,
+            "filters": {
+                "op": "and",
+                "groups": [
+                    {
+                        "op": "or",
+                        "conditions": [
+                            {"field": "country", "op": "=", "value": "US"},
+                            {"field": "country", "op": "=", "value": "CA"},
+                        ],
+                    },
+                    {
+                        "op": "and",
+                        "conditions": [
+                            {
+                                "field": "company_employee_count",
+                                "op": "between",
+                                "value": ["51-200", "501-1000"],
+                            }
+                        ],
+                    },
+                ],
+            },
+        },
+    },
+    {
         "name": "High-intent US SaaS buyers",
         "definition": {
             "topic_id_prefixes": ["4eyes_101", "4eyes_102", "4eyes_103"],
@@ -175,6 +205,7 @@ def seed_audiences(context) -> None:
         )
         if spec.get("paused"):
             audience_services.audience_pause(audience=audience)
+    seed_build_history(context)
     contact_list = ContactList.objects.filter(project=context.project, name=DEMO_LIST_NAME).first()
     if contact_list is None:
         upload = SimpleUploadedFile("demo-contacts.csv", _demo_contacts_csv(principal), "text/csv")
@@ -198,3 +229,66 @@ def seed_audiences(context) -> None:
             type=AudienceType.LIST,
             contact_list=contact_list,
         )
+
+
+HISTORY_BUILDS = 5
+
+
+def _shifted(definition: dict, newest, back: int) -> dict:
+    """The definition with its window moved ``back`` days earlier (a lookback becomes a date range)."""
+    from datetime import date, timedelta
+
+    out = dict(definition)
+    if out.get("lookback_days"):
+        end = newest - timedelta(days=back)
+        start = end - timedelta(days=out.pop("lookback_days") - 1)
+    else:
+        start = date.fromisoformat(out["date_from"]) - timedelta(days=back)
+        end = date.fromisoformat(out["date_to"]) - timedelta(days=back)
+    out["lookback_days"], out["date_from"], out["date_to"] = None, start.isoformat(), end.isoformat()
+    return out
+
+
+def seed_build_history(context) -> None:
+    """A few earlier builds per demo intent audience (skipped when it has some), one a day before today.
+
+    Their counts are real: the audience counted over its window moved back one day per build, so the size
+    chart shows how the audience grew or shrank as days of data came in. Same data, same figures.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audiences import definitions, engine
+    from audiences.models import Audience, AudienceBuild, AudienceType
+    from audiences.selectors.audiences import audience_input_path, definition_selection
+
+    today = timezone.now().replace(hour=6, minute=0, second=0, microsecond=0)
+    audiences = Audience.objects.filter(project=context.project, type=AudienceType.INTENT)
+    for audience in audiences:
+        # the build queued at creation may already be recorded (today); only earlier ones mean "seeded"
+        if AudienceBuild.objects.filter(audience=audience, built_at__lt=today - timedelta(hours=12)).exists():
+            continue
+        path, hive = audience_input_path(audience)
+        days = definitions.available_days(path)
+        if not days:
+            continue
+        history = []
+        for back in range(HISTORY_BUILDS, 0, -1):
+            sel = definition_selection(
+                definition=_shifted(audience.definition, days[-1], back),
+                input_path=path,
+                organization_ids=[audience.organization_id],
+                hive=hive,
+            )
+            summary = engine.count_summary(sel)
+            history.append(
+                AudienceBuild(
+                    audience=audience,
+                    built_at=today - timedelta(days=back),
+                    record_count=summary.records,
+                    distinct_profile_count=summary.distinct_profiles,
+                    suppressed_count=summary.suppressed,
+                )
+            )
+        AudienceBuild.objects.bulk_create(history)

@@ -252,3 +252,20 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+
+class AudienceBuild(models.Model):
+    """The counts of one finished build of an audience: its size over time (the detail page's chart)."""
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="builds")
+    built_at = models.DateTimeField()
+    record_count = models.BigIntegerField()
+    distinct_profile_count = models.BigIntegerField(null=True, blank=True)
+    suppressed_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["built_at", "id"]
+        indexes = [models.Index(fields=["audience", "-built_at"], name="audience_build_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.audience_id} @ {self.built_at:%Y-%m-%d %H:%M}: {self.record_count}"

@@ -11,7 +11,7 @@ from django.http import Http404
 
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
-from audiences.models import Audience, AudienceType, ContactList
+from audiences.models import Audience, AudienceBuild, AudienceType, ContactList
 from delivr_admin.errors import ApplicationError
 
 
@@ -128,4 +128,37 @@ def dataset_overview(input_path: str | None = None) -> dict:
         "days": sorted({p["day"] for p in parts if "day" in p}),
         "prefixes": sorted({p["prefix"] for p in parts if "prefix" in p}),
         "columns": columns,
+    }
+
+
+MAX_BUILDS_CHARTED = 120
+
+
+def audience_build_history(audience: Audience, *, limit: int = MAX_BUILDS_CHARTED) -> list[AudienceBuild]:
+    """The audience's latest builds, oldest first (at most ``limit``); the caller already scoped the audience."""
+    recent = list(AudienceBuild.objects.filter(audience=audience).order_by("-built_at", "-id")[:limit])
+    return recent[::-1]
+
+
+def audience_build_change(builds: list[AudienceBuild]) -> dict | None:
+    """Change of records and distinct profiles between the last two builds (None with fewer than two)."""
+    if len(builds) < 2:
+        return None
+    before, last = builds[-2], builds[-1]
+
+    def delta(new: int | None, old: int | None) -> dict | None:
+        if new is None or old is None:
+            return None
+        percent = None if old == 0 else (new - old) * 100.0 / old
+        return {
+            "diff": new - old,
+            "abs": abs(new - old),
+            "percent": percent,
+            "abs_percent": None if percent is None else abs(percent),
+        }
+
+    return {
+        "since": before.built_at,
+        "records": delta(last.record_count, before.record_count),
+        "profiles": delta(last.distinct_profile_count, before.distinct_profile_count),
     }

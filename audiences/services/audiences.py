@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Project
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
-from audiences.models import Audience, AudienceStatus, AudienceType, BuildStatus, ContactList
+from audiences.models import Audience, AudienceBuild, AudienceStatus, AudienceType, BuildStatus, ContactList
 from audiences.selectors.audiences import audience_input_path, audience_selection
 from delivr_admin.errors import ApplicationError
 
@@ -153,13 +153,22 @@ def audience_build(*, audience_id) -> None:
         )
         logger.warning("audience %s build failed: %s", audience.pk, exc)
         return
-    # A newer definition queued another build meanwhile: leave the status to that one.
-    still_current = Audience.objects.filter(pk=audience.pk, build_requested_at=requested)
-    still_current.update(
-        record_count=records,
-        distinct_profile_count=distinct,
-        suppressed_count=suppressed,
-        last_built_at=timezone.now(),
-        build_status=BuildStatus.READY,
-        build_error="",
-    )
+    # A newer definition queued another build meanwhile: leave the status (and the history) to that one.
+    built_at = timezone.now()
+    with transaction.atomic():
+        updated = Audience.objects.filter(pk=audience.pk, build_requested_at=requested).update(
+            record_count=records,
+            distinct_profile_count=distinct,
+            suppressed_count=suppressed,
+            last_built_at=built_at,
+            build_status=BuildStatus.READY,
+            build_error="",
+        )
+        if updated:
+            AudienceBuild.objects.create(
+                audience_id=audience.pk,
+                built_at=built_at,
+                record_count=records,
+                distinct_profile_count=distinct,
+                suppressed_count=suppressed,
+            )

@@ -14,7 +14,7 @@ from django_htmx.http import trigger_client_event
 
 from accounts import selectors as account_selectors
 from accounts.models import Role
-from audiences import definitions, engine
+from audiences import charts, definitions, engine
 from audiences.models import AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
@@ -259,11 +259,15 @@ def audience_filter_row(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(audience) -> dict:
+    builds = audience_selectors.audience_build_history(audience)
     return {
         "audience": audience,
         "building": audience.build_status in BUILDING,
         "paused": audience.status == AudienceStatus.PAUSED,
         "record_limit_max": 10_000_000,
+        "builds": builds,
+        "change": audience_selectors.audience_build_change(builds),
+        "size_fig": charts.audience_size_figure(builds) if len(builds) > 1 else None,
     }
 
 
