@@ -4,7 +4,7 @@ per-object results; dry runs and connection tests. Credentials are write-only: r
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,7 @@ from delivr_admin.permissions import CanWrite, principal_of
 from delivr_admin.schema import page_parameters
 
 from . import selectors
-from .models import FailMode, Schedule
+from .models import ConnectionStatus, FailMode, Schedule
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
 from .services import runs as run_services
@@ -39,8 +39,20 @@ class FieldMappingEntrySerializer(serializers.Serializer):
     target = serializers.CharField()
     type = serializers.ChoiceField(choices=["string", "email", "number"], required=False)
     required = serializers.BooleanField(required=False)
-    max_length = serializers.IntegerField(required=False, allow_null=True)
-    truncate = serializers.BooleanField(required=False)
+    max_length = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The field's maximum length in Unicode characters (runes), not bytes; `maxLength` is accepted as "
+            "the same key. A longer value is cut to max_length characters when `truncate` is true (never in "
+            "the middle of a character), else the record fails with STRING_TOO_LONG. A multi-value field "
+            "longer than max_length once joined always fails with MULTI_VALUE_TOO_LONG (never cut)."
+        ),
+    )
+    truncate = serializers.BooleanField(
+        required=False,
+        help_text="Cut values longer than max_length instead of failing the record with STRING_TOO_LONG.",
+    )
     picklist = serializers.ListField(child=serializers.CharField(), required=False)
     multi_value = serializers.BooleanField(required=False)
     default = serializers.CharField(required=False, allow_null=True)
@@ -63,6 +75,12 @@ class ExportOutputSerializer(serializers.Serializer):
     record_limit = RecordLimitSerializer(allow_null=True)
     list_name = serializers.CharField(source="effective_list_name")
     list_name_is_default = serializers.SerializerMethodField()
+    connection = serializers.SerializerMethodField(
+        help_text=(
+            "Whether the saved credentials work, checked in the background after every save: status "
+            "unchecked | checking | connected | not_connected, and a sentence saying why."
+        )
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -71,6 +89,23 @@ class ExportOutputSerializer(serializers.Serializer):
 
     def get_list_name_is_default(self, obj) -> bool:
         return not obj.list_name
+
+    @extend_schema_field(
+        inline_serializer(
+            "ExportConnection",
+            {
+                "status": serializers.ChoiceField(choices=ConnectionStatus.values),
+                "message": serializers.CharField(),
+                "checked_at": serializers.DateTimeField(allow_null=True),
+            },
+        )
+    )
+    def get_connection(self, obj) -> dict:
+        return {
+            "status": obj.connection_status,
+            "message": obj.connection_message,
+            "checked_at": obj.connection_checked_at.isoformat() if obj.connection_checked_at else None,
+        }
 
 
 class ObjectTypeResultSerializer(serializers.Serializer):
@@ -94,6 +129,12 @@ class ObjectTypeResultSerializer(serializers.Serializer):
     )
 
 
+def _seconds_left(run) -> int | None:
+    from .services.progress import run_seconds_left
+
+    return run_seconds_left(run)
+
+
 class ExportRunOutputSerializer(serializers.Serializer):
     run_id = serializers.UUIDField(source="id")
     export_id = serializers.UUIDField()
@@ -103,6 +144,12 @@ class ExportRunOutputSerializer(serializers.Serializer):
     records_exported = serializers.IntegerField()
     records_failed = serializers.IntegerField()
     records_duplicated = serializers.IntegerField()
+    records_expected = serializers.IntegerField(
+        allow_null=True, help_text="Records the run will process (counted when it starts); null until then."
+    )
+    seconds_left = serializers.SerializerMethodField(
+        help_text="Estimated seconds until a running run finishes, from its pace so far; null otherwise."
+    )
     suppressed_count = serializers.IntegerField()
     object_type_results = serializers.DictField(child=ObjectTypeResultSerializer())
     validation_errors = serializers.DictField(
@@ -119,6 +166,9 @@ class ExportRunOutputSerializer(serializers.Serializer):
     queued_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_seconds_left(self, obj) -> int | None:
+        return _seconds_left(obj)
 
 
 def _write_guard(request) -> None:
@@ -260,7 +310,11 @@ class ExportRunListApi(APIView):
             404: ERROR,
             409: ERROR,
         },
-        description="Starts a run now; 202 with the queued run (poll GET .../runs/{run_id}).",
+        description=(
+            "Starts a run now; 202 with the queued run (poll GET .../runs/{run_id}). 409 `not_connected` when "
+            "the export lacks the credentials its destination needs (e.g. a HubSpot access token), 409 "
+            "`run_in_progress` when a run is already queued or running."
+        ),
     )
     def post(self, request, export_id):
         principal = principal_of(request)

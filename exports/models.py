@@ -16,6 +16,13 @@ class FailMode(models.TextChoices):
     FAIL = "fail"
 
 
+class ConnectionStatus(models.TextChoices):
+    UNCHECKED = "unchecked", "Not checked yet"
+    CHECKING = "checking", "Checking"
+    CONNECTED = "connected", "Connected"
+    NOT_CONNECTED = "not_connected", "Not connected"
+
+
 class Export(models.Model):
     """An audience sent to a destination: config (plain), credentials (encrypted), field mapping, limits."""
 
@@ -39,6 +46,14 @@ class Export(models.Model):
     )
     list_name = models.CharField(
         max_length=255, blank=True, default="", help_text="DSP list name; empty means the audience name."
+    )
+    connection_status = models.CharField(
+        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.UNCHECKED
+    )
+    connection_message = models.CharField(max_length=500, blank=True, default="")
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    field_catalog = models.JSONField(
+        default=dict, blank=True, help_text="The destination's own fields as last fetched, and when."
     )
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,6 +108,9 @@ class ExportRun(models.Model):
     records_exported = models.BigIntegerField(default=0)
     records_failed = models.BigIntegerField(default=0)
     records_duplicated = models.BigIntegerField(default=0)
+    records_expected = models.BigIntegerField(
+        null=True, blank=True, help_text="Records the run will process, counted when it starts."
+    )
     suppressed_count = models.BigIntegerField(default=0)
     object_type_results = models.JSONField(default=dict, blank=True)
     validation_summary = models.JSONField(default=dict, blank=True, help_text="code -> target -> count")
@@ -120,3 +138,13 @@ class ExportRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATUSES
+
+
+class PacingSlot(models.Model):
+    """The next free request slot of one outbound budget (exports/pacing.py), shared by every process."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    tat = models.FloatField(help_text="Unix time of the next free slot.")
+
+    def __str__(self) -> str:
+        return self.key

@@ -34,3 +34,12 @@ def export_runs_reap() -> dict:
 @shared_task(name="exports.tasks.export_schedule_due", acks_late=True, time_limit=300, soft_time_limit=280)
 def export_schedule_due() -> int:
     return runs.export_schedule_due()
+
+
+@shared_task(
+    name="exports.tasks.export_connection_check", acks_late=True, time_limit=120, soft_time_limit=100
+)
+def export_connection_check(export_id: str) -> str:
+    from exports.services import connection
+
+    return connection.export_connection_check(export_id=export_id)

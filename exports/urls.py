@@ -12,6 +12,7 @@ urlpatterns = [
     path("exports/form/destination/", views.export_form_destination, name="export-form-destination"),
     path("exports/form/list-name/", views.export_form_list_name, name="export-form-list-name"),
     path("exports/form/mapping-row/", views.export_form_mapping_row, name="export-form-mapping-row"),
+    path("exports/form/targets/", views.export_form_targets, name="export-form-targets"),
     path("exports/form/dry-run/", views.export_form_dry_run, name="export-form-dry-run"),
     path("exports/<uuid:export_id>/", views.export_detail, name="export-detail"),
     path("exports/<uuid:export_id>/edit/", views.export_edit, name="export-edit"),
@@ -22,4 +23,5 @@ urlpatterns = [
         name="export-test-connection",
     ),
     path("exports/<uuid:export_id>/delete/", views.export_delete, name="export-delete"),
+    path("exports/<uuid:export_id>/connection/", views.export_connection, name="export-connection"),
 ]

@@ -15,11 +15,13 @@ from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
 from . import selectors
-from .destinations.base import get_destination
+from .destinations.base import destination_kinds, get_destination
 from .models import Schedule
+from .services import connection as connection_services
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
 from .services import runs as run_services
+from .services.progress import duration_words, run_progress, run_seconds_left
 
 STOP_POLLING = 286  # htmx stops polling on this status
 DEFAULT_ROWS = [
@@ -31,15 +33,38 @@ DEFAULT_ROWS = [
 ]
 
 
-def _row(spec: dict | None = None) -> dict:
+CATALOG_POLLS = 12  # the form asks every second; after this many tries it stops and says so
+# Config keys the form never shows: tuning knobs for operators and tests, set through the API.
+HIDDEN_SETTINGS = frozenset({"timeline_event_template_id"})
+
+
+def _row(spec: dict | None = None, catalog: dict | None = None) -> dict:
     spec = dict(spec or {})
     spec.setdefault("type", "string")
     spec["rid"] = secrets.token_hex(4)
     spec["picklist_text"] = ", ".join(spec.get("picklist") or [])
+    names = {f["name"] for f in (catalog or {}).get("fields") or []}
+    spec["target_known"] = spec.get("target") in names
     return spec
 
 
-def _destination(kind: str) -> dict | None:
+def _setting(cls, key: str, secret: bool, config: dict | None = None) -> dict:
+    setting = cls.setting(key)
+    value = (config or {}).get(key)
+    if value is None and setting.choices:
+        value = setting.choices[0][0]
+    return {
+        "key": key,
+        "value": "" if value is None else str(value),
+        "label": setting.label,
+        "help": setting.help,
+        "choices": list(setting.choices),
+        "input_type": "password" if secret else setting.input_type,
+        "placeholder": setting.placeholder,
+    }
+
+
+def _destination(kind: str, config: dict | None = None) -> dict | None:
     try:
         cls = get_destination(kind)
     except Exception:  # noqa: BLE001 - an unknown kind shows no fields
@@ -49,7 +74,28 @@ def _destination(kind: str) -> dict | None:
         "label": cls.label,
         "config_fields": list(cls.config_fields),
         "credential_fields": list(cls.credential_fields),
+        "config_settings": [
+            _setting(cls, k, False, config) for k in cls.config_fields if k not in HIDDEN_SETTINGS
+        ],
+        "credential_settings": [_setting(cls, k, True) for k in cls.credential_fields],
+        "has_lists": cls.has_lists,
     }
+
+
+def _catalog(export, kind: str) -> dict:
+    """The mapping form's targets; queues a background check when the saved export's list is old."""
+    catalog = connection_services.export_target_catalog(export=export, destination_type=kind)
+    if (
+        export is not None
+        and export.destination_type == kind
+        and catalog["state"] in ("standard", "fetched")
+        and connection_services.catalog_is_stale(export)
+        and not connection_services.missing_credentials(export)
+        and get_destination(kind).fetches_fields
+    ):
+        connection_services.export_connection_queue(export=export)
+        catalog = connection_services.export_target_catalog(export=export, destination_type=kind)
+    return catalog
 
 
 def _form_context(
@@ -59,7 +105,13 @@ def _form_context(
     values = values or {}
     kind = values.get("destination_type") or (export.destination_type if export else "file")
     config = values.get("destination_config") or (export.destination_config if export else {"format": "csv"})
-    rows = values.get("rows") or [_row(r) for r in (export.field_mapping if export else DEFAULT_ROWS)]
+    catalog = _catalog(export, kind)
+    rows = values.get("rows") or [
+        _row(r, catalog) for r in (export.field_mapping if export else _default_rows(catalog))
+    ]
+    known = {f["name"] for f in catalog.get("fields") or []}
+    for row in rows:
+        row["target_known"] = row.get("target") in known
     record_limit = values.get("record_limit", export.record_limit if export else None)
     audiences = list(audience_list(principal).select_related("project"))
     audience_id = values.get("audience_id") or (
@@ -77,11 +129,13 @@ def _form_context(
         "audience_id": audience_id,
         "audience_name": audience_name,
         "destinations": selectors.destination_options(),
-        "destination": _destination(kind),
+        "destination": _destination(kind, config),
         "destination_type": kind,
         "config": config,
         "credential_names": export.credential_names if export and export.destination_type == kind else [],
         "rows": rows,
+        "catalog": catalog,
+        "catalog_polls": 0,
         "schedules": Schedule.values,
         "schedule": values.get("schedule", export.schedule if export else "manual"),
         "record_limit": record_limit,
@@ -96,11 +150,12 @@ def _parse_form(request) -> dict:
     config = {
         f: post.get(f"cfg_{f}", "").strip() for f in dest["config_fields"] if post.get(f"cfg_{f}", "").strip()
     }
-    if "timeout_seconds" in config:
-        try:
-            config["timeout_seconds"] = int(config["timeout_seconds"])
-        except ValueError:
-            pass
+    for number in ("timeout_seconds", "rate_limit"):
+        if number in config:
+            try:
+                config[number] = int(config[number])
+            except ValueError:
+                pass
     credentials = {f: post[f"cred_{f}"] for f in dest["credential_fields"] if post.get(f"cred_{f}")}
     rows = []
     for rid in post.getlist("map_row"):
@@ -158,11 +213,26 @@ _SERVICE_KEYS = (
 )
 
 
+def _default_rows(catalog: dict) -> list[dict]:
+    """The new form's first rows: the audience's email mapped to the destination's email field when it has one."""
+    fields = catalog.get("fields") or []
+    if not fields:
+        return DEFAULT_ROWS
+    email = next((f for f in fields if f.get("mapping_type") == "email"), None)
+    if email is None:
+        return [{"source": "email", "target": "", "type": "string"}]
+    return [{"source": "email", "target": email["name"], "type": "email", "required": True}]
+
+
 @member_required
 def export_list(request: HttpRequest) -> HttpResponse:
     exports = list(selectors.export_list(request.principal)[:200])
     last = selectors.export_last_runs(exports)
-    rows = [{"export": e, "last_run": last.get(e.id)} for e in exports]
+    labels = dict(destination_kinds())
+    rows = [
+        {"export": e, "last_run": last.get(e.id), "destination_label": labels.get(e.destination_type, "")}
+        for e in exports
+    ]
     return render(request, "exports/export_list.html", {"rows": rows})
 
 
@@ -222,31 +292,85 @@ def export_edit(request: HttpRequest, export_id) -> HttpResponse:
 def export_form_destination(request: HttpRequest) -> HttpResponse:
     """The destination-specific fields for the chosen destination (hx-get when the select changes)."""
     kind = request.GET.get("destination_type", "file")
+    export = _export_or_none(request)
+    config = export.destination_config if export and export.destination_type == kind else {}
     context = {
-        "destination": _destination(kind),
-        "config": {},
-        "credential_names": [],
+        "destination": _destination(kind, config),
+        "config": config,
+        "credential_names": export.credential_names if export and export.destination_type == kind else [],
         "destination_type": kind,
+        "catalog": _catalog(export, kind),
+        "catalog_polls": 0,
+        "export": export,
+        "list_name": request.GET.get("list_name", ""),
+        "audience_name": _audience_name(request),
+        "oob": True,
     }
     return render(request, "exports/export_form.html#destination-fields", context)
+
+
+def _export_or_none(request: HttpRequest):
+    export_id = request.GET.get("export_id", "")
+    if not export_id:
+        return None
+    try:
+        return selectors.export_get(request.principal, export_id)
+    except Http404:
+        return None
+
+
+def _audience_name(request: HttpRequest) -> str:
+    audience_id = request.GET.get("audience_id", "")
+    if not audience_id:
+        return ""
+    try:
+        return audience_get(request.principal, audience_id).name
+    except Exception:  # noqa: BLE001 - an unknown audience prefills nothing
+        return ""
+
+
+@member_required
+def export_form_targets(request: HttpRequest) -> HttpResponse:
+    """The target list's status while a saved export's fields load in the background (polled every second).
+
+    When they arrive, the response carries them as a <template> that app.js swaps into every target select.
+    """
+    kind = request.GET.get("destination_type", "")
+    export = _export_or_none(request)
+    try:
+        polls = min(int(request.GET.get("n", "0")), CATALOG_POLLS)
+    except ValueError:
+        polls = 0
+    catalog = connection_services.export_target_catalog(export=export, destination_type=kind)
+    context = {"catalog": catalog, "catalog_polls": polls + 1, "export": export, "destination_type": kind}
+    if catalog["state"] == "loading" and polls + 1 >= CATALOG_POLLS:
+        label = get_destination(kind).label
+        context["catalog"] = catalog | {
+            "state": "standard",
+            "message": f"{label} has not answered yet. Pick from {label}'s standard fields for now, "
+            "or reload this page in a minute for your own.",
+        }
+    context["send_options"] = context["catalog"]["state"] != "loading"
+    return render(request, "exports/export_form.html#catalog-status", context)
 
 
 @member_required
 def export_form_list_name(request: HttpRequest) -> HttpResponse:
     """The list name input prefilled with the chosen audience's name (hx-get when the audience changes)."""
-    name = ""
-    audience_id = request.GET.get("audience_id", "")
-    if audience_id:
-        try:
-            name = audience_get(request.principal, audience_id).name
-        except Exception:  # noqa: BLE001 - an unknown audience prefills nothing
-            name = ""
-    return render(request, "exports/export_form.html#list-name", {"list_name": "", "audience_name": name})
+    context = {
+        "list_name": "",
+        "audience_name": _audience_name(request),
+        "destination": _destination(request.GET.get("destination_type", "")),
+    }
+    return render(request, "exports/export_form.html#list-name", context)
 
 
 @member_required
 def export_form_mapping_row(request: HttpRequest) -> HttpResponse:
-    return render(request, "exports/export_form.html#mapping-row", {"row": _row()})
+    catalog = _catalog(_export_or_none(request), request.GET.get("destination_type", ""))
+    return render(
+        request, "exports/export_form.html#mapping-row", {"row": _row(None, catalog), "catalog": catalog}
+    )
 
 
 @require_POST
@@ -274,12 +398,25 @@ def export_form_dry_run(request: HttpRequest) -> HttpResponse:
 
 def _detail_context(export) -> dict:
     runs = list(selectors.export_run_list(export)[:20])
+    latest = runs[0] if runs else None
+    progress = None
+    if latest is not None and latest.is_active:
+        done, expected = run_progress(latest)
+        progress = {
+            "done": done,
+            "expected": expected,
+            "percent": min(100, round(100 * done / expected)) if expected else 0,
+            "left": duration_words(run_seconds_left(latest)),
+        }
+    missing = connection_services.missing_credentials(export)
     return {
         "export": export,
         "runs": runs,
-        "latest": runs[0] if runs else None,
+        "latest": latest,
+        "progress": progress,
         "active": any(r.is_active for r in runs),
-        "destination": _destination(export.destination_type),
+        "destination": _destination(export.destination_type, export.destination_config),
+        "run_blocked": f"Not connected: {missing}." if missing else "",
     }
 
 
@@ -319,6 +456,17 @@ def export_test_connection(request: HttpRequest, export_id) -> HttpResponse:
     if request.htmx:
         return render(request, "exports/export_detail.html#connection-result", context)
     return render(request, "exports/export_detail.html", context)
+
+
+@member_required
+def export_connection(request: HttpRequest, export_id) -> HttpResponse:
+    """The export's connection badge (polled while the background check runs; 286 stops the polling)."""
+    export = selectors.export_get(request.principal, export_id)
+    context = {"e": export, "show_message": request.GET.get("words") == "1"}
+    response = render(request, "exports/partials/connection_badge.html", context)
+    if export.connection_status != "checking":
+        response.status_code = STOP_POLLING
+    return response
 
 
 @require_POST

@@ -98,6 +98,63 @@ class BatchResult:
         return self.objects[object_type]
 
 
+@dataclass(frozen=True)
+class TargetField:
+    """A field the destination holds (a HubSpot contact property, a Salesforce field, a DSP identifier).
+
+    `type` is the destination's own type name, shown to people; `mapping_type` is the mapping's
+    (string/email/number); `max_length` and `picklist` prefill the mapping's constraints when set.
+    """
+
+    name: str
+    label: str
+    type: str = "string"
+    mapping_type: str = "string"
+    max_length: int | None = None
+    required: bool = False
+    picklist: tuple[str, ...] = ()
+    multi_value: bool = False
+    group: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "mapping_type": self.mapping_type,
+            "max_length": self.max_length,
+            "required": self.required,
+            "picklist": list(self.picklist),
+            "multi_value": self.multi_value,
+            "group": self.group,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TargetField:
+        return cls(
+            name=str(data["name"]),
+            label=str(data.get("label") or data["name"]),
+            type=str(data.get("type") or "string"),
+            mapping_type=str(data.get("mapping_type") or "string"),
+            max_length=data.get("max_length"),
+            required=bool(data.get("required")),
+            picklist=tuple(data.get("picklist") or ()),
+            multi_value=bool(data.get("multi_value")),
+            group=str(data.get("group") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a config or credential field is shown: a label and a sentence of help, never the config key."""
+
+    label: str
+    help: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) for a select
+    input_type: str = "text"  # text, url, number, password
+    placeholder: str = ""
+
+
 @dataclass
 class BatchContext:
     run_id: str
@@ -116,6 +173,15 @@ class Destination:
     credential_fields: ClassVar[tuple[str, ...]] = ()
     object_types: ClassVar[tuple[str, ...]] = ("Contact",)
     required_targets: ClassVar[tuple[str, ...]] = ()  # mapping targets a batch cannot do without
+    form_settings: ClassVar[dict[str, Setting]] = {}  # config/credential key -> how the form shows it
+    has_lists: ClassVar[bool] = False  # the export's list name means something here
+    # Targets known without asking the destination (its standard fields); `fetches_fields` means the
+    # destination can list its own (custom fields included) once connected.
+    default_fields: ClassVar[tuple[TargetField, ...]] = ()
+    fetches_fields: ClassVar[bool] = False
+    supports_removal: ClassVar[bool] = False
+    # The credential a run cannot do without, and the words to ask for it ("" = none needed).
+    required_credential: ClassVar[tuple[str, str]] = ("", "")
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
         self.config = config
@@ -124,6 +190,23 @@ class Destination:
     def test_connection(self) -> None:
         """Checks credentials and reachability; raises DestinationError(user_error=True) when they are wrong."""
         raise NotImplementedError
+
+    def target_fields(self) -> list[TargetField]:
+        """The destination's own fields (asks the destination when `fetches_fields`); DestinationError when
+        it cannot answer."""
+        return list(self.default_fields)
+
+    @classmethod
+    def setting(cls, key: str) -> Setting:
+        return cls.form_settings.get(key) or Setting(label=key.replace("_", " ").capitalize())
+
+    @classmethod
+    def missing_credentials(cls, credentials: dict[str, Any]) -> str:
+        """Words saying which credential is missing for a run to start, or "" when none is."""
+        name, words = cls.required_credential
+        if name and not credentials.get(name):
+            return words
+        return ""
 
     def open(self, context: BatchContext) -> None:  # noqa: B027 - optional hook
         """Called once before the first batch of a run."""

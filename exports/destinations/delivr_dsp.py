@@ -22,7 +22,16 @@ from django.conf import settings
 
 from delivr_admin import outbound
 
-from .base import BatchContext, BatchResult, Destination, DestinationError, register, url_check
+from .base import (
+    BatchContext,
+    BatchResult,
+    Destination,
+    DestinationError,
+    Setting,
+    TargetField,
+    register,
+    url_check,
+)
 from .webhook import _jsonable
 
 MAX_ATTEMPTS = 4
@@ -36,6 +45,37 @@ class DelivrDspDestination(Destination):
     config_fields = ("base_url", "account_id")
     credential_fields = ("api_key",)
     object_types = ("Contact",)
+    has_lists = True
+    form_settings = {
+        "base_url": Setting(
+            "DelivrDSP address", "Leave empty to use your organization's DelivrDSP.", input_type="url"
+        ),
+        "account_id": Setting("Advertiser account", "The DSP account the list belongs to."),
+        "api_key": Setting(
+            "API key", "Leave empty to use the organization's DelivrDSP key.", input_type="password"
+        ),
+    }
+    # The identifiers the DSP matches people on, then the attributes it keeps with a list member.
+    default_fields = (
+        TargetField("email", "Email address", "identifier", "email", group="Identifiers"),
+        TargetField("uid2", "UID2 token", "identifier", group="Identifiers"),
+        TargetField("person_id", "Delivr person ID", "identifier", group="Identifiers"),
+        TargetField("company_domain", "Company domain", "identifier", group="Identifiers"),
+        TargetField("first_name", "First name", "string", group="Attributes"),
+        TargetField("last_name", "Last name", "string", group="Attributes"),
+        TargetField("job_title", "Job title", "string", group="Attributes"),
+        TargetField("company_name", "Company name", "string", group="Attributes"),
+        TargetField("country", "Country", "string", group="Attributes"),
+        TargetField("state", "State", "string", group="Attributes"),
+        TargetField("city", "City", "string", group="Attributes"),
+    )
+
+    @classmethod
+    def missing_credentials(cls, credentials: dict[str, Any]) -> str:
+        if credentials.get("api_key") or getattr(settings, "DELIVR_DSP_API_KEY", ""):
+            return ""
+        return "add an API key"
+
     batch_size: ClassVar[int] = 1000
     backoff_base: ClassVar[float] = 0.5
 

@@ -26,7 +26,7 @@ from django.core.files.storage import default_storage
 
 from delivr_admin import csvsafe
 
-from .base import BatchContext, BatchResult, Destination, DestinationError, register
+from .base import BatchContext, BatchResult, Destination, DestinationError, Setting, register
 
 FORMATS = ("csv", "parquet")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-./]{0,200}$")
@@ -93,6 +93,10 @@ class FileDestination(Destination):
     label = "File (CSV or Parquet, object storage)"
     config_fields = ("format", "path_prefix")
     credential_fields = ()
+    form_settings = {
+        "format": Setting("Format", "", choices=(("csv", "CSV"), ("parquet", "Parquet"))),
+        "path_prefix": Setting("Folder", "Where the files go in the storage (letters, digits, - _ . /)."),
+    }
     object_types = ("Record",)
     resumable: ClassVar[bool] = False
     uses_idempotency_keys: ClassVar[bool] = False  # a new file per run: nothing to upsert

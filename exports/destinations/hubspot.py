@@ -13,6 +13,16 @@ retried batch updates instead of duplicating; companies are searched by domain a
 so one domain gives one company however many contacts and batches share it; timeline events carry an id
 derived from the idempotency key, so a retried event answers CONFLICT, counted as skipped.
 
+Timeline events need no configuration: the event template ("Delivr intent activity") belongs to Delivr's
+HubSpot app (settings DELIVR_HUBSPOT_APP_ID and DELIVR_HUBSPOT_DEVELOPER_API_KEY); a run finds it by name
+through the timeline templates API, creates it on first use, and reuses it after that. A template id set on
+an older export's config still wins.
+
+Pacing: every request books a slot of the portal's budget (exports/pacing.py; default 100 requests per
+10 s, `rate_limit` on the export or DELIVR_HUBSPOT_RATE_LIMIT), shared by every run and worker process
+sending to the same portal (keyed by host and token: a private app token belongs to one portal). A 429's
+Retry-After defers the whole portal's budget.
+
 Calls go through the official client (hubspot-api-client) with `_preload_content=False`, so each response's
 status, rate-limit headers and raw JSON (200, 207 multi-status) are read the same way for every endpoint.
 """
@@ -30,6 +40,7 @@ from typing import Any
 
 import pyarrow as pa
 import urllib3
+from django.conf import settings as django_settings
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import (
     BatchInputPublicDefaultAssociationMultiPost,
@@ -50,15 +61,24 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInputUpsert,
 )
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
-from hubspot.crm.timeline import BatchInputTimelineEvent, TimelineEvent
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.timeline import (
+    BatchInputTimelineEvent,
+    TimelineEvent,
+    TimelineEventTemplateCreateRequest,
+    TimelineEventTemplateToken,
+)
 from hubspot.crm.timeline.exceptions import ApiException as TimelineApiException
 
 from delivr_admin import outbound
+from exports import pacing
 from exports.destinations.base import (
     BatchContext,
     BatchResult,
     Destination,
     DestinationError,
+    Setting,
+    TargetField,
     register,
     url_check,
 )
@@ -68,7 +88,51 @@ BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
 SEARCH_IN_LIMIT = 100  # values per IN filter
 ACTIVITY_COLUMNS = ("topic_id", "intent_frequency", "impression_count", "seen_at", "page_url", "event_type")
 NOT_CONTACT_PROPERTIES = frozenset({"company_domain", "company_name", *ACTIVITY_COLUMNS})
-API_EXCEPTIONS = (ContactsApiException, CompaniesApiException, AssociationsApiException, TimelineApiException)
+API_EXCEPTIONS = (
+    ContactsApiException,
+    CompaniesApiException,
+    AssociationsApiException,
+    TimelineApiException,
+    PropertiesApiException,
+)
+TEMPLATE_NAME = "Delivr intent activity"
+TEMPLATE_TOKENS = (  # (name, label, type) of the activity columns an event carries
+    ("topic_id", "Intent topic", "string"),
+    ("intent_frequency", "Intent frequency", "number"),
+    ("impression_count", "Impressions", "number"),
+    ("page_url", "Page", "string"),
+    ("event_type", "Event", "string"),
+)
+DEFAULT_RATE_LIMIT = 100  # requests per 10 s: HubSpot's limit for private apps on most portals
+RATE_WINDOW_SECONDS = 10.0
+# Not contact properties: what the destination does with them (offered in the mapping with these labels).
+SPECIAL_TARGETS = (
+    TargetField("company_domain", "Company domain (finds or creates the company)", "domain", group="Company"),
+    TargetField("company_name", "Company name (for a company created here)", "string", group="Company"),
+    TargetField("topic_id", "Intent topic (timeline event)", "string", group="Timeline event"),
+    TargetField(
+        "intent_frequency", "Intent frequency (timeline event)", "number", "number", group="Timeline event"
+    ),
+    TargetField(
+        "impression_count", "Impressions (timeline event)", "number", "number", group="Timeline event"
+    ),
+    TargetField("seen_at", "Seen at (timeline event time)", "datetime", group="Timeline event"),
+)
+# HubSpot's standard contact properties: offered before the portal's own list is fetched (or when it cannot be).
+STANDARD_PROPERTIES = (
+    TargetField("email", "Email", "string", "email", required=True, group="Contact"),
+    TargetField("firstname", "First Name", "string", group="Contact"),
+    TargetField("lastname", "Last Name", "string", group="Contact"),
+    TargetField("jobtitle", "Job Title", "string", group="Contact"),
+    TargetField("company", "Company Name", "string", group="Contact"),
+    TargetField("phone", "Phone Number", "string", group="Contact"),
+    TargetField("website", "Website URL", "string", group="Contact"),
+    TargetField("city", "City", "string", group="Contact"),
+    TargetField("state", "State/Region", "string", group="Contact"),
+    TargetField("country", "Country/Region", "string", group="Contact"),
+    TargetField("zip", "Postal Code", "string", group="Contact"),
+    TargetField("industry", "Industry", "string", group="Contact"),
+)
 MAX_WAIT_SECONDS = 60.0  # cap on any single Retry-After or rate-window pause
 MAX_CALL_SECONDS = 15 * 60.0  # one call, all its tries and waits included
 
@@ -128,10 +192,37 @@ def _event_id(key: str) -> str:
 class HubSpotDestination(Destination):
     kind = "hubspot"
     label = "HubSpot"
-    config_fields = ("host", "timeline_event_template_id")
+    config_fields = ("host", "rate_limit", "timeline_event_template_id")
     credential_fields = ("access_token",)
     object_types = ("Contact", "Company", "TimelineEvent")
     required_targets = ("email",)  # contacts are upserted by HubSpot's (lower-case) email property
+    form_settings = {
+        "access_token": Setting(
+            "Access token",
+            "The token of a HubSpot private app with the crm.objects.contacts and crm.objects.companies "
+            "scopes (Settings → Integrations → Private apps).",
+            input_type="password",
+        ),
+        "host": Setting(
+            "API address",
+            "Leave empty to use HubSpot (https://api.hubapi.com).",
+            input_type="url",
+            placeholder="https://api.hubapi.com",
+        ),
+        "rate_limit": Setting(
+            "Requests per 10 seconds",
+            "HubSpot allows 100 for most portals (190 with the API add-on). Every export to the same portal "
+            "shares this budget.",
+            input_type="number",
+            placeholder=str(DEFAULT_RATE_LIMIT),
+        ),
+        "timeline_event_template_id": Setting(
+            "Timeline template (optional)", "Leave empty: Delivr creates its own template on first use."
+        ),
+    }
+    default_fields = STANDARD_PROPERTIES + SPECIAL_TARGETS
+    fetches_fields = True
+    required_credential = ("access_token", "add an access token")
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
         super().__init__(config, credentials)
@@ -143,6 +234,14 @@ class HubSpotDestination(Destination):
         self.rate_floor = int(config.get("rate_limit_floor", 1))
         self.company_ids: dict[str, str] = {}  # domain -> company id, for the whole run
         self._pause_until = 0.0
+        self.rate_limit = int(
+            config.get("rate_limit")
+            or getattr(django_settings, "DELIVR_HUBSPOT_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+        )
+        self.rate_window = float(config.get("rate_limit_window_seconds") or RATE_WINDOW_SECONDS)
+        token = str(credentials.get("access_token") or "")
+        self.portal_key = "hubspot:" + hashlib.sha256(f"{self.host}|{token}".encode()).hexdigest()[:24]
+        self.paced_seconds = 0.0
         self._client = HubSpot(
             access_token=credentials.get("access_token") or "",
             host=self.host,
@@ -199,6 +298,9 @@ class HubSpotDestination(Destination):
             wait = min(self._pause_until - time.monotonic(), tries.left())
             if wait > 0:
                 time.sleep(wait)
+            self.paced_seconds += pacing.pace(
+                self.portal_key, limit=self.rate_limit, window_seconds=self.rate_window
+            )
             status, headers, raw = 0, {}, b""
             try:
                 response = method(
@@ -227,6 +329,9 @@ class HubSpotDestination(Destination):
                     f"HubSpot refused access (missing scopes?): {message}", user_error=True
                 )
             transient = status in (0, 429) or status >= 500
+            if status == 429:  # the portal's budget is spent for every sender, not only this one
+                retry_after = _header(headers, "Retry-After")
+                pacing.pace_defer(self.portal_key, tries.policy.delay(tries.attempt, retry_after))
             if not transient or not tries.wait(_header(headers, "Retry-After")):
                 break
         code = (body or {}).get("category") if isinstance(body, dict) else None
@@ -256,6 +361,26 @@ class HubSpotDestination(Destination):
             ) from exc
         finally:
             self.max_retries = retries
+
+    def target_fields(self) -> list[TargetField]:
+        """The portal's contact properties that can be written (`GET /crm/v3/properties/contacts`), then the
+        targets that are not properties (company, timeline)."""
+        retries, self.max_retries = self.max_retries, min(self.max_retries, 1)
+        properties = self._client.crm.properties.core_api
+        outbound.guard_pool_manager(properties.api_client.rest_client.pool_manager)
+        try:
+            response = self._call(properties.get_all_with_http_info, "contacts", archived=False)
+        except _Failed as exc:
+            raise DestinationError(
+                f"HubSpot did not list its properties ({exc.code}: {exc.message})"
+            ) from exc
+        finally:
+            self.max_retries = retries
+        fields = [_property_field(item) for item in (response.body or {}).get("results") or []]
+        writable = sorted(
+            (f for f in fields if f is not None), key=lambda f: (f.name != "email", f.label.lower())
+        )
+        return writable + list(SPECIAL_TARGETS)
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         result = BatchResult()
@@ -497,10 +622,53 @@ class HubSpotDestination(Destination):
         return linked
 
     # timeline ------------------------------------------------------------------------------------------
+    def _template(self) -> str:
+        """The event template id: the export's own, else Delivr's app template (found by name or created
+        once); "" when no app is configured. Resolved once per run."""
+        if self.template_id:
+            return self.template_id
+        app_id = str(getattr(django_settings, "DELIVR_HUBSPOT_APP_ID", "") or "")
+        developer_key = str(getattr(django_settings, "DELIVR_HUBSPOT_DEVELOPER_API_KEY", "") or "")
+        if not app_id or not developer_key:
+            return ""
+        templates = HubSpot(
+            api_key=developer_key, host=self.host, retry=urllib3.Retry(total=0, raise_on_status=False)
+        ).crm.timeline.templates_api
+        outbound.guard_pool_manager(templates.api_client.rest_client.pool_manager)
+        body = self._call(templates.get_all_with_http_info, app_id).body or {}
+        found = sorted(
+            (str(t.get("id")) for t in body.get("results") or [] if t.get("name") == TEMPLATE_NAME),
+            key=lambda i: (len(i), i),
+        )
+        if found:
+            self.template_id = found[0]
+            return self.template_id
+        config = templates.api_client.configuration
+        request = TimelineEventTemplateCreateRequest(
+            name=TEMPLATE_NAME,
+            object_type="contacts",
+            header_template="Showed intent in {{topic_id}}",
+            detail_template="Intent frequency {{intent_frequency}}, {{impression_count}} impressions",
+            tokens=[
+                TimelineEventTemplateToken(name=n, label=label, type=t, local_vars_configuration=config)
+                for n, label, t in TEMPLATE_TOKENS
+            ],
+            local_vars_configuration=config,
+        )
+        created = self._call(templates.create_with_http_info, app_id, request).body or {}
+        self.template_id = str(created.get("id") or "")
+        return self.template_id
+
     def _timeline_events(self, rows: list[_Row], result: BatchResult) -> None:
         events = result.object("TimelineEvent", "create")
         todo = [row for row in rows if row.activity or row.seen_at]
-        if not self.template_id:
+        try:
+            template_id = self._template()
+        except _Failed as exc:
+            for row in todo:
+                events.add_error(row.key, exc.code, f"timeline template unavailable: {exc.message}")
+            return
+        if not template_id:
             events.records_skipped += len(todo)
             return
         for chunk in _chunks(todo, BATCH_LIMIT):
@@ -509,7 +677,7 @@ class HubSpotDestination(Destination):
                 local_vars_configuration=self._models["timeline"],
                 inputs=[
                     TimelineEvent(
-                        event_template_id=self.template_id,
+                        event_template_id=template_id,
                         id=event_id,
                         object_id=row.contact_id,
                         email=row.email,
@@ -543,6 +711,28 @@ class HubSpotDestination(Destination):
             for event_id, row in by_id.items():
                 if event_id not in done:
                     events.add_error(row.key, "NO_RESULT", _first_error(body) or "HubSpot returned no event")
+
+
+def _property_field(item: dict) -> TargetField | None:
+    """A HubSpot property as a mapping target; None for what a write cannot set (read-only, calculated,
+    hidden)."""
+    name = str(item.get("name") or "")
+    meta = item.get("modificationMetadata") or {}
+    if not name or item.get("hidden") or item.get("calculated") or meta.get("readOnlyValue"):
+        return None
+    kind = str(item.get("type") or "string")
+    options = tuple(str(o.get("value")) for o in item.get("options") or [] if o.get("value") is not None)
+    mapping_type = "email" if name == "email" else "number" if kind == "number" else "string"
+    return TargetField(
+        name=name,
+        label=str(item.get("label") or name),
+        type=kind,
+        mapping_type=mapping_type,
+        required=name == "email",
+        picklist=options if kind == "enumeration" else (),
+        multi_value=item.get("fieldType") == "checkbox" and kind == "enumeration",
+        group=str(item.get("groupName") or ""),
+    )
 
 
 def _rows_for_error(error: dict, rows: list[_Row], by_email: dict, by_key: dict) -> list[_Row]:

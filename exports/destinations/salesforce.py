@@ -27,6 +27,8 @@ from exports.destinations.base import (
     BatchResult,
     Destination,
     DestinationError,
+    Setting,
+    TargetField,
     register,
     url_check,
 )
@@ -66,6 +68,47 @@ class SalesforceDestination(Destination):
     config_fields = ("object_type", "external_id_field", "login_url")
     credential_fields = ("instance_url", "access_token", "client_id", "client_secret", "username", "password")
     object_types = OBJECT_TYPES
+    form_settings = {
+        "object_type": Setting(
+            "Record type",
+            "Whether the audience becomes Contacts or Leads.",
+            choices=(("Contact", "Contacts"), ("Lead", "Leads")),
+        ),
+        "external_id_field": Setting(
+            "Match records on", "The field that finds an existing record (default Email)."
+        ),
+        "login_url": Setting(
+            "Login address",
+            "Leave empty for https://login.salesforce.com; sandboxes use test.salesforce.com.",
+        ),
+        "instance_url": Setting(
+            "Instance address",
+            "Your org's address, e.g. https://yourcompany.my.salesforce.com.",
+            input_type="url",
+        ),
+        "access_token": Setting(
+            "Access token", "A session token; or use the four OAuth fields below.", input_type="password"
+        ),
+        "client_id": Setting("Connected app consumer key", input_type="password"),
+        "client_secret": Setting("Connected app consumer secret", input_type="password"),
+        "username": Setting("Integration user name"),
+        "password": Setting("Integration user password (with security token)", input_type="password"),
+    }
+    default_fields = (
+        TargetField("Email", "Email", "email", "email", max_length=80, group="Contact"),
+        TargetField("FirstName", "First Name", "string", max_length=40, group="Contact"),
+        TargetField("LastName", "Last Name", "string", max_length=80, required=True, group="Contact"),
+        TargetField("Title", "Title", "string", max_length=128, group="Contact"),
+        TargetField("Company", "Company (Leads)", "string", max_length=255, group="Lead"),
+    )
+    fetches_fields = True
+
+    @classmethod
+    def missing_credentials(cls, credentials: dict[str, Any]) -> str:
+        oauth = all(credentials.get(n) for n in ("client_id", "client_secret", "username", "password"))
+        if credentials.get("access_token") or oauth:
+            return ""
+        return "add an access token or the OAuth client and user"
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any]):
         super().__init__(config, credentials)
@@ -177,6 +220,19 @@ class SalesforceDestination(Destination):
         finally:
             self.session.policy = policy
 
+    def target_fields(self) -> list[TargetField]:
+        """The object's writable fields from its describe (`/sobjects/{Contact|Lead}/describe`)."""
+        policy = self.session.policy
+        self.session.policy = dataclasses.replace(policy, attempts=min(policy.attempts, 2))
+        try:
+            body = self._request("GET", f"/services/data/{API_VERSION}/sobjects/{self.object_type}/describe")
+        except _Failed as exc:
+            raise DestinationError(f"Salesforce did not describe {self.object_type} ({exc.code})") from exc
+        finally:
+            self.session.policy = policy
+        fields = [_describe_field(item, self.object_type) for item in (body or {}).get("fields") or []]
+        return [f for f in fields if f is not None]
+
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         result = BatchResult()
         objects = result.object(self.object_type, "upsert")
@@ -236,6 +292,37 @@ class SalesforceDestination(Destination):
     def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
         self.session.close()
         return {}
+
+
+TEXT_TYPES = frozenset(
+    {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox"}
+)
+
+
+def _describe_field(item: dict, object_type: str) -> TargetField | None:
+    """A describe field as a mapping target; None for what an upsert cannot set."""
+    if not (item.get("createable") or item.get("updateable")):
+        return None
+    kind = str(item.get("type") or "string")
+    length = int(item.get("length") or 0)
+    values = tuple(
+        str(p["value"]) for p in item.get("picklistValues") or [] if p.get("active", True) and p.get("value")
+    )
+    return TargetField(
+        name=str(item["name"]),
+        label=str(item.get("label") or item["name"]),
+        type=kind,
+        mapping_type="email"
+        if kind == "email"
+        else "number"
+        if kind in ("int", "double", "currency", "percent")
+        else "string",
+        max_length=length if kind in TEXT_TYPES and length > 0 else None,
+        required=not item.get("nillable", True) and not item.get("defaultedOnCreate", False),
+        picklist=values if kind in ("picklist", "multipicklist") else (),
+        multi_value=kind == "multipicklist",
+        group=object_type,
+    )
 
 
 def _json(response: requests.Response) -> Any:

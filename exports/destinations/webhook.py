@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from delivr_admin import outbound
 
-from .base import BatchContext, BatchResult, Destination, DestinationError, register, url_check
+from .base import BatchContext, BatchResult, Destination, DestinationError, Setting, register, url_check
 
 MAX_ATTEMPTS = 5
 MAX_CALL_SECONDS = 15 * 60.0  # one batch, all its tries and waits included
@@ -43,6 +43,18 @@ class WebhookDestination(Destination):
     config_fields = ("url", "timeout_seconds")
     credential_fields = ("secret",)
     object_types = ("Record",)
+    form_settings = {
+        "url": Setting("Address", "Where each batch is POSTed (https://...).", input_type="url"),
+        "timeout_seconds": Setting(
+            "Timeout (seconds)", "How long to wait for your server's answer (1 to 300).", input_type="number"
+        ),
+        "secret": Setting(
+            "Signing secret",
+            "Signs each body (X-Delivr-Signature: sha256 HMAC) so your server knows it comes from Delivr.",
+            input_type="password",
+        ),
+    }
+    required_credential = ("secret", "add a signing secret")
     batch_size: ClassVar[int] = 500
     backoff_base: ClassVar[float] = 0.5
 

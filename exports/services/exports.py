@@ -18,7 +18,8 @@ from audiences.selectors.audiences import audience_get, audience_input_path
 from delivr_admin.errors import ApplicationError
 from exports.crypto import CredentialError, credentials_decrypt, credentials_encrypt
 from exports.destinations.base import Destination, DestinationError, get_destination
-from exports.models import ACTIVE_RUN_STATUSES, Export, FailMode, Schedule
+from exports.models import ACTIVE_RUN_STATUSES, ConnectionStatus, Export, FailMode, Schedule
+from exports.services.connection import export_connection_queue
 from exports.validation import MappingError, mapping_parse
 
 MAX_RECORDS_LIMIT = 10_000_000
@@ -187,7 +188,7 @@ def export_create(
     max_records, fail_mode = _record_limit(record_limit)
     mapping = mapping_validate(field_mapping, audience)
     mapping_targets_check(destination_type=destination_type, field_mapping=mapping)
-    return Export.objects.create(
+    export = Export.objects.create(
         organization=project.organization,
         project=project,
         audience=audience,
@@ -204,6 +205,8 @@ def export_create(
         list_name=(list_name or "").strip()[:255],
         created_by=principal.actor,
     )
+    # Credentials are checked in the background (a draft without them is saved, marked Not connected).
+    return export_connection_queue(export=export)
 
 
 @transaction.atomic
@@ -271,7 +274,12 @@ def export_update(
     if list_name is not _UNSET:
         export.list_name = (list_name or "").strip()[:255]
     mapping_targets_check(destination_type=export.destination_type, field_mapping=export.field_mapping)
+    if kind_changed:
+        export.field_catalog = {}
     export.save()
+    reconnect = kind_changed or destination_config is not _UNSET or credentials is not _UNSET
+    if reconnect or export.connection_status == ConnectionStatus.UNCHECKED:
+        return export_connection_queue(export=export)
     return export
 
 

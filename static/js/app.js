@@ -90,3 +90,57 @@
     });
   });
 })();
+
+// Export mapping form: targets are picked from the destination's own fields. When the field list arrives (a
+// <template id="target-options"> swapped in by htmx), every target select gets the new options and keeps its
+// value; destinations without a field list get text inputs instead. Picking a field fills the row's type,
+// max length and picklist from what the destination says about it, unless the person already set them.
+(function () {
+  function swapTargets(template) {
+    var free = template.dataset.state === "free";
+    document.querySelectorAll("#mapping-rows td[data-label=Target]").forEach(function (cell) {
+      var old = cell.querySelector("select, input");
+      if (!old) return;
+      var value = old.value;
+      var next;
+      if (free) {
+        if (old.tagName === "INPUT") return;  // already typed: nothing to change
+        next = document.createElement("input");
+        next.className = "target-input";
+        next.setAttribute("value", value);
+      } else {
+        next = document.createElement("select");
+        next.className = "target-select";
+        next.innerHTML = template.innerHTML;
+        if (value && !Array.prototype.some.call(next.options, function (o) { return o.value === value; })) {
+          var keep = document.createElement("option");
+          keep.value = value;
+          keep.textContent = value + " (not in the list)";
+          next.appendChild(keep);
+        }
+        next.value = value;
+      }
+      next.name = old.name;
+      next.setAttribute("aria-label", "Target field");
+      old.replaceWith(next);
+    });
+    template.remove();
+  }
+  document.addEventListener("htmx:afterSettle", function () {
+    var template = document.getElementById("target-options");
+    if (template) swapTargets(template);
+  });
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.classList || !select.classList.contains("target-select")) return;
+    var option = select.selectedOptions[0];
+    var row = select.closest("tr");
+    if (!option || !row || !option.value) return;
+    function field(suffix) { return row.querySelector("[name$='-" + suffix + "']"); }
+    if (option.dataset.type) field("type").value = option.dataset.type;
+    if (option.dataset.maxLength && !field("max_length").value) field("max_length").value = option.dataset.maxLength;
+    if (option.dataset.picklist && !field("picklist").value) field("picklist").value = option.dataset.picklist;
+    if (option.dataset.multi) field("multi_value").checked = true;
+    if (option.dataset.required) field("required").checked = true;
+  });
+})();

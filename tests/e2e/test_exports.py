@@ -31,10 +31,13 @@ def test_browser_configures_file_export_dry_runs_runs_and_reads_results(page, te
     page.click("#new-export")
     page.wait_for_url("**/exports/new/")
     page.fill("#id_name", "Browser CSV export")
-    # the list name is prefilled from the audience; destination fields follow the destination
+    # destination fields follow the destination; a list name (prefilled from the audience) only where lists are
+    page.select_option("#id_destination_type", "delivr_dsp")
+    page.wait_for_selector("#id_list_name")
     assert page.input_value("#id_list_name") == "Browser audience"
     page.select_option("#id_destination_type", "webhook")
     page.wait_for_selector("#id_cfg_url")
+    assert page.locator("#id_list_name").count() == 0
     assert page.locator("#id_cred_secret").count() == 1
     page.select_option("#id_destination_type", "file")
     page.wait_for_selector("#id_cfg_format")

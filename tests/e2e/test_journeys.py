@@ -118,16 +118,16 @@ def _hubspot_export(page, standin) -> None:
     page.wait_for_selector("#dry-run-result [role=alert]")
     assert "HubSpot needs a field mapped to the target 'email'" in page.inner_text("#dry-run-result")
     rows = page.locator("tr.mapping-row")
-    for source, target in HUBSPOT_TARGETS.items():
+    for source, target in HUBSPOT_TARGETS.items():  # targets are picked from HubSpot's properties
         rows.filter(has=page.locator(f"input[name$=-source][value={source}]")).locator(
-            "input[name$=-target]"
-        ).fill(target)
+            "select[name$=-target]"
+        ).select_option(target)
     # HubSpot finds (or creates) each contact's company by its domain: map it too
     before = rows.count()
     page.click("#add-mapping-row")
     expect(rows).to_have_count(before + 1)
     rows.nth(before).locator("input[name$=-source]").fill("company_domain")
-    rows.nth(before).locator("input[name$=-target]").fill("company_domain")
+    rows.nth(before).locator("select[name$=-target]").select_option("company_domain")
 
     page.click("#dry-run-button")
     page.wait_for_selector("#dry-run-limit")

@@ -9,6 +9,8 @@ import pytest
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.destinations.hubspot import HubSpotDestination, normalize_domain
 
+pytestmark = pytest.mark.django_db  # requests book their slots of the portal's budget in the database
+
 
 def _destination(standin, **config):
     return get_destination("hubspot")(standin.config(**config), standin.credentials())

@@ -139,6 +139,7 @@ def test_webhook_when_receiver_refuses_shows_status_never_its_body(server):
     assert "secret" not in record.errors[0].message and "redis" not in record.error_message
 
 
+@pytest.mark.django_db  # HubSpot requests book a slot of the portal's shared budget (exports/pacing.py)
 def test_hubspot_sdk_when_host_internal_is_refused_by_its_guarded_pool(no_allow_list, hubspot_standin):
     destination = get_destination("hubspot")(hubspot_standin.config(), hubspot_standin.credentials())
     with pytest.raises(DestinationError) as caught:
@@ -147,6 +148,7 @@ def test_hubspot_sdk_when_host_internal_is_refused_by_its_guarded_pool(no_allow_
     assert hubspot_standin.requests == []
 
 
+@pytest.mark.django_db  # HubSpot requests book a slot of the portal's shared budget (exports/pacing.py)
 def test_hubspot_sdk_when_name_allowed_connects_to_the_address_the_guard_resolved(settings, hubspot_standin):
     """`hubspot.test` exists only in the outbound resolver: the SDK reaching the stand-in proves its pools
     resolve through the guard and connect to the checked address, keeping the name in the Host header."""

@@ -58,10 +58,19 @@ def test_destination_fragment_returns_only_its_fields(browser):
 
 
 def test_list_name_fragment_prefills_audience_name(browser, audience):
-    r = browser.get("/exports/form/list-name/", {"audience_id": str(audience.id)}, **HX)
+    r = browser.get(
+        "/exports/form/list-name/", {"audience_id": str(audience.id), "destination_type": "delivr_dsp"}, **HX
+    )
     assert (
         r.status_code == 200 and 'value="Decision makers"' in r.content.decode() and b"<html" not in r.content
     )
+
+
+def test_list_name_fragment_when_destination_has_no_lists_is_empty(browser, audience):
+    r = browser.get(
+        "/exports/form/list-name/", {"audience_id": str(audience.id), "destination_type": "hubspot"}, **HX
+    )
+    assert r.status_code == 200 and 'id="list-name"' in r.content.decode() and b"list_name" not in r.content
 
 
 def test_form_dry_run_fragment_shows_counts_without_saving(browser, audience):

@@ -85,8 +85,8 @@ def _limit_and_suppression(ctx: RunContext) -> None:
 
     export, limit = ctx.export, ctx.limit
     fail_on_limit = limit is not None and export.record_limit_fail_mode == FailMode.FAIL
-    must_count = ctx.selection.suppression or fail_on_limit
-    kept, suppressed = engine.count_with_suppressed(ctx.selection) if must_count else (0, 0)
+    # Counted up front (one engine count) so the run's page shows records processed of expected and a time left.
+    kept, suppressed = engine.count_with_suppressed(ctx.selection)
     if fail_on_limit and kept > limit:
         raise user_error(
             f"The audience has {kept:,} records, more than the record limit of {limit:,} "
@@ -98,4 +98,5 @@ def _limit_and_suppression(ctx: RunContext) -> None:
         output_id=str(ctx.run.pk),
         suppressed_count=suppressed,
     )
-    checkpoint(ctx.run, ctx.attempt, suppressed_count=suppressed)
+    expected = kept if limit is None else min(kept, limit)
+    checkpoint(ctx.run, ctx.attempt, suppressed_count=suppressed, records_expected=expected)

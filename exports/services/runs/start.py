@@ -27,6 +27,13 @@ def export_run_start(*, export: Export, trigger: str = "manual", actor: str = ""
         raise ApplicationError(
             "A run of this export is already in progress.", code="run_in_progress", status=409
         )
+    from exports.services.connection import missing_credentials
+
+    missing = missing_credentials(export)
+    if missing:
+        raise ApplicationError(
+            f"The export is not connected: {missing} before running it.", code="not_connected", status=409
+        )
     run = ExportRun.objects.create(
         export=export, organization=export.organization, trigger=trigger, created_by=actor
     )

@@ -11,7 +11,16 @@ with HubSpot's response shapes.
 - `POST /integrators/timeline/v3/events/batch/create` (the client's path; `/crm/v3/timeline/events/batch/create`
   too): events keyed by their `id`; a repeated id is a per-input CONFLICT error, as a retried event would be
 
-Every answer carries X-HubSpot-RateLimit-* headers (`rate_remaining` / `rate_interval_ms` set them).
+- `GET  /crm/v3/properties/contacts`                                 the portal's contact properties, shaped
+  as HubSpot's (name, label, type, fieldType, groupName, options, hidden, calculated, modificationMetadata)
+- `GET|POST /integrators/timeline/v3/{appId}/event-templates`       the app's timeline event templates,
+  authorized by the developer key (`?hapikey=`), not the portal token; events must use declared tokens
+
+Rate limit, as HubSpot enforces it: at most `rate_limit` requests per `rate_window` seconds per token
+(rolling window); past it, 429 RATE_LIMITS with Retry-After. `max_in_window` is the most requests any window
+held and `rate_limited` the 429s answered, so a test can assert the limit was never exceeded. Every answer
+carries X-HubSpot-RateLimit-* headers with the real remaining count (`rate_remaining=None` leaves them out,
+a number pins it).
 State: `contacts` (email -> record), `companies` (id -> record), `associations` (contact id, company id)
 pairs, `events` (id -> event), `templates` (known timeline template ids).
 """
@@ -19,6 +28,8 @@ pairs, `events` (id -> event), `templates` (known timeline template ids).
 from __future__ import annotations
 
 import re
+import time
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +37,72 @@ from tests.exports.standins.base import Reply, Request, StandIn
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BATCH_LIMIT = 100
+
+
+def _property(name: str, label: str, kind: str = "string", field_type: str = "text", **extra) -> dict:
+    """One contact property as HubSpot's properties API returns it."""
+    now = "2024-01-01T00:00:00Z"
+    return {
+        "name": name,
+        "label": label,
+        "type": kind,
+        "fieldType": field_type,
+        "description": extra.pop("description", ""),
+        "groupName": extra.pop("groupName", "contactinformation"),
+        "options": extra.pop("options", []),
+        "displayOrder": -1,
+        "calculated": extra.pop("calculated", False),
+        "externalOptions": False,
+        "hasUniqueValue": False,
+        "hidden": extra.pop("hidden", False),
+        "hubspotDefined": extra.pop("hubspotDefined", True),
+        "modificationMetadata": {
+            "archivable": True,
+            "readOnlyDefinition": True,
+            "readOnlyValue": extra.pop("readOnlyValue", False),
+        },
+        "formField": True,
+        "createdAt": now,
+        "updatedAt": now,
+        "archived": False,
+        **extra,
+    }
+
+
+def _option(value: str, label: str, order: int) -> dict:
+    return {"label": label, "value": value, "displayOrder": order, "hidden": False}
+
+
+CONTACT_PROPERTIES = (
+    _property("email", "Email"),
+    _property("firstname", "First Name"),
+    _property("lastname", "Last Name"),
+    _property("jobtitle", "Job Title"),
+    _property("company", "Company Name"),
+    _property("city", "City"),
+    _property("country", "Country/Region"),
+    _property("phone", "Phone Number", field_type="phonenumber"),
+    _property("numemployees", "Number of Employees", "number", "number"),
+    _property(
+        "lifecyclestage",
+        "Lifecycle Stage",
+        "enumeration",
+        "radio",
+        options=[_option("subscriber", "Subscriber", 0), _option("lead", "Lead", 1)],
+    ),
+    _property(
+        "delivr_intent_topics",
+        "Delivr intent topics",
+        "enumeration",
+        "checkbox",
+        groupName="delivr",
+        hubspotDefined=False,
+        options=[_option("crm", "CRM", 0), _option("security", "Security", 1)],
+    ),
+    _property("hs_object_id", "Record ID", "number", "number", readOnlyValue=True),
+    _property("hs_analytics_num_visits", "Number of Sessions", "number", "number", calculated=True),
+    _property("hs_legacy_hidden", "Legacy", hidden=True),
+)
 
 
 def _now() -> str:
@@ -49,15 +126,30 @@ class HubSpotStandIn(StandIn):
         self.associations: set[tuple[str, str]] = set()  # (contact id, company id)
         self.events: dict[str, dict] = {}
         self.templates: set[str] = {"1001"}
+        self.app_id = "424242"
+        self.developer_key = "standin-developer-key"
+        self.app_templates: dict[str, dict] = {}  # id -> template created through the templates API
+        self.rate_limit = 100
+        self.rate_window = 1.0  # HubSpot's is 10 s; tests keep the limit and shorten the window
+        self.max_in_window = 0
+        self.rate_limited = 0
+        self._window: dict[str, deque] = {}
+        self.properties: list[dict] = [dict(p) for p in CONTACT_PROPERTIES]
         self.invalid_email_mode = "multi_status"  # or "reject_batch"
-        self.rate_remaining: int | None = 100
-        self.rate_interval_ms = 10_000
+        self.rate_remaining: int | str | None = "real"  # a number pins the header (tests of the header)
+        self.rate_interval_ms: int | None = None  # None: the rolling window's
         self._next_id = 1000
 
     # helpers for tests -----------------------------------------------------------------------------------
     def config(self, **extra) -> dict[str, Any]:
         """A destination config pointed at this stand-in, with backoff shortened for tests."""
-        return {"host": self.url, "retry_base_seconds": 0.01, **extra}
+        return {
+            "host": self.url,
+            "retry_base_seconds": 0.01,
+            "rate_limit": self.rate_limit,
+            "rate_limit_window_seconds": self.rate_window,
+            **extra,
+        }
 
     def credentials(self) -> dict[str, Any]:
         return {"access_token": self.token}
@@ -115,18 +207,52 @@ class HubSpotStandIn(StandIn):
             return _error("You have reached your ten_secondly_rolling limit.", "RATE_LIMITS")
         return _error("internal error", "INTERNAL_ERROR")
 
+    def authorized(self, request: Request) -> bool:
+        if "/event-templates" in request.path:
+            return request.query.get("hapikey") == self.developer_key
+        return super().authorized(request)
+
+    def _over_limit(self, request: Request) -> tuple[bool, int]:
+        """Counts the request in its token's rolling window; (refused, remaining)."""
+        window = self._window.setdefault(request.headers.get("authorization", ""), deque())
+        now = time.monotonic()
+        while window and window[0] <= now - self.rate_window:
+            window.popleft()
+        if len(window) >= self.rate_limit:
+            self.rate_limited += 1
+            return True, 0
+        window.append(now)
+        self.max_in_window = max(self.max_in_window, len(window))
+        return False, self.rate_limit - len(window)
+
     def _dispatch(self, request: Request) -> Reply:
-        reply = super()._dispatch(request)
+        with self.lock:
+            refused, remaining = (False, self.rate_limit)
+            if "/event-templates" not in request.path and self.authorized(request):
+                refused, remaining = self._over_limit(request)
+            if refused:
+                self.requests.append(request)
+                retry_after = str(max(1, round(self.rate_window / 10)))
+                reply = Reply(429, self.fault_body(429), {"Retry-After": retry_after})
+            else:
+                reply = super()._dispatch(request)
         if self.rate_remaining is not None:
-            reply.headers.setdefault("X-HubSpot-RateLimit-Max", "190")
-            reply.headers.setdefault("X-HubSpot-RateLimit-Remaining", str(self.rate_remaining))
-            reply.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", str(self.rate_interval_ms))
+            reply.headers.setdefault("X-HubSpot-RateLimit-Max", str(self.rate_limit))
+            pinned = self.rate_remaining if isinstance(self.rate_remaining, int) else remaining
+            interval = self.rate_interval_ms or int(self.rate_window * 1000)
+            reply.headers.setdefault("X-HubSpot-RateLimit-Remaining", str(pinned))
+            reply.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", str(interval))
         return reply
 
     def route(self, request: Request) -> Reply:
         path, method = request.path, request.method
         if method == "GET" and path == "/crm/v3/objects/contacts":
             return self._list_contacts(request)
+        if method == "GET" and path == "/crm/v3/properties/contacts":
+            return Reply(200, {"results": self.properties})
+        templates = re.fullmatch(r"/integrators/timeline/v3/([^/]+)/event-templates", path)
+        if templates:
+            return self._templates(method, templates.group(1), request.body)
         if method != "POST":
             return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
         body = request.body if isinstance(request.body, dict) else {}
@@ -249,12 +375,46 @@ class HubSpotStandIn(StandIn):
             )
         return self._batch(200, results, errors)
 
+    def _templates(self, method: str, app_id: str, body: Any) -> Reply:
+        if app_id != self.app_id:
+            return Reply(404, _error(f"App {app_id} not found", "OBJECT_NOT_FOUND"))
+        if method == "GET":
+            return Reply(200, {"results": list(self.app_templates.values())})
+        if method != "POST" or not isinstance(body, dict) or not body.get("name"):
+            return Reply(400, _error("name, objectType and tokens are required"))
+        now = _now()
+        template = {
+            "id": self._id(),
+            "name": body["name"],
+            "objectType": body.get("objectType") or "contacts",
+            "headerTemplate": body.get("headerTemplate") or "",
+            "detailTemplate": body.get("detailTemplate") or "",
+            "tokens": [{**token, "createdAt": now, "updatedAt": now} for token in body.get("tokens") or []],
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        self.app_templates[template["id"]] = template
+        return Reply(201, template)
+
     def _create_events(self, inputs: list) -> Reply:
         results, errors = [], []
         for item in inputs:
             template = str(item.get("eventTemplateId", ""))
-            if template not in self.templates:
+            declared = self.app_templates.get(template)
+            if template not in self.templates and declared is None:
                 return Reply(404, _error(f"Event template {template} not found", "OBJECT_NOT_FOUND"))
+            if declared is not None:
+                names = {t["name"] for t in declared["tokens"]}
+                unknown = sorted(set(item.get("tokens") or {}) - names)
+                if unknown:
+                    errors.append(
+                        _error(
+                            f"Unknown token(s) {', '.join(unknown)} for template {template}",
+                            "VALIDATION_ERROR",
+                            {"id": [str(item.get("id"))]},
+                        )
+                    )
+                    continue
             event_id = str(item.get("id") or self._id())
             if event_id in self.events:
                 errors.append(_error(f"Event {event_id} already exists", "CONFLICT", {"id": [event_id]}))

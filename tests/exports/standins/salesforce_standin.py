@@ -3,6 +3,8 @@ exports/destinations/salesforce.py uses, with Salesforce's response shapes.
 
 - `POST  /services/oauth2/token`                                  OAuth username-password flow (form body)
 - `GET   /services/data/v60.0/limits`                             (connection test)
+- `GET   /services/data/v60.0/sobjects/{Contact|Lead}/describe`   the object's fields, shaped as Salesforce's
+  describe (name, label, type, length, nillable, createable, updateable, defaultedOnCreate, picklistValues)
 - `PATCH /services/data/v60.0/composite/sobjects/{Contact|Lead}/{ExternalIdField}`
   sObject Collections upsert: at most 200 records, `allOrNone`, one result per record in order:
   {"id", "success", "created", "errors": [{"statusCode", "message", "fields"}]}. Validation as Salesforce
@@ -30,6 +32,27 @@ FIELDS = {
     | {"City", "State", "Country", "NumberOfEmployees", "Industry", "LeadSource"},
 }
 REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company")}
+# name -> (label, type, length); fields not listed are 255-character strings labelled by their name.
+DESCRIBE = {
+    "Email": ("Email", "email", 80),
+    "FirstName": ("First Name", "string", 40),
+    "LastName": ("Last Name", "string", 80),
+    "Title": ("Title", "string", 128),
+    "Phone": ("Business Phone", "phone", 40),
+    "Company": ("Company", "string", 255),
+    "Website": ("Website", "url", 255),
+    "Description": ("Description", "textarea", 32000),
+    "LeadSource": ("Lead Source", "picklist", 255),
+    "Industry": ("Industry", "picklist", 255),
+    "NumberOfEmployees": ("Employees", "int", 0),
+    "AccountId": ("Account ID", "reference", 18),
+    "MailingCountry": ("Mailing Country", "string", 80),
+    "Country": ("Country", "string", 80),
+}
+PICKLISTS = {
+    "LeadSource": ("Web", "Phone Inquiry", "Partner Referral", "Other"),
+    "Industry": ("Technology", "Finance"),
+}
 ID_PREFIX = {"Contact": "003", "Lead": "00Q"}
 
 
@@ -92,6 +115,9 @@ class SalesforceStandIn(StandIn):
             return self._token(request.body if isinstance(request.body, dict) else {})
         if request.method == "GET" and request.path == f"{API}/limits":
             return Reply(200, {"DailyApiRequests": {"Max": 15000, "Remaining": 14990}})
+        describe = re.fullmatch(rf"{API}/sobjects/([A-Za-z_]+)/describe", request.path)
+        if request.method == "GET" and describe:
+            return self._describe(describe.group(1))
         prefix = f"{API}/composite/sobjects/"
         if request.method == "PATCH" and request.path.startswith(prefix):
             parts = request.path.removeprefix(prefix).split("/")
@@ -100,6 +126,44 @@ class SalesforceStandIn(StandIn):
         return Reply(404, _errors("NOT_FOUND", "The requested resource does not exist"))
 
     # endpoints -----------------------------------------------------------------------------------------
+    def _describe(self, object_type: str) -> Reply:
+        if object_type not in FIELDS:
+            return Reply(404, _errors("NOT_FOUND", f"The requested resource does not exist: {object_type}"))
+        fields = [
+            {
+                "name": "Id",
+                "label": f"{object_type} ID",
+                "type": "id",
+                "length": 18,
+                "nillable": False,
+                "createable": False,
+                "updateable": False,
+                "defaultedOnCreate": True,
+                "picklistValues": [],
+            }
+        ]
+        for name in sorted(FIELDS[object_type]):
+            label, kind, length = DESCRIBE.get(name, (name, "string", 255))
+            fields.append(
+                {
+                    "name": name,
+                    "label": label,
+                    "type": kind,
+                    "length": length,
+                    "nillable": name not in REQUIRED[object_type],
+                    "createable": True,
+                    "updateable": True,
+                    "defaultedOnCreate": False,
+                    "externalId": False,
+                    "idLookup": name == "Email",
+                    "picklistValues": [
+                        {"active": True, "defaultValue": False, "label": v, "value": v}
+                        for v in PICKLISTS.get(name, ())
+                    ],
+                }
+            )
+        return Reply(200, {"name": object_type, "label": object_type, "createable": True, "fields": fields})
+
     def _token(self, form: dict) -> Reply:
         good = (
             form.get("grant_type") == "password"
