@@ -50,8 +50,8 @@ def _build_audience(page) -> int:
     count = estimate(page)
     assert int(count) > 0
 
-    # topics: leave out one of the preselected prefixes -> fewer records
-    page.locator("#topic-prefixes input[type=checkbox]:checked").last.uncheck()
+    # topics: remove one of the preselected topic chips -> fewer records
+    page.locator("#topic-chips .topic-chip .chip-remove").last.click()
     fewer = wait_for_estimate_change(page, count)
     assert 0 < fewer < int(count)
     # scores: add "low" -> more records
