@@ -24,7 +24,7 @@ from accounts.models import Project
 from accounts.selectors import Principal
 from audiences.engine import IDENTITY_COLUMNS
 from audiences.models import ContactList, ListSource, ListStatus, ListType
-from delivr_admin import csvsafe
+from delivr_admin import csvsafe, storage
 from delivr_admin.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _upload_check(upload: UploadedFile) -> None:
 
 
 def _list_dir(contact_list: ContactList) -> str:
-    return f"lists/{contact_list.organization_id}/{contact_list.pk}"
+    return storage.tenant_path("lists", contact_list.organization_id, str(contact_list.pk))
 
 
 def _storage_replace(name: str, content: File) -> str:

@@ -29,6 +29,7 @@ from accounts.models import Project
 from accounts.selectors import Principal
 from audiences import datasets, engine
 from audiences.models import Job, JobKind, JobStatus, OutputFormat, Task, TaskKind, TaskStatus
+from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,8 @@ def _selection(task: Task) -> engine.Selection:
 def output_name(task: Task, partition: str) -> str:
     ext = "csv" if task.output_format == OutputFormat.CSV else "parquet"
     part = partition or "all"
-    return f"tasks/{task.organization_id}/{task.pk}/{part}/part-0.{ext}"
+    # a partition is a folder name read from the data: joined under the organization's folder, never above it
+    return storage.tenant_path("tasks", task.organization_id, str(task.pk), part, f"part-0.{ext}")
 
 
 def task_jobs_run(*, job_ids: list[int]) -> None:

@@ -162,6 +162,7 @@ class BatchContext:
     batch_index: int
     list_name: str = ""
     idempotency_keys: list[str] = field(default_factory=list)  # one per row of the batch, same order
+    organization_id: str = ""  # the export's owner: file outputs go under its storage folder
 
 
 class Destination:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import tempfile
 import threading
 from typing import Any, ClassVar
@@ -24,12 +23,11 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from delivr_admin import csvsafe
+from delivr_admin import csvsafe, storage
 
 from .base import BatchContext, BatchResult, Destination, DestinationError, Setting, register
 
 FORMATS = ("csv", "parquet")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-./]{0,200}$")
 
 
 class BackgroundWriter:
@@ -106,29 +104,31 @@ class FileDestination(Destination):
     def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
         if config.get("format", "csv") not in FORMATS:
             raise DestinationError("format must be csv or parquet.", user_error=True)
-        prefix = config.get("path_prefix", "") or ""
-        if (
-            not isinstance(prefix, str)
-            or not PREFIX_RE.match(prefix)
-            or ".." in prefix
-            or prefix.startswith("/")
-        ):
+        try:
+            storage.user_prefix(config.get("path_prefix", "") or "")
+        except storage.StoragePathError as exc:
             raise DestinationError(
-                "path_prefix may hold letters, digits, '-', '_', '.', '/' (no '..', not absolute).",
+                f"path_prefix {exc}; it is a folder inside your organization's export folder.",
                 user_error=True,
-            )
+            ) from exc
 
     @property
     def format(self) -> str:
         return self.config.get("format") or "csv"
 
     def _name(self, context: BatchContext) -> str:
-        prefix = (self.config.get("path_prefix") or "exports").strip("/")
-        return f"{prefix}/{context.export_id}/{context.run_id}.{self.format}"
+        """exports/<organization id>/<path_prefix>/<export id>/<run id>.<format>: the prefix only picks a
+        folder inside the organization's own (storage.tenant_path refuses anything that would leave it)."""
+        if not context.organization_id:
+            raise DestinationError("The export run has no organization: nothing was written.")
+        prefix = storage.user_prefix(self.config.get("path_prefix") or "")
+        return storage.tenant_path(
+            "exports", context.organization_id, prefix, context.export_id, f"{context.run_id}.{self.format}"
+        )
 
     def test_connection(self) -> None:
         self.validate_config(self.config, self.credentials)
-        probe = f"{(self.config.get('path_prefix') or 'exports').strip('/')}/.delivr-connection-test"
+        probe = "exports/.delivr-connection-test"  # a write anywhere tells whether storage accepts writes
         try:
             from django.core.files.base import ContentFile
 

@@ -174,7 +174,7 @@ def test_record_limit_fail_at_n_minus_1_n_n_plus_1(tenant, audience, delta, fail
         assert run["status"] == "failed" and run["failure_kind"] == "user"
         assert f"{n:,} records, more than the record limit of {n - 1:,}" in run["error"]
         assert run["records_total"] == 0 and run["details"] == {}
-        assert not default_storage.exists(f"exports/{export.id}/{run['run_id']}.csv")
+        assert not default_storage.exists(f"exports/{tenant.org.id}/{export.id}/{run['run_id']}.csv")
     else:
         assert run["status"] in ("completed", "completed_with_errors") and run["records_total"] == n
 
@@ -183,7 +183,7 @@ def test_run_to_parquet_with_path_prefix_writes_through_storage(tenant, audience
     export = make_export(tenant, audience, destination_config={"format": "parquet", "path_prefix": "crm/out"})
     run = run_now(tenant, export)
     name = run["details"]["file_name"]
-    assert name.startswith("crm/out/") and name.endswith(".parquet")
+    assert name.startswith(f"exports/{tenant.org.id}/crm/out/") and name.endswith(".parquet")
     with default_storage.open(name, "rb") as fh:
         table = pq.read_table(io.BytesIO(fh.read()))
     assert table.num_rows == run["records_exported"]

@@ -114,7 +114,7 @@ def test_file_export_csv_neutralises_text_cells(tenant, tmp_path):
     from exports.destinations.file import FileDestination
 
     destination = FileDestination({"format": "csv", "path_prefix": "x"}, {})
-    context = BatchContext(run_id="r1", export_id="e1", batch_index=0)
+    context = BatchContext(run_id="r1", export_id="e1", batch_index=0, organization_id=str(tenant.org.id))
     destination.open(context)
     batch = pa.record_batch([pa.array(["@evil", "ok"]), pa.array([-1, 2])], names=["Name", "Score"])
     destination.write_batch(batch, context)

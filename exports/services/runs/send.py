@@ -119,6 +119,7 @@ def _batch_context(ctx: RunContext, index: int, idempotency_keys: list[str] | No
         batch_index=index,
         list_name=ctx.list_name,
         idempotency_keys=idempotency_keys or [],
+        organization_id=str(ctx.export.organization_id),
     )
 
 
