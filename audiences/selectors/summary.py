@@ -196,13 +196,31 @@ def _combine(texts: list[str], match: str, nested: bool) -> str:
     return join_words(texts, "and") if not nested else f"({join_words(texts, 'and')})"
 
 
+def _merge_equalities(conditions: list[dict]) -> list[dict]:
+    """An OR group of "field is X" on one field reads as one "is one of" ("in the US or Canada")."""
+    fields = {str(c.get("field") or "").lower() for c in conditions}
+    if (
+        len(conditions) < 2
+        or len(fields) != 1
+        or any(str(c.get("op") or "").strip() not in ("=", "in") for c in conditions)
+    ):
+        return conditions
+    values: list = []
+    for c in conditions:
+        values += c["value"] if isinstance(c.get("value"), list) else [c.get("value")]
+    return [{"field": conditions[0].get("field"), "op": "in", "value": values}]
+
+
 def filters_text(filters: list, match: str = "and") -> tuple[list[str], list[str]]:
     """(sentence parts, chip texts) of a filter list whose items combine with ``match``."""
     parts, chips = [], []
     for node in filters or []:
         if _is_group(node):
             inner_match, children = _group_parts(node)
-            texts = [condition_text(c) for c in children if isinstance(c, dict) and not _is_group(c)]
+            children = [c for c in children if isinstance(c, dict) and not _is_group(c)]
+            if inner_match == "or":
+                children = _merge_equalities(children)
+            texts = [condition_text(c) for c in children]
             if not texts:
                 continue
             parts.append(_combine(texts, inner_match, nested=match == "or"))

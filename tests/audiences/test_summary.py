@@ -1,6 +1,8 @@
 """The definition sentence: flat and grouped definitions read as plain words, never as a dict."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiences.selectors.summary import definition_summary
 from audiences.selectors.topics import TopicInfo
@@ -188,7 +190,7 @@ def test_summary_of_two_or_groups_and_ed_reads_each_group_in_turn():
         },
     }
     assert _s(definition) == (
-        "People with high intent for any topic at any time, either in the US or in Canada, "
+        "People with high intent for any topic at any time, in the US or Canada, "
         "either where job title contains marketing or where job title is empty."
     )
 
@@ -205,3 +207,55 @@ def test_summary_of_two_or_groups_and_ed_reads_each_group_in_turn():
 def test_summary_of_odd_definition_never_raises_nor_prints_a_dict(definition):
     sentence = definition_summary(definition, catalogue=CATALOGUE).sentence
     assert sentence.startswith("People with") and "{" not in sentence and "[" not in sentence
+
+
+_fields = st.sampled_from(["country", "company_employee_count", "job_title", "intent_frequency", "city"])
+_values = st.one_of(
+    st.sampled_from(["US", "GB", "51-200", "10001+", "VP Sales", "x"]), st.integers(min_value=0, max_value=99)
+)
+
+
+@st.composite
+def _conditions(draw):
+    op = draw(
+        st.sampled_from(["=", "!=", "in", "not in", "<", "<=", ">", ">=", "between", "contains", "is empty"])
+    )
+    if op in ("in", "not in"):
+        value = draw(st.lists(_values, min_size=1, max_size=3))
+    elif op == "between":
+        value = draw(st.lists(_values, min_size=2, max_size=2))
+    else:
+        value = None if op == "is empty" else draw(_values)
+    return {"field": draw(_fields), "op": op, "value": value}
+
+
+_groups = st.fixed_dictionaries(
+    {"op": st.sampled_from(["and", "or"]), "conditions": st.lists(_conditions(), min_size=1, max_size=3)}
+)
+_definitions = st.fixed_dictionaries(
+    {
+        "topic_id_prefixes": st.lists(st.sampled_from([*CATALOGUE, "4eyes_9"]), max_size=6, unique=True),
+        "scores": st.lists(st.sampled_from(["low", "medium", "high"]), unique=True),
+        "lookback_days": st.integers(min_value=1, max_value=366),
+        "filters": st.one_of(
+            st.lists(_conditions(), max_size=4),
+            st.fixed_dictionaries(
+                {
+                    "op": st.sampled_from(["and", "or"]),
+                    "groups": st.lists(st.one_of(_groups, _conditions()), max_size=3),
+                }
+            ),
+        ),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_definitions)
+def test_summary_of_any_definition_is_one_plain_sentence(definition):
+    summary = definition_summary(definition, catalogue=CATALOGUE)
+    sentence = summary.sentence
+    assert sentence.startswith("People with ") and sentence.endswith(".") and "\n" not in sentence
+    for raw in ("{", "[", "'", "!=", ">=", "<=", " = ", " < ", " > ", "not in", "is empty:", "None"):
+        assert raw not in sentence, raw
+    assert summary.chips and all(c.text and c.text[0].isupper() or c.text[0].isdigit() for c in summary.chips)

@@ -175,7 +175,7 @@ def test_audience_pages_and_export_form_show_the_sentence(builder, tenant):
     )
     sentence = (
         "People with high or medium intent for CRM Software or Marketing Automation in the last 14 days, "
-        "either in the US or in Canada, at companies of 51–500 employees."
+        "in the US or Canada, at companies of 51–500 employees."
     )
     for width, height in ((1440, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
