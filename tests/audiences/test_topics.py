@@ -75,3 +75,14 @@ def test_topic_options_when_prefix_is_not_catalogued_shows_it_by_code_with_its_s
         ("4eyes_103", "4eyes_103"),
     ]
     assert options[0].rows == sizes["4eyes_101"]
+
+
+def test_demo_seed_topics_names_every_demo_prefix_once_when_run_twice():
+    from audiences import demo
+
+    demo.seed_topics()
+    demo.seed_topics()
+    topics = {t.code: t for t in Topic.objects.filter(organization=None)}
+    assert sorted(topics) == [f"4eyes_{n}" for n in range(100, 110)]
+    assert all(t.name and t.category and t.description for t in topics.values())
+    assert topics["4eyes_100"].name == "CRM Software"

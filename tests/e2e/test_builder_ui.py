@@ -86,6 +86,17 @@ def test_topic_picker_by_keyboard_filters_selects_and_removes_chips(builder):
     page.keyboard.press("Enter")
     _wait_sentence(page, "for any topic in the last 7 days")
     assert page.locator("#all-topics").is_visible()
+
+    # topic sizes follow the time window (the estimate refreshes them)
+    size = page.locator('#topic-listbox .opt-size[data-code="4eyes_100"]')
+    week = size.text_content()
+    page.fill("#lookback-days", "1")
+    page.locator("#lookback-days").press("Tab")
+    page.wait_for_function(
+        "t => document.querySelector('#topic-listbox .opt-size[data-code=\"4eyes_100\"]').textContent !== t",
+        arg=week,
+    )
+    assert int(size.text_content().split()[0].replace(",", "")) < int(week.split()[0].replace(",", ""))
     assert page.locator("#estimate .summary-chips").inner_text().startswith("All topics")
     assert int(page.locator("#estimate-records").get_attribute("data-value")) > 0
 
