@@ -82,11 +82,18 @@ def logging_config(*, level: str, fmt: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "delivr_admin.logcontext.ContextFilter"}},
+        "filters": {
+            "context": {"()": "delivr_admin.logcontext.ContextFilter"},
+            # request lines and paths: no UID2 values, emails or signed-link tokens (see logredact)
+            "redact": {"()": "delivr_admin.logredact.RedactFilter"},
+        },
         "formatters": {"main": formatter},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.request": {"level": "ERROR"}},
+        "loggers": {
+            "django.request": {"level": "ERROR", "filters": ["redact"]},
+            "django.server": {"filters": ["redact"]},
+        },
     }
