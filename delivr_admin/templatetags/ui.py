@@ -146,7 +146,10 @@ def run_badge(run, id: str = ""):  # noqa: A002 - the HTML attribute's name
 def destination_label(kind) -> str:
     if not kind:
         return "—"
-    return DESTINATION_LABELS.get(str(kind), str(kind).replace("_", " ").capitalize())
+    key = str(kind)
+    if key in DESTINATION_LABELS:
+        return DESTINATION_LABELS[key]
+    return key.replace("_", " ").capitalize() if key.islower() else key  # already a label ("HubSpot")
 
 
 @register.filter
@@ -223,3 +226,16 @@ def copy_id(value, what: str = "ID"):
         str(value) if isinstance(value, uuid.UUID) else value,
         what,
     )
+
+
+@register.filter
+def actor_label(value) -> str:
+    """Who did something, in words: "user:ann@example.com" -> "ann@example.com", an API client -> "API client"."""
+    text = str(value or "")
+    if text.startswith("user:"):
+        return text[5:]
+    if text.startswith("api_client:"):
+        return "API client"
+    if text in ("", "system"):
+        return "Delivr (automatic)" if text else "—"
+    return text.replace("_", " ")

@@ -89,6 +89,32 @@
       }, 2000);
     });
   });
+
+  // Tables that scroll inside their card are keyboard-reachable regions named after their card's heading
+  // (a keyboard user could not scroll them otherwise; axe: scrollable-region-focusable).
+  function labelScrollRegions(root) {
+    var found = Array.prototype.slice.call(root.querySelectorAll ? root.querySelectorAll(".table-scroll") : []);
+    if (root.matches && root.matches(".table-scroll")) found.push(root);
+    found.forEach(function (el) {
+      if (el.hasAttribute("tabindex")) return;
+      el.setAttribute("tabindex", "0");
+      if (!el.hasAttribute("role")) el.setAttribute("role", "region");
+      if (!el.hasAttribute("aria-label") && !el.hasAttribute("aria-labelledby")) {
+        var card = el.closest("section, .card");
+        var heading = card && card.querySelector("h1, h2, h3");
+        el.setAttribute("aria-label", heading ? heading.textContent.trim() : "Table");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    labelScrollRegions(document);
+    // on a phone the navigation is a strip that scrolls sideways: keep the current page's link in view
+    var current = document.querySelector(".mainnav [aria-current=page]");
+    if (current && current.parentNode.scrollWidth > current.parentNode.clientWidth) {
+      current.parentNode.scrollLeft = current.offsetLeft - 16;
+    }
+  });
+  document.addEventListener("htmx:load", function (event) { labelScrollRegions(event.detail.elt); });
 })();
 
 // Export mapping form: targets are picked from the destination's own fields. When the field list arrives (a

@@ -64,7 +64,7 @@ def test_browser_configures_file_export_dry_runs_runs_and_reads_results(page, te
     page.click("#run-now")
     page.wait_for_function(
         "['completed','completed_with_errors','failed'].includes("
-        "document.querySelector('#latest-status')?.textContent.trim())",
+        "document.querySelector('#latest-status')?.dataset.status)",
         timeout=30000,
     )
     run = ExportRun.objects.get()

@@ -146,10 +146,10 @@ def _hubspot_export(page, standin) -> None:
     page.click("#run-now")
     page.wait_for_function(
         "['completed','completed_with_errors','failed'].includes("
-        "document.querySelector('#latest-status')?.textContent.trim())",
+        "document.querySelector('#latest-status')?.dataset.status)",
         timeout=30000,
     )
-    assert page.inner_text("#latest-status").strip() == "completed_with_errors"  # the blank emails
+    assert page.get_attribute("#latest-status", "data-status") == "completed_with_errors"  # the blank emails
     # the per-object results match what HubSpot (the stand-in) recorded
     results = {
         cells[0]: [int(c.replace(",", "")) for c in cells[2:6]]  # created, updated, failed, skipped
@@ -236,6 +236,9 @@ def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(pa
     page.click("#clients button.primary")
     secret = page.locator("#new-api-secret").inner_text()
     assert len(secret) == 64
+    page.click("#clients button[aria-label='Copy API secret']")
+    page.wait_for_selector("#clients button[aria-label='Copy API secret'] >> text=Copied")
+    assert page.inner_text("#live-status") == "Copied to the clipboard."
     page.reload()
     assert secret not in page.content()
     assert "Journey CRM sync" in page.locator("#clients").inner_text()
@@ -247,12 +250,17 @@ def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(pa
     page.wait_for_selector("#pixels td >> text=Journey site")
     assert page.locator("#pixels .pending").count() == 0
 
-    page.goto("/pixels/settings/")
+    page.click("nav.mainnav >> text=Settings")
+    page.click("#cookieless-link")  # cookieless mode is reachable from Settings
+    page.wait_for_url("**/pixels/settings/")
     assert page.inner_text("#pending-count").startswith("0 pixels")
+    confirmations = []
+    page.once("dialog", lambda dialog: (confirmations.append(dialog.message), dialog.accept()))
     page.click("#cookies button.primary")
     page.wait_for_selector("#cookies [role=status]")
     assert "cookieless" in page.inner_text("#cookie-mode")
     assert page.inner_text("#pending-count").startswith("1 pixel pending")
+    assert "without a visitor id" in confirmations[0]  # the confirmation says what changes
 
     page.click("text=← Pixels")
     page.wait_for_selector("#pixels .pending")
