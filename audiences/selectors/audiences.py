@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -122,6 +123,9 @@ def dataset_overview(input_path: str | None = None) -> dict:
             datasets.selection(input_path=path, organization_ids=(), suppress=False)
         )
     except (engine.EngineError, ApplicationError):
+        return {"days": [], "prefixes": [], "columns": {}}
+    except Exception:  # noqa: BLE001 - a corrupt file must not take the builder page down; it is logged
+        logging.getLogger(__name__).exception("dataset overview unavailable")
         return {"days": [], "prefixes": [], "columns": {}}
     parts = [dict(item.split("=", 1) for item in key.split("/")) for key in keys]
     return {

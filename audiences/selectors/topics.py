@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,6 +15,7 @@ from audiences.models import Topic
 from delivr_admin.errors import ApplicationError
 
 SIZE_CACHE_SECONDS = 120
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ def topic_sizes(definition: dict, input_path: str | None = None) -> dict[str, in
         path = datasets.input_path_resolve(input_path)
         counts = _partition_rows(path)
     except (engine.EngineError, ApplicationError):
+        return {}
+    except Exception:  # noqa: BLE001 - sizes are a hint: an unreadable file must not break the builder
+        logger.exception("topic sizes unavailable")
         return {}
     parsed = []
     for key, rows in counts.items():

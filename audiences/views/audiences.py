@@ -7,6 +7,8 @@ selectors as the API (definition_selection / audience_selection), so opt-outs ne
 
 from __future__ import annotations
 
+import logging
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,6 +24,7 @@ from audiences.views import builder_ui
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
+logger = logging.getLogger(__name__)
 STOP_POLLING = 286
 PREVIEW_LIMITS = (10, 25, 100)
 SAMPLE_LIMIT = 10
@@ -218,6 +221,9 @@ def audience_estimate(request: HttpRequest) -> HttpResponse:
         )
     except (ApplicationError, engine.EngineError) as exc:
         failure = exc
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: the estimate says so in words
+        logger.exception("builder estimate failed")
+        failure = exc
     context.update(
         builder_ui.estimate_context(request.principal, data=request.POST, definition=definition, exc=failure)
     )
@@ -241,6 +247,9 @@ def audience_preview(request: HttpRequest) -> HttpResponse:
         context["rows"] = [list(r.values()) for r in rows]
         context["columns"] = list(rows[0]) if rows else []
     except (ApplicationError, engine.EngineError) as exc:
+        context["error"] = builder_ui.error_words(exc)[1]
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: said in words, logged
+        logger.exception("builder preview failed")
         context["error"] = builder_ui.error_words(exc)[1]
     return render(request, "audiences/audience_builder.html#preview", context)
 

@@ -7,18 +7,15 @@ them in words, next to the control they concern (topics, scores, time window), n
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 from audiences.selectors.summary import definition_summary
 from audiences.selectors.topics import topic_catalogue, topic_options, topic_sizes
 from delivr_admin.errors import ApplicationError
 
-logger = logging.getLogger(__name__)
-
 AREAS = ("topics", "scores", "window")
 ENGINE_FAILED = (
-    "The estimate could not be counted because the data could not be read just now. "
+    "Nothing could be counted: the data could not be read just now. "
     "Your choices are kept; change anything or wait a moment to try again."
 )
 
@@ -39,7 +36,6 @@ def _window_words(field: str, detail: str) -> str:
 def error_words(exc: Exception) -> tuple[str, str]:
     """(area the error concerns: topics, scores, window or general; what to tell the marketer)."""
     if not isinstance(exc, ApplicationError):
-        logger.warning("builder estimate failed: %s", exc)
         return "general", ENGINE_FAILED
     field = str(exc.extra.get("field") or "")
     detail = re.sub(r"^definition\.[\w\[\].]+:\s*", "", exc.message)
