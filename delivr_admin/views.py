@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -26,6 +26,10 @@ ATTENTION_STATUSES = ("failed", "completed_with_errors", "queued", "running")
 
 def _marketer_cards(principal) -> dict:
     audiences = list(audience_selectors.audience_list(principal).order_by("-updated_at", "id")[:RECENT])
+    for audience in audiences:  # RECENT small queries on an indexed (audience, -built_at) lookup
+        audience.change = audience_selectors.audience_build_change(
+            audience_selectors.audience_build_history(audience, limit=2)
+        )
     exports = list(export_selectors.export_list(principal)[:EXPORTS_SCANNED])
     last_runs = export_selectors.export_last_runs(exports)
     attention = []
@@ -50,13 +54,16 @@ def _marketer_cards(principal) -> dict:
 
 
 def _support_cards(principal) -> dict:
-    since = timezone.localdate() - timedelta(days=7)
-    recent = list(privacy_selectors.optout_list(principal)[:RECENT])
-    week = privacy_selectors.optout_list(principal, privacy_selectors.SearchFilters(date_from=since))
+    since = timezone.now() - timedelta(days=7)
+    entries = privacy_selectors.optout_list(principal)
+    recent = list(entries[:RECENT])
     by_source = list(
-        week.order_by().values("source").annotate(count=Count("id")).order_by("-count", "source")
+        entries.order_by()
+        .values("source")
+        .annotate(count=Count("id"), recent=Count("id", filter=Q(opted_out_at__gte=since)))
+        .order_by("-count", "source")
     )
-    return {"optouts": recent, "optout_sources": by_source, "optouts_since": since}
+    return {"optouts": recent, "optout_sources": by_source}
 
 
 def _admin_cards(principal) -> dict:

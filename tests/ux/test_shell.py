@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.utils import timezone
 
 from accounts.models import Role
-from audiences.models import Audience
+from audiences.models import Audience, AudienceBuild
 from delivr_admin.context_processors import nav_items_for
 from exports.models import Export, ExportRun
 from privacy.models import OptOut
@@ -82,13 +82,17 @@ def _marketer_data(member):
     org, project = member.org, member.project
     now = timezone.now()
     for i in range(8):
-        Audience.objects.create(
+        audience = Audience.objects.create(
             organization=org,
             project=project,
             name=f"Audience {i}",
             record_count=1234567 + i,
             last_built_at=now,
         )
+        for days_ago, records in ((2, 1000), (1, 1250)):
+            AudienceBuild.objects.create(
+                audience=audience, built_at=now - timedelta(days=days_ago), record_count=records
+            )
     runs = [("completed", 497, 0), ("completed_with_errors", 0, 497), ("running", 0, 0), ("completed", 10, 0)]
     for i, (status, exported, failed) in enumerate(runs):
         export = Export.objects.create(
@@ -113,11 +117,14 @@ def test_home_when_marketer_shows_failed_and_running_exports_and_yesterdays_spen
     marketer = tenant_factory(role=Role.MARKETER)
     _marketer_data(marketer)
     client.force_login(marketer.user)
-    with django_assert_max_num_queries(14):
+    # session, user, membership, workers, org tree, audiences, 6 x their last two builds, exports, their last
+    # runs, campaigns with yesterday's totals: 15, whatever the number of exports or campaigns
+    with django_assert_max_num_queries(15):
         body = client.get("/").content.decode()
     assert "Export 1" in body and "Export 2" in body  # 0 of 497 sent, and the running one
     assert "Export 0" not in body and "Export 3" not in body  # healthy runs stay off the home page
     assert 'data-status="failed">Failed<' in body  # 0 exported with failures shows as failed
+    assert "+250 records (25.0%)" in body  # the change since the build before
     assert "1,234,574" in body and "Yesterday" in body and "$" in body
     assert "home-support" not in body and "home-admin" not in body
 
