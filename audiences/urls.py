@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from audiences.views import audiences, lists, tasks
+from audiences.views import audiences, filters, lists, tasks
 
 app_name = "audiences"
 
@@ -14,7 +14,9 @@ urlpatterns = [
     path("audiences/new/", audiences.audience_builder, name="audience-create"),
     path("audiences/builder/estimate/", audiences.audience_estimate, name="audience-estimate"),
     path("audiences/builder/preview/", audiences.audience_preview, name="audience-preview"),
-    path("audiences/builder/filter-row/", audiences.audience_filter_row, name="audience-filter-row"),
+    path("audiences/builder/filter-row/", filters.audience_filter_row, name="audience-filter-row"),
+    path("audiences/builder/filter-group/", filters.audience_filter_group, name="audience-filter-group"),
+    path("audiences/builder/values/", filters.audience_field_values, name="audience-field-values"),
     path("audiences/summary/", audiences.audience_summary, name="audience-summary"),
     path("audiences/<uuid:audience_id>/", audiences.audience_detail, name="audience-detail"),
     path("audiences/<uuid:audience_id>/edit/", audiences.audience_builder, name="audience-edit"),

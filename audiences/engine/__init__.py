@@ -26,7 +26,7 @@ from audiences.engine.core import (
 )
 from audiences.engine.paths import InputPathError, resolve_input_path
 from audiences.engine.sqlsafety import UnsafeExpression, validate_select, validate_where
-from audiences.engine.summary import Summary, count_summary
+from audiences.engine.summary import Summary, count_summary, value_counts_by_day
 
 __all__ = [
     "IDENTITY_COLUMNS",
@@ -56,5 +56,6 @@ __all__ = [
     "unload",
     "validate_select",
     "validate_where",
+    "value_counts_by_day",
     "write_csv_stream",
 ]

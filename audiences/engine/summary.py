@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audiences.engine.core import (
+    EngineError,
     Selection,
     _connect,
     _plan,
@@ -58,3 +59,33 @@ def count_summary(sel: Selection, distinct_column: str = "person_id") -> Summary
     finally:
         con.close()
     return Summary(int(records), None if distinct is None else int(distinct), suppressed)
+
+
+@_remote_errors
+def value_counts_by_day(sel: Selection, column: str, per_day: int = 2000) -> dict[str, dict[str, int]]:
+    """{day (ISO, or "" without hive days): {value: rows}} of a text column over the selection, per day.
+
+    Nulls and blanks are left out; each day keeps its ``per_day`` most frequent values. Per day, so a cache
+    can keep each day once and sum any window from it. Suppression does not apply (values, not people).
+    """
+    plan = _plan(sel)
+    lookup = {c.lower(): c for c in plan.columns}
+    name = lookup.get(column.lower())
+    if name is None:
+        raise EngineError(f"unknown column {column!r}")
+    col = _quote(name)
+    day = "CAST(day AS VARCHAR)" if plan.hive else "''"
+    con = _connect(plan.remote)
+    try:
+        inner = _query(con, sel, plan, project=False, suppress=False)
+        rows = con.execute(
+            f"SELECT d, v, n FROM (SELECT {day} AS d, {col} AS v, count(*) AS n FROM ({inner}) "
+            f"WHERE {col} IS NOT NULL AND {col} <> '' GROUP BY ALL) "
+            f"QUALIFY row_number() OVER (PARTITION BY d ORDER BY n DESC, v) <= {int(per_day)}"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, dict[str, int]] = {}
+    for d, v, n in rows:
+        out.setdefault(str(d), {})[str(v)] = int(n)
+    return out

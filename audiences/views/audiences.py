@@ -21,6 +21,7 @@ from audiences.models import AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
 from audiences.views import builder_ui
+from audiences.views import filters as filter_views
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
@@ -30,7 +31,6 @@ PREVIEW_LIMITS = (10, 25, 100)
 SAMPLE_LIMIT = 10
 SCORES = ("high", "medium", "low")
 FORM_OPERATORS = definitions.OPERATORS
-LIST_VALUE_OPS = ("in", "not in", "between")
 BUILDING = (BuildStatus.QUEUED, BuildStatus.BUILDING)
 
 builder_required = member_required(roles=(Role.ADMIN, Role.MARKETER))
@@ -57,32 +57,12 @@ def definition_from_form(data) -> dict:
                 raise ApplicationError(
                     "Lookback days must be a whole number.", extra={"field": "lookback_days"}
                 ) from exc
-    fields, ops, values = (
-        data.getlist("filter_field"),
-        data.getlist("filter_op"),
-        data.getlist("filter_value"),
-    )
-    for field, op, value in zip(fields, ops, values, strict=False):
-        if not field or (op != "is empty" and not value.strip()):
-            continue  # a row still being filled in does not count yet
-        if op == "is empty":
-            parsed = None
-        elif op in LIST_VALUE_OPS:
-            parsed = [v.strip() for v in value.split(",") if v.strip()]
-        else:
-            parsed = value.strip()
-        definition["filters"].append({"field": field, "op": op, "value": parsed})
+    definition["filters"] = filter_views.filters_from_form(data)[0]
     return definition
 
 
 def _form_state(definition: dict) -> dict:
     """Template-friendly view of a (normalized) definition, to prefill the builder."""
-    filters = []
-    for f in definition.get("filters", []):
-        value = f.get("value")
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        filters.append({"field": f["field"], "op": f["op"], "value": "" if value is None else value})
     return {
         "topic_id_prefixes": definition.get("topic_id_prefixes", []),
         "scores": definition.get("scores", []),
@@ -90,7 +70,7 @@ def _form_state(definition: dict) -> dict:
         "lookback_days": definition.get("lookback_days") or "",
         "date_from": definition.get("date_from") or "",
         "date_to": definition.get("date_to") or "",
-        "filters": filters,
+        "filter_groups": filter_views.filters_state(definition),
     }
 
 
@@ -132,6 +112,7 @@ def _builder_context(request, *, state: dict, audience=None, name: str = "", pro
         "project_id": str(project_id) if project_id else "",
         "save_error": error,
         **builder_ui.topic_context(request.principal, prefixes=overview["prefixes"], state=state),
+        **filter_views.filter_context(state.get("filter_groups")),
     }
 
 
@@ -182,23 +163,13 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
 
 def _raw_state(data) -> dict:
     """The form as typed (even when invalid), to show it again with the error."""
-    filters = [
-        {"field": f, "op": o, "value": v}
-        for f, o, v in zip(
-            data.getlist("filter_field"),
-            data.getlist("filter_op"),
-            data.getlist("filter_value"),
-            strict=False,
-        )
-        if f
-    ]
     return {
         "topic_id_prefixes": data.getlist("topic_id_prefixes"),
         "scores": data.getlist("scores"),
         "lookback_days": data.get("lookback_days") if data.get("window") != "range" else None,
         "date_from": data.get("date_from") if data.get("window") == "range" else None,
         "date_to": data.get("date_to") if data.get("window") == "range" else None,
-        "filters": filters,
+        "filters": filter_views.raw_filters(data),
     }
 
 
@@ -228,6 +199,10 @@ def audience_estimate(request: HttpRequest) -> HttpResponse:
         builder_ui.estimate_context(request.principal, data=request.POST, definition=definition, exc=failure)
     )
     response = render(request, "audiences/audience_builder.html#estimate", context)
+    # each condition's hint or error, next to its row (out of band)
+    response.content += filter_views.messages_html(
+        request, filter_views.condition_messages(request.POST, failure)
+    ).encode()
     return trigger_client_event(response, "estimateUpdated") if context["estimate"] else response
 
 
@@ -252,19 +227,6 @@ def audience_preview(request: HttpRequest) -> HttpResponse:
         logger.exception("builder preview failed")
         context["error"] = builder_ui.error_words(exc)[1]
     return render(request, "audiences/audience_builder.html#preview", context)
-
-
-@require_GET
-@builder_required
-def audience_filter_row(request: HttpRequest) -> HttpResponse:
-    overview = audience_selectors.dataset_overview(None)
-    columns = sorted(c for c in overview["columns"] if c not in ("day", "prefix", "score"))
-    row = {"field": "", "op": "=", "value": ""}
-    return render(
-        request,
-        "audiences/partials/filters.html#filter-row",
-        {"columns": columns, "operators": FORM_OPERATORS, "row": row},
-    )
 
 
 def _detail_context(audience) -> dict:

@@ -83,7 +83,7 @@ def test_builder_preview_htmx_returns_only_rows_within_range(logged_in):
 
 def test_builder_filter_row_returns_one_row(logged_in):
     r = logged_in.get("/audiences/builder/filter-row/", HTTP_HX_REQUEST="true")
-    assert r.status_code == 200 and r.content.decode().count('class="row filter-row"') == 1
+    assert r.status_code == 200 and r.content.decode().count('class="filter-row"') == 1
 
 
 def test_builder_save_creates_audience_and_builds_it(logged_in, tenant, intent_root):

@@ -1,0 +1,156 @@
+"""Values that exist in the data for a field (the builder's value suggestions) and "no such value" hints.
+
+Counts are per day and cached per (dataset root, field, day): a window is the sum of its days, so moving
+the window or reopening the builder reuses what was counted, and a day counted once is never scanned again
+while the cache keeps it. Identifiers and free text (person_id, email, names) are never suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.cache import cache
+
+from audiences import datasets, definitions, engine
+from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
+
+CACHE_SECONDS = 30 * 60
+MAX_SUGGESTIONS = 50
+# never suggested: identifiers and per-person free text (useless as suggestions, and personal data)
+PRIVATE_FIELDS = frozenset(
+    {"person_id", "uid2", "email", "first_name", "last_name", "email_sha256", "sha256_email", "hashed_email"}
+)
+_ORDERED = {"company_employee_count": EMPLOYEE_BUCKETS, "score": SCORES}
+
+
+@dataclass(frozen=True)
+class ValueCount:
+    value: str
+    rows: int
+
+
+def suggestible(field: str, columns: dict[str, str]) -> str | None:
+    """The column's name in the dataset's casing when its values may be suggested, else None."""
+    lookup = {c.lower(): c for c in columns}
+    name = lookup.get((field or "").strip().lower())
+    if name is None or name.lower() in PRIVATE_FIELDS or name.lower() == "day":
+        return None
+    return name if str(columns[name]).upper() == "VARCHAR" else None
+
+
+def _day_key(root: str, field: str, day: str) -> str:
+    digest = hashlib.sha1(f"{root}|{field}|{day}".encode()).hexdigest()
+    return f"field-values:{digest}"
+
+
+def _counts(
+    root: str, field: str, days: tuple[date, ...], hive: bool, *, cached_only: bool = False
+) -> dict[str, int] | None:
+    """{value: rows} over the days (all days when empty), from the per-day cache, counting missing days
+    (or answering None when ``cached_only`` and a day is missing)."""
+    wanted = [d.isoformat() for d in days] if hive and days else None
+    if wanted is None:  # the whole dataset: one cache entry for "every day"
+        wanted_keys = {"*": _day_key(root, field, "*")}
+    else:
+        wanted_keys = {d: _day_key(root, field, d) for d in wanted}
+    found = cache.get_many(list(wanted_keys.values()))
+    per_day = {d: found[k] for d, k in wanted_keys.items() if k in found}
+    missing = [d for d in wanted_keys if d not in per_day]
+    if missing and cached_only:
+        return None
+    if missing:
+        sel = datasets.selection(
+            input_path=root, organization_ids=(), days=() if missing == ["*"] else missing, suppress=False
+        )
+        fresh = engine.value_counts_by_day(sel, field)
+        if missing == ["*"]:
+            total: dict[str, int] = {}
+            for counts in fresh.values():
+                for value, n in counts.items():
+                    total[value] = total.get(value, 0) + n
+            fresh = {"*": total}
+        to_store = {wanted_keys[d]: fresh.get(d, {}) for d in missing}
+        cache.set_many(to_store, CACHE_SECONDS)
+        per_day.update({d: fresh.get(d, {}) for d in missing})
+    total = {}
+    for counts in per_day.values():
+        for value, n in counts.items():
+            total[value] = total.get(value, 0) + n
+    return total
+
+
+def _window_days(window: dict, root: str, hive: bool) -> tuple[date, ...]:
+    try:
+        normalized = definitions.definition_normalize(window, {})
+    except Exception:  # a half-typed window: suggest over every day rather than fail
+        return ()
+    return definitions.definition_days(normalized, input_path=root, hive=hive)
+
+
+def field_values(
+    *, field: str, window: dict, input_path: str | None = None, cached_only: bool = False
+) -> list[ValueCount] | None:
+    """Every value of ``field`` over the window with its rows: buckets in their order, others most frequent
+    first. Empty for fields that are not suggested (identifiers, numbers) or unknown ones; None when
+    ``cached_only`` and some day of the window has not been counted yet (nothing is scanned then)."""
+    root = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
+    columns = datasets.dataset_columns(root)
+    name = suggestible(field, columns)
+    if name is None:
+        return []
+    hive = "day" in columns
+    counts = _counts(root, name, _window_days(window, root, hive), hive, cached_only=cached_only)
+    if counts is None:
+        return None
+    order = _ORDERED.get(name.lower())
+    if order:
+        rank = {b: i for i, b in enumerate(order)}
+        items = sorted(counts.items(), key=lambda kv: (rank.get(kv[0].lower(), len(rank)), kv[0]))
+    else:
+        items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [ValueCount(v, n) for v, n in items]
+
+
+def cached_field_values(*, field: str, window: dict) -> list[ValueCount] | None:
+    """field_values of the default dataset from the cache alone (None when not all of it is cached): the
+    live estimate's "no such value" hint must not add a scan to every keystroke."""
+    try:
+        return field_values(field=field, window=window, cached_only=True)
+    except Exception:  # an unreadable dataset: the estimate itself says so
+        return None
+
+
+def suggestions(values: list[ValueCount], query: str, limit: int = MAX_SUGGESTIONS) -> list[ValueCount]:
+    """The values containing ``query`` (case-insensitive), those starting with it first; at most ``limit``."""
+    q = (query or "").strip().lower()
+    if not q:
+        return values[:limit]
+    starts = [v for v in values if v.value.lower().startswith(q)]
+    inside = [v for v in values if q in v.value.lower() and not v.value.lower().startswith(q)]
+    return (starts + inside)[:limit]
+
+
+def missing_value_hint(condition: dict, values: list[ValueCount]) -> str | None:
+    """'No value like “usa” in Country; did you mean US?' when an equality condition names no existing value.
+
+    Only for = and in (a != or not in that names nothing simply keeps everyone); None when every value
+    exists (ignoring case, as the engine does) or the field has no suggestions.
+    """
+    if condition.get("op") not in ("=", "in") or not values:
+        return None
+    known = {v.value.lower(): v.value for v in values}
+    wanted = condition.get("value")
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    absent = [str(w) for w in wanted if str(w).strip().lower() not in known]
+    if not absent:
+        return None
+    miss = absent[0]
+    label = definitions.field_label(condition["field"])
+    close = difflib.get_close_matches(miss.lower(), list(known), n=1, cutoff=0.5)
+    if not close:  # "usa" → "US": a value the typed text starts with, or that starts it
+        close = [k for k in known if miss.lower().startswith(k) or k.startswith(miss.lower())][:1]
+    guess = f"; did you mean {known[close[0]]}?" if close else "."
+    return f"No value like “{miss}” in {label}{guess}"

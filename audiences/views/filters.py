@@ -1,0 +1,269 @@
+"""The builder's attribute filters: AND/OR groups of condition rows, value suggestions, per-condition hints.
+
+Form fields (repeated, in page order): ``filters_op`` (how groups combine); per group ``group_key`` and
+``group_op``; per condition row ``filter_group`` (its group's key), ``filter_key``, ``filter_field``,
+``filter_op``, ``filter_value``. Rows posted without group fields (older forms, tests) form one AND group.
+Keys only tie rows to their groups and to their messages; they never reach the definition.
+"""
+
+from __future__ import annotations
+
+import secrets
+from itertools import zip_longest
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from accounts.models import Role
+from audiences import definitions
+from audiences.selectors import audiences as audience_selectors
+from audiences.selectors import values as value_selectors
+from delivr_admin.decorators import member_required
+from delivr_admin.errors import ApplicationError
+
+LIST_VALUE_OPS = ("in", "not in", "between")
+OPERATOR_WORDS = {
+    "=": "is",
+    "!=": "is not",
+    "in": "is one of",
+    "not in": "is none of",
+    "<": "is less than",
+    "<=": "is at most",
+    ">": "is more than",
+    ">=": "is at least",
+    "between": "is between",
+    "contains": "contains",
+    "is empty": "is empty",
+}
+EMPTY_HINT = "Enter a value: this condition is not counted until it has one."
+NO_FIELD_HINT = "Choose a field: this condition is not counted until it has one."
+
+builder_required = member_required(roles=(Role.ADMIN, Role.MARKETER))
+
+
+def new_key(prefix: str) -> str:
+    return prefix + secrets.token_hex(4)
+
+
+def _clean_key(raw: str, prefix: str) -> str:
+    return raw if raw and raw.replace("-", "").isalnum() and len(raw) <= 40 else new_key(prefix)
+
+
+def rows_from_form(data) -> tuple[str, list[dict]]:
+    """(op between groups, groups as typed: [{"key", "op", "rows": [{"key", "field", "op", "value"}]}])."""
+    top = "or" if (data.get("filters_op") or "").lower() == "or" else "and"
+    groups: dict[str, dict] = {}
+    for key, op in zip(data.getlist("group_key"), data.getlist("group_op"), strict=False):
+        key = _clean_key(key, "g")
+        groups[key] = {"key": key, "op": "or" if op.lower() == "or" else "and", "rows": []}
+    columns = zip_longest(
+        data.getlist("filter_group"),
+        data.getlist("filter_key"),
+        data.getlist("filter_field"),
+        data.getlist("filter_op"),
+        data.getlist("filter_value"),
+        fillvalue="",
+    )
+    for group_key, key, field, op, value in columns:
+        if not group_key:  # a row posted without groups joins the first group
+            group_key = next(iter(groups), "") or new_key("g")
+        groups.setdefault(group_key, {"key": group_key, "op": "and", "rows": []})
+        groups[group_key]["rows"].append(
+            {"key": _clean_key(key, "c"), "field": field, "op": op or "=", "value": value}
+        )
+    return top, list(groups.values())
+
+
+def _parsed(op: str, value: str):
+    if op == "is empty":
+        return None
+    if op in LIST_VALUE_OPS:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value.strip()
+
+
+def _complete(row: dict) -> bool:
+    return bool(row["field"]) and (row["op"] == "is empty" or bool(row["value"].strip()))
+
+
+def filters_from_form(data) -> tuple[list | dict, dict[tuple[int, int], str]]:
+    """(the definition's filters, {(group, index) in those filters: row key}) from the form.
+
+    Rows still being filled in are left out (each gets a hint next to it instead). One AND group under an
+    AND gives the flat list shape, anything else the grouped one.
+    """
+    top, groups = rows_from_form(data)
+    out_groups, positions = [], {}
+    for group in groups:
+        rows = [r for r in group["rows"] if _complete(r)]
+        if not rows:
+            continue
+        g = len(out_groups)
+        for i, row in enumerate(rows):
+            positions[(g, i)] = row["key"]
+        conditions = [
+            {"field": r["field"], "op": r["op"], "value": _parsed(r["op"], r["value"])} for r in rows
+        ]
+        out_groups.append({"op": group["op"], "conditions": conditions})
+    if not out_groups:
+        return [], positions
+    if len(out_groups) == 1 and out_groups[0]["op"] == "and" and top == "and":
+        return out_groups[0]["conditions"], positions
+    return {"op": top, "groups": out_groups}, positions
+
+
+def filters_state(definition: dict) -> dict:
+    """The builder's groups for a definition (normalized, or as typed by rows_from_form's caller)."""
+    top, groups = definitions.filter_groups(definition)
+    out = []
+    for group in groups:
+        rows = []
+        for c in group.get("conditions", []):
+            value = c.get("value")
+            if isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            rows.append(
+                {
+                    "key": c.get("key") or new_key("c"),
+                    "field": c.get("field", ""),
+                    "op": c.get("op", "="),
+                    "value": "" if value is None else value,
+                }
+            )
+        out.append({"key": group.get("key") or new_key("g"), "op": group.get("op", "and"), "rows": rows})
+    return {"op": top, "groups": out}
+
+
+def raw_filters(data) -> dict:
+    """The filters exactly as typed (incomplete rows too), in the grouped shape filters_state reads."""
+    top, groups = rows_from_form(data)
+    return {
+        "op": top,
+        "groups": [
+            {"key": g["key"], "op": g["op"], "conditions": [dict(r) for r in g["rows"]]}
+            for g in groups
+            if g["rows"]
+        ],
+    }
+
+
+def _window(data) -> dict:
+    if data.get("window") == "range":
+        return {"date_from": data.get("date_from") or None, "date_to": data.get("date_to") or None}
+    try:
+        return {"lookback_days": int(data.get("lookback_days") or 0) or None}
+    except ValueError:
+        return {}
+
+
+def condition_messages(data, exc: Exception | None) -> dict[str, str]:
+    """{row key: message} for every condition row: hints for unfinished rows, the definition's error next
+    to the row it concerns, and "no value like …" for equality conditions naming no value of the data."""
+    _top, groups = rows_from_form(data)
+    messages = {row["key"]: "" for group in groups for row in group["rows"]}
+    _filters, positions = filters_from_form(data)
+    for group in groups:
+        for row in group["rows"]:
+            if not row["field"]:
+                messages[row["key"]] = (
+                    NO_FIELD_HINT if row["value"].strip() else "Choose a field and a value."
+                )
+            elif not _complete(row):
+                messages[row["key"]] = EMPTY_HINT
+    position = getattr(exc, "extra", {}).get("condition") if isinstance(exc, ApplicationError) else None
+    if position is not None:
+        key = positions.get((position.get("group", 0), position.get("index", 0)))
+        if key:
+            messages[key] = _without_position(exc.message)
+        return messages
+    window = _window(data)
+    for group in groups:
+        for row in group["rows"]:
+            if _complete(row) and row["op"] in ("=", "in"):
+                values = value_selectors.cached_field_values(field=row["field"], window=window)
+                hint = value_selectors.missing_value_hint(
+                    {"field": row["field"], "op": row["op"], "value": _parsed(row["op"], row["value"])},
+                    values or [],
+                )
+                if hint:
+                    messages[row["key"]] = hint
+    return messages
+
+
+def _without_position(message: str) -> str:
+    """ "Group 1, condition 2 (Country): needs a value." shown next to that row reads "Needs a value."."""
+    head, sep, rest = message.partition(": ")
+    if not sep or not (head.startswith("Filter ") or head.startswith("Group ")):
+        return message
+    return rest[:1].upper() + rest[1:]
+
+
+def messages_html(request: HttpRequest, messages: dict[str, str]) -> str:
+    """Out-of-band swaps putting each message next to its condition row (empty ones clear old messages)."""
+    return render_to_string(
+        "audiences/partials/filters.html#condition-messages", {"messages": messages}, request=request
+    )
+
+
+def _columns() -> list[dict]:
+    overview = audience_selectors.dataset_overview(None)
+    names = sorted(c for c in overview["columns"] if c not in ("day", "prefix", "score"))
+    return [{"name": c, "label": definitions.field_label(c)} for c in names]
+
+
+def filter_context(state_filters: dict | None = None) -> dict:
+    """What partials/filters.html needs besides the form state."""
+    return {
+        "filter_columns": _columns(),
+        "operator_choices": [(op, OPERATOR_WORDS[op]) for op in definitions.OPERATORS],
+        "filters": state_filters or {"op": "and", "groups": []},
+    }
+
+
+@require_GET
+@builder_required
+def audience_filter_row(request: HttpRequest) -> HttpResponse:
+    """One empty condition row for the group named by ?group= (a new row of an existing group)."""
+    group_key = _clean_key(request.GET.get("group", ""), "g")
+    row = {"key": new_key("c"), "field": "", "op": "=", "value": ""}
+    context = {**filter_context(), "row": row, "group": {"key": group_key}}
+    return render(request, "audiences/partials/filters.html#filter-row", context)
+
+
+@require_GET
+@builder_required
+def audience_filter_group(request: HttpRequest) -> HttpResponse:
+    """A new group with one empty condition (?op=or makes it an either/or group)."""
+    op = "or" if request.GET.get("op") == "or" else "and"
+    group = {
+        "key": new_key("g"),
+        "op": op,
+        "rows": [{"key": new_key("c"), "field": "", "op": "=", "value": ""}],
+    }
+    return render(
+        request, "audiences/partials/filters.html#filter-group", {**filter_context(), "group": group}
+    )
+
+
+@require_GET
+@builder_required
+def audience_field_values(request: HttpRequest) -> HttpResponse:
+    """The <option>s of a condition's datalist: values of its field over the window, with their rows.
+
+    The row is named by ?key=; its field and typed value come from the form fields sent with the request.
+    """
+    data = request.GET
+    key = data.get("key", "")
+    _top, groups = rows_from_form(data)
+    row = next((r for g in groups for r in g["rows"] if r["key"] == key), None)
+    values: list = []
+    if row and row["field"]:
+        try:
+            values = value_selectors.field_values(field=row["field"], window=_window(data))
+        except ApplicationError:
+            values = []
+        typed = row["value"].split(",")[-1] if row["op"] in LIST_VALUE_OPS else row["value"]
+        values = value_selectors.suggestions(values, typed)
+    return render(request, "audiences/partials/filters.html#value-options", {"values": values})

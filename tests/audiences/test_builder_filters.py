@@ -1,0 +1,163 @@
+"""The builder's filter groups, per-condition messages and value suggestions (HTMX fragments)."""
+
+import pyarrow.dataset as ds
+import pytest
+
+from accounts.models import Role
+from audiences.views.filters import filters_from_form
+from tests.factories import MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+BASE = {
+    "topic_id_prefixes": ["4eyes_101", "4eyes_102"],
+    "scores": ["high", "medium"],
+    "window": "lookback",
+    "lookback_days": "2",
+    "preview_limit": "10",
+}
+# (country us OR country ca) AND company size >= 201-500
+GROUPED = {
+    **BASE,
+    "filters_op": "and",
+    "group_key": ["ga", "gb"],
+    "group_op": ["or", "and"],
+    "filter_group": ["ga", "ga", "gb"],
+    "filter_key": ["c1", "c2", "c3"],
+    "filter_field": ["country", "country", "company_employee_count"],
+    "filter_op": ["=", "=", ">="],
+    "filter_value": ["us", "ca", "201-500"],
+}
+BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
+
+
+@pytest.fixture
+def logged_in(client, tenant):
+    member = MembershipFactory(organization=tenant.org, role=Role.MARKETER)
+    client.force_login(member.user)
+    return client
+
+
+def expected(root):
+    table = ds.dataset(
+        str(root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
+    ).to_table()
+    return [
+        r
+        for r in table.to_pylist()
+        if r["prefix"] in ("4eyes_101", "4eyes_102")
+        and r["score"] in ("high", "medium")
+        and str(r["day"]) in ("2024-05-03", "2024-05-04")
+        and r["country"] in ("US", "CA")
+        and r["company_employee_count"] in BIG
+    ]
+
+
+class Form(dict):
+    def getlist(self, key):
+        value = self.get(key, [])
+        return value if isinstance(value, list) else [value]
+
+
+def test_filters_from_form_when_grouped_gives_or_group_and_positions():
+    filters, positions = filters_from_form(Form(GROUPED))
+    assert filters["op"] == "and" and [g["op"] for g in filters["groups"]] == ["or", "and"]
+    assert positions == {(0, 0): "c1", (0, 1): "c2", (1, 0): "c3"}
+
+
+def test_filters_from_form_when_one_and_group_keeps_flat_list():
+    form = Form({**BASE, "filter_field": ["country"], "filter_op": ["="], "filter_value": ["US"]})
+    assert filters_from_form(form)[0] == [{"field": "country", "op": "=", "value": "US"}]
+
+
+def test_estimate_when_groups_counts_a_or_b_and_c(logged_in, intent_root):
+    r = logged_in.post("/audiences/builder/estimate/", GROUPED, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert f'data-value="{len(expected(intent_root))}"' in html
+    for key in ("c1", "c2", "c3"):  # every row's hint slot is refreshed out of band
+        assert f'id="hint-{key}"' in html and "hx-swap-oob" in html
+
+
+def test_estimate_when_row_has_no_value_shows_hint_next_to_it_and_keeps_counting(logged_in):
+    form = {**GROUPED, "filter_value": ["us", "", "201-500"]}
+    r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert 'id="estimate-records"' in html
+    hint = html[html.index('id="hint-c2"') :]
+    assert hint.split("</p>")[0].endswith("Enter a value: this condition is not counted until it has one.")
+
+
+def test_estimate_when_condition_invalid_puts_words_next_to_that_row(logged_in):
+    form = {**GROUPED, "filter_value": ["us", "ca", "huge"]}
+    r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    hint = html[html.index('id="hint-c3"') :].split("</p>")[0]
+    assert "“huge” is not a company size" in hint
+    assert "filters[" not in html and "sqlglot" not in html and "definition." not in html
+
+
+def test_estimate_when_value_matches_nothing_says_did_you_mean(logged_in):
+    form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}
+    values = logged_in.get(
+        "/audiences/builder/values/",
+        {**form, "key": "c1", "filter_value": ["", "ca", "201-500"]},
+        HTTP_HX_REQUEST="true",
+    )  # focusing the value box counts the field's values (and caches them)
+    assert values.status_code == 200 and 'value="US"' in values.content.decode()
+    r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
+    hint = r.content.decode().split('id="hint-c1"')[1].split("</p>")[0]
+    assert "No value like “usa” in Country; did you mean US?" in hint
+
+
+def test_values_when_field_is_bucketed_lists_buckets_in_order_with_counts(logged_in, intent_root):
+    form = {**GROUPED, "key": "c3", "filter_value": ["us", "ca", ""]}
+    html = logged_in.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
+    order = [
+        b for b in ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000") if f'value="{b}"' in html
+    ]
+    assert order and [html.index(f'value="{b}"') for b in order] == sorted(
+        html.index(f'value="{b}"') for b in order
+    )
+    assert " rows" in html and "<html" not in html
+
+
+def test_values_when_typing_filters_and_private_fields_give_nothing(logged_in):
+    form = {**GROUPED, "key": "c1", "filter_value": ["g", "ca", "201-500"]}
+    html = logged_in.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
+    assert 'value="GB"' in html and 'value="US"' not in html
+    private = {**GROUPED, "key": "c1", "filter_field": ["email", "country", "company_employee_count"]}
+    html = logged_in.get("/audiences/builder/values/", private, HTTP_HX_REQUEST="true").content.decode()
+    assert "<option" not in html
+
+
+def test_filter_group_fragment_is_one_group_with_one_labelled_row(logged_in):
+    r = logged_in.get("/audiences/builder/filter-group/?op=or", HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert html.count('class="filter-group"') == 1 and html.count('class="filter-row"') == 1
+    assert 'value="or" selected' in html and "<label>Field" in html and "<html" not in html
+
+
+def test_builder_edit_when_audience_grouped_prefills_groups(logged_in, tenant):
+    from django.test import TestCase
+
+    from audiences.services import audiences as audience_services
+
+    definition = {
+        "lookback_days": 2,
+        "filters": {
+            "op": "and",
+            "groups": [
+                {"op": "or", "conditions": [{"field": "country", "op": "=", "value": "US"},
+                                            {"field": "country", "op": "=", "value": "CA"}]},
+                {"op": "and", "conditions": [{"field": "company_employee_count", "op": ">=", "value": "201-500"}]},
+            ],
+        },
+    }  # fmt: skip
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        audience = audience_services.audience_create(
+            principal=tenant.principal, project=tenant.project, name="G", definition=definition
+        )
+    html = logged_in.get(f"/audiences/{audience.pk}/edit/").content.decode()
+    assert html.count('class="filter-group"') == 2 and html.count('class="filter-row"') == 3
+    assert 'value="or" selected' in html
