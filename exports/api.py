@@ -17,7 +17,8 @@ from delivr_admin.permissions import CanWrite, principal_of
 from delivr_admin.schema import page_parameters
 
 from . import selectors
-from .models import ConnectionStatus, FailMode, Schedule
+from .models import CheckStatus, ConnectionStatus, FailMode, Schedule
+from .services import connection_checks as check_services
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
 from .services import runs as run_services
@@ -387,18 +388,48 @@ class ExportDryRunApi(APIView):
         return Response(self.OutputSerializer(result).data)
 
 
+class ConnectionCheckOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    export_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=CheckStatus.values)
+    message = serializers.CharField(
+        help_text="Why the check failed, or what it connected to; empty while pending."
+    )
+    created_at = serializers.DateTimeField()
+    checked_at = serializers.DateTimeField(allow_null=True)
+
+
 class ExportTestConnectionApi(APIView):
     permission_classes = [CanWrite]
 
-    class OutputSerializer(serializers.Serializer):
-        ok = serializers.BooleanField()
-        message = serializers.CharField()
-
     @extend_schema(
         request=None,
-        responses={200: OutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR},
-        description="Decrypts the saved credentials and checks them against the destination; ok=false says why.",
+        responses={202: ConnectionCheckOutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR},
+        description=(
+            "Queues a check of the saved credentials against the destination and answers at once with the check "
+            "(status `pending`); poll its `Location` until the status is `ok` or `failed`. A check ends within "
+            "DELIVR_TEST_CONNECTION_DEADLINE_SECONDS (10 s by default), retries included. While a check of the "
+            "export is pending, asking again returns that check."
+        ),
     )
     def post(self, request, export_id):
+        principal = principal_of(request)
+        export = selectors.export_get(principal, export_id)
+        check = check_services.connection_check_start(export=export, actor=principal.actor)
+        location = f"/api/v1/exports/{export.id}/test-connection/{check.id}"
+        return Response(
+            ConnectionCheckOutputSerializer(check).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+
+
+class ExportConnectionCheckDetailApi(APIView):
+    @extend_schema(
+        responses={200: ConnectionCheckOutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR},
+        description="One connection check of the export: `pending`, then `ok` or `failed` with a message.",
+    )
+    def get(self, request, export_id, check_id):
         export = selectors.export_get(principal_of(request), export_id)
-        return Response(self.OutputSerializer(export_services.export_test_connection(export=export)).data)
+        check = check_services.connection_check_expire(check=selectors.connection_check_get(export, check_id))
+        return Response(ConnectionCheckOutputSerializer(check).data)

@@ -148,3 +148,30 @@ class PacingSlot(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class CheckStatus(models.TextChoices):
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ConnectionCheck(models.Model):
+    """One "test connection" of an export's destination, run on a worker; the page and the API poll it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="connection_checks")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="connection_checks")
+    status = models.CharField(max_length=10, choices=CheckStatus.choices, default=CheckStatus.PENDING)
+    message = models.TextField(blank=True, default="")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["export", "-created_at"], name="conncheck_export_created")]
+
+    def __str__(self) -> str:
+        return f"check {self.id} ({self.status})"

@@ -10,7 +10,7 @@ from django.http import Http404
 
 from accounts.selectors import Principal
 from exports.destinations.base import destination_kinds, get_destination
-from exports.models import Export, ExportRun
+from exports.models import ConnectionCheck, Export, ExportRun
 
 
 def export_list(principal: Principal, *, project_id: uuid.UUID | None = None) -> QuerySet[Export]:
@@ -62,3 +62,15 @@ def destination_options() -> list[dict]:
             }
         )
     return options
+
+
+def connection_check_get(export: Export, check_id: uuid.UUID | str) -> ConnectionCheck:
+    """A connection check of `export` (already scoped to the caller by `export_get`); 404 otherwise."""
+    try:
+        return ConnectionCheck.objects.get(export=export, pk=check_id)
+    except (ConnectionCheck.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+        raise Http404("Connection check not found.") from exc
+
+
+def connection_check_latest(export: Export) -> ConnectionCheck | None:
+    return ConnectionCheck.objects.filter(export=export).order_by("-created_at").first()

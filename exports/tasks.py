@@ -4,11 +4,13 @@ Safe to run twice: a run is claimed with a conditional update (queued -> running
 finds it running or finished and does nothing; a retried attempt resumes from the last committed batch, and
 every record carries the idempotency key `<run_id>:<record_key>`, so a batch sent twice creates nothing twice.
 The reaper and the scheduler move rows with conditional updates too (a second pass finds nothing to move).
+A connection check is claimed the same way (pending and not started -> started), so it runs once.
 """
 
 from celery import shared_task
+from django.conf import settings
 
-from exports.services import runs
+from exports.services import connection_checks, runs
 
 
 @shared_task(
@@ -43,3 +45,14 @@ def export_connection_check(export_id: str) -> str:
     from exports.services import connection
 
     return connection.export_connection_check(export_id=export_id)
+
+
+@shared_task(
+    name="exports.tasks.connection_check_run",
+    acks_late=True,
+    # The service keeps the deadline; these limits only catch a destination that ignores its timeouts.
+    soft_time_limit=settings.DELIVR_TEST_CONNECTION_DEADLINE_SECONDS + 5,
+    time_limit=settings.DELIVR_TEST_CONNECTION_DEADLINE_SECONDS + 10,
+)
+def connection_check_run(check_id: str) -> str:
+    return connection_checks.connection_check_run(check_id=check_id)

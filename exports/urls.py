@@ -22,6 +22,11 @@ urlpatterns = [
         views.export_test_connection,
         name="export-test-connection",
     ),
+    path(
+        "exports/<uuid:export_id>/test-connection/<uuid:check_id>/",
+        views.export_connection_check,
+        name="export-connection-check",
+    ),
     path("exports/<uuid:export_id>/delete/", views.export_delete, name="export-delete"),
     path("exports/<uuid:export_id>/connection/", views.export_connection, name="export-connection"),
 ]

@@ -19,4 +19,9 @@ urlpatterns = [
         api.ExportTestConnectionApi.as_view(),
         name="api-export-test-connection",
     ),
+    path(
+        "api/v1/exports/<uuid:export_id>/test-connection/<uuid:check_id>",
+        api.ExportConnectionCheckDetailApi.as_view(),
+        name="api-export-connection-check-detail",
+    ),
 ]

@@ -16,8 +16,9 @@ from delivr_admin.errors import ApplicationError
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
-from .models import Schedule
+from .models import CheckStatus, Schedule
 from .services import connection as connection_services
+from .services import connection_checks as check_services
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
 from .services import runs as run_services
@@ -417,6 +418,7 @@ def _detail_context(export) -> dict:
         "active": any(r.is_active for r in runs),
         "destination": _destination(export.destination_type, export.destination_config),
         "run_blocked": f"Not connected: {missing}." if missing else "",
+        "connection": _pending(selectors.connection_check_latest(export)),  # the badge shows the result
     }
 
 
@@ -447,15 +449,35 @@ def export_run_start(request: HttpRequest, export_id) -> HttpResponse:
     return redirect("exports:export-detail", export_id=export.id)
 
 
+def _pending(check):
+    return check if check is not None and check.status == CheckStatus.PENDING else None
+
+
 @require_POST
 @member_required(write=True)
 def export_test_connection(request: HttpRequest, export_id) -> HttpResponse:
+    """Queues a connection check and answers at once: the fragment says "Checking…" and polls the check."""
     export = selectors.export_get(request.principal, export_id)
-    result = export_services.export_test_connection(export=export)
-    context = _detail_context(export) | {"connection": result}
+    check = check_services.connection_check_start(export=export, actor=request.principal.actor)
     if request.htmx:
+        context = {"export": export, "connection": check}
         return render(request, "exports/export_detail.html#connection-result", context)
-    return render(request, "exports/export_detail.html", context)
+    return redirect("exports:export-detail", export_id=export.id)
+
+
+@member_required
+def export_connection_check(request: HttpRequest, export_id, check_id) -> HttpResponse:
+    """The check's fragment, polled every second until it is ok or failed (then 286 stops the polling)."""
+    export = selectors.export_get(request.principal, export_id)
+    check = check_services.connection_check_expire(check=selectors.connection_check_get(export, check_id))
+    if not request.htmx:
+        return redirect("exports:export-detail", export_id=export.id)
+    response = render(
+        request, "exports/export_detail.html#connection-result", {"export": export, "connection": check}
+    )
+    if check.status != CheckStatus.PENDING:
+        response.status_code = STOP_POLLING
+    return response
 
 
 @member_required

@@ -154,3 +154,26 @@ def exports_objects(first):
 
 
 ENDPOINTS_FOR.append(exports_objects)
+
+
+def connection_check_objects(first):
+    from audiences.models import Audience
+    from exports.models import ConnectionCheck, Export
+
+    audience = Audience.objects.create(
+        organization=first.org, project=first.project, name="Iso check audience"
+    )
+    export = Export.objects.create(
+        organization=first.org,
+        project=first.project,
+        audience=audience,
+        name="Iso checked export",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=[{"source": "email", "target": "Email"}],
+    )
+    check = ConnectionCheck.objects.create(export=export, organization=first.org, status="ok", message="ok")
+    return [f"/api/v1/exports/{export.id}/test-connection/{check.id}"]
+
+
+ENDPOINTS_FOR.append(connection_check_objects)

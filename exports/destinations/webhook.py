@@ -105,10 +105,8 @@ class WebhookDestination(Destination):
                 f"The webhook refused the signature ({outbound.status_reason(status)}).", user_error=True
             )
         if not 200 <= status < 300:
-            raise DestinationError(
-                f"The webhook did not accept a test request ({error or outbound.status_reason(status)}).",
-                user_error=True,
-            )
+            reason = error if status == 0 else f"it answered {outbound.status_reason(status)}."
+            raise DestinationError(f"The webhook did not accept a test request: {reason}", user_error=True)
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         rows = batch.to_pylist()

@@ -12,9 +12,11 @@ import logging
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from delivr_admin import outbound
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import Destination, DestinationError, get_destination
 from exports.models import ConnectionStatus, Export
@@ -95,7 +97,9 @@ def export_connection_check(*, export_id: uuid.UUID | str) -> str:
             destination = cls(
                 dict(export.destination_config), credentials_decrypt(export.credentials_encrypted)
             )
-            destination.test_connection()
+            # The same deadline as the button's check: a silent destination holds a worker slot briefly.
+            with outbound.time_budget(settings.DELIVR_TEST_CONNECTION_DEADLINE_SECONDS):
+                destination.test_connection()
         except DestinationError as exc:
             status, message = ConnectionStatus.NOT_CONNECTED, f"Not connected: {exc.message}"
         except Exception:  # noqa: BLE001 - a check must end with a status the page can show

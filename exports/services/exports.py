@@ -298,15 +298,3 @@ def export_destination(export: Export) -> Destination:
     """The export's destination with its decrypted credentials (raises DestinationError, CredentialError)."""
     cls = get_destination(export.destination_type)
     return cls(dict(export.destination_config), credentials_decrypt(export.credentials_encrypted))
-
-
-def export_test_connection(*, export: Export) -> dict:
-    """{"ok": bool, "message": str}: decrypts the saved credentials and asks the destination to check them."""
-    try:
-        destination = export_destination(export)
-        destination.test_connection()
-    except CredentialError as exc:
-        return {"ok": False, "message": str(exc)}
-    except DestinationError as exc:
-        return {"ok": False, "message": exc.message}
-    return {"ok": True, "message": f"Connected to {get_destination(export.destination_type).label}."}

@@ -50,3 +50,11 @@ MAPPING = [
     {"source": "company_name", "target": "Company", "max_length": 80, "truncate": True},
     {"source": "country", "target": "Country", "picklist": ["US", "CA", "GB", "DE", "FR", "AU", "IN", "BR"]},
 ]
+
+
+def connection_check(client, export_id) -> dict:
+    """Asks for a connection check (202, pending) and reads it back from its Location (tasks run eagerly
+    when the request commits, so the check has finished by then)."""
+    r = client.post(f"/api/v1/exports/{export_id}/test-connection")
+    assert r.status_code == 202 and r.json()["status"] == "pending", r.content
+    return client.get(r["Location"]).json()

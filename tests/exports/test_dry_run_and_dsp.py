@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from exports.services.exports import export_create
-from tests.exports.conftest import MAPPING
+from tests.exports.conftest import MAPPING, connection_check
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +152,7 @@ def test_dsp_run_uploads_list_named_after_audience_or_override(tenant, audience,
         list_name=list_name,
         field_mapping=[{"source": "email", "target": "email", "type": "email", "required": True}],
     )
-    assert tenant.jwt().post(f"/api/v1/exports/{export.id}/test-connection").json()["ok"] is True
+    assert connection_check(tenant.jwt(), export.id)["status"] == "ok"
     r = tenant.jwt().post(f"/api/v1/exports/{export.id}/runs")
     run = tenant.jwt().get(f"/api/v1/exports/{export.id}/runs/{r.json()['run_id']}").json()
     assert run["status"] in ("completed", "completed_with_errors"), run
@@ -174,5 +174,5 @@ def test_dsp_test_connection_when_key_wrong_says_so(tenant, audience, dsp):
         destination_config={"base_url": dsp.url},
         credentials={"api_key": "nope"},
     )
-    out = tenant.jwt().post(f"/api/v1/exports/{export.id}/test-connection").json()
-    assert out["ok"] is False and "401" in out["message"]
+    out = connection_check(tenant.jwt(), export.id)
+    assert out["status"] == "failed" and "401" in out["message"]

@@ -110,7 +110,7 @@ def test_export_form_when_webhook_url_internal_shows_the_reason_next_to_the_fiel
     assert r.status_code == 400
     assert 'aria-describedby="error-url"' in body
     assert (
-        f'<span class="error small" id="error-url">The webhook URL is not allowed: 127.0.0.1 {INTERNAL}'
+        f'<span class="error small field-error" id="error-url">The webhook URL is not allowed: 127.0.0.1 {INTERNAL}'
         in body
     )
 

@@ -3,7 +3,8 @@
 import pytest
 from django.test import Client
 
-from exports.models import Export, ExportRun
+from exports.models import ConnectionCheck, Export, ExportRun
+from exports.services.connection_checks import connection_check_run
 from exports.services.exports import export_create
 from tests.exports.conftest import MAPPING
 
@@ -125,7 +126,23 @@ def test_test_connection_fragment_reports_result(browser, tenant, audience):
         field_mapping=MAPPING,
     )
     r = browser.post(f"/exports/{export.id}/test-connection/", **HX)
-    assert r.status_code == 200 and b'id="connection-result"' in r.content and b"Connected" in r.content
+    body = r.content.decode()
+    assert (
+        r.status_code == 200
+        and body.lstrip().startswith('<div id="connection-result"')
+        and "<html" not in body
+    )
+    assert "Checking…" in body and 'hx-trigger="every 1s"' in body
+    check = ConnectionCheck.objects.get(export=export)
+    assert f"/exports/{export.id}/test-connection/{check.id}/" in body
+    r = browser.get(f"/exports/{export.id}/test-connection/{check.id}/", **HX)
+    assert r.status_code == 200 and "Checking…" in r.content.decode()  # still pending: polling goes on
+    connection_check_run(check_id=str(check.id))  # what the worker does
+    r = browser.get(f"/exports/{export.id}/test-connection/{check.id}/", **HX)
+    assert r.status_code == 286 and b"Connected to" in r.content and b"hx-trigger" not in r.content
+    assert b'id="export-connection" hx-swap-oob="true"' in r.content  # the export's badge says the same
+    page = browser.get(f"/exports/{export.id}/").content.decode()
+    assert "Connected to File" in page and "Checking…" not in page
 
 
 def test_support_cannot_post_forms(tenant, audience):
