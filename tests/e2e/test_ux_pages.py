@@ -179,3 +179,28 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
     print("visited", visited, "pages;", ", ".join(timings), {k: round(v, 1) for k, v in spent.items()})
     assert visited >= 60
     assert not problems, "\n".join(problems)
+
+
+def test_htmx_refusal_shows_a_message_and_expired_session_returns_after_login(page, tenant_factory, password):
+    marketer = tenant_factory(role="marketer")
+    login(page, marketer.user.email, password)
+    page.goto("/audiences/")
+    # an htmx request the role may not make: a visible message, the page stays as it was
+    page.evaluate("htmx.ajax('GET', '/privacy/', {target: '#main', swap: 'innerHTML'})")
+    toast = page.locator("#toasts .toast.error")
+    toast.wait_for()
+    assert "not available to the marketer role" in toast.inner_text()
+    assert page.locator("h1").inner_text() == "Audiences"
+    screenshot(page, "ux-htmx-forbidden-toast")
+    page.click("#toasts .toast-close")
+    assert page.locator("#toasts .toast").count() == 0
+
+    # the session ends; the next htmx request takes the browser to the login page, and back afterwards
+    page.context.clear_cookies()
+    page.evaluate("htmx.ajax('GET', '/audiences/', {target: '#main', swap: 'innerHTML'})")
+    page.wait_for_url("**/login/?next=%2Faudiences%2F")
+    page.fill("#id_username", marketer.user.email)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/audiences/")
+    assert page.locator("h1").inner_text() == "Audiences"
