@@ -216,3 +216,25 @@ def test_builder_with_topic_list_open_has_no_serious_accessibility_violation(bui
         if v["impact"] in ("serious", "critical")
     ]
     assert serious == []
+
+
+def test_builder_sentence_follows_conditions_and_any_groups(builder):
+    page = builder
+    page.click("#add-filter")
+    row = page.locator(".filter-row").last
+    row.locator("select[name=filter_field]").select_option("country")
+    row.locator("select[name=filter_op]").select_option("=")
+    row.locator("input[name=filter_value]").fill("US")
+    row.locator("input[name=filter_value]").press("End")
+    _wait_sentence(page, "in the last 7 days, in the US.")
+    page.locator(".filter-group .group-op").select_option("or")
+    page.click(".filter-group .add-condition")
+    page.wait_for_function("document.querySelectorAll('.filter-row').length === 2")
+    row = page.locator(".filter-row").last
+    row.locator("select[name=filter_field]").select_option("country")
+    row.locator("select[name=filter_op]").select_option("=")
+    row.locator("input[name=filter_value]").fill("CA")
+    row.locator("input[name=filter_value]").press("End")
+    _wait_sentence(page, "in the last 7 days, in the US or Canada.")
+    assert "In the US or Canada" in page.locator("#estimate .summary-chips").inner_text()
+    screenshot(page, "builder-groups-sentence-1440")
