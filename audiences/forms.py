@@ -34,9 +34,12 @@ class TaskForm(forms.Form):
     )
     format = forms.ChoiceField(choices=OutputFormat.choices, initial=OutputFormat.PARQUET)
 
-    def __init__(self, *args, prefixes: list[str] = (), **kwargs):
+    def __init__(self, *args, prefixes: list[str] = (), labels: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["topic_id_prefixes"].choices = [(p, p) for p in prefixes]
+        labels = labels or {}
+        self.fields["topic_id_prefixes"].choices = [
+            (p, f"{labels[p]} ({p})" if p in labels else p) for p in prefixes
+        ]
 
     def clean(self):
         data = super().clean()

@@ -30,3 +30,10 @@ def definition_summary(context, definition, chips: bool = True, element_id: str 
         "show_chips": chips,
         "element_id": element_id,
     }
+
+
+@register.simple_tag(takes_context=True)
+def topic_names(context, codes) -> str:
+    """'CRM Software (4eyes_100), 4eyes_999': catalogue names with their codes; unknown codes as they are."""
+    catalogue = _catalogue(context)
+    return ", ".join(f"{catalogue[c].name} ({c})" if c in catalogue else str(c) for c in codes or [])

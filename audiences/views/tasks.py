@@ -8,6 +8,7 @@ from audiences.forms import TaskForm
 from audiences.models import TaskKind, TaskStatus
 from audiences.selectors import tasks as task_selectors
 from audiences.selectors.audiences import dataset_overview
+from audiences.selectors.topics import topic_catalogue
 from audiences.services import tasks as task_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
@@ -27,7 +28,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
             "end_day": overview["days"][-1],
             "topic_id_prefixes": overview["prefixes"][:3],
         }
-    form = TaskForm(request.POST or None, prefixes=overview["prefixes"], initial=initial)
+    labels = {code: t.name for code, t in topic_catalogue(principal.organization.pk).items()}
+    form = TaskForm(request.POST or None, prefixes=overview["prefixes"], labels=labels, initial=initial)
     if request.method == "POST" and form.is_valid():
         v = form.cleaned_data
         try:

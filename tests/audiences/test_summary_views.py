@@ -61,3 +61,20 @@ def test_audience_summary_of_another_org_audience_shows_nothing(client, other_te
     client.force_login(other_tenant.user)
     r = client.get("/audiences/summary/", {"audience_id": str(audience.pk)}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and "People with" not in r.content.decode()
+
+
+def test_tasks_page_and_task_detail_name_topics_from_the_catalogue(client, tenant, audience):
+    from audiences.models import Task, TaskKind
+
+    client.force_login(tenant.user)
+    html = client.get("/tasks/").content.decode()
+    assert ">CRM Software (4eyes_100)</option>" in html
+    task = Task.objects.create(
+        organization=tenant.org,
+        kind=TaskKind.INTENT_HIVE,
+        input_path="/x",
+        topic_id_prefixes=["4eyes_100", "4eyes_999"],
+        expires_at="2099-01-01T00:00:00Z",
+    )
+    detail = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "<dd>CRM Software (4eyes_100), 4eyes_999</dd>" in detail
