@@ -121,6 +121,9 @@
         e.preventDefault();
         if (list.hidden) { open(); return; }
         setActive(active + (e.key === "ArrowDown" ? 1 : -1));
+      } else if ((e.key === "Home" || e.key === "End") && !list.hidden && e.ctrlKey) {
+        e.preventDefault();
+        setActive(e.key === "Home" ? 0 : visible().length - 1);
       } else if (e.key === "Enter") {
         e.preventDefault(); // never submits the form from here
         var items = visible();

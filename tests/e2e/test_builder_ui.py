@@ -157,6 +157,13 @@ def test_phone_keeps_the_estimate_visible_while_editing(builder):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(Path(__file__).parent / "artifacts" / "builder-sticky-390.png"))
     screenshot(page, "builder-390")
+    # the topic list on a phone: over the form, above the sticky estimate
+    page.locator("#topic-picker").scroll_into_view_if_needed()
+    page.locator("#topic-search").focus()
+    page.locator("#topic-search").press_sequentially("ma")
+    assert page.locator("#topic-listbox").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(Path(__file__).parent / "artifacts" / "builder-picker-390.png"))
 
 
 def test_audience_pages_and_export_form_show_the_sentence(builder, tenant):
