@@ -17,7 +17,7 @@ from delivr_admin.permissions import CanWrite, principal_of
 from delivr_admin.schema import page_parameters
 
 from . import selectors
-from .models import CheckStatus, ConnectionStatus, FailMode, Schedule
+from .models import CheckStatus, ConnectionStatus, FailMode, Schedule, SyncMode
 from .services import connection_checks as check_services
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
@@ -59,6 +59,13 @@ class FieldMappingEntrySerializer(serializers.Serializer):
     default = serializers.CharField(required=False, allow_null=True)
 
 
+SYNC_MODE_HELP = (
+    '"changes" (default for new exports): send only records added or changed since the last successful run; '
+    '"full": send every record; "mirror": changes plus removal of records that left the audience (only for '
+    "destinations that can remove records)."
+)
+
+
 class ExportOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     project_id = serializers.UUIDField()
@@ -82,6 +89,7 @@ class ExportOutputSerializer(serializers.Serializer):
             "unchecked | checking | connected | not_connected, and a sentence saying why."
         )
     )
+    sync_mode = serializers.CharField(help_text=SYNC_MODE_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -151,6 +159,18 @@ class ExportRunOutputSerializer(serializers.Serializer):
     seconds_left = serializers.SerializerMethodField(
         help_text="Estimated seconds until a running run finishes, from its pace so far; null otherwise."
     )
+    records_added = serializers.IntegerField(
+        help_text="Records the destination did not hold before this run."
+    )
+    records_changed = serializers.IntegerField(
+        help_text="Records whose mapped values changed since the last run."
+    )
+    records_unchanged = serializers.IntegerField(
+        help_text="Records the destination already held with these values (not sent unless sync_mode is full)."
+    )
+    records_removed = serializers.IntegerField(
+        help_text="Records removed from the destination because they left the audience (sync_mode mirror)."
+    )
     suppressed_count = serializers.IntegerField()
     object_type_results = serializers.DictField(child=ObjectTypeResultSerializer())
     validation_errors = serializers.DictField(
@@ -194,6 +214,9 @@ class ExportListApi(APIView):
         schedule = serializers.ChoiceField(choices=Schedule.values, required=False, default="manual")
         record_limit = RecordLimitSerializer(required=False, allow_null=True)
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+        sync_mode = serializers.ChoiceField(
+            choices=SyncMode.values, required=False, default=SyncMode.CHANGES, help_text=SYNC_MODE_HELP
+        )
 
     @extend_schema(
         operation_id="exports_list",
@@ -249,6 +272,7 @@ class ExportDetailApi(APIView):
         schedule = serializers.ChoiceField(choices=Schedule.values, required=False)
         record_limit = RecordLimitSerializer(required=False, allow_null=True)
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+        sync_mode = serializers.ChoiceField(choices=SyncMode.values, required=False, help_text=SYNC_MODE_HELP)
 
     @extend_schema(responses={200: ExportOutputSerializer, 401: ERROR, 404: ERROR})
     def get(self, request, export_id):

@@ -23,6 +23,12 @@ class ConnectionStatus(models.TextChoices):
     NOT_CONNECTED = "not_connected", "Not connected"
 
 
+class SyncMode(models.TextChoices):
+    FULL = "full", "Send every record on each run"
+    CHANGES = "changes", "Send only records added or changed since the last successful run"
+    MIRROR = "mirror", "Send changes and remove records that left the audience"
+
+
 class Export(models.Model):
     """An audience sent to a destination: config (plain), credentials (encrypted), field mapping, limits."""
 
@@ -55,6 +61,7 @@ class Export(models.Model):
     field_catalog = models.JSONField(
         default=dict, blank=True, help_text="The destination's own fields as last fetched, and when."
     )
+    sync_mode = models.CharField(max_length=10, choices=SyncMode.choices, default=SyncMode.CHANGES)
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -112,6 +119,12 @@ class ExportRun(models.Model):
         null=True, blank=True, help_text="Records the run will process, counted when it starts."
     )
     suppressed_count = models.BigIntegerField(default=0)
+    # what the diff against the export's snapshot found (changes/mirror); a full run counts every record as
+    # added or changed too, so the figures read the same whatever the mode
+    records_added = models.BigIntegerField(default=0)
+    records_changed = models.BigIntegerField(default=0)
+    records_removed = models.BigIntegerField(default=0)
+    records_unchanged = models.BigIntegerField(default=0)
     object_type_results = models.JSONField(default=dict, blank=True)
     validation_summary = models.JSONField(default=dict, blank=True, help_text="code -> target -> count")
     batches_done = models.PositiveIntegerField(default=0)

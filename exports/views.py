@@ -16,7 +16,7 @@ from delivr_admin.errors import ApplicationError
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
-from .models import CheckStatus, Schedule
+from .models import CheckStatus, Schedule, SyncMode
 from .services import connection as connection_services
 from .services import connection_checks as check_services
 from .services import dry_run as dry_run_services
@@ -80,6 +80,7 @@ def _destination(kind: str, config: dict | None = None) -> dict | None:
         ],
         "credential_settings": [_setting(cls, k, True) for k in cls.credential_fields],
         "has_lists": cls.has_lists,
+        "sync_modes": [(m, SyncMode(m).label) for m in export_services.sync_modes_for(cls)],
     }
 
 
@@ -141,6 +142,7 @@ def _form_context(
         "schedule": values.get("schedule", export.schedule if export else "manual"),
         "record_limit": record_limit,
         "list_name": values.get("list_name", export.list_name if export else ""),
+        "sync_mode": values.get("sync_mode", export.sync_mode if export else SyncMode.CHANGES),
     }
 
 
@@ -198,6 +200,7 @@ def _parse_form(request) -> dict:
         "schedule": post.get("schedule") or "manual",
         "record_limit": record_limit,
         "list_name": post.get("list_name", ""),
+        "sync_mode": post.get("sync_mode") or SyncMode.CHANGES,
     }
 
 
@@ -211,6 +214,7 @@ _SERVICE_KEYS = (
     "schedule",
     "record_limit",
     "list_name",
+    "sync_mode",
 )
 
 
@@ -306,6 +310,7 @@ def export_form_destination(request: HttpRequest) -> HttpResponse:
         "list_name": request.GET.get("list_name", ""),
         "audience_name": _audience_name(request),
         "oob": True,
+        "sync_mode": request.GET.get("sync_mode") or (export.sync_mode if export else SyncMode.CHANGES),
     }
     return render(request, "exports/export_form.html#destination-fields", context)
 

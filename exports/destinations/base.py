@@ -180,6 +180,7 @@ class Destination:
     # destination can list its own (custom fields included) once connected.
     default_fields: ClassVar[tuple[TargetField, ...]] = ()
     fetches_fields: ClassVar[bool] = False
+    # Can take back records it received (`remove_batch`): needed by the `mirror` sync mode and opt-outs.
     supports_removal: ClassVar[bool] = False
     # The credential a run cannot do without, and the words to ask for it ("" = none needed).
     required_credential: ClassVar[tuple[str, str]] = ("", "")
@@ -213,6 +214,11 @@ class Destination:
         """Called once before the first batch of a run."""
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        raise NotImplementedError
+
+    def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        """Takes back records sent by earlier runs (columns record_key, person_id, email; one idempotency key
+        `<run_id>:<record_key>:removed` per row). Removing a record that is not there is a success."""
         raise NotImplementedError
 
     def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:

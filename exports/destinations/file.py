@@ -99,6 +99,7 @@ class FileDestination(Destination):
     resumable: ClassVar[bool] = False
     uses_idempotency_keys: ClassVar[bool] = False  # a new file per run: nothing to upsert
     batch_size: ClassVar[int] = 65536
+    supports_removal: ClassVar[bool] = True  # a removals file next to the output
 
     @classmethod
     def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
@@ -148,6 +149,7 @@ class FileDestination(Destination):
         self._writer = None
         self._schema: pa.Schema | None = None
         self._rows = 0
+        self._removed: list[pa.RecordBatch] = []
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         if self._writer is None:
@@ -180,7 +182,36 @@ class FileDestination(Destination):
                 default_storage.delete(name)
             with open(self._path, "rb") as fh:
                 stored = default_storage.save(name, _LocalFile(fh, name=os.path.basename(name)))
-            return {"file_name": stored, "format": self.format, "rows": self._rows}
+            details = {"file_name": stored, "format": self.format, "rows": self._rows}
+            if self._removed:
+                details.update(self._store_removals(context))
+            return details
         finally:
             if os.path.exists(self._path):
                 os.unlink(self._path)
+
+    def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        """Collects the keys of the records that left: written at close as `<run_id>-removals.<format>`."""
+        self._removed.append(batch.select(["record_key"]))
+        result = BatchResult()
+        result.object("Record", "remove").records_updated = batch.num_rows
+        return result
+
+    def _store_removals(self, context: BatchContext) -> dict[str, Any]:
+        table = pa.Table.from_batches(self._removed)
+        name = self._name(context).rsplit(".", 1)[0] + f"-removals.{self.format}"
+        fd, path = tempfile.mkstemp(prefix=f"export-removals-{context.run_id}-", dir=settings.VAR_DIR / "tmp")
+        os.close(fd)
+        try:
+            if self.format == "parquet":
+                pq.write_table(table, path, compression="zstd")
+            else:
+                pacsv.write_csv(table, path)
+            if default_storage.exists(name):
+                default_storage.delete(name)
+            with open(path, "rb") as fh:
+                stored = default_storage.save(name, _LocalFile(fh, name=os.path.basename(name)))
+        finally:
+            if os.path.exists(path):  # the storage may have moved it into place
+                os.unlink(path)
+        return {"removals_file_name": stored, "removed_rows": table.num_rows}

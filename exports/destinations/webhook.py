@@ -56,6 +56,7 @@ class WebhookDestination(Destination):
     }
     required_credential = ("secret", "add a signing secret")
     batch_size: ClassVar[int] = 500
+    supports_removal: ClassVar[bool] = True  # a `removed` event per batch
     backoff_base: ClassVar[float] = 0.5
 
     @classmethod
@@ -155,4 +156,35 @@ class WebhookDestination(Destination):
                 obj.records_skipped += 1
             else:
                 obj.records_created += 1
+        return result
+
+    def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        """One signed `removed` event naming the records' keys (the receiver knows them from the sends)."""
+        keys = batch.column(batch.schema.get_field_index("record_key")).to_pylist()
+        body = json.dumps(
+            {
+                "type": "removed",
+                "export_id": context.export_id,
+                "run_id": context.run_id,
+                "batch_index": context.batch_index,
+                "records": [
+                    {"idempotency_key": idem, "record_key": key}
+                    for idem, key in zip(context.idempotency_keys, keys, strict=True)
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        status, _, error = self._send(body, f"{context.run_id}:removed:{context.batch_index}")
+        if status in (401, 403):
+            raise DestinationError(
+                f"The webhook refused the signature ({outbound.status_reason(status)}).", user_error=True
+            )
+        result = BatchResult()
+        obj = result.object("Record", "remove")
+        if not 200 <= status < 300:
+            reason = error or outbound.status_reason(status)
+            for key in context.idempotency_keys:
+                obj.add_error(key, "DESTINATION_ERROR", f"the webhook did not accept the removals ({reason})")
+        else:
+            obj.records_updated = len(keys)
         return result

@@ -18,7 +18,7 @@ from audiences.selectors.audiences import audience_get, audience_input_path
 from delivr_admin.errors import ApplicationError
 from exports.crypto import CredentialError, credentials_decrypt, credentials_encrypt
 from exports.destinations.base import Destination, DestinationError, get_destination
-from exports.models import ACTIVE_RUN_STATUSES, ConnectionStatus, Export, FailMode, Schedule
+from exports.models import ACTIVE_RUN_STATUSES, ConnectionStatus, Export, FailMode, Schedule, SyncMode
 from exports.services.connection import export_connection_queue
 from exports.validation import MappingError, mapping_parse
 
@@ -155,6 +155,26 @@ def schedule_next_run(schedule: str, now=None):
     return None
 
 
+def sync_modes_for(cls: type[Destination]) -> list[str]:
+    """The sync modes a destination can honour: mirror needs one that can take records back."""
+    modes = [SyncMode.CHANGES, SyncMode.FULL]
+    if getattr(cls, "supports_removal", False):
+        modes.append(SyncMode.MIRROR)
+    return modes
+
+
+def sync_mode_check(cls: type[Destination], sync_mode: str) -> None:
+    """400 in words when the mode is unknown or the destination cannot honour it."""
+    if sync_mode not in SyncMode.values:
+        raise ApplicationError("sync_mode must be full, changes or mirror.", code="invalid_request")
+    if sync_mode not in sync_modes_for(cls):
+        raise ApplicationError(
+            f"{cls.label} cannot remove records, so it cannot mirror the audience: choose "
+            '"changes" (send new and changed records) or "full" (send every record).',
+            code="invalid_request",
+        )
+
+
 def _name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ApplicationError("An export needs a name.", code="invalid_request")
@@ -175,6 +195,7 @@ def export_create(
     schedule: str = Schedule.MANUAL,
     record_limit: dict | None = None,
     list_name: str | None = None,
+    sync_mode: str = SyncMode.CHANGES,
 ) -> Export:
     """Validates everything against the audience's dataset and the destination, then saves the export."""
     project = _project(principal, project_id)
@@ -188,6 +209,7 @@ def export_create(
     max_records, fail_mode = _record_limit(record_limit)
     mapping = mapping_validate(field_mapping, audience)
     mapping_targets_check(destination_type=destination_type, field_mapping=mapping)
+    sync_mode_check(cls, sync_mode)
     export = Export.objects.create(
         organization=project.organization,
         project=project,
@@ -203,6 +225,7 @@ def export_create(
         record_limit_max=max_records,
         record_limit_fail_mode=fail_mode,
         list_name=(list_name or "").strip()[:255],
+        sync_mode=sync_mode,
         created_by=principal.actor,
     )
     # Credentials are checked in the background (a draft without them is saved, marked Not connected).
@@ -223,6 +246,7 @@ def export_update(
     schedule: str = _UNSET,
     record_limit: dict | None = _UNSET,
     list_name: str | None = _UNSET,
+    sync_mode: str = _UNSET,
 ) -> Export:
     """Partial update: omitted arguments keep their value; record_limit=None clears the limit.
 
@@ -276,6 +300,9 @@ def export_update(
     mapping_targets_check(destination_type=export.destination_type, field_mapping=export.field_mapping)
     if kind_changed:
         export.field_catalog = {}
+    if sync_mode is not _UNSET:
+        export.sync_mode = sync_mode
+    sync_mode_check(cls, export.sync_mode)
     export.save()
     reconnect = kind_changed or destination_config is not _UNSET or credentials is not _UNSET
     if reconnect or export.connection_status == ConnectionStatus.UNCHECKED:

@@ -76,8 +76,11 @@ def test_file_run_in_small_batches_dedupes_across_them_writes_no_spools_and_comm
         tenant, audience, field_mapping=[{"source": "country", "target": "Country", "picklist": ["XX"]}]
     )
     run = ExportRun.objects.create(export=export, organization=tenant.org)
-    assert run_services.export_run_execute(run_id=run.pk) == "completed_with_errors"
+    # nothing exported while every record failed: the run failed, with the first reasons in words
+    assert run_services.export_run_execute(run_id=run.pk) == "failed"
     run.refresh_from_db()
+    assert run.failure_kind == "user" and run.error.startswith("Nothing was exported")
+    assert "Country is not one of the allowed values" in run.error
     rows, persons = audience_truth(audience)
     assert run.records_total == len(rows) and run.records_duplicated == len(rows) - len(persons)
     # every record fails the picklist: all counted, the first MAX_RECORD_ERRORS kept per batch

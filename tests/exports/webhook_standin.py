@@ -21,6 +21,8 @@ class WebhookStandin:
         self.batches: list[dict] = []  # every accepted batch body
         self.created: dict[str, int] = {}  # idempotency key -> times created (always 1 if idempotency works)
         self.received: list[str] = []  # every record key received, resends included
+        self.holds: dict[str, dict] = {}  # record key -> fields: what the receiver holds now
+        self.removed: list[str] = []  # record keys named by `removed` events
         self.fail_next: list[int] = []  # statuses to answer for the next requests
         self.retry_after: str | None = None
         self.sleep_per_batch = 0.0
@@ -66,7 +68,13 @@ class WebhookStandin:
                 results = []
                 with standin.lock:
                     standin.batches.append({"headers": dict(self.headers), "body": data})
+                    if data.get("type") == "removed":
+                        for record in data.get("records", []):
+                            standin.removed.append(record["record_key"])
+                            standin.holds.pop(record["record_key"], None)
+                        return self._answer(200, {})
                     for record in data.get("records", []):
+                        standin.holds[record["idempotency_key"].split(":", 1)[1]] = record.get("fields", {})
                         key = record["idempotency_key"]
                         standin.received.append(key)
                         if key in standin.created:

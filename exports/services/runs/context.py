@@ -13,10 +13,12 @@ import pyarrow as pa
 from django.utils import timezone
 
 from audiences.engine import Selection
-from exports.destinations.base import BatchResult, Destination, ObjectResult, RecordError
-from exports.models import Export, ExportRun, RunStatus
+from exports.destinations.base import BatchContext, BatchResult, Destination, ObjectResult, RecordError
+from exports.models import Export, ExportRun, RunStatus, SyncMode
 from exports.services.runs.errors import RunLost
 from exports.services.runs.keys import SeenKeys
+from exports.services.runs.snapshot import Previous
+from exports.services.runs.spool import KeysSink, ListSink
 from exports.validation import FieldSpec
 
 
@@ -28,7 +30,10 @@ class Progress:
         self.exported = run.records_exported
         self.failed = run.records_failed
         self.duplicated = run.records_duplicated
-        self.sent_rows = 0
+        self.added = run.records_added
+        self.changed = run.records_changed
+        self.unchanged = run.records_unchanged
+        self.removed = run.records_removed
         self.object_type = object_type
         self.objects: dict[str, ObjectResult] = {}
         for name, data in (run.object_type_results or {}).items():
@@ -52,6 +57,8 @@ class Progress:
             if name not in self.objects:
                 self.objects[name] = ObjectResult(object_type=obj.object_type, operation=obj.operation)
             self.objects[name].merge(obj)
+            if obj.operation == "remove":
+                continue  # removals have their own count (records_removed)
             if name == self.object_type:  # a record counts once: HubSpot's companies and events have own rows
                 self.exported += obj.records_created + obj.records_updated
                 self.failed += obj.records_failed
@@ -70,6 +77,10 @@ class Progress:
             "records_exported": self.exported,
             "records_failed": self.failed,
             "records_duplicated": self.duplicated,
+            "records_added": self.added,
+            "records_changed": self.changed,
+            "records_unchanged": self.unchanged,
+            "records_removed": self.removed,
             "object_type_results": self.results_json(),
             "validation_summary": self.summary,
         }
@@ -92,8 +103,34 @@ class RunContext:
     spools: list[pa.Table] = field(default_factory=list)  # committed batches of an earlier attempt
     progress: Progress | None = None
     seen: SeenKeys = field(default_factory=SeenKeys)
+    previous: Previous | None = None  # the export's snapshot: what the destination holds
     destination: Destination | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    list_sink: ListSink | None = None
+    keys_sink: KeysSink | None = None
+    removed_path: str | None = None  # the removals the destination accepted (local Parquet)
+
+    def batch_context(self, index: int, idempotency_keys: list[str] | None = None) -> BatchContext:
+        return BatchContext(
+            run_id=self.run_id,
+            export_id=str(self.export.pk),
+            batch_index=index,
+            list_name=self.list_name,
+            idempotency_keys=idempotency_keys or [],
+            organization_id=str(self.export.organization_id),
+        )
+
+    @property
+    def sync_mode(self) -> str:
+        return self.export.sync_mode
+
+    @property
+    def sends_unchanged(self) -> bool:
+        return self.sync_mode == SyncMode.FULL
+
+    @property
+    def removes_departed(self) -> bool:
+        return self.sync_mode == SyncMode.MIRROR
 
     @property
     def run_id(self) -> str:

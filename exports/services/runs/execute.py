@@ -88,12 +88,14 @@ def export_run_execute(*, run_id: uuid.UUID | str) -> str:
 
 def _steps(run: ExportRun, attempt: int) -> str:
     ctx = run_read(run, attempt)
-    sink = spool.ListSink(run.pk)
+    ctx.list_sink, ctx.keys_sink = spool.ListSink(run.pk), spool.KeysSink(run.pk)
     try:
-        run_send(ctx, sink)
-        return run_finish(ctx, sink)
+        run_send(ctx)
+        return run_finish(ctx)
     finally:
-        sink.discard()
+        ctx.list_sink.discard()
+        ctx.keys_sink.discard()
+        ctx.previous.discard()
 
 
 def _destination_or_database_failure(run: ExportRun, attempt: int, exc: Exception) -> str:

@@ -1,32 +1,81 @@
-"""Step 4 of a run: record the export-generated list of what was sent and move the run to its final status."""
+"""Step 4 of a run: record the export-generated list of what the destination accepted, move the run to its
+final status, and only then advance the export's snapshot (a failed run never does).
+
+A run that exported nothing while records failed is `failed`, with the first reasons in words, rather than
+`completed_with_errors`: nothing reached the destination, and the user must fix something before rerunning.
+"""
 
 from __future__ import annotations
 
+import os
+
 from django.utils import timezone
 
-from exports.models import RunStatus
+from exports.models import FailureKind, RunStatus
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext, finish_update
 from exports.services.runs.errors import RunLost
+from exports.services.runs.snapshot import snapshot_next, snapshot_swap
+
+MAX_REASONS = 3
 
 
-def run_finish(ctx: RunContext, sink: spool.ListSink) -> str:
+def run_finish(ctx: RunContext) -> str:
     """Saves the final counts and status; returns the status. RunLost when the run was taken from us."""
-    sink.close()
-    contact_list = _record_list(ctx, sink)
-    progress = ctx.progress
-    status = RunStatus.COMPLETED_WITH_ERRORS if progress.failed else RunStatus.COMPLETED
-    finished = finish_update(
-        ctx.run, ctx.attempt, status, details=ctx.details, contact_list=contact_list, **progress.fields()
-    )
-    if not finished:
-        raise RunLost(ctx.run_id)
+    ctx.list_sink.close()
+    contact_list = _record_list(ctx, ctx.list_sink)
+    next_snapshot = snapshot_next(ctx.export, ctx.previous, ctx.keys_sink.path, ctx.removed_path)
+    try:
+        status, failure = _status(ctx)
+        finished = finish_update(
+            ctx.run,
+            ctx.attempt,
+            status,
+            details=ctx.details,
+            contact_list=contact_list,
+            **failure,
+            **ctx.progress.fields(),
+        )
+        if not finished:
+            raise RunLost(ctx.run_id)
+        snapshot_swap(ctx.export, next_snapshot)
+    finally:
+        for path in (next_snapshot, ctx.removed_path):
+            if path and os.path.exists(path):
+                os.unlink(path)
     spool.spool_clear(ctx.run.pk)
     return status
 
 
+def _status(ctx: RunContext) -> tuple[str, dict]:
+    progress = ctx.progress
+    if not progress.failed:
+        return RunStatus.COMPLETED, {}
+    if progress.exported or progress.unchanged or progress.removed:
+        return RunStatus.COMPLETED_WITH_ERRORS, {}
+    return RunStatus.FAILED, {"error": _nothing_exported(ctx), "failure_kind": FailureKind.USER}
+
+
+def _nothing_exported(ctx: RunContext) -> str:
+    progress = ctx.progress
+    primary = progress.objects.get(progress.object_type)
+    reasons: list[str] = []
+    for error in primary.errors if primary else []:
+        reason = error.message or error.code
+        if reason and reason not in reasons:
+            reasons.append(reason)
+        if len(reasons) == MAX_REASONS:
+            break
+    label = ctx.destination_cls.label or "The destination"
+    first = "; ".join(reasons) or "no reason given"
+    return (
+        f"Nothing was exported: all {progress.failed:,} records were rejected "
+        f"(sent to {label}, or stopped by the field mapping's checks). First reasons: {first}."
+    )
+
+
 def _record_list(ctx: RunContext, sink: spool.ListSink):
-    """The export-generated list of the records sent (identities only), or None when nothing was sent."""
+    """The export-generated list of the records the destination accepted (identities only), or None."""
     if not sink.rows:
         return None
     from audiences.services.lists import contact_list_record_export

@@ -14,6 +14,7 @@ from exports.services.runs import spool
 from exports.services.runs.context import Progress, RunContext, checkpoint
 from exports.services.runs.errors import user_error
 from exports.services.runs.keys import KEY_COLUMNS
+from exports.services.runs.snapshot import snapshot_load
 from exports.validation import MappingError, mapping_parse, mapping_sources
 
 _RESET_FIELDS = {
@@ -24,6 +25,10 @@ _RESET_FIELDS = {
     "records_duplicated": 0,
     "object_type_results": {},
     "validation_summary": {},
+    "records_added": 0,
+    "records_changed": 0,
+    "records_unchanged": 0,
+    "records_removed": 0,
 }
 
 
@@ -62,6 +67,7 @@ def run_read(run: ExportRun, attempt: int) -> RunContext:
     ctx.progress = Progress(run, cls.object_types[0] if cls.object_types else "Record")
     for table in ctx.spools:
         ctx.seen.add(table.column("record_key").combine_chunks().drop_null())
+    ctx.previous = snapshot_load(export)
     return ctx
 
 

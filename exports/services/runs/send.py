@@ -11,15 +11,18 @@ import logging
 import time
 from collections.abc import Iterator
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from audiences import engine
-from exports.destinations.base import MAX_RECORD_ERRORS, BatchContext, BatchResult, ObjectResult
+from exports.destinations.base import MAX_RECORD_ERRORS, BatchResult, ObjectResult
 from exports.services.runs import context as run_context
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
+from exports.services.runs.remove import run_remove_departed
+from exports.services.runs.snapshot import value_hashes
 from exports.validation import validate_batch_full
 
 logger = logging.getLogger(__name__)
@@ -73,29 +76,35 @@ def _batches(ctx: RunContext) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
             yield batch, keys
 
 
-def run_send(ctx: RunContext, sink: spool.ListSink) -> None:
-    """Sends every remaining batch and closes the destination (ctx.details gets what it reported)."""
+def run_send(ctx: RunContext) -> None:
+    """Sends every remaining batch, then the removals (mirror), and closes the destination (ctx.details gets
+    what it reported)."""
     destination = ctx.destination_cls(dict(ctx.export.destination_config), ctx.credentials)
     ctx.destination = destination
     for table in ctx.spools:  # the committed batches' records come first in the list, as they were sent
-        sink.write(table)
+        ctx.list_sink.write(table)
+        ctx.keys_sink.write(table)
     ctx.spools = []
-    destination.open(_batch_context(ctx, ctx.batches_done))
+    destination.open(ctx.batch_context(ctx.batches_done))
     try:
-        _send_all(ctx, sink)
+        _send_all(ctx)
+        ctx.keys_sink.close()
+        if ctx.removes_departed:
+            run_remove_departed(ctx)
     except BaseException:
         _close_quietly(ctx)
         raise
-    ctx.details = destination.close(_batch_context(ctx, ctx.batches_done), success=True) or {}
+    ctx.details = destination.close(ctx.batch_context(ctx.batches_done), success=True) or {}
 
 
-def _send_all(ctx: RunContext, sink: spool.ListSink) -> None:
+def _send_all(ctx: RunContext) -> None:
     last_commit = time.monotonic()
     uncommitted = False
     for batch, keys in _batches(ctx):
         index = ctx.batches_done
         table = _send_batch(ctx, batch, keys, index)
-        sink.write(table)
+        ctx.list_sink.write(table)
+        ctx.keys_sink.write(table)
         ctx.batches_done = index + 1
         if ctx.resumable:
             spool.spool_write(ctx.run.pk, index, table)
@@ -112,20 +121,9 @@ def _commit(ctx: RunContext) -> None:
     run_context.checkpoint(ctx.run, ctx.attempt, batches_done=ctx.batches_done, **ctx.progress.fields())
 
 
-def _batch_context(ctx: RunContext, index: int, idempotency_keys: list[str] | None = None) -> BatchContext:
-    return BatchContext(
-        run_id=ctx.run_id,
-        export_id=str(ctx.export.pk),
-        batch_index=index,
-        list_name=ctx.list_name,
-        idempotency_keys=idempotency_keys or [],
-        organization_id=str(ctx.export.organization_id),
-    )
-
-
 def _close_quietly(ctx: RunContext) -> None:
     try:
-        ctx.destination.close(_batch_context(ctx, 0), success=False)
+        ctx.destination.close(ctx.batch_context(0), success=False)
     except Exception:  # noqa: BLE001 - the original failure is the one to report
         logger.warning("export run %s: destination close failed", ctx.run_id, exc_info=True)
 
@@ -147,7 +145,7 @@ def add_errors(obj: ObjectResult, examples: list[tuple[str, str, str]], count: i
 
 
 def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int) -> pa.Table:
-    """Dedupes, validates and sends one batch; returns its spool (record keys, sent, identities)."""
+    """Dedupes, validates, diffs and sends one batch; returns its spool (keys, sent, identities, held)."""
     progress = ctx.progress
     progress.total += batch.num_rows
     first = first_occurrences(keys, ctx.seen)
@@ -166,24 +164,72 @@ def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: i
         unique, unique_keys = batch.filter(first), keys.filter(first)
     checked = validate_batch_full(unique, ctx.mapping)
     _count_invalid(ctx, checked, unique_keys, primary)
-    if checked.table.num_rows:
+    valid_at = pl.from_arrow(checked.valid).arg_true()
+    valid_keys = unique_keys.filter(checked.valid)
+    hashes = value_hashes(checked.table)
+    known, same = ctx.previous.classify(valid_keys, hashes)
+    progress.added += int((~known).sum())
+    progress.changed += int((known & ~same).sum())
+    progress.unchanged += int(same.sum())
+    send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
+    accepted = pl.repeat(False, len(valid_at), eager=True)
+    if send.any():
+        everything = bool(send.all())
+        table = checked.table if everything else checked.table.filter(send.to_arrow())
+        send_keys = valid_keys if everything else valid_keys.filter(send.to_arrow())
         sent = ctx.destination.write_batch(
-            checked.table.combine_chunks().to_batches()[0],
-            _batch_context(ctx, index, _idempotency_keys(ctx, unique_keys.filter(checked.valid))),
+            table.combine_chunks().to_batches()[0],
+            ctx.batch_context(index, _idempotency_keys(ctx, send_keys)),
         )
         for name, obj in sent.objects.items():
             result.object(name, obj.operation).merge(obj)
             result.objects[name].operation = obj.operation
+        took = _accepted(ctx, send_keys, sent.objects.get(progress.object_type))
+        accepted = accepted.scatter(send.arg_true(), took)
     progress.merge(result)
+    return _spool_table(unique, unique_keys, valid_at, hashes, accepted, same & ~send)
+
+
+def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:
+    """Which of the records sent the destination took: all but those it named in errors. When it failed more
+    than it named, which ones is unknown: none counts as accepted (the next run sends them again)."""
+    if obj is None or not obj.records_failed:
+        return pl.repeat(True, len(keys), eager=True)
+    prefix = f"{ctx.run_id}:"
+    named = {e.key[len(prefix) :] for e in obj.errors if e.key.startswith(prefix)}
+    if len(named) < obj.records_failed:
+        return pl.repeat(False, len(keys), eager=True)
+    return ~pl.from_arrow(pc.is_in(keys, value_set=pa.array(sorted(named), pa.string())))
+
+
+def _spool_table(
+    unique: pa.RecordBatch,
+    unique_keys: pa.Array,
+    valid_at: pl.Series,
+    hashes: pa.Array,
+    accepted: pl.Series,
+    kept: pl.Series,
+) -> pa.Table:
+    """One row per distinct record of the batch; invalid records have no value hash and are not held."""
+    n = len(unique_keys)
+    nothing = pl.repeat(False, n, eager=True)
+    value_hash = pl.repeat(None, n, dtype=pl.UInt64, eager=True).scatter(valid_at, pl.from_arrow(hashes))
     return pa.table(
         {
             "record_key": unique_keys,
-            "sent": checked.valid,
+            "sent": _arrow(nothing.scatter(valid_at, accepted)),
             "person_id": column_or_null(unique, "person_id"),
             "email": column_or_null(unique, "email"),
+            "value_hash": _arrow(value_hash),
+            "held": _arrow(nothing.scatter(valid_at, accepted | kept)),
         },
         schema=spool.SPOOL_SCHEMA,
     )
+
+
+def _arrow(series: pl.Series) -> pa.Array:
+    out = series.to_arrow()
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _idempotency_keys(ctx: RunContext, keys: pa.Array) -> list[str]:

@@ -22,8 +22,17 @@ from exports.destinations.file import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
+# sent: sent by this run and accepted by the destination; held: the destination holds value_hash for the
+# record after this run (accepted now, or unchanged since the snapshot)
 SPOOL_SCHEMA = pa.schema(
-    [("record_key", pa.string()), ("sent", pa.bool_()), ("person_id", pa.string()), ("email", pa.string())]
+    [
+        ("record_key", pa.string()),
+        ("sent", pa.bool_()),
+        ("person_id", pa.string()),
+        ("email", pa.string()),
+        ("value_hash", pa.uint64()),
+        ("held", pa.bool_()),
+    ]
 )
 LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
 
@@ -49,7 +58,10 @@ def spool_read(run_id, batches: int) -> list[pa.Table] | None:
         if not default_storage.exists(name):
             return None
         with default_storage.open(name, "rb") as fh:
-            tables.append(pq.read_table(io.BytesIO(fh.read())))
+            table = pq.read_table(io.BytesIO(fh.read()))
+        if table.schema.names != SPOOL_SCHEMA.names:  # written by an older version: start again
+            return None
+        tables.append(table)
     return tables
 
 
@@ -108,6 +120,32 @@ class ListSink:
             self.close()
         except Exception:  # noqa: BLE001 - only reached when the run failed already
             logger.warning("export list file %s: close failed", self.path, exc_info=True)
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+
+
+class KeysSink:
+    """Every record key the run met with what the destination holds for it (the spools' rows), streamed into
+    a local Parquet file: the engine anti-joins it with the snapshot (removals) and builds the next one."""
+
+    def __init__(self, run_id) -> None:
+        self.path = local_temp_path(f"export-keys-{run_id}-")
+        self._writer = pq.ParquetWriter(self.path, SPOOL_SCHEMA, compression="zstd")
+
+    def write(self, spool: pa.Table) -> None:
+        self._writer.write_table(spool)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def discard(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - only reached when the run failed already
+            logger.warning("export keys file %s: close failed", self.path, exc_info=True)
         finally:
             if os.path.exists(self.path):
                 os.unlink(self.path)

@@ -1,0 +1,288 @@
+"""Sync modes: a 1M-person audience synced, then re-synced after 1% of people changed and 1% left.
+
+    .venv/bin/python -m bench.sync [--persons 1000000] [--destination file] [--mode mirror]
+
+1. Initial sync (export in `--mode`, default mirror, to a Parquet file): every person is sent.
+2. The dataset changes: 1% of people get a new first name, 1% leave (their rows are deleted).
+3. Re-sync in `--mode`: the records sent (changed + new, plus removals in mirror) against the audience size
+   (goal: <= 2.2%), and the run's wall time.
+4. The diff itself, in isolation, over the same data: loading the snapshot into sorted hashes, classifying
+   every current record (key + value hash) against it, and the engine's anti-join for the removals
+   (goal: >= 5M records/s). The keys and value hashes of the current records are computed first (that is
+   validation's work, measured by bench.exports).
+5. A `full` run over the same changed data for comparison (sends everyone again).
+
+Hook for rate-limited destinations (HubSpot pacing): `--destination` picks the export's destination from
+DESTINATIONS; `scenario(make_export)` runs steps 1-3 and 5 with any export factory and returns the figures
+(records sent, seconds), so a paced destination (a stand-in URL, a budget) can be timed the same way.
+Data: one row per person (person_id unique), made once in var/bench-sync/; a fresh SQLite database there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "var" / "bench-sync"
+
+MAPPING = [
+    {"source": "email", "target": "Email", "type": "email", "required": True},
+    {"source": "first_name", "target": "FirstName", "max_length": 40},
+    {"source": "last_name", "target": "LastName", "max_length": 80},
+    {"source": "job_title", "target": "JobTitle", "max_length": 60, "truncate": True},
+    {"source": "company_name", "target": "Company", "max_length": 255},
+    {"source": "country", "target": "Country"},
+]
+DESTINATIONS = {"file": ("file", {"format": "parquet"}, {})}
+
+
+def setup() -> None:
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_DIR / 'db.sqlite3'}")
+    os.environ["DELIVR_DEMO_DATA"] = str(BENCH_DIR / "data" / "base")
+    os.environ["DELIVR_DATA_ROOTS"] = str(BENCH_DIR / "data")
+    os.environ["DELIVR_MEDIA_ROOT"] = str(BENCH_DIR / "media")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def base_dataset(persons: int) -> Path:
+    """The generator's tree with person_id made unique per row: `persons` rows, one per person."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from audiences.engine.generator import GenerateParams, generate
+
+    raw, out = BENCH_DIR / "data" / "raw", BENCH_DIR / "data" / "base"
+    marker = out / f"_persons_{persons}"
+    if marker.exists():
+        return out
+    shutil.rmtree(raw, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    generate(str(raw), GenerateParams(rows=persons, days=4, prefixes=4, seed=91, start_day="2024-05-01"))
+    n = 0
+    for path in sorted(raw.rglob("*.parquet")):
+        table = pq.read_table(path, partitioning=None)
+        ids = pc.cast(pa.array(range(n, n + table.num_rows), pa.int64()), pa.string())
+        ids = pc.binary_join_element_wise("p", ids, "")
+        table = table.set_column(table.schema.get_field_index("person_id"), "person_id", ids)
+        emails = pc.binary_join_element_wise(ids, "@bench.example.com", "")
+        table = table.set_column(table.schema.get_field_index("email"), "email", emails)
+        target = out / path.relative_to(raw)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target, compression="zstd")
+        n += table.num_rows
+    marker.touch()
+    shutil.rmtree(raw, ignore_errors=True)
+    return out
+
+
+def working_copy(base: Path) -> Path:
+    work = BENCH_DIR / "data" / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(base, work)
+    return work
+
+
+def churn(root: Path, every: int = 100) -> tuple[int, int]:
+    """1 person in `every` gets a new first name, another 1 in `every` leaves; returns (changed, left)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    changed = left = 0
+    for path in sorted(root.rglob("*.parquet")):
+        table = pq.read_table(path, partitioning=None)
+        number = pc.cast(pc.utf8_slice_codeunits(table.column("person_id"), 1), pa.int64())
+        slot = pc.remainder(number, every)
+        rename, leave = pc.equal(slot, 1), pc.equal(slot, 2)
+        names = pc.if_else(rename, pa.scalar("Renamed"), table.column("first_name"))
+        table = table.set_column(table.schema.get_field_index("first_name"), "first_name", names)
+        changed += pc.sum(pc.cast(rename, pa.int64())).as_py() or 0
+        left += pc.sum(pc.cast(leave, pa.int64())).as_py() or 0
+        pq.write_table(table.filter(pc.invert(leave)), path, compression="zstd")
+    return changed, left
+
+
+def _context(root: Path):
+    from accounts.models import Membership, Organization, Project, Role, User
+    from accounts.selectors import principal_for_user
+    from audiences.models import Audience
+
+    org, _ = Organization.objects.get_or_create(name="Bench sync", parent=None)
+    project, _ = Project.objects.get_or_create(organization=org, name="Bench")
+    user = User.objects.filter(email="bench-sync@example.com").first() or User.objects.create_user(
+        email="bench-sync@example.com", password="bench-sync"
+    )
+    Membership.objects.get_or_create(user=user, organization=org, defaults={"role": Role.ADMIN})
+    audience, _ = Audience.objects.get_or_create(
+        organization=org, project=project, name="Everyone (sync)", defaults={"definition": {}}
+    )
+    Audience.objects.filter(pk=audience.pk).update(input_path=str(root))
+    audience.refresh_from_db()
+    return principal_for_user(user, org.id), project, audience
+
+
+def export_factory(root: Path, destination: str) -> Callable[[str], object]:
+    from exports.services.exports import export_create
+
+    principal, project, audience = _context(root)
+    kind, config, credentials = DESTINATIONS[destination]
+
+    def make(mode: str):
+        return export_create(
+            principal=principal,
+            project_id=project.id,
+            audience_id=audience.id,
+            name=f"Bench sync {mode} {time.time()}",
+            destination_type=kind,
+            destination_config=dict(config),
+            credentials=dict(credentials) or None,
+            field_mapping=MAPPING,
+            sync_mode=mode,
+        )
+
+    return make
+
+
+def execute(export) -> tuple[object, float]:
+    from exports.models import ExportRun
+    from exports.services.runs import export_run_execute
+
+    run = ExportRun.objects.create(export=export, organization=export.organization)
+    t0 = time.perf_counter()
+    export_run_execute(run_id=run.pk)
+    took = time.perf_counter() - t0
+    run.refresh_from_db()
+    assert run.status in ("completed", "completed_with_errors"), (run.status, run.error)
+    return run, took
+
+
+def scenario(make_export: Callable[[str], object], root: Path, mode: str) -> dict:
+    """Initial sync, churn, re-sync in `mode`, then a `full` run of the changed data (a fresh export)."""
+    from django.core.files.storage import default_storage
+
+    from exports.services.runs.snapshot import snapshot_name
+
+    export = make_export(mode)
+    first, first_seconds = execute(export)
+    before = BENCH_DIR / "snapshot-before.parquet"  # what the re-sync diffs against, for the diff alone
+    with default_storage.open(snapshot_name(export), "rb") as src, open(before, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    changed, left = churn(root)
+    second, second_seconds = execute(export)
+    full_export = make_export("full")
+    full, full_seconds = execute(full_export)
+    return {
+        "export": export,
+        "first": first,
+        "first_seconds": first_seconds,
+        "changed": changed,
+        "left": left,
+        "second": second,
+        "second_seconds": second_seconds,
+        "full": full,
+        "full_seconds": full_seconds,
+    }
+
+
+def bench_diff(export, root: Path, repeat: int) -> dict:
+    """The diff alone: snapshot -> sorted hashes, classify every current record, anti-join for removals."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from audiences import engine
+    from audiences.selectors.audiences import audience_selection
+    from exports.services.runs.keys import KEY_COLUMNS, record_keys
+    from exports.services.runs.snapshot import Previous, snapshot_removals, value_hashes
+    from exports.services.runs.spool import local_temp_path
+    from exports.validation import mapping_parse, mapping_sources, validate_batch_full
+
+    mapping = mapping_parse(MAPPING)
+    columns = tuple(dict.fromkeys(mapping_sources(mapping) + list(KEY_COLUMNS)))
+    sel = audience_selection(export.audience, columns=columns)
+    batches = []
+    for batch in engine.iter_batches(sel, batch_size=65536):
+        checked = validate_batch_full(batch, mapping)
+        batches.append((record_keys(batch).filter(checked.valid), value_hashes(checked.table)))
+    current = sum(len(k) for k, _ in batches)
+    keys_path = local_temp_path("bench-sync-keys-")
+    pq.write_table(pa.table({"record_key": pa.concat_arrays([k for k, _ in batches])}), keys_path)
+    snapshot = BENCH_DIR / "snapshot-before.parquet"
+    table = pq.read_table(snapshot)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        previous = Previous(str(snapshot), table)
+        unchanged = 0
+        for keys, hashes in batches:
+            _, same = previous.classify(keys, hashes)
+            unchanged += int(same.sum())
+        removed = snapshot_removals(previous, keys_path).num_rows
+        best = min(best, time.perf_counter() - t0)
+    os.unlink(keys_path)
+    return {
+        "current": current,
+        "snapshot": table.num_rows,
+        "unchanged": unchanged,
+        "removed": removed,
+        "seconds": best,
+        "rate": current / best,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--destination", choices=sorted(DESTINATIONS), default="file")
+    parser.add_argument("--mode", choices=("changes", "mirror"), default="mirror")
+    parser.add_argument("--repeat", type=int, default=3, help="diff passes (best is reported)")
+    args = parser.parse_args()
+    setup()
+    root = working_copy(base_dataset(args.persons))
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    r = scenario(export_factory(root, args.destination), root, args.mode)
+    first, second, full = r["first"], r["second"], r["full"]
+    sent = second.records_exported + second.records_removed
+    print(
+        f"initial sync ({args.mode}, {args.destination}): {first.records_exported:,} records sent of "
+        f"{first.records_total:,} in {r['first_seconds']:.2f} s"
+    )
+    print(f"churn: {r['changed']:,} people changed, {r['left']:,} left")
+    print(
+        f"re-sync ({args.mode}): {sent:,} records sent ({second.records_exported:,} upserts: "
+        f"{second.records_added:,} new + {second.records_changed:,} changed; {second.records_removed:,} "
+        f"removals) = {sent / first.records_total:.2%} of {first.records_total:,} "
+        f"(goal <= 2.2%); {second.records_unchanged:,} unchanged not sent; {r['second_seconds']:.2f} s"
+    )
+    print(
+        f"full run of the same data: {full.records_exported:,} records sent "
+        f"({full.records_exported / first.records_total:.1%}) in {r['full_seconds']:.2f} s"
+    )
+    d = bench_diff(r["export"], root, args.repeat)
+    print(
+        f"diff alone: {d['current']:,} current records against a snapshot of {d['snapshot']:,} "
+        f"({d['unchanged']:,} unchanged, {d['removed']:,} to remove) in {d['seconds']:.3f} s = "
+        f"{d['rate']:,.0f} current records/s (goal >= 5M; best of {args.repeat})"
+    )
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    shutil.rmtree(BENCH_DIR / "media", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Step 3b of a `mirror` run: take back from the destination the records that left the audience.
+
+The records to remove are the snapshot's records the run did not meet (an engine anti-join); they go to the
+destination in batches with idempotency keys `<run_id>:<record_key>:removed`, so a retried run that removes
+them again changes nothing. The removals the destination accepted leave the next snapshot.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from exports.destinations.base import BatchResult
+from exports.services.runs import context as run_context
+from exports.services.runs.context import RunContext
+from exports.services.runs.errors import user_error
+from exports.services.runs.snapshot import snapshot_removals
+from exports.services.runs.spool import local_temp_path
+
+REMOVE_COLUMNS = ["record_key", "person_id", "email"]
+
+
+def run_remove_departed(ctx: RunContext) -> None:
+    """Removes the departed records; ctx.removed_path names the ones the destination accepted."""
+    if not getattr(ctx.destination_cls, "supports_removal", False):
+        raise user_error(
+            f"{ctx.destination_cls.label} cannot remove records: choose the sync mode "
+            '"changes" (send new and changed records only) for this export.'
+        )
+    departed = snapshot_removals(ctx.previous, ctx.keys_sink.path)
+    progress = ctx.progress
+    progress.removed = 0  # a retried run removes everything again (idempotent): count it once
+    if not departed.num_rows:
+        return
+    done: list[pa.Array] = []
+    size = ctx.batch_size
+    for offset in range(0, departed.num_rows, size):
+        chunk = departed.slice(offset, size).select(REMOVE_COLUMNS).combine_chunks()
+        keys = chunk.column("record_key").combine_chunks()
+        idempotency = pc.binary_join_element_wise(f"{ctx.run_id}:", keys, ":removed", "").to_pylist()
+        result = ctx.destination.remove_batch(
+            chunk.to_batches()[0], ctx.batch_context(ctx.batches_done, idempotency)
+        )
+        accepted = _accepted(ctx, keys, result)
+        done.append(keys.filter(accepted.to_arrow()))
+        progress.removed += int(accepted.sum())
+        _keep_results(ctx, result)
+        run_context.checkpoint(ctx.run, ctx.attempt, **progress.fields())
+    ctx.removed_path = local_temp_path(f"export-removed-{ctx.run_id}-")
+    pq.write_table(pa.table({"record_key": pa.concat_arrays(done)}), ctx.removed_path)
+
+
+def _accepted(ctx: RunContext, keys: pa.Array, result: BatchResult) -> pl.Series:
+    """All but the removals the destination named in errors; none when it failed more than it named."""
+    failed = sum(obj.records_failed for obj in result.objects.values())
+    if not failed:
+        return pl.repeat(True, len(keys), eager=True)
+    prefix, suffix = f"{ctx.run_id}:", ":removed"
+    named = {
+        e.key[len(prefix) : -len(suffix)]
+        for obj in result.objects.values()
+        for e in obj.errors
+        if e.key.startswith(prefix) and e.key.endswith(suffix)
+    }
+    if len(named) < failed:
+        return pl.repeat(False, len(keys), eager=True)
+    return ~pl.from_arrow(pc.is_in(keys, value_set=pa.array(sorted(named), pa.string())))
+
+
+def _keep_results(ctx: RunContext, result: BatchResult) -> None:
+    """Removal results sit beside the sends' in object_type_results, as "<object type> removals"."""
+    renamed = BatchResult()
+    for name, obj in result.objects.items():
+        obj.operation = "remove"
+        renamed.objects[f"{name} removals"] = obj
+    ctx.progress.merge(renamed)

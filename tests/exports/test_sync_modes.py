@@ -1,0 +1,242 @@
+"""Sync modes against the stand-ins: changes sends only what changed, mirror removes who left, full resends all;
+the snapshot never advances on a failed run; the form/API offer only the modes a destination can honour."""
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from django.core.files.storage import default_storage
+
+from exports.models import ExportRun
+from exports.services import runs as run_services
+from exports.services.exports import export_create
+from exports.services.runs.snapshot import snapshot_name
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/exports"
+MAPPING = [{"source": "email", "target": "Email"}, {"source": "first_name", "target": "FirstName"}]
+
+
+@pytest.fixture
+def dataset(export_intent_root, tmp_path, settings) -> Path:
+    """A private copy of the export dataset that a test may change."""
+    root = tmp_path / "sync-data" / "intent"
+    shutil.copytree(export_intent_root, root)
+    settings.DELIVR_DATA_ROOTS = [*settings.DELIVR_DATA_ROOTS, str(root.parent)]
+    return root
+
+
+@pytest.fixture
+def synced_audience(tenant, dataset):
+    from audiences.models import Audience
+
+    return Audience.objects.create(
+        organization=tenant.org,
+        project=tenant.project,
+        name="Synced",
+        definition={},
+        input_path=str(dataset),
+    )
+
+
+def rewrite(root: Path, change) -> None:
+    """Applies change(table) -> table to every Parquet file of the dataset."""
+    for path in sorted(root.rglob("*.parquet")):
+        table = pq.read_table(path, partitioning=None)
+        pq.write_table(change(table), path)
+
+
+def persons(root: Path) -> list[str]:
+    ids = set()
+    for path in root.rglob("*.parquet"):
+        ids.update(pq.read_table(path, columns=["person_id"]).column("person_id").to_pylist())
+    return sorted(i for i in ids if i)
+
+
+def rename(person_id: str, first_name: str):
+    def change(table: pa.Table) -> pa.Table:
+        index = table.schema.get_field_index("first_name")
+        hit = pc.equal(table.column("person_id"), person_id)
+        column = pc.if_else(hit, pa.scalar(first_name), table.column("first_name"))
+        return table.set_column(index, "first_name", column)
+
+    return change
+
+
+def drop(person_id: str):
+    return lambda table: table.filter(
+        pc.invert(pc.fill_null(pc.equal(table.column("person_id"), person_id), False))
+    )
+
+
+def webhook_export(tenant, audience, webhook, sync_mode: str):
+    return export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name=f"Webhook {sync_mode}",
+        destination_type="webhook",
+        destination_config={"url": webhook.url},
+        credentials={"secret": "whsec-test"},
+        field_mapping=MAPPING,
+        sync_mode=sync_mode,
+    )
+
+
+def execute(export) -> ExportRun:
+    run = ExportRun.objects.create(export=export, organization=export.organization)
+    run_services.export_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def records_sent(webhook) -> int:
+    return sum(
+        len(b["body"].get("records", [])) for b in webhook.batches if b["body"].get("type") != "removed"
+    )
+
+
+def test_changes_second_run_with_nothing_changed_sends_nothing(tenant, synced_audience, dataset, webhook):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    first = execute(export)
+    everyone = len(persons(dataset))
+    assert first.status == "completed", first.error
+    assert first.records_added == first.records_exported == everyone and first.records_unchanged == 0
+    sent = records_sent(webhook)
+    second = execute(export)
+    assert second.status == "completed", second.error
+    assert records_sent(webhook) == sent  # nothing went out
+    assert second.records_exported == second.records_added == second.records_changed == 0
+    assert second.records_unchanged == everyone and second.contact_list is None
+
+
+def test_changes_when_one_person_changed_sends_one_update(tenant, synced_audience, dataset, webhook):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    execute(export)
+    person = persons(dataset)[3]
+    rewrite(dataset, rename(person, "Renamed"))
+    sent = records_sent(webhook)
+    run = execute(export)
+    assert run.status == "completed", run.error
+    assert (run.records_changed, run.records_added, run.records_exported) == (1, 0, 1)
+    assert records_sent(webhook) == sent + 1
+    assert webhook.holds[person]["FirstName"] == "Renamed"
+    assert run.contact_list.row_count == 1  # the list holds what the destination accepted in this run
+
+
+def test_mirror_person_leaving_the_audience_is_removed_with_a_removed_event(
+    tenant, synced_audience, dataset, webhook
+):
+    export = webhook_export(tenant, synced_audience, webhook, "mirror")
+    execute(export)
+    leaver = persons(dataset)[0]
+    assert leaver in webhook.holds
+    rewrite(dataset, drop(leaver))
+    run = execute(export)
+    assert run.status == "completed", run.error
+    assert run.records_removed == 1 and webhook.removed == [leaver] and leaver not in webhook.holds
+    assert run.records_exported == 0 and run.records_unchanged == len(persons(dataset))
+    # the next run finds nothing to remove: the snapshot dropped the removed record
+    again = execute(export)
+    assert again.records_removed == 0 and webhook.removed == [leaver]
+
+
+def test_changes_mode_leaves_a_departed_person_at_the_destination(tenant, synced_audience, dataset, webhook):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    execute(export)
+    leaver = persons(dataset)[0]
+    rewrite(dataset, drop(leaver))
+    run = execute(export)
+    assert run.records_removed == 0 and webhook.removed == [] and leaver in webhook.holds
+
+
+def test_full_mode_resends_everything_and_still_counts_what_changed(
+    tenant, synced_audience, dataset, webhook
+):
+    export = webhook_export(tenant, synced_audience, webhook, "full")
+    execute(export)
+    rewrite(dataset, rename(persons(dataset)[1], "Other"))
+    sent = records_sent(webhook)
+    run = execute(export)
+    everyone = len(persons(dataset))
+    assert records_sent(webhook) == sent + everyone
+    assert (run.records_changed, run.records_unchanged, run.records_exported) == (1, everyone - 1, everyone)
+
+
+def test_failed_run_never_advances_the_snapshot(tenant, synced_audience, dataset, webhook):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    execute(export)
+    with default_storage.open(snapshot_name(export), "rb") as fh:
+        before = fh.read()
+    person = persons(dataset)[2]
+    rewrite(dataset, rename(person, "Changed"))
+    webhook.secret = "rotated"  # the receiver refuses our signature: the run fails (user error)
+    failed = execute(export)
+    assert failed.status == "failed" and "signature" in failed.error
+    with default_storage.open(snapshot_name(export), "rb") as fh:
+        assert fh.read() == before
+    webhook.secret = "whsec-test"
+    retried = execute(export)
+    assert retried.status == "completed" and retried.records_changed == 1 and retried.records_exported == 1
+
+
+def test_mirror_file_export_writes_a_removals_file_next_to_the_output(tenant, synced_audience, dataset):
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=synced_audience.id,
+        name="File mirror",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=MAPPING,
+        sync_mode="mirror",
+    )
+    first = execute(export)
+    assert first.details["rows"] == len(persons(dataset)) and "removals_file_name" not in first.details
+    leaver = persons(dataset)[5]
+    rewrite(dataset, drop(leaver))
+    run = execute(export)
+    assert run.status == "completed" and run.records_removed == 1 and run.details["rows"] == 0
+    name = run.details["removals_file_name"]
+    assert name == run.details["file_name"].replace(".csv", "-removals.csv")
+    with default_storage.open(name, "rb") as fh:
+        rows = list(csv.DictReader(io.StringIO(fh.read().decode())))
+    assert rows == [{"record_key": leaver}]
+
+
+def test_api_refuses_mirror_for_a_destination_that_cannot_remove_and_reports_counts(
+    tenant, synced_audience, hubspot_standin
+):
+    body = {
+        "project_id": str(tenant.project.id),
+        "audience_id": str(synced_audience.id),
+        "name": "HubSpot mirror",
+        "destination_type": "hubspot",
+        "destination_config": {"host": hubspot_standin.url},
+        "credentials": hubspot_standin.credentials(),
+        "field_mapping": [{"source": "email", "target": "email", "type": "email", "required": True}],
+        "sync_mode": "mirror",
+    }
+    r = tenant.jwt().post(URL, body, format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert "cannot remove records" in r.json()["error"]["message"]
+    body.pop("sync_mode")
+    r = tenant.jwt().post(URL, body, format="json")
+    assert r.status_code == 201 and r.json()["sync_mode"] == "changes"
+    r = tenant.jwt().put(f"{URL}/{r.json()['id']}", {"sync_mode": "sideways"}, format="json")
+    assert r.status_code == 400
+
+
+def test_run_json_has_the_diff_counts(tenant, synced_audience, webhook):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    run = execute(export)
+    body = tenant.jwt().get(f"{URL}/{export.id}/runs/{run.pk}").json()
+    assert {"records_added", "records_changed", "records_removed", "records_unchanged"} <= set(body)
+    assert body["records_added"] == run.records_added > 0
