@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import logging
 import os
 import re
@@ -267,12 +268,25 @@ def contact_list_import(*, list_id) -> ContactList | None:
     return contact_list
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(header_line: str) -> str:
+    """The delimiter of an upload, read from its header line: the most frequent of , ; tab | (a comma when
+    none appears). Spreadsheets in many locales save CSV with semicolons, and "CSV" exports are often tab
+    separated; header names do not contain delimiters, so the header line tells them apart reliably."""
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _import(contact_list: ContactList) -> dict:
     schema = pa.schema([(c, pa.string()) for c in LIST_COLUMNS])
     directory = _list_dir(contact_list)
     with default_storage.open(contact_list.upload_name, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text)
+        first = text.readline()
+        reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
         try:
             names = next(reader)
         except (StopIteration, csv.Error) as exc:

@@ -1,7 +1,10 @@
 """Tasks pages: the org's tasks with live progress, a form to start one, per-partition counts and downloads."""
 
+from datetime import date
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
 from audiences.forms import TaskForm
@@ -30,7 +33,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
         }
     labels = {code: t.name for code, t in topic_catalogue(principal.organization.pk).items()}
     form = TaskForm(request.POST or None, prefixes=overview["prefixes"], labels=labels, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _empty_range(form, overview["days"]):
         v = form.cleaned_data
         try:
             task = task_services.task_create(
@@ -66,6 +69,21 @@ def task_list(request: HttpRequest) -> HttpResponse:
         response = render(request, "audiences/tasks.html#task-table", context)
         return response if context["any_running"] else _stop(response)
     return render(request, "audiences/tasks.html", context)
+
+
+def _empty_range(form: TaskForm, available: list[str]) -> bool:
+    """True (with a form error saying so) when no chosen day has data: such a task would count nothing."""
+    days = form.cleaned_data.get("days") or []
+    if not available or not days or {d.isoformat() for d in days} & set(available):
+        return False
+    first, last = date.fromisoformat(available[0]), date.fromisoformat(available[-1])
+    form.add_error(
+        None,
+        f"There is no data from {date_format(days[0], 'j M Y')} to {date_format(days[-1], 'j M Y')}: "
+        f"the data covers {date_format(first, 'j M Y')} to {date_format(last, 'j M Y')}. "
+        "Choose days in that range; a task over no data would count nothing.",
+    )
+    return True
 
 
 def _stop(response: HttpResponse) -> HttpResponse:

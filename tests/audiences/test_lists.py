@@ -232,3 +232,40 @@ def test_list_report_when_none_or_other_org_is_404(tenant, other_tenant):
     messy = upload(tenant).json()
     assert other_tenant.key().get(f"/api/v1/lists/{messy['id']}/reports/invalid").status_code == 404
     assert other_tenant.key().get(f"/api/v1/lists/{messy['id']}").status_code == 404
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_list_upload_when_semicolon_or_tab_separated_sniffs_the_delimiter(tenant, delimiter):
+    content = CSV.replace(",", delimiter).replace("\n,,,,,x", "\n" + delimiter * 5 + "x")
+    r = upload(tenant, content)
+    assert r.status_code == 202, r.content
+    body = tenant.key().get(f"/api/v1/lists/{r.json()['id']}").json()
+    assert body["status"] == "ready"
+    assert (body["row_count"], body["imported_count"], body["invalid_count"], body["duplicate_count"]) == (
+        7,
+        2,
+        3,
+        2,
+    )
+    contact_list = ContactList.objects.get(pk=body["id"])
+    table = pq.read_table(default_storage.path(contact_list.file_name))
+    assert table.column("last_name").to_pylist() == ["Lee", "Dow"]
+
+
+def test_list_upload_when_one_column_without_delimiter_reads_it(tenant):
+    r = upload(tenant, "email\nann@acme.io\nbob@acme.io\n")
+    body = tenant.key().get(f"/api/v1/lists/{r.json()['id']}").json()
+    assert (body["status"], body["imported_count"]) == ("ready", 2)
+
+
+def test_lists_page_when_imported_summarises_the_report_and_failed_uploads_can_be_dismissed(client, tenant):
+    ready = upload(tenant).json()["id"]
+    failed = upload(tenant, "name\nAnn\n", name="No identifiers").json()["id"]
+    assert ContactList.objects.get(pk=failed).status == ListStatus.FAILED
+    client.force_login(tenant.user)
+    body = client.get("/lists/").content.decode()
+    assert "2 of 7 rows imported; 3 invalid (<a href=" in body and "2 duplicates left out (<a href=" in body
+    assert f"/api/v1/lists/{ready}/reports/invalid" in body
+    assert ">Dismiss</button>" in body and "Dismiss the failed upload No identifiers?" in body
+    r = client.post(f"/lists/{failed}/delete/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and not ContactList.objects.filter(pk=failed).exists()

@@ -99,3 +99,20 @@ def test_support_sees_tasks_but_cannot_start_or_unload(client, tenant_factory):
         },
     )
     assert r.status_code == 403
+
+
+def test_tasks_page_when_range_has_no_data_warns_and_creates_nothing(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post(
+        "/tasks/",
+        {
+            "start_day": "2023-01-01",
+            "end_day": "2023-01-31",
+            "topic_id_prefixes": ["4eyes_101"],
+            "scores": ["high"],
+            "format": "parquet",
+        },
+    )
+    body = r.content.decode()
+    assert r.status_code == 200 and not Task.objects.exists()
+    assert "There is no data from 1 Jan 2023 to 31 Jan 2023: the data covers 1 May 2024 to 4 May 2024" in body
