@@ -317,6 +317,12 @@ DELIVR_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("DELIVR_EXPORT_HEARTBEAT_TIMEO
 DELIVR_OUTBOUND_ALLOWED_HOSTS = env_list("DELIVR_OUTBOUND_ALLOWED_HOSTS", "")
 DELIVR_TEST_CONNECTION_DEADLINE_SECONDS = env_int("DELIVR_TEST_CONNECTION_DEADLINE_SECONDS", 10)
 DELIVR_EXPORT_MAX_ATTEMPTS = env_int("DELIVR_EXPORT_MAX_ATTEMPTS", 3)
+# Destination budgets (exports/pacing.py): requests per 10 s per HubSpot portal, per second per Brevo account.
+DELIVR_HUBSPOT_RATE_LIMIT = env_int("DELIVR_HUBSPOT_RATE_LIMIT", 100)
+DELIVR_BREVO_RATE_LIMIT = env_int("DELIVR_BREVO_RATE_LIMIT", 10)
+# Delivr's HubSpot app, owner of the timeline event template runs create on first use (empty: no events).
+DELIVR_HUBSPOT_APP_ID = os.environ.get("DELIVR_HUBSPOT_APP_ID", "")
+DELIVR_HUBSPOT_DEVELOPER_API_KEY = os.environ.get("DELIVR_HUBSPOT_DEVELOPER_API_KEY", "")
 CELERY_BEAT_SCHEDULE["export-schedule-due"] = {"task": "exports.tasks.export_schedule_due", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["export-runs-reap"] = {"task": "exports.tasks.export_runs_reap", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["pixel-regenerate-pending"] = {

@@ -1,7 +1,7 @@
 """Field mapping: parse it, then validate and normalize Arrow record batches with it (vectorised).
 
-A mapping is a list of fields {source, target, required, max_length, picklist, multi_value, default, type,
-truncate}. Per field and record, in this order (the first failing check is the field's error):
+A mapping is a list of fields {source, target, required, max_length (or maxLength, the March document's
+spelling), picklist, multi_value, default, type, truncate}. Per field and record, in this order (the first failing check is the field's error):
 
 1. normalize: strings are trimmed of ASCII whitespace; a multi-value field takes a list, or splits a string on
    ",", trims each value, drops empty ones, and joins them with ";" (picklist values are checked per value);
@@ -132,6 +132,10 @@ def mapping_parse(raw: Any, columns: dict[str, str] | None = None) -> list[Field
         where = f"field_mapping[{i}]"
         if not isinstance(entry, dict):
             raise MappingError(f"{where} must be an object.")
+        if "maxLength" in entry:  # the March 2026 document's spelling of max_length
+            if entry.get("max_length") is not None and entry["max_length"] != entry["maxLength"]:
+                raise MappingError(f"{where}: maxLength and max_length disagree; give one of them.")
+            entry = {k: v for k, v in entry.items() if k != "maxLength"} | {"max_length": entry["maxLength"]}
         unknown = set(entry) - allowed
         if unknown:
             raise MappingError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}.")

@@ -8,10 +8,11 @@ it (backoff shortened for tests), `.requests` / `.calls(method, path_contains)` 
 
 import pytest
 
+from tests.exports.standins.brevo_standin import BrevoStandIn
 from tests.exports.standins.hubspot_standin import HubSpotStandIn
 from tests.exports.standins.salesforce_standin import SalesforceStandIn
 
-__all__ = ["hubspot_standin", "salesforce_standin"]
+__all__ = ["brevo_standin", "hubspot_standin", "salesforce_standin"]
 
 
 @pytest.fixture
@@ -24,5 +25,12 @@ def hubspot_standin():
 @pytest.fixture
 def salesforce_standin():
     standin = SalesforceStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def brevo_standin():
+    standin = BrevoStandIn().start()
     yield standin
     standin.stop()
