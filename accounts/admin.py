@@ -1,6 +1,9 @@
 from django.contrib import admin
 
+from .forms import AdminLoginForm
 from .models import ApiClient, Membership, Organization, Project, User
+
+admin.site.login_form = AdminLoginForm
 
 admin.site.register(Organization)
 admin.site.register(Project)

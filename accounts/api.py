@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictEmailField, StrictUUIDField
 from delivr_admin.permissions import IsOrgAdmin, IsSignedInUser, principal_of
+from delivr_admin.ratelimit import client_ip
 
 from . import selectors, services
 
@@ -40,11 +41,13 @@ class RegisterApi(APIView):
         last_name = serializers.CharField()
         organization_name = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 400: ERROR, 409: ERROR})
+    @extend_schema(
+        request=InputSerializer, responses={201: OutputSerializer, 400: ERROR, 409: ERROR, 429: ERROR}
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, org = services.user_register(**data.validated_data)
+        user, org = services.user_register(**data.validated_data, client_address=client_ip(request))
         out = {
             "user_id": user.id,
             "organization_id": org.id,
@@ -70,11 +73,14 @@ class LoginApi(APIView):
         organization_id = serializers.UUIDField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 400: ERROR, 401: ERROR})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 429: ERROR},
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, principal, token = services.user_login(**data.validated_data)
+        user, principal, token = services.user_login(**data.validated_data, client_address=client_ip(request))
         out = {"user_id": user.id, "organization_id": principal.organization.id, "token": token}
         return Response(self.OutputSerializer(out).data)
 

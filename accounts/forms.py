@@ -1,6 +1,38 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 
+from delivr_admin.errors import ApplicationError
+from delivr_admin.ratelimit import TooManyAttempts, client_ip
+
+from . import services
 from .models import Role
+
+
+class LoginForm(AuthenticationForm):
+    """The dashboard's sign-in, through the same service (and the same failure limits) as the API's."""
+
+    retry_after: int | None = None
+
+    def clean(self):
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is None or password is None:
+            return self.cleaned_data
+        try:
+            self.user_cache = services.user_authenticate(
+                email=email, password=password, client_address=client_ip(self.request)
+            )
+        except TooManyAttempts as exc:
+            self.retry_after = max(1, int(exc.wait + 0.999))
+            raise forms.ValidationError(str(exc.detail), code="too_many_attempts") from exc
+        except ApplicationError as exc:
+            raise self.get_invalid_login_error() from exc
+        self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class AdminLoginForm(LoginForm, AdminAuthenticationForm):
+    """Django admin's sign-in under the same limits (its own form called authenticate() unlimited)."""
 
 
 class ProjectForm(forms.Form):

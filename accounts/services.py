@@ -8,12 +8,21 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.core.cache import cache
+from django.contrib.auth.hashers import check_password, get_hasher, make_password
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from delivr_admin.errors import ApplicationError
+from delivr_admin.ratelimit import (
+    TooManyAttempts,
+    rate_limit_hit,
+    rate_limit_reset,
+    rate_limit_wait,
+    retry_seconds,
+)
 
 from .models import ApiClient, Membership, Organization, Project, Role, User
 from .selectors import CLIENT_ROLE, Principal, principal_for_user
@@ -25,18 +34,46 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def password_check(*, password: str, email: str, first_name: str = "", last_name: str = "") -> None:
+    """Django's password validators (length, common passwords, similarity to the email and names, not only
+    spaces); ApplicationError `weak_password` whose `fields.password` lists every reason in words."""
+    try:
+        password_validation.validate_password(
+            password, User(email=email, first_name=first_name, last_name=last_name)
+        )
+    except ValidationError as exc:
+        raise ApplicationError(
+            " ".join(exc.messages), code="weak_password", extra={"fields": {"password": list(exc.messages)}}
+        ) from exc
+
+
 @transaction.atomic
 def user_register(
-    *, email: str, password: str, first_name: str, last_name: str, organization_name: str
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    organization_name: str,
+    client_address: str = "",
 ) -> tuple[User, Organization]:
-    """Creates a user, their organization (with a default project) and makes them its admin."""
+    """Creates a user, their organization (with a default project) and makes them its admin.
+
+    An email that has an account answers 409 email_taken: the reference's flow (register, then log in at
+    once) needs to know the account was not created, and there is no email channel to tell the owner. What
+    limits probing is the per-address registration limit (429), checked first, and the password rules being
+    checked before the email, so a weak password says nothing about the email.
+    """
+    limit = _registration_limit()
+    wait = rate_limit_hit(f"register:{client_address}", **limit) if client_address else None
+    if wait is not None:
+        raise TooManyAttempts(
+            wait, f"Too many sign-ups from this address. Try again in {retry_seconds(wait)} seconds."
+        )
     email = email.strip().lower()
+    password_check(password=password, email=email, first_name=first_name, last_name=last_name)
     if User.objects.filter(email=email).exists():
         raise ApplicationError("An account with this email already exists.", code="email_taken", status=409)
-    try:
-        password_validation.validate_password(password, User(email=email, first_name=first_name))
-    except ValidationError as exc:
-        raise ApplicationError(" ".join(exc.messages), code="weak_password") from exc
     try:
         user = User.objects.create_user(
             email=email, password=password, first_name=first_name, last_name=last_name
@@ -51,13 +88,65 @@ def user_register(
     return user, org
 
 
+def _registration_limit() -> dict:
+    count, seconds = settings.DELIVR_REGISTRATIONS_PER_ADDRESS, settings.DELIVR_REGISTRATION_WINDOW_SECONDS
+    return {"rate": count / seconds, "burst": count}
+
+
+def _login_limits(email: str, client_address: str) -> list[tuple[str, dict]]:
+    seconds = settings.DELIVR_LOGIN_FAILURE_WINDOW_SECONDS
+    per_account, per_address = (
+        settings.DELIVR_LOGIN_FAILURES_PER_ACCOUNT,
+        settings.DELIVR_LOGIN_FAILURES_PER_ADDRESS,
+    )
+    return [
+        (f"login:account:{_sha256(email)}", {"rate": per_account / seconds, "burst": per_account}),
+        (f"login:address:{client_address}", {"rate": per_address / seconds, "burst": per_address}),
+    ]
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password made by the current hasher, so an unknown email costs one hash too."""
+    algorithm = get_hasher().algorithm
+    if algorithm not in _dummy_hashes:
+        _dummy_hashes[algorithm] = make_password(secrets.token_urlsafe(16))
+    return _dummy_hashes[algorithm]
+
+
+def user_authenticate(*, email: str, password: str, client_address: str) -> User:
+    """The active user with this email and password (API and dashboard sign-in).
+
+    Refused with TooManyAttempts (429, no hashing at all) while the account or the client address has too
+    many recent failures; an unknown email runs the hasher on a dummy hash so that both answers take as long.
+    Raises ApplicationError invalid_credentials (401) otherwise.
+    """
+    email = email.strip().lower()
+    limits = _login_limits(email, client_address)
+    waits = [w for key, limit in limits if (w := rate_limit_wait(key, **limit)) is not None]
+    if waits:
+        seconds = retry_seconds(max(waits))
+        raise TooManyAttempts(
+            max(waits), f"Too many failed sign-in attempts. Try again in {seconds} seconds."
+        )
+    user = User.objects.filter(email=email, is_active=True).first()
+    if user is None:
+        check_password(password, _dummy_hash())
+    elif user.check_password(password):
+        rate_limit_reset(limits[0][0])
+        return user
+    for key, limit in limits:
+        rate_limit_hit(key, **limit)
+    raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status=401)
+
+
 def user_login(
-    *, email: str, password: str, organization_id: uuid.UUID | None = None
+    *, email: str, password: str, client_address: str, organization_id: uuid.UUID | None = None
 ) -> tuple[User, Principal, str]:
-    """Checks the password and returns the user, their principal and a signed JWT."""
-    user = User.objects.filter(email=email.strip().lower(), is_active=True).first()
-    if user is None or not user.check_password(password):
-        raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status=401)
+    """Checks the password (see user_authenticate) and returns the user, their principal and a signed JWT."""
+    user = user_authenticate(email=email, password=password, client_address=client_address)
     principal = principal_for_user(user, organization_id)
     if principal is None or (organization_id and principal.organization.id != organization_id):
         raise ApplicationError(
@@ -84,9 +173,12 @@ def jwt_principal(token: str) -> Principal | None:
         claims = jwt.decode(
             token, settings.JWT_SECRET, algorithms=["HS256"], options={"require": ["exp", "sub"]}
         )
-        user = User.objects.get(id=uuid.UUID(claims["sub"]), is_active=True)
-        org_id = uuid.UUID(claims["org"])
-    except (jwt.PyJWTError, User.DoesNotExist, ValueError, KeyError, TypeError):
+        sub, org = claims.get("sub"), claims.get("org")
+        if not isinstance(sub, str) or not isinstance(org, str):  # a list or object claim is no id
+            return None
+        user = User.objects.get(id=uuid.UUID(sub), is_active=True)
+        org_id = uuid.UUID(org)
+    except (jwt.PyJWTError, User.DoesNotExist, ValueError, KeyError, TypeError, AttributeError):
         return None
     principal = principal_for_user(user, org_id)
     if principal is None or principal.organization.id != org_id:
@@ -122,9 +214,12 @@ def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principa
     if not api_key or not api_key.startswith(API_KEY_PREFIX):
         raise ApiKeyRejected("Invalid API key.")
     key_hash = _sha256(api_key)
-    # The lookup is cached briefly (shared cache, keyed by the key hash): it was a third of the cost of a
-    # cheap API call under load. Revocation deletes the entry; other changes show within the TTL.
-    client = cache.get(_client_cache_key(key_hash))
+    # The lookup is cached briefly in a shared cache (Redis; keyed by the key hash): it was a third of the
+    # cost of a cheap API call under load. Revocation deletes the entry, so every process sees it on its
+    # next request. An in-process cache (the embedded default) could not be cleared in the other workers,
+    # so there every request reads the row.
+    shared = _client_cache_is_shared()
+    client = cache.get(_client_cache_key(key_hash)) if shared else None
     if client is None:
         client = (
             ApiClient.objects.select_related("organization")
@@ -133,7 +228,8 @@ def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principa
         )
         if client is None:
             raise ApiKeyRejected("Invalid API key.")
-        cache.set(_client_cache_key(key_hash), client, API_CLIENT_CACHE_SECONDS)
+        if shared:
+            cache.set(_client_cache_key(key_hash), client, API_CLIENT_CACHE_SECONDS)
     if api_secret is None and client.enforce_secret:
         raise ApiKeyRejected("This API client requires its secret: send it in the X-Api-Secret header.")
     if api_secret is not None and not secrets.compare_digest(_sha256(api_secret), client.secret_hash):
@@ -142,11 +238,16 @@ def api_client_authenticate(*, api_key: str, api_secret: str | None) -> Principa
     if client.last_used_at is None or now - client.last_used_at > timedelta(minutes=1):
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
         client.last_used_at = now
-        cache.set(_client_cache_key(key_hash), client, API_CLIENT_CACHE_SECONDS)
+        if shared:
+            cache.set(_client_cache_key(key_hash), client, API_CLIENT_CACHE_SECONDS)
     return Principal(organization=client.organization, role=CLIENT_ROLE, client=client)
 
 
 API_CLIENT_CACHE_SECONDS = 10
+
+
+def _client_cache_is_shared() -> bool:
+    return not isinstance(caches["default"], LocMemCache)
 
 
 def _client_cache_key(key_hash: str) -> str:
@@ -200,10 +301,7 @@ def member_add(
     if user is None:
         if not password:
             raise ApplicationError("A new member needs an initial password.", code="invalid_request")
-        try:
-            password_validation.validate_password(password)
-        except ValidationError as exc:
-            raise ApplicationError(" ".join(exc.messages), code="weak_password") from exc
+        password_check(password=password, email=email, first_name=first_name, last_name=last_name)
         user = User.objects.create_user(
             email=email, password=password, first_name=first_name, last_name=last_name
         )

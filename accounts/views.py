@@ -5,19 +5,28 @@ import uuid
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from delivr_admin.decorators import admin_required, member_required
 from delivr_admin.errors import ApplicationError, html_error
 
 from . import selectors, services
-from .forms import ApiClientForm, MemberForm, OrganizationForm, ProjectForm
+from .forms import ApiClientForm, LoginForm, MemberForm, OrganizationForm, ProjectForm
 from .models import Membership
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:  # too many failures: the form says so, and the status and header too
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 @member_required
@@ -76,7 +85,12 @@ def member_add(request: HttpRequest) -> HttpResponse:
             services.member_add(principal=request.principal, **form.cleaned_data)
             form = MemberForm()
         except ApplicationError as exc:
-            form.add_error(None, exc.message)
+            # a weak password is said next to the password field, one reason per line
+            fields = exc.extra.get("fields", {})
+            for message in fields.get("password", []):
+                form.add_error("password", message)
+            if not fields:
+                form.add_error(None, exc.message)
     return _render_section(request, "members", {"member_form": form})
 
 
@@ -138,4 +152,9 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
         return html_error(request, 400, "Choose one of your organizations.")
     if Membership.objects.filter(user=request.user, organization_id__in=[org_id] if org_id else []).exists():
         request.session["org_id"] = org_id
-    return redirect(request.POST.get("next") or "dashboard")
+    # Only a path on this site: `next` must not send a signed-in user to another host (open redirect).
+    target = request.POST.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(target if safe else "dashboard")

@@ -1,9 +1,13 @@
 """DRF authentication: Bearer JWT, API key + secret headers, and the browser session.
 
 Each returns (user-like, Principal) so that views read the caller's organization from request.auth.
+Failed JWT and API-key authentication counts against the caller's address (shared limiter); past the limit
+the answer is 429 before any token check or key lookup.
 """
 
 from rest_framework import authentication, exceptions
+
+from .ratelimit import failed_auth_check, failed_auth_record
 
 
 class PrincipalUser:
@@ -29,9 +33,11 @@ class JWTAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0].lower() != self.keyword.lower():
+        if not parts or parts[0].lower() != self.keyword.lower():
             return None
+        failed_auth_check(request)
         if len(parts) != 2:
+            failed_auth_record(request)
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: expected 'Bearer <token>'."
             )
@@ -39,6 +45,7 @@ class JWTAuthentication(authentication.BaseAuthentication):
 
         principal = jwt_principal(parts[1])
         if principal is None:
+            failed_auth_record(request)
             raise exceptions.AuthenticationFailed("The token is invalid or has expired.")
         return principal.user, principal
 
@@ -56,9 +63,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_secret = request.META.get("HTTP_X_API_SECRET")
         from accounts.services import ApiKeyRejected, api_client_authenticate
 
+        failed_auth_check(request)
         try:
             principal = api_client_authenticate(api_key=api_key.strip(), api_secret=api_secret)
         except ApiKeyRejected as exc:
+            failed_auth_record(request)
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         return PrincipalUser(principal), principal
 

@@ -93,6 +93,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             if isinstance(exc, cls):
                 code, http_status = mapped_code, mapped_status
                 break
+        code = getattr(exc, "error_code", code)  # e.g. too_many_attempts, a Throttled of its own
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         auth_header = getattr(exc, "auth_header", None)

@@ -1,18 +1,29 @@
-"""Rate limit per organization through the shared cache (Redis in production).
+"""Rate limits held in a store every process shares: Redis in production, a small SQLite file by default.
 
 A token bucket (GCRA: one "theoretical arrival time" per key): `rate` requests per second on average with
-bursts of up to `burst` (25/s and 50 by default, as Delivr publishes). On Redis the check-and-update is one
-Lua script, atomic across every process; other caches (the embedded default's in-process cache) use a
-process lock.
+bursts of up to `burst` (25/s and 50 by default, as Delivr publishes). The check-and-update is one atomic
+step in the store, so gunicorn workers, threads and machines (on Redis) draw from one bucket:
+- CACHE_URL=redis://...: one Lua script on the default cache's Redis.
+- the embedded default: one UPSERT ... RETURNING statement on var/ratelimit.sqlite3 (DELIVR_RATELIMIT_DB).
+  It is not the application's database, so a flood of limited requests never waits on (or delays) the
+  application's writes; and it is not an in-process cache, whose buckets are per worker (two workers used to
+  give twice the limit). Its rows are disposable state: synchronous=OFF, rows of full buckets pruned.
+
+Failed sign-ins and failed API authentication use the same buckets through `rate_limit_wait` (a read that
+refuses before any password hashing or key lookup) and `rate_limit_hit` (counting the failure).
 """
 
-import math
+import os
+import random
+import sqlite3
 import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
 from .permissions import principal_of
@@ -28,33 +39,152 @@ local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 return '0'
 """
-_local_lock = threading.Lock()
+
+# Right-hand sides of SET see the row's old values, so `ok` and `tat` are decided from the same read.
+_GCRA_SQL = """
+INSERT INTO buckets (key, tat, ok) VALUES (:key, :now + :interval, 1)
+ON CONFLICT (key) DO UPDATE SET
+    ok = (max(tat, :now) - :now <= :tolerance),
+    tat = CASE WHEN max(tat, :now) - :now <= :tolerance THEN max(tat, :now) + :interval ELSE tat END
+RETURNING tat, ok
+"""
 
 
-def rate_limit_hit(key: str, *, rate: int, burst: int) -> float | None:
+class _SqliteBuckets:
+    """The embedded default's store: one connection per thread and process (a fork gets new ones)."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        path = str(settings.DELIVR_RATELIMIT_DB)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.key == (os.getpid(), path):
+            return conn
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL, ok INTEGER)"
+        )
+        self._local.conn, self._local.key = conn, (os.getpid(), path)
+        return conn
+
+    def hit(self, key: str, now: float, interval: float, tolerance: float) -> float:
+        conn = self._connection()
+        params = {"key": key, "now": now, "interval": interval, "tolerance": tolerance}
+        tat, ok = conn.execute(_GCRA_SQL, params).fetchone()
+        if random.random() < 0.001:  # buckets that have refilled hold no information
+            conn.execute("DELETE FROM buckets WHERE tat < ?", (now - 60,))
+        return 0.0 if ok else tat - now - tolerance
+
+    def tat(self, key: str) -> float:
+        row = self._connection().execute("SELECT tat FROM buckets WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else 0.0
+
+    def reset(self, key: str) -> None:
+        self._connection().execute("DELETE FROM buckets WHERE key = ?", (key,))
+
+    def reset_all(self) -> None:
+        self._connection().execute("DELETE FROM buckets")
+
+
+class _RedisBuckets:
+    def __init__(self, cache: RedisCache):
+        self.cache = cache
+
+    def _client(self, key: str):
+        full_key = self.cache.make_and_validate_key(f"rl:{key}")
+        return full_key, self.cache._cache.get_client(full_key, write=True)
+
+    def hit(self, key: str, now: float, interval: float, tolerance: float) -> float:
+        full_key, client = self._client(key)
+        return float(client.eval(_GCRA_LUA, 1, full_key, repr(now), repr(interval), repr(tolerance)))
+
+    def tat(self, key: str) -> float:
+        full_key, client = self._client(key)
+        return float(client.get(full_key) or 0.0)
+
+    def reset(self, key: str) -> None:
+        full_key, client = self._client(key)
+        client.delete(full_key)
+
+    def reset_all(self) -> None:
+        self.cache.clear()
+
+
+_sqlite_buckets = _SqliteBuckets()
+
+
+def _store() -> _SqliteBuckets | _RedisBuckets:
+    cache = caches["default"]  # the backend itself: `django.core.cache.cache` is a proxy, never a RedisCache
+    return _RedisBuckets(cache) if isinstance(cache, RedisCache) else _sqlite_buckets
+
+
+def rate_limit_hit(key: str, *, rate: float, burst: int) -> float | None:
     """Counts one request against `key`; returns None when allowed, else seconds to wait."""
     if rate <= 0 or burst <= 0:
         return None
     interval = 1.0 / rate
-    tolerance = (burst - 1) * interval
-    now = time.time()
-    cache_key = f"rl:{key}"
-    cache = caches["default"]  # the backend itself: `django.core.cache.cache` is a proxy, never a RedisCache
-    if isinstance(cache, RedisCache):
-        full_key = cache.make_and_validate_key(cache_key)
-        client = cache._cache.get_client(full_key, write=True)
-        wait = float(client.eval(_GCRA_LUA, 1, full_key, repr(now), repr(interval), repr(tolerance)))
-        return wait if wait > 0 else None
-    with _local_lock:
-        tat = max(float(cache.get(cache_key) or 0.0), now)
-        if tat - now > tolerance:
-            return tat - now - tolerance
-        cache.set(cache_key, tat + interval, timeout=int(math.ceil(tat + interval - now)) + 1)
-    return None
+    wait = _store().hit(key, time.time(), interval, (burst - 1) * interval)
+    return wait if wait > 0 else None
+
+
+def rate_limit_wait(key: str, *, rate: float, burst: int) -> float | None:
+    """Seconds until `key` may be counted again (None: now), without counting anything."""
+    if rate <= 0 or burst <= 0:
+        return None
+    interval = 1.0 / rate
+    wait = _store().tat(key) - time.time() - (burst - 1) * interval
+    return wait if wait > 0 else None
+
+
+def rate_limit_reset(key: str) -> None:
+    _store().reset(key)
+
+
+def rate_limit_reset_all() -> None:
+    """Empties every bucket (tests start from full buckets)."""
+    _store().reset_all()
 
 
 def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
+
+
+class TooManyAttempts(exceptions.Throttled):
+    """429 with Retry-After for failed sign-ins or failed API authentication; `detail` is the whole message."""
+
+    error_code = "too_many_attempts"
+
+    def __init__(self, wait: float, message: str):
+        exceptions.APIException.__init__(self, message)
+        self.wait = wait
+
+
+def retry_seconds(wait: float) -> int:
+    return max(1, int(wait + 0.999))
+
+
+def failed_auth_check(request) -> None:
+    """Refuses a caller whose address has failed API authentication too often (before any key lookup)."""
+    wait = rate_limit_wait(f"authfail:{client_ip(request)}", **_auth_failure_limit())
+    if wait is not None:
+        raise TooManyAttempts(
+            wait,
+            "Too many failed authentication attempts from this address. "
+            f"Try again in {retry_seconds(wait)} seconds.",
+        )
+
+
+def failed_auth_record(request) -> None:
+    rate_limit_hit(f"authfail:{client_ip(request)}", **_auth_failure_limit())
+
+
+def _auth_failure_limit() -> dict:
+    count, seconds = settings.DELIVR_AUTH_FAILURES_PER_ADDRESS, settings.DELIVR_AUTH_FAILURE_WINDOW_SECONDS
+    return {"rate": count / seconds, "burst": count}
 
 
 class OrganizationRateThrottle(BaseThrottle):

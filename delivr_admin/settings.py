@@ -134,8 +134,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "first_name", "last_name")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "accounts.validators.NotOnlyWhitespaceValidator"},
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -219,6 +224,22 @@ JWT_TTL_SECONDS = env_int("DELIVR_JWT_TTL_SECONDS", 24 * 3600)
 # Rate limit per organization, as Delivr publishes it: 25 requests/second with bursts of 50.
 DELIVR_RATE_LIMIT_PER_SECOND = env_int("DELIVR_RATE_LIMIT_PER_SECOND", 25)
 DELIVR_RATE_LIMIT_BURST = env_int("DELIVR_RATE_LIMIT_BURST", 50)
+# Where the embedded default keeps every limit's buckets (shared by all processes on this machine; with
+# CACHE_URL=redis://... they live in Redis instead). See delivr_admin/ratelimit.py.
+DELIVR_RATELIMIT_DB = Path(
+    os.environ.get("DELIVR_RATELIMIT_DB")
+    or VAR_DIR / f"ratelimit{os.environ.get('DELIVR_TEST_RUN', '')}.sqlite3"
+)
+# Failed sign-ins (API and dashboard), per account and per client address: N failures, then one more per
+# window/N seconds. Failed API authentication (bad key, secret or JWT) per client address. Registrations
+# per client address (bounds how fast anyone can probe which emails have accounts).
+DELIVR_LOGIN_FAILURES_PER_ACCOUNT = env_int("DELIVR_LOGIN_FAILURES_PER_ACCOUNT", 5)
+DELIVR_LOGIN_FAILURES_PER_ADDRESS = env_int("DELIVR_LOGIN_FAILURES_PER_ADDRESS", 20)
+DELIVR_LOGIN_FAILURE_WINDOW_SECONDS = env_int("DELIVR_LOGIN_FAILURE_WINDOW_SECONDS", 300)
+DELIVR_AUTH_FAILURES_PER_ADDRESS = env_int("DELIVR_AUTH_FAILURES_PER_ADDRESS", 30)
+DELIVR_AUTH_FAILURE_WINDOW_SECONDS = env_int("DELIVR_AUTH_FAILURE_WINDOW_SECONDS", 60)
+DELIVR_REGISTRATIONS_PER_ADDRESS = env_int("DELIVR_REGISTRATIONS_PER_ADDRESS", 10)
+DELIVR_REGISTRATION_WINDOW_SECONDS = env_int("DELIVR_REGISTRATION_WINDOW_SECONDS", 3600)
 
 # Celery. The embedded default is the filesystem broker: no server needed.
 CELERY_FS_ROOT = Path(os.environ.get("CELERY_FS_ROOT", VAR_DIR / "broker")).resolve()

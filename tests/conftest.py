@@ -43,7 +43,10 @@ def _outbound_allow_standins(settings):
 def _fresh_cache():
     from django.core.cache import cache
 
+    from delivr_admin.ratelimit import rate_limit_reset_all
+
     cache.clear()
+    rate_limit_reset_all()  # the limiter's buckets live outside the cache on the embedded default
     yield
 
 
