@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.ratelimit import (
     TooManyAttempts,
     rate_limit_hit,
+    rate_limit_refund,
     rate_limit_reset,
     rate_limit_wait,
     retry_seconds,
@@ -105,6 +107,29 @@ def _login_limits(email: str, client_address: str) -> list[tuple[str, dict]]:
     ]
 
 
+def _login_attempt_count(limits: list[tuple[str, dict]]) -> None:
+    """Counts a sign-in attempt against every limit before any hashing, as if it failed (so concurrent
+    attempts cannot all slip past the check); TooManyAttempts, with nothing counted, when one is spent."""
+    counted: list[tuple[str, dict]] = []
+    wait = max((w for key, limit in limits if (w := rate_limit_wait(key, **limit))), default=None)
+    for key, limit in limits if wait is None else []:
+        wait = rate_limit_hit(key, **limit)
+        if wait is not None:
+            break
+        counted.append((key, limit))
+    if wait is not None:
+        for key, limit in counted:
+            rate_limit_refund(key, rate=limit["rate"])
+        raise TooManyAttempts(
+            wait, f"Too many failed sign-in attempts. Try again in {retry_seconds(wait)} seconds."
+        )
+
+
+# At most this many sign-in password hashes at once in a process: Argon2 (Django's parameters: 8 lanes,
+# 100 MB) takes every core while it runs, so threads busy hashing starve every other request. An attempt
+# arriving while the slots are taken is told to retry in a second, with nothing counted.
+_hash_slots = threading.BoundedSemaphore(max(1, settings.DELIVR_SIGNIN_HASHES_PER_PROCESS))
+
 _dummy_hashes: dict[str, str] = {}
 
 
@@ -120,25 +145,31 @@ def user_authenticate(*, email: str, password: str, client_address: str) -> User
     """The active user with this email and password (API and dashboard sign-in).
 
     Refused with TooManyAttempts (429, no hashing at all) while the account or the client address has too
-    many recent failures; an unknown email runs the hasher on a dummy hash so that both answers take as long.
+    many recent failures, or while this process is already hashing a sign-in; an unknown email runs the
+    hasher on a dummy hash so that both answers take as long.
     Raises ApplicationError invalid_credentials (401) otherwise.
     """
     email = email.strip().lower()
     limits = _login_limits(email, client_address)
-    waits = [w for key, limit in limits if (w := rate_limit_wait(key, **limit)) is not None]
-    if waits:
-        seconds = retry_seconds(max(waits))
-        raise TooManyAttempts(
-            max(waits), f"Too many failed sign-in attempts. Try again in {seconds} seconds."
-        )
+    _login_attempt_count(limits)
     user = User.objects.filter(email=email, is_active=True).first()
-    if user is None:
-        check_password(password, _dummy_hash())
-    elif user.check_password(password):
-        rate_limit_reset(limits[0][0])
+    if not _hash_slots.acquire(blocking=False):
+        for key, limit in limits:
+            rate_limit_refund(key, rate=limit["rate"])
+        raise TooManyAttempts(1.0, "Too many sign-in attempts right now. Try again in 1 second.")
+    try:
+        if user is None:
+            check_password(password, _dummy_hash())  # as long as a real check; never valid
+            valid = False
+        else:
+            valid = user.check_password(password)
+    finally:
+        _hash_slots.release()
+    if valid:
+        (account_key, _), (address_key, address_limit) = limits
+        rate_limit_reset(account_key)
+        rate_limit_refund(address_key, rate=address_limit["rate"])  # an office's sign-ins are no failures
         return user
-    for key, limit in limits:
-        rate_limit_hit(key, **limit)
     raise ApplicationError("Email or password is incorrect.", code="invalid_credentials", status=401)
 
 

@@ -9,8 +9,10 @@ step in the store, so gunicorn workers, threads and machines (on Redis) draw fro
   application's writes; and it is not an in-process cache, whose buckets are per worker (two workers used to
   give twice the limit). Its rows are disposable state: synchronous=OFF, rows of full buckets pruned.
 
-Failed sign-ins and failed API authentication use the same buckets through `rate_limit_wait` (a read that
-refuses before any password hashing or key lookup) and `rate_limit_hit` (counting the failure).
+Failed API authentication uses the same buckets through `rate_limit_wait` (a read that refuses before any
+key lookup) and `rate_limit_hit` (counting the failure). Sign-ins count each attempt up front (so that 32
+concurrent attempts cannot all pass the check before the first failure is counted) and give it back with
+`rate_limit_refund` when the password was right.
 """
 
 import os
@@ -38,6 +40,12 @@ if tat - now > tolerance then return tostring(tat - now - tolerance) end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 return '0'
+"""
+
+_REFUND_LUA = """
+local tat = redis.call('GET', KEYS[1])
+if tat then redis.call('SET', KEYS[1], tostring(tonumber(tat) - tonumber(ARGV[1])), 'KEEPTTL') end
+return 0
 """
 
 # Right-hand sides of SET see the row's old values, so `ok` and `tat` are decided from the same read.
@@ -83,6 +91,9 @@ class _SqliteBuckets:
         row = self._connection().execute("SELECT tat FROM buckets WHERE key = ?", (key,)).fetchone()
         return row[0] if row else 0.0
 
+    def refund(self, key: str, interval: float) -> None:
+        self._connection().execute("UPDATE buckets SET tat = tat - ? WHERE key = ?", (interval, key))
+
     def reset(self, key: str) -> None:
         self._connection().execute("DELETE FROM buckets WHERE key = ?", (key,))
 
@@ -105,6 +116,10 @@ class _RedisBuckets:
     def tat(self, key: str) -> float:
         full_key, client = self._client(key)
         return float(client.get(full_key) or 0.0)
+
+    def refund(self, key: str, interval: float) -> None:
+        full_key, client = self._client(key)
+        client.eval(_REFUND_LUA, 1, full_key, repr(interval))
 
     def reset(self, key: str) -> None:
         full_key, client = self._client(key)
@@ -138,6 +153,12 @@ def rate_limit_wait(key: str, *, rate: float, burst: int) -> float | None:
     interval = 1.0 / rate
     wait = _store().tat(key) - time.time() - (burst - 1) * interval
     return wait if wait > 0 else None
+
+
+def rate_limit_refund(key: str, *, rate: float) -> None:
+    """Gives back one request counted against `key` (an attempt counted up front that turned out fine)."""
+    if rate > 0:
+        _store().refund(key, 1.0 / rate)
 
 
 def rate_limit_reset(key: str) -> None:

@@ -207,3 +207,24 @@ def test_django_admin_login_flood_is_limited_too(client, counting, small_limits)
     hashed = counting.verified
     r = client.post("/django-admin/login/", {"username": user.email, "password": PASSWORD})
     assert b"Too many failed sign-in attempts" in r.content and counting.verified == hashed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_login_flood_of_concurrent_attempts_hashes_at_most_the_burst(live_server, counting, small_limits):
+    """32 attempts at once: each is counted before hashing and one hash runs at a time per process, so no
+    more than the account's 3 reach Argon2."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    user = UserFactory()
+
+    def attempt(i: int) -> int:
+        body = {"email": user.email, "password": f"wrong-guess-{i}"}
+        return requests.post(f"{live_server.url}/auth/v1/login", json=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(attempt, range(32)))
+    # Attempts that found this process already hashing were told to retry (429) without being counted.
+    assert 1 <= statuses.count(401) <= 3 and statuses.count(429) == 32 - statuses.count(401), statuses
+    assert counting.verified == statuses.count(401)
