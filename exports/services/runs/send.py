@@ -22,7 +22,7 @@ from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
 from exports.services.runs.remove import run_remove_departed
-from exports.services.runs.snapshot import value_hashes
+from exports.services.runs.snapshot import fingerprints, snapshot_counts
 from exports.validation import validate_batch_full
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def run_send(ctx: RunContext) -> None:
     try:
         _send_all(ctx)
         ctx.keys_sink.close()
+        ctx.progress.added, ctx.progress.changed = snapshot_counts(ctx.previous, ctx.keys_sink.path)
         if ctx.removes_departed:
             run_remove_departed(ctx)
     except BaseException:
@@ -166,10 +167,8 @@ def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: i
     _count_invalid(ctx, checked, unique_keys, primary)
     valid_at = pl.from_arrow(checked.valid).arg_true()
     valid_keys = unique_keys.filter(checked.valid)
-    hashes = value_hashes(checked.table)
-    known, same = ctx.previous.classify(valid_keys, hashes)
-    progress.added += int((~known).sum())
-    progress.changed += int((known & ~same).sum())
+    prints = fingerprints(valid_keys, checked.table)
+    same = ctx.previous.unchanged(prints)
     progress.unchanged += int(same.sum())
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
     accepted = pl.repeat(False, len(valid_at), eager=True)
@@ -187,7 +186,7 @@ def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: i
         took = _accepted(ctx, send_keys, sent.objects.get(progress.object_type))
         accepted = accepted.scatter(send.arg_true(), took)
     progress.merge(result)
-    return _spool_table(unique, unique_keys, valid_at, hashes, accepted, same & ~send)
+    return _spool_table(unique, unique_keys, valid_at, prints, accepted, same, send)
 
 
 def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:
@@ -206,22 +205,24 @@ def _spool_table(
     unique: pa.RecordBatch,
     unique_keys: pa.Array,
     valid_at: pl.Series,
-    hashes: pa.Array,
+    prints: pa.Array,
     accepted: pl.Series,
-    kept: pl.Series,
+    same: pl.Series,
+    send: pl.Series,
 ) -> pa.Table:
-    """One row per distinct record of the batch; invalid records have no value hash and are not held."""
+    """One row per distinct record of the batch; invalid records have no fingerprint and are not held."""
     n = len(unique_keys)
     nothing = pl.repeat(False, n, eager=True)
-    value_hash = pl.repeat(None, n, dtype=pl.UInt64, eager=True).scatter(valid_at, pl.from_arrow(hashes))
+    found = pl.repeat(None, n, dtype=pl.UInt64, eager=True).scatter(valid_at, pl.from_arrow(prints))
     return pa.table(
         {
             "record_key": unique_keys,
             "sent": _arrow(nothing.scatter(valid_at, accepted)),
             "person_id": column_or_null(unique, "person_id"),
             "email": column_or_null(unique, "email"),
-            "value_hash": _arrow(value_hash),
-            "held": _arrow(nothing.scatter(valid_at, accepted | kept)),
+            "fingerprint": _arrow(found),
+            "held": _arrow(nothing.scatter(valid_at, accepted | (same & ~send))),
+            "unchanged": _arrow(nothing.scatter(valid_at, same)),
         },
         schema=spool.SPOOL_SCHEMA,
     )

@@ -1,10 +1,11 @@
 """What the destination holds after the export's last successful run: one row per record (identity key, a
 hash of the mapped values sent, and the identities a removal needs), kept as Parquet next to the outputs.
 
-A run in `changes` or `mirror` mode classifies each validated batch against it (added: key unknown; changed:
-key known, hash differs; unchanged: both known) with sorted 64-bit hashes and binary search (vectorised,
-O(batch log snapshot) per batch); at the end the engine (DuckDB) anti-joins the snapshot with the keys the run
-met to find the removals, and writes the next snapshot. The next snapshot is written to a temporary name and
+Each validated batch is compared with it by fingerprint (a 64-bit hash of the key and the mapped values):
+a vectorised binary search of the batch's sorted fingerprints in the snapshot's (kept sorted on disk), so
+O(batch log snapshot) per batch, whatever the batch size. Records that differ are sent (in `changes` and
+`mirror`); at the end the engine (DuckDB) splits them into added and changed (a join of the few that differ),
+anti-joins the snapshot with the keys the run met to find the removals, and writes the next snapshot. The next snapshot is written to a temporary name and
 swapped in only after the run is recorded as finished: a failed run never advances it.
 
 The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_SCHEMA = pa.schema(
     [
         ("record_key", pa.string()),
-        ("value_hash", pa.uint64()),
+        ("fingerprint", pa.uint64()),
         ("person_id", pa.string()),
         ("email", pa.string()),
     ]
@@ -56,54 +57,50 @@ def snapshot_fingerprint(export: Export) -> str:
         "destination": export.destination_type,
         "config": export.destination_config,
         "list": export.effective_list_name,
-        "hash": f"polars-{pl.__version__}",
+        "hash": f"polars-{pl.__version__}/fingerprint-1",
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def value_hashes(table: pa.Table) -> pa.Array:
-    """A 64-bit hash per row of the mapped (validated, normalized) values, the same in every run."""
+def fingerprints(keys: pa.Array, table: pa.Table) -> pa.Array:
+    """A 64-bit hash per record of its key and its mapped (validated, normalized) values: equal fingerprints
+    mean the destination already holds this record with these values. The same in every run."""
     if not table.num_rows:
         return pa.array([], pa.uint64())
-    return pl.from_arrow(table).hash_rows(seed=0).to_arrow()
-
-
-def _pair_hashes(key_hashes: pl.Series, hashes: pl.Series) -> pl.Series:
-    return pl.DataFrame({"k": key_hashes, "v": hashes}).hash_rows(seed=0)
-
-
-def _key_hashes(keys: pa.Array) -> pl.Series:
-    return pl.from_arrow(keys).hash(seed=7)
-
-
-def _member(sorted_values: pl.Series, values: pl.Series) -> pl.Series:
-    """Binary search of each value in the sorted ones: O(n log m), no hash table over the big side."""
-    if not len(sorted_values) or not len(values):
-        return pl.repeat(False, len(values), eager=True)
-    at = sorted_values.search_sorted(values).clip(0, len(sorted_values) - 1)
-    return sorted_values.gather(at) == values
+    values = pl.from_arrow(table).hash_rows(seed=0)
+    key_hashes = pl.from_arrow(keys).hash(seed=7)
+    out = pl.DataFrame({"k": key_hashes, "v": values}).hash_rows(seed=0).to_arrow()
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 class Previous:
-    """The last successful run's snapshot (a local copy for the engine, sorted hashes for lookups)."""
+    """The last successful run's snapshot: a local copy for the engine, and its fingerprints, sorted (the
+    snapshot is written in fingerprint order), for binary search."""
 
     def __init__(self, path: str | None, table: pa.Table | None):
         self.path = path
         self.rows = table.num_rows if table is not None else 0
         if table is None or not self.rows:
-            self._keys = self._pairs = pl.Series([], dtype=pl.UInt64)
+            self._fingerprints = pl.Series([], dtype=pl.UInt64)
             return
-        keys = _key_hashes(table.column("record_key").combine_chunks())
-        hashes = pl.from_arrow(table.column("value_hash").combine_chunks())
-        self._keys = keys.sort()
-        self._pairs = _pair_hashes(keys, hashes).sort()
+        found = pl.from_arrow(table.column("fingerprint").combine_chunks())
+        self._fingerprints = found.set_sorted() if found.is_sorted() else found.sort()
 
-    def classify(self, keys: pa.Array, hashes: pa.Array) -> tuple[pl.Series, pl.Series]:
-        """(known key, same values) masks for distinct non-null keys and their value hashes."""
-        key_hashes = _key_hashes(keys)
-        known = _member(self._keys, key_hashes)
-        same = _member(self._pairs, _pair_hashes(key_hashes, pl.from_arrow(hashes)))
-        return known, same & known
+    def unchanged(self, fingerprints: pa.Array) -> pl.Series:
+        """True for the records the destination holds already with the same values.
+
+        The needles are sorted first: a sorted binary search walks the snapshot's fingerprints in order
+        (several times faster than probing in random order), then the answers go back to the batch's order.
+        """
+        needles = pl.from_arrow(fingerprints)
+        n = len(needles)
+        if not self.rows or not n:
+            return pl.repeat(False, n, eager=True)
+        order = needles.arg_sort()
+        ordered = needles.gather(order)
+        at = self._fingerprints.search_sorted(ordered).clip(0, self.rows - 1)
+        found = self._fingerprints.gather(at) == ordered
+        return pl.repeat(False, n, eager=True).scatter(order, found)
 
     def discard(self) -> None:
         if self.path and os.path.exists(self.path):
@@ -136,13 +133,36 @@ def snapshot_removals(previous: Previous, run_keys_path: str) -> pa.Table:
     con = duckdb.connect()
     try:
         table = con.sql(
-            "SELECT p.record_key, p.value_hash, p.person_id, p.email FROM read_parquet($prev) p "
+            "SELECT p.record_key, p.fingerprint, p.person_id, p.email FROM read_parquet($prev) p "
             "ANTI JOIN read_parquet($run) r ON r.record_key = p.record_key",
             params={"prev": previous.path, "run": run_keys_path},
         ).to_arrow_table()
     finally:
         con.close()
     return table.cast(SNAPSHOT_SCHEMA)
+
+
+def snapshot_counts(previous: Previous, run_keys_path: str) -> tuple[int, int]:
+    """(added, changed): the run's valid records that differ from the snapshot, split by whether the
+    snapshot knew their key (one engine join over the few that differ)."""
+    con = duckdb.connect()
+    try:
+        if previous.path is None:
+            query = (
+                "SELECT count(*), 0 FROM read_parquet($run) WHERE fingerprint IS NOT NULL AND NOT unchanged"
+            )
+            params = {"run": run_keys_path}
+        else:
+            query = (
+                "SELECT count(*) FILTER (WHERE p.record_key IS NULL), count(p.record_key) "
+                "FROM (SELECT record_key FROM read_parquet($run) WHERE fingerprint IS NOT NULL AND NOT unchanged) r "
+                "LEFT JOIN (SELECT record_key FROM read_parquet($prev)) p USING (record_key)"
+            )
+            params = {"run": run_keys_path, "prev": previous.path}
+        ((added, changed),) = con.sql(query, params=params).fetchall()
+    finally:
+        con.close()
+    return int(added), int(changed)
 
 
 def snapshot_next(export: Export, previous: Previous, run_keys_path: str, removed_path: str | None) -> str:
@@ -153,12 +173,12 @@ def snapshot_next(export: Export, previous: Previous, run_keys_path: str, remove
     """
     out = local_temp_path(f"export-snapshot-next-{export.pk}-")
     parts = [
-        "SELECT record_key, value_hash, person_id, email FROM read_parquet($run) WHERE held",
+        "SELECT record_key, fingerprint, person_id, email FROM read_parquet($run) WHERE held",
     ]
     if previous.path is not None:
         removed = "" if removed_path is None else " ANTI JOIN read_parquet($removed) x USING (record_key)"
         parts.append(
-            "SELECT p.record_key, p.value_hash, p.person_id, p.email FROM read_parquet($prev) p "
+            "SELECT p.record_key, p.fingerprint, p.person_id, p.email FROM read_parquet($prev) p "
             "ANTI JOIN (SELECT record_key FROM read_parquet($run) WHERE held) h USING (record_key)" + removed
         )
     params = {"run": run_keys_path}
@@ -168,7 +188,8 @@ def snapshot_next(export: Export, previous: Previous, run_keys_path: str, remove
             params["removed"] = removed_path
     con = duckdb.connect()
     try:
-        table = con.sql(" UNION ALL ".join(parts), params=params).to_arrow_table().cast(SNAPSHOT_SCHEMA)
+        query = " UNION ALL ".join(parts) + " ORDER BY fingerprint"  # sorted: the next run searches it
+        table = con.sql(query, params=params).to_arrow_table().cast(SNAPSHOT_SCHEMA)
     finally:
         con.close()
     metadata = {FINGERPRINT_KEY: snapshot_fingerprint(export).encode()}

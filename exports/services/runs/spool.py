@@ -22,16 +22,17 @@ from exports.destinations.file import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
-# sent: sent by this run and accepted by the destination; held: the destination holds value_hash for the
-# record after this run (accepted now, or unchanged since the snapshot)
+# sent: sent by this run and accepted by the destination; held: the destination holds the record with this
+# fingerprint after this run (accepted now, or unchanged since the snapshot); unchanged: the snapshot had it
 SPOOL_SCHEMA = pa.schema(
     [
         ("record_key", pa.string()),
         ("sent", pa.bool_()),
         ("person_id", pa.string()),
         ("email", pa.string()),
-        ("value_hash", pa.uint64()),
+        ("fingerprint", pa.uint64()),
         ("held", pa.bool_()),
+        ("unchanged", pa.bool_()),
     ]
 )
 LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
