@@ -2,6 +2,7 @@
 
 Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
 and does nothing), finished with another, and totals move by F() increments exactly once per job.
+Warming the value suggestions only fills a cache with counts of the data, so a second run changes nothing.
 An audience build only recomputes counts from the data, so running it twice gives the same result.
 A list import runs only while its list is `processing` and finishes with a conditional update; a second
 delivery of a finished import does nothing, and one that overlaps a running import rewrites the same files
@@ -52,3 +53,10 @@ def contact_list_import(list_id: str) -> None:
     from audiences.services.lists import contact_list_import as run_import
 
     run_import(list_id=list_id)
+
+
+@shared_task(name="audiences.tasks.field_values_warm", acks_late=True, time_limit=600, soft_time_limit=580)
+def field_values_warm(input_path: str | None = None) -> dict:
+    from audiences.selectors.values import field_values_warm as warm
+
+    return warm(input_path=input_path)

@@ -158,6 +158,7 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
         )
         default = account_selectors.project_default(principal)
         context = _builder_context(request, state=state, project_id=default.pk if default else None)
+    filter_views.suggestions_warm()
     return render(request, "audiences/audience_builder.html", context)
 
 

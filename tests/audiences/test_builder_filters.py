@@ -161,3 +161,17 @@ def test_builder_edit_when_audience_grouped_prefills_groups(logged_in, tenant):
     html = logged_in.get(f"/audiences/{audience.pk}/edit/").content.decode()
     assert html.count('class="filter-group"') == 2 and html.count('class="filter-row"') == 3
     assert 'value="or" selected' in html
+
+
+def test_builder_page_warms_value_counts_so_hints_read_the_cache(logged_in):
+    from django.core.cache import cache
+
+    from audiences.selectors import values as value_selectors
+    from audiences.views import filters as filter_views
+
+    cache.clear()
+    filter_views._warmed_at = -1e9
+    assert value_selectors.cached_field_values(field="country", window={"lookback_days": 2}) is None
+    assert logged_in.get("/audiences/new/").status_code == 200  # queues the warm-up (eager in tests)
+    cached = value_selectors.cached_field_values(field="country", window={"lookback_days": 2})
+    assert cached and {v.value for v in cached} >= {"US", "GB"}
