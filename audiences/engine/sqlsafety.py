@@ -9,6 +9,7 @@ comparisons (score, company_employee_count) rewritten into ``IN`` lists.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import sqlglot
@@ -200,9 +201,17 @@ def validate_where(expr: str, columns: Mapping[str, str]) -> str:
         raise UnsafeExpression("empty filter", "")
     if len(expr) > MAX_LENGTH:
         raise UnsafeExpression(f"filter longer than {MAX_LENGTH} characters", expr[:40])
+    return _validate_cached(expr, tuple(sorted(columns.items())))
+
+
+@functools.lru_cache(maxsize=512)
+def _validate_cached(expr: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """validate_where's work, kept per (expression, columns): a pure function, and every estimate asks
+    twice (when the definition compiles and again in the engine), which cost ~50 ms of sqlglot per ask.
+    Refusals raise and are not kept."""
     _tokens_check(expr)
     try:
-        return _validated_sql(expr, columns)
+        return _validated_sql(expr, dict(columns))
     except RecursionError:  # e.g. hundreds of NOTs: deep without parentheses
         raise UnsafeExpression(TOO_DEEP, expr[:40]) from None
 
