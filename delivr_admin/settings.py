@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "delivr_admin.logcontext.RequestIdMiddleware",
     "delivr_admin.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "delivr_admin.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "delivr_admin.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,6 +183,12 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# HSTS whenever cookies are secure (the site is served over HTTPS). Django sends it on HTTPS requests only:
+# behind a TLS-terminating proxy, DJANGO_TRUST_X_FORWARDED_PROTO=true makes its X-Forwarded-Proto count.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000) if SESSION_COOKIE_SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

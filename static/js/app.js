@@ -170,3 +170,46 @@
     if (option.dataset.required) field("required").checked = true;
   });
 })();
+
+// Behaviours that were inline handlers (onclick/onsubmit), which the Content-Security-Policy forbids:
+// data-remove-closest="<selector>" removes that ancestor (a mapping or filter row) and, with
+// data-then-change="<form selector>", tells that form it changed; data-confirm="<question>" on a form asks first.
+(function () {
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-remove-closest]");
+    if (!button) return;
+    var row = button.closest(button.getAttribute("data-remove-closest"));
+    var form = button.getAttribute("data-then-change");
+    if (row) row.remove();
+    if (window.delivrFilters) window.delivrFilters.sync();
+    if (form && window.htmx) window.htmx.trigger(form, "change");
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+})();
+
+// Audience builder filters (templates/audiences/partials/filters.html): "Add condition" adds to the last group,
+// or a first group when there is none; "Groups combine" shows from two groups; a group left without conditions
+// goes (after a removal by data-remove-closest, and after each htmx swap).
+(function () {
+  window.delivrFilters = window.delivrFilters || {
+    sync: function () {
+      document.querySelectorAll("#filter-groups .filter-group").forEach(function (g) {
+        if (!g.querySelector(".filter-row")) g.remove();
+      });
+      var top = document.getElementById("filters-top");
+      if (top) top.hidden = document.querySelectorAll("#filter-groups .filter-group").length < 2;
+    }
+  };
+  document.addEventListener("htmx:afterSettle", function () { window.delivrFilters.sync(); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-add-condition]");
+    if (!button) return;
+    var add = document.querySelector("#filter-groups .filter-group:last-child .add-condition");
+    if (add) add.click();
+    else if (window.htmx) window.htmx.ajax("GET", button.getAttribute("data-add-condition"), { target: "#filter-groups", swap: "beforeend" });
+  });
+})();

@@ -38,7 +38,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, accept_downloads=True)
+    # Playwright evaluates string predicates (wait_for_function("...")) with eval inside the page, which the
+    # Content-Security-Policy forbids; tests/e2e/test_csp.py walks the pages with the policy enforced.
+    context = browser.new_context(base_url=live_server.url, accept_downloads=True, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15000)
     yield page
