@@ -22,6 +22,11 @@ urlpatterns = [
     # Audiences (March and May 2026 updates).
     path("api/v1/audiences", audiences.AudienceListApi.as_view(), name="api-audience-list"),
     path("api/v1/audiences/<uuid:audience_id>", audiences.AudienceDetailApi.as_view(), name="api-audience"),
+    path(
+        "api/v1/audiences/fields/<str:field>/values",
+        audiences.AudienceFieldValuesApi.as_view(),
+        name="api-audience-field-values",
+    ),
     path("api/v1/audiences/<uuid:audience_id>/pause", audiences.AudiencePauseApi.as_view()),
     path("api/v1/audiences/<uuid:audience_id>/resume", audiences.AudienceResumeApi.as_view()),
     path("api/v1/audiences/<uuid:audience_id>/refresh", audiences.AudienceRefreshApi.as_view()),

@@ -511,3 +511,64 @@ class AudienceDownloadApi(APIView):
         response["X-Delivr-Rows"] = rows
         response["Cache-Control"] = "no-store"
         return response
+
+
+class AudienceFieldValuesApi(APIView):
+    """Values that exist in the data for a field (what the builder suggests), with their record counts."""
+
+    class OutputSerializer(serializers.Serializer):
+        field = serializers.CharField()
+        values = inline_serializer(
+            "AudienceFieldValue",
+            {"value": serializers.CharField(), "records": serializers.IntegerField()},
+            many=True,
+        )
+
+    @extend_schema(
+        operation_id="audience_field_values",
+        parameters=[
+            int_query_parameter(
+                "lookback_days", low=1, high=definitions.MAX_LOOKBACK_DAYS, default=None,
+                note="; days ending on the newest day with data (or give date_from and date_to; neither: all)",
+            ),
+            OpenApiParameter("date_from", OpenApiTypes.DATE, description="Start of a date range."),
+            OpenApiParameter("date_to", OpenApiTypes.DATE, description="End of a date range."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Only values containing this (any case)."),
+            int_query_parameter("limit", low=1, high=1000, default=50),
+        ],
+        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 409: ERROR},
+        description=(
+            "Score and company_employee_count values come in bucket order, others most frequent first. "
+            "Identifiers and names (person_id, uid2, email, first/last name) and number fields have no "
+            "suggestions: their list is empty."
+        ),
+    )  # fmt: skip
+    def get(self, request, field: str):
+        from audiences import datasets
+        from audiences.selectors import values as value_selectors
+
+        limit = _query_int(request, "limit", default=50, low=1, high=1000)
+        lookback = _query_int(
+            request, "lookback_days", default=None, low=1, high=definitions.MAX_LOOKBACK_DAYS
+        )
+        window: dict = {"lookback_days": lookback}
+        if request.query_params.get("date_from") or request.query_params.get("date_to"):
+            window = {
+                "date_from": request.query_params.get("date_from"),
+                "date_to": request.query_params.get("date_to"),
+            }
+            if lookback is not None:
+                window["lookback_days"] = lookback
+        definitions.definition_normalize(window, {})  # a window in words or a 400
+        try:
+            columns = datasets.dataset_columns(datasets.default_input_path())
+            if field.lower() not in {c.lower() for c in columns}:
+                raise ApplicationError(
+                    f"There is no field called “{field}” in this data.", code="unknown_field"
+                )
+            values = value_selectors.field_values(field=field, window=window) or []
+        except engine.EngineError as exc:
+            raise _engine_errors(exc) from exc
+        shown = value_selectors.suggestions(values, request.query_params.get("q", ""), limit=limit)
+        body = {"field": field, "values": [{"value": v.value, "records": v.rows} for v in shown]}
+        return Response(self.OutputSerializer(body).data)

@@ -105,3 +105,27 @@ def test_openapi_schema_documents_filter_groups_and_download_rows(api):
     schema = api.get("/api/schema/?format=json").json()
     text = str(schema["components"]["schemas"])
     assert "conditions" in text and "groups" in text and "'and', 'or'" in text
+    download = schema["paths"]["/api/v1/audiences/{audience_id}/download"]["get"]["parameters"]
+    rows = next(p for p in download if p["name"] == "rows")
+    assert rows["schema"]["enum"] == ["people", "records"] and "one row per person" in rows["description"]
+
+
+def test_field_values_api_lists_values_with_records_in_bucket_order_and_400s_in_words(tenant, intent_root):
+    table = ds.dataset(
+        str(intent_root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
+    ).to_table()
+    us = sum(1 for r in table.to_pylist() if r["country"] == "US" and str(r["day"]) >= "2024-05-03")
+    r = tenant.key().get("/api/v1/audiences/fields/Country/values?lookback_days=2")
+    assert r.status_code == 200, r.content
+    values = {v["value"]: v["records"] for v in r.json()["values"]}
+    assert values["US"] == us
+    sizes = tenant.key().get("/api/v1/audiences/fields/company_employee_count/values").json()["values"]
+    order = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001-10000", "10001+"]
+    assert [v["value"] for v in sizes] == [b for b in order if b in {v["value"] for v in sizes}]
+    assert tenant.key().get("/api/v1/audiences/fields/email/values").json()["values"] == []
+    q = tenant.key().get("/api/v1/audiences/fields/country/values?q=g").json()["values"]
+    assert [v["value"] for v in q] == ["GB"]
+    bad = tenant.key().get("/api/v1/audiences/fields/nope/values")
+    assert bad.status_code == 400 and "no field called “nope”" in bad.json()["error"]["message"]
+    bad = tenant.key().get("/api/v1/audiences/fields/country/values?date_from=2024-05-04&date_to=2024-05-01")
+    assert bad.status_code == 400 and "before the start date" in bad.json()["error"]["message"]
