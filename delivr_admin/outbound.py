@@ -20,6 +20,7 @@ talks urllib3 directly, so `guarded_pool_manager()` gives it pools built on the 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import email.utils
@@ -213,7 +214,19 @@ def unreachable(host: str) -> OutboundError:
     return OutboundError(f"{host} could not be reached.", kind=Kind.RETRYABLE)
 
 
-def resolve_checked(host: str, port: int) -> list[str]:
+_dns_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
+
+
+def _resolve_within(name: str, port: int, seconds: float) -> list[str]:
+    """The resolver's answer, waited for at most `seconds` (getaddrinfo itself has no timeout)."""
+    future = _dns_pool.submit(_resolver, name, port)
+    try:
+        return future.result(timeout=max(0.001, seconds))
+    except concurrent.futures.TimeoutError as exc:
+        raise OutboundError(f"{name} could not be resolved in time.", kind=Kind.RETRYABLE) from exc
+
+
+def resolve_checked(host: str, port: int, *, timeout: float = 30.0) -> list[str]:
     """The addresses to connect to for host:port, each one checked; raises AddressRefused or OutboundError."""
     name = _normal_host(host)
     allowed = allowed_hosts()
@@ -223,7 +236,7 @@ def resolve_checked(host: str, port: int) -> list[str]:
     except ValueError:
         literal = False
         try:
-            addresses = _resolver(name, port)
+            addresses = _resolve_within(name, port, remaining(timeout))
         except (OSError, UnicodeError) as exc:
             raise OutboundError(f"{name} could not be resolved.", kind=Kind.USER) from exc
     if not addresses:
@@ -247,7 +260,8 @@ class _GuardedConnectionMixin:
 
     def _new_conn(self) -> socket.socket:
         host = self._dns_host  # type: ignore[attr-defined]
-        addresses = resolve_checked(host, self.port)  # type: ignore[attr-defined]
+        timeout = self.timeout if isinstance(self.timeout, int | float) else 30.0  # type: ignore[attr-defined]
+        addresses = resolve_checked(host, self.port, timeout=timeout)  # type: ignore[attr-defined]
         error: Exception | None = None
         for address in addresses:
             try:

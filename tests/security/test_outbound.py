@@ -193,3 +193,18 @@ def test_retry_policy_delay_backs_off_with_jitter_and_caps_retry_after():
     assert 8.0 <= policy.delay(10) <= 10.0
     assert policy.delay(1, "3600") == 60.0
     assert policy.delay(1, "2") == 2.0
+
+
+def test_guard_when_dns_is_slow_gives_up_within_the_budget(no_allow_list):
+    def slow(host, port):
+        time.sleep(3)
+        return ["93.184.215.14"]
+
+    started = time.monotonic()
+    with outbound.resolver(slow), outbound.time_budget(0.5), pytest.raises(outbound.OutboundError) as err:
+        _get("http://slow-dns.example/")
+    assert time.monotonic() - started < 1.5
+    assert err.value.message in (
+        "slow-dns.example could not be resolved in time.",
+        "slow-dns.example did not answer in time.",
+    )
