@@ -178,3 +178,31 @@ def test_export_form_list_name_when_audience_malformed_answers_200_empty(client,
     client.force_login(tenant.user)
     response = client.get("/exports/form/list-name/", {"audience_id": audience_id})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64 + 1, -(2**63) - 1, -1, 0])
+def test_body_integers_outside_their_range_answer_400(tenant, intent_data, value):
+    """A task's `limit` and an export's record limit, as integers no column can hold."""
+    response = tenant.key().post("/api/v1/intent_hive_tasks", {**TASK, "limit": value}, format="json")
+    assert "limit" in assert_error(response, 400)["message"]
+    response = tenant.jwt().post(
+        "/api/v1/exports",
+        {
+            "project_id": str(tenant.project.id),
+            "audience_id": str(uuid.uuid4()),
+            "name": "x",
+            "destination_type": "file",
+            "destination_config": {"format": "csv"},
+            "field_mapping": [{"source": "email", "target": "Email", "max_length": value}],
+            "record_limit": {"maxRecords": value, "failMode": "truncate"},
+        },
+        format="json",
+    )
+    assert_error(response, 400)
+
+
+@pytest.mark.parametrize("record_limit", [str(2**63), "-1", "99999999999999999999999"])
+def test_audience_download_when_record_limit_out_of_range_answers_400(tenant, record_limit):
+    url = f"/api/v1/audiences/{uuid.uuid4()}/download?project_id={tenant.project.id}&record_limit={record_limit}"
+    response = tenant.key().get(url)
+    assert response.status_code in (400, 404) and response.json()["error"]["message"]
