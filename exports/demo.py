@@ -59,7 +59,7 @@ def seed(context) -> None:
             **common,
             name="Partner webhook",
             destination_type="webhook",
-            destination_config={"url": "http://127.0.0.1:9/delivr-webhook"},
+            destination_config={"url": "https://partner-webhook.example.com/delivr"},  # reserved name: no receiver
             credentials={"secret": "demo-webhook-secret"},
             field_mapping=MAPPING[:3],
         )
