@@ -59,7 +59,8 @@ def seed(context) -> None:
             **common,
             name="Partner webhook",
             destination_type="webhook",
-            destination_config={"url": "https://partner-webhook.example.com/delivr"},  # reserved name: no receiver
+            # a reserved name (RFC 2606): no receiver answers, and the outbound guard allows it
+            destination_config={"url": "https://partner-webhook.example.com/delivr"},
             credentials={"secret": "demo-webhook-secret"},
             field_mapping=MAPPING[:3],
         )
