@@ -46,6 +46,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 USER_AGENT = "DelivrAdmin/1"
 MAX_REDIRECTS = 5
+MAX_RESPONSE_BYTES = 32 * 2**20
 SAVE_CHECK_RESOLVE_SECONDS = (
     1.5  # a form save waits at most this long on DNS; the run-time guard is the real one
 )
@@ -489,11 +490,14 @@ class OutboundSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         host = _normal_host(urllib.parse.urlsplit(str(url)).hostname or "the destination")
         per_request = float(kwargs.pop("timeout", None) or self.timeout)
+        stream = bool(kwargs.pop("stream", False))
         tries = Attempts(self.policy)
         error: OutboundError | None = None
         while tries.next():
             try:
-                response = super().request(method, url, *args, timeout=tries.timeout(per_request), **kwargs)
+                response = super().request(
+                    method, url, *args, timeout=tries.timeout(per_request), stream=True, **kwargs
+                )
             except OutboundError:
                 raise
             except requests.exceptions.SSLError as exc:
@@ -513,13 +517,35 @@ class OutboundSession(requests.Session):
                     break
                 continue
             if not self.policy.retryable_status(response.status_code):
-                return response
+                return self._bounded(response, host, stream)
             if not tries.wait(response.headers.get("Retry-After")):
-                return response
+                return self._bounded(response, host, stream)
             response.close()
         if error is None:
             error = OutboundError(f"{host} did not answer in time.", kind=Kind.RETRYABLE)
         raise error
+
+    def _bounded(self, response: requests.Response, host: str, stream: bool) -> requests.Response:
+        """Reads the body unless the caller streams it, refusing more than MAX_RESPONSE_BYTES (a reply the
+        size of a disk must not take a worker's memory down)."""
+        if stream:
+            return response
+        try:
+            body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            response.close()
+            raise unreachable(host) from exc
+        if len(body) > MAX_RESPONSE_BYTES:
+            response.close()
+            raise OutboundError(
+                f"{host} answered with more than {MAX_RESPONSE_BYTES // 2**20} MB; the reply was not read.",
+                kind=Kind.USER,
+                status=response.status_code,
+            )
+        response._content = body  # what requests' own .content would hold, read with a bound
+        response._content_consumed = True
+        response.raw.release_conn()  # the body is read: the connection goes back to the pool (keep-alive)
+        return response
 
 
 def session(*, policy: RetryPolicy = DEFAULT_POLICY, timeout: float = 30.0) -> OutboundSession:

@@ -208,3 +208,12 @@ def test_guard_when_dns_is_slow_gives_up_within_the_budget(no_allow_list):
         "slow-dns.example could not be resolved in time.",
         "slow-dns.example did not answer in time.",
     )
+
+
+def test_session_when_reply_is_too_large_refuses_to_read_it(server, monkeypatch):
+    monkeypatch.setattr(outbound, "MAX_RESPONSE_BYTES", 1000)
+    server.default = (200, {}, b"x" * 5000)
+    with pytest.raises(outbound.OutboundError, match="answered with more than"):
+        _get(server.url())
+    server.default = (200, {}, b"y" * 1000)
+    assert _get(server.url()).content == b"y" * 1000
