@@ -10,6 +10,7 @@ urlpatterns = [
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task-detail"),
     path("tasks/<uuid:task_id>/unload/", tasks.task_unload, name="task-unload"),
+    path("tasks/<uuid:task_id>/download/", tasks.task_download_all, name="task-download-all"),
     path("audiences/", audiences.audience_list, name="audience-list"),
     path("audiences/new/", audiences.audience_builder, name="audience-create"),
     path("audiences/builder/estimate/", audiences.audience_estimate, name="audience-estimate"),

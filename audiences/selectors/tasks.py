@@ -129,3 +129,14 @@ def task_status(task: Task, *, base_url: str = "", jobs: list[JobRow] | None = N
     if task.error:
         body["error"] = task.error
     return body
+
+
+def task_output_files(task: Task) -> list[tuple[str, str]]:
+    """(file name in an archive, storage name) of each finished output of the task, by partition; the caller
+    already scoped the task to the principal."""
+    jobs = Job.objects.filter(task=task, kind=JobKind.UNLOAD, status=JobStatus.DONE).exclude(output_name="")
+    out = []
+    for partition, name in jobs.order_by("partition").values_list("partition", "output_name"):
+        stem = partition.replace("/", "_").replace("=", "-") or "all"
+        out.append((f"{stem}.{name.rsplit('.', 1)[-1]}", name))
+    return out

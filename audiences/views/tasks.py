@@ -1,8 +1,12 @@
 """Tasks pages: the org's tasks with live progress, a form to start one, per-partition counts and downloads."""
 
+import shutil
+import tempfile
+import zipfile
 from datetime import date
 
-from django.http import HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
@@ -120,3 +124,23 @@ def task_unload(request: HttpRequest, task_id) -> HttpResponse:
 
         messages.error(request, exc.message)
     return redirect("audiences:task-detail", task_id=task.pk)
+
+
+@member_required
+def task_download_all(request: HttpRequest, task_id) -> HttpResponse:
+    """One zip of every output of the task (Parquet stored as is, CSV deflated), built in a temporary file
+    that spills to disk, so a large task does not sit in memory."""
+    task = task_selectors.task_get(request.principal, task_id)
+    files = task_selectors.task_output_files(task)
+    if not files:
+        raise Http404("This task has no output to download yet.")
+    archive = tempfile.TemporaryFile()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for arcname, name in files:
+            info = zipfile.ZipInfo(arcname, date_time=task.created_at.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED if arcname.endswith(".csv") else zipfile.ZIP_STORED
+            with default_storage.open(name, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+    archive.seek(0)
+    stamp = task.created_at.strftime("%Y%m%d-%H%M")
+    return FileResponse(archive, as_attachment=True, filename=f"task-{stamp}-outputs.zip")

@@ -116,3 +116,37 @@ def test_tasks_page_when_range_has_no_data_warns_and_creates_nothing(client, ten
     body = r.content.decode()
     assert r.status_code == 200 and not Task.objects.exists()
     assert "There is no data from 1 Jan 2023 to 31 Jan 2023: the data covers 1 May 2024 to 4 May 2024" in body
+
+
+def test_task_download_all_when_unloaded_gives_one_zip_of_every_output(client, tenant, other_tenant):
+    import io
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    client.force_login(tenant.user)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post(
+            "/tasks/",
+            {
+                "start_day": "2024-05-01",
+                "end_day": "2024-05-02",
+                "topic_id_prefixes": ["4eyes_101"],
+                "scores": ["high", "medium"],
+                "format": "parquet",
+                "perform_unload": "on",
+            },
+        )
+    task = Task.objects.get()
+    assert b'id="download-all"' in client.get(f"/tasks/{task.pk}/").content
+    r = client.get(f"/tasks/{task.pk}/download/")
+    assert r.status_code == 200 and r["Content-Disposition"].startswith("attachment; filename=")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(r.streaming_content)))
+    names = sorted(archive.namelist())
+    assert names == [
+        f"day-2024-05-0{d}_prefix-4eyes_101_score-{s}.parquet" for d in (1, 2) for s in ("high", "medium")
+    ]
+    rows = sum(pq.read_table(io.BytesIO(archive.read(n))).num_rows for n in names)
+    assert rows == task.rows_unloaded > 0
+    client.force_login(other_tenant.user)
+    assert client.get(f"/tasks/{task.pk}/download/").status_code == 404
