@@ -105,7 +105,7 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     c.locator("input[name=filter_value]").focus()
     c.locator("input[name=filter_value]").press_sequentially("201-500")
     prefixes = page.eval_on_selector_all("input[name=topic_id_prefixes]", "els => els.map(e => e.value)")
-    want = _expected(intent_root, set(prefixes))
+    want = final_records = _expected(intent_root, set(prefixes))
     assert want > 0 and str(want) != a_or_b
     # keystrokes give intermediate estimates ("2", "20"...): wait for the one of the whole value
     page.wait_for_function(
@@ -129,3 +129,29 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     assert len(groups) == 2 and groups[0]["op"] == "or" and len(groups[0]["conditions"]) == 2
     page.goto(f"/audiences/{saved.pk}/edit/")
     assert page.locator(".filter-group").count() == 2 and page.locator(".filter-row").count() == 3
+
+    # size over time: earlier builds (as the demo seeds them) draw the chart and the change since the last
+    from datetime import timedelta
+
+    from audiences.models import AudienceBuild
+
+    saved.refresh_from_db()
+    for back, records in ((3, final_records - 400), (2, final_records - 150), (1, final_records + 60)):
+        AudienceBuild.objects.create(
+            audience=saved,
+            built_at=saved.last_built_at - timedelta(days=back),
+            record_count=records,
+            distinct_profile_count=records // 2,
+        )
+    page.goto(f"/audiences/{saved.pk}/")
+    page.wait_for_selector("#chart-audience-size .main-svg")
+    assert "records −60" in page.locator("#build-change").inner_text()
+    page.select_option("#download-rows", "records")
+    screenshot(page, "audience-size-over-time-1440")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function(  # plotly's responsive relayout after the resize
+        "document.querySelector('#chart-audience-size .main-svg').getBoundingClientRect().width"
+        " <= window.innerWidth"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "audience-size-over-time-390")
