@@ -12,6 +12,8 @@
    fingerprints are computed first (validation's work, measured by bench.exports).
 5. A `full` run over the same changed data for comparison (sends everyone again).
 
+HubSpot pacing: `--destination hubspot [--persons 100000 --every 10 --limit 100 --window 10]` times a
+`changes` re-sync to the HubSpot stand-in under its rate limit against the time that limit allows.
 Hook for rate-limited destinations (HubSpot pacing): `--destination` picks the export's destination from
 DESTINATIONS; `scenario(make_export)` runs steps 1-3 and 5 with any export factory and returns the figures
 (records sent, seconds), so a paced destination (a stand-in URL, a budget) can be timed the same way.
@@ -263,10 +265,16 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--destination", choices=sorted(DESTINATIONS), default="file")
+    parser.add_argument("--destination", choices=sorted(DESTINATIONS) + ["hubspot"], default="file")
+    parser.add_argument("--every", type=int, default=10, help="hubspot: 1 person in N changes")
+    parser.add_argument("--limit", type=int, default=100, help="hubspot: requests per window")
+    parser.add_argument("--window", type=float, default=10.0, help="hubspot: the window in seconds")
     parser.add_argument("--mode", choices=("changes", "mirror"), default="mirror")
     parser.add_argument("--repeat", type=int, default=3, help="diff passes (best is reported)")
     args = parser.parse_args()
+    if args.destination == "hubspot":
+        hubspot_pacing(args.persons, args.every, args.limit, args.window)
+        return
     setup()
     root = working_copy(base_dataset(args.persons))
     load = os.getloadavg()
@@ -298,6 +306,97 @@ def main() -> None:
     )
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     shutil.rmtree(BENCH_DIR / "media", ignore_errors=True)
+
+
+# --- HubSpot pacing (issue 13 item 4) -------------------------------------------------------------------
+HUBSPOT_MAPPING = [
+    {"source": "email", "target": "email", "type": "email", "required": True},
+    {"source": "first_name", "target": "firstname", "max_length": 40},
+    {"source": "last_name", "target": "lastname", "max_length": 80},
+]
+
+
+def _standin_process(conn, limit: int, window: float) -> None:
+    """The HubSpot stand-in in its own process (HubSpot's work is not on our CPU); answers "stats"/"stop"."""
+    from tests.exports.standins.hubspot_standin import HubSpotStandIn
+
+    standin = HubSpotStandIn()
+    standin.rate_limit, standin.rate_window = limit, window
+    standin.start()
+    conn.send((standin.url, standin.token))
+    while True:
+        command = conn.recv()
+        if command == "stop":
+            standin.stop()
+            return
+        with standin.lock:
+            conn.send(
+                {
+                    "requests": len(standin.requests),
+                    "max": standin.max_in_window,
+                    "refused": standin.rate_limited,
+                }
+            )
+            standin.max_in_window = standin.rate_limited = 0
+
+
+def hubspot_pacing(persons: int, every: int, limit: int, window: float) -> None:
+    """A `changes` re-sync to the HubSpot stand-in under its rate limit, against the time the limit allows.
+
+    The initial sync sets up what HubSpot holds; then 1 person in `every` changes and the re-sync runs paced
+    at `limit` requests per `window` seconds (both runs are), the stand-in refusing anything past it. Allowed time = requests needed (100 contacts per upsert) / (limit / window), as the
+    issue counts API budget; the goal is a re-sync within 10% of it, with the stand-in never saying 429.
+    """
+    import math
+
+    os.environ.setdefault("DELIVR_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")  # the stand-in is on loopback
+    setup()
+    import multiprocessing
+
+    from django.conf import settings
+
+    from exports.models import Export
+
+    settings.DELIVR_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    root = working_copy(base_dataset(persons))
+    conn, child_conn = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(
+        target=_standin_process, args=(child_conn, limit, window)
+    )
+    child.start()
+    url, token = conn.recv()
+    config = {"host": url, "rate_limit": limit, "rate_limit_window_seconds": window}
+    DESTINATIONS["hubspot"] = ("hubspot", {"host": url}, {"access_token": token})
+    MAPPING[:] = HUBSPOT_MAPPING
+    export = export_factory(root, "hubspot")("changes")
+    Export.objects.filter(pk=export.pk).update(destination_config=config)  # the window is not a form field
+    export.refresh_from_db()
+    first, first_seconds = execute(export)
+    print(f"initial sync (paced too): {first.records_exported:,} contacts in {first_seconds:.1f} s")
+
+    changed, _left = churn(root, every)
+    conn.send("stats")
+    before = conn.recv()["requests"]  # and the window figures start again: the re-sync's own
+    load = os.getloadavg()[0]
+    second, seconds = execute(export)
+    conn.send("stats")
+    stats = conn.recv()
+    requests = stats["requests"] - before
+    needed = math.ceil(second.records_exported / 100)
+    allowed = needed * window / limit
+    print(
+        f"re-sync (changes) at {limit} requests / {window:g} s: {changed:,} people changed, "
+        f"{second.records_exported:,} contacts sent in {requests} requests ({needed} needed) in {seconds:.2f} s; "
+        f"the limit allows {allowed:.2f} s -> {seconds / allowed:.3f}x (goal <= 1.10); stand-in: "
+        f"{stats['max']} requests in its busiest window, {stats['refused']} refused; load {load:.1f}"
+    )
+    full_requests = math.ceil(first.records_exported / 100)
+    print(
+        f"a full run of the same audience needs {full_requests:,} requests = {full_requests * window / limit:,.0f} s "
+        f"of API budget at this limit ({full_requests * window / limit / max(seconds, 1e-9):.1f}x the re-sync)"
+    )
+    conn.send("stop")
+    child.join(10)
 
 
 if __name__ == "__main__":

@@ -39,15 +39,6 @@ def export_schedule_due() -> int:
 
 
 @shared_task(
-    name="exports.tasks.export_connection_check", acks_late=True, time_limit=120, soft_time_limit=100
-)
-def export_connection_check(export_id: str) -> str:
-    from exports.services import connection
-
-    return connection.export_connection_check(export_id=export_id)
-
-
-@shared_task(
     name="exports.tasks.connection_check_run",
     acks_late=True,
     # The service keeps the deadline; these limits only catch a destination that ignores its timeouts.

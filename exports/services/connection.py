@@ -1,9 +1,9 @@
 """An export's connection, checked in the background: whether its credentials work, and the destination's own
 fields (HubSpot properties, a Salesforce describe...) fetched once and kept on the export for the mapping form.
 
-Saving an export queues a check (on commit); the pages show Connected / Not connected / Checking from the
-export's row and never wait on the destination. A check is safe to run twice: it only overwrites the row's
-connection fields with what the destination answers now.
+Saving an export queues the same connection check as the Test connection button (connection_checks.py, on
+commit); a check that succeeds then fetches the destination's fields. The pages show Connected / Not
+connected / Checking from the export's row and never wait on the destination.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import logging
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from delivr_admin import outbound
 from exports.crypto import CredentialError, credentials_decrypt
-from exports.destinations.base import Destination, DestinationError, get_destination
+from exports.destinations.base import DestinationError, get_destination
 from exports.models import ConnectionStatus, Export
 
 logger = logging.getLogger(__name__)
@@ -38,14 +36,9 @@ def missing_credentials(export: Export) -> str:
     return cls.missing_credentials(credentials)
 
 
-def _enqueue(export_id: uuid.UUID) -> None:
-    from exports.tasks import export_connection_check
-
-    transaction.on_commit(lambda: export_connection_check.delay(str(export_id)))
-
-
-def export_connection_queue(*, export: Export) -> Export:
-    """Marks the export Checking and queues the check; Not connected at once when a credential is missing."""
+def export_connection_queue(*, export: Export, actor: str = "") -> Export:
+    """Marks the export Checking and queues the connection check (sechttp's task: one deadline, polled);
+    Not connected at once when a credential is missing. A check that succeeds also fetches the catalog."""
     missing = missing_credentials(export)
     if missing:
         fields = {
@@ -62,62 +55,50 @@ def export_connection_queue(*, export: Export) -> Export:
     for name, value in fields.items():
         setattr(export, name, value)
     if not missing:
-        _enqueue(export.pk)
+        # Started once the save commits: the check reads what was saved, and a save that rolls back
+        # leaves no pending check behind (a pending check is what the Test connection button returns).
+        transaction.on_commit(lambda: _start_check(export.pk, actor or "export saved"))
     return export
 
 
-def _catalog(destination: Destination, label: str) -> dict:
+def _start_check(export_id, actor: str) -> None:
+    from exports.services.connection_checks import connection_check_start
+
+    export = Export.objects.filter(pk=export_id).first()
+    if export is not None:
+        connection_check_start(export=export, actor=actor)
+
+
+def export_catalog_refresh(*, export_id: uuid.UUID | str) -> None:
+    """Fetches the destination's own fields onto the export (after a successful connection check)."""
+    export = Export.objects.filter(pk=export_id).first()
+    if export is None:
+        return
+    cls = get_destination(export.destination_type)
+    if not cls.fetches_fields:
+        return
+    try:
+        destination = cls(dict(export.destination_config), credentials_decrypt(export.credentials_encrypted))
+    except (DestinationError, CredentialError):
+        return
+    label = cls.label
     try:
         fields = destination.target_fields()
+        catalog = {"fields": [f.as_dict() for f in fields], "error": "", "fetched_at": _now()}
     except DestinationError as exc:
-        return {
+        catalog = {
             "fields": [],
             "error": f"{label} did not list its fields: {exc.message}",
             "fetched_at": _now(),
         }
-    return {"fields": [f.as_dict() for f in fields], "error": "", "fetched_at": _now()}
+    except Exception:  # noqa: BLE001 - the form falls back to the standard fields, with the reason
+        logger.exception("export %s: field list failed", export.pk)
+        catalog = {"fields": [], "error": f"{label} did not list its fields.", "fetched_at": _now()}
+    Export.objects.filter(pk=export.pk).update(field_catalog=catalog)
 
 
 def _now() -> str:
     return timezone.now().isoformat()
-
-
-def export_connection_check(*, export_id: uuid.UUID | str) -> str:
-    """Tests the saved credentials and, when they work, fetches the destination's fields; returns the status."""
-    export = Export.objects.filter(pk=export_id).first()
-    if export is None:
-        return "gone"
-    missing = missing_credentials(export)
-    catalog = None
-    if missing:
-        status, message = ConnectionStatus.NOT_CONNECTED, f"Not connected: {missing}"
-    else:
-        cls = get_destination(export.destination_type)
-        try:
-            destination = cls(
-                dict(export.destination_config), credentials_decrypt(export.credentials_encrypted)
-            )
-            # The same deadline as the button's check: a silent destination holds a worker slot briefly.
-            with outbound.time_budget(settings.DELIVR_TEST_CONNECTION_DEADLINE_SECONDS):
-                destination.test_connection()
-        except DestinationError as exc:
-            status, message = ConnectionStatus.NOT_CONNECTED, f"Not connected: {exc.message}"
-        except Exception:  # noqa: BLE001 - a check must end with a status the page can show
-            logger.exception("export %s: connection check failed", export.pk)
-            status, message = ConnectionStatus.NOT_CONNECTED, "Not connected: the check failed unexpectedly"
-        else:
-            status, message = ConnectionStatus.CONNECTED, f"Connected to {cls.label}"
-            if cls.fetches_fields:
-                catalog = _catalog(destination, cls.label)
-    fields = {
-        "connection_status": status,
-        "connection_message": message[:500],
-        "connection_checked_at": timezone.now(),
-    }
-    if catalog is not None:
-        fields["field_catalog"] = catalog
-    Export.objects.filter(pk=export.pk).update(**fields)
-    return status
 
 
 def export_target_catalog(*, export: Export | None, destination_type: str) -> dict:

@@ -104,6 +104,11 @@ def connection_check_run(*, check_id: str) -> str:
     with outbound.time_budget(budget):
         status, message = _test(check.export)
     _finish(check.pk, status, message, export_id=check.export_id)
+    if status == CheckStatus.OK:  # the mapping form's targets: the destination's own fields
+        from exports.services.connection import export_catalog_refresh
+
+        with outbound.time_budget(deadline_seconds()):
+            export_catalog_refresh(export_id=check.export_id)
     return status
 
 

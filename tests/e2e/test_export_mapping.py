@@ -60,6 +60,16 @@ def test_browser_picks_a_hubspot_property_saves_and_dry_runs(page, tenant, passw
     page.wait_for_url("**/exports/*/")
     export = Export.objects.get()
     assert page.locator("#export-connection .badge").inner_text() == "Connected"
+    for width, height in ((1440, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"export-detail-{width}")
+    page.goto("/exports/")
+    assert page.locator("#export-table .badge", has_text="Connected").count() == 1
+    for width, height in ((1440, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"export-list-{width}")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"/exports/{export.id}/")
 
     # the edit form offers the portal's own properties, custom ones included
     page.click("#edit-export")

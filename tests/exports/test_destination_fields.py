@@ -7,7 +7,7 @@ from django.test import Client
 
 from exports.destinations.base import get_destination
 from exports.models import ConnectionStatus, Export, ExportRun
-from exports.services import connection
+from exports.services.connection_checks import connection_check_start
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_hubspot_export_when_saved_with_token_is_checked_connected_and_keeps_its
     assert out["connection"]["status"] == "checking"  # the save never waits on HubSpot
     export = Export.objects.get(pk=out["id"])
     assert export.connection_status == ConnectionStatus.CONNECTED
-    assert export.connection_message == "Connected to HubSpot"
+    assert export.connection_message == "Connected to HubSpot."
     names = [f["name"] for f in export.field_catalog["fields"]]
     assert "delivr_intent_topics" in names and "hs_object_id" not in names
     got = tenant.jwt().get(f"{URL}/{out['id']}").json()
@@ -141,7 +141,10 @@ def test_connection_badge_when_checking_polls_and_stops_when_done(browser, tenan
     Export.objects.filter(pk=out["id"]).update(connection_status=ConnectionStatus.CHECKING)
     r = browser.get(f"/exports/{out['id']}/connection/", **HX)
     assert r.status_code == 200 and 'hx-trigger="every 2s"' in r.content.decode()
-    connection.export_connection_check(export_id=out["id"])
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the check the Test connection button queues
+        connection_check_start(export=Export.objects.get(pk=out["id"]), actor="test")
     r = browser.get(f"/exports/{out['id']}/connection/?words=1", **HX)
     assert r.status_code == 286 and "Connected to HubSpot" in r.content.decode()
 
