@@ -354,6 +354,10 @@ DELIVR_HUBSPOT_APP_ID = os.environ.get("DELIVR_HUBSPOT_APP_ID", "")
 DELIVR_HUBSPOT_DEVELOPER_API_KEY = os.environ.get("DELIVR_HUBSPOT_DEVELOPER_API_KEY", "")
 CELERY_BEAT_SCHEDULE["export-schedule-due"] = {"task": "exports.tasks.export_schedule_due", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["export-runs-reap"] = {"task": "exports.tasks.export_runs_reap", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["export-optouts-propagate"] = {  # opt-outs taken back from destinations within 5 min
+    "task": "exports.tasks.export_optouts_propagate",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["pixel-regenerate-pending"] = {
     "task": "pixels.tasks.pixel_regenerate_pending",
     "schedule": 60.0,

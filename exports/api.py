@@ -171,6 +171,9 @@ class ExportRunOutputSerializer(serializers.Serializer):
     records_removed = serializers.IntegerField(
         help_text="Records removed from the destination because they left the audience (sync_mode mirror)."
     )
+    files = serializers.SerializerMethodField(
+        help_text='Signed download links (15 minutes) of the files the run wrote: "output", "removals".'
+    )
     suppressed_count = serializers.IntegerField()
     object_type_results = serializers.DictField(child=ObjectTypeResultSerializer())
     validation_errors = serializers.DictField(
@@ -190,6 +193,11 @@ class ExportRunOutputSerializer(serializers.Serializer):
 
     def get_seconds_left(self, obj) -> int | None:
         return _seconds_left(obj)
+
+    def get_files(self, obj) -> dict[str, str]:
+        request = self.context.get("request")
+        links = selectors.export_run_file_links(obj)
+        return {k: request.build_absolute_uri(v) if request else v for k, v in links.items()}
 
 
 def _write_guard(request) -> None:

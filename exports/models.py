@@ -62,6 +62,8 @@ class Export(models.Model):
         default=dict, blank=True, help_text="The destination's own fields as last fetched, and when."
     )
     sync_mode = models.CharField(max_length=10, choices=SyncMode.choices, default=SyncMode.CHANGES)
+    # opt-outs received up to here were taken back from the destination (export_optouts_propagate)
+    optouts_propagated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -188,3 +190,40 @@ class ConnectionCheck(models.Model):
 
     def __str__(self) -> str:
         return f"check {self.id} ({self.status})"
+
+
+class OptOutRemoval(models.Model):
+    """The ledger of an opted-out identity at one export's destination: when it was last sent there and when
+    it was taken back (or why it could not be). It holds only the identifier as the registry holds it."""
+
+    class Status(models.TextChoices):
+        REMOVED = "removed", "Removed"
+        FAILED = "failed", "Could not be removed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="optout_removals")
+    export = models.ForeignKey(Export, null=True, on_delete=models.SET_NULL, related_name="optout_removals")
+    export_name = models.CharField(max_length=255)
+    destination_label = models.CharField(max_length=100)
+    list_name = models.CharField(max_length=255, blank=True, default="")
+    identifier_type = models.CharField(max_length=20)
+    identifier_value = models.CharField(max_length=255)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REMOVED)
+    message = models.CharField(max_length=500, blank=True, default="")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        indexes = [
+            models.Index(fields=["identifier_type", "identifier_value"], name="optoutremoval_identity")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["export", "identifier_type", "identifier_value"], name="optoutremoval_once_per_export"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier_type} at {self.destination_label} ({self.status})"

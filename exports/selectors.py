@@ -74,3 +74,76 @@ def connection_check_get(export: Export, check_id: uuid.UUID | str) -> Connectio
 
 def connection_check_latest(export: Export) -> ConnectionCheck | None:
     return ConnectionCheck.objects.filter(export=export).order_by("-created_at").first()
+
+
+def optout_ledger(*, organization_ids, identifier_type: str, identifier_value: str) -> list[dict]:
+    """Where an opted-out identifier had been sent and when it was taken back, in words, newest first."""
+    from exports.models import OptOutRemoval
+
+    rows = OptOutRemoval.objects.filter(
+        organization_id__in=organization_ids,
+        identifier_type=identifier_type,
+        identifier_value=identifier_value,
+    ).order_by("-recorded_at")
+    out = []
+    for row in rows:
+        where = f"{row.destination_label} (export “{row.export_name}”"
+        where += f", list “{row.list_name}”)" if row.list_name else ")"
+        sent = f"Sent to {where}" + (f" on {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "")
+        if row.removed_at:
+            words = f"{sent}, removed on {row.removed_at:%Y-%m-%d %H:%M} UTC."
+        else:
+            words = f"{sent}; not removed yet: {row.message}"
+        out.append(
+            {
+                "export_id": row.export_id,
+                "destination": row.destination_label,
+                "list_name": row.list_name,
+                "sent_at": row.sent_at,
+                "removed_at": row.removed_at,
+                "status": row.status,
+                "message": row.message,
+                "summary": words,
+            }
+        )
+    return out
+
+
+_RUN_FILE_SALT = "exports.run-file"
+RUN_FILES = {"output": "file_name", "removals": "removals_file_name"}
+
+
+def export_run_file_links(run: ExportRun) -> dict[str, str]:
+    """{"output": url, "removals": url} for the files a run wrote, signed like task output links (the same
+    TimestampSigner and DELIVR_SIGNED_LINK_TTL_SECONDS, 15 minutes): one token per run and organization."""
+    from django.core import signing
+    from django.urls import reverse
+
+    details = run.details or {}
+    token = signing.TimestampSigner(salt=_RUN_FILE_SALT).sign(f"{run.pk}:{run.organization_id}")
+    url = reverse("exports:export-run-file", kwargs={"export_id": run.export_id, "run_id": run.pk})
+    return {kind: f"{url}?file={kind}&token={token}" for kind, key in RUN_FILES.items() if details.get(key)}
+
+
+def export_run_file_resolve(principal: Principal, export_id, run_id, *, kind: str, token: str) -> str:
+    """The storage name a signed run-file link opens, if the link is intact, fresh and the caller's org owns
+    the run; Http404 in words otherwise."""
+    from django.conf import settings
+    from django.core import signing
+
+    try:
+        value = signing.TimestampSigner(salt=_RUN_FILE_SALT).unsign(
+            token or "", max_age=settings.DELIVR_SIGNED_LINK_TTL_SECONDS
+        )
+    except signing.SignatureExpired as exc:
+        raise Http404("This download link has expired; open the run's page for a fresh one.") from exc
+    except signing.BadSignature as exc:
+        raise Http404("Invalid download link.") from exc
+    signed_run, _, signed_org = value.partition(":")
+    run = export_run_get(export_get(principal, export_id), run_id)
+    if signed_run != str(run.pk) or signed_org != str(run.organization_id) or kind not in RUN_FILES:
+        raise Http404("Invalid download link.")
+    name = (run.details or {}).get(RUN_FILES[kind])
+    if not name:
+        raise Http404("This run wrote no such file.")
+    return name

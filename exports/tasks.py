@@ -4,6 +4,8 @@ Safe to run twice: a run is claimed with a conditional update (queued -> running
 finds it running or finished and does nothing; a retried attempt resumes from the last committed batch, and
 every record carries the idempotency key `<run_id>:<record_key>`, so a batch sent twice creates nothing twice.
 The reaper and the scheduler move rows with conditional updates too (a second pass finds nothing to move).
+Opt-out propagation moves a per-export watermark after its removals and ledger rows are written; removed
+records leave the snapshot, so a second pass removes nothing twice.
 A connection check is claimed the same way (pending and not started -> started), so it runs once.
 """
 
@@ -47,3 +49,12 @@ def export_schedule_due() -> int:
 )
 def connection_check_run(check_id: str) -> str:
     return connection_checks.connection_check_run(check_id=check_id)
+
+
+@shared_task(
+    name="exports.tasks.export_optouts_propagate", acks_late=True, time_limit=1800, soft_time_limit=1780
+)
+def export_optouts_propagate() -> dict:
+    from exports.services.optouts import export_optouts_propagate as propagate
+
+    return propagate()

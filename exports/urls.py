@@ -28,5 +28,6 @@ urlpatterns = [
         name="export-connection-check",
     ),
     path("exports/<uuid:export_id>/delete/", views.export_delete, name="export-delete"),
+    path("exports/<uuid:export_id>/runs/<uuid:run_id>/file/", views.export_run_file, name="export-run-file"),
     path("exports/<uuid:export_id>/connection/", views.export_connection, name="export-connection"),
 ]

@@ -419,6 +419,7 @@ def _detail_context(export) -> dict:
         "export": export,
         "runs": runs,
         "latest": latest,
+        "file_links": selectors.export_run_file_links(latest) if latest else {},
         "progress": progress,
         "active": any(r.is_active for r in runs),
         "destination": _destination(export.destination_type, export.destination_config),
@@ -508,3 +509,23 @@ def export_delete(request: HttpRequest, export_id) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("exports:export-detail", export_id=export.id)
     return redirect("exports:export-list")
+
+
+@member_required
+def export_run_file(request: HttpRequest, export_id, run_id) -> HttpResponse:
+    """A file a run wrote (its output or its removals), through the signed link on the run's page."""
+    import posixpath
+
+    from django.core.files.storage import default_storage
+    from django.http import FileResponse
+
+    name = selectors.export_run_file_resolve(
+        request.principal,
+        export_id,
+        run_id,
+        kind=request.GET.get("file", "output"),
+        token=request.GET.get("token", ""),
+    )
+    return FileResponse(
+        default_storage.open(name, "rb"), as_attachment=True, filename=posixpath.basename(name)
+    )

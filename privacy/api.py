@@ -212,6 +212,33 @@ class OptOutOutputSerializer(serializers.Serializer):
     last_received_at = serializers.DateTimeField()
 
 
+class OptOutDestinationSerializer(serializers.Serializer):
+    export_id = serializers.UUIDField(allow_null=True)
+    destination = serializers.CharField()
+    list_name = serializers.CharField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField(help_text="removed | failed")
+    summary = serializers.CharField(help_text='In words: "Sent to HubSpot (export …) on …, removed on …".')
+
+
+class OptOutDetailSerializer(OptOutOutputSerializer):
+    destinations = serializers.SerializerMethodField(
+        help_text="Every export destination that had received this identifier, and when it was taken back."
+    )
+
+    @extend_schema_field(OptOutDestinationSerializer(many=True))
+    def get_destinations(self, obj) -> list:
+        from exports.selectors import optout_ledger
+
+        rows = optout_ledger(
+            organization_ids=self.context["organization_ids"],
+            identifier_type=obj.identifier_type,
+            identifier_value=obj.value,
+        )
+        return OptOutDestinationSerializer(rows, many=True).data
+
+
 class CanManageOptOuts(BasePermission):
     """Reads for every member; recording an opt-out for admins, support and API clients (not marketers)."""
 
@@ -277,6 +304,9 @@ class OptOutListApi(APIView):
 
 
 class OptOutRetrieveApi(APIView):
-    @extend_schema(responses={200: OptOutOutputSerializer, 401: ERROR, 404: ERROR})
+    @extend_schema(responses={200: OptOutDetailSerializer, 401: ERROR, 404: ERROR})
     def get(self, request, optout_id):
-        return Response(OptOutOutputSerializer(selectors.optout_get(principal_of(request), optout_id)).data)
+        principal = principal_of(request)
+        optout = selectors.optout_get(principal, optout_id)
+        context = {"organization_ids": principal.organization_ids}
+        return Response(OptOutDetailSerializer(optout, context=context).data)

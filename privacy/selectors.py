@@ -170,3 +170,14 @@ def optout_suppression(organization_ids: Iterable[uuid.UUID]) -> Suppression:
         emails=found[IdentifierType.EMAIL],
         email_sha256=found[IdentifierType.HASHED_EMAIL],
     )
+
+
+def optouts_received_since(
+    organization_id: uuid.UUID, since: datetime | None, until: datetime
+) -> list[OptOut]:
+    """Opt-outs that apply to the organization (its own and global ones) received in (since, until]."""
+    qs = OptOut.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id))
+    qs = qs.filter(last_received_at__lte=until)
+    if since is not None:
+        qs = qs.filter(last_received_at__gt=since)
+    return list(qs.order_by())

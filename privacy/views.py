@@ -138,7 +138,14 @@ def identifier_detail(request: HttpRequest) -> HttpResponse:
         identifier_type=request.GET.get("type", ""),
         value=request.GET.get("value", ""),
     )
-    return render(request, "privacy/identifier.html", {"detail": detail})
+    from exports.selectors import optout_ledger
+
+    destinations = optout_ledger(
+        organization_ids=request.principal.organization_ids,
+        identifier_type=detail.identifier_type,
+        identifier_value=detail.value,
+    )
+    return render(request, "privacy/identifier.html", {"detail": detail, "destinations": destinations})
 
 
 @require_POST

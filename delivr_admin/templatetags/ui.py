@@ -127,7 +127,9 @@ def run_display_status(run) -> str:
     status = getattr(run, "status", "") or ""
     exported = getattr(run, "records_exported", 0) or 0
     failed = getattr(run, "records_failed", 0) or 0
-    if status in ("completed", "completed_with_errors") and exported == 0 and failed > 0:
+    # a sync run that sent nothing because nothing changed (or only removed records) did its job
+    held = (getattr(run, "records_unchanged", 0) or 0) + (getattr(run, "records_removed", 0) or 0)
+    if status in ("completed", "completed_with_errors") and exported == 0 and failed > 0 and not held:
         return "failed"
     return status
 

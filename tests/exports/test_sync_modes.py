@@ -240,3 +240,35 @@ def test_run_json_has_the_diff_counts(tenant, synced_audience, webhook):
     body = tenant.jwt().get(f"{URL}/{export.id}/runs/{run.pk}").json()
     assert {"records_added", "records_changed", "records_removed", "records_unchanged"} <= set(body)
     assert body["records_added"] == run.records_added > 0
+
+
+def test_file_run_is_downloadable_through_a_signed_link_and_a_tampered_one_is_refused(
+    tenant, synced_audience, other_tenant
+):
+    from django.test import Client
+
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=synced_audience.id,
+        name="File to download",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        field_mapping=MAPPING,
+    )
+    run = execute(export)
+    body = tenant.jwt().get(f"{URL}/{export.id}/runs/{run.pk}").json()
+    link = body["files"]["output"]
+    assert "token=" in link and "removals" not in body["files"]
+    browser = Client()
+    browser.force_login(tenant.user)
+    got = browser.get(link)
+    assert got.status_code == 200 and "attachment" in got["Content-Disposition"]
+    with default_storage.open(run.details["file_name"], "rb") as fh:
+        assert b"".join(got.streaming_content) == fh.read()
+    assert browser.get(link.replace("token=", "token=x")).status_code == 404
+    stranger = Client()
+    stranger.force_login(other_tenant.user)
+    assert stranger.get(link).status_code == 404  # another organization's member: not found
+    page = browser.get(f"/exports/{export.id}/")
+    assert 'id="download-output"' in page.content.decode()

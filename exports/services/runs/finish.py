@@ -24,7 +24,9 @@ def run_finish(ctx: RunContext) -> str:
     """Saves the final counts and status; returns the status. RunLost when the run was taken from us."""
     ctx.list_sink.close()
     contact_list = _record_list(ctx, ctx.list_sink)
-    next_snapshot = snapshot_next(ctx.export, ctx.previous, ctx.keys_sink.path, ctx.removed_path)
+    next_snapshot = snapshot_next(
+        ctx.export, ctx.previous, ctx.keys_sink.path, ctx.removed_path, ctx.run.started_at or timezone.now()
+    )
     try:
         status, failure = _status(ctx)
         finished = finish_update(

@@ -49,7 +49,8 @@ def run_read(run: ExportRun, attempt: int) -> RunContext:
         columns = engine.dataset_columns(sel.input_path)
     except (engine.EngineError, ApplicationError) as exc:
         raise user_error(f"The audience's data cannot be read: {exc}") from exc
-    key_columns = [c for c in KEY_COLUMNS if c in columns]
+    # the identities an opt-out can name (uid2 too), kept in the snapshot to take a record back later
+    key_columns = [c for c in (*KEY_COLUMNS, "uid2") if c in columns]
     wanted = list(dict.fromkeys(mapping_sources(mapping) + key_columns))
     ctx = RunContext(
         run=run,

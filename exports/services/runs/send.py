@@ -220,6 +220,7 @@ def _spool_table(
             "sent": _arrow(nothing.scatter(valid_at, accepted)),
             "person_id": column_or_null(unique, "person_id"),
             "email": column_or_null(unique, "email"),
+            "uid2": column_or_null(unique, "uid2"),
             "fingerprint": _arrow(found),
             "held": _arrow(nothing.scatter(valid_at, accepted | (same & ~send))),
             "unchanged": _arrow(nothing.scatter(valid_at, same)),

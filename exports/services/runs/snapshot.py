@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -40,6 +41,8 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("fingerprint", pa.uint64()),
         ("person_id", pa.string()),
         ("email", pa.string()),
+        ("uid2", pa.string()),
+        ("sent_at", pa.timestamp("us", tz="UTC")),  # when the destination last accepted this record
     ]
 )
 FINGERPRINT_KEY = b"delivr.fingerprint"
@@ -57,7 +60,7 @@ def snapshot_fingerprint(export: Export) -> str:
         "destination": export.destination_type,
         "config": export.destination_config,
         "list": export.effective_list_name,
-        "hash": f"polars-{pl.__version__}/fingerprint-1",
+        "hash": f"polars-{pl.__version__}/fingerprint-2",
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -133,7 +136,7 @@ def snapshot_removals(previous: Previous, run_keys_path: str) -> pa.Table:
     con = duckdb.connect()
     try:
         table = con.sql(
-            "SELECT p.record_key, p.fingerprint, p.person_id, p.email FROM read_parquet($prev) p "
+            "SELECT p.* FROM read_parquet($prev) p "
             "ANTI JOIN read_parquet($run) r ON r.record_key = p.record_key",
             params={"prev": previous.path, "run": run_keys_path},
         ).to_arrow_table()
@@ -165,23 +168,30 @@ def snapshot_counts(previous: Previous, run_keys_path: str) -> tuple[int, int]:
     return int(added), int(changed)
 
 
-def snapshot_next(export: Export, previous: Previous, run_keys_path: str, removed_path: str | None) -> str:
+def snapshot_next(
+    export: Export, previous: Previous, run_keys_path: str, removed_path: str | None, sent_at: datetime
+) -> str:
     """Writes the next snapshot to a local file and returns its path.
 
     It holds what the run left at the destination (sent and accepted, or unchanged) and, for every other
     record of the old snapshot, what was there before, minus the records the run removed.
     """
     out = local_temp_path(f"export-snapshot-next-{export.pk}-")
+    held = "SELECT record_key, fingerprint, person_id, email, uid2, sent FROM read_parquet($run) WHERE held"
     parts = [
-        "SELECT record_key, fingerprint, person_id, email FROM read_parquet($run) WHERE held",
+        "SELECT r.record_key, r.fingerprint, r.person_id, r.email, r.uid2, "
+        + ("CASE WHEN r.sent THEN $now ELSE p.sent_at END" if previous.path else "$now")
+        + f" AS sent_at FROM ({held}) r"
+        + (" LEFT JOIN read_parquet($prev) p USING (record_key)" if previous.path else "")
     ]
     if previous.path is not None:
         removed = "" if removed_path is None else " ANTI JOIN read_parquet($removed) x USING (record_key)"
         parts.append(
-            "SELECT p.record_key, p.fingerprint, p.person_id, p.email FROM read_parquet($prev) p "
-            "ANTI JOIN (SELECT record_key FROM read_parquet($run) WHERE held) h USING (record_key)" + removed
+            "SELECT p.record_key, p.fingerprint, p.person_id, p.email, p.uid2, p.sent_at "
+            "FROM read_parquet($prev) p ANTI JOIN (SELECT record_key FROM read_parquet($run) WHERE held) h USING (record_key)"
+            + removed
         )
-    params = {"run": run_keys_path}
+    params = {"run": run_keys_path, "now": sent_at}
     if previous.path is not None:
         params["prev"] = previous.path
         if removed_path is not None:

@@ -30,6 +30,7 @@ SPOOL_SCHEMA = pa.schema(
         ("sent", pa.bool_()),
         ("person_id", pa.string()),
         ("email", pa.string()),
+        ("uid2", pa.string()),
         ("fingerprint", pa.uint64()),
         ("held", pa.bool_()),
         ("unchanged", pa.bool_()),

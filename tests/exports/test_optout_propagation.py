@@ -1,0 +1,144 @@
+"""An opt-out is taken back from every destination that received it, and the ledger shows it in words."""
+
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+import pytest
+from django.core.files.storage import default_storage
+
+from exports.models import OptOutRemoval
+from exports.services.exports import export_create
+from exports.services.optouts import export_optouts_propagate
+from exports.services.runs.snapshot import snapshot_name
+from tests.exports.test_sync_modes import MAPPING, execute, persons
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def synced_audience(tenant, dataset):
+    from audiences.models import Audience
+
+    return Audience.objects.create(
+        organization=tenant.org, project=tenant.project, name="Synced", definition={}, input_path=str(dataset)
+    )
+
+
+@pytest.fixture
+def dataset(export_intent_root, tmp_path, settings):
+    import shutil
+
+    root = tmp_path / "optout-data" / "intent"
+    shutil.copytree(export_intent_root, root)
+    settings.DELIVR_DATA_ROOTS = [*settings.DELIVR_DATA_ROOTS, str(root.parent)]
+    return root
+
+
+def first_person(root) -> dict:
+    wanted = persons(root)[0]
+    for path in sorted(root.rglob("*.parquet")):
+        for row in pq.read_table(path, columns=["person_id", "email"]).to_pylist():
+            if row["person_id"] == wanted:
+                return row
+    raise AssertionError("no person")
+
+
+def make(tenant, audience, name: str, kind: str, config: dict, credentials=None):
+    return export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name=name,
+        destination_type=kind,
+        destination_config=config,
+        credentials=credentials,
+        field_mapping=MAPPING,
+        sync_mode="changes",
+    )
+
+
+def snapshot_keys(export) -> set:
+    with default_storage.open(snapshot_name(export), "rb") as fh:
+        import io
+
+        return set(pq.read_table(io.BytesIO(fh.read())).column("record_key").to_pylist())
+
+
+def test_optout_is_removed_from_every_destination_that_had_it_and_the_ledger_says_so(
+    tenant, synced_audience, dataset, webhook
+):
+    from privacy.services import optout_record
+
+    hook = make(
+        tenant, synced_audience, "CRM hook", "webhook", {"url": webhook.url}, {"secret": "whsec-test"}
+    )
+    files = make(tenant, synced_audience, "Nightly file", "file", {"format": "csv"})
+    assert execute(hook).status == "completed" and execute(files).status == "completed"
+    person = first_person(dataset)
+    assert person["person_id"] in webhook.holds
+    export_optouts_propagate()  # nothing opted out yet: nothing removed, watermarks set
+    assert webhook.removed == [] and not OptOutRemoval.objects.exists()
+
+    optout, _ = optout_record(
+        identifier_type="email",
+        value=person["email"].upper(),
+        source="support",
+        opted_out_at=datetime(2026, 3, 1, tzinfo=UTC),
+        organization=tenant.org,
+        actor="test",
+    )
+    out = export_optouts_propagate()
+    assert out["removed"] == 2 and out["failed"] == 0
+    assert webhook.removed == [person["person_id"]] and person["person_id"] not in webhook.holds
+    assert person["person_id"] not in snapshot_keys(hook) and person["person_id"] not in snapshot_keys(files)
+    rows = OptOutRemoval.objects.filter(identifier_type="email", identifier_value=person["email"].lower())
+    assert {r.export_id for r in rows} == {hook.id, files.id}
+    assert all(r.status == "removed" and r.sent_at and r.removed_at for r in rows)
+
+    # safe to run twice: nothing is removed again
+    assert export_optouts_propagate()["removed"] == 0 and webhook.removed == [person["person_id"]]
+
+    body = tenant.jwt().get(f"/api/v1/privacy/optouts/{optout.id}").json()
+    summaries = sorted(d["summary"] for d in body["destinations"])
+    assert len(summaries) == 2
+    assert summaries[1].startswith("Sent to HTTP webhook (signed JSON) (export “CRM hook”) on ")
+    assert ", removed on " in summaries[1]
+    assert person["email"] not in str(body["destinations"])  # the ledger holds the registry's form only
+
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(tenant.user)
+    page = browser.get("/privacy/identifier/", {"type": "email", "value": person["email"].lower()})
+    assert page.status_code == 200 and "removed on" in page.content.decode()
+
+
+def test_optout_for_a_destination_that_cannot_remove_is_in_the_ledger_as_not_removed(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    from privacy.services import optout_record
+
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=synced_audience.id,
+        name="HubSpot",
+        destination_type="hubspot",
+        destination_config={"host": hubspot_standin.url},
+        credentials=hubspot_standin.credentials(),
+        field_mapping=[{"source": "email", "target": "email", "type": "email", "required": True}],
+        record_limit={"maxRecords": 50, "failMode": "truncate"},
+    )
+    assert execute(export).status in ("completed", "completed_with_errors")
+    person = next(iter(sorted(snapshot_keys(export))))
+    optout_record(
+        identifier_type="person_id",
+        value=person,
+        source="support",
+        opted_out_at=datetime(2026, 3, 1, tzinfo=UTC),
+        organization=tenant.org,
+        actor="test",
+    )
+    assert export_optouts_propagate()["failed"] == 1
+    row = OptOutRemoval.objects.get(export=export)
+    assert row.status == "failed" and row.removed_at is None and "cannot remove records" in row.message
