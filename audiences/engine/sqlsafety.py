@@ -122,7 +122,7 @@ def _tokens_check(text: str) -> None:
     try:
         tokens = sqlglot.tokenize(text, read=DIALECT)
     except TokenError as exc:
-        raise UnsafeExpression(f"cannot parse: {exc}", text) from None
+        raise UnsafeExpression(parse_error_words(exc), text) from None
     for tok in tokens:
         if tok.comments:
             raise UnsafeExpression("comments are not allowed", tok.comments[0])
@@ -216,11 +216,37 @@ def _validate_cached(expr: str, columns: tuple[tuple[str, str], ...]) -> str:
         raise UnsafeExpression(TOO_DEEP, expr[:40]) from None
 
 
+# sqlglot's parse errors name its classes ("Required keyword: 'expression' missing for <class ...EQ>"); people
+# get what is wrong in words, and where (line and character, as sqlglot counts them, 1-based).
+_PARSE_WORDS = (
+    ("Required keyword", "something is missing after it (a value after an operator such as = or AND?)"),
+    ("Expecting )", "a closing bracket ) is missing"),
+    ("Expecting (", "an opening bracket ( is missing"),
+    ("Unexpected token", "this is not expected here (a missing AND/OR, or a stray word?)"),
+)
+
+
+def parse_error_words(exc: Exception) -> str:
+    """A sentence saying what could not be read in a filter and where, without sqlglot's internals."""
+    if isinstance(exc, TokenError):
+        return "the filter could not be read: a quote ' is not closed, or a character is not allowed"
+    info = (getattr(exc, "errors", None) or [{}])[0]
+    description = str(info.get("description") or "")
+    what = next(
+        (words for key, words in _PARSE_WORDS if key in description), "this is not a valid filter here"
+    )
+    where = ""
+    if info.get("line") and info.get("col"):
+        where = f" at line {info['line']}, character {info['col']}"
+    near = str(info.get("highlight") or "").strip()
+    return f"the filter could not be read{where}{f' near “{near}”' if near else ''}: {what}"
+
+
 def _validated_sql(expr: str, columns: Mapping[str, str]) -> str:
     try:
         statements = sqlglot.parse(expr, read=DIALECT)
     except (ParseError, TokenError) as exc:
-        raise UnsafeExpression(f"cannot parse: {str(exc).splitlines()[0]}", expr) from None
+        raise UnsafeExpression(parse_error_words(exc), expr) from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise UnsafeExpression("exactly one expression is allowed", expr)

@@ -62,7 +62,7 @@ def test_validate_where_when_unsafe_then_raises_naming_part(expr, part):
         ("*", "star"),
         ("intent_frequency::int = 1", "cast"),
         ("intent_frequency - 1 = 0", "arithmetic"),
-        ("((", "parse"),
+        ("((", "could not be read"),
     ],
 )
 def test_validate_where_when_unsafe_then_message_says_why(expr, message):
