@@ -102,8 +102,20 @@ class DailyOutputSerializer(serializers.Serializer):
     cpm = _money(4, "CPM that day in USD, decimal string; null when nothing was delivered.", allow_null=True)
 
 
+class MatchSummarySerializer(serializers.Serializer):
+    """The campaign's overall match rate, as GET /api/v1/campaigns/{id}/match-rates reports it."""
+
+    match_rate = serializers.FloatField(
+        help_text="matched_count / identifiers_count over all lists, 0..1 (4 places); 0.0 when no identifiers "
+        "were sent (see identifiers_count)."
+    )
+    identifiers_count = serializers.IntegerField(help_text="Identifiers sent to the DSP over all lists.")
+    matched_count = serializers.IntegerField(help_text="Identifiers the DSP matched over all lists.")
+
+
 class CampaignListItemSerializer(CampaignOutputSerializer):
     totals = TotalsOutputSerializer(help_text="Cumulative totals over from..to (all days by default).")
+    match = MatchSummarySerializer(help_text="Overall match rate of the campaign's lists (all time).")
 
 
 class PeriodSerializer(serializers.Serializer):
@@ -147,6 +159,11 @@ class CampaignListApi(APIView):
                 "spend": c.total_spend,
                 "effective_cpm": selectors.effective_cpm(c.total_spend, c.total_impressions),
             }
+            c.match = {
+                "match_rate": selectors.match_rate(c.match_identifiers, c.match_matched),
+                "identifiers_count": c.match_identifiers,
+                "matched_count": c.match_matched,
+            }
             out.append(c)
         return Response(CampaignListItemSerializer(out, many=True).data)
 
@@ -155,6 +172,7 @@ class CampaignDetailSerializer(CampaignOutputSerializer):
     period = PeriodSerializer()
     totals = TotalsOutputSerializer(help_text="Cumulative totals: the sums of the daily rows below.")
     daily = DailyOutputSerializer(many=True, source="daily_rows")
+    match = MatchSummarySerializer(help_text="Overall match rate of the campaign's lists (all time).")
 
 
 class CampaignRetrieveApi(APIView):
@@ -172,6 +190,7 @@ class CampaignRetrieveApi(APIView):
         campaign.period = {"from": period.date_from, "to": period.date_to}
         campaign.totals = selectors.campaign_totals(rows)
         campaign.daily_rows = rows
+        campaign.match = selectors.campaign_match_rates(campaign)
         return Response(self.OutputSerializer(campaign).data)
 
 

@@ -25,7 +25,9 @@ def _layout(title: str, **extra) -> dict:
         "font": FONT,
         "margin": {"l": 70, "r": 70, "t": 50, "b": 90},
         "height": 360,
-        "legend": {"orientation": "h", "y": -0.32},
+        # Anchored to the figure's bottom edge (not the plot area's), so a short chart's legend never
+        # lands on its axis title.
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         "hovermode": "x unified",
         "plot_bgcolor": "#fff",
         "paper_bgcolor": "#fff",
@@ -42,7 +44,38 @@ def figure_json(figure: dict) -> str:
     return to_json_plotly(figure)
 
 
-def daily_delivery_figure(rows: list) -> dict:
+def percent(rate: float) -> str:
+    """The one way a match rate (0..1) is shown: header, table, chart text and hover all read '85.3%'."""
+    return f"{rate:.1%}"
+
+
+LABEL_CHARS = 28
+
+
+def short_label(name: str, limit: int = LABEL_CHARS) -> str:
+    """An axis label that fits: long names end in an ellipsis (the hover shows the whole name)."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+def _category_axis(keys: list[str], names: list[str]) -> dict:
+    """A category axis keyed by unique ids (two names cut to the same label stay two bars), labelled with
+    short names, first item on top, with room for the labels (automargin) instead of clipping them."""
+    return {
+        "type": "category",
+        "tickmode": "array",
+        "tickvals": keys,
+        "ticktext": [short_label(n) for n in names],
+        "autorange": "reversed",
+        "automargin": True,
+    }
+
+
+def _bar_height(count: int) -> int:
+    return max(240, 110 + 30 * count)
+
+
+def daily_delivery_figure(rows: list, title: str = "Daily spend and delivery") -> dict:
+    """Spend bars and an impressions line per day; `rows` have date, spend and impressions."""
     dates = [r.date.isoformat() for r in rows]
     return {
         "data": [
@@ -66,7 +99,7 @@ def daily_delivery_figure(rows: list) -> dict:
             },
         ],
         "layout": _layout(
-            "Daily spend and delivery",
+            title,
             xaxis={"title": {"text": "Date (UTC)"}, "type": "date"},
             yaxis={"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
             yaxis2={
@@ -136,6 +169,7 @@ def cpm_trend_figure(rows: list, target_cpm: Decimal | None) -> dict:
 
 def match_rate_figure(match: dict) -> dict:
     lists = match["lists"]
+    keys = [str(i) for i in range(len(lists))]
     names = [item["list_name"] for item in lists]
     return {
         "data": [
@@ -143,20 +177,23 @@ def match_rate_figure(match: dict) -> dict:
                 "type": "bar",
                 "orientation": "h",
                 "name": "Match rate",
-                "y": names,
-                "x": [round(item["match_rate"] * 100, 2) for item in lists],
-                "text": [f"{item['match_rate']:.1%} of {item['identifiers_count']:,}" for item in lists],
+                "y": keys,
+                "x": [item["match_rate"] * 100 for item in lists],
+                "text": [f"{percent(item['match_rate'])} of {item['identifiers_count']:,}" for item in lists],
+                "customdata": [
+                    [name, percent(item["match_rate"])] for name, item in zip(names, lists, strict=True)
+                ],
                 "textposition": "auto",
                 "marker": {"color": COLORS["match"]},
-                "hovertemplate": "%{y}: %{x:.1f}%<extra></extra>",
+                "hovertemplate": "%{customdata[0]}: %{customdata[1]}<extra></extra>",
             }
         ],
         "layout": _layout(
-            f"Match rate per list (overall {match['match_rate']:.1%})",
+            f"Match rate per list (overall {percent(match['match_rate'])})",
             xaxis={"title": {"text": "Identifiers matched (%)"}, "range": [0, 100], "ticksuffix": "%"},
-            yaxis={"automargin": True},
+            yaxis=_category_axis(keys, names),
             hovermode="closest",
-            height=max(220, 90 + 40 * len(lists)),
+            height=_bar_height(len(lists)),
             margin={"l": 20, "r": 30, "t": 50, "b": 50},
             showlegend=False,
         ),
@@ -164,60 +201,74 @@ def match_rate_figure(match: dict) -> dict:
 
 
 def campaign_comparison_figures(rows: list[dict]) -> tuple[dict, dict]:
-    """(spend and eCPM by campaign, impressions by campaign) for the overview, in the rows' order."""
+    """(spend and eCPM by campaign, impressions by campaign) for the overview, in the rows' order.
+
+    Horizontal bars: campaign names sit on the vertical axis, where long names get the room they need
+    (shortened past LABEL_CHARS, whole in the hover) instead of being clipped under a slanted axis."""
+    keys = [str(r["id"]) for r in rows]
     names = [r["name"] for r in rows]
+    axis = _category_axis(keys, names)
+    height = _bar_height(len(rows))
     spend = {
         "data": [
             {
                 "type": "bar",
+                "orientation": "h",
                 "name": "Spend (USD)",
-                "x": names,
-                "y": [_f(r["spend"]) for r in rows],
+                "y": keys,
+                "x": [_f(r["spend"]) for r in rows],
+                "customdata": names,
                 "marker": {"color": COLORS["spend"]},
-                "hovertemplate": "$%{y:,.2f}",
+                "hovertemplate": "%{customdata}: $%{x:,.2f}<extra>Spend</extra>",
             },
             {
                 "type": "scatter",
                 "mode": "markers",
                 "name": "eCPM (USD)",
-                "x": names,
-                "y": [_f(r["effective_cpm"]) for r in rows],
-                "yaxis": "y2",
+                "y": keys,
+                "x": [_f(r["effective_cpm"]) for r in rows],
+                "customdata": names,
+                "xaxis": "x2",
                 "marker": {"color": COLORS["cpm"], "size": 10, "symbol": "diamond"},
-                "hovertemplate": "$%{y:,.2f}",
+                "hovertemplate": "%{customdata}: $%{x:,.2f}<extra>eCPM</extra>",
             },
         ],
         "layout": _layout(
             "Spend and eCPM by campaign",
-            xaxis={"title": {"text": "Campaign"}, "automargin": True, "tickangle": -30},
-            yaxis={"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
-            yaxis2={
-                "title": {"text": "eCPM (USD)"},
-                "overlaying": "y",
-                "side": "right",
+            yaxis=axis,
+            xaxis={"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
+            xaxis2={  # the legend names it: a title up here would collide with the chart's title
+                "overlaying": "x",
+                "side": "top",
                 "tickprefix": "$",
                 "rangemode": "tozero",
                 "showgrid": False,
             },
-            height=400,
+            hovermode="closest",
+            height=height + 70,
+            margin={"l": 20, "r": 30, "t": 80, "b": 100},
         ),
     }
     impressions = {
         "data": [
             {
                 "type": "bar",
+                "orientation": "h",
                 "name": "Impressions delivered",
-                "x": names,
-                "y": [r["impressions"] for r in rows],
+                "y": keys,
+                "x": [r["impressions"] for r in rows],
+                "customdata": names,
                 "marker": {"color": COLORS["impressions"]},
-                "hovertemplate": "%{y:,}",
+                "hovertemplate": "%{customdata}: %{x:,}<extra></extra>",
             }
         ],
         "layout": _layout(
             "Impressions delivered by campaign",
-            xaxis={"title": {"text": "Campaign"}, "automargin": True, "tickangle": -30},
-            yaxis={"title": {"text": "Impressions"}, "rangemode": "tozero"},
-            height=400,
+            yaxis=axis,
+            xaxis={"title": {"text": "Impressions"}, "rangemode": "tozero"},
+            hovermode="closest",
+            height=height,
+            margin={"l": 20, "r": 30, "t": 50, "b": 50},
             showlegend=False,
         ),
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import uuid
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -61,6 +62,11 @@ def _usd(value, places: int = 2) -> str:
     return "—" if value is None else f"${value:,.{places}f}"
 
 
+def _money(value) -> str:
+    """Money in a CSV cell: two decimals, rounded half up; empty when there is none."""
+    return "" if value is None else str(Decimal(value).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
 def _display(totals: dict) -> None:
     totals["spend_display"] = _usd(totals["spend"])
     totals["ecpm_display"] = _usd(totals["effective_cpm"])
@@ -68,18 +74,21 @@ def _display(totals: dict) -> None:
     totals["clicks_display"] = f"{totals['clicks']:,}"
 
 
-def _overview_rows(request: HttpRequest, period: DateRange) -> tuple[list[dict], dict]:
-    principal = request.principal
+def _filters(request: HttpRequest, period: DateRange) -> dict:
     status = request.GET.get("status") or None
     if status not in CampaignStatus.values:
         status = None
-    filters = {"period": period, "campaign_ids": _campaign_ids(request) or None, "status": status}
-    campaigns = list(selectors.campaign_list_with_totals(principal, **filters))
+    return {"period": period, "campaign_ids": _campaign_ids(request) or None, "status": status}
+
+
+def _overview_rows(request: HttpRequest, filters: dict) -> tuple[list[dict], dict]:
+    campaigns = list(selectors.campaign_list_with_totals(request.principal, **filters))
     totals = selectors.totals_of(campaigns)
     campaigns.sort(key=lambda c: (-c.total_spend, c.name))
     rows = []
     for c in campaigns[: _top(request)]:
         ecpm = selectors.effective_cpm(c.total_spend, c.total_impressions)
+        rate = selectors.match_rate(c.match_identifiers, c.match_matched) if c.match_identifiers else None
         rows.append(
             {
                 "id": c.id,
@@ -91,11 +100,13 @@ def _overview_rows(request: HttpRequest, period: DateRange) -> tuple[list[dict],
                 "clicks": c.total_clicks,
                 "spend": c.total_spend,
                 "effective_cpm": ecpm,
+                "match_rate": rate,
                 "spend_display": _usd(c.total_spend),
                 "ecpm_display": _usd(ecpm),
                 "budget_display": _usd(c.budget),
                 "impressions_display": f"{c.total_impressions:,}",
                 "clicks_display": f"{c.total_clicks:,}",
+                "match_rate_display": "—" if rate is None else charts.percent(rate),
             }
         )
     _display(totals)
@@ -113,13 +124,19 @@ def _query_string(request: HttpRequest, period: DateRange) -> str:
 @member_required
 def overview(request: HttpRequest) -> HttpResponse:
     period, error = _period(request)
-    rows, totals = _overview_rows(request, period)
+    filters = _filters(request, period)
+    rows, totals = _overview_rows(request, filters)
+    daily = selectors.campaign_daily_totals(request.principal, **filters)
     spend_fig, impressions_fig = charts.campaign_comparison_figures(rows)
     context = {
         "period": period,
         "period_error": error,
         "rows": rows,
         "totals": totals,
+        "has_delivery": bool(daily),
+        "daily_fig": charts.daily_delivery_figure(
+            daily, "Daily spend and delivery of the selected campaigns"
+        ),
         "spend_fig": spend_fig,
         "impressions_fig": impressions_fig,
         "query": _query_string(request, period),
@@ -159,10 +176,19 @@ def _csv_response(filename: str, header: list[str], rows: list[list]) -> HttpRes
 @member_required
 def overview_csv(request: HttpRequest) -> HttpResponse:
     period, _ = _period(request)
-    rows, _ = _overview_rows(request, period)
+    rows, _ = _overview_rows(request, _filters(request, period))
     return _csv_response(
         f"campaigns_{period.date_from}_{period.date_to}.csv",
-        ["campaign_id", "campaign", "status", "impressions", "clicks", "spend_usd", "effective_cpm_usd"],
+        [
+            "campaign_id",
+            "campaign",
+            "status",
+            "impressions",
+            "clicks",
+            "spend_usd",
+            "effective_cpm_usd",
+            "match_rate",
+        ],
         [
             [
                 r["id"],
@@ -170,8 +196,9 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
                 r["status"],
                 r["impressions"],
                 r["clicks"],
-                r["spend"],
-                "" if r["effective_cpm"] is None else r["effective_cpm"],
+                _money(r["spend"]),
+                _money(r["effective_cpm"]),
+                "" if r["match_rate"] is None else r["match_rate"],
             ]
             for r in rows
         ],
@@ -191,6 +218,7 @@ def campaign_detail(request: HttpRequest, campaign_id: uuid.UUID) -> HttpRespons
             item,
             identifiers_display=f"{item['identifiers_count']:,}",
             matched_display=f"{item['matched_count']:,}",
+            match_rate_display=charts.percent(item["match_rate"]),
         )
         for item in match["lists"]
     ]
@@ -202,6 +230,7 @@ def campaign_detail(request: HttpRequest, campaign_id: uuid.UUID) -> HttpRespons
         "daily": rows,
         "totals": totals,
         "match": match,
+        "match_rate_display": charts.percent(match["match_rate"]) if match["identifiers_count"] else "—",
         "match_table": match_table,
         "match_summary": f"{match['matched_count']:,} of {match['identifiers_count']:,} identifiers matched; "
         f"{match['contacts_total']:,} distinct contacts in the campaign.",
@@ -228,7 +257,7 @@ def campaign_csv(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
     return _csv_response(
         f"campaign_{campaign.external_id}_{period.date_from}_{period.date_to}.csv",
         ["date", "impressions", "clicks", "spend_usd", "cpm_usd"],
-        [[r.date, r.impressions, r.clicks, r.spend, "" if r.cpm is None else r.cpm] for r in rows],
+        [[r.date, r.impressions, r.clicks, _money(r.spend), _money(r.cpm)] for r in rows],
     )
 
 

@@ -37,3 +37,57 @@ def test_browser_campaign_charts_render_and_follow_the_date_range(page, tenant, 
     assert "from=2026-01-21" in page.url  # hx-push-url keeps the range in the address
     assert "from=2026-01-21" in page.locator("#campaign-csv").get_attribute("href")
     screenshot(page, "campaign-detail-range")
+
+
+def _no_sideways_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_browser_campaign_filter_searches_and_long_names_are_not_clipped(page, tenant, password):
+    from tests.campaigns.factories import make_account
+
+    account = make_account(tenant.org, "acc-long")
+    long_name = "Q3 Enterprise retargeting — North America — CRM software intenders (high intent)"
+    make_campaign(tenant.org, days=20, account=account, name=long_name)
+    make_campaign(tenant.org, days=20, account=account, name="Spring Launch")
+    make_campaign(tenant.org, days=20, account=account, name="Summer Webinar Promo")
+    login(page, tenant.user.email, password)
+    page.goto("/campaigns/?from=2026-01-01&to=2026-01-31")
+    page.wait_for_function("document.querySelectorAll('#charts .js-plotly-plot').length === 3")
+
+    # The axis shows the shortened name inside the chart's own box (plotly's automargin, no clipping).
+    labels = page.evaluate(
+        "Array.from(document.querySelectorAll('#chart-spend .ytick text')).map(t => t.textContent)"
+    )
+    assert any(label.startswith("Q3 Enterprise") and label.endswith("…") for label in labels)
+    box = page.evaluate(
+        "(() => { const chart = document.getElementById('chart-spend').getBoundingClientRect();"
+        " return Array.from(document.querySelectorAll('#chart-spend .ytick text')).every(t => {"
+        " const r = t.getBoundingClientRect(); return r.left >= chart.left - 1; }); })()"
+    )
+    assert box
+    screenshot(page, "campaigns-overview-1440")
+
+    page.fill("#campaign-search", "spring")
+    visible = page.evaluate(
+        "Array.from(document.querySelectorAll('#campaign-filter option')).filter(o => !o.hidden).map(o => o.text)"
+    )
+    assert visible == ["Spring Launch"]
+    assert page.locator("#campaign-search-status").inner_text() == "1 of 3 campaigns match"
+    page.select_option("#campaign-filter", label="Spring Launch")
+    page.wait_for_function(
+        "(() => { const el = document.getElementById('chart-spend');"
+        " return !!(el && el.data && el.data[0].y.length === 1); })()"
+    )
+    assert "Spring Launch" in page.locator("#campaign-table").inner_text()
+    assert long_name not in page.locator("#campaign-table").inner_text()
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/campaigns/?from=2026-01-01&to=2026-01-31")
+    page.wait_for_function("document.querySelectorAll('#charts .js-plotly-plot').length === 3")
+    assert _no_sideways_scroll(page)
+    screenshot(page, "campaigns-overview-390")
+    page.goto("/campaigns/?from=2025-01-01&to=2025-01-31")
+    assert page.locator("#charts-empty").is_visible()
+    assert _no_sideways_scroll(page)
+    screenshot(page, "campaigns-overview-empty-390")

@@ -1,13 +1,49 @@
 // Draws every [data-figure] element from the JSON script it names, with plotly.js served locally.
-// Runs on page load and after htmx swaps a chart fragment in.
+// Runs on page load and after htmx swaps a chart fragment in. On a narrow screen (a phone) titles wrap
+// onto more lines and category labels get shorter, so nothing is cut off or drawn over.
 (function () {
+  var NARROW = 560;
+  var SHORT_LABEL = 16;
+
+  function wrap(text, width) {
+    var lines = [], line = "";
+    text.split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > width) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) lines.push(line);
+    return lines;
+  }
+
+  function shorten(label) {
+    return label.length > SHORT_LABEL ? label.slice(0, SHORT_LABEL - 1).trim() + "…" : label;
+  }
+
+  function adapt(layout, width) {
+    if (width >= NARROW) return layout;
+    var narrow = JSON.parse(JSON.stringify(layout));
+    if (narrow.title && narrow.title.text) {
+      var lines = wrap(narrow.title.text, Math.max(20, Math.floor(width / 8)));
+      narrow.title.text = lines.join("<br>");
+      narrow.margin = narrow.margin || {};
+      narrow.margin.t = (narrow.margin.t || 50) + 18 * (lines.length - 1);
+      narrow.height = (narrow.height || 360) + 18 * (lines.length - 1);
+    }
+    Object.keys(narrow).forEach(function (key) {
+      var axis = narrow[key];
+      if (/^[xy]axis\d*$/.test(key) && axis && axis.ticktext) axis.ticktext = axis.ticktext.map(shorten);
+    });
+    return narrow;
+  }
+
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.getAttribute("data-figure"));
       if (!source) return;
       var figure = JSON.parse(source.textContent);
-      window.Plotly.react(el, figure.data, figure.layout, { responsive: true, displaylogo: false });
+      var layout = adapt(figure.layout, el.clientWidth || window.innerWidth);
+      window.Plotly.react(el, figure.data, layout, { responsive: true, displaylogo: false });
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
