@@ -61,8 +61,9 @@ class FieldMappingEntrySerializer(serializers.Serializer):
 
 SYNC_MODE_HELP = (
     '"changes" (default for new exports): send only records added or changed since the last successful run; '
-    '"full": send every record; "mirror": changes plus removal of records that left the audience (only for '
-    "destinations that can remove records)."
+    '"full": send every record (the default and only mode for DelivrDSP, which makes a new list per run); '
+    '"mirror": changes plus removal of records that left the audience (only for destinations that can '
+    "remove records)."
 )
 
 
@@ -222,9 +223,7 @@ class ExportListApi(APIView):
         schedule = serializers.ChoiceField(choices=Schedule.values, required=False, default="manual")
         record_limit = RecordLimitSerializer(required=False, allow_null=True)
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
-        sync_mode = serializers.ChoiceField(
-            choices=SyncMode.values, required=False, default=SyncMode.CHANGES, help_text=SYNC_MODE_HELP
-        )
+        sync_mode = serializers.ChoiceField(choices=SyncMode.values, required=False, help_text=SYNC_MODE_HELP)
 
     @extend_schema(
         operation_id="exports_list",

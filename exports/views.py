@@ -200,7 +200,7 @@ def _parse_form(request) -> dict:
         "schedule": post.get("schedule") or "manual",
         "record_limit": record_limit,
         "list_name": post.get("list_name", ""),
-        "sync_mode": post.get("sync_mode") or SyncMode.CHANGES,
+        "sync_mode": post.get("sync_mode") or None,
     }
 
 

@@ -182,6 +182,9 @@ class Destination:
     fetches_fields: ClassVar[bool] = False
     # Can take back records it received (`remove_batch`): needed by the `mirror` sync mode and opt-outs.
     supports_removal: ClassVar[bool] = False
+    # Keeps what earlier runs sent (upserts into one place), so a run may send only what changed; False for
+    # a destination that makes a new list per run (sending only changes would leave that list partial).
+    supports_changes: ClassVar[bool] = True
     # The credential a run cannot do without, and the words to ask for it ("" = none needed).
     required_credential: ClassVar[tuple[str, str]] = ("", "")
 

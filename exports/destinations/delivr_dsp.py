@@ -77,6 +77,7 @@ class DelivrDspDestination(Destination):
         return "add an API key"
 
     batch_size: ClassVar[int] = 1000
+    supports_changes: ClassVar[bool] = False  # each run makes its own list (external_id = the run)
     backoff_base: ClassVar[float] = 0.5
 
     @classmethod

@@ -157,6 +157,8 @@ def schedule_next_run(schedule: str, now=None):
 
 def sync_modes_for(cls: type[Destination]) -> list[str]:
     """The sync modes a destination can honour: mirror needs one that can take records back."""
+    if not getattr(cls, "supports_changes", True):
+        return [SyncMode.FULL]
     modes = [SyncMode.CHANGES, SyncMode.FULL]
     if getattr(cls, "supports_removal", False):
         modes.append(SyncMode.MIRROR)
@@ -167,7 +169,12 @@ def sync_mode_check(cls: type[Destination], sync_mode: str) -> None:
     """400 in words when the mode is unknown or the destination cannot honour it."""
     if sync_mode not in SyncMode.values:
         raise ApplicationError("sync_mode must be full, changes or mirror.", code="invalid_request")
-    if sync_mode not in sync_modes_for(cls):
+    if sync_mode not in sync_modes_for(cls) and sync_mode != SyncMode.FULL:
+        if not getattr(cls, "supports_changes", True):
+            raise ApplicationError(
+                f'{cls.label} makes a new list on every run, so every run sends every record: choose "full".',
+                code="invalid_request",
+            )
         raise ApplicationError(
             f"{cls.label} cannot remove records, so it cannot mirror the audience: choose "
             '"changes" (send new and changed records) or "full" (send every record).',
@@ -195,7 +202,7 @@ def export_create(
     schedule: str = Schedule.MANUAL,
     record_limit: dict | None = None,
     list_name: str | None = None,
-    sync_mode: str = SyncMode.CHANGES,
+    sync_mode: str | None = None,
 ) -> Export:
     """Validates everything against the audience's dataset and the destination, then saves the export."""
     project = _project(principal, project_id)
@@ -209,6 +216,7 @@ def export_create(
     max_records, fail_mode = _record_limit(record_limit)
     mapping = mapping_validate(field_mapping, audience)
     mapping_targets_check(destination_type=destination_type, field_mapping=mapping)
+    sync_mode = sync_mode or sync_modes_for(cls)[0]  # changes where the destination can keep in sync
     sync_mode_check(cls, sync_mode)
     export = Export.objects.create(
         organization=project.organization,
