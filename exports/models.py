@@ -156,10 +156,11 @@ class ExportRun(models.Model):
 
 
 class PacingSlot(models.Model):
-    """The next free request slot of one outbound budget (exports/pacing.py), shared by every process."""
+    """One outbound budget's recent request slots (exports/pacing.py), shared by every process."""
 
     key = models.CharField(max_length=120, primary_key=True)
-    tat = models.FloatField(help_text="Unix time of the next free slot.")
+    tat = models.FloatField(help_text="Unix time before which no slot starts (a Retry-After).")
+    times = models.JSONField(default=list, blank=True, help_text="Unix times of the last slots booked.")
 
     def __str__(self) -> str:
         return self.key

@@ -31,13 +31,14 @@ def limited(hubspot_standin):
     return hubspot_standin
 
 
-def test_interval_when_limit_100_per_10s_keeps_2_percent_margin():
-    assert pacing.interval_of(limit=100, window_seconds=10) == pytest.approx(10 / 98)
-    assert pacing.interval_of(limit=1, window_seconds=10) == 10  # never a zero or negative budget
+def test_budget_when_limit_100_per_10s_keeps_2_percent_margin():
+    assert pacing.budget_of(limit=100, window_seconds=10) == (98, pytest.approx(10.1))
+    assert pacing.budget_of(limit=1, window_seconds=10)[0] == 1  # never a zero or negative budget
 
 
 @pytest.mark.django_db
 def test_one_sender_when_over_the_budget_is_paced_and_never_refused(limited):
+    """HubSpot's rule is a rolling window: a sender may go at once while the last window has room."""
     destination = _destination(limited)
     started = time.monotonic()
     result = _write(destination, 0, 100 * 45)  # 45 upserts of 100 contacts: more than two windows' budget
@@ -45,8 +46,8 @@ def test_one_sender_when_over_the_budget_is_paced_and_never_refused(limited):
 
     assert result.objects["Contact"].records_created == 4500
     assert limited.rate_limited == 0 and limited.max_in_window <= LIMIT
-    # paced, not bursting: 45 requests at 19 per second take at least 44 intervals
-    assert elapsed >= 44 * pacing.interval_of(limit=LIMIT, window_seconds=WINDOW) * 0.95
+    # paced: 45 requests at 19 per rolling 1.01 s need two more windows after the first 19
+    assert elapsed >= 2 * 1.01 * 0.95
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,9 +76,7 @@ def test_two_senders_to_one_portal_share_its_budget(limited):
     assert not errors
     assert len(limited.contacts) == 3000
     assert limited.rate_limited == 0 and limited.max_in_window <= LIMIT
-    assert (
-        elapsed >= 29 * pacing.interval_of(limit=LIMIT, window_seconds=WINDOW) * 0.95
-    )  # 30 requests, one queue
+    assert elapsed >= 1.01 * 0.95  # 30 requests, one budget of 19 per window: a second window was needed
 
 
 @pytest.mark.django_db
@@ -98,9 +97,10 @@ def test_retry_after_when_429_defers_every_sender_of_the_portal(limited):
 
 @pytest.mark.django_db
 def test_book_when_other_portal_does_not_wait():
-    assert pacing.pace_book("portal-a", limit=2, window_seconds=10) == 0
-    assert pacing.pace_book("portal-a", limit=2, window_seconds=10) == pytest.approx(10, abs=0.2)
-    assert pacing.pace_book("portal-b", limit=2, window_seconds=10) == 0
+    assert pacing.pace_book("portal-a", limit=3, window_seconds=10) == 0
+    assert pacing.pace_book("portal-a", limit=3, window_seconds=10) == 0  # a budget of 2 per 10.1 s
+    assert pacing.pace_book("portal-a", limit=3, window_seconds=10) == pytest.approx(10.1, abs=0.2)
+    assert pacing.pace_book("portal-b", limit=3, window_seconds=10) == 0
 
 
 @pytest.mark.django_db
