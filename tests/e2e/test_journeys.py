@@ -300,7 +300,7 @@ def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
 
     page.click(f"#registry-entries >> text={identifier}")
     page.wait_for_url("**/privacy/identifier/**")
-    assert "2026-03-01 09:00:00" in page.inner_text("#identifier-entries")  # the earlier time won
+    assert "1 Mar 2026, 09:00:00 UTC" in page.inner_text("#identifier-entries")  # the earlier time won
     events = page.locator("#identifier-events tbody tr")
     assert events.count() == 2
     trail = page.inner_text("#identifier-events")
