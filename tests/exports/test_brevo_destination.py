@@ -7,6 +7,7 @@ import pytest
 
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import Export, ExportRun
+from tests.exports.test_sync_modes import dataset  # noqa: F401 - a private copy of the export dataset
 
 pytestmark = pytest.mark.django_db  # requests book slots of the account's budget (exports/pacing.py)
 
@@ -151,3 +152,50 @@ def test_brevo_run_when_paced_sends_the_audience_and_never_exceeds_the_limit(ten
     assert run.records_exported + run.records_failed + run.records_duplicated == run.records_total == 300
     assert brevo_standin.rate_limited == 0 and brevo_standin.max_in_window <= 4
     assert run.details.get("list_id") == list_id
+
+
+def test_brevo_mirror_when_a_person_leaves_the_audience_takes_them_off_the_list(
+    tenant,
+    brevo_standin,
+    dataset,  # noqa: F811 - the fixture imported above
+):
+    """Brevo declares removals (supports_removal): a mirror run takes who left off the export's list."""
+    import pyarrow.parquet as pq
+
+    from audiences.models import Audience
+    from exports.services.exports import export_create
+    from tests.exports.test_sync_modes import drop, execute, rewrite
+
+    audience = Audience.objects.create(
+        organization=tenant.org,
+        project=tenant.project,
+        name="Brevo list",
+        definition={},
+        input_path=str(dataset),
+    )
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name="Brevo mirror",
+        destination_type="brevo",
+        destination_config={"host": brevo_standin.url},
+        credentials=brevo_standin.credentials(),
+        field_mapping=[{"source": "email", "target": "email", "type": "email"}],
+        sync_mode="mirror",
+    )
+    Export.objects.filter(pk=export.pk).update(destination_config=brevo_standin.config(rate_limit=1000))
+    export.refresh_from_db()
+    first = execute(export)
+    assert first.status in ("completed", "completed_with_errors"), first.error
+    ((list_id, _),) = brevo_standin.lists.items()
+    table = pq.read_table(next(dataset.rglob("*.parquet")), columns=["person_id", "email"], partitioning=None)
+    leaver, email = next(
+        (p, e) for p, e in zip(*table.to_pydict().values(), strict=True) if p and e and "@" in e
+    )
+    assert email.lower() in brevo_standin.in_list(list_id)
+    rewrite(dataset, drop(leaver))
+    second = execute(export)
+    assert second.status in ("completed", "completed_with_errors"), second.error  # blank emails fail each run
+    assert second.records_removed >= 1 and email.lower() not in brevo_standin.in_list(list_id)
+    assert len(brevo_standin.lists) == 1  # the same list, found by name
