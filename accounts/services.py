@@ -24,6 +24,7 @@ from delivr_admin.ratelimit import (
     rate_limit_reset,
     rate_limit_wait,
     retry_seconds,
+    signin_address_limit,
 )
 
 from .models import ApiClient, Membership, Organization, Project, Role, User
@@ -96,14 +97,13 @@ def _registration_limit() -> dict:
 
 
 def _login_limits(email: str, client_address: str) -> list[tuple[str, dict]]:
-    seconds = settings.DELIVR_LOGIN_FAILURE_WINDOW_SECONDS
-    per_account, per_address = (
+    per_account, seconds = (
         settings.DELIVR_LOGIN_FAILURES_PER_ACCOUNT,
-        settings.DELIVR_LOGIN_FAILURES_PER_ADDRESS,
+        settings.DELIVR_LOGIN_FAILURE_WINDOW_SECONDS,
     )
     return [
         (f"login:account:{_sha256(email)}", {"rate": per_account / seconds, "burst": per_account}),
-        (f"login:address:{client_address}", {"rate": per_address / seconds, "burst": per_address}),
+        signin_address_limit(client_address),
     ]
 
 

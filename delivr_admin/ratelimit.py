@@ -221,3 +221,37 @@ class OrganizationRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)
+
+
+def signin_address_limit(client_address: str) -> tuple[str, dict]:
+    """The bucket of failed sign-ins from one client address, and its limit."""
+    count = settings.DELIVR_LOGIN_FAILURES_PER_ADDRESS
+    limit = {"rate": count / settings.DELIVR_LOGIN_FAILURE_WINDOW_SECONDS, "burst": count}
+    return f"login:address:{client_address}", limit
+
+
+class SignInFloodMiddleware:
+    """Answers POST /auth/v1/login from an address past its sign-in failure limit before anything else runs.
+
+    A flood of sign-ins is a closed loop (each thread sends again as soon as it is answered), so the cost of
+    each refused attempt decides how long other callers queue behind it; this skips sessions, CSRF, DRF and
+    JSON parsing. The account limit and everything else stay in accounts.services.user_authenticate.
+    """
+
+    LOGIN_PATH = "/auth/v1/login"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path == self.LOGIN_PATH:
+            key, limit = signin_address_limit(client_ip(request))
+            wait = rate_limit_wait(key, **limit)
+            if wait is not None:
+                from .errors import error_response
+
+                message = f"Too many failed sign-in attempts. Try again in {retry_seconds(wait)} seconds."
+                response = error_response("too_many_attempts", message, 429)
+                response["Retry-After"] = str(retry_seconds(wait))
+                return response
+        return self.get_response(request)

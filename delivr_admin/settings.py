@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "delivr_admin.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "delivr_admin.csp.ContentSecurityPolicyMiddleware",
+    "delivr_admin.ratelimit.SignInFloodMiddleware",  # refused sign-ins cost next to nothing
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "delivr_admin.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

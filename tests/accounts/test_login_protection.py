@@ -228,3 +228,15 @@ def test_api_login_flood_of_concurrent_attempts_hashes_at_most_the_burst(live_se
     # Attempts that found this process already hashing were told to retry (429) without being counted.
     assert 1 <= statuses.count(401) <= 3 and statuses.count(429) == 32 - statuses.count(401), statuses
     assert counting.verified == statuses.count(401)
+
+
+def test_api_login_from_a_limited_address_is_refused_before_the_view(api, small_limits, monkeypatch):
+    """Past the address limit the middleware answers: the sign-in service is not even called."""
+    from accounts import services
+
+    statuses = [login(api, f"guess{i}@example.com", "wrong-guess").status_code for i in range(5)]
+    assert statuses == [401] * 5
+    monkeypatch.setattr(services, "user_authenticate", lambda **kw: pytest.fail("reached the service"))
+    r = login(api, "guess9@example.com", "wrong-guess")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_attempts"
+    assert MESSAGE.match(r.json()["error"]["message"]) and int(r["Retry-After"]) >= 1
