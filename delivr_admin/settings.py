@@ -1,6 +1,7 @@
 """Settings, all read from the environment (see .env.example), with safe defaults for local use.
 
-The embedded default needs no server: SQLite, Celery's filesystem broker and an in-process cache.
+The embedded default needs no server: SQLite, Celery's filesystem broker, an in-process cache
+(never used for anything that must agree across processes) and rate limits in a shared SQLite file.
 Production sets DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and CACHE_URL (Redis).
 """
 
