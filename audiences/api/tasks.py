@@ -182,9 +182,10 @@ class TaskListApi(APIView):
         tasks = task_selectors.task_list(principal_of(request))
         page = list(tasks[offset : offset + limit])
         base = _base_url(request)
+        jobs = task_selectors.task_jobs_by_task(page)
         return Response(
             {
-                "tasks": [task_selectors.task_status(t, base_url=base) for t in page],
+                "tasks": [task_selectors.task_status(t, base_url=base, jobs=jobs[t.pk]) for t in page],
                 "total": tasks.count(),
                 "limit": limit,
                 "offset": offset,

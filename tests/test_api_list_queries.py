@@ -1,0 +1,126 @@
+"""JSON list endpoints read with a fixed number of queries: ten times the rows costs no extra query (no N+1),
+and each endpoint stays under its bound (the HTML pages have the same check in tests/ux/test_list_queries.py)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts import services as account_services
+from accounts.models import Organization, Project
+from audiences.models import Audience, ContactList, Job, JobKind, JobStatus, Task
+from exports.models import Export, ExportRun
+from pixels.services import pixel_create
+from privacy.models import OptOut
+from tests.campaigns.factories import make_account, make_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def _export(tenant) -> Export:
+    export, _ = Export.objects.get_or_create(
+        organization=tenant.org, project=tenant.project, name="Runs", destination_type="webhook"
+    )
+    return export
+
+
+def _task(tenant, i: int) -> None:
+    task = Task.objects.create(
+        organization=tenant.org,
+        project=tenant.project,
+        kind="intent_hive",
+        input_path="x",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    Job.objects.create(task=task, kind=JobKind.COUNT, partition=f"day={i}", status=JobStatus.DONE, count=i)
+    Job.objects.create(
+        task=task,
+        kind=JobKind.UNLOAD,
+        partition=f"day={i}",
+        status=JobStatus.DONE,
+        count=i,
+        output_name=f"out/{i}.parquet",
+    )
+
+
+def _add(tenant, kind: str, n: int, start: int) -> None:
+    org, project, now = tenant.org, tenant.project, timezone.now()
+    for i in range(start, start + n):
+        if kind == "audiences":
+            Audience.objects.create(organization=org, project=project, name=f"A{i}", record_count=i)
+        elif kind == "lists":
+            ContactList.objects.create(organization=org, project=project, name=f"L{i}", status="ready")
+        elif kind == "tasks":
+            _task(tenant, i)
+        elif kind == "exports":
+            export = Export.objects.create(
+                organization=org, project=project, name=f"E{i}", destination_type="webhook"
+            )
+            ExportRun.objects.create(export=export, organization=org, status="failed", records_failed=1)
+        elif kind == "runs":
+            ExportRun.objects.create(
+                export=_export(tenant), organization=org, status="failed", records_failed=1
+            )
+        elif kind == "campaigns":
+            make_campaign(org, days=3, account=make_account(org, f"acc-{i}"), name=f"C{i}")
+        elif kind == "optouts":
+            OptOut.objects.create(
+                organization=org,
+                identifier_type="email",
+                value=f"p{i}@example.com",
+                source="support",
+                opted_out_at=now - timedelta(minutes=i),
+            )
+        elif kind == "pixels":
+            pixel_create(organization=org, name=f"P{i}")
+        elif kind == "projects":
+            Project.objects.create(organization=org, name=f"Project {i}")
+        elif kind == "organizations":
+            Organization.objects.create(name=f"Child {i}", parent=org)
+        elif kind == "clients":
+            account_services.api_client_create(principal=tenant.principal, name=f"client {i}")
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.content[:300])
+    return len(ctx.captured_queries)
+
+
+def _url(tenant, url: str) -> str:
+    return url.replace("{export}", str(_export(tenant).pk))
+
+
+# endpoint, the rows it lists, the most queries it may take (measured + 2: session, principal and page count
+# reads are fixed; the task list took 5 + one per task before its jobs were read in one query)
+ENDPOINTS = [
+    ("/api/v1/audiences", "audiences", 7),
+    ("/api/v1/lists", "lists", 7),
+    ("/api/v1/status", "tasks", 8),
+    ("/api/v1/exports", "exports", 7),
+    ("/api/v1/exports/{export}/runs", "runs", 8),
+    ("/api/v1/campaigns", "campaigns", 6),
+    ("/api/v1/privacy/optouts", "optouts", 6),
+    ("/api/v1/pixels", "pixels", 6),
+    ("/api/v1/projects", "projects", 6),
+    ("/api/v1/organizations", "organizations", 7),
+    ("/api/app/get", "clients", 5),
+]
+
+
+@pytest.mark.parametrize(("url", "kind", "bound"), ENDPOINTS)
+def test_list_endpoint_when_rows_grow_tenfold_takes_no_extra_query(
+    tenant, django_assert_max_num_queries, url, kind, bound
+):
+    client = tenant.jwt()
+    url = _url(tenant, url)
+    _add(tenant, kind, 2, 0)
+    client.get(url)  # warm per-process caches (principal, content types) out of the count
+    few = _queries(client, url)
+    _add(tenant, kind, 18, 2)
+    with django_assert_max_num_queries(bound):
+        many = _queries(client, url)
+    assert many == few, f"{url}: {few} queries with 2 {kind}, {many} with 20"
