@@ -20,7 +20,7 @@ from accounts.models import Organization
 from accounts.selectors import Principal
 from delivr_admin.errors import ApplicationError
 
-from .dsp import DspClient, dsp_client
+from .dsp import DspClient, DspError, dsp_client
 from .dsp.parsing import parse_date, parse_int, parse_money, quantize
 from .models import (
     Campaign,
@@ -50,12 +50,6 @@ def dsp_account_create(*, organization: Organization, name: str, external_id: st
     return account
 
 
-def _queue_run(sync_id) -> None:
-    from .tasks import campaign_sync_run
-
-    campaign_sync_run.delay(str(sync_id))
-
-
 @transaction.atomic
 def campaign_sync_request(*, principal: Principal) -> list[CampaignSync]:
     """Queues a sync of each DSP account of the caller's organization that has none queued or running."""
@@ -70,6 +64,8 @@ def campaign_sync_request(*, principal: Principal) -> list[CampaignSync]:
 
 
 def _syncs_create(accounts, *, triggered_by: str) -> list[CampaignSync]:
+    from .tasks import campaign_sync_run  # tasks import services at load: this side imports lazily
+
     busy = set(
         CampaignSync.objects.filter(
             account__in=accounts, status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]
@@ -82,7 +78,7 @@ def _syncs_create(accounts, *, triggered_by: str) -> list[CampaignSync]:
         sync = CampaignSync.objects.create(
             organization_id=account.organization_id, account=account, triggered_by=triggered_by
         )
-        transaction.on_commit(lambda sync_id=sync.id: _queue_run(sync_id))
+        campaign_sync_run.delay_on_commit(str(sync.id))
         created.append(sync)
     return created
 
@@ -100,9 +96,12 @@ class SyncResult:
     dropped: int = 0
 
 
-def campaign_sync_run(*, sync_id, client: DspClient | None = None, today: date | None = None) -> CampaignSync:
+def campaign_sync_run(
+    *, sync_id, client: DspClient | None = None, today: date | None = None, retry_allowed: bool = False
+) -> CampaignSync:
     """Runs a queued sync. Claims it (QUEUED -> RUNNING) so a duplicate delivery does nothing, and always
-    leaves it SUCCEEDED or FAILED with the error: never RUNNING."""
+    leaves it SUCCEEDED or FAILED with the error, never RUNNING; with `retry_allowed`, an error the DSP
+    flags retryable (5xx, 429, network) puts it back to QUEUED and is raised for the task to retry."""
     now = timezone.now()
     claimed = CampaignSync.objects.filter(id=sync_id, status=SyncStatus.QUEUED).update(
         status=SyncStatus.RUNNING, started_at=now
@@ -119,11 +118,16 @@ def campaign_sync_run(*, sync_id, client: DspClient | None = None, today: date |
             rows=result.rows,
             rows_dropped=result.dropped,
         )
+    except DspError as exc:
+        if not (retry_allowed and exc.retryable):
+            _sync_fail(sync, exc)
+        else:
+            CampaignSync.objects.filter(id=sync_id, status=SyncStatus.RUNNING).update(
+                status=SyncStatus.QUEUED, error=f"Retrying after: {exc}"[:2000]
+            )
+            raise
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the sync, which must not stay RUNNING
-        logger.exception("DSP sync %s of account %s failed", sync_id, sync.account.external_id)
-        CampaignSync.objects.filter(id=sync_id, status=SyncStatus.RUNNING).update(
-            status=SyncStatus.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
+        _sync_fail(sync, exc)
     finally:
         # Reached with the sync still RUNNING only when interrupted (worker shutdown, KeyboardInterrupt).
         CampaignSync.objects.filter(id=sync_id, status=SyncStatus.RUNNING).update(
@@ -131,6 +135,13 @@ def campaign_sync_run(*, sync_id, client: DspClient | None = None, today: date |
         )
     sync.refresh_from_db()
     return sync
+
+
+def _sync_fail(sync: CampaignSync, exc: Exception) -> None:
+    logger.exception("DSP sync %s of account %s failed", sync.id, sync.account.external_id)
+    CampaignSync.objects.filter(id=sync.id, status=SyncStatus.RUNNING).update(
+        status=SyncStatus.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:2000]
+    )
 
 
 def campaign_sync_now(

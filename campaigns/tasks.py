@@ -6,11 +6,24 @@ FAILED."""
 from celery import shared_task
 
 from . import services
+from .dsp import DspError
 
 
-@shared_task(name="campaigns.tasks.campaign_sync_run", acks_late=True, time_limit=1800, soft_time_limit=1740)
-def campaign_sync_run(sync_id: str) -> str:
-    return services.campaign_sync_run(sync_id=sync_id).status
+@shared_task(
+    bind=True,
+    name="campaigns.tasks.campaign_sync_run",
+    acks_late=True,
+    time_limit=1800,
+    soft_time_limit=1740,
+    # Raised only when the DSP flagged the error retryable and the sync went back to QUEUED.
+    autoretry_for=(DspError,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=3,
+)
+def campaign_sync_run(self, sync_id: str) -> str:
+    retry_allowed = self.request.retries < self.max_retries  # the last attempt records the failure
+    return services.campaign_sync_run(sync_id=sync_id, retry_allowed=retry_allowed).status
 
 
 @shared_task(

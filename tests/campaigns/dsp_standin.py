@@ -42,6 +42,8 @@ class DspStandIn:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if status >= 500:  # the client's own retries need not wait in tests
+                    self.send_header("Retry-After", "0")
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -141,6 +141,46 @@ def test_sync_when_dsp_answers_500_marks_sync_failed_with_error(dsp, tenant):
     assert not CampaignSync.objects.filter(status=SyncStatus.RUNNING).exists()
 
 
+def _sync_attempt(sync: CampaignSync, retries: int = 0) -> CampaignSync:
+    """One delivery of the sync task; `retries` is how many attempts came before (Celery's counter)."""
+    from campaigns.tasks import campaign_sync_run
+
+    campaign_sync_run.apply(args=[str(sync.id)], retries=retries)
+    sync.refresh_from_db()
+    return sync
+
+
+def test_sync_task_when_dsp_answers_500_requeues_the_sync_and_retries(dsp, tenant):
+    from celery.exceptions import Retry
+
+    dsp.add_campaign("acc-A", "c1", rows=_rows(date(2026, 3, 1), 3))
+    dsp.state.fail_with = 500
+    sync = CampaignSync.objects.create(organization=tenant.org, account=make_account(tenant.org, "acc-A"))
+    with pytest.raises(Retry):
+        _sync_attempt(sync)
+    sync.refresh_from_db()
+    assert sync.status == SyncStatus.QUEUED and "500" in sync.error and sync.finished_at is None
+    dsp.state.fail_with = None
+    sync = _sync_attempt(sync, retries=1)
+    assert sync.status == SyncStatus.SUCCEEDED and sync.campaigns_count == 1
+
+
+def test_sync_task_when_last_attempt_gets_500_marks_sync_failed(dsp, tenant):
+    dsp.add_campaign("acc-A", "c1")
+    dsp.state.fail_with = 500
+    sync = CampaignSync.objects.create(organization=tenant.org, account=make_account(tenant.org, "acc-A"))
+    sync = _sync_attempt(sync, retries=3)
+    assert sync.status == SyncStatus.FAILED and "500" in sync.error and sync.finished_at is not None
+
+
+def test_sync_task_when_dsp_refuses_the_key_fails_without_retrying(dsp, tenant, settings):
+    dsp.add_campaign("acc-A", "c1")
+    settings.DELIVR_DSP_API_KEY = "wrong"
+    sync = CampaignSync.objects.create(organization=tenant.org, account=make_account(tenant.org, "acc-A"))
+    sync = _sync_attempt(sync)  # no Retry raised: a 401 is not retryable
+    assert sync.status == SyncStatus.FAILED and "401" in sync.error and len(dsp.state.requests) == 1
+
+
 def test_sync_when_dsp_unreachable_or_unconfigured_marks_failed(settings, tenant):
     account = make_account(tenant.org, "acc-A")
     settings.DELIVR_DSP_PROVIDER = "http"
