@@ -30,7 +30,7 @@ def _normalized(definition: dict, *, input_path: str, hive: bool) -> dict:
 def _enqueue_build(audience_id) -> None:
     from audiences.tasks import audience_build
 
-    transaction.on_commit(lambda: audience_build.delay(str(audience_id)))
+    audience_build.delay_on_commit(str(audience_id))
 
 
 @transaction.atomic

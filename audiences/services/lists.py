@@ -170,7 +170,7 @@ def contact_list_upload(
 
     from audiences.tasks import contact_list_import as import_task
 
-    transaction.on_commit(lambda: import_task.delay(str(contact_list.pk)))
+    import_task.delay_on_commit(str(contact_list.pk))
     return contact_list
 
 

@@ -60,13 +60,8 @@ def _chunks(job_ids: list[int], kind: str) -> list[list[int]]:
 def _enqueue(job_ids: list[int], kind: str) -> None:
     from audiences.tasks import task_jobs_run
 
-    chunks = _chunks(sorted(job_ids), kind)
-
-    def send() -> None:
-        for chunk in chunks:
-            task_jobs_run.delay(chunk)
-
-    transaction.on_commit(send)
+    for chunk in _chunks(sorted(job_ids), kind):
+        task_jobs_run.delay_on_commit(chunk)
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ def run_enqueue(run_id) -> None:
     """Sends the run to a worker when the current transaction commits (a duplicate message is harmless)."""
     from exports.tasks import export_run_execute
 
-    transaction.on_commit(lambda: export_run_execute.delay(str(run_id)))
+    export_run_execute.delay_on_commit(str(run_id))
 
 
 @transaction.atomic
