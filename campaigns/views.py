@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from delivr_admin import csvsafe
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
+from delivr_admin.htmx import render_polled
 
 from . import charts, selectors, services
 from .api import period_from_params
@@ -264,15 +265,12 @@ def campaign_csv(request: HttpRequest, campaign_id: uuid.UUID) -> HttpResponse:
 def _sync_history(request: HttpRequest, status: int = 200) -> HttpResponse:
     syncs = selectors.campaign_sync_list(request.principal)
     active = any(s.status in (SyncStatus.QUEUED, SyncStatus.RUNNING) for s in syncs)
-    # 286 tells htmx to stop polling once nothing is queued or running.
-    if status == 200 and not active and request.htmx and request.GET.get("poll"):
-        status = 286
-    return render(
-        request,
-        "campaigns/overview.html#sync-history",
-        {"syncs": syncs, "sync_active": active},
-        status=status,
-    )
+    template, context = "campaigns/overview.html#sync-history", {"syncs": syncs, "sync_active": active}
+    if status == 200 and request.htmx and request.GET.get("poll"):
+        return render_polled(
+            request, template, context, active=active
+        )  # stops once nothing is queued/running
+    return render(request, template, context, status=status)
 
 
 @member_required
@@ -290,8 +288,6 @@ def sync_start(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         text = exc.message
     if request.htmx:
-        response = _sync_history(request)
-        response["HX-Trigger"] = "campaignSyncQueued"
-        return response
+        return _sync_history(request)
     messages.info(request, text)
     return redirect("campaigns:overview")

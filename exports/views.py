@@ -13,6 +13,7 @@ from accounts.selectors import project_list
 from audiences.selectors.audiences import audience_get, audience_list
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
+from delivr_admin.htmx import render_polled
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
@@ -24,7 +25,6 @@ from .services import exports as export_services
 from .services import runs as run_services
 from .services.progress import duration_words, run_progress, run_seconds_left
 
-STOP_POLLING = 286  # htmx stops polling on this status
 DEFAULT_ROWS = [
     {"source": "email", "target": "Email", "type": "email", "required": True},
     {"source": "first_name", "target": "FirstName", "max_length": 40},
@@ -433,10 +433,9 @@ def export_detail(request: HttpRequest, export_id) -> HttpResponse:
     export = selectors.export_get(request.principal, export_id)
     context = _detail_context(export)
     if request.htmx and request.method == "GET":
-        response = render(request, "exports/export_detail.html#run-history", context)
-        if not context["active"]:
-            response.status_code = STOP_POLLING
-        return response
+        return render_polled(
+            request, "exports/export_detail.html#run-history", context, active=context["active"]
+        )
     return render(request, "exports/export_detail.html", context)
 
 
@@ -473,28 +472,31 @@ def export_test_connection(request: HttpRequest, export_id) -> HttpResponse:
 
 @member_required
 def export_connection_check(request: HttpRequest, export_id, check_id) -> HttpResponse:
-    """The check's fragment, polled every second until it is ok or failed (then 286 stops the polling)."""
+    """The check's fragment, polled every second until it is ok or failed (then stops the polling)."""
     export = selectors.export_get(request.principal, export_id)
     check = check_services.connection_check_expire(check=selectors.connection_check_get(export, check_id))
     if not request.htmx:
         return redirect("exports:export-detail", export_id=export.id)
-    response = render(
-        request, "exports/export_detail.html#connection-result", {"export": export, "connection": check}
+    context = {"export": export, "connection": check}
+    return render_polled(
+        request,
+        "exports/export_detail.html#connection-result",
+        context,
+        active=check.status == CheckStatus.PENDING,
     )
-    if check.status != CheckStatus.PENDING:
-        response.status_code = STOP_POLLING
-    return response
 
 
 @member_required
 def export_connection(request: HttpRequest, export_id) -> HttpResponse:
-    """The export's connection badge (polled while the background check runs; 286 stops the polling)."""
+    """The export's connection badge (polled while the background check runs)."""
     export = selectors.export_get(request.principal, export_id)
     context = {"e": export, "show_message": request.GET.get("words") == "1"}
-    response = render(request, "exports/partials/connection_badge.html", context)
-    if export.connection_status != "checking":
-        response.status_code = STOP_POLLING
-    return response
+    return render_polled(
+        request,
+        "exports/partials/connection_badge.html",
+        context,
+        active=export.connection_status == "checking",
+    )
 
 
 @require_POST

@@ -24,9 +24,9 @@ from audiences.views import builder_ui
 from audiences.views import filters as filter_views
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
+from delivr_admin.htmx import render_polled
 
 logger = logging.getLogger(__name__)
-STOP_POLLING = 286
 PREVIEW_LIMITS = (10, 25, 100)
 SAMPLE_LIMIT = 10
 SCORES = ("high", "medium", "low")
@@ -89,10 +89,9 @@ def audience_list(request: HttpRequest) -> HttpResponse:
     )
     context = {"audiences": audiences, "any_building": any(a.build_status in BUILDING for a in audiences)}
     if request.htmx:
-        response = render(request, "audiences/audience_list.html#audience-table", context)
-        if not context["any_building"]:
-            response.status_code = STOP_POLLING
-        return response
+        return render_polled(
+            request, "audiences/audience_list.html#audience-table", context, active=context["any_building"]
+        )
     return render(request, "audiences/audience_list.html", context)
 
 
@@ -248,10 +247,9 @@ def audience_detail(request: HttpRequest, audience_id) -> HttpResponse:
     audience = audience_selectors.audience_get(request.principal, audience_id)
     context = _detail_context(audience)
     if request.htmx:
-        response = render(request, "audiences/audience_detail.html#audience-status", context)
-        if not context["building"]:
-            response.status_code = STOP_POLLING
-        return response
+        return render_polled(
+            request, "audiences/audience_detail.html#audience-status", context, active=context["building"]
+        )
     return render(request, "audiences/audience_detail.html", context)
 
 

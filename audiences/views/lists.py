@@ -15,8 +15,7 @@ from audiences.services import audiences as audience_services
 from audiences.services import lists as list_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
-
-STOP_POLLING = 286
+from delivr_admin.htmx import render_polled
 
 
 def _context(request, **extra) -> dict:
@@ -64,10 +63,9 @@ def list_list(request: HttpRequest) -> HttpResponse:
         return render(request, "audiences/list_list.html", context, status=400)
     context = _context(request)
     if request.htmx:
-        response = render(request, "audiences/list_list.html#list-table", context)
-        if not context["any_processing"]:
-            response.status_code = STOP_POLLING
-        return response
+        return render_polled(
+            request, "audiences/list_list.html#list-table", context, active=context["any_processing"]
+        )
     return render(request, "audiences/list_list.html", context)
 
 

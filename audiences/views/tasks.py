@@ -19,9 +19,9 @@ from audiences.selectors.topics import topic_catalogue
 from audiences.services import tasks as task_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
+from delivr_admin.htmx import render_polled
 
 RUNNING = (TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING)
-STOP_POLLING = 286  # htmx stops polling on this status
 
 
 @member_required(write=True)
@@ -70,8 +70,9 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "any_running": any(t.status in RUNNING for t in tasks),
     }
     if request.htmx and request.method == "GET":
-        response = render(request, "audiences/tasks.html#task-table", context)
-        return response if context["any_running"] else _stop(response)
+        return render_polled(
+            request, "audiences/tasks.html#task-table", context, active=context["any_running"]
+        )
     return render(request, "audiences/tasks.html", context)
 
 
@@ -90,11 +91,6 @@ def _empty_range(form: TaskForm, available: list[str]) -> bool:
     return True
 
 
-def _stop(response: HttpResponse) -> HttpResponse:
-    response.status_code = STOP_POLLING
-    return response
-
-
 @member_required
 def task_detail(request: HttpRequest, task_id) -> HttpResponse:
     task = task_selectors.task_get(request.principal, task_id)
@@ -108,8 +104,9 @@ def task_detail(request: HttpRequest, task_id) -> HttpResponse:
             row["link"] = status["output_links"].get(job.partition or "all")
     context = {"task": task, "status": status, "rows": list(rows.values()), "running": task.status in RUNNING}
     if request.htmx:
-        response = render(request, "audiences/task_detail.html#task-progress", context)
-        return response if context["running"] else _stop(response)
+        return render_polled(
+            request, "audiences/task_detail.html#task-progress", context, active=context["running"]
+        )
     return render(request, "audiences/task_detail.html", context)
 
 
