@@ -1,6 +1,6 @@
 """Step 3b of a `mirror` run: take back from the destination the records that left the audience.
 
-The records to remove are the snapshot's records the run did not meet (an engine anti-join); they go to the
+The records to remove are the snapshot's records the run did not meet (marked during the run); they go to the
 destination in batches with idempotency keys `<run_id>:<record_key>:removed`, so a retried run that removes
 them again changes nothing. The removals the destination accepted leave the next snapshot.
 """
@@ -16,7 +16,6 @@ from exports.destinations.base import BatchResult
 from exports.services.runs import context as run_context
 from exports.services.runs.context import RunContext
 from exports.services.runs.errors import user_error
-from exports.services.runs.snapshot import snapshot_removals
 from exports.services.runs.spool import local_temp_path
 
 REMOVE_COLUMNS = ["record_key", "person_id", "email"]
@@ -29,7 +28,7 @@ def run_remove_departed(ctx: RunContext) -> None:
             f"{ctx.destination_cls.label} cannot remove records: choose the sync mode "
             '"changes" (send new and changed records only) for this export.'
         )
-    departed = snapshot_removals(ctx.previous, ctx.keys_sink.path)
+    departed = ctx.previous.departed()
     progress = ctx.progress
     progress.removed = 0  # a retried run removes everything again (idempotent): count it once
     if not departed.num_rows:

@@ -22,7 +22,7 @@ from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
 from exports.services.runs.remove import run_remove_departed
-from exports.services.runs.snapshot import fingerprints, snapshot_counts
+from exports.services.runs.snapshot import fingerprints
 from exports.validation import validate_batch_full
 
 logger = logging.getLogger(__name__)
@@ -83,13 +83,13 @@ def run_send(ctx: RunContext) -> None:
     ctx.destination = destination
     for table in ctx.spools:  # the committed batches' records come first in the list, as they were sent
         ctx.list_sink.write(table)
-        ctx.keys_sink.write(table)
+        ctx.keys_sink.write(table, ctx.previous.meet(table))
     ctx.spools = []
     destination.open(ctx.batch_context(ctx.batches_done))
     try:
         _send_all(ctx)
         ctx.keys_sink.close()
-        ctx.progress.added, ctx.progress.changed = snapshot_counts(ctx.previous, ctx.keys_sink.path)
+        ctx.progress.added, ctx.progress.changed = ctx.previous.added, ctx.previous.changed
         if ctx.removes_departed:
             run_remove_departed(ctx)
     except BaseException:
@@ -105,7 +105,7 @@ def _send_all(ctx: RunContext) -> None:
         index = ctx.batches_done
         table = _send_batch(ctx, batch, keys, index)
         ctx.list_sink.write(table)
-        ctx.keys_sink.write(table)
+        ctx.keys_sink.write(table, ctx.previous.meet(table))
         ctx.batches_done = index + 1
         if ctx.resumable:
             spool.spool_write(ctx.run.pk, index, table)

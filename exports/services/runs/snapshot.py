@@ -4,9 +4,11 @@ hash of the mapped values sent, and the identities a removal needs), kept as Par
 Each validated batch is compared with it by fingerprint (a 64-bit hash of the key and the mapped values):
 a vectorised binary search of the batch's sorted fingerprints in the snapshot's (kept sorted on disk), so
 O(batch log snapshot) per batch, whatever the batch size. Records that differ are sent (in `changes` and
-`mirror`); at the end the engine (DuckDB) splits them into added and changed (a join of the few that differ),
-anti-joins the snapshot with the keys the run met to find the removals, and writes the next snapshot. The next snapshot is written to a temporary name and
-swapped in only after the run is recorded as finished: a failed run never advances it.
+`mirror`). In the same pass each batch's keys are found in the snapshot by their 64-bit hashes (binary
+search, then the text keys compared, so a collision cannot misclassify): that splits added from changed and
+marks the snapshot rows the run met, so the removals (rows not met) and the next snapshot need no join over
+the text keys at the end. The next snapshot is written to a temporary name and swapped in only after the run
+is recorded as finished: a failed run never advances it.
 
 The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
 version: when any of them changed, the old snapshot no longer says what the destination holds in the new
@@ -20,11 +22,12 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 
-import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -46,6 +49,8 @@ SNAPSHOT_SCHEMA = pa.schema(
     ]
 )
 FINGERPRINT_KEY = b"delivr.fingerprint"
+HELD_COLUMNS = ["record_key", "fingerprint", "person_id", "email", "uid2"]
+KEY_SEED = 7
 
 
 def snapshot_name(export: Export) -> str:
@@ -71,23 +76,49 @@ def fingerprints(keys: pa.Array, table: pa.Table) -> pa.Array:
     if not table.num_rows:
         return pa.array([], pa.uint64())
     values = pl.from_arrow(table).hash_rows(seed=0)
-    key_hashes = pl.from_arrow(keys).hash(seed=7)
+    key_hashes = pl.from_arrow(keys).hash(seed=KEY_SEED)
     out = pl.DataFrame({"k": key_hashes, "v": values}).hash_rows(seed=0).to_arrow()
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
-class Previous:
-    """The last successful run's snapshot: a local copy for the engine, and its fingerprints, sorted (the
-    snapshot is written in fingerprint order), for binary search."""
+def key_hashes(keys: pa.Array) -> pl.Series:
+    """A 64-bit hash per record key: what the diff matches first (equal hashes are then checked on the key)."""
+    return pl.from_arrow(keys).hash(seed=KEY_SEED)
 
-    def __init__(self, path: str | None, table: pa.Table | None):
+
+class Previous:
+    """The last successful run's snapshot, in memory, and the run's diff against it, batch by batch.
+
+    Its fingerprints are sorted (the snapshot is written in fingerprint order) for the unchanged lookup; its
+    key hashes are sorted once at load so each batch finds its keys by binary search (no join over 1M text
+    keys). A key-hash match counts only when the keys are equal (compared in Arrow for every match): a 64-bit
+    collision sends the few records concerned through an exact lookup of the text keys instead.
+    `met`/`held` mark the snapshot rows the run met / left at the destination: the removals are the rows it
+    did not meet, and the next snapshot is written from the run's rows plus the rows it did not hold.
+    """
+
+    def __init__(
+        self,
+        path: str | None,
+        table: pa.Table | None,
+        hash_keys: Callable[[pa.Array], pl.Series] = key_hashes,
+    ):
         self.path = path
+        self.table = table
         self.rows = table.num_rows if table is not None else 0
+        self.added = self.changed = 0
+        self._hash_keys = hash_keys
         if table is None or not self.rows:
             self._fingerprints = pl.Series([], dtype=pl.UInt64)
             return
         found = pl.from_arrow(table.column("fingerprint").combine_chunks())
         self._fingerprints = found.set_sorted() if found.is_sorted() else found.sort()
+        self._keys = table.column("record_key").combine_chunks()
+        hashes = hash_keys(self._keys)
+        self._key_order = hashes.arg_sort()
+        self._key_hashes = hashes.gather(self._key_order).set_sorted()
+        self.met = pl.repeat(False, self.rows, eager=True)
+        self.held = pl.repeat(False, self.rows, eager=True)
 
     def unchanged(self, fingerprints: pa.Array) -> pl.Series:
         """True for the records the destination holds already with the same values.
@@ -105,9 +136,62 @@ class Previous:
         found = self._fingerprints.gather(at) == ordered
         return pl.repeat(False, n, eager=True).scatter(order, found)
 
+    def meet(self, spool: pa.Table) -> pa.Array:
+        """Takes one batch's spool rows (record_key, fingerprint, held, unchanged) into the diff: counts its
+        added and changed records and marks the snapshot rows it met. Returns each row's snapshot row (null
+        for keys the snapshot does not have)."""
+        keys = spool.column("record_key").combine_chunks()
+        differs = pc.and_(pc.is_valid(spool.column("fingerprint")), pc.invert(spool.column("unchanged")))
+        n = len(keys)
+        if not self.rows or not n:
+            self.added += pc.sum(pc.cast(differs, pa.int64())).as_py() or 0
+            return pa.nulls(n, pa.int64())
+        rows = self._rows_of(keys)
+        known = rows.is_not_null()
+        differs = pl.from_arrow(differs)
+        changed = int((differs & known).sum())
+        self.changed += changed
+        self.added += int(differs.sum()) - changed
+        self.met = self.met.scatter(rows.drop_nulls(), True)
+        held = pl.from_arrow(spool.column("held").combine_chunks())
+        self.held = self.held.scatter(rows.filter(known & held), True)
+        return _arrow(rows)
+
+    def _rows_of(self, keys: pa.Array) -> pl.Series:
+        """The snapshot row of each key (null when absent): hash binary search, then the keys compared."""
+        needles = self._hash_keys(keys)
+        order = needles.arg_sort()
+        ordered = needles.gather(order)
+        at = self._key_hashes.search_sorted(ordered).clip(0, self.rows - 1)
+        found = pl.DataFrame(
+            {"hit": self._key_hashes.gather(at) == ordered, "row": self._key_order.gather(at)}
+        )
+        in_order = found.select(pl.when(pl.col("hit")).then(pl.col("row").cast(pl.Int64))).to_series()
+        rows = pl.repeat(None, len(keys), dtype=pl.Int64, eager=True).scatter(order, in_order)
+        # every hash match is checked on the key itself; a mismatch (a collision) is looked up exactly
+        matched = rows.is_not_null().arg_true()
+        theirs = self._keys.take(_arrow(rows.gather(matched)))
+        same = pl.from_arrow(pc.equal(theirs, keys.take(_arrow(matched))))
+        wrong = matched.filter(~same)
+        if len(wrong):  # a key whose hash is not in the snapshot is not in it: only these need the keys
+            exact = pc.index_in(keys.take(_arrow(wrong)), value_set=self._keys)
+            rows = rows.scatter(wrong, pl.from_arrow(exact).cast(pl.Int64))
+        return rows
+
+    def departed(self) -> pa.Table:
+        """The snapshot rows the run did not meet (they left the audience)."""
+        if not self.rows:
+            return SNAPSHOT_SCHEMA.empty_table()
+        return self.table.filter(_arrow(~self.met))
+
     def discard(self) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def _arrow(series: pl.Series) -> pa.Array:
+    out = series.to_arrow()
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def snapshot_load(export: Export) -> Previous:
@@ -129,79 +213,32 @@ def snapshot_load(export: Export) -> Previous:
     return Previous(path, table.cast(SNAPSHOT_SCHEMA))
 
 
-def snapshot_removals(previous: Previous, run_keys_path: str) -> pa.Table:
-    """The snapshot's records the run did not meet (they left the audience): an anti-join in the engine."""
-    if previous.path is None:
-        return SNAPSHOT_SCHEMA.empty_table()
-    con = duckdb.connect()
-    try:
-        table = con.sql(
-            "SELECT p.* FROM read_parquet($prev) p "
-            "ANTI JOIN read_parquet($run) r ON r.record_key = p.record_key",
-            params={"prev": previous.path, "run": run_keys_path},
-        ).to_arrow_table()
-    finally:
-        con.close()
-    return table.cast(SNAPSHOT_SCHEMA)
-
-
-def snapshot_counts(previous: Previous, run_keys_path: str) -> tuple[int, int]:
-    """(added, changed): the run's valid records that differ from the snapshot, split by whether the
-    snapshot knew their key (one engine join over the few that differ)."""
-    con = duckdb.connect()
-    try:
-        if previous.path is None:
-            query = (
-                "SELECT count(*), 0 FROM read_parquet($run) WHERE fingerprint IS NOT NULL AND NOT unchanged"
-            )
-            params = {"run": run_keys_path}
-        else:
-            query = (
-                "SELECT count(*) FILTER (WHERE p.record_key IS NULL), count(p.record_key) "
-                "FROM (SELECT record_key FROM read_parquet($run) WHERE fingerprint IS NOT NULL AND NOT unchanged) r "
-                "LEFT JOIN (SELECT record_key FROM read_parquet($prev)) p USING (record_key)"
-            )
-            params = {"run": run_keys_path, "prev": previous.path}
-        ((added, changed),) = con.sql(query, params=params).fetchall()
-    finally:
-        con.close()
-    return int(added), int(changed)
-
-
 def snapshot_next(
     export: Export, previous: Previous, run_keys_path: str, removed_path: str | None, sent_at: datetime
 ) -> str:
-    """Writes the next snapshot to a local file and returns its path.
-
-    It holds what the run left at the destination (sent and accepted, or unchanged) and, for every other
-    record of the old snapshot, what was there before, minus the records the run removed.
-    """
+    """Writes the next snapshot to a local file and returns its path, without a join: the run's rows the
+    destination holds (their snapshot row, found during the run, gives the time an unchanged record was sent)
+    and the old snapshot's rows the run did not leave there, less the ones the run removed."""
     out = local_temp_path(f"export-snapshot-next-{export.pk}-")
-    held = "SELECT record_key, fingerprint, person_id, email, uid2, sent FROM read_parquet($run) WHERE held"
-    parts = [
-        "SELECT r.record_key, r.fingerprint, r.person_id, r.email, r.uid2, "
-        + ("CASE WHEN r.sent THEN $now ELSE p.sent_at END" if previous.path else "$now")
-        + f" AS sent_at FROM ({held}) r"
-        + (" LEFT JOIN read_parquet($prev) p USING (record_key)" if previous.path else "")
-    ]
-    if previous.path is not None:
-        removed = "" if removed_path is None else " ANTI JOIN read_parquet($removed) x USING (record_key)"
-        parts.append(
-            "SELECT p.record_key, p.fingerprint, p.person_id, p.email, p.uid2, p.sent_at "
-            "FROM read_parquet($prev) p ANTI JOIN (SELECT record_key FROM read_parquet($run) WHERE held) h USING (record_key)"
-            + removed
-        )
-    params = {"run": run_keys_path, "now": sent_at}
-    if previous.path is not None:
-        params["prev"] = previous.path
+    run = pq.read_table(run_keys_path, columns=[*HELD_COLUMNS, "sent", "held", "prev_row"])
+    run = run.filter(run.column("held"))
+    now = pa.scalar(sent_at, SNAPSHOT_SCHEMA.field("sent_at").type)
+    if previous.rows:
+        before = pc.take(previous.table.column("sent_at"), run.column("prev_row"))
+        when = pc.if_else(run.column("sent"), now, pc.coalesce(before, now))
+    else:
+        when = pa.repeat(now, run.num_rows)
+    parts = [run.select(HELD_COLUMNS).append_column("sent_at", when)]
+    if previous.rows:
+        kept = previous.table.filter(_arrow(~previous.held))
         if removed_path is not None:
-            params["removed"] = removed_path
-    con = duckdb.connect()
-    try:
-        query = " UNION ALL ".join(parts) + " ORDER BY fingerprint"  # sorted: the next run searches it
-        table = con.sql(query, params=params).to_arrow_table().cast(SNAPSHOT_SCHEMA)
-    finally:
-        con.close()
+            removed = pq.read_table(removed_path).column("record_key")
+            kept = kept.filter(pc.invert(pc.is_in(kept.column("record_key"), value_set=removed)))
+        parts.append(kept.select(SNAPSHOT_SCHEMA.names))
+    table = pa.concat_tables([t.cast(SNAPSHOT_SCHEMA) for t in parts])
+    table = (
+        pl.from_arrow(table).sort("fingerprint").to_arrow().cast(SNAPSHOT_SCHEMA)
+    )  # the next run searches it
     metadata = {FINGERPRINT_KEY: snapshot_fingerprint(export).encode()}
     pq.write_table(table.replace_schema_metadata(metadata), out, compression="zstd")
     return out

@@ -36,6 +36,8 @@ SPOOL_SCHEMA = pa.schema(
         ("unchanged", pa.bool_()),
     ]
 )
+# the keys file: the spool's rows and each one's row in the last snapshot (null when it had no such key)
+KEYS_SCHEMA = SPOOL_SCHEMA.append(pa.field("prev_row", pa.int64()))
 LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
 
 
@@ -129,14 +131,14 @@ class ListSink:
 
 class KeysSink:
     """Every record key the run met with what the destination holds for it (the spools' rows), streamed into
-    a local Parquet file: the engine anti-joins it with the snapshot (removals) and builds the next one."""
+    a local Parquet file, with each one's snapshot row: the next snapshot is built from it."""
 
     def __init__(self, run_id) -> None:
         self.path = local_temp_path(f"export-keys-{run_id}-")
-        self._writer = pq.ParquetWriter(self.path, SPOOL_SCHEMA, compression="zstd")
+        self._writer = pq.ParquetWriter(self.path, KEYS_SCHEMA, compression="zstd")
 
-    def write(self, spool: pa.Table) -> None:
-        self._writer.write_table(spool)
+    def write(self, spool: pa.Table, prev_rows: pa.Array) -> None:
+        self._writer.write_table(spool.append_column("prev_row", prev_rows))
 
     def close(self) -> None:
         if self._writer is not None:
