@@ -12,7 +12,12 @@ and re-records the same opt-outs (the registry keeps one entry per identifier; t
 from celery import shared_task
 from django.db import OperationalError
 
+from audiences.selectors import values as value_selectors
+from audiences.services import audiences as audience_services
+from audiences.services import lists as list_services
 from audiences.services import tasks as task_services
+
+# Tasks import services at load; services import these tasks inside the function that queues them.
 
 # Work on audience data: redelivered if the worker dies (acks_late), retried with backoff only when the
 # database is briefly unavailable; anything else is the service's to record as a failure.
@@ -43,20 +48,14 @@ def task_purge_expired() -> int:
 
 @shared_task(name="audiences.tasks.audience_build", time_limit=1800, soft_time_limit=1780, **DATA_WORK)
 def audience_build(audience_id: str) -> None:
-    from audiences.services.audiences import audience_build as build
-
-    build(audience_id=audience_id)
+    audience_services.audience_build(audience_id=audience_id)
 
 
 @shared_task(name="audiences.tasks.contact_list_import", time_limit=1800, soft_time_limit=1780, **DATA_WORK)
 def contact_list_import(list_id: str) -> None:
-    from audiences.services.lists import contact_list_import as run_import
-
-    run_import(list_id=list_id)
+    list_services.contact_list_import(list_id=list_id)
 
 
 @shared_task(name="audiences.tasks.field_values_warm", acks_late=True, time_limit=600, soft_time_limit=580)
 def field_values_warm(input_path: str | None = None) -> dict:
-    from audiences.selectors.values import field_values_warm as warm
-
-    return warm(input_path=input_path)
+    return value_selectors.field_values_warm(input_path=input_path)

@@ -12,7 +12,9 @@ A connection check is claimed the same way (pending and not started -> started),
 from celery import shared_task
 from django.conf import settings
 
-from exports.services import connection_checks, runs
+from exports.services import connection_checks, optouts, runs
+
+# Tasks import services at load; services import these tasks inside the function that queues them.
 
 
 @shared_task(
@@ -55,6 +57,4 @@ def connection_check_run(check_id: str) -> str:
     name="exports.tasks.export_optouts_propagate", acks_late=True, time_limit=1800, soft_time_limit=1780
 )
 def export_optouts_propagate() -> dict:
-    from exports.services.optouts import export_optouts_propagate as propagate
-
-    return propagate()
+    return optouts.export_optouts_propagate()
