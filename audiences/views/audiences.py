@@ -11,8 +11,9 @@ import logging
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts import selectors as account_selectors
 from accounts.models import Role
@@ -307,9 +308,14 @@ def audience_delete(request: HttpRequest, audience_id) -> HttpResponse:
         audience_services.audience_delete(audience=audience)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-        return redirect("audiences:audience-detail", audience_id=audience.pk)
+        return _go(request, reverse("audiences:audience-detail", kwargs={"audience_id": audience.pk}))
     messages.success(request, f"Deleted {audience.name}.")
-    return redirect("audiences:audience-list")
+    return _go(request, reverse("audiences:audience-list"))
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect; asked by htmx (the delete form's hx-confirm), a full page load of `url` instead."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_GET

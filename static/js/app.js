@@ -173,7 +173,7 @@
 
 // Behaviours that were inline handlers (onclick/onsubmit), which the Content-Security-Policy forbids:
 // data-remove-closest="<selector>" removes that ancestor (a mapping or filter row) and, with
-// data-then-change="<form selector>", tells that form it changed; data-confirm="<question>" on a form asks first.
+// data-then-change="<form selector>", tells that form it changed. Confirmations are htmx's hx-confirm.
 (function () {
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-remove-closest]");
@@ -183,11 +183,6 @@
     if (row) row.remove();
     if (window.delivrFilters) window.delivrFilters.sync();
     if (form && window.htmx) window.htmx.trigger(form, "change");
-  });
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
   });
 })();
 

@@ -122,6 +122,20 @@ def test_builder_edit_prefills_and_updates(logged_in, tenant):
     assert audience.name == "B" and audience.definition["scores"] == ["low"]
 
 
+def test_delete_asked_by_htmx_loads_the_list_page_and_a_plain_post_redirects(logged_in, tenant):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
+        logged_in.post("/audiences/new/", {**FORM, "name": "B", "project_id": str(tenant.project.id)})
+    first, second = Audience.objects.order_by("name")
+    page = logged_in.get(f"/audiences/{first.pk}/").content.decode()
+    assert 'hx-confirm="Delete A?"' in page and "data-confirm" not in page
+    r = logged_in.post(f"/audiences/{first.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and r["HX-Redirect"] == "/audiences/"
+    r = logged_in.post(f"/audiences/{second.pk}/delete/")
+    assert r.status_code == 302 and r["Location"] == "/audiences/"
+    assert not Audience.objects.exists()
+
+
 def test_detail_actions_htmx_return_status_partial_and_paused_refresh_explains(logged_in, tenant):
     with TestCase.captureOnCommitCallbacks(execute=True):
         logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})

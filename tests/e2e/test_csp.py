@@ -105,11 +105,18 @@ def test_audience_delete_asks_first_without_an_inline_handler(watched, tenant, p
     )
     login(page, tenant.user.email, password)
     page.goto(f"/audiences/{audience.id}/")
-    page.once("dialog", lambda dialog: dialog.dismiss())
+    for width, height in ((390, 844), (1440, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"audience-delete-{width}")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
     page.click("text=Delete audience")
     assert Audience.objects.filter(pk=audience.pk).exists()  # dismissed: nothing was sent
+    assert questions == ["Delete Keep me?"]  # htmx's hx-confirm asked
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
         page.click("text=Delete audience")
+    page.wait_for_url("**/audiences/")
+    assert "Deleted Keep me." in page.content()
     assert not Audience.objects.filter(pk=audience.pk).exists()
     assert not problems, problems
