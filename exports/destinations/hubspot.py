@@ -18,6 +18,11 @@ HubSpot app (settings DELIVR_HUBSPOT_APP_ID and DELIVR_HUBSPOT_DEVELOPER_API_KEY
 through the timeline templates API, creates it on first use, and reuses it after that. A template id set on
 an older export's config still wins.
 
+The export's list: every upserted contact is also put on the export's MANUAL contact list (lists v3, named
+by the export's list name, found by name or created on first use), so `mirror` removals and opt-outs take
+contacts off that list (`PUT /crm/v3/lists/{listId}/memberships/remove`, ids found by email through a batch
+read); the contacts themselves stay in the CRM.
+
 Pacing: every request books a slot of the portal's budget (exports/pacing.py; default 100 requests per
 10 s, `rate_limit` on the export or DELIVR_HUBSPOT_RATE_LIMIT), shared by every run and worker process
 sending to the same portal (keyed by host and token: a private app token belongs to one portal). A 429's
@@ -58,9 +63,13 @@ from hubspot.crm.companies import (
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchReadInputSimplePublicObjectId,
     SimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectId,
 )
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.lists import ListCreateRequest
+from hubspot.crm.lists.exceptions import ApiException as ListsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from hubspot.crm.timeline import (
     BatchInputTimelineEvent,
@@ -94,7 +103,10 @@ API_EXCEPTIONS = (
     AssociationsApiException,
     TimelineApiException,
     PropertiesApiException,
+    ListsApiException,
 )
+CONTACTS_TYPE_ID = "0-1"  # HubSpot's object type id of contacts, for lists
+MEMBERSHIP_LIMIT = 100_000  # record ids per memberships add/remove request
 TEMPLATE_NAME = "Delivr intent activity"
 TEMPLATE_TOKENS = (  # (name, label, type) of the activity columns an event carries
     ("topic_id", "Intent topic", "string"),
@@ -195,12 +207,14 @@ class HubSpotDestination(Destination):
     config_fields = ("host", "rate_limit", "timeline_event_template_id")
     credential_fields = ("access_token",)
     object_types = ("Contact", "Company", "TimelineEvent")
+    has_lists = True  # the export's contacts are also members of its MANUAL list, which removals leave
+    supports_removal = True
     required_targets = ("email",)  # contacts are upserted by HubSpot's (lower-case) email property
     form_settings = {
         "access_token": Setting(
             "Access token",
-            "The token of a HubSpot private app with the crm.objects.contacts and crm.objects.companies "
-            "scopes (Settings → Integrations → Private apps).",
+            "The token of a HubSpot private app with the crm.objects.contacts, crm.objects.companies, "
+            "crm.lists.read and crm.lists.write scopes (Settings → Integrations → Private apps).",
             input_type="password",
         ),
         "host": Setting(
@@ -233,6 +247,7 @@ class HubSpotDestination(Destination):
         self.timeout = float(config.get("timeout_seconds", 30.0))
         self.rate_floor = int(config.get("rate_limit_floor", 1))
         self.company_ids: dict[str, str] = {}  # domain -> company id, for the whole run
+        self.list_id, self.list_name = "", ""  # the export's contact list, found or created on first use
         self._pause_until = 0.0
         self.rate_limit = int(
             config.get("rate_limit")
@@ -254,6 +269,8 @@ class HubSpotDestination(Destination):
         self._companies_search = crm.companies.search_api
         self._associations = crm.associations.v4.batch_api
         self._timeline = crm.timeline.events_api
+        self._lists = crm.lists.lists_api
+        self._memberships = crm.lists.memberships_api
         # The SDK's own urllib3 pools, made to open only connections the outbound guard checked and pinned.
         for api in (
             self._contacts_basic,
@@ -262,6 +279,8 @@ class HubSpotDestination(Destination):
             self._companies_search,
             self._associations,
             self._timeline,
+            self._lists,
+            self._memberships,
         ):
             outbound.guard_pool_manager(api.api_client.rest_client.pool_manager)
         # Each generated model builds a fresh Configuration unless given one: half the CPU time of a batch.
@@ -270,6 +289,7 @@ class HubSpotDestination(Destination):
             "companies": self._companies_batch.api_client.configuration,
             "associations": self._associations.api_client.configuration,
             "timeline": self._timeline.api_client.configuration,
+            "lists": self._lists.api_client.configuration,
         }
 
     # transport -----------------------------------------------------------------------------------------
@@ -388,6 +408,8 @@ class HubSpotDestination(Destination):
         for chunk in _chunks(rows, BATCH_LIMIT):
             self._upsert_contacts(chunk, result)
         written = [row for row in rows if row.contact_id]
+        if written:
+            self._add_members(written, context)
         if any(row.domain for row in written):
             self._companies(written, result)
         if any(row.activity or row.seen_at for row in written):
@@ -493,6 +515,94 @@ class HubSpotDestination(Destination):
             if not row.contact_id and row.key not in reported:  # never a silent drop
                 reason = "; ".join(unmatched) or "HubSpot returned no result for this contact"
                 contacts.add_error(row.key, "NO_RESULT", reason)
+
+    # the export's list ---------------------------------------------------------------------------------
+    def _list(self, context: BatchContext) -> str:
+        """The export's MANUAL contact list (lists v3): found by its name, created on first use, its id kept
+        for the run; the next run finds the same list by name."""
+        if self.list_id:
+            return self.list_id
+        name = context.list_name or f"Delivr export {context.export_id}"
+        try:
+            body = self._call(self._lists.get_by_name_with_http_info, name, CONTACTS_TYPE_ID).body or {}
+        except _Failed as exc:
+            if exc.status != 404:
+                raise DestinationError(
+                    f"HubSpot did not find the list {name} ({exc.code}: {exc.message})"
+                ) from exc
+            request = ListCreateRequest(
+                name=name,
+                object_type_id=CONTACTS_TYPE_ID,
+                processing_type="MANUAL",
+                local_vars_configuration=self._models["lists"],
+            )
+            try:
+                body = self._call(self._lists.create_with_http_info, request).body or {}
+            except _Failed as failed:
+                raise DestinationError(
+                    f"HubSpot did not create the list {name} ({failed.code}: {failed.message})"
+                ) from failed
+        self.list_id, self.list_name = str((body.get("list") or {}).get("listId") or ""), name
+        if not self.list_id:
+            raise DestinationError(f"HubSpot did not give the id of the list {name}")
+        return self.list_id
+
+    def _add_members(self, rows: list[_Row], context: BatchContext) -> None:
+        """Puts the upserted contacts on the export's list; a refusal fails the batch (a retry resends it)."""
+        list_id = self._list(context)
+        for chunk in _chunks([row.contact_id for row in rows], MEMBERSHIP_LIMIT):
+            try:
+                self._call(self._memberships.add_with_http_info, list_id, chunk)
+            except _Failed as exc:
+                raise DestinationError(
+                    f"HubSpot did not add the contacts to the list {self.list_name} ({exc.code}: {exc.message})",
+                    retryable=exc.status == 0 or exc.status >= 500,
+                ) from exc
+
+    def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        """Takes the records' contacts off the export's list (found by email, 100 per read); a contact
+        HubSpot does not have, or that is not on the list, counts as removed. Contacts themselves stay."""
+        result = BatchResult()
+        removed = result.object("Contact", "remove")
+        keys = context.idempotency_keys
+        pending: dict[str, str] = {}  # email -> idempotency key
+        for index, record in enumerate(batch.to_pylist()):
+            email = str(record.get("email") or "").strip().lower()
+            key = keys[index] if index < len(keys) else f"{context.run_id}:{record.get('record_key')}:removed"
+            if email:
+                pending[email] = key
+            else:
+                removed.add_error(key, "REQUIRED_FIELD_MISSING", "no email to find the contact in HubSpot")
+        if not pending:
+            return result
+        list_id = self._list(context)
+        for chunk in _chunks(list(pending.items()), BATCH_LIMIT):
+            try:
+                ids = self._contact_ids([email for email, _ in chunk])
+                if ids:
+                    self._call(self._memberships.remove_with_http_info, list_id, ids)
+            except _Failed as exc:
+                for _email, key in chunk:
+                    removed.add_error(key, exc.code, exc.message)
+                continue
+            removed.records_updated += len(chunk)
+        return result
+
+    def _contact_ids(self, emails: list[str]) -> list[str]:
+        """The ids of the contacts HubSpot has with these emails (`POST /crm/v3/objects/contacts/batch/read`)."""
+        config = self._models["contacts"]
+        payload = BatchReadInputSimplePublicObjectId(
+            id_property="email",
+            inputs=[SimplePublicObjectId(id=email, local_vars_configuration=config) for email in emails],
+            properties=["email"],
+            properties_with_history=[],
+            local_vars_configuration=config,
+        )
+        body = self._call(self._contacts_batch.read_with_http_info, payload).body or {}
+        return [str(item["id"]) for item in body.get("results") or [] if item.get("id")]
+
+    def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
+        return {"list_id": self.list_id, "list_name": self.list_name} if self.list_id else {}
 
     # companies -----------------------------------------------------------------------------------------
     def _companies(self, rows: list[_Row], result: BatchResult) -> None:

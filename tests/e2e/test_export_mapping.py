@@ -44,9 +44,9 @@ def test_browser_picks_a_hubspot_property_saves_and_dry_runs(page, tenant, passw
     page.fill("#id_name", "HubSpot contacts")
     page.select_option("#id_destination_type", "hubspot")
     page.wait_for_selector("#id_cfg_host")
-    # labelled settings, not config keys; no list name for HubSpot
+    # labelled settings, not config keys; the name of the HubSpot list the export's contacts go on
     assert "Access token" in page.inner_text("#destination-fields")
-    assert page.locator("#id_list_name").count() == 0
+    assert page.locator("#id_list_name").count() == 1
     assert "Save the export with its HubSpot credentials" in page.inner_text("#catalog-status")
     page.fill("#id_cfg_host", standin.url)
     page.fill("#id_cred_access_token", standin.token)

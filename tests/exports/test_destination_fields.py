@@ -158,7 +158,8 @@ def test_edit_form_when_connected_offers_the_portals_properties_as_picked_target
     assert '<option value="delivr_intent_topics"' in body and "Delivr intent topics — enumeration" in body
     assert '<option value="email" data-type="email"' in body and " selected>Email — string" in body
     # human labels, not config keys; no list name for a destination without lists
-    assert "Access token" in body and "Requests per 10 seconds" in body and 'name="list_name"' not in body
+    # HubSpot keeps the export's contacts on a list of that name (removals leave it)
+    assert "Access token" in body and "Requests per 10 seconds" in body and 'name="list_name"' in body
     assert "timeline_event_template_id" not in body
 
 

@@ -114,7 +114,7 @@ def test_optout_is_removed_from_every_destination_that_had_it_and_the_ledger_say
 
 
 def test_optout_for_a_destination_that_cannot_remove_is_in_the_ledger_as_not_removed(
-    tenant, synced_audience, dataset, hubspot_standin
+    tenant, synced_audience, dataset, salesforce_standin
 ):
     from privacy.services import optout_record
 
@@ -122,14 +122,18 @@ def test_optout_for_a_destination_that_cannot_remove_is_in_the_ledger_as_not_rem
         principal=tenant.principal,
         project_id=tenant.project.id,
         audience_id=synced_audience.id,
-        name="HubSpot",
-        destination_type="hubspot",
-        destination_config={"host": hubspot_standin.url},
-        credentials=hubspot_standin.credentials(),
-        field_mapping=[{"source": "email", "target": "email", "type": "email", "required": True}],
+        name="Salesforce",
+        destination_type="salesforce",
+        destination_config={"object_type": "Contact", "external_id_field": "Email"},
+        credentials=salesforce_standin.credentials(),
+        field_mapping=[
+            {"source": "email", "target": "Email", "type": "email", "required": True},
+            {"source": "last_name", "target": "LastName", "required": True},
+        ],
         record_limit={"maxRecords": 50, "failMode": "truncate"},
     )
-    assert execute(export).status in ("completed", "completed_with_errors")
+    run = execute(export)
+    assert run.status in ("completed", "completed_with_errors"), run.error
     person = next(iter(sorted(snapshot_keys(export))))
     optout_record(
         identifier_type="person_id",

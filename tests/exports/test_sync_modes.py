@@ -211,16 +211,19 @@ def test_mirror_file_export_writes_a_removals_file_next_to_the_output(tenant, sy
 
 
 def test_api_refuses_mirror_for_a_destination_that_cannot_remove_and_reports_counts(
-    tenant, synced_audience, hubspot_standin
+    tenant, synced_audience, salesforce_standin
 ):
     body = {
         "project_id": str(tenant.project.id),
         "audience_id": str(synced_audience.id),
-        "name": "HubSpot mirror",
-        "destination_type": "hubspot",
-        "destination_config": {"host": hubspot_standin.url},
-        "credentials": hubspot_standin.credentials(),
-        "field_mapping": [{"source": "email", "target": "email", "type": "email", "required": True}],
+        "name": "Salesforce mirror",
+        "destination_type": "salesforce",
+        "destination_config": {"object_type": "Contact", "external_id_field": "Email"},
+        "credentials": salesforce_standin.credentials(),
+        "field_mapping": [
+            {"source": "email", "target": "Email", "type": "email", "required": True},
+            {"source": "last_name", "target": "LastName", "required": True},
+        ],
         "sync_mode": "mirror",
     }
     r = tenant.jwt().post(URL, body, format="json")

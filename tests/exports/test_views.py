@@ -69,7 +69,7 @@ def test_list_name_fragment_prefills_audience_name(browser, audience):
 
 def test_list_name_fragment_when_destination_has_no_lists_is_empty(browser, audience):
     r = browser.get(
-        "/exports/form/list-name/", {"audience_id": str(audience.id), "destination_type": "hubspot"}, **HX
+        "/exports/form/list-name/", {"audience_id": str(audience.id), "destination_type": "salesforce"}, **HX
     )
     assert r.status_code == 200 and 'id="list-name"' in r.content.decode() and b"list_name" not in r.content
 

@@ -16,13 +16,22 @@ with HubSpot's response shapes.
 - `GET|POST /integrators/timeline/v3/{appId}/event-templates`       the app's timeline event templates,
   authorized by the developer key (`?hapikey=`), not the portal token; events must use declared tokens
 
+- `GET  /crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}`  a list by name ({"list": ...}, or 404)
+- `POST /crm/v3/lists`                                              create a list (name, objectTypeId 0-1,
+  processingType MANUAL/DYNAMIC/SNAPSHOT); 400 when the name is taken
+- `PUT  /crm/v3/lists/{listId}/memberships/add|remove`             a JSON array of record ids; answers
+  recordIdsAdded / recordIdsRemoved and recordIdsMissing (ids of no contact)
+- `POST /crm/v3/objects/contacts/batch/read`                        by email (idProperty); 207 with
+  OBJECT_NOT_FOUND errors for the unknown ones
+
 Rate limit, as HubSpot enforces it: at most `rate_limit` requests per `rate_window` seconds per token
 (rolling window); past it, 429 RATE_LIMITS with Retry-After. `max_in_window` is the most requests any window
 held and `rate_limited` the 429s answered, so a test can assert the limit was never exceeded. Every answer
 carries X-HubSpot-RateLimit-* headers with the real remaining count (`rate_remaining=None` leaves them out,
 a number pins it).
 State: `contacts` (email -> record), `companies` (id -> record), `associations` (contact id, company id)
-pairs, `events` (id -> event), `templates` (known timeline template ids).
+pairs, `events` (id -> event), `templates` (known timeline template ids), `lists` (id -> list with its
+`members`, a set of contact ids).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from tests.exports.standins.base import Reply, Request, StandIn
 
@@ -109,6 +119,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _list_view(item: dict) -> dict:
+    view = {k: v for k, v in item.items() if k != "members"}
+    view["size"] = len(item["members"])
+    return view
+
+
 def _error(message: str, category: str = "VALIDATION_ERROR", context: dict | None = None) -> dict:
     error = {"status": "error", "category": category, "message": message}
     if context:
@@ -139,6 +155,7 @@ class HubSpotStandIn(StandIn):
         self.rate_remaining: int | str | None = "real"  # a number pins the header (tests of the header)
         self.rate_interval_ms: int | None = None  # None: the rolling window's
         self._next_id = 1000
+        self.lists: dict[str, dict] = {}  # list id -> {"listId", "name", ..., "members": set of contact ids}
 
     # helpers for tests -----------------------------------------------------------------------------------
     def config(self, **extra) -> dict[str, Any]:
@@ -253,6 +270,8 @@ class HubSpotStandIn(StandIn):
         templates = re.fullmatch(r"/integrators/timeline/v3/([^/]+)/event-templates", path)
         if templates:
             return self._templates(method, templates.group(1), request.body)
+        if path.startswith("/crm/v3/lists"):
+            return self._lists(method, path, request.body)
         if method != "POST":
             return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
         body = request.body if isinstance(request.body, dict) else {}
@@ -265,6 +284,8 @@ class HubSpotStandIn(StandIn):
             return Reply(400, _error(f"Batch size {len(inputs)} is over the limit of {BATCH_LIMIT}"))
         if path == "/crm/v3/objects/contacts/batch/upsert":
             return self._upsert_contacts(inputs)
+        if path == "/crm/v3/objects/contacts/batch/read":
+            return self._read_contacts(body, inputs)
         if path == "/crm/v3/objects/companies/batch/create":
             return self._create_companies(inputs)
         if path == "/crm/v4/associations/contacts/companies/batch/associate/default":
@@ -319,6 +340,80 @@ class HubSpotStandIn(StandIn):
             record["objectWriteTraceId"] = item.get("objectWriteTraceId")
             results.append({**record, "new": new})
         return self._batch(200, results, errors)
+
+    def _read_contacts(self, body: dict, inputs: list) -> Reply:
+        if body.get("idProperty") != "email":
+            return Reply(400, _error("idProperty must be email in this stand-in"))
+        results, errors = [], []
+        for item in inputs:
+            record = self.contacts.get(str(item.get("id", "")).lower())
+            if record is None:
+                errors.append(
+                    _error(
+                        "Could not get some CONTACT objects, they may be deleted or not exist. "
+                        "Check that ids are valid.",
+                        "OBJECT_NOT_FOUND",
+                        {"ids": [item.get("id")]},
+                    )
+                )
+            else:
+                results.append(record)
+        return self._batch(200, results, errors)
+
+    def _lists(self, method: str, path: str, body: Any) -> Reply:
+        """HubSpot's lists v3: find by name, create, and manual memberships."""
+        by_name = re.fullmatch(r"/crm/v3/lists/object-type-id/([^/]+)/name/([^/]+)", path)
+        if method == "GET" and by_name:
+            kind, name = unquote(by_name.group(1)), unquote(by_name.group(2))
+            for item in self.lists.values():
+                if item["name"].lower() == name.lower() and item["objectTypeId"] == kind:
+                    return Reply(200, {"list": _list_view(item)})
+            return Reply(404, _error(f"List with name {name} does not exist", "OBJECT_NOT_FOUND"))
+        if method == "POST" and path.rstrip("/") == "/crm/v3/lists":
+            return self._create_list(body if isinstance(body, dict) else {})
+        members = re.fullmatch(r"/crm/v3/lists/([^/]+)/memberships/(add|remove)", path)
+        if method == "PUT" and members:
+            item = self.lists.get(members.group(1))
+            if item is None:
+                return Reply(404, _error(f"List {members.group(1)} does not exist", "OBJECT_NOT_FOUND"))
+            if item["processingType"] != "MANUAL":
+                return Reply(400, _error("Only MANUAL lists can have their memberships changed"))
+            if not isinstance(body, list):
+                return Reply(400, _error("Invalid input JSON: an array of record ids is expected"))
+            known = {r["id"] for r in self.contacts.values()}
+            ids = [str(i) for i in body]
+            missing = [i for i in ids if i not in known]
+            done = [i for i in ids if i in known]
+            if members.group(2) == "add":
+                item["members"].update(done)
+                return Reply(200, {"recordIdsAdded": done, "recordIdsMissing": missing})
+            item["members"].difference_update(done)
+            return Reply(200, {"recordIdsRemoved": done, "recordIdsMissing": missing})
+        return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
+
+    def _create_list(self, body: dict) -> Reply:
+        name = str(body.get("name") or "")
+        if not name or body.get("objectTypeId") != "0-1":
+            return Reply(400, _error("name and objectTypeId (0-1 for contacts) are required"))
+        if body.get("processingType") not in ("MANUAL", "DYNAMIC", "SNAPSHOT"):
+            return Reply(400, _error("processingType must be MANUAL, DYNAMIC or SNAPSHOT"))
+        if any(item["name"].lower() == name.lower() for item in self.lists.values()):
+            return Reply(400, _error(f"A list named {name} already exists", "VALIDATION_ERROR"))
+        list_id = self._id()
+        self.lists[list_id] = {
+            "listId": list_id,
+            "name": name,
+            "objectTypeId": "0-1",
+            "processingType": body["processingType"],
+            "createdAt": _now(),
+            "members": set(),
+        }
+        return Reply(200, {"list": _list_view(self.lists[list_id])})
+
+    def members_of(self, name: str) -> set[str]:
+        """The emails of the list's members (for tests)."""
+        ids = next((item["members"] for item in self.lists.values() if item["name"] == name), set())
+        return {email for email, record in self.contacts.items() if record["id"] in ids}
 
     def _search_companies(self, body: dict) -> Reply:
         wanted: set[str] | None = None
