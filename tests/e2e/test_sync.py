@@ -29,10 +29,14 @@ def test_browser_mirror_file_export_second_run_sends_nothing_and_says_so(page, t
     login(page, tenant.user.email, password)
     page.goto("/exports/new/")
     page.fill("#id_name", "Mirrored file")
-    page.select_option("#id_destination_type", "hubspot")
+    page.select_option("#id_destination_type", "salesforce")
     page.wait_for_selector("#id_cred_access_token")
     modes = page.locator("#id_sync_mode option").evaluate_all("els => els.map(e => e.value)")
-    assert modes == ["changes", "full"]  # HubSpot cannot remove records here: no mirror offered
+    assert modes == ["changes", "full"]  # Salesforce cannot remove records here: no mirror offered
+    page.select_option("#id_destination_type", "hubspot")
+    page.wait_for_selector("#id_cfg_host")
+    modes = page.locator("#id_sync_mode option").evaluate_all("els => els.map(e => e.value)")
+    assert "mirror" in modes  # HubSpot takes removed people off the export's list
     page.select_option("#id_destination_type", "file")
     page.wait_for_selector("#id_cfg_format")
     assert "mirror" in page.locator("#id_sync_mode option").evaluate_all("els => els.map(e => e.value)")
