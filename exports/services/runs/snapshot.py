@@ -114,6 +114,7 @@ class Previous:
         found = pl.from_arrow(table.column("fingerprint").combine_chunks())
         self._fingerprints = found.set_sorted() if found.is_sorted() else found.sort()
         self._keys = table.column("record_key").combine_chunks()
+        self._key_series = pl.from_arrow(self._keys)  # polars gathers text several times faster than Arrow
         hashes = hash_keys(self._keys)
         self._key_order = hashes.arg_sort()
         self._key_hashes = hashes.gather(self._key_order).set_sorted()
@@ -163,15 +164,13 @@ class Previous:
         order = needles.arg_sort()
         ordered = needles.gather(order)
         at = self._key_hashes.search_sorted(ordered).clip(0, self.rows - 1)
-        found = pl.DataFrame(
-            {"hit": self._key_hashes.gather(at) == ordered, "row": self._key_order.gather(at)}
-        )
-        in_order = found.select(pl.when(pl.col("hit")).then(pl.col("row").cast(pl.Int64))).to_series()
+        hit = self._key_hashes.gather(at) == ordered
+        candidates = self._key_order.gather(at).cast(pl.Int64)
+        in_order = candidates.zip_with(hit, pl.repeat(None, len(keys), dtype=pl.Int64, eager=True))
         rows = pl.repeat(None, len(keys), dtype=pl.Int64, eager=True).scatter(order, in_order)
         # every hash match is checked on the key itself; a mismatch (a collision) is looked up exactly
         matched = rows.is_not_null().arg_true()
-        theirs = self._keys.take(_arrow(rows.gather(matched)))
-        same = pl.from_arrow(pc.equal(theirs, keys.take(_arrow(matched))))
+        same = self._key_series.gather(rows.gather(matched)) == pl.from_arrow(keys).gather(matched)
         wrong = matched.filter(~same)
         if len(wrong):  # a key whose hash is not in the snapshot is not in it: only these need the keys
             exact = pc.index_in(keys.take(_arrow(wrong)), value_set=self._keys)
