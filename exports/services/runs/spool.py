@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import tempfile
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -90,11 +91,35 @@ def local_temp_path(prefix: str, suffix: str = ".parquet") -> str:
     return path
 
 
-class ListSink:
+class _LocalParquetSink:
+    """A Parquet file a run writes locally as it goes: closed when the run finishes, removed when it fails."""
+
+    kind = "output"
+    path: str
+    _writer: Any
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def discard(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - only reached when the run failed already
+            logger.warning("export %s file %s: close failed", self.kind, self.path, exc_info=True)
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+
+
+class ListSink(_LocalParquetSink):
     """The identities (person_id, email) of the records sent, streamed into a local Parquet file.
 
     The export-generated list is this file: written as the batches go, never read back from the spools.
     """
+
+    kind = "list"
 
     def __init__(self, run_id) -> None:
         self.path = local_temp_path(f"export-list-{run_id}-")
@@ -114,24 +139,12 @@ class ListSink:
         self._writer.write(sent)
         self.rows += sent.num_rows
 
-    def close(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.close()
 
-    def discard(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - only reached when the run failed already
-            logger.warning("export list file %s: close failed", self.path, exc_info=True)
-        finally:
-            if os.path.exists(self.path):
-                os.unlink(self.path)
-
-
-class KeysSink:
+class KeysSink(_LocalParquetSink):
     """Every record key the run met with what the destination holds for it (the spools' rows), streamed into
     a local Parquet file, with each one's snapshot row: the next snapshot is built from it."""
+
+    kind = "keys"
 
     def __init__(self, run_id) -> None:
         self.path = local_temp_path(f"export-keys-{run_id}-")
@@ -139,17 +152,3 @@ class KeysSink:
 
     def write(self, spool: pa.Table, prev_rows: pa.Array) -> None:
         self._writer.write_table(spool.append_column("prev_row", prev_rows))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.close()
-
-    def discard(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - only reached when the run failed already
-            logger.warning("export keys file %s: close failed", self.path, exc_info=True)
-        finally:
-            if os.path.exists(self.path):
-                os.unlink(self.path)
