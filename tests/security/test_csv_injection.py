@@ -88,10 +88,10 @@ def test_list_import_keeps_values_as_uploaded_and_download_neutralises(tenant):
     r = tenant.key().get(f"/api/v1/audiences/{audience['id']}/download?project_id={tenant.project.id}")
     assert r.status_code == 200
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
-    assert [(r["first_name"], r["last_name"], r["job_title"]) for r in rows] == [
-        ("'\t=1", '\'=HYPERLINK("http://evil")', "'@SUM(A1)"),
-        ("'+cmd", "'-2", "ok"),
-    ]
+    # one row per person, in no promised order
+    assert sorted((r["first_name"], r["last_name"], r["job_title"]) for r in rows) == sorted(
+        [("'\t=1", '\'=HYPERLINK("http://evil")', "'@SUM(A1)"), ("'+cmd", "'-2", "ok")]
+    )
     report = tenant.key().get(f"/api/v1/lists/{body['id']}/reports/invalid")
     cells = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode())))
     assert cells[1][2] == "'=cmd@evil"
