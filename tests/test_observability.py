@@ -69,7 +69,11 @@ def test_readyz_when_output_store_and_data_root_fail_answers_503_with_reasons(cl
 @pytest.mark.django_db
 def test_readyz_when_broker_is_down_answers_503(client, data_root, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    dead = "redis://127.0.0.1:1/0"
+    # Celery reads CELERY_BROKER_URL from the environment before its own conf (CI's Redis phase sets it).
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    monkeypatch.setitem(celery_app.conf, "broker_url", dead)
     monkeypatch.setitem(celery_app.conf, "broker_write_url", None)
     body = client.get("/readyz").json()
     assert body["checks"]["broker"]["ok"] is False
