@@ -7,6 +7,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from django.conf import settings as django_settings
 
 from exports import pacing
 from exports.destinations.base import BatchContext, get_destination
@@ -90,7 +91,8 @@ def test_retry_after_when_429_defers_every_sender_of_the_portal(limited):
     refused, accepted = limited.calls("POST", "contacts/batch/upsert")
     assert (refused.status, accepted.status) == (429, 200) and accepted.at - refused.at >= 0.95
     # the portal's shared slot moved past the Retry-After: another run for this portal waits too
-    assert PacingSlot.objects.get(key=first.portal_key).tat >= before + 1.0
+    if not django_settings.CACHE_URL:  # the embedded default keeps the portal's slot in the database
+        assert PacingSlot.objects.get(key=first.portal_key).tat >= before + 1.0
     other = _destination(limited)
     assert other.portal_key == first.portal_key
 
