@@ -51,12 +51,11 @@ from typing import Any
 from sqlglot import exp
 
 from audiences import engine
-from audiences.engine.buckets import BucketError, employee_buckets_in_range, score_buckets
+from audiences.engine.buckets import SCORES, BucketError, employee_buckets_in_range, score_buckets
 from delivr_admin.errors import ApplicationError
 
 OPERATORS = ("=", "!=", "in", "not in", "<", "<=", ">", ">=", "between", "contains", "is empty")
 COMBINATORS = ("and", "or")
-SCORES = ("low", "medium", "high")
 MAX_LOOKBACK_DAYS = 366
 MAX_FILTERS = 50
 MAX_VALUES = 1000

@@ -2,9 +2,10 @@ from datetime import timedelta
 
 from django import forms
 
-from audiences.models import OutputFormat
+from audiences.engine.buckets import SCORES
+from audiences.models import RECORD_LIMIT_MAX, OutputFormat
 
-SCORE_CHOICES = [("high", "High"), ("medium", "Medium"), ("low", "Low")]
+SCORE_CHOICES = [(s, s.capitalize()) for s in reversed(SCORES)]  # highest first
 
 
 class TaskForm(forms.Form):
@@ -26,7 +27,7 @@ class TaskForm(forms.Form):
         max_length=4000,
         widget=forms.TextInput(attrs={"placeholder": "e.g. person_id, email, company_domain"}),
     )
-    limit = forms.IntegerField(required=False, min_value=1, max_value=10_000_000)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=RECORD_LIMIT_MAX)
     perform_unload = forms.BooleanField(
         required=False,
         initial=False,

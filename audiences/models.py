@@ -4,6 +4,9 @@ from django.db import models
 
 from accounts.models import Organization, Project
 
+# The most records one output may hold: a task's or download's limit, an export's record limit.
+RECORD_LIMIT_MAX = 10_000_000
+
 
 class TaskStatus(models.TextChoices):
     IN_PROGRESS = "in_progress"

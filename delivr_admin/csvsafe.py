@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PATTERN = "^[=+\\-@\t\r]"
+# the same characters for RE2 (Arrow) and for SQL: every form below is built from FORMULA_PREFIXES
+_PATTERN = "^[" + "".join(f"\\x{ord(c):02x}" for c in FORMULA_PREFIXES) + "]"
+_SQL_PREFIXES = ", ".join(f"chr({ord(c)})" for c in FORMULA_PREFIXES)
 
 
 def cell(value: Any) -> Any:
@@ -53,6 +55,6 @@ def sql_text(quoted_column: str) -> str:
     """
     first = f"left({quoted_column}, 1)"
     return (
-        f"CASE WHEN {quoted_column} < 'A' AND {first} IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        f"CASE WHEN {quoted_column} < 'A' AND {first} IN ({_SQL_PREFIXES}) "
         f"THEN '''' || {quoted_column} ELSE {quoted_column} END"
     )

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import ERROR
+from audiences.models import RECORD_LIMIT_MAX
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
 from delivr_admin.pagination import page_params, page_schema
@@ -25,7 +26,7 @@ from .services import runs as run_services
 
 
 class RecordLimitSerializer(serializers.Serializer):
-    maxRecords = StrictIntegerField(min_value=1, max_value=export_services.MAX_RECORDS_LIMIT)  # noqa: N815
+    maxRecords = StrictIntegerField(min_value=1, max_value=RECORD_LIMIT_MAX)  # noqa: N815
     failMode = serializers.ChoiceField(choices=FailMode.values, required=False, default="truncate")  # noqa: N815
 
 
@@ -199,14 +200,6 @@ class ExportRunOutputSerializer(serializers.Serializer):
         request = self.context.get("request")
         links = selectors.export_run_file_links(obj)
         return {k: request.build_absolute_uri(v) if request else v for k, v in links.items()}
-
-
-def _write_guard(request) -> None:
-    principal = principal_of(request)
-    if principal is None or not principal.can_write:
-        from rest_framework.exceptions import PermissionDenied
-
-        raise PermissionDenied("Your role cannot change exports.")
 
 
 class ExportListApi(APIView):

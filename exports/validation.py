@@ -32,6 +32,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from delivr_admin.emails import EMAIL_PATTERN, email_valid
+
 REQUIRED_FIELD_MISSING = "REQUIRED_FIELD_MISSING"
 STRING_TOO_LONG = "STRING_TOO_LONG"
 MULTI_VALUE_TOO_LONG = "MULTI_VALUE_TOO_LONG"
@@ -52,9 +54,7 @@ MAX_LENGTH_LIMIT = 1_000_000
 MAX_PICKLIST = 1000
 
 WHITESPACE = " \t\n\r\x0b\x0c"
-EMAIL_RE = r"^[^@]+@[^@]+\.[^@]+$"
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_EMAIL = re.compile(EMAIL_RE, re.DOTALL)
 _NUMBER = re.compile(NUMBER_RE)
 _ASCII_LOWER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
 
@@ -273,7 +273,7 @@ def _reference_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         return float(text), None
     if spec.type == "email":
         text = text.translate(_ASCII_LOWER)
-        if not _EMAIL.match(text):
+        if not email_valid(text):
             return None, INVALID_EMAIL_FORMAT
     if spec.picklist and not spec.multi_value:
         hit = {_lower(p): p for p in spec.picklist}.get(_lower(text))
@@ -550,7 +550,7 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
         return values, failures
     if spec.type == "email":
         values = pc.ascii_lower(values)
-        fail(INVALID_EMAIL_FORMAT, present(pc.invert(_nn(pc.match_substring_regex(values, EMAIL_RE)))))
+        fail(INVALID_EMAIL_FORMAT, present(pc.invert(_nn(pc.match_substring_regex(values, EMAIL_PATTERN)))))
     if spec.picklist and not spec.multi_value:
         values, miss = _picklist_match(_Picklist.of(spec), values)
         fail(INVALID_PICKLIST_VALUE, present(miss))

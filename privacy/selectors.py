@@ -12,20 +12,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.selectors import Principal
+from audiences.engine import Suppression  # the engine subtracts the registry from every output
+from delivr_admin.emails import email_sha256
 
 from .models import AuditEvent, IdentifierType, OptOut, SuppressionRecord
-from .services import email_sha256
-
-try:  # the engine subtracts the registry from every output; it owns the Suppression type
-    from audiences.engine import Suppression
-except ImportError:  # the engine has not landed yet: the same shape
-
-    @dataclass(frozen=True)
-    class Suppression:
-        person_ids: tuple[str, ...] = ()
-        uid2s: tuple[str, ...] = ()
-        emails: tuple[str, ...] = ()
-        email_sha256: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

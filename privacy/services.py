@@ -1,7 +1,6 @@
 """Writes of the privacy app: recording opt-outs (registry row + audit event, one transaction) and
 recording how many opted-out records each output left out."""
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
+from delivr_admin.emails import email_valid
 from delivr_admin.errors import ApplicationError
 
 from .models import AuditEvent, IdentifierType, OptOut, OptOutSource, SuppressionRecord
@@ -32,11 +32,6 @@ class RequestMeta:
 SYSTEM_META = RequestMeta()
 
 
-def email_sha256(email: str) -> str:
-    """The hashed_email form of an email address: SHA-256 hex of the trimmed, lower-cased address."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
-
 def identifier_normalize(identifier_type: str, value: str) -> str:
     """The canonical form of an identifier (emails lower-cased, hashes lower-case hex); raises if invalid."""
     if identifier_type not in IdentifierType.values:
@@ -50,7 +45,7 @@ def identifier_normalize(identifier_type: str, value: str) -> str:
         raise ApplicationError(
             "The identifier must be 1 to 255 characters without spaces.", code="invalid_identifier"
         )
-    if identifier_type == IdentifierType.EMAIL and ("@" not in value or value.startswith("@")):
+    if identifier_type == IdentifierType.EMAIL and not email_valid(value):
         raise ApplicationError("The email address is not valid.", code="invalid_identifier")
     if identifier_type == IdentifierType.HASHED_EMAIL and not _HEX64.match(value):
         raise ApplicationError(

@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.api import ERROR
 from audiences import definitions, engine
-from audiences.models import AudienceType, ListType
+from audiences.models import RECORD_LIMIT_MAX, AudienceType, ListType
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
@@ -41,7 +41,6 @@ from delivr_admin.schema import int_query_parameter, page_parameters
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
 SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
-RECORD_LIMIT_MAX = 10_000_000
 DOWNLOAD_ROWS = ("people", "records")
 
 

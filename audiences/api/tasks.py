@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import ERROR
-from audiences.models import OutputFormat, TaskKind
+from audiences.engine.buckets import SCORES
+from audiences.models import RECORD_LIMIT_MAX, OutputFormat, TaskKind
 from audiences.selectors import tasks as task_selectors
 from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
@@ -18,8 +19,6 @@ from delivr_admin.pagination import page_params, page_schema
 from delivr_admin.permissions import CanWrite, principal_of
 from delivr_admin.schema import page_parameters
 
-SCORES = ("low", "medium", "high")
-MAX_LIMIT = 10_000_000
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -55,12 +54,12 @@ class ScoreField(StrictCharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data).lower()
         if value not in SCORES:
-            raise serializers.ValidationError(f"{value!r} is not a score bucket (low, medium, high).")
+            raise serializers.ValidationError(f"{value!r} is not a score bucket ({', '.join(SCORES)}).")
         return value
 
 
 class CommonTaskInput(serializers.Serializer):
-    limit = StrictIntegerField(required=False, min_value=1, max_value=MAX_LIMIT, allow_null=True)
+    limit = StrictIntegerField(required=False, min_value=1, max_value=RECORD_LIMIT_MAX, allow_null=True)
     perform_unload = StrictBooleanField(required=False, default=True)
     select = StrictCharField(required=False, allow_blank=True, max_length=4000, allow_null=True)
     where_expr = StrictCharField(required=False, allow_blank=True, max_length=4000, allow_null=True)

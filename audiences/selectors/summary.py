@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from audiences.engine.buckets import SCORES
 from audiences.selectors.topics import TopicInfo, topic_catalogue
 
-SCORE_ORDER = ("high", "medium", "low")
+SCORE_ORDER = tuple(reversed(SCORES))  # highest first, as sentences say them
 MAX_TOPICS_IN_SENTENCE = 4
 COUNTRIES = {
     "US": "the US",

@@ -26,6 +26,7 @@ from accounts.selectors import Principal
 from audiences.engine import IDENTITY_COLUMNS
 from audiences.models import ContactList, ListSource, ListStatus, ListType
 from delivr_admin import csvsafe, storage
+from delivr_admin.emails import email_valid
 from delivr_admin.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,6 @@ CSV_CONTENT_TYPES = frozenset(
         "application/vnd.ms-excel",  # what Windows browsers send for .csv
     }
 )
-_EMAIL_RE = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]{2,}$")
 BATCH_ROWS = 20_000
 OPTOUT_BATCH = 500
 
@@ -320,7 +320,7 @@ def _import(contact_list: ContactList) -> dict:
                     rows += 1
                     record = _record(header, cells)
                     email = record.get("email", "")
-                    if email and not _EMAIL_RE.match(email):
+                    if email and not email_valid(email):
                         invalid.add([str(line), "invalid email", *cells])
                         continue
                     keys = [

@@ -441,7 +441,3 @@ def task_purge_expired(*, now=None) -> int:
         task.delete()
         removed += 1
     return removed
-
-
-def task_kind_label(kind: str) -> str:
-    return TaskKind(kind).label

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from accounts import selectors as account_selectors
 from accounts.models import Role
 from audiences import charts, definitions, engine
-from audiences.models import AudienceStatus, BuildStatus
+from audiences.models import RECORD_LIMIT_MAX, AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
 from audiences.views import builder_ui
@@ -30,7 +30,6 @@ from delivr_admin.htmx import render_polled
 logger = logging.getLogger(__name__)
 PREVIEW_LIMITS = (10, 25, 100)
 SAMPLE_LIMIT = 10
-SCORES = ("high", "medium", "low")
 FORM_OPERATORS = definitions.OPERATORS
 BUILDING = (BuildStatus.QUEUED, BuildStatus.BUILDING)
 
@@ -104,7 +103,7 @@ def _builder_context(request, *, state: dict, audience=None, name: str = "", pro
         "overview": overview,
         "columns": columns,
         "operators": FORM_OPERATORS,
-        "scores": SCORES,
+        "scores": tuple(reversed(engine.SCORES)),  # highest first
         "preview_limits": PREVIEW_LIMITS,
         "projects": account_selectors.project_list(request.principal),
         "state": state,
@@ -236,7 +235,7 @@ def _detail_context(audience) -> dict:
         "audience": audience,
         "building": audience.build_status in BUILDING,
         "paused": audience.status == AudienceStatus.PAUSED,
-        "record_limit_max": 10_000_000,
+        "record_limit_max": RECORD_LIMIT_MAX,
         "builds": builds,
         "change": audience_selectors.audience_build_change(builds),
         "size_fig": charts.audience_size_figure(builds) if len(builds) > 1 else None,

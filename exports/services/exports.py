@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Project
 from accounts.selectors import Principal, project_get
 from audiences import engine
-from audiences.models import Audience
+from audiences.models import RECORD_LIMIT_MAX, Audience
 from audiences.selectors.audiences import audience_get, audience_input_path
 from delivr_admin.errors import ApplicationError
 from exports.crypto import CredentialError, credentials_decrypt, credentials_encrypt
@@ -22,7 +22,6 @@ from exports.models import ACTIVE_RUN_STATUSES, ConnectionStatus, Export, FailMo
 from exports.services.connection import export_connection_queue
 from exports.validation import MappingError, mapping_parse
 
-MAX_RECORDS_LIMIT = 10_000_000
 _UNSET: Any = object()
 
 
@@ -134,10 +133,10 @@ def _record_limit(value: dict | None) -> tuple[int | None, str]:
     if (
         isinstance(max_records, bool)
         or not isinstance(max_records, int)
-        or not 1 <= max_records <= MAX_RECORDS_LIMIT
+        or not 1 <= max_records <= RECORD_LIMIT_MAX
     ):
         raise ApplicationError(
-            f"record_limit.maxRecords must be an integer from 1 to {MAX_RECORDS_LIMIT:,}.",
+            f"record_limit.maxRecords must be an integer from 1 to {RECORD_LIMIT_MAX:,}.",
             code="invalid_request",
         )
     fail_mode = value.get("failMode") or FailMode.TRUNCATE

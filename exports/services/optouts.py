@@ -26,6 +26,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from delivr_admin.emails import email_sha256_sql
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import ACTIVE_RUN_STATUSES, Export, OptOutRemoval
@@ -35,11 +36,11 @@ from exports.services.runs.spool import local_temp_path
 logger = logging.getLogger(__name__)
 
 BATCH = 500
-_MATCH = """
+_MATCH = f"""
 SELECT s.*, o.identifier_type, o.value AS identifier_value FROM read_parquet($snapshot) s JOIN optouts o ON
     (o.identifier_type = 'person_id' AND s.person_id = o.value)
  OR (o.identifier_type = 'email' AND lower(trim(s.email)) = o.value)
- OR (o.identifier_type = 'hashed_email' AND sha256(lower(trim(s.email))) = o.value)
+ OR (o.identifier_type = 'hashed_email' AND {email_sha256_sql("s.email")} = o.value)
  OR (o.identifier_type = 'uid2' AND s.uid2 = o.value)
 """
 

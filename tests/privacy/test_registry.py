@@ -3,10 +3,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, transaction
 
+from delivr_admin.emails import email_sha256
 from delivr_admin.errors import ApplicationError
 from privacy import selectors, services
 from privacy.models import AppendOnlyError, AuditEvent, OptOut, SuppressionRecord
-from privacy.services import RequestMeta, email_sha256
+from privacy.services import RequestMeta
 
 pytestmark = pytest.mark.django_db
 
