@@ -1,7 +1,13 @@
-"""limit/offset paging shared by every list endpoint."""
+"""limit/offset paging shared by every list endpoint: one LimitOffsetPagination subclass."""
+
+from collections.abc import Sequence
+from typing import Any
 
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from .errors import ApplicationError
 
@@ -10,10 +16,26 @@ from .errors import ApplicationError
 MAX_OFFSET = 2**31 - 1
 
 
-def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
-    """limit/offset from the query string, bounded; a 400 in the error format when out of range."""
+class KeyedLimitOffsetPagination(LimitOffsetPagination):
+    """`{<key>: [...], "total", "limit", "offset"}`; limit/offset out of range is a 400 (never clamped).
 
-    def parse(name: str, fallback: int, low: int, high: int | None) -> int:
+    A list API declares a subclass with its `key`, `default_limit` and `max_limit`, pages with
+    `paginate_queryset` and answers with `get_paginated_response`; `parameters()` and `schema()` document
+    exactly that.
+    """
+
+    key = "results"
+    default_limit = 25
+    max_limit = 1000
+
+    def get_limit(self, request: Request) -> int:
+        return self._bounded(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        return self._bounded(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+
+    @staticmethod
+    def _bounded(request: Request, name: str, fallback: int, low: int, high: int) -> int:
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return fallback
@@ -21,12 +43,36 @@ def page_params(request, *, default: int, maximum: int) -> tuple[int, int]:
             value = int(raw)
         except ValueError as exc:
             raise ApplicationError(f"{name} must be an integer.", code="invalid_request") from exc
-        if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ApplicationError(f"{name} must be {bound}.", code="invalid_request")
+        if not low <= value <= high:
+            raise ApplicationError(f"{name} must be between {low} and {high}.", code="invalid_request")
         return value
 
-    return parse("limit", default, 1, maximum), parse("offset", 0, 0, MAX_OFFSET)
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list:
+        """The page's rows (one query) and the total (one count), both parameters checked before either."""
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        rows = list(queryset[self.offset : self.offset + self.limit])
+        self.count = queryset.count()
+        return rows
+
+    def get_paginated_response(self, data: Sequence) -> Response:
+        return Response({self.key: data, "total": self.count, "limit": self.limit, "offset": self.offset})
+
+    @classmethod
+    def parameters(cls) -> list:
+        """The OpenAPI `limit` and `offset` query parameters with the bounds `get_limit`/`get_offset` enforce."""
+        from .schema import int_query_parameter
+
+        return [
+            int_query_parameter("limit", low=1, high=cls.max_limit, default=cls.default_limit),
+            int_query_parameter("offset", low=0, high=MAX_OFFSET, default=0),
+        ]
+
+    @classmethod
+    def schema(cls, name: str, items: serializers.BaseSerializer) -> serializers.Serializer:
+        """The OpenAPI shape of a page (items: a many=True serializer)."""
+        return page_schema(name, cls.key, items)
 
 
 def page_schema(name: str, key: str, items: serializers.BaseSerializer) -> serializers.Serializer:

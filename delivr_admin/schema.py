@@ -135,13 +135,3 @@ def int_query_parameter(
     bounds = f"{low:,}..{high:,}" if high is not None else f"at least {low:,}"
     text = f"{bounds}, default {default:,}" if default is not None else bounds
     return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=f"{text}{note}")
-
-
-def page_parameters(*, default: int, maximum: int) -> list:
-    """`limit` and `offset` as delivr_admin.pagination.page_params enforces them."""
-    from .pagination import MAX_OFFSET
-
-    return [
-        int_query_parameter("limit", low=1, high=maximum, default=default),
-        int_query_parameter("offset", low=0, high=MAX_OFFSET, default=0),
-    ]

@@ -13,9 +13,8 @@ from accounts.api import ERROR
 from audiences.models import RECORD_LIMIT_MAX
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
-from delivr_admin.pagination import page_params, page_schema
+from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.schema import page_parameters
 
 from . import selectors
 from .models import CheckStatus, ConnectionStatus, FailMode, Schedule, SyncMode
@@ -202,6 +201,15 @@ class ExportRunOutputSerializer(serializers.Serializer):
         return {k: request.build_absolute_uri(v) if request else v for k, v in links.items()}
 
 
+class ExportPagination(KeyedLimitOffsetPagination):
+    key = "exports"
+
+
+class ExportRunPagination(KeyedLimitOffsetPagination):
+    key = "runs"
+    max_limit = 500
+
+
 class ExportListApi(APIView):
     permission_classes = [CanWrite]
 
@@ -222,16 +230,16 @@ class ExportListApi(APIView):
         operation_id="exports_list",
         parameters=[
             OpenApiParameter("project_id", uuid.UUID, required=False),
-            *page_parameters(default=25, maximum=1000),
+            *ExportPagination.parameters(),
         ],
         responses={
-            200: page_schema("ExportList", "exports", ExportOutputSerializer(many=True)),
+            200: ExportPagination.schema("ExportList", ExportOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
         },
     )
     def get(self, request):
-        limit, offset = page_params(request, default=25, maximum=1000)
+        pager = ExportPagination()
         project_id = request.query_params.get("project_id")
         if project_id:
             try:
@@ -239,15 +247,8 @@ class ExportListApi(APIView):
             except ValueError as exc:
                 raise ApplicationError("project_id must be a UUID.", code="invalid_request") from exc
         exports = selectors.export_list(principal_of(request), project_id=project_id or None)
-        page = list(exports[offset : offset + limit])
-        return Response(
-            {
-                "exports": ExportOutputSerializer(page, many=True).data,
-                "total": exports.count(),
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        page = pager.paginate_queryset(exports, request)
+        return pager.get_paginated_response(ExportOutputSerializer(page, many=True).data)
 
     @extend_schema(
         request=InputSerializer, responses={201: ExportOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}
@@ -303,9 +304,9 @@ class ExportRunListApi(APIView):
 
     @extend_schema(
         operation_id="export_runs_list",
-        parameters=page_parameters(default=25, maximum=500),
+        parameters=ExportRunPagination.parameters(),
         responses={
-            200: page_schema("ExportRunList", "runs", ExportRunOutputSerializer(many=True)),
+            200: ExportRunPagination.schema("ExportRunList", ExportRunOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
             404: ERROR,
@@ -313,17 +314,9 @@ class ExportRunListApi(APIView):
     )
     def get(self, request, export_id):
         export = selectors.export_get(principal_of(request), export_id)
-        limit, offset = page_params(request, default=25, maximum=500)
-        runs = selectors.export_run_list(export)
-        page = list(runs[offset : offset + limit])
-        return Response(
-            {
-                "runs": ExportRunOutputSerializer(page, many=True).data,
-                "total": runs.count(),
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        pager = ExportRunPagination()
+        page = pager.paginate_queryset(selectors.export_run_list(export), request)
+        return pager.get_paginated_response(ExportRunOutputSerializer(page, many=True).data)
 
     @extend_schema(
         request=None,

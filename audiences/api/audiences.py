@@ -35,9 +35,9 @@ from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictUUIDField
-from delivr_admin.pagination import page_params, page_schema
+from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.schema import int_query_parameter, page_parameters
+from delivr_admin.schema import int_query_parameter
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
 SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
@@ -182,6 +182,10 @@ def _engine_errors(exc: engine.EngineError) -> ApplicationError:
     return ApplicationError(f"The audience's data cannot be read: {exc}", code="data_unavailable", status=409)
 
 
+class AudiencePagination(KeyedLimitOffsetPagination):
+    key = "audiences"
+
+
 class AudienceListApi(APIView):
     permission_classes = [CanWrite]
 
@@ -199,27 +203,20 @@ class AudienceListApi(APIView):
         operation_id="audiences_list",
         parameters=[
             OpenApiParameter("project_id", OpenApiTypes.UUID, description="Only this project's audiences."),
-            *page_parameters(default=25, maximum=1000),
+            *AudiencePagination.parameters(),
         ],
         responses={
-            200: page_schema("AudienceList", "audiences", AudienceOutputSerializer(many=True)),
+            200: AudiencePagination.schema("AudienceList", AudienceOutputSerializer(many=True)),
             400: ERROR,
             401: ERROR,
         },
     )
     def get(self, request):
-        limit, offset = page_params(request, default=25, maximum=1000)
+        pager = AudiencePagination()
         project_id = _query_uuid(request, "project_id", required=False)
         audiences = audience_selectors.audience_list(principal_of(request), project_id=project_id)
-        page = list(audiences[offset : offset + limit])
-        return Response(
-            {
-                "audiences": AudienceOutputSerializer(page, many=True).data,
-                "total": audiences.count(),
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        page = pager.paginate_queryset(audiences, request)
+        return pager.get_paginated_response(AudienceOutputSerializer(page, many=True).data)
 
     @extend_schema(
         request=InputSerializer, responses={201: AudienceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}

@@ -20,9 +20,8 @@ from audiences.selectors import lists as list_selectors
 from audiences.services import lists as list_services
 from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictUUIDField
-from delivr_admin.pagination import page_params, page_schema
+from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.schema import page_parameters
 
 BATCH_MAX = 1000
 
@@ -83,6 +82,10 @@ def _choice(request, name: str, choices) -> str | None:
     return value
 
 
+class ContactListPagination(KeyedLimitOffsetPagination):
+    key = "lists"
+
+
 class ContactListListApi(APIView):
     permission_classes = [CanWrite]
     parser_classes = [parsers.MultiPartParser, parsers.FormParser]
@@ -100,29 +103,22 @@ class ContactListListApi(APIView):
         parameters=[
             OpenApiParameter("type", str, enum=ListType.values),
             OpenApiParameter("source", str, enum=ListSource.values),
-            *page_parameters(default=25, maximum=1000),
+            *ContactListPagination.parameters(),
         ],
         responses={
-            200: page_schema("ContactListPage", "lists", ContactListOutputSerializer(many=True)),
+            200: ContactListPagination.schema("ContactListPage", ContactListOutputSerializer(many=True)),
             400: ERROR,
         },
     )
     def get(self, request):
-        limit, offset = page_params(request, default=25, maximum=1000)
+        pager = ContactListPagination()
         lists = list_selectors.contact_list_list(
             principal_of(request),
             type=_choice(request, "type", ListType.values),
             source=_choice(request, "source", ListSource.values),
         )
-        page = list(lists[offset : offset + limit])
-        return Response(
-            {
-                "lists": [list_body(c, request) for c in page],
-                "total": lists.count(),
-                "limit": limit,
-                "offset": offset,
-            }
-        )
+        page = pager.paginate_queryset(lists, request)
+        return pager.get_paginated_response([list_body(c, request) for c in page])
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},

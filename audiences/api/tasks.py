@@ -15,9 +15,8 @@ from audiences.models import RECORD_LIMIT_MAX, OutputFormat, TaskKind
 from audiences.selectors import tasks as task_selectors
 from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from delivr_admin.pagination import page_params, page_schema
+from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.schema import page_parameters
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -165,30 +164,29 @@ class GenericParquetTaskCreateApi(APIView):
         return _created(task)
 
 
+class TaskPagination(KeyedLimitOffsetPagination):
+    key = "tasks"
+    default_limit = 100
+
+
 class TaskListApi(APIView):
     @extend_schema(
         operation_id="tasks_list",
         parameters=[
-            *page_parameters(default=100, maximum=1000),
+            *TaskPagination.parameters(),
         ],
         responses={
-            200: page_schema("TaskList", "tasks", TaskStatusSerializer(many=True)),
+            200: TaskPagination.schema("TaskList", TaskStatusSerializer(many=True)),
             400: ERROR,
         },
     )
     def get(self, request):
-        limit, offset = page_params(request, default=100, maximum=1000)
-        tasks = task_selectors.task_list(principal_of(request))
-        page = list(tasks[offset : offset + limit])
+        pager = TaskPagination()
+        page = pager.paginate_queryset(task_selectors.task_list(principal_of(request)), request)
         base = _base_url(request)
         jobs = task_selectors.task_jobs_by_task(page)
-        return Response(
-            {
-                "tasks": [task_selectors.task_status(t, base_url=base, jobs=jobs[t.pk]) for t in page],
-                "total": tasks.count(),
-                "limit": limit,
-                "offset": offset,
-            }
+        return pager.get_paginated_response(
+            [task_selectors.task_status(t, base_url=base, jobs=jobs[t.pk]) for t in page]
         )
 
 
