@@ -91,7 +91,8 @@ def optout_ledger(*, organization_ids, identifier_type: str, identifier_value: s
         where += f", list “{row.list_name}”)" if row.list_name else ")"
         sent = f"Sent to {where}" + (f" on {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "")
         if row.removed_at:
-            words = f"{sent}, removed on {row.removed_at:%Y-%m-%d %H:%M} UTC."
+            words = f"{sent}, removed on {row.removed_at:%Y-%m-%d %H:%M} UTC"
+            words += f" ({row.message})." if row.message else "."
         else:
             words = f"{sent}; not removed yet: {row.message}"
         out.append(

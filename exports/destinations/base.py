@@ -163,6 +163,7 @@ class BatchContext:
     list_name: str = ""
     idempotency_keys: list[str] = field(default_factory=list)  # one per row of the batch, same order
     organization_id: str = ""  # the export's owner: file outputs go under its storage folder
+    optout: bool = False  # a removal because the person opted out (not because they left the audience)
 
 
 class Destination:
@@ -227,6 +228,12 @@ class Destination:
     def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
         """Called once after the last batch; returns details to keep on the run (e.g. a file name)."""
         return {}
+
+    @classmethod
+    def optout_actions(cls, config: dict[str, Any]) -> list[str]:
+        """What an opt-out's removal does besides taking the record back, in words for the ledger (e.g. a
+        contact property set, an unsubscription), as the export's config asks."""
+        return []
 
 
 _REGISTRY: dict[str, type[Destination]] = {}

@@ -23,6 +23,13 @@ by the export's list name, found by name or created on first use), so `mirror` r
 contacts off that list (`PUT /crm/v3/lists/{listId}/memberships/remove`, ids found by email through a batch
 read); the contacts themselves stay in the CRM.
 
+Opt-outs: besides leaving the list, an opted-out contact can get the contact property the export names set to
+its value (`optout_property`, `optout_property_value`: `POST /crm/v3/objects/contacts/batch/update` by id)
+and/or be unsubscribed from the subscription type the export names (`optout_subscription_id`:
+`POST /communication-preferences/v3/unsubscribe`, one contact per request; "already unsubscribed" counts as
+done). A contact HubSpot does not have needs neither. The connection check verifies that the property is
+writable (and the value one of its options) and that the subscription type exists in the portal.
+
 Pacing: every request books a slot of the portal's budget (exports/pacing.py; default 100 requests per
 10 s, `rate_limit` on the export or DELIVR_HUBSPOT_RATE_LIMIT), shared by every run and worker process
 sending to the same portal (keyed by host and token: a private app token belongs to one portal). A 429's
@@ -47,6 +54,8 @@ import pyarrow as pa
 import urllib3
 from django.conf import settings as django_settings
 from hubspot import HubSpot
+from hubspot.communication_preferences import PublicUpdateSubscriptionStatusRequest
+from hubspot.communication_preferences.exceptions import ApiException as PreferencesApiException
 from hubspot.crm.associations.v4 import (
     BatchInputPublicDefaultAssociationMultiPost,
     PublicDefaultAssociationMultiPost,
@@ -62,8 +71,10 @@ from hubspot.crm.companies import (
 )
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
 )
@@ -104,7 +115,9 @@ API_EXCEPTIONS = (
     TimelineApiException,
     PropertiesApiException,
     ListsApiException,
+    PreferencesApiException,
 )
+PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")  # HubSpot's internal property names
 CONTACTS_TYPE_ID = "0-1"  # HubSpot's object type id of contacts, for lists
 MEMBERSHIP_LIMIT = 100_000  # record ids per memberships add/remove request
 TEMPLATE_NAME = "Delivr intent activity"
@@ -204,7 +217,14 @@ def _event_id(key: str) -> str:
 class HubSpotDestination(Destination):
     kind = "hubspot"
     label = "HubSpot"
-    config_fields = ("host", "rate_limit", "timeline_event_template_id")
+    config_fields = (
+        "host",
+        "rate_limit",
+        "timeline_event_template_id",
+        "optout_property",
+        "optout_property_value",
+        "optout_subscription_id",
+    )
     credential_fields = ("access_token",)
     object_types = ("Contact", "Company", "TimelineEvent")
     has_lists = True  # the export's contacts are also members of its MANUAL list, which removals leave
@@ -233,6 +253,23 @@ class HubSpotDestination(Destination):
         "timeline_event_template_id": Setting(
             "Timeline template (optional)", "Leave empty: Delivr creates its own template on first use."
         ),
+        "optout_property": Setting(
+            "Opt-out contact property (optional)",
+            "When a person opts out, Delivr takes them off this export's list and also sets this contact "
+            "property (its internal name, e.g. delivr_opted_out) to the value below.",
+            placeholder="delivr_opted_out",
+        ),
+        "optout_property_value": Setting(
+            "Opt-out property value",
+            "The value to set (for a checkbox property: true; for a dropdown: one of its option values).",
+            placeholder="true",
+        ),
+        "optout_subscription_id": Setting(
+            "Unsubscribe opt-outs from (optional)",
+            "The id of a HubSpot subscription type (Settings → Marketing → Email → Subscriptions): an "
+            "opted-out contact is unsubscribed from it. Needs the communication_preferences.write scope.",
+            input_type="number",
+        ),
     }
     default_fields = STANDARD_PROPERTIES + SPECIAL_TARGETS
     fetches_fields = True
@@ -254,6 +291,9 @@ class HubSpotDestination(Destination):
             or getattr(django_settings, "DELIVR_HUBSPOT_RATE_LIMIT", DEFAULT_RATE_LIMIT)
         )
         self.rate_window = float(config.get("rate_limit_window_seconds") or RATE_WINDOW_SECONDS)
+        self.optout_property = str(config.get("optout_property") or "")
+        self.optout_value = _text(config.get("optout_property_value", ""))
+        self.optout_subscription = str(config.get("optout_subscription_id") or "")
         token = str(credentials.get("access_token") or "")
         self.portal_key = "hubspot:" + hashlib.sha256(f"{self.host}|{token}".encode()).hexdigest()[:24]
         self.paced_seconds = 0.0
@@ -271,6 +311,8 @@ class HubSpotDestination(Destination):
         self._timeline = crm.timeline.events_api
         self._lists = crm.lists.lists_api
         self._memberships = crm.lists.memberships_api
+        self._preferences = self._client.communication_preferences.status_api
+        self._definitions = self._client.communication_preferences.definition_api
         # The SDK's own urllib3 pools, made to open only connections the outbound guard checked and pinned.
         for api in (
             self._contacts_basic,
@@ -281,6 +323,8 @@ class HubSpotDestination(Destination):
             self._timeline,
             self._lists,
             self._memberships,
+            self._preferences,
+            self._definitions,
         ):
             outbound.guard_pool_manager(api.api_client.rest_client.pool_manager)
         # Each generated model builds a fresh Configuration unless given one: half the CPU time of a batch.
@@ -290,6 +334,7 @@ class HubSpotDestination(Destination):
             "associations": self._associations.api_client.configuration,
             "timeline": self._timeline.api_client.configuration,
             "lists": self._lists.api_client.configuration,
+            "preferences": self._preferences.api_client.configuration,
         }
 
     # transport -----------------------------------------------------------------------------------------
@@ -297,6 +342,43 @@ class HubSpotDestination(Destination):
     def validate_config(cls, config: dict[str, Any], credentials: dict[str, Any]) -> None:
         if config.get("host"):
             url_check(config["host"], what="The HubSpot API host", field="host")
+        prop, value = config.get("optout_property"), config.get("optout_property_value")
+        if prop and not PROPERTY_NAME.match(str(prop)):
+            raise DestinationError(
+                "The opt-out contact property must be a HubSpot internal property name (lower case letters, "
+                "digits and _, starting with a letter), e.g. delivr_opted_out.",
+                user_error=True,
+                field="optout_property",
+            )
+        if prop and (value is None or str(value).strip() == ""):
+            raise DestinationError(
+                "Give the value to set on the opt-out contact property.",
+                user_error=True,
+                field="optout_property_value",
+            )
+        if value not in (None, "") and not prop:
+            raise DestinationError(
+                "Name the contact property the opt-out value goes to.",
+                user_error=True,
+                field="optout_property",
+            )
+        subscription = config.get("optout_subscription_id")
+        if subscription not in (None, "") and not re.fullmatch(r"[0-9]{1,20}", str(subscription).strip()):
+            raise DestinationError(
+                "The subscription type is HubSpot's numeric id of it (e.g. 12345678).",
+                user_error=True,
+                field="optout_subscription_id",
+            )
+
+    @classmethod
+    def optout_actions(cls, config: dict[str, Any]) -> list[str]:
+        actions = []
+        if config.get("optout_property"):
+            value = _text(config.get("optout_property_value", ""))
+            actions.append(f"contact property {config['optout_property']} set to {value}")
+        if config.get("optout_subscription_id"):
+            actions.append(f"unsubscribed from subscription type {config['optout_subscription_id']}")
+        return actions
 
     def _policy(self) -> outbound.RetryPolicy:
         return outbound.RetryPolicy(
@@ -375,12 +457,43 @@ class HubSpotDestination(Destination):
         retries, self.max_retries = self.max_retries, min(self.max_retries, 1)  # a person waits on the answer
         try:
             self._call(self._contacts_basic.get_page_with_http_info, limit=1)
+            self._optout_settings_check()
         except _Failed as exc:
             raise DestinationError(
                 f"HubSpot did not answer ({exc.code}: {exc.message})", retryable=exc.status != 400
             ) from exc
         finally:
             self.max_retries = retries
+
+    def _optout_settings_check(self) -> None:
+        """The opt-out property is writable (and the value one it takes); the subscription type exists."""
+        if self.optout_property:
+            fields = {f.name: f for f in self.target_fields()}
+            found = fields.get(self.optout_property)
+            if found is None:
+                raise DestinationError(
+                    f"HubSpot has no contact property {self.optout_property} that can be written: create it "
+                    "(Settings → Properties) or name another one for opt-outs.",
+                    user_error=True,
+                    field="optout_property",
+                )
+            allowed = set(found.picklist) or ({"true", "false"} if found.type == "bool" else set())
+            if allowed and self.optout_value not in allowed:
+                raise DestinationError(
+                    f"The contact property {self.optout_property} takes {', '.join(sorted(allowed))}, "
+                    f"not {self.optout_value}.",
+                    user_error=True,
+                    field="optout_property_value",
+                )
+        if self.optout_subscription:
+            body = self._call(self._definitions.get_page_with_http_info).body or {}
+            known = {str(d.get("id")) for d in body.get("subscriptionDefinitions") or []}
+            if self.optout_subscription not in known:
+                raise DestinationError(
+                    f"HubSpot has no subscription type {self.optout_subscription} in this portal.",
+                    user_error=True,
+                    field="optout_subscription_id",
+                )
 
     def target_fields(self) -> list[TargetField]:
         """The portal's contact properties that can be written (`GET /crm/v3/properties/contacts`), then the
@@ -580,15 +693,67 @@ class HubSpotDestination(Destination):
             try:
                 ids = self._contact_ids([email for email, _ in chunk])
                 if ids:
-                    self._call(self._memberships.remove_with_http_info, list_id, ids)
+                    self._call(self._memberships.remove_with_http_info, list_id, list(ids.values()))
             except _Failed as exc:
                 for _email, key in chunk:
                     removed.add_error(key, exc.code, exc.message)
                 continue
-            removed.records_updated += len(chunk)
+            failed = self._optout_actions(ids) if context.optout else {}
+            for email, key in chunk:
+                if email in failed:
+                    removed.add_error(key, *failed[email])
+                else:
+                    removed.records_updated += 1
         return result
 
-    def _contact_ids(self, emails: list[str]) -> list[str]:
+    def _optout_actions(self, ids: dict[str, str]) -> dict[str, tuple[str, str]]:
+        """Sets the opt-out property and unsubscribes, as the export asks; {email: (code, message)} of the
+        contacts where that failed (their opt-out stays pending and is tried again)."""
+        failed: dict[str, tuple[str, str]] = {}
+        if self.optout_property and ids:
+            config = self._models["contacts"]
+            payload = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(
+                        id=contact_id,
+                        properties={self.optout_property: self.optout_value},
+                        local_vars_configuration=config,
+                    )
+                    for contact_id in ids.values()
+                ],
+                local_vars_configuration=config,
+            )
+            try:
+                body = self._call(self._contacts_batch.update_with_http_info, payload).body or {}
+                done = {str(item.get("id")) for item in body.get("results") or []}
+                reason = _first_error(body) or "HubSpot did not update the contact"
+                failed.update({e: ("PROPERTY_NOT_SET", reason) for e, i in ids.items() if i not in done})
+            except _Failed as exc:
+                failed.update({email: (exc.code, f"property not set: {exc.message}") for email in ids})
+        if self.optout_subscription:
+            for email in ids:
+                if email not in failed:
+                    reason = self._unsubscribe(email)
+                    if reason:
+                        failed[email] = ("UNSUBSCRIBE_FAILED", reason)
+        return failed
+
+    def _unsubscribe(self, email: str) -> str:
+        """Unsubscribes one contact from the export's subscription type; "" when done (or already so)."""
+        request = PublicUpdateSubscriptionStatusRequest(
+            email_address=email,
+            subscription_id=self.optout_subscription,
+            local_vars_configuration=self._models["preferences"],
+        )
+        try:
+            self._call(self._preferences.unsubscribe_with_http_info, request)
+        except _Failed as exc:
+            if exc.status == 400 and "already unsubscribed" in exc.message.lower():
+                return ""
+            return f"not unsubscribed: {exc.code}: {exc.message}"
+        return ""
+
+    def _contact_ids(self, emails: list[str]) -> dict[str, str]:
         """The ids of the contacts HubSpot has with these emails (`POST /crm/v3/objects/contacts/batch/read`)."""
         config = self._models["contacts"]
         payload = BatchReadInputSimplePublicObjectId(
@@ -599,7 +764,11 @@ class HubSpotDestination(Destination):
             local_vars_configuration=config,
         )
         body = self._call(self._contacts_batch.read_with_http_info, payload).body or {}
-        return [str(item["id"]) for item in body.get("results") or [] if item.get("id")]
+        return {
+            str((item.get("properties") or {}).get("email") or "").lower(): str(item["id"])
+            for item in body.get("results") or []
+            if item.get("id")
+        }
 
     def close(self, context: BatchContext, *, success: bool) -> dict[str, Any]:
         return {"list_id": self.list_id, "list_name": self.list_name} if self.list_id else {}

@@ -4,7 +4,8 @@ Every scheduling cycle, for each export that has a snapshot (what its destinatio
 received since its watermark are matched against the snapshot by the engine (person_id, email, the email's
 SHA-256, UID2), removed at the destination in batches (`remove_batch`, idempotency keys
 `optout:<export>:<record_key>:removed`), dropped from the snapshot, and written to the ledger (OptOutRemoval:
-one row per opt-out identifier and export, bulk-inserted, holding the identifier as the registry holds it).
+one row per opt-out identifier and export, bulk-inserted, holding the identifier as the registry holds it;
+for a removal done, its message says what else the destination did, e.g. HubSpot's opt-out property set).
 
 Safe to run twice: the watermark only moves after the snapshot and the ledger are written (and stays when
 the destination refused a removal, so it is tried again); a second pass finds the removed records gone from
@@ -129,6 +130,7 @@ def _remove(export: Export, matched: pa.Table) -> tuple[bool, str]:
             batch_index=0,
             list_name=export.effective_list_name,
             organization_id=str(export.organization_id),
+            optout=True,
         )
         destination.open(context)
         records = matched.select(["record_key", "person_id", "email"]).combine_chunks()
@@ -153,6 +155,8 @@ def _ledger(export: Export, matched: pa.Table, ok: bool, message: str, now: date
     """One bulk insert: a row per opt-out identifier at this export (the first outcome stays)."""
     cls = get_destination(export.destination_type)
     list_name = export.effective_list_name if getattr(cls, "has_lists", False) else ""
+    if ok:  # what the removal did besides taking the record back (a property set, an unsubscription)
+        message = "; ".join(cls.optout_actions(dict(export.destination_config)))[:500]
     rows = [
         OptOutRemoval(
             organization_id=export.organization_id,

@@ -22,7 +22,9 @@ MAPPING = [
 ]
 
 
-def hubspot_export(tenant, audience, standin, sync_mode: str, list_name: str = "Delivr synced"):
+def hubspot_export(
+    tenant, audience, standin, sync_mode: str, list_name: str = "Delivr synced", optout: dict | None = None
+):
     from exports.models import Export
 
     export = export_create(
@@ -31,14 +33,14 @@ def hubspot_export(tenant, audience, standin, sync_mode: str, list_name: str = "
         audience_id=audience.id,
         name=f"HubSpot {sync_mode}",
         destination_type="hubspot",
-        destination_config={"host": standin.url},
+        destination_config={"host": standin.url, **(optout or {})},
         credentials=standin.credentials(),
         field_mapping=MAPPING,
         list_name=list_name,
         sync_mode=sync_mode,
     )
     # short backoff and the stand-in's 1 s window (not form fields), as the pacing tests do
-    Export.objects.filter(pk=export.pk).update(destination_config=standin.config())
+    Export.objects.filter(pk=export.pk).update(destination_config=standin.config(**(optout or {})))
     export.refresh_from_db()
     return export
 
@@ -108,3 +110,201 @@ def test_optout_is_taken_off_the_hubspot_list_and_the_ledger_names_it(
     (summary,) = [d["summary"] for d in body["destinations"]]
     assert summary.startswith("Sent to HubSpot (export “HubSpot changes”, list “Newsletter leads”) on ")
     assert ", removed on " in summary
+
+
+OPTOUT_SETTINGS = {
+    "optout_property": "delivr_opted_out",
+    "optout_property_value": "true",
+    "optout_subscription_id": "7001",
+}
+
+
+def opt_out(tenant, email: str):
+    from privacy.services import optout_record
+
+    optout, _ = optout_record(
+        identifier_type="email",
+        value=email,
+        source="support",
+        opted_out_at=datetime(2026, 3, 1, tzinfo=UTC),
+        organization=tenant.org,
+        actor="test",
+    )
+    return optout
+
+
+def test_optout_sets_the_exports_contact_property_and_unsubscribes_and_the_ledger_says_so(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    export = hubspot_export(
+        tenant, synced_audience, hubspot_standin, "changes", list_name="Leads", optout=OPTOUT_SETTINGS
+    )
+    assert execute(export).status in DONE
+    export_optouts_propagate()  # sets the watermark
+    person = first_person(dataset)
+    email = person["email"].strip().lower()
+    other = next(e for e in hubspot_standin.members_of("Leads") if e != email)
+    optout = opt_out(tenant, email)
+
+    out = export_optouts_propagate()
+    assert out == {"exports": 1, "removed": 1, "failed": 0, "skipped": 0}
+    assert email not in hubspot_standin.members_of("Leads")
+    assert hubspot_standin.contacts[email]["properties"]["delivr_opted_out"] == "true"
+    assert hubspot_standin.subscriptions == {(email, "7001"): "NOT_SUBSCRIBED"}
+    assert "delivr_opted_out" not in hubspot_standin.contacts[other]["properties"]  # only the opted-out one
+    (update,) = hubspot_standin.calls("POST", "/crm/v3/objects/contacts/batch/update")
+    assert update.body["inputs"] == [
+        {"id": hubspot_standin.contacts[email]["id"], "properties": {"delivr_opted_out": "true"}}
+    ]
+    row = OptOutRemoval.objects.get(export=export)
+    assert row.status == "removed" and row.removed_at
+    assert (
+        row.message
+        == "contact property delivr_opted_out set to true; unsubscribed from subscription type 7001"
+    )
+    body = tenant.jwt().get(f"/api/v1/privacy/optouts/{optout.id}").json()
+    (summary,) = [d["summary"] for d in body["destinations"]]
+    assert ", removed on " in summary and summary.endswith(
+        "(contact property delivr_opted_out set to true; unsubscribed from subscription type 7001)."
+    )
+    assert export_optouts_propagate()["removed"] == 0  # done once: nothing sent again
+    assert len(hubspot_standin.calls("POST", "/communication-preferences/v3/unsubscribe")) == 1
+
+
+def test_optout_already_unsubscribed_in_hubspot_counts_as_done(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    export = hubspot_export(
+        tenant, synced_audience, hubspot_standin, "changes", optout={"optout_subscription_id": "7002"}
+    )
+    assert execute(export).status in DONE
+    export_optouts_propagate()
+    email = first_person(dataset)["email"].strip().lower()
+    hubspot_standin.subscriptions[(email, "7002")] = "NOT_SUBSCRIBED"  # the person unsubscribed there too
+    opt_out(tenant, email)
+    assert export_optouts_propagate()["removed"] == 1
+    unsubscribe = hubspot_standin.calls("POST", "/communication-preferences/v3/unsubscribe")
+    assert len(unsubscribe) == 1  # HubSpot answered 400 "already unsubscribed": done, no retry
+    assert not hubspot_standin.calls("POST", "/crm/v3/objects/contacts/batch/update")  # no property asked
+    assert OptOutRemoval.objects.get(export=export).message == "unsubscribed from subscription type 7002"
+
+
+def test_optout_whose_unsubscribe_fails_stays_pending_and_is_retried(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    export = hubspot_export(tenant, synced_audience, hubspot_standin, "changes", optout=OPTOUT_SETTINGS)
+    assert execute(export).status in DONE
+    export_optouts_propagate()
+    email = first_person(dataset)["email"].strip().lower()
+    types = dict(hubspot_standin.subscription_types)
+    hubspot_standin.subscription_types.pop("7001")  # deleted in HubSpot after the export was saved
+    opt_out(tenant, email)
+
+    out = export_optouts_propagate()
+    assert out["removed"] == 0 and out["failed"] == 1
+    row = OptOutRemoval.objects.get(export=export)
+    assert row.status == "failed" and row.removed_at is None and "refused 1 of the removals" in row.message
+    assert email not in hubspot_standin.members_of("Delivr synced")  # the list removal itself went through
+
+    hubspot_standin.subscription_types.update(types)
+    assert export_optouts_propagate()["removed"] == 1  # the watermark stayed: tried again, now done
+    row.refresh_from_db()
+    assert row.status == "removed" and row.removed_at and "unsubscribed" in row.message
+    assert hubspot_standin.subscriptions[(email, "7001")] == "NOT_SUBSCRIBED"
+
+
+def test_a_mirror_removal_does_not_set_the_optout_property(tenant, synced_audience, dataset, hubspot_standin):
+    export = hubspot_export(tenant, synced_audience, hubspot_standin, "mirror", optout=OPTOUT_SETTINGS)
+    assert execute(export).status in DONE
+    members = hubspot_standin.members_of("Delivr synced")
+    leaver = next(p for p in persons(dataset) if emails_of(dataset, {p}) & members)
+    rewrite(dataset, drop(leaver))
+    run = execute(export)
+    assert run.records_removed == 1  # left the audience: off the list, but not opted out
+    assert not hubspot_standin.calls("POST", "/crm/v3/objects/contacts/batch/update")
+    assert not hubspot_standin.calls("POST", "/communication-preferences/v3/unsubscribe")
+
+
+@pytest.mark.parametrize(
+    "config, field",
+    [
+        ({"optout_property": "Opted Out"}, "optout_property"),
+        ({"optout_property": "delivr_opted_out"}, "optout_property_value"),
+        ({"optout_property_value": "true"}, "optout_property"),
+        ({"optout_subscription_id": "newsletter"}, "optout_subscription_id"),
+    ],
+)
+def test_optout_settings_are_validated_when_the_export_is_saved(tenant, synced_audience, config, field):
+    body = {
+        "project_id": str(tenant.project.id),
+        "audience_id": str(synced_audience.id),
+        "name": "HubSpot",
+        "destination_type": "hubspot",
+        "destination_config": config,
+        "credentials": {"access_token": "x"},
+        "field_mapping": MAPPING,
+    }
+    response = tenant.jwt().post("/api/v1/exports", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_destination" and field in str(error)
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"optout_property": "no_such_property", "optout_property_value": "x"}, "no contact property"),
+        ({"optout_property": "hs_object_id", "optout_property_value": "1"}, "no contact property"),
+        ({"optout_property": "delivr_opted_out", "optout_property_value": "yes"}, "takes false, true"),
+        (
+            {"optout_property": "lifecyclestage", "optout_property_value": "customer"},
+            "takes lead, subscriber",
+        ),
+        ({"optout_subscription_id": "99"}, "no subscription type 99"),
+    ],
+)
+def test_the_connection_check_verifies_the_optout_settings_against_the_portal(hubspot_standin, config, words):
+    from exports.destinations.base import DestinationError
+    from exports.destinations.hubspot import HubSpotDestination
+
+    with pytest.raises(DestinationError) as caught:
+        HubSpotDestination(hubspot_standin.config(**config), hubspot_standin.credentials()).test_connection()
+    assert words in caught.value.message and caught.value.user_error
+    HubSpotDestination(
+        hubspot_standin.config(**OPTOUT_SETTINGS), hubspot_standin.credentials()
+    ).test_connection()  # the right ones pass
+
+
+def test_the_export_form_offers_the_optout_settings_and_shows_a_wrong_one_next_to_its_field(
+    tenant, synced_audience, hubspot_standin
+):
+    from django.test import Client
+
+    from exports.models import Export
+
+    browser = Client()
+    browser.force_login(tenant.user)
+    r = browser.get("/exports/form/destination/", {"destination_type": "hubspot"}, HTTP_HX_REQUEST="true")
+    body = r.content.decode()
+    assert "Opt-out contact property (optional)" in body and 'name="cfg_optout_subscription_id"' in body
+    data = {
+        "name": "HubSpot form",
+        "audience_id": str(synced_audience.id),
+        "destination_type": "hubspot",
+        "cfg_host": hubspot_standin.url,
+        "cfg_optout_property": "delivr_opted_out",
+        "cred_access_token": hubspot_standin.token,
+        "schedule": "manual",
+        "sync_mode": "changes",
+        "map_row": ["a"],
+        "map-a-source": "email",
+        "map-a-target": "email",
+        "map-a-type": "email",
+    }
+    r = browser.post("/exports/new/", data)
+    assert r.status_code == 400 and 'id="error-optout_property_value"' in r.content.decode()
+    r = browser.post("/exports/new/", {**data, "cfg_optout_property_value": "true"})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    saved = Export.objects.get(name="HubSpot form")
+    assert saved.destination_config["optout_property"] == "delivr_opted_out"
+    assert saved.destination_config["optout_property_value"] == "true"

@@ -23,13 +23,18 @@ with HubSpot's response shapes.
   recordIdsAdded / recordIdsRemoved and recordIdsMissing (ids of no contact)
 - `POST /crm/v3/objects/contacts/batch/read`                        by email (idProperty); 207 with
   OBJECT_NOT_FOUND errors for the unknown ones
+- `POST /crm/v3/objects/contacts/batch/update`                      by contact id; 400 PROPERTY_DOESNT_EXIST
+  for a property the portal lacks or cannot write, 207 OBJECT_NOT_FOUND for unknown ids
+- `GET  /communication-preferences/v3/definitions`                 the portal's subscription types
+- `POST /communication-preferences/v3/unsubscribe`                 {emailAddress, subscriptionId}; 400 when
+  the contact is already unsubscribed from it ("... is already unsubscribed from subscription ..."), as HubSpot
 
 Rate limit, as HubSpot enforces it: at most `rate_limit` requests per `rate_window` seconds per token
 (rolling window); past it, 429 RATE_LIMITS with Retry-After. `max_in_window` is the most requests any window
 held and `rate_limited` the 429s answered, so a test can assert the limit was never exceeded. Every answer
 carries X-HubSpot-RateLimit-* headers with the real remaining count (`rate_remaining=None` leaves them out,
 a number pins it).
-State: `contacts` (email -> record), `companies` (id -> record), `associations` (contact id, company id)
+State: `subscriptions` ((email, subscription id) -> "SUBSCRIBED"/"NOT_SUBSCRIBED"), `contacts` (email -> record), `companies` (id -> record), `associations` (contact id, company id)
 pairs, `events` (id -> event), `templates` (known timeline template ids), `lists` (id -> list with its
 `members`, a set of contact ids).
 """
@@ -109,6 +114,15 @@ CONTACT_PROPERTIES = (
         hubspotDefined=False,
         options=[_option("crm", "CRM", 0), _option("security", "Security", 1)],
     ),
+    _property(
+        "delivr_opted_out",
+        "Opted out (Delivr)",
+        "bool",
+        "booleancheckbox",
+        groupName="delivr",
+        hubspotDefined=False,
+        options=[_option("true", "Yes", 0), _option("false", "No", 1)],
+    ),
     _property("hs_object_id", "Record ID", "number", "number", readOnlyValue=True),
     _property("hs_analytics_num_visits", "Number of Sessions", "number", "number", calculated=True),
     _property("hs_legacy_hidden", "Legacy", hidden=True),
@@ -156,6 +170,8 @@ class HubSpotStandIn(StandIn):
         self.rate_interval_ms: int | None = None  # None: the rolling window's
         self._next_id = 1000
         self.lists: dict[str, dict] = {}  # list id -> {"listId", "name", ..., "members": set of contact ids}
+        self.subscription_types: dict[str, str] = {"7001": "Newsletter", "7002": "Product updates"}
+        self.subscriptions: dict[tuple[str, str], str] = {}  # (email, subscription id) -> status
 
     # helpers for tests -----------------------------------------------------------------------------------
     def config(self, **extra) -> dict[str, Any]:
@@ -272,6 +288,8 @@ class HubSpotStandIn(StandIn):
             return self._templates(method, templates.group(1), request.body)
         if path.startswith("/crm/v3/lists"):
             return self._lists(method, path, request.body)
+        if path.startswith("/communication-preferences/v3/"):
+            return self._preferences(method, path, request.body)
         if method != "POST":
             return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
         body = request.body if isinstance(request.body, dict) else {}
@@ -286,6 +304,8 @@ class HubSpotStandIn(StandIn):
             return self._upsert_contacts(inputs)
         if path == "/crm/v3/objects/contacts/batch/read":
             return self._read_contacts(body, inputs)
+        if path == "/crm/v3/objects/contacts/batch/update":
+            return self._update_contacts(inputs)
         if path == "/crm/v3/objects/companies/batch/create":
             return self._create_companies(inputs)
         if path == "/crm/v4/associations/contacts/companies/batch/associate/default":
@@ -359,6 +379,64 @@ class HubSpotStandIn(StandIn):
             else:
                 results.append(record)
         return self._batch(200, results, errors)
+
+    def _update_contacts(self, inputs: list) -> Reply:
+        writable = {
+            p["name"]
+            for p in self.properties
+            if not p["hidden"] and not p["calculated"] and not p["modificationMetadata"]["readOnlyValue"]
+        }
+        for item in inputs:
+            unknown = sorted(set(item.get("properties") or {}) - writable)
+            if unknown:
+                return Reply(
+                    400,
+                    _error(
+                        f'Property values were not valid: Property "{unknown[0]}" does not exist',
+                        "VALIDATION_ERROR",
+                    ),
+                )
+        by_id = {record["id"]: record for record in self.contacts.values()}
+        results, errors = [], []
+        for item in inputs:
+            record = by_id.get(str(item.get("id")))
+            if record is None:
+                errors.append(_error("Contact not found", "OBJECT_NOT_FOUND", {"ids": [str(item.get("id"))]}))
+                continue
+            record["properties"].update({k: str(v) for k, v in (item.get("properties") or {}).items()})
+            record["updatedAt"] = _now()
+            results.append(record)
+        return self._batch(200, results, errors)
+
+    def _preferences(self, method: str, path: str, body: Any) -> Reply:
+        """Subscription types and unsubscribing (communication preferences v3)."""
+        if method == "GET" and path == "/communication-preferences/v3/definitions":
+            definitions = [
+                {"id": sid, "name": name, "description": "", "purpose": "Marketing", "isActive": True}
+                for sid, name in self.subscription_types.items()
+            ]
+            return Reply(200, {"subscriptionDefinitions": definitions})
+        if method != "POST" or path != "/communication-preferences/v3/unsubscribe":
+            return Reply(404, _error("not found", "OBJECT_NOT_FOUND"))
+        body = body if isinstance(body, dict) else {}
+        email, sid = str(body.get("emailAddress") or "").lower(), str(body.get("subscriptionId") or "")
+        if not EMAIL.match(email) or sid not in self.subscription_types:
+            return Reply(400, _error(f"Invalid email address or subscription id {sid}"))
+        if self.subscriptions.get((email, sid)) == "NOT_SUBSCRIBED":
+            return Reply(400, _error(f"{email} is already unsubscribed from subscription {sid}"))
+        self.subscriptions[(email, sid)] = "NOT_SUBSCRIBED"
+        return Reply(
+            200,
+            {
+                "id": sid,
+                "name": self.subscription_types[sid],
+                "description": "",
+                "status": "NOT_SUBSCRIBED",
+                "sourceOfStatus": "SUBSCRIPTION_STATUS",
+                "legalBasis": None,
+                "legalBasisExplanation": None,
+            },
+        )
 
     def _lists(self, method: str, path: str, body: Any) -> Reply:
         """HubSpot's lists v3: find by name, create, and manual memberships."""
