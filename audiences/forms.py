@@ -18,16 +18,20 @@ class TaskForm(forms.Form):
         choices=SCORE_CHOICES, widget=forms.CheckboxSelectMultiple, initial=["high", "medium"]
     )
     where_expr = forms.CharField(
+        label="Filter",
         required=False,
         max_length=4000,
         widget=forms.TextInput(attrs={"placeholder": "e.g. country = 'US' AND score >= 'medium'"}),
     )
     select = forms.CharField(
+        label="Columns",
         required=False,
         max_length=4000,
         widget=forms.TextInput(attrs={"placeholder": "e.g. person_id, email, company_domain"}),
     )
-    limit = forms.IntegerField(required=False, min_value=1, max_value=RECORD_LIMIT_MAX)
+    limit = forms.IntegerField(
+        label="Row limit per job", required=False, min_value=1, max_value=RECORD_LIMIT_MAX
+    )
     perform_unload = forms.BooleanField(
         required=False,
         initial=False,

@@ -22,6 +22,9 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.htmx import render_polled
 
 RUNNING = (TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING)
+# the service's error codes that are about one form field: the error shows next to that field, without the
+# API's "where_expr: " prefix
+FIELD_OF_ERROR = {"invalid_where_expr": "where_expr", "invalid_select": "select"}
 
 
 @member_required(write=True)
@@ -59,7 +62,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
                 },
             )
         except ApplicationError as exc:
-            form.add_error(None, exc.message)
+            field = FIELD_OF_ERROR.get(exc.code)
+            form.add_error(field, exc.message.removeprefix(f"{field}: ") if field else exc.message)
         else:
             return redirect("audiences:task-detail", task_id=task.pk)
     tasks = list(task_selectors.task_list(principal).select_related("organization")[:50])

@@ -42,6 +42,31 @@ def test_tasks_page_shows_form_error_for_unsafe_filter(client, tenant):
         },
     )
     assert r.status_code == 200 and b"read_csv" in r.content and not Task.objects.exists()
+    # the error sits next to the Filter field, in words: no API field name in front of it
+    error = r.context["form"].errors["where_expr"][0]
+    assert not error.startswith("where_expr") and "read_csv" in error
+    assert not r.context["form"].non_field_errors()
+    html = r.content.decode()
+    assert 'id="where-expr-error"' in html and "where_expr:" not in html
+
+
+def test_tasks_page_shows_sql_syntax_error_next_to_the_field_with_its_position(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post(
+        "/tasks/",
+        {
+            "start_day": "2024-05-01",
+            "end_day": "2024-05-01",
+            "topic_id_prefixes": ["4eyes_101"],
+            "scores": ["high"],
+            "format": "parquet",
+            "where_expr": "country = ",
+            "select": "person_id, nosuchcolumn",
+        },
+    )
+    assert r.status_code == 200 and not Task.objects.exists()
+    error = r.context["form"].errors["where_expr"][0]
+    assert not error.startswith("where_expr") and "line 1, character" in error
 
 
 def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(client, tenant):
