@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from delivr_admin.errors import ApplicationError
+
 from .models import ApiClient, Membership, Organization, Project, Role, User
 
 
@@ -106,6 +108,23 @@ def project_get(principal: Principal, project_id: uuid.UUID | str) -> Project:
         return project_list(principal).get(id=project_id)
     except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404("project not found") from exc
+
+
+def project_resolve(principal: Principal, project_id: object) -> Project:
+    """The project an API body or a form names (APIs, views and services all look it up here).
+
+    A 400 `invalid_project` (the message and a `fields.project_id` entry) when it is missing, malformed or
+    not one the caller may see.
+    """
+    if project_id is None or not str(project_id).strip():
+        message = "project_id is required: choose a project."
+    else:
+        try:
+            return project_get(principal, str(project_id).strip())
+        except Http404:
+            message = "project_id: no project with this id in your organization."
+    field_message = message.removeprefix("project_id: ").capitalize()
+    raise ApplicationError(message, code="invalid_project", extra={"fields": {"project_id": [field_message]}})
 
 
 def project_default(principal: Principal) -> Project | None:

@@ -387,8 +387,6 @@ def export_form_dry_run(request: HttpRequest) -> HttpResponse:
     context: dict = {}
     try:
         audience = audience_get(request.principal, values["audience_id"])
-        if values["record_limit"] is not None and values["record_limit"]["maxRecords"] < 1:
-            raise ApplicationError("record limit must be a positive number.")
         export_services.mapping_targets_check(
             destination_type=values["destination_type"], field_mapping=values["field_mapping"]
         )

@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.api import ERROR
 from audiences import definitions, engine
-from audiences.models import RECORD_LIMIT_MAX, AudienceType, ListType
+from audiences.models import RECORD_LIMIT_MAX, AudienceType
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
@@ -226,14 +226,7 @@ class AudienceListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        try:
-            project = account_selectors.project_get(principal, v["project_id"])
-        except Http404 as exc:
-            raise ApplicationError(
-                "project_id: no project with this id in your organization.",
-                code="invalid_project",
-                extra={"fields": {"project_id": ["No project with this id in your organization."]}},
-            ) from exc
+        project = account_selectors.project_resolve(principal, v["project_id"])
         contact_list = None
         if v.get("contact_list_id"):
             try:
@@ -242,10 +235,6 @@ class AudienceListApi(APIView):
                 raise ApplicationError(
                     "contact_list_id: no list with this id in your organization.", code="invalid_list"
                 ) from exc
-            if contact_list.type != ListType.CONTACTS:
-                raise ApplicationError("contact_list_id: a suppression list cannot back an audience.")
-            if not contact_list.file_name:
-                raise ApplicationError("contact_list_id: the list has no imported rows yet.", status=409)
         audience = audience_services.audience_create(
             principal=principal,
             project=project,

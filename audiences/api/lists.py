@@ -138,12 +138,7 @@ class ContactListListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        try:
-            project = account_selectors.project_get(principal, v["project_id"])
-        except Http404 as exc:
-            raise ApplicationError(
-                "project_id: no project with this id in your organization.", code="invalid_project"
-            ) from exc
+        project = account_selectors.project_resolve(principal, v["project_id"])
         contact_list = list_services.contact_list_upload(
             principal=principal,
             project=project,

@@ -11,7 +11,16 @@ from django.utils import timezone
 from accounts.models import Project
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
-from audiences.models import Audience, AudienceBuild, AudienceStatus, AudienceType, BuildStatus, ContactList
+from audiences.models import (
+    Audience,
+    AudienceBuild,
+    AudienceStatus,
+    AudienceType,
+    BuildStatus,
+    ContactList,
+    ListStatus,
+    ListType,
+)
 from audiences.selectors.audiences import audience_input_path, audience_selection
 from delivr_admin.errors import ApplicationError
 
@@ -34,6 +43,13 @@ def _enqueue_build(audience_id) -> None:
 
 
 @transaction.atomic
+def contact_list_check_can_back(contact_list: ContactList) -> None:
+    """The one rule: a list can back an audience only if it is a ready (imported) contacts list."""
+    if contact_list.type != ListType.CONTACTS or contact_list.status != ListStatus.READY:
+        message = "Only a ready contacts list can back an audience."
+        raise ApplicationError(message, code="invalid_list", extra={"fields": {"contact_list_id": [message]}})
+
+
 def audience_create(
     *,
     principal: Principal,
@@ -49,6 +65,8 @@ def audience_create(
         raise ApplicationError("An audience needs a name.", code="invalid_request")
     if type == AudienceType.LIST and contact_list is None:
         raise ApplicationError("A list audience needs a contact_list_id.", code="invalid_request")
+    if contact_list is not None:
+        contact_list_check_can_back(contact_list)
     resolved = datasets.input_path_resolve(input_path) if input_path else ""
     audience = Audience(
         organization=project.organization,

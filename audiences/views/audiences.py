@@ -126,10 +126,7 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
         try:
             definition = definition_from_form(request.POST)
             if audience is None:
-                try:
-                    project = account_selectors.project_get(principal, project_id or "")
-                except Exception as exc:  # Http404 or a malformed id
-                    raise ApplicationError("Choose a project.") from exc
+                project = account_selectors.project_resolve(principal, project_id)
                 audience = audience_services.audience_create(
                     principal=principal, project=project, name=name, definition=definition
                 )

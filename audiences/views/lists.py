@@ -39,12 +39,7 @@ def list_list(request: HttpRequest) -> HttpResponse:
         try:
             if upload is None:
                 raise ApplicationError("Choose a CSV file.")
-            try:
-                project = account_selectors.project_get(
-                    request.principal, request.POST.get("project_id") or ""
-                )
-            except Exception as exc:  # Http404 or a malformed id
-                raise ApplicationError("Choose a project.") from exc
+            project = account_selectors.project_resolve(request.principal, request.POST.get("project_id"))
             list_services.contact_list_upload(
                 principal=request.principal,
                 project=project,
@@ -74,8 +69,6 @@ def list_list(request: HttpRequest) -> HttpResponse:
 def list_audience_create(request: HttpRequest, list_id) -> HttpResponse:
     contact_list = list_selectors.contact_list_get(request.principal, list_id)
     try:
-        if contact_list.type != ListType.CONTACTS or contact_list.status != ListStatus.READY:
-            raise ApplicationError("Only an imported contacts list can back an audience.")
         audience = audience_services.audience_create(
             principal=request.principal,
             project=contact_list.project,

@@ -30,11 +30,12 @@ def export_dry_run(
     Returns counts, errors per code and field, the first examples of each code, and whether the record limit
     would stop a run (failMode "fail") or cut it (failMode "truncate").
     """
-    from exports.services.exports import audience_columns
+    from exports.services.exports import audience_columns, record_limit_parse
     from exports.services.runs.keys import KEY_COLUMNS, SeenKeys, first_occurrences, record_keys
 
     if not 1 <= limit <= MAX_LIMIT:
         raise ApplicationError(f"limit must be between 1 and {MAX_LIMIT:,}.", code="invalid_request")
+    max_records, fail_mode = record_limit_parse(record_limit)
     columns = audience_columns(audience)
     try:
         mapping = mapping_parse(field_mapping, columns)
@@ -46,8 +47,6 @@ def export_dry_run(
         kept, suppressed = engine.count_with_suppressed(sel)
     except engine.EngineError as exc:
         raise ApplicationError(f"The audience's data cannot be read: {exc}", code="invalid_audience") from exc
-    max_records = (record_limit or {}).get("maxRecords")
-    fail_mode = (record_limit or {}).get("failMode") or "truncate"
     checked = valid = duplicated = missing = 0
     counts: dict[tuple[str, str], int] = {}
     examples: dict[str, list[dict]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Project
-from accounts.selectors import Principal, project_get
+from accounts.selectors import Principal, project_resolve
 from audiences import engine
 from audiences.models import RECORD_LIMIT_MAX, Audience
 from audiences.selectors.audiences import audience_get, audience_input_path
@@ -23,20 +22,6 @@ from exports.services.connection import export_connection_queue
 from exports.validation import MappingError, mapping_parse
 
 _UNSET: Any = object()
-
-
-def _project(principal: Principal, project_id: Any) -> Project:
-    """The workspace the export belongs to; a 400 naming the problem when it cannot be resolved."""
-    if project_id is None or (isinstance(project_id, str) and not project_id.strip()):
-        raise ApplicationError(
-            "project_id is required: the workspace (project) the export belongs to.", code="invalid_project"
-        )
-    try:
-        return project_get(principal, uuid.UUID(str(project_id)))
-    except (ValueError, Http404) as exc:
-        raise ApplicationError(
-            f"project_id {project_id} is not a project of your organization.", code="invalid_project"
-        ) from exc
 
 
 def _audience(principal: Principal, audience_id: Any, project: Project) -> Audience:
@@ -126,7 +111,8 @@ def mapping_targets_check(*, destination_type: str, field_mapping: list[dict]) -
         )
 
 
-def _record_limit(value: dict | None) -> tuple[int | None, str]:
+def record_limit_parse(value: dict | None) -> tuple[int | None, str]:
+    """(maxRecords, failMode) of a record limit; a 400 unless maxRecords is 1..RECORD_LIMIT_MAX."""
     if value is None:
         return None, FailMode.TRUNCATE
     max_records = value.get("maxRecords")
@@ -204,7 +190,7 @@ def export_create(
     sync_mode: str | None = None,
 ) -> Export:
     """Validates everything against the audience's dataset and the destination, then saves the export."""
-    project = _project(principal, project_id)
+    project = project_resolve(principal, project_id)
     audience = _audience(principal, audience_id, project)
     cls = _destination_class(destination_type)
     config = _clean_fields(destination_config, cls.config_fields, "destination_config")
@@ -212,7 +198,7 @@ def export_create(
     _destination_check(cls, config, secrets)
     if schedule not in Schedule.values:
         raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
-    max_records, fail_mode = _record_limit(record_limit)
+    max_records, fail_mode = record_limit_parse(record_limit)
     mapping = mapping_validate(field_mapping, audience)
     mapping_targets_check(destination_type=destination_type, field_mapping=mapping)
     sync_mode = sync_mode or sync_modes_for(cls)[0]  # changes where the destination can keep in sync
@@ -301,7 +287,7 @@ def export_update(
             export.next_run_at = schedule_next_run(schedule)
         export.schedule = schedule
     if record_limit is not _UNSET:
-        export.record_limit_max, export.record_limit_fail_mode = _record_limit(record_limit)
+        export.record_limit_max, export.record_limit_fail_mode = record_limit_parse(record_limit)
     if list_name is not _UNSET:
         export.list_name = (list_name or "").strip()[:255]
     mapping_targets_check(destination_type=export.destination_type, field_mapping=export.field_mapping)
