@@ -150,3 +150,34 @@ def task_output_files(task: Task) -> list[tuple[str, str]]:
         stem = partition.replace("/", "_").replace("=", "-") or "all"
         out.append((f"{stem}.{name.rsplit('.', 1)[-1]}", name))
     return out
+
+
+SCORE_WORDS = {"high": "High intent", "medium": "Medium intent", "low": "Low intent"}
+
+
+def partition_words(partition: str, catalogue: dict) -> str:
+    """A task partition in words: "day=2024-05-01/prefix=4eyes_101/score=high" -> "1 May 2024 · CRM Software
+    · High intent". Topic names come from the catalogue (an unknown code stays as it is); a part of another
+    kind shows as "name value"; the whole dataset (no partition) reads "All data"."""
+    from datetime import date
+
+    from django.utils.dateformat import format as date_format
+
+    if not partition or partition == "all":
+        return "All data"
+    words = []
+    for part in partition.strip("/").split("/"):
+        key, _, value = part.partition("=")
+        if key == "day":
+            try:
+                words.append(date_format(date.fromisoformat(value), "j M Y"))
+            except ValueError:
+                words.append(value)
+        elif key == "prefix":
+            topic = catalogue.get(value)
+            words.append(topic.name if topic is not None else value)
+        elif key == "score":
+            words.append(SCORE_WORDS.get(value, f"{value.capitalize()} intent"))
+        else:
+            words.append(f"{key.replace('_', ' ')} {value}".strip())
+    return " · ".join(words)

@@ -37,3 +37,11 @@ def topic_names(context, codes) -> str:
     """'CRM Software (4eyes_100), 4eyes_999': catalogue names with their codes; unknown codes as they are."""
     catalogue = _catalogue(context)
     return ", ".join(f"{catalogue[c].name} ({c})" if c in catalogue else str(c) for c in codes or [])
+
+
+@register.simple_tag(takes_context=True)
+def partition_words(context, partition) -> str:
+    """A task partition in words ("1 May 2024 · CRM Software · High intent")."""
+    from audiences.selectors.tasks import partition_words as words
+
+    return words(partition, _catalogue(context))

@@ -1,7 +1,7 @@
 import pytest
 from django.test import TestCase
 
-from audiences.models import Task, TaskStatus
+from audiences.models import Task, TaskStatus, Topic
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,13 @@ def test_tasks_page_lists_tasks_and_creates_one(client, tenant):
     assert r.status_code == 302
     task = Task.objects.get(organization=tenant.org)
     assert task.status == TaskStatus.COUNTED and task.days == ["2024-05-01", "2024-05-02"]
+    Topic.objects.create(code="4eyes_101", name="CRM Software")
     r = client.get(r["Location"])
-    assert b"Unload" in r.content and b"day=2024-05-01/prefix=4eyes_101/score=high" in r.content
+    html = r.content.decode()
+    # each part of the data in words: the day, the topic's name, the score's label; never the folder name
+    assert "Unload" in html and "1 May 2024 · CRM Software · High intent" in html
+    assert "2 May 2024 · CRM Software · High intent" in html
+    assert "prefix=" not in html and "day=" not in html and "score=high" not in html
 
 
 def test_tasks_page_shows_form_error_for_unsafe_filter(client, tenant):
@@ -175,3 +180,17 @@ def test_task_download_all_when_unloaded_gives_one_zip_of_every_output(client, t
     assert rows == task.rows_unloaded > 0
     client.force_login(other_tenant.user)
     assert client.get(f"/tasks/{task.pk}/download/").status_code == 404
+
+
+def test_partition_words_reads_days_topics_scores_and_unknown_parts():
+    from audiences.selectors.tasks import partition_words
+
+    catalogue = {"4eyes_101": Topic(code="4eyes_101", name="CRM Software")}
+    assert partition_words("day=2024-05-01/prefix=4eyes_101/score=medium", catalogue) == (
+        "1 May 2024 · CRM Software · Medium intent"
+    )
+    assert partition_words("day=2024-12-31/prefix=4eyes_999/score=low", catalogue) == (
+        "31 Dec 2024 · 4eyes_999 · Low intent"
+    )
+    assert partition_words("", catalogue) == "All data" == partition_words("all", catalogue)
+    assert partition_words("region=eu_west", catalogue) == "region eu_west"
