@@ -177,15 +177,13 @@ def execute(export) -> tuple[object, float]:
 
 def scenario(make_export: Callable[[str], object], root: Path, mode: str) -> dict:
     """Initial sync, churn, re-sync in `mode`, then a `full` run of the changed data (a fresh export)."""
-    from django.core.files.storage import default_storage
-
+    from delivr_admin import storage
     from exports.services.runs.snapshot import snapshot_name
 
     export = make_export(mode)
     first, first_seconds = execute(export)
     before = BENCH_DIR / "snapshot-before.parquet"  # what the re-sync diffs against, for the diff alone
-    with default_storage.open(snapshot_name(export), "rb") as src, open(before, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    storage.read_to(snapshot_name(export), str(before))
     changed, left = churn(root)
     second, second_seconds = execute(export)
     full_export = make_export("full")

@@ -1,21 +1,19 @@
 """Liveness (/healthz: the process answers) and readiness (/readyz: it can do its work).
 
-Readiness checks the database, the Celery broker, the output store (Django's default storage: a probe file
-is written and deleted) and the columnar engine. A failing check answers 503 with what failed, in words, so
+Readiness checks the database, the Celery broker, the output store (DELIVR_OUTPUT_URL: a probe file is
+written, read back and deleted) and the columnar engine. A failing check answers 503 with what failed, in words, so
 a load balancer stops sending traffic and an operator sees why.
 """
 
 import time
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from audiences.engine.health import engine_ready
+from delivr_admin import storage
 from delivr_admin.celery import app as celery_app
 
 
@@ -35,8 +33,7 @@ def _broker() -> str | None:
 
 
 def _output_store() -> str | None:
-    name = default_storage.save(f"readyz/{uuid.uuid4().hex}", ContentFile(b"ok"))
-    default_storage.delete(name)
+    storage.probe()
     return None
 
 

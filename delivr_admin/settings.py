@@ -165,6 +165,9 @@ STATIC_ROOT = VAR_DIR / "static_root"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(os.environ.get("DELIVR_MEDIA_ROOT", VAR_DIR / "media"))
+# Where every output goes (delivr_admin/storage.py): file:///folder, s3://bucket/prefix or gs://bucket/prefix
+# (credentials and endpoints: DELIVR_STORAGE_OPTIONS below). Empty: MEDIA_ROOT, on this machine only.
+DELIVR_OUTPUT_URL = os.environ.get("DELIVR_OUTPUT_URL", "")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -298,6 +301,7 @@ DELIVR_STORAGE_OPTIONS = {
     "s3_endpoint": os.environ.get("DELIVR_S3_ENDPOINT", ""),
     "gcs_key_id": os.environ.get("DELIVR_GCS_KEY_ID", ""),
     "gcs_secret": os.environ.get("DELIVR_GCS_SECRET", ""),
+    "gcs_endpoint": os.environ.get("DELIVR_GCS_ENDPOINT", ""),
 }
 DELIVR_ENGINE_MEMORY_LIMIT = os.environ.get("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
 DELIVR_ENGINE_THREADS = env_int("DELIVR_ENGINE_THREADS", 2)

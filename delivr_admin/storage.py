@@ -1,16 +1,31 @@
-"""Tenant storage: every file the product writes for an organization lives under `<area>/<organization id>/`.
+"""Storage of every output: where files live (the output store) and under which names (tenant folders).
+
+Every file the product writes for an organization lives under `<area>/<organization id>/`.
 
 A user-supplied part (an export's `path_prefix`) is normalised and joined below that folder; whatever it says
 (`../`, an absolute path, another organization's id), the result cannot leave it.
 """
 
+import contextlib
+import io
+import os
 import posixpath
 import re
+import shutil
+import tempfile
+import threading
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
 
 AREAS = ("tasks", "lists", "exports")
 _PART_RE = re.compile(r"^[A-Za-z0-9_\-.]{1,100}$")
 MAX_PREFIX_LENGTH = 200
+T = TypeVar("T")
 
 
 class StoragePathError(ValueError):
@@ -45,3 +60,391 @@ def tenant_path(area: str, organization_id: uuid.UUID | str, *parts: str) -> str
     if joined != root and not joined.startswith(root + "/"):
         raise StoragePathError("leaves the organization's folder")
     return joined
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The output store: every file the product writes (task unloads, export files and removals, list uploads,
+# rows and import reports, export run spools and snapshots) goes through the functions below, by its
+# relative name (`tasks/<org>/...`). DELIVR_OUTPUT_URL picks where those names live:
+#   file:///abs/folder (or empty: MEDIA_ROOT)  a local folder; one machine only
+#   s3://bucket/prefix                         S3 or any S3-compatible server (DELIVR_S3_ENDPOINT)
+#   gs://bucket/prefix                         Google Cloud Storage through its S3 API (HMAC keys)
+# Writes replace (a retried job or run overwrites its file; a local write is a rename into place, so a reader
+# sees the old or the new file); reads stream; `presign` gives a time-limited direct link where the store
+# can sign one (S3, GCS), else None and the caller serves the file through the product's own signed link.
+
+
+class OutputStoreError(OSError):
+    """The object store refused or failed a request (credentials, missing bucket, network)."""
+
+
+@contextlib.contextmanager
+def _s3_errors(name: str):
+    """botocore's errors as OutputStoreError (an OSError, like a local disk's); a missing object as
+    FileNotFoundError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404", "NotFound"):
+            raise FileNotFoundError(name) from exc
+        raise OutputStoreError(f"the object store refused {name!r}: {code or exc}") from exc
+    except BotoCoreError as exc:
+        raise OutputStoreError(f"the object store failed on {name!r}: {exc}") from exc
+
+
+class OutputStore:
+    """Where outputs live. Names are relative, `/`-separated, without `.`/`..` parts."""
+
+    scheme = ""
+
+    def uri(self, name: str) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def write_with(self, name: str, produce: Callable[[str], T]) -> T:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def open(self, name: str) -> BinaryIO:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def delete(self, name: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def list(self, folder: str) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def presign(self, name: str, *, filename: str, ttl: int) -> str | None:
+        return None
+
+    def local_path(self, name: str) -> str | None:
+        return None
+
+
+def _clean(name: str) -> str:
+    """`name` as a store key; StoragePathError for absolute names, `..`, backslashes or NUL bytes."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        raise StoragePathError(f"not a relative storage name: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise StoragePathError(f"not a relative storage name: {name!r}")
+    return "/".join(parts)
+
+
+class LocalStore(OutputStore):
+    """A folder on this machine's disk (the embedded default: MEDIA_ROOT)."""
+
+    scheme = "file"
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+
+    def local_path(self, name: str) -> str:
+        return os.path.join(self.root, *_clean(name).split("/"))
+
+    def uri(self, name: str) -> str:
+        return Path(self.local_path(name)).as_uri()
+
+    def write_with(self, name: str, produce: Callable[[str], T]) -> T:
+        final = self.local_path(name)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(final), prefix=".part-")
+        os.close(fd)
+        try:
+            result = produce(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)  # atomic on one filesystem: readers see the old file or the new one
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return result
+
+    def open(self, name: str) -> BinaryIO:
+        return open(self.local_path(name), "rb")  # noqa: SIM115 - the caller closes it
+
+    def exists(self, name: str) -> bool:
+        return os.path.isfile(self.local_path(name))
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.local_path(name))
+
+    def list(self, folder: str) -> list[str]:
+        base = self.local_path(folder)
+        found = []
+        for directory, _, files in os.walk(base):
+            rel = os.path.relpath(directory, self.root).replace(os.sep, "/")
+            found.extend(f"{rel}/{f}" for f in files if not f.startswith(".part-"))
+        return sorted(found)
+
+
+class _BodyReader(io.RawIOBase):
+    """An S3 object body (botocore StreamingBody) as a raw binary stream: buffered, it serves TextIOWrapper,
+    FileResponse and shutil.copyfileobj without reading the whole object into memory."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._body.close()
+        super().close()
+
+
+class S3Store(OutputStore):
+    """A bucket (and key prefix) on S3, on an S3-compatible server, or on GCS through its S3 API."""
+
+    def __init__(self, scheme: str, bucket: str, prefix: str, *, client_options: dict):
+        import boto3
+        from botocore.config import Config
+
+        self.scheme, self.bucket, self.prefix = scheme, bucket, prefix.strip("/")
+        endpoint = client_options.pop("endpoint_url", None)
+        style = client_options.pop("addressing_style", None) or ("path" if endpoint else "auto")
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": style},
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint, config=config, **client_options
+        )
+
+    def key(self, name: str) -> str:
+        name = _clean(name)
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def uri(self, name: str) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.key(name)}"
+
+    def write_with(self, name: str, produce: Callable[[str], T]) -> T:
+        key = self.key(name)
+        fd, tmp = tempfile.mkstemp(prefix="delivr-out-")
+        os.close(fd)
+        try:
+            result = produce(tmp)
+            with _s3_errors(name):
+                self.client.upload_file(tmp, self.bucket, key)  # multipart past 8 MB: bounded memory
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return result
+
+    def open(self, name: str) -> BinaryIO:
+        with _s3_errors(name):
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"]
+        return io.BufferedReader(_BodyReader(body), buffer_size=1024 * 1024)
+
+    def exists(self, name: str) -> bool:
+        try:
+            with _s3_errors(name):
+                self.client.head_object(Bucket=self.bucket, Key=self.key(name))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, name: str) -> None:
+        with _s3_errors(name):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(name))
+
+    def list(self, folder: str) -> list[str]:
+        base = self.key(folder) + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = []
+        with _s3_errors(folder):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base
+            ):
+                found.extend(item["Key"][strip:] for item in page.get("Contents", []))
+        return sorted(found)
+
+    def presign(self, name: str, *, filename: str, ttl: int) -> str | None:
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.key(name),
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        }
+        with _s3_errors(name):
+            return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+
+
+def _s3_client_options(scheme: str, options: dict) -> dict:
+    """boto3 client arguments for the output store from DELIVR_STORAGE_OPTIONS (the same credentials and
+    endpoints the engine reads data with, so the engine can read list rows in place)."""
+    if scheme == "gs":
+        endpoint = options.get("gcs_endpoint") or "https://storage.googleapis.com"
+        out = {"endpoint_url": endpoint, "region_name": options.get("gcs_region") or "auto"}
+        if options.get("gcs_key_id"):
+            out |= {
+                "aws_access_key_id": options["gcs_key_id"],
+                "aws_secret_access_key": options.get("gcs_secret"),
+            }
+        return out
+    endpoint = options.get("s3_endpoint") or None
+    if endpoint and "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    out = {"endpoint_url": endpoint, "region_name": options.get("s3_region") or None}
+    if options.get("s3_key_id"):
+        out |= {
+            "aws_access_key_id": options["s3_key_id"],
+            "aws_secret_access_key": options.get("s3_secret"),
+            "aws_session_token": options.get("s3_session_token") or None,
+        }
+    if str(options.get("s3_url_style") or "").lower() == "vhost":
+        out["addressing_style"] = "virtual"
+    return out  # no keys: boto3's default chain (environment, shared config, instance or task role)
+
+
+_stores: dict[tuple, OutputStore] = {}
+_stores_lock = threading.Lock()
+
+
+def output_url() -> str:
+    """The configured output location: DELIVR_OUTPUT_URL, else the local MEDIA_ROOT as a file:// URL."""
+    url = (getattr(settings, "DELIVR_OUTPUT_URL", "") or "").strip()
+    return url or Path(os.path.abspath(settings.MEDIA_ROOT)).as_uri()
+
+
+def store() -> OutputStore:
+    """The output store for the current settings (built once per process and configuration)."""
+    url = output_url()
+    options = {k: v for k, v in (getattr(settings, "DELIVR_STORAGE_OPTIONS", {}) or {}).items() if v}
+    key = (url, tuple(sorted(options.items())), os.getpid())  # a forked worker builds its own client
+    found = _stores.get(key)
+    if found is not None:
+        return found
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = _build(url, options)
+        return _stores[key]
+
+
+def _build(url: str, options: dict) -> OutputStore:
+    scheme, _, rest = url.partition("://")
+    if scheme == "file":
+        return LocalStore(unquote(urlsplit(url).path))
+    if scheme in ("s3", "gs"):
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise StoragePathError(f"DELIVR_OUTPUT_URL needs a bucket: {url!r}")
+        return S3Store(scheme, bucket, prefix, client_options=_s3_client_options(scheme, options))
+    raise StoragePathError(f"DELIVR_OUTPUT_URL must be file://, s3:// or gs://, not {url!r}")
+
+
+def uri(name: str) -> str:
+    """The stored file's URL as users see it: `s3://bucket/prefix/<name>`, `gs://...` or `file:///...`."""
+    return store().uri(name)
+
+
+def write_with(name: str, produce: Callable[[str], T]) -> T:
+    """Calls `produce(local_path)` to write the file, then puts it in place as `name` (replacing any file of
+    that name); returns what `produce` returned. The local file is removed whatever happens."""
+    return store().write_with(name, produce)
+
+
+def write_file(name: str, path: str) -> str:
+    """Copies the local file at `path` to `name` (replacing it); returns `name`."""
+    store().write_with(name, lambda tmp: shutil.copyfile(path, tmp))
+    return name
+
+
+def move_file(name: str, path: str) -> str:
+    """Moves the finished local file at `path` to `name` (replacing it): a rename on a local store on the same
+    filesystem, else a copy or an upload; `path` is gone afterwards. Returns `name`."""
+    found = store()
+    target = found.local_path(name)
+    if target is not None:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.chmod(path, 0o644)
+            os.replace(path, target)
+            return name
+        except OSError:  # another filesystem: copy below
+            pass
+    try:
+        found.write_with(name, lambda tmp: shutil.copyfile(path, tmp))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return name
+
+
+def write_bytes(name: str, data: bytes) -> str:
+    """Writes `data` as `name` (replacing it); returns `name`."""
+    store().write_with(name, lambda tmp: Path(tmp).write_bytes(data))
+    return name
+
+
+def write_stream(name: str, source: BinaryIO) -> str:
+    """Copies a readable binary stream (an upload) to `name` (replacing it); returns `name`."""
+
+    def copy(tmp: str) -> None:
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+
+    store().write_with(name, copy)
+    return name
+
+
+def open_read(name: str) -> BinaryIO:
+    """The stored file as a readable binary stream (close it); FileNotFoundError when there is none."""
+    return store().open(name)
+
+
+def read_to(name: str, path: str) -> None:
+    """Copies the stored file to the local file `path` (FileNotFoundError when there is none)."""
+    with store().open(name) as src, open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1024 * 1024)
+
+
+def exists(name: str) -> bool:
+    return store().exists(name)
+
+
+def delete(name: str) -> None:
+    """Deletes the stored file; nothing happens when there is none."""
+    store().delete(name)
+
+
+def list_folder(folder: str) -> list[str]:
+    """The names of every file under `folder` (recursively), sorted."""
+    return store().list(folder)
+
+
+def presign(name: str, *, filename: str, ttl: int | None = None) -> str | None:
+    """A direct, time-limited download link (DELIVR_SIGNED_LINK_TTL_SECONDS) where the store signs one, else
+    None: the caller then links to the product's own signed download."""
+    ttl = ttl or settings.DELIVR_SIGNED_LINK_TTL_SECONDS
+    return store().presign(name, filename=filename, ttl=ttl)
+
+
+def engine_path(name: str) -> str:
+    """How the engine reads a stored file or folder: a local path, or the object's s3:// / gs:// URL."""
+    found = store()
+    return found.local_path(name) or found.uri(name)
+
+
+def probe() -> None:
+    """Writes, reads back and deletes a small file: raises when the store cannot do its work."""
+    name = f"readyz/{uuid.uuid4().hex}"
+    write_bytes(name, b"ok")
+    try:
+        with open_read(name) as fh:
+            if fh.read() != b"ok":
+                raise OSError("the output store returned other bytes than written")
+    finally:
+        delete(name)

@@ -516,8 +516,9 @@ def export_run_file(request: HttpRequest, export_id, run_id) -> HttpResponse:
     """A file a run wrote (its output or its removals), through the signed link on the run's page."""
     import posixpath
 
-    from django.core.files.storage import default_storage
     from django.http import FileResponse
+
+    from delivr_admin import storage
 
     name = selectors.export_run_file_resolve(
         request.principal,
@@ -526,6 +527,4 @@ def export_run_file(request: HttpRequest, export_id, run_id) -> HttpResponse:
         kind=request.GET.get("file", "output"),
         token=request.GET.get("token", ""),
     )
-    return FileResponse(
-        default_storage.open(name, "rb"), as_attachment=True, filename=posixpath.basename(name)
-    )
+    return FileResponse(storage.open_read(name), as_attachment=True, filename=posixpath.basename(name))

@@ -198,14 +198,14 @@ class ContactListReportApi(APIView):
         },
     )
     def get(self, request, list_id, kind):
-        from django.core.files.storage import default_storage
+        from delivr_admin import storage
 
         contact_list = list_selectors.contact_list_get(principal_of(request), list_id)
         name = list_selectors.contact_list_report_name(contact_list, kind)
         if not name:
             raise Http404("This import has no such report (no rows were reported).")
         response = FileResponse(
-            default_storage.open(name, "rb"),
+            storage.open_read(name),
             content_type="text/csv; charset=utf-8",
             as_attachment=True,
             filename=f"{contact_list.name[:60]}-{kind}.csv",

@@ -218,12 +218,10 @@ class TaskOutputDownloadApi(APIView):
         responses={(200, "application/octet-stream"): bytes, 404: ERROR},
     )
     def get(self, request, task_id, job_id):
-        from django.core.files.storage import default_storage
+        from delivr_admin import storage
 
         job = task_selectors.output_resolve(
             principal_of(request), task_id, job_id, request.query_params.get("token")
         )
         filename = f"{job.partition.replace('/', '_').replace('=', '-') or 'all'}.{job.output_name.rsplit('.', 1)[-1]}"
-        return FileResponse(
-            default_storage.open(job.output_name, "rb"), as_attachment=True, filename=filename
-        )
+        return FileResponse(storage.open_read(job.output_name), as_attachment=True, filename=filename)

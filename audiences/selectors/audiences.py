@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import posixpath
 import uuid
 
 from django.core.cache import cache
@@ -15,6 +15,7 @@ from django.http import Http404
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
 from audiences.models import Audience, AudienceBuild, AudienceType, ContactList
+from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
 
 
@@ -46,16 +47,10 @@ def contact_list_data_path(contact_list: ContactList) -> str:
     (export-generated ones included) fail to build and download. The folder's only Parquet file is the
     list's rows (its CSV upload and reports sit beside it and are ignored).
     """
-    import posixpath
-
-    from django.core.files.storage import default_storage
-
     if not contact_list.file_name:
         raise engine.EngineError("the list has no rows yet")
-    try:
-        return os.path.dirname(default_storage.path(contact_list.file_name))
-    except NotImplementedError:  # remote storage: the engine reads the object's folder in place
-        return posixpath.dirname(default_storage.url(contact_list.file_name).split("?", 1)[0])
+    # a local folder, or the object's folder read in place (the engine has the store's credentials)
+    return storage.engine_path(posixpath.dirname(contact_list.file_name))
 
 
 def definition_selection(

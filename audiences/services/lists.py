@@ -7,16 +7,12 @@ import csv
 import io
 import itertools
 import logging
-import os
 import re
 import tempfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.files import File
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -50,10 +46,7 @@ def contact_list_record_export(
         status=ListStatus.PROCESSING,
         created_by=created_by,
     )
-    with open(parquet_path, "rb") as fh:
-        stored = default_storage.save(
-            contact_list_file_name(contact_list), File(fh, name=os.path.basename(parquet_path))
-        )
+    stored = storage.write_file(contact_list_file_name(contact_list), parquet_path)
     ContactList.objects.filter(pk=contact_list.pk).update(
         file_name=stored,
         row_count=row_count,
@@ -139,12 +132,6 @@ def _list_dir(contact_list: ContactList) -> str:
     return storage.tenant_path("lists", contact_list.organization_id, str(contact_list.pk))
 
 
-def _storage_replace(name: str, content: File) -> str:
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    return default_storage.save(name, content)
-
-
 @transaction.atomic
 def contact_list_upload(
     *, principal: Principal, project: Project, name: str, type: str, upload: UploadedFile, source: str
@@ -164,7 +151,8 @@ def contact_list_upload(
         status=ListStatus.PROCESSING,
         created_by=principal.actor,
     )
-    stored = _storage_replace(f"{_list_dir(contact_list)}/upload.csv", File(upload, name="upload.csv"))
+    upload.seek(0)
+    stored = storage.write_stream(f"{_list_dir(contact_list)}/upload.csv", upload)
     ContactList.objects.filter(pk=contact_list.pk).update(upload_name=stored)
     contact_list.upload_name = stored
 
@@ -206,7 +194,7 @@ class _Report:
         self._fh.seek(0)
         data = self._fh.read().encode("utf-8")
         self._fh.close()
-        return _storage_replace(name, ContentFile(data))
+        return storage.write_bytes(name, data)
 
 
 def _record(header: list[str | None], cells: list[str]) -> dict[str, str]:
@@ -283,7 +271,7 @@ def _delimiter(header_line: str) -> str:
 def _import(contact_list: ContactList) -> dict:
     schema = pa.schema([(c, pa.string()) for c in LIST_COLUMNS])
     directory = _list_dir(contact_list)
-    with default_storage.open(contact_list.upload_name, "rb") as raw:
+    with storage.open_read(contact_list.upload_name) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
         first = text.readline()
         reader = csv.reader(itertools.chain([first], text), delimiter=_delimiter(first))
@@ -348,8 +336,7 @@ def _import(contact_list: ContactList) -> dict:
                     writer.write_table(pa.table(batch, schema=schema))
             finally:
                 writer.close()
-            out.seek(0)
-            file_name = _storage_replace(f"{directory}/rows.parquet", File(out, name="rows.parquet"))
+            file_name = storage.write_file(f"{directory}/rows.parquet", out.name)
     return {
         "file_name": file_name,
         "row_count": rows,
@@ -366,7 +353,7 @@ def _files_delete(names: list[str]) -> None:
     for name in names:
         if name:
             try:
-                default_storage.delete(name)
+                storage.delete(name)
             except OSError:
                 logger.warning("could not delete %s", name)
 

@@ -5,7 +5,6 @@ import tempfile
 import zipfile
 from datetime import date
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateformat import format as date_format
@@ -17,6 +16,7 @@ from audiences.selectors import tasks as task_selectors
 from audiences.selectors.audiences import dataset_overview
 from audiences.selectors.topics import topic_catalogue
 from audiences.services import tasks as task_services
+from delivr_admin import storage
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 from delivr_admin.htmx import render_polled
@@ -140,7 +140,7 @@ def task_download_all(request: HttpRequest, task_id) -> HttpResponse:
         for arcname, name in files:
             info = zipfile.ZipInfo(arcname, date_time=task.created_at.timetuple()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED if arcname.endswith(".csv") else zipfile.ZIP_STORED
-            with default_storage.open(name, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+            with storage.open_read(name) as src, zf.open(info, "w", force_zip64=True) as dst:
                 shutil.copyfileobj(src, dst, 1024 * 1024)
     archive.seek(0)
     stamp = task.created_at.strftime("%Y%m%d-%H%M")

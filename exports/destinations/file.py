@@ -1,7 +1,7 @@
-"""File destination: the run's records as one CSV or Parquet file, written through Django's storage API.
+"""File destination: the run's records as one CSV or Parquet file, in the output store (delivr_admin.storage).
 
-The file is built locally while batches arrive and handed to the storage at close (moved into place on a
-local FileSystemStorage, uploaded on S3/GCS backends), so a failed or restarted run never leaves a partial
+The file is built locally while batches arrive and handed to the store at close (moved into place on a
+local folder, uploaded to S3/GCS), so a failed or restarted run never leaves a partial
 file behind. Not resumable: a retried run starts the file again from the first record.
 
 Batches are encoded and written on a background thread (`BackgroundWriter`; Arrow releases the GIL), so the
@@ -20,8 +20,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 
 from delivr_admin import csvsafe, storage
 
@@ -78,13 +76,6 @@ class BackgroundWriter:
             self._raise()
 
 
-class _LocalFile(File):
-    """A finished local file; FileSystemStorage moves it into place instead of copying it."""
-
-    def temporary_file_path(self) -> str:
-        return self.file.name
-
-
 @register
 class FileDestination(Destination):
     kind = "file"
@@ -131,10 +122,8 @@ class FileDestination(Destination):
         self.validate_config(self.config, self.credentials)
         probe = "exports/.delivr-connection-test"  # a write anywhere tells whether storage accepts writes
         try:
-            from django.core.files.base import ContentFile
-
-            saved = default_storage.save(probe, ContentFile(b"ok"))
-            default_storage.delete(saved)
+            storage.write_bytes(probe, b"ok")
+            storage.delete(probe)
         except Exception as exc:  # noqa: BLE001 - any storage failure is reported to the user as is
             raise DestinationError(f"The storage refused a test write: {exc}", user_error=True) from exc
 
@@ -177,11 +166,7 @@ class FileDestination(Destination):
                 return {}
             if self._writer is None:  # nothing was sent: still leave a valid (empty) file
                 open(self._path, "wb").close()
-            name = self._name(context)
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            with open(self._path, "rb") as fh:
-                stored = default_storage.save(name, _LocalFile(fh, name=os.path.basename(name)))
+            stored = storage.move_file(self._name(context), self._path)
             details = {"file_name": stored, "format": self.format, "rows": self._rows}
             if self._removed:
                 details.update(self._store_removals(context))
@@ -207,10 +192,7 @@ class FileDestination(Destination):
                 pq.write_table(table, path, compression="zstd")
             else:
                 pacsv.write_csv(table, path)
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            with open(path, "rb") as fh:
-                stored = default_storage.save(name, _LocalFile(fh, name=os.path.basename(name)))
+            stored = storage.move_file(name, path)
         finally:
             if os.path.exists(path):  # the storage may have moved it into place
                 os.unlink(path)

@@ -23,10 +23,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from delivr_admin import storage
 from delivr_admin.emails import email_sha256_sql
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import BatchContext, DestinationError, get_destination
@@ -68,7 +68,7 @@ def export_optouts_propagate_one(*, export: Export, until: datetime) -> tuple[in
     optouts = optouts_received_since(export.organization_id, export.optouts_propagated_at, until)
     name = snapshot_name(export)
     removed = failed = 0
-    if optouts and default_storage.exists(name):
+    if optouts and storage.exists(name):
         removed, failed = _propagate(export, optouts, name, until)
     cls = get_destination(export.destination_type)
     if not failed or not getattr(cls, "supports_removal", False):  # a refused removal is tried again
@@ -79,8 +79,7 @@ def export_optouts_propagate_one(*, export: Export, until: datetime) -> tuple[in
 def _propagate(export: Export, optouts: list, name: str, now: datetime) -> tuple[int, int]:
     path = local_temp_path(f"export-optouts-{export.pk}-")
     try:
-        with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
-            dst.write(src.read())
+        storage.read_to(name, path)
         table = pq.read_table(path)
         if (table.schema.metadata or {}).get(b"delivr.fingerprint", b"").decode() != snapshot_fingerprint(
             export

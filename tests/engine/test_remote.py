@@ -7,27 +7,22 @@ local copy of the tree.
 
 import io
 import json
-import logging
 import os
 
-import boto3
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-import requests
 
 from audiences import engine
 from audiences.engine import EngineError, Selection, Suppression, remote
 from audiences.engine.core import _KEY_RE, _wanted
 from audiences.engine.generator import GenerateParams, generate
 from audiences.engine.paths import InputPathError, resolve_input_path
+from tests.s3server import moto_s3
 
 BUCKET = "delivr-data"
-KEY_ID_POLICY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,33 +49,12 @@ def _upload(s3, root: str, prefix: str, *, flat: bool = False) -> None:
 @pytest.fixture(scope="module")
 def s3_server(local_tree):
     """(endpoint, access key id, secret) of a moto S3 server holding the tree under s3://delivr-data/intent."""
-    from moto import settings as moto_settings
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()  # moto's state is per process
-    boot = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-    boot |= {"aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
-    iam = boto3.client("iam", **boot)
-    iam.create_user(UserName="reader")
-    iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=KEY_ID_POLICY)
-    key = iam.create_access_key(UserName="reader")["AccessKey"]
-    s3 = boto3.client("s3", **boot)
-    s3.create_bucket(Bucket=BUCKET)
-    _upload(s3, local_tree[0], "intent")
-    _upload(s3, local_tree[0], "flat", flat=True)
-    # from here on every request must be signed with the reader's key
-    requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
-    try:
-        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
-    finally:
-        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-        server.stop()
+    with moto_s3((BUCKET,)) as server:
+        s3 = server.client(boot=True)
+        _upload(s3, local_tree[0], "intent")
+        _upload(s3, local_tree[0], "flat", flat=True)
+        server.require_auth()  # from here on every request must be signed with the reader's key
+        yield server.endpoint, server.key_id, server.secret
 
 
 def _options(s3_server, **overrides):

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 
@@ -29,8 +28,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.core.files import File
-from django.core.files.storage import default_storage
 
 from delivr_admin import storage
 from exports.models import Export
@@ -195,12 +192,12 @@ def _arrow(series: pl.Series) -> pa.Array:
 
 def snapshot_load(export: Export) -> Previous:
     """The export's snapshot when it matches the export's current shape, else an empty one."""
-    name = snapshot_name(export)
-    if not default_storage.exists(name):
-        return Previous(None, None)
     path = local_temp_path(f"export-snapshot-{export.pk}-")
-    with default_storage.open(name, "rb") as src, open(path, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    try:
+        storage.read_to(snapshot_name(export), path)
+    except FileNotFoundError:
+        os.unlink(path)
+        return Previous(None, None)
     table = pq.read_table(path)
     fingerprint = (table.schema.metadata or {}).get(FINGERPRINT_KEY, b"").decode()
     if fingerprint != snapshot_fingerprint(export):
@@ -245,15 +242,4 @@ def snapshot_next(
 
 def snapshot_swap(export: Export, path: str) -> None:
     """Puts the next snapshot in place of the old one (after the run was recorded as finished)."""
-    name = snapshot_name(export)
-    try:
-        target = default_storage.path(name)
-    except NotImplementedError:  # remote storage: upload, then replace
-        if default_storage.exists(name):
-            default_storage.delete(name)
-        with open(path, "rb") as fh:
-            default_storage.save(name, File(fh))
-        os.unlink(path)
-        return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.replace(path, target)  # atomic on one filesystem: a reader sees the old or the new snapshot
+    storage.move_file(snapshot_name(export), path)  # a reader sees the old or the new snapshot

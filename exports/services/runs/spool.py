@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
+from delivr_admin import storage
 from exports.destinations.file import BackgroundWriter
 
 logger = logging.getLogger(__name__)
@@ -47,23 +46,20 @@ def _spool_name(run_id, index: int) -> str:
 
 
 def spool_write(run_id, index: int, table: pa.Table) -> None:
-    name = _spool_name(run_id, index)
-    if default_storage.exists(name):
-        default_storage.delete(name)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    default_storage.save(name, ContentFile(buf.getvalue()))
+    storage.write_bytes(_spool_name(run_id, index), buf.getvalue())
 
 
 def spool_read(run_id, batches: int) -> list[pa.Table] | None:
     """The committed batches' spools; None when one is missing (another machine's local disk)."""
     tables = []
     for index in range(batches):
-        name = _spool_name(run_id, index)
-        if not default_storage.exists(name):
+        try:
+            with storage.open_read(_spool_name(run_id, index)) as fh:
+                table = pq.read_table(io.BytesIO(fh.read()))
+        except FileNotFoundError:
             return None
-        with default_storage.open(name, "rb") as fh:
-            table = pq.read_table(io.BytesIO(fh.read()))
         if table.schema.names != SPOOL_SCHEMA.names:  # written by an older version: start again
             return None
         tables.append(table)
@@ -72,14 +68,14 @@ def spool_read(run_id, batches: int) -> list[pa.Table] | None:
 
 def spool_clear(run_id, keep: int = 0) -> None:
     """Deletes the run's spools from batch `keep` on (all of them by default)."""
-    directory = f"export-runs/{run_id}"
     try:
-        _, files = default_storage.listdir(directory)
-    except (FileNotFoundError, NotImplementedError, OSError):
+        names = storage.list_folder(f"export-runs/{run_id}")
+    except OSError:
         return
-    for name in files:
-        if name.startswith("batch-") and int(name[6:12]) >= keep:
-            default_storage.delete(f"{directory}/{name}")
+    for name in names:
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith("batch-") and int(base[6:12]) >= keep:
+            storage.delete(name)
 
 
 def local_temp_path(prefix: str, suffix: str = ".parquet") -> str:

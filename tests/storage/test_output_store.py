@@ -1,0 +1,103 @@
+"""The output store (delivr_admin.storage) on a local folder, on S3 and on GCS's S3 API (moto's real server):
+writes replace, reads stream, deletes are idempotent, presigned links download with their file name and
+expire, and /readyz probes the configured store."""
+
+import os
+
+import pytest
+import requests
+
+from delivr_admin import storage
+from tests.storage.conftest import BUCKET, point_at
+
+
+@pytest.fixture(params=["file", "s3", "gs"])
+def any_store(request, settings, tmp_path):
+    if request.param == "file":
+        settings.DELIVR_OUTPUT_URL = (tmp_path / "out folder").as_uri()  # a space: quoted in the URL
+        return request.param, None
+    server = request.getfixturevalue("s3_server")
+    return request.param, point_at(settings, server, request.param)
+
+
+def test_store_contract_write_replace_read_list_delete(any_store, tmp_path):
+    scheme, url = any_store
+    name = "tasks/org/t1/day=2024-05-01/part-0.csv"
+    assert not storage.exists(name)
+    with pytest.raises(FileNotFoundError):
+        storage.open_read(name)
+    storage.write_bytes(name, b"a,b\n1,2\n")
+    storage.write_bytes(name, b"a,b\n3,4\n")  # replaces: one file, the new bytes
+    with storage.open_read(name) as fh:
+        assert fh.read() == b"a,b\n3,4\n"
+    local = tmp_path / "big.bin"
+    local.write_bytes(os.urandom(9 * 1024 * 1024))  # past boto3's multipart threshold
+    storage.move_file("tasks/org/t1/big.bin", str(local))
+    assert not local.exists()
+    storage.read_to("tasks/org/t1/big.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").stat().st_size == 9 * 1024 * 1024
+    rows = storage.write_with("tasks/org/t1/made.txt", lambda p: open(p, "w").write("made") and 7)
+    assert rows == 7 and storage.exists("tasks/org/t1/made.txt")
+    assert storage.list_folder("tasks/org/t1") == [
+        "tasks/org/t1/big.bin",
+        "tasks/org/t1/day=2024-05-01/part-0.csv",
+        "tasks/org/t1/made.txt",
+    ]
+    storage.delete(name)
+    storage.delete(name)  # idempotent
+    assert not storage.exists(name)
+    if scheme == "file":
+        assert storage.uri(name).startswith("file:///") and "out%20folder" in storage.uri(name)
+    else:
+        assert storage.uri(name) == f"{url}/{name}" and url.startswith(f"{scheme}://{BUCKET}/")
+
+
+def test_store_write_with_when_producer_fails_leaves_no_file(any_store):
+    def fail(path):
+        open(path, "w").write("half")
+        raise RuntimeError("engine failed")
+
+    with pytest.raises(RuntimeError):
+        storage.write_with("exports/org/e/r.csv", fail)
+    assert not storage.exists("exports/org/e/r.csv")
+    assert storage.list_folder("exports/org/e") == []
+
+
+def test_store_refuses_names_that_leave_it(any_store):
+    for bad in ("../x", "/etc/passwd", "a/../../b", "a\\b", ""):
+        with pytest.raises(storage.StoragePathError):
+            storage.write_bytes(bad, b"x")
+
+
+def test_presign_when_s3_downloads_with_file_name_for_15_minutes(s3_outputs):
+    storage.write_bytes("tasks/org/t/part-0.parquet", b"PAR1")
+    server, _ = s3_outputs
+    link = storage.presign("tasks/org/t/part-0.parquet", filename="p.parquet")
+    with server.unsigned_allowed():
+        r = requests.get(link, timeout=10)
+    assert r.status_code == 200 and r.content == b"PAR1"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="p.parquet"'
+    assert "X-Amz-Expires=900" in link  # DELIVR_SIGNED_LINK_TTL_SECONDS: 15 minutes
+
+
+def test_presign_when_local_is_none(settings, tmp_path):
+    settings.DELIVR_OUTPUT_URL = ""
+    storage.write_bytes("tasks/org/t/x.csv", b"x")
+    assert storage.presign("tasks/org/t/x.csv", filename="x.csv") is None
+    assert storage.uri("tasks/org/t/x.csv") == (tmp_path / "media" / "tasks/org/t/x.csv").as_uri()
+
+
+@pytest.mark.django_db
+def test_readyz_probes_the_configured_store(client, settings, s3_server):
+    point_at(settings, s3_server)
+    r = client.get("/readyz")
+    assert r.json()["checks"]["output_store"]["ok"] is True, r.json()
+    assert storage.list_folder("readyz") == []  # the probe cleans up
+    settings.DELIVR_OUTPUT_URL = "s3://no-such-bucket/x"
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    check = r.json()["checks"]["output_store"]
+    assert check["ok"] is False and "output store" in check["message"]
+    settings.DELIVR_STORAGE_OPTIONS = {**s3_server.storage_options(), "s3_secret": "wrong"}
+    settings.DELIVR_OUTPUT_URL = f"s3://{BUCKET}/x"
+    assert client.get("/readyz").json()["checks"]["output_store"]["ok"] is False
