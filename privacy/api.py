@@ -31,6 +31,7 @@ from delivr_admin.permissions import principal_of
 from delivr_admin.ratelimit import client_ip, rate_limit_hit
 
 from . import selectors, services
+from .filters import OptOutFilter
 from .http import request_meta
 from .models import IdentifierType, OptOutSource
 
@@ -268,12 +269,15 @@ class OptOutListApi(APIView):
         responses={200: OptOutOutputSerializer(many=True), 400: ERROR, 401: ERROR},
     )
     def get(self, request):
-        filters = selectors.SearchFilters(identifier=request.query_params.get("identifier", ""))
+        search = OptOutFilter(
+            {"q": request.query_params.get("identifier", "")},
+            queryset=selectors.optout_list(principal_of(request)),
+        )
         try:
             limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
         except ValueError as exc:
             raise ApplicationError("limit must be an integer.", code="invalid_request") from exc
-        entries = selectors.optout_list(principal_of(request), filters)[:limit]
+        entries = search.searched(when_invalid="none")[:limit]
         return Response(OptOutOutputSerializer(entries, many=True).data)
 
     @extend_schema(

@@ -1,15 +1,10 @@
 from django import forms
 
-from .models import IdentifierType, OptOutSource
+from .models import IdentifierType
 
 
 class RegistrySearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=255, label="Identifier")
-    match = forms.ChoiceField(choices=[("exact", "Exact"), ("prefix", "Starts with")], required=False)
-    identifier_type = forms.ChoiceField(choices=[("", "Any type"), *IdentifierType.choices], required=False)
-    source = forms.ChoiceField(choices=[("", "Any source"), *OptOutSource.choices], required=False)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    """The registry search's form (its fields come from privacy.filters' FilterSets): a valid day range."""
 
     def clean(self):
         data = super().clean()

@@ -4,66 +4,26 @@ every organization sees, and organization entries seen by that organization and 
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from accounts.selectors import Principal
 from audiences.engine import Suppression  # the engine subtracts the registry from every output
-from delivr_admin.emails import email_sha256
 
 from .models import AuditEvent, IdentifierType, OptOut, SuppressionRecord
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """What the support view searches by; empty fields do not filter."""
-
-    identifier: str = ""
-    prefix: bool = False
-    identifier_type: str = ""
-    source: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
 
 
 def _visible(organization_ids: Iterable[uuid.UUID], field: str = "organization_id") -> Q:
     return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__in": list(organization_ids)})
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
-
-
-def _identifier_q(filters: SearchFilters, value_field: str) -> Q:
-    text = filters.identifier.strip()
-    if not text:
-        return Q()
-    if filters.prefix:
-        # Emails and hashes are stored lower-cased; UID2s and person ids keep their case.
-        return Q(**{f"{value_field}__startswith": text}) | Q(**{f"{value_field}__startswith": text.lower()})
-    q = Q(**{value_field: text}) | Q(**{value_field: text.lower()})
-    if "@" in text:  # an email also finds its hashed form
-        q |= Q(**{value_field: email_sha256(text)})
-    return q
-
-
-def optout_list(principal: Principal, filters: SearchFilters | None = None) -> QuerySet[OptOut]:
-    """Registry entries the principal may see (global + its organizations), filtered, newest opt-out first."""
-    filters = filters or SearchFilters()
+def optout_list(principal: Principal) -> QuerySet[OptOut]:
+    """Registry entries the principal may see (global + its organizations), newest opt-out first (searched
+    with privacy.filters.OptOutFilter)."""
     qs = OptOut.objects.filter(_visible(principal.organization_ids)).select_related("organization")
-    qs = qs.filter(_identifier_q(filters, "value"))
-    if filters.identifier_type:
-        qs = qs.filter(identifier_type=filters.identifier_type)
-    if filters.source:
-        qs = qs.filter(source=filters.source)
-    if filters.date_from:
-        qs = qs.filter(opted_out_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        qs = qs.filter(opted_out_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     return qs.order_by("-opted_out_at", "id")
 
 
@@ -74,19 +34,9 @@ def optout_get(principal: Principal, optout_id: uuid.UUID | str) -> OptOut:
         raise Http404("opt-out not found") from exc
 
 
-def audit_event_list(principal: Principal, filters: SearchFilters | None = None) -> QuerySet[AuditEvent]:
-    """Audit events the principal may see, filtered by identifier, type, source and day; newest first."""
-    filters = filters or SearchFilters()
+def audit_event_list(principal: Principal) -> QuerySet[AuditEvent]:
+    """Audit events the principal may see, newest first (searched with privacy.filters.AuditEventFilter)."""
     qs = AuditEvent.objects.filter(_visible(principal.organization_ids))
-    qs = qs.filter(_identifier_q(filters, "identifier_value"))
-    if filters.identifier_type:
-        qs = qs.filter(identifier_type=filters.identifier_type)
-    if filters.source:
-        qs = qs.filter(source=filters.source)
-    if filters.date_from:
-        qs = qs.filter(occurred_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        qs = qs.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     return qs.order_by("-occurred_at", "-id")
 
 

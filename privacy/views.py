@@ -17,7 +17,8 @@ from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
 from . import selectors, services
-from .forms import OptOutForm, RegistrySearchForm
+from .filters import AuditEventFilter, OptOutFilter
+from .forms import OptOutForm
 from .http import request_meta
 from .models import OptOutSource
 
@@ -38,22 +39,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _filters(request: HttpRequest) -> tuple[RegistrySearchForm, selectors.SearchFilters | None]:
-    """The search form and its filters; None filters when the form is invalid (the search shows nothing)."""
-    form = RegistrySearchForm(request.GET)
-    if not form.is_valid():
-        return form, None
-    data = form.cleaned_data
-    return form, selectors.SearchFilters(
-        identifier=data["q"] or "",
-        prefix=data["match"] == "prefix",
-        identifier_type=data["identifier_type"] or "",
-        source=data["source"] or "",
-        date_from=data["date_from"],
-        date_to=data["date_to"],
-    )
-
-
 def _query_without(request: HttpRequest, *names: str) -> str:
     query = request.GET.copy()
     for name in names:
@@ -62,16 +47,14 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 
 
 def _results_context(request: HttpRequest) -> dict:
-    form, filters = _filters(request)
     principal = request.principal
-    entries = Paginator(selectors.optout_list(principal, filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    events = Paginator(selectors.audit_event_list(principal, filters), PAGE_SIZE).get_page(
-        request.GET.get("log_page")
-    )
+    registry = OptOutFilter(request.GET, queryset=selectors.optout_list(principal))
+    log = AuditEventFilter(request.GET, queryset=selectors.audit_event_list(principal))
+    # An invalid search (start after end) lists every row, with the form's error above the lists.
+    entries = Paginator(registry.searched(), PAGE_SIZE).get_page(request.GET.get("page"))
+    events = Paginator(log.searched(), PAGE_SIZE).get_page(request.GET.get("log_page"))
     return {
-        "form": form,
+        "form": registry.form,
         "entries": entries,
         "events": events,
         "query": _query_without(request, "page", "log_page"),
@@ -97,10 +80,8 @@ class _Echo:
 @support_required
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered audit log as CSV, streamed row by row (any size, constant memory)."""
-    _, filters = _filters(request)
-    events = selectors.audit_event_list(request.principal, filters)
-    if filters is None:
-        events = events.none()
+    search = AuditEventFilter(request.GET, queryset=selectors.audit_event_list(request.principal))
+    events = search.searched(when_invalid="none")
     writer = csv.writer(_Echo())
 
     def rows():

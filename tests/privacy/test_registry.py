@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from delivr_admin.emails import email_sha256
 from delivr_admin.errors import ApplicationError
 from privacy import selectors, services
+from privacy.filters import AuditEventFilter
 from privacy.models import AppendOnlyError, AuditEvent, OptOut, SuppressionRecord
 from privacy.services import RequestMeta
 
@@ -156,7 +157,6 @@ def test_audit_event_list_scoped_to_own_org_and_global(tenant, other_tenant):
     record("theirs@example.com", "email", other_tenant.org, "support")
     values = set(selectors.audit_event_list(tenant.principal).values_list("identifier_value", flat=True))
     assert values == {"uid-g", "mine@example.com"}
-    f = selectors.SearchFilters(identifier="MINE@example.com")
-    assert selectors.audit_event_list(tenant.principal, f).count() == 1
-    f = selectors.SearchFilters(identifier="uid", prefix=True)
-    assert selectors.audit_event_list(tenant.principal, f).count() == 1
+    events = selectors.audit_event_list(tenant.principal)
+    assert AuditEventFilter({"q": "MINE@example.com"}, queryset=events).qs.count() == 1
+    assert AuditEventFilter({"q": "uid", "match": "prefix"}, queryset=events).qs.count() == 1
