@@ -5,6 +5,7 @@ Import from here; submodules are implementation details except ``generator``, ``
 """
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES, employee_buckets_in_range, score_buckets
+from audiences.engine.contract import DuckDBEngine, Engine, engine_for, register_backend, route_engines
 from audiences.engine.core import (
     IDENTITY_COLUMNS,
     EngineError,
@@ -31,6 +32,11 @@ from audiences.engine.summary import Summary, count_summary, value_counts_by_day
 __all__ = [
     "IDENTITY_COLUMNS",
     "EMPLOYEE_BUCKETS",
+    "DuckDBEngine",
+    "Engine",
+    "engine_for",
+    "register_backend",
+    "route_engines",
     "SCORES",
     "EngineError",
     "InputPathError",
