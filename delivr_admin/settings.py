@@ -305,6 +305,9 @@ DELIVR_STORAGE_OPTIONS = {
 }
 DELIVR_ENGINE_MEMORY_LIMIT = os.environ.get("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
 DELIVR_ENGINE_THREADS = env_int("DELIVR_ENGINE_THREADS", 2)
+# Value suggestions for days not counted yet are estimated from at most this many files of the window (and
+# marked approximate) while the exact count runs in the background; 0 always counts exactly first.
+DELIVR_VALUE_SAMPLE_FILES = env_int("DELIVR_VALUE_SAMPLE_FILES", 24)
 DELIVR_TASK_RETENTION_DAYS = env_int("DELIVR_TASK_RETENTION_DAYS", 7)
 # Jobs are one per partition; a Celery message runs several. A phase is split into about this many messages.
 DELIVR_TASK_COUNT_MESSAGES = env_int("DELIVR_TASK_COUNT_MESSAGES", 2)

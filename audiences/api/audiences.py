@@ -503,6 +503,10 @@ class AudienceFieldValuesApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         field = serializers.CharField()
+        approximate = serializers.BooleanField(
+            help_text="True when the counts were estimated from a sample of the window's files (rare values "
+            "may be missing); an exact count then runs in the background and later answers are exact."
+        )
         values = inline_serializer(
             "AudienceFieldValue",
             {"value": serializers.CharField(), "records": serializers.IntegerField()},
@@ -555,5 +559,9 @@ class AudienceFieldValuesApi(APIView):
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
         shown = value_selectors.suggestions(values, request.query_params.get("q", ""), limit=limit)
-        body = {"field": field, "values": [{"value": v.value, "records": v.rows} for v in shown]}
+        body = {
+            "field": field,
+            "approximate": any(v.approximate for v in values),
+            "values": [{"value": v.value, "records": v.rows} for v in shown],
+        }
         return Response(self.OutputSerializer(body).data)

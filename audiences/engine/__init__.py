@@ -27,7 +27,13 @@ from audiences.engine.core import (
 )
 from audiences.engine.paths import InputPathError, resolve_input_path
 from audiences.engine.sqlsafety import UnsafeExpression, validate_select, validate_where
-from audiences.engine.summary import Summary, count_summary, value_counts_by_day
+from audiences.engine.summary import (
+    Summary,
+    count_summary,
+    value_counts_by_day,
+    value_counts_sample,
+    values_present,
+)
 
 __all__ = [
     "IDENTITY_COLUMNS",
@@ -63,5 +69,7 @@ __all__ = [
     "validate_select",
     "validate_where",
     "value_counts_by_day",
+    "value_counts_sample",
+    "values_present",
     "write_csv_stream",
 ]

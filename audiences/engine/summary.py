@@ -6,6 +6,7 @@ partition pruning, WHERE allow-list and suppression anti-joins are exactly those
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from audiences.engine.core import (
@@ -15,6 +16,7 @@ from audiences.engine.core import (
     _plan,
     _query,
     _quote,
+    _read_parquet,
     _remote_errors,
     _scalar,
     profile_key_sql,
@@ -89,3 +91,61 @@ def value_counts_by_day(sel: Selection, column: str, per_day: int = 2000) -> dic
     for d, v, n in rows:
         out.setdefault(str(d), {})[str(v)] = int(n)
     return out
+
+
+def _text_column(plan, column: str) -> str:
+    lookup = {c.lower(): c for c in plan.columns}
+    name = lookup.get(column.lower())
+    if name is None:
+        raise EngineError(f"unknown column {column!r}")
+    return _quote(name)
+
+
+@_remote_errors
+def value_counts_sample(sel: Selection, column: str, max_files: int = 24) -> dict[str, int] | None:
+    """{value: estimated rows} of a text column over the selection from at most ``max_files`` of its files.
+
+    The files are spread evenly over the selection (sorted by day, prefix, score) and their counts scaled by
+    the selection's bytes over the sample's bytes (rows follow bytes closely within one dataset), so the
+    answer costs a bounded read whatever the window. Rare values can be missing. None when sampling would
+    not save a read (no more files than ``max_files``) or the tree is remote (file sizes unknown here).
+    """
+    plan = _plan(sel)
+    if plan.remote or len(plan.files) <= max(0, max_files) or max_files <= 0:
+        return None
+    step = len(plan.files) / max_files
+    picked = [plan.files[int(i * step + step / 2)] for i in range(max_files)]
+    sizes = {f: os.path.getsize(f) for f in plan.files}
+    scale = sum(sizes.values()) / max(1, sum(sizes[f] for f in picked))
+    col = _text_column(plan, column)
+    con = _connect()
+    try:
+        rows = con.execute(
+            f"SELECT {col} AS v, count(*) FROM {_read_parquet(picked, plan.hive)} "
+            f"WHERE {col} IS NOT NULL AND {col} <> '' GROUP BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(v): max(1, round(int(n) * scale)) for v, n in rows}
+
+
+@_remote_errors
+def values_present(sel: Selection, column: str, values: list[str]) -> set[str]:
+    """The ``values`` (compared ignoring case, answered lower-cased) that occur in the column over the
+    selection; stops at the first row of each, so values that exist cost little."""
+    wanted = sorted({str(v).strip().lower() for v in values if str(v).strip()})
+    if not wanted:
+        return set()
+    plan = _plan(sel)
+    col = _text_column(plan, column)
+    con = _connect()
+    found: set[str] = set()
+    try:
+        source = _query(con, sel, plan, project=False, suppress=False)
+        for value in wanted:
+            hit = con.execute(f"SELECT 1 FROM ({source}) WHERE lower({col}) = ? LIMIT 1", [value]).fetchall()
+            if hit:
+                found.add(value)
+    finally:
+        con.close()
+    return found

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.core.cache import cache
 
 from audiences import datasets, definitions, engine
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
 
+logger = logging.getLogger(__name__)
 CACHE_SECONDS = 6 * 3600  # a day's counts do not change once it has landed
 WARM_DAYS = 30
 MAX_SUGGESTIONS = 50
@@ -31,6 +35,7 @@ _ORDERED = {"company_employee_count": EMPLOYEE_BUCKETS, "score": SCORES}
 class ValueCount:
     value: str
     rows: int
+    approximate: bool = False  # estimated from a sample of the window's files (see _counts)
 
 
 def suggestible(field: str, columns: dict[str, str]) -> str | None:
@@ -47,11 +52,29 @@ def _day_key(root: str, field: str, day: str) -> str:
     return f"field-values:{digest}"
 
 
+def _sum(per_day: dict) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in per_day.values():
+        for value, n in counts.items():
+            total[value] = total.get(value, 0) + n
+    return total
+
+
 def _counts(
-    root: str, field: str, days: tuple[date, ...], hive: bool, *, cached_only: bool = False
-) -> dict[str, int] | None:
-    """{value: rows} over the days (all days when empty), from the per-day cache, counting missing days
-    (or answering None when ``cached_only`` and a day is missing)."""
+    root: str,
+    field: str,
+    days: tuple[date, ...],
+    hive: bool,
+    *,
+    cached_only: bool = False,
+    sample: bool = False,
+) -> tuple[dict[str, int], bool] | None:
+    """({value: rows} over the days (all days when empty), approximate?) from the per-day cache.
+
+    Days not cached are counted exactly and cached; with ``sample`` a window of many files is estimated from
+    a bounded sample instead (approximate, not cached) while its exact count runs in the background. None
+    when ``cached_only`` and a day is missing (nothing is read then).
+    """
     wanted = [d.isoformat() for d in days] if hive and days else None
     if wanted is None:  # the whole dataset: one cache entry for "every day"
         wanted_keys = {"*": _day_key(root, field, "*")}
@@ -60,27 +83,67 @@ def _counts(
     found = cache.get_many(list(wanted_keys.values()))
     per_day = {d: found[k] for d, k in wanted_keys.items() if k in found}
     missing = [d for d in wanted_keys if d not in per_day]
-    if missing and cached_only:
+    if not missing:
+        return _sum(per_day), False
+    if cached_only:
         return None
-    if missing:
-        sel = datasets.selection(
-            input_path=root, organization_ids=(), days=() if missing == ["*"] else missing, suppress=False
-        )
-        fresh = engine.value_counts_by_day(sel, field)
-        if missing == ["*"]:
-            total: dict[str, int] = {}
-            for counts in fresh.values():
-                for value, n in counts.items():
-                    total[value] = total.get(value, 0) + n
-            fresh = {"*": total}
-        to_store = {wanted_keys[d]: fresh.get(d, {}) for d in missing}
-        cache.set_many(to_store, CACHE_SECONDS)
-        per_day.update({d: fresh.get(d, {}) for d in missing})
-    total = {}
-    for counts in per_day.values():
-        for value, n in counts.items():
-            total[value] = total.get(value, 0) + n
-    return total
+    sel = datasets.selection(
+        input_path=root, organization_ids=(), days=() if missing == ["*"] else missing, suppress=False
+    )
+    if sample and settings.DELIVR_VALUE_SAMPLE_FILES > 0:
+        estimate = engine.value_counts_sample(sel, field, settings.DELIVR_VALUE_SAMPLE_FILES)
+        if estimate is not None:
+            _count_later(root, field, tuple(missing), wanted_keys)
+            return _sum({**per_day, "~": estimate}), True
+    per_day.update(_count_days(sel, field, missing, wanted_keys))
+    return _sum(per_day), False
+
+
+def _count_days(sel, field: str, missing: list[str], wanted_keys: dict[str, str]) -> dict[str, dict]:
+    """Exact counts of the missing days (or of "*", the whole dataset), stored in the cache."""
+    fresh = engine.value_counts_by_day(sel, field)
+    if missing == ["*"]:
+        fresh = {"*": _sum(fresh)}
+    cache.set_many({wanted_keys[d]: fresh.get(d, {}) for d in missing}, CACHE_SECONDS)
+    return {d: fresh.get(d, {}) for d in missing}
+
+
+_running: set[tuple] = set()
+_running_lock = threading.Lock()
+
+
+def _count_later(root: str, field: str, missing: tuple[str, ...], wanted_keys: dict[str, str]) -> None:
+    """Count the days exactly on a thread of this process (once per field and days at a time), so the next
+    suggestion is exact. This process's thread, not a worker task: the embedded default's cache is per
+    process, and a worker's count would never reach the web process."""
+    job = (root, field, missing)
+    with _running_lock:
+        if job in _running:
+            return
+        _running.add(job)
+
+    def run() -> None:
+        try:
+            sel = datasets.selection(
+                input_path=root,
+                organization_ids=(),
+                days=() if missing == ("*",) else missing,
+                suppress=False,
+            )
+            _count_days(sel, field, list(missing), wanted_keys)
+        except Exception:  # an unreadable dataset: the next request samples (and says so) again
+            logger.warning("exact value counts failed for %s", field, exc_info=True)
+        finally:
+            with _running_lock:
+                _running.discard(job)
+
+    threading.Thread(target=run, name=f"field-values-{field}", daemon=True).start()
+
+
+def counting_in_background() -> bool:
+    """Whether an exact count started by a sampled answer is still running (tests and benchmarks wait)."""
+    with _running_lock:
+        return bool(_running)
 
 
 def _window_days(window: dict, root: str, hive: bool) -> tuple[date, ...]:
@@ -92,32 +155,74 @@ def _window_days(window: dict, root: str, hive: bool) -> tuple[date, ...]:
 
 
 def field_values(
-    *, field: str, window: dict, input_path: str | None = None, cached_only: bool = False
+    *, field: str, window: dict, input_path: str | None = None, cached_only: bool = False, sample: bool = True
 ) -> list[ValueCount] | None:
     """Every value of ``field`` over the window with its rows: buckets in their order, others most frequent
     first. Empty for fields that are not suggested (identifiers, numbers) or unknown ones; None when
-    ``cached_only`` and some day of the window has not been counted yet (nothing is scanned then)."""
+    ``cached_only`` and some day of the window has not been counted yet (nothing is scanned then).
+
+    Uncounted days of a many-file window are estimated from a sample (each value ``approximate``; rare ones
+    may be missing) while the exact count runs in the background; ``sample=False`` counts them exactly.
+    """
     root = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
     columns = datasets.dataset_columns(root)
     name = suggestible(field, columns)
     if name is None:
         return []
     hive = "day" in columns
-    counts = _counts(root, name, _window_days(window, root, hive), hive, cached_only=cached_only)
-    if counts is None:
+    found = _counts(
+        root, name, _window_days(window, root, hive), hive, cached_only=cached_only, sample=sample
+    )
+    if found is None:
         return None
+    counts, approximate = found
     order = _ORDERED.get(name.lower())
     if order:
         rank = {b: i for i, b in enumerate(order)}
         items = sorted(counts.items(), key=lambda kv: (rank.get(kv[0].lower(), len(rank)), kv[0]))
     else:
         items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [ValueCount(v, n) for v, n in items]
+    return [ValueCount(v, n, approximate) for v, n in items]
+
+
+def condition_value_hint(*, condition: dict, window: dict) -> str | None:
+    """missing_value_hint for an equality condition of the live estimate, right from the first estimate.
+
+    The values come from the cache or, before the field was counted, from a bounded sample; a value the
+    sample lacks is looked up exactly (a rare value is not "missing") before the hint names it.
+    """
+    if condition.get("op") not in ("=", "in"):
+        return None
+    try:
+        values = field_values(field=condition["field"], window=window)
+        if values and values[0].approximate:
+            known = {v.value.lower() for v in values}
+            wanted = condition.get("value")
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            absent = [str(w) for w in wanted if str(w).strip().lower() not in known]
+            if absent:
+                values = values + [
+                    ValueCount(v, 0, True) for v in _present(condition["field"], window, absent)
+                ]
+    except Exception:  # an unreadable dataset: the estimate itself says so
+        return None
+    return missing_value_hint(condition, values or [])
+
+
+def _present(field: str, window: dict, values: list[str]) -> set[str]:
+    root = datasets.default_input_path()
+    columns = datasets.dataset_columns(root)
+    name = suggestible(field, columns)
+    if name is None:
+        return set()
+    hive = "day" in columns
+    days = _window_days(window, root, hive) if hive else ()
+    sel = datasets.selection(input_path=root, organization_ids=(), days=days, suppress=False)
+    return engine.values_present(sel, name, values)
 
 
 def cached_field_values(*, field: str, window: dict) -> list[ValueCount] | None:
-    """field_values of the default dataset from the cache alone (None when not all of it is cached): the
-    live estimate's "no such value" hint must not add a scan to every keystroke."""
+    """field_values of the default dataset from the cache alone (None when not all of it is cached)."""
     try:
         return field_values(field=field, window=window, cached_only=True)
     except Exception:  # an unreadable dataset: the estimate itself says so
@@ -168,5 +273,5 @@ def field_values_warm(*, input_path: str | None = None, days: int = WARM_DAYS) -
     out = {}
     for name in columns:
         if suggestible(name, columns):
-            out[name] = len(_counts(root, name, window, hive) or {})
+            out[name] = len((_counts(root, name, window, hive) or ({}, False))[0])
     return out

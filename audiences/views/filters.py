@@ -185,10 +185,13 @@ def condition_messages(data, exc: Exception | None) -> dict[str, str]:
     for group in groups:
         for row in group["rows"]:
             if _complete(row) and row["op"] in ("=", "in"):
-                values = value_selectors.cached_field_values(field=row["field"], window=window)
-                hint = value_selectors.missing_value_hint(
-                    {"field": row["field"], "op": row["op"], "value": _parsed(row["op"], row["value"])},
-                    values or [],
+                hint = value_selectors.condition_value_hint(
+                    condition={
+                        "field": row["field"],
+                        "op": row["op"],
+                        "value": _parsed(row["op"], row["value"]),
+                    },
+                    window=window,
                 )
                 if hint:
                     messages[row["key"]] = hint
