@@ -9,7 +9,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .errors import ApplicationError
+from .query import QueryIntegerField, query_parse
 
 # The largest offset a page may start at: far beyond any real list, and well inside the databases' 64-bit
 # OFFSET (2^63 and above failed in the driver with a 500).
@@ -28,30 +28,24 @@ class KeyedLimitOffsetPagination(LimitOffsetPagination):
     default_limit = 25
     max_limit = 1000
 
-    def get_limit(self, request: Request) -> int:
-        return self._bounded(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
-
-    def get_offset(self, request: Request) -> int:
-        return self._bounded(request, self.offset_query_param, 0, 0, MAX_OFFSET)
-
-    @staticmethod
-    def _bounded(request: Request, name: str, fallback: int, low: int, high: int) -> int:
-        raw = request.query_params.get(name)
-        if raw is None or raw == "":
-            return fallback
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise ApplicationError(f"{name} must be an integer.", code="invalid_request") from exc
-        if not low <= value <= high:
-            raise ApplicationError(f"{name} must be between {low} and {high}.", code="invalid_request")
-        return value
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.Query = type(
+            f"{cls.__name__}Query",
+            (serializers.Serializer,),
+            {
+                cls.limit_query_param: QueryIntegerField(
+                    low=1, high=cls.max_limit, default=cls.default_limit
+                ),
+                cls.offset_query_param: QueryIntegerField(low=0, high=MAX_OFFSET, default=0),
+            },
+        )
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list:
         """The page's rows (one query) and the total (one count), both parameters checked before either."""
         self.request = request
-        self.limit = self.get_limit(request)
-        self.offset = self.get_offset(request)
+        page = query_parse(self.Query, request)
+        self.limit, self.offset = page[self.limit_query_param], page[self.offset_query_param]
         rows = list(queryset[self.offset : self.offset + self.limit])
         self.count = queryset.count()
         return rows
@@ -61,13 +55,8 @@ class KeyedLimitOffsetPagination(LimitOffsetPagination):
 
     @classmethod
     def parameters(cls) -> list:
-        """The OpenAPI `limit` and `offset` query parameters with the bounds `get_limit`/`get_offset` enforce."""
-        from .schema import int_query_parameter
-
-        return [
-            int_query_parameter("limit", low=1, high=cls.max_limit, default=cls.default_limit),
-            int_query_parameter("offset", low=0, high=MAX_OFFSET, default=0),
-        ]
+        """The OpenAPI `limit` and `offset` query parameters: the serializer `paginate_queryset` validates."""
+        return [cls.Query]
 
     @classmethod
     def schema(cls, name: str, items: serializers.BaseSerializer) -> serializers.Serializer:

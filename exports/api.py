@@ -2,9 +2,7 @@
 per-object results; dry runs and connection tests. Credentials are write-only: responses name the saved ones.
 """
 
-import uuid
-
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +13,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictIntegerField, StrictUUIDField
 from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.query import QueryUUIDField, query_parse
 
 from . import selectors
 from .models import CheckStatus, ConnectionStatus, FailMode, Schedule, SyncMode
@@ -201,6 +200,10 @@ class ExportRunOutputSerializer(serializers.Serializer):
         return {k: request.build_absolute_uri(v) if request else v for k, v in links.items()}
 
 
+class ExportListQuery(serializers.Serializer):
+    project_id = QueryUUIDField(required=False, default=None, help_text="Only this project's exports.")
+
+
 class ExportPagination(KeyedLimitOffsetPagination):
     key = "exports"
 
@@ -228,10 +231,7 @@ class ExportListApi(APIView):
 
     @extend_schema(
         operation_id="exports_list",
-        parameters=[
-            OpenApiParameter("project_id", uuid.UUID, required=False),
-            *ExportPagination.parameters(),
-        ],
+        parameters=[ExportListQuery, *ExportPagination.parameters()],
         responses={
             200: ExportPagination.schema("ExportList", ExportOutputSerializer(many=True)),
             400: ERROR,
@@ -240,13 +240,8 @@ class ExportListApi(APIView):
     )
     def get(self, request):
         pager = ExportPagination()
-        project_id = request.query_params.get("project_id")
-        if project_id:
-            try:
-                project_id = uuid.UUID(project_id)
-            except ValueError as exc:
-                raise ApplicationError("project_id must be a UUID.", code="invalid_request") from exc
-        exports = selectors.export_list(principal_of(request), project_id=project_id or None)
+        query = query_parse(ExportListQuery, request)
+        exports = selectors.export_list(principal_of(request), project_id=query["project_id"])
         page = pager.paginate_queryset(exports, request)
         return pager.get_paginated_response(ExportOutputSerializer(page, many=True).data)
 

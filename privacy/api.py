@@ -28,6 +28,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField
 from delivr_admin.parsers import JSONParser
 from delivr_admin.permissions import principal_of
+from delivr_admin.query import QueryIntegerField, query_parse
 from delivr_admin.ratelimit import client_ip, rate_limit_hit
 
 from . import selectors, services
@@ -252,6 +253,13 @@ class CanManageOptOuts(BasePermission):
         return request.method in ("GET", "HEAD", "OPTIONS") or principal.role != Role.MARKETER
 
 
+class OptOutListQuery(serializers.Serializer):
+    identifier = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="An identifier, or the start of one."
+    )
+    limit = QueryIntegerField(low=1, high=1000, default=100)
+
+
 class OptOutListApi(APIView):
     permission_classes = [CanManageOptOuts]
 
@@ -262,22 +270,15 @@ class OptOutListApi(APIView):
         opted_out_at = OptOutTimeField(required=False)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("identifier", OpenApiTypes.STR, OpenApiParameter.QUERY),
-            OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY),
-        ],
+        parameters=[OptOutListQuery],
         responses={200: OptOutOutputSerializer(many=True), 400: ERROR, 401: ERROR},
     )
     def get(self, request):
+        query = query_parse(OptOutListQuery, request)
         search = OptOutFilter(
-            {"q": request.query_params.get("identifier", "")},
-            queryset=selectors.optout_list(principal_of(request)),
+            {"q": query["identifier"]}, queryset=selectors.optout_list(principal_of(request))
         )
-        try:
-            limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
-        except ValueError as exc:
-            raise ApplicationError("limit must be an integer.", code="invalid_request") from exc
-        entries = search.searched(when_invalid="none")[:limit]
+        entries = search.searched(when_invalid="none")[: query["limit"]]
         return Response(OptOutOutputSerializer(entries, many=True).data)
 
     @extend_schema(

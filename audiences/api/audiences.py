@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -37,7 +35,13 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictCharField, StrictUUIDField
 from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.schema import int_query_parameter
+from delivr_admin.query import (
+    QueryChoiceField,
+    QueryDateField,
+    QueryIntegerField,
+    QueryUUIDField,
+    query_parse,
+)
 
 PREVIEW_DEFAULT, PREVIEW_MAX = 25, 1000
 SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
@@ -152,30 +156,48 @@ class AudienceOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-def _query_int(request, name: str, *, default: int | None, low: int, high: int) -> int | None:
-    """An integer query parameter within [low, high]; a 400 naming the bounds otherwise."""
-    raw = request.query_params.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApplicationError(f"{name} must be an integer from {low:,} to {high:,}.") from exc
-    if not low <= value <= high:
-        raise ApplicationError(f"{name} must be from {low:,} to {high:,}; got {value:,}.")
-    return value
+class AudienceListQuery(serializers.Serializer):
+    project_id = QueryUUIDField(required=False, default=None, help_text="Only this project's audiences.")
 
 
-def _query_uuid(request, name: str, *, required: bool) -> uuid.UUID | None:
-    raw = request.query_params.get(name)
-    if raw is None or not raw.strip():
-        if required:
-            raise ApplicationError(f"{name} is required.", code="invalid_request")
-        return None
-    try:
-        return uuid.UUID(raw.strip())
-    except ValueError as exc:
-        raise ApplicationError(f"{name} must be a valid UUID.", code="invalid_request") from exc
+class AudiencePreviewQuery(serializers.Serializer):
+    limit = QueryIntegerField(low=1, high=PREVIEW_MAX, default=PREVIEW_DEFAULT)
+
+
+class AudienceSampleQuery(serializers.Serializer):
+    limit = QueryIntegerField(low=1, high=SAMPLE_MAX, default=SAMPLE_DEFAULT)
+
+
+class AudienceDownloadQuery(serializers.Serializer):
+    project_id = QueryUUIDField(help_text="The audience's project.")
+    record_limit = QueryIntegerField(low=0, high=RECORD_LIMIT_MAX, default=0, note="; 0 means no limit.")
+    rows = QueryChoiceField(
+        DOWNLOAD_ROWS,
+        default="people",
+        message="Must be people (one row per person) or records (one row per intent record).",
+        help_text=(
+            "people (default): one row per person — the attributes of their most recent record "
+            "(by seen_at), intent_frequency = the number of their intent records in the audience, "
+            "impression_count = the sum over those records, last_seen_at = the newest seen_at; "
+            "record_limit then counts people. records: one row per intent record, the dataset's "
+            "columns as stored. A person is person_id, or for a list without one the email."
+        ),
+    )
+
+
+class AudienceFieldValuesQuery(serializers.Serializer):
+    lookback_days = QueryIntegerField(
+        low=1,
+        high=definitions.MAX_LOOKBACK_DAYS,
+        default=None,
+        note="; days ending on the newest day with data (or give date_from and date_to; neither: all)",
+    )
+    date_from = QueryDateField(required=False, default=None, help_text="Start of a date range.")
+    date_to = QueryDateField(required=False, default=None, help_text="End of a date range.")
+    q = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="Only values containing this (any case)."
+    )
+    limit = QueryIntegerField(low=1, high=1000, default=50)
 
 
 def _engine_errors(exc: engine.EngineError) -> ApplicationError:
@@ -201,10 +223,7 @@ class AudienceListApi(APIView):
 
     @extend_schema(
         operation_id="audiences_list",
-        parameters=[
-            OpenApiParameter("project_id", OpenApiTypes.UUID, description="Only this project's audiences."),
-            *AudiencePagination.parameters(),
-        ],
+        parameters=[AudienceListQuery, *AudiencePagination.parameters()],
         responses={
             200: AudiencePagination.schema("AudienceList", AudienceOutputSerializer(many=True)),
             400: ERROR,
@@ -213,8 +232,8 @@ class AudienceListApi(APIView):
     )
     def get(self, request):
         pager = AudiencePagination()
-        project_id = _query_uuid(request, "project_id", required=False)
-        audiences = audience_selectors.audience_list(principal_of(request), project_id=project_id)
+        query = query_parse(AudienceListQuery, request)
+        audiences = audience_selectors.audience_list(principal_of(request), project_id=query["project_id"])
         page = pager.paginate_queryset(audiences, request)
         return pager.get_paginated_response(AudienceOutputSerializer(page, many=True).data)
 
@@ -344,7 +363,7 @@ class AudienceRefreshApi(APIView):
 
 class AudiencePreviewApi(APIView):
     @extend_schema(
-        parameters=[int_query_parameter("limit", low=1, high=PREVIEW_MAX, default=PREVIEW_DEFAULT)],
+        parameters=[AudiencePreviewQuery],
         responses={
             200: inline_serializer(
                 "AudiencePreview",
@@ -361,7 +380,7 @@ class AudiencePreviewApi(APIView):
         },
     )
     def get(self, request, audience_id):
-        limit = _query_int(request, "limit", default=PREVIEW_DEFAULT, low=1, high=PREVIEW_MAX)
+        limit = query_parse(AudiencePreviewQuery, request)["limit"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
             sel = audience_selectors.audience_selection(audience)
@@ -374,7 +393,7 @@ class AudiencePreviewApi(APIView):
 
 class AudienceSampleApi(APIView):
     @extend_schema(
-        parameters=[int_query_parameter("limit", low=1, high=SAMPLE_MAX, default=SAMPLE_DEFAULT)],
+        parameters=[AudienceSampleQuery],
         responses={
             200: inline_serializer(
                 "AudienceSample",
@@ -405,7 +424,7 @@ class AudienceSampleApi(APIView):
         },
     )
     def get(self, request, audience_id):
-        limit = _query_int(request, "limit", default=SAMPLE_DEFAULT, low=1, high=SAMPLE_MAX)
+        limit = query_parse(AudienceSampleQuery, request)["limit"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
             contacts = engine.sample(audience_selectors.audience_selection(audience), limit)
@@ -430,27 +449,7 @@ class AudienceDownloadApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "project_id", OpenApiTypes.UUID, required=True, description="The audience's project."
-            ),
-            int_query_parameter(
-                "record_limit", low=0, high=RECORD_LIMIT_MAX, default=0, note="; 0 means no limit."
-            ),
-            OpenApiParameter(
-                "rows",
-                OpenApiTypes.STR,
-                enum=list(DOWNLOAD_ROWS),
-                default="people",
-                description=(
-                    "people (default): one row per person — the attributes of their most recent record "
-                    "(by seen_at), intent_frequency = the number of their intent records in the audience, "
-                    "impression_count = the sum over those records, last_seen_at = the newest seen_at; "
-                    "record_limit then counts people. records: one row per intent record, the dataset's "
-                    "columns as stored. A person is person_id, or for a list without one the email."
-                ),
-            ),
-        ],
+        parameters=[AudienceDownloadQuery],
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.BINARY,
@@ -466,14 +465,8 @@ class AudienceDownloadApi(APIView):
         },
     )
     def get(self, request, audience_id):
-        project_id = _query_uuid(request, "project_id", required=True)
-        record_limit = _query_int(request, "record_limit", default=0, low=0, high=RECORD_LIMIT_MAX)
-        rows = (request.query_params.get("rows") or "people").strip().lower()
-        if rows not in DOWNLOAD_ROWS:
-            raise ApplicationError(
-                "rows must be people (one row per person) or records (one row per intent record).",
-                code="invalid_request",
-            )
+        query = query_parse(AudienceDownloadQuery, request)
+        project_id, record_limit, rows = query["project_id"], query["record_limit"], query["rows"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         if audience.project_id != project_id:
             raise ApplicationError(
@@ -515,16 +508,7 @@ class AudienceFieldValuesApi(APIView):
 
     @extend_schema(
         operation_id="audience_field_values",
-        parameters=[
-            int_query_parameter(
-                "lookback_days", low=1, high=definitions.MAX_LOOKBACK_DAYS, default=None,
-                note="; days ending on the newest day with data (or give date_from and date_to; neither: all)",
-            ),
-            OpenApiParameter("date_from", OpenApiTypes.DATE, description="Start of a date range."),
-            OpenApiParameter("date_to", OpenApiTypes.DATE, description="End of a date range."),
-            OpenApiParameter("q", OpenApiTypes.STR, description="Only values containing this (any case)."),
-            int_query_parameter("limit", low=1, high=1000, default=50),
-        ],
+        parameters=[AudienceFieldValuesQuery],
         responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 409: ERROR},
         description=(
             "Score and company_employee_count values come in bucket order, others most frequent first. "
@@ -536,18 +520,15 @@ class AudienceFieldValuesApi(APIView):
         from audiences import datasets
         from audiences.selectors import values as value_selectors
 
-        limit = _query_int(request, "limit", default=50, low=1, high=1000)
-        lookback = _query_int(
-            request, "lookback_days", default=None, low=1, high=definitions.MAX_LOOKBACK_DAYS
-        )
-        window: dict = {"lookback_days": lookback}
-        if request.query_params.get("date_from") or request.query_params.get("date_to"):
+        query = query_parse(AudienceFieldValuesQuery, request)
+        window: dict = {"lookback_days": query["lookback_days"]}
+        if query["date_from"] or query["date_to"]:
             window = {
-                "date_from": request.query_params.get("date_from"),
-                "date_to": request.query_params.get("date_to"),
+                "date_from": query["date_from"] and query["date_from"].isoformat(),
+                "date_to": query["date_to"] and query["date_to"].isoformat(),
             }
-            if lookback is not None:
-                window["lookback_days"] = lookback
+            if query["lookback_days"] is not None:
+                window["lookback_days"] = query["lookback_days"]
         definitions.definition_normalize(window, {})  # a window in words or a 400
         try:
             columns = datasets.dataset_columns(datasets.default_input_path())
@@ -558,7 +539,7 @@ class AudienceFieldValuesApi(APIView):
             values = value_selectors.field_values(field=field, window=window) or []
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
-        shown = value_selectors.suggestions(values, request.query_params.get("q", ""), limit=limit)
+        shown = value_selectors.suggestions(values, query["q"], limit=query["limit"])
         body = {
             "field": field,
             "approximate": any(v.approximate for v in values),

@@ -22,6 +22,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.fields import StrictUUIDField
 from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.query import QueryChoiceField, query_parse
 
 BATCH_MAX = 1000
 
@@ -73,13 +74,9 @@ def list_body(contact_list, request) -> dict:
     ).data
 
 
-def _choice(request, name: str, choices) -> str | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    if value not in choices:
-        raise ApplicationError(f"{name} must be one of: {', '.join(choices)}.")
-    return value
+class ContactListListQuery(serializers.Serializer):
+    type = QueryChoiceField(ListType.values, default=None, help_text="Only lists of this type.")
+    source = QueryChoiceField(ListSource.values, default=None, help_text="Only lists from this source.")
 
 
 class ContactListPagination(KeyedLimitOffsetPagination):
@@ -100,11 +97,7 @@ class ContactListListApi(APIView):
 
     @extend_schema(
         operation_id="lists_list",
-        parameters=[
-            OpenApiParameter("type", str, enum=ListType.values),
-            OpenApiParameter("source", str, enum=ListSource.values),
-            *ContactListPagination.parameters(),
-        ],
+        parameters=[ContactListListQuery, *ContactListPagination.parameters()],
         responses={
             200: ContactListPagination.schema("ContactListPage", ContactListOutputSerializer(many=True)),
             400: ERROR,
@@ -112,10 +105,9 @@ class ContactListListApi(APIView):
     )
     def get(self, request):
         pager = ContactListPagination()
+        query = query_parse(ContactListListQuery, request)
         lists = list_selectors.contact_list_list(
-            principal_of(request),
-            type=_choice(request, "type", ListType.values),
-            source=_choice(request, "source", ListSource.values),
+            principal_of(request), type=query["type"], source=query["source"]
         )
         page = pager.paginate_queryset(lists, request)
         return pager.get_paginated_response([list_body(c, request) for c in page])
