@@ -13,6 +13,13 @@ Failed API authentication uses the same buckets through `rate_limit_wait` (a rea
 key lookup) and `rate_limit_hit` (counting the failure). Sign-ins count each attempt up front (so that 32
 concurrent attempts cannot all pass the check before the first failure is counted) and give it back with
 `rate_limit_refund` when the password was right.
+
+Outbound budgets (exports/pacing.py: HubSpot per portal, Brevo per account) live in the same store as rolling
+windows rather than buckets, the rule those destinations enforce: `window_book` books the key's next slot (at
+once while the last `window` seconds hold fewer than `budget` slots, else when the oldest leaves the window)
+and `window_defer` moves every later slot past a destination's Retry-After. On SQLite the read-modify-write
+runs under `BEGIN IMMEDIATE` (the file's write lock), on Redis in one Lua script, so every process books from
+one budget.
 """
 
 import os
@@ -48,6 +55,33 @@ if tat then redis.call('SET', KEYS[1], tostring(tonumber(tat) - tonumber(ARGV[1]
 return 0
 """
 
+_WINDOW_BOOK_LUA = """
+local now = tonumber(ARGV[1])
+local budget = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local at = now
+local untilv = tonumber(redis.call('GET', KEYS[2]) or '0')
+if untilv > at then at = untilv end
+local times = redis.call('LRANGE', KEYS[1], -budget, -1)
+if #times >= budget then
+  local free = tonumber(times[1]) + window
+  if free > at then at = free end
+end
+redis.call('RPUSH', KEYS[1], tostring(at))
+redis.call('LTRIM', KEYS[1], -budget, -1)
+redis.call('PEXPIRE', KEYS[1], math.ceil((at - now + window) * 1000) + 60000)
+return tostring(at - now)
+"""
+
+_WINDOW_DEFER_LUA = """
+local at = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if at > current then
+  redis.call('SET', KEYS[1], tostring(at), 'PX', math.ceil((at - tonumber(ARGV[2])) * 1000) + 60000)
+end
+return 0
+"""
+
 # Right-hand sides of SET see the row's old values, so `ok` and `tat` are decided from the same read.
 _GCRA_SQL = """
 INSERT INTO buckets (key, tat, ok) VALUES (:key, :now + :interval, 1)
@@ -76,6 +110,12 @@ class _SqliteBuckets:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL, ok INTEGER)"
         )
+        # `times`: the unix times of the key's last slots booked, space-separated, oldest first; `last` the
+        # latest of them (for pruning).
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, until REAL NOT NULL DEFAULT 0,"
+            " last REAL NOT NULL DEFAULT 0, times TEXT NOT NULL DEFAULT '')"
+        )
         self._local.conn, self._local.key = conn, (os.getpid(), path)
         return conn
 
@@ -96,9 +136,46 @@ class _SqliteBuckets:
 
     def reset(self, key: str) -> None:
         self._connection().execute("DELETE FROM buckets WHERE key = ?", (key,))
+        self._connection().execute("DELETE FROM windows WHERE key = ?", (key,))
 
     def reset_all(self) -> None:
         self._connection().execute("DELETE FROM buckets")
+        self._connection().execute("DELETE FROM windows")
+
+    def window_book(self, key: str, now: float, budget: int, window: float) -> float:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: one process's read-modify-write at a time
+        try:
+            row = conn.execute("SELECT until, times FROM windows WHERE key = ?", (key,)).fetchone()
+            until, times = (row[0], [float(t) for t in row[1].split()]) if row else (0.0, [])
+            times = times[-budget:]
+            at = max(now, until)
+            if len(times) >= budget:
+                at = max(at, times[0] + window)
+            kept = " ".join(repr(t) for t in (times + [at])[-budget:])
+            conn.execute(
+                "INSERT INTO windows (key, until, last, times) VALUES (?, 0, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET last = excluded.last, times = excluded.times",
+                (key, at, kept),
+            )
+            if random.random() < 0.001:  # windows long past hold no information
+                conn.execute("DELETE FROM windows WHERE max(until, last) < ?", (now - 3600,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return max(0.0, at - now)
+
+    def window_defer(self, key: str, at: float, now: float) -> None:
+        self._connection().execute(
+            "INSERT INTO windows (key, until, times) VALUES (?, ?, '')"
+            " ON CONFLICT (key) DO UPDATE SET until = max(until, excluded.until)",
+            (key, at),
+        )
+
+    def window_until(self, key: str) -> float:
+        row = self._connection().execute("SELECT until FROM windows WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else 0.0
 
 
 class _RedisBuckets:
@@ -124,6 +201,24 @@ class _RedisBuckets:
     def reset(self, key: str) -> None:
         full_key, client = self._client(key)
         client.delete(full_key)
+
+    def _window_keys(self, key: str):
+        times_key = self.cache.make_and_validate_key(f"win:{key}")
+        until_key = self.cache.make_and_validate_key(f"win-until:{key}")
+        return times_key, until_key, self.cache._cache.get_client(times_key, write=True)
+
+    def window_book(self, key: str, now: float, budget: int, window: float) -> float:
+        times_key, until_key, client = self._window_keys(key)
+        args = (repr(now), str(budget), repr(window))
+        return max(0.0, float(client.eval(_WINDOW_BOOK_LUA, 2, times_key, until_key, *args)))
+
+    def window_defer(self, key: str, at: float, now: float) -> None:
+        _, until_key, client = self._window_keys(key)
+        client.eval(_WINDOW_DEFER_LUA, 1, until_key, repr(at), repr(now))
+
+    def window_until(self, key: str) -> float:
+        _, until_key, client = self._window_keys(key)
+        return float(client.get(until_key) or 0.0)
 
     def reset_all(self) -> None:
         self.cache.clear()
@@ -159,6 +254,25 @@ def rate_limit_refund(key: str, *, rate: float) -> None:
     """Gives back one request counted against `key` (an attempt counted up front that turned out fine)."""
     if rate > 0:
         _store().refund(key, 1.0 / rate)
+
+
+def window_book(key: str, *, budget: int, window_seconds: float) -> float:
+    """Books `key`'s next slot of `budget` per rolling `window_seconds`; returns the seconds until it."""
+    if budget <= 0 or window_seconds <= 0:
+        return 0.0
+    return _store().window_book(key, time.time(), budget, window_seconds)
+
+
+def window_defer(key: str, seconds: float) -> None:
+    """No slot of `key` starts before `seconds` from now (a destination's Retry-After), in every process."""
+    if seconds > 0:
+        now = time.time()
+        _store().window_defer(key, now + seconds, now)
+
+
+def window_until(key: str) -> float:
+    """The unix time before which no slot of `key` starts (0: no Retry-After pending)."""
+    return _store().window_until(key)
 
 
 def rate_limit_reset(key: str) -> None:

@@ -155,17 +155,6 @@ class ExportRun(models.Model):
         return self.status in ACTIVE_RUN_STATUSES
 
 
-class PacingSlot(models.Model):
-    """One outbound budget's recent request slots (exports/pacing.py), shared by every process."""
-
-    key = models.CharField(max_length=120, primary_key=True)
-    tat = models.FloatField(help_text="Unix time before which no slot starts (a Retry-After).")
-    times = models.JSONField(default=list, blank=True, help_text="Unix times of the last slots booked.")
-
-    def __str__(self) -> str:
-        return self.key
-
-
 class CheckStatus(models.TextChoices):
     PENDING = "pending"
     OK = "ok"

@@ -31,11 +31,11 @@ def test_rate_limit_wait_says_when_the_next_request_is_allowed(monkeypatch):
 
 def _hammer(args):
     key, deadline = args
-    allowed = 0
+    allowed, first = 0, ratelimit.time.time()
     while ratelimit.time.time() < deadline:
         if ratelimit.rate_limit_hit(key, rate=25, burst=50) is None:
             allowed += 1
-    return allowed
+    return allowed, first
 
 
 def test_rate_limit_is_shared_by_processes():
@@ -47,5 +47,8 @@ def test_rate_limit_is_shared_by_processes():
     key = f"test:shared:{time.time()}"
     deadline = time.time() + 3.0
     with multiprocessing.get_context("fork").Pool(4) as pool:
-        allowed = sum(pool.map(_hammer, [(key, deadline)] * 4))
-    assert 50 + 25 * 3 - 5 <= allowed <= 50 + 25 * 3 + 5
+        results = pool.map(_hammer, [(key, deadline)] * 4)
+    allowed = sum(count for count, _ in results)
+    # the bucket refills from the first hit on; a loaded machine may start the workers late
+    expected = 50 + 25 * (deadline - min(first for _, first in results))
+    assert expected - 5 <= allowed <= expected + 5

@@ -7,7 +7,6 @@ import time
 
 import pyarrow as pa
 import pytest
-from django.conf import settings as django_settings
 
 from exports import pacing
 from exports.destinations.base import BatchContext, get_destination
@@ -82,17 +81,14 @@ def test_two_senders_to_one_portal_share_its_budget(limited):
 
 @pytest.mark.django_db
 def test_retry_after_when_429_defers_every_sender_of_the_portal(limited):
-    from exports.models import PacingSlot
-
     limited.fail_next(1, status=429, retry_after=1, path_contains="contacts/batch/upsert")
     first = _destination(limited)
     before = time.time()
     _write(first, 0, 1)
     refused, accepted = limited.calls("POST", "contacts/batch/upsert")
     assert (refused.status, accepted.status) == (429, 200) and accepted.at - refused.at >= 0.95
-    # the portal's shared slot moved past the Retry-After: another run for this portal waits too
-    if not django_settings.CACHE_URL:  # the embedded default keeps the portal's slot in the database
-        assert PacingSlot.objects.get(key=first.portal_key).tat >= before + 1.0
+    # the portal's shared slot moved past the Retry-After (in the shared store): another run for it waits too
+    assert pacing.pace_deferred_until(first.portal_key) >= before + 1.0
     other = _destination(limited)
     assert other.portal_key == first.portal_key
 
@@ -149,3 +145,98 @@ def test_hubspot_run_when_paced_never_exceeds_the_standins_limit_and_knows_its_t
     assert limited.rate_limited == 0 and limited.max_in_window <= 8
     got = tenant.jwt().get(f"/api/v1/exports/{run.export_id}/runs/{run.id}").json()
     assert got["records_expected"] == 600 and got["seconds_left"] is None  # finished: nothing left
+
+
+def _book_in_process(args):
+    key, count = args
+    from django.db import connections
+
+    connections.close_all()  # the parent's connections are not this process's
+    return [pacing.pace_book(key, limit=12, window_seconds=30) for _ in range(count)]
+
+
+def test_two_processes_when_booking_one_portal_share_one_budget():
+    """Two OS processes book slots of one portal: between them only the one budget (11 of a limit of 12) go at
+    once, the rest wait for the window, whichever store is configured (SQLite file by default, Redis)."""
+    import multiprocessing
+
+    key = f"shared-portal-{time.time()}"
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        waits = sum(pool.map(_book_in_process, [(key, 10), (key, 10)]), [])
+    assert len(waits) == 20
+    assert sum(1 for wait in waits if wait == 0) == 11
+    assert all(29 <= wait <= 31 for wait in waits if wait > 0)  # one rolling window of 30.3 s later
+
+
+def _defer_in_process(key):
+    pacing.pace_defer(key, 20)
+
+
+def test_retry_after_when_told_to_one_process_defers_the_others():
+    import multiprocessing
+
+    key = f"deferred-portal-{time.time()}"
+    process = multiprocessing.get_context("fork").Process(target=_defer_in_process, args=(key,))
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    assert pacing.pace_book(key, limit=100, window_seconds=10) == pytest.approx(20, abs=0.5)
+
+
+def test_embedded_default_when_pacing_keeps_state_in_the_ratelimit_file_not_the_database(settings):
+    import sqlite3
+
+    if settings.CACHE_URL:
+        pytest.skip("CACHE_URL is set: the shared store is Redis (see the Redis test)")
+    pacing.pace_book("file-portal", limit=10, window_seconds=10)
+    pacing.pace_defer("file-portal", 3)
+    with sqlite3.connect(settings.DELIVR_RATELIMIT_DB) as conn:
+        until, times = conn.execute(
+            "SELECT until, times FROM windows WHERE key = 'pace:file-portal'"
+        ).fetchone()
+    assert until >= time.time() + 2 and len(times.split()) == 1
+
+
+def _redis_url() -> str:
+    import os
+
+    return os.environ.get("DELIVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def test_redis_when_configured_holds_the_pacing_state(settings):
+    import redis
+
+    url = _redis_url()
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis answers at {url} (CI runs one)")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "t",
+        }
+    }
+    from django.core.cache import caches
+
+    key = f"redis-portal-{time.time()}"
+    try:
+        assert [pacing.pace_book(key, limit=3, window_seconds=10) for _ in range(2)] == [0, 0]
+        assert pacing.pace_book(key, limit=3, window_seconds=10) == pytest.approx(10.1, abs=0.2)
+        pacing.pace_defer(key, 50)
+        assert pacing.pace_deferred_until(key) >= time.time() + 49
+        stored = caches["default"].make_and_validate_key(f"win:pace:{key}")
+        assert client.llen(stored) == 2  # the last `budget` slots, in Redis
+    finally:
+        caches["default"].clear()
+        caches["default"].close()
+    import sqlite3
+
+    with sqlite3.connect(settings.DELIVR_RATELIMIT_DB) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, until REAL NOT NULL DEFAULT 0,"
+            " last REAL NOT NULL DEFAULT 0, times TEXT NOT NULL DEFAULT '')"
+        )
+        assert conn.execute("SELECT count(*) FROM windows WHERE key = ?", (f"pace:{key}",)).fetchone()[0] == 0
