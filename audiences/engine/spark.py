@@ -1,0 +1,568 @@
+"""Spark engine: the same reads as the DuckDB engine, run by a Spark cluster through Spark Connect.
+
+For data that outgrows one worker. The product holds only the thin client (``pyspark-client``: gRPC and
+Arrow, no JVM); the cluster reads the Parquet tree itself, so the root must be a path the cluster can read
+(a shared folder, or ``s3a://``/``gs://`` with the cluster's own credentials).
+
+What stays with the product: listing the partitions of a selection (the same listing the DuckDB engine
+uses, so both read exactly the same folders) and validating the WHERE with the allow-list
+(:func:`audiences.engine.sqlsafety.validate_where`); the validated DuckDB SQL is transpiled by sqlglot to
+Spark SQL. Partition type inference is off: ``prefix`` and ``score`` stay strings and ``day`` is cast to a
+DATE, as DuckDB's ``hive_types`` give them. Opt-outs are removed with left anti-joins against the
+registry's identifiers (sent once per query as a local relation), exactly the matches the DuckDB engine
+makes. Rows come back as Arrow batches streamed from the server: unloads and CSV downloads hold one batch
+at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import sqlglot
+
+from audiences.engine.core import (
+    HASHED_EMAIL_COLUMNS,
+    IDENTITY_COLUMNS,
+    EngineError,
+    Selection,
+    Suppression,
+    list_partitions,
+    profile_key_sql,
+)
+from audiences.engine.paths import is_remote
+from audiences.engine.sqlsafety import validate_where
+from audiences.engine.summary import Summary
+from delivr_admin import csvsafe
+
+if TYPE_CHECKING:  # the thin client is imported when a SparkEngine is first used, not at Django start
+    from pyspark.sql import DataFrame, SparkSession
+
+HIVE_GLOB = "day=*/prefix=*/score=*"
+_SPARK_TO_DUCKDB = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "timestamp_ntz": "TIMESTAMP",
+    "binary": "BLOB",
+}
+
+
+def to_spark_sql(duckdb_sql: str) -> str:
+    """Spark SQL for an expression written in DuckDB's dialect (validated WHERE, csvsafe, profile key)."""
+    return sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
+
+
+def _spark_path(path: str) -> str:
+    """The path as the cluster's Hadoop filesystems name it (``s3://`` is ``s3a://`` there)."""
+    return "s3a://" + path[len("s3://") :] if path.startswith("s3://") else path
+
+
+def _duckdb_type(spark_type: Any) -> str:
+    name = spark_type.simpleString()
+    if name.startswith("decimal"):
+        return name.upper()
+    return _SPARK_TO_DUCKDB.get(name, name.upper())
+
+
+def _spark_errors(func: Callable) -> Callable:
+    """Spark's failures (analysis errors, a lost connection) become EngineError, as DuckDB's do."""
+
+    @functools.wraps(func)
+    def wrapper(self: SparkEngine, *args: Any, **kwargs: Any) -> Any:
+        from pyspark.errors import PySparkException
+
+        try:
+            return func(self, *args, **kwargs)
+        except PySparkException as exc:
+            raise EngineError(
+                f"spark: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
+
+    return wrapper
+
+
+class SparkEngine:
+    """Reads of hive-partitioned audience Parquet run on a Spark cluster at ``remote`` (``sc://host:port``).
+
+    Same operations, arguments and answers as the DuckDB engine; one Spark Connect session per process.
+    """
+
+    name = "spark"
+
+    def __init__(self, remote: str) -> None:
+        if not remote.startswith("sc://"):
+            raise EngineError(f"Spark Connect address must start with sc:// (got {remote!r})")
+        self.remote = remote
+        self._session: SparkSession | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SparkEngine({self.remote!r})"
+
+    # -----------------------------------------------------------------------------------------------------
+    # session and frames
+
+    def session(self) -> SparkSession:
+        """This process's Spark Connect session (a new one after fork: gRPC channels do not survive it)."""
+        with self._lock:
+            if self._session is None or self._pid != os.getpid():
+                from pyspark.sql import SparkSession
+
+                session = SparkSession.builder.remote(self.remote).create()
+                session.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+                session.conf.set("spark.sql.session.timeZone", "UTC")
+                self._session, self._pid = session, os.getpid()
+            return self._session
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None and self._pid == os.getpid():
+                self._session.stop()
+            self._session = None
+
+    def _reader(self, hive: bool) -> Any:
+        reader = self.session().read.option("pathGlobFilter", "*.parquet")
+        return reader if hive else reader.option("recursiveFileLookup", "true")
+
+    def _is_hive(self, root: str) -> bool:
+        if is_remote(root):
+            return bool(list_partitions(Selection(root)))
+        if not os.path.isdir(root):
+            raise EngineError(f"input path is not a directory: {root}")
+        return any(n.startswith("day=") and os.path.isdir(os.path.join(root, n)) for n in os.listdir(root))
+
+    def _whole(self, root: str, hive: bool) -> DataFrame:
+        """Every row of the tree (hive: partition columns typed as the DuckDB engine types them)."""
+        from pyspark.sql import functions as F
+
+        path = _spark_path(root)
+        if not hive:
+            return self._reader(False).parquet(path)
+        df = self._reader(True).option("basePath", path).parquet(f"{path.rstrip('/')}/{HIVE_GLOB}")
+        return df.withColumn("day", F.to_date("day"))
+
+    def _frame(
+        self,
+        sel: Selection,
+        partitions: Sequence[str] | None = None,
+        *,
+        suppress: bool = True,
+        project: bool = False,
+        limit: int | None = None,
+    ) -> tuple[DataFrame, dict[str, str], bool]:
+        """(frame of the selection after WHERE and suppression, column types, is_hive)."""
+        from pyspark.sql import functions as F
+
+        root = sel.input_path
+        hive = self._is_hive(root)
+        keys = list_partitions(sel) if hive else []
+        if partitions is not None and partitions != [""]:
+            missing = [p for p in partitions if p not in keys]
+            if missing:
+                raise EngineError(f"partition {missing[0]!r} is not in the selection")
+            keys = list(partitions)
+        try:
+            if hive and keys:
+                path = _spark_path(root)
+                dirs = [f"{path.rstrip('/')}/{key}" for key in keys]
+                df = self._reader(True).option("basePath", path).parquet(*dirs)
+                df = df.withColumn("day", F.to_date("day"))
+            else:
+                df = self._whole(root, hive)
+                if hive:  # nothing of the tree is selected: its schema, no rows
+                    df = df.where(F.lit(False))
+            columns = {f.name: _duckdb_type(f.dataType) for f in df.schema.fields}
+        except Exception as exc:
+            if type(exc).__name__ in ("AnalysisException", "PySparkException") or "PATH_NOT_FOUND" in str(
+                exc
+            ):
+                raise EngineError(f"no Parquet files under {root}") from exc
+            raise
+        if suppress and sel.suppression:
+            df = self._suppress(df, sel.suppression, columns)
+        if sel.where_sql:
+            df = df.where(to_spark_sql(validate_where(sel.where_sql, columns)))
+        if project and sel.columns:
+            df = df.select(*[_resolve(c, columns) for c in sel.columns])
+        if limit is not None:
+            df = df.limit(max(0, int(limit)))
+        return df, columns, hive
+
+    def _suppress(self, df: DataFrame, sup: Suppression, columns: Mapping[str, str]) -> DataFrame:
+        """Left anti-joins against the identifier kinds this dataset can carry (as the DuckDB engine does)."""
+        from pyspark.sql import functions as F
+
+        lookup = {c.lower(): c for c in columns}
+        specs = []
+        if "person_id" in lookup:
+            specs.append(("person_ids", F.col(_q(lookup["person_id"]))))
+        if "uid2" in lookup:
+            specs.append(("uid2s", F.col(_q(lookup["uid2"]))))
+        if "email" in lookup:
+            email = F.lower(F.trim(F.col(_q(lookup["email"]))))
+            specs.append(("emails", email))
+            specs.append(("email_sha256", F.sha2(email, 256)))
+        hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
+        if hashed is not None:
+            specs.append(("all_email_hashes", F.lower(F.trim(F.col(_q(hashed))))))
+        for i, (kind, expr) in enumerate(specs):
+            source = sup.all_email_hashes_present() if kind == "all_email_hashes" else getattr(sup, kind)
+            if not source:
+                continue
+            key = f"_sup_key_{i}"
+            ids = self.session().createDataFrame(pa.table({key: sup.array(kind)}))
+            df = df.withColumn(key, expr).join(ids, on=key, how="left_anti").drop(key)
+        return df
+
+    # -----------------------------------------------------------------------------------------------------
+    # the engine's operations (same names, arguments and answers as the DuckDB engine's)
+
+    @_spark_errors
+    def dataset_columns(self, input_path: str) -> dict[str, str]:
+        """Column name -> DuckDB type name of the dataset, including day/prefix/score."""
+        try:
+            df = self._whole(input_path, self._is_hive(input_path))
+            return {f.name: _duckdb_type(f.dataType) for f in df.schema.fields}
+        except Exception as exc:
+            if isinstance(exc, EngineError):
+                raise
+            raise EngineError(f"no Parquet files under {input_path}") from exc
+
+    def list_partitions(self, sel: Selection) -> list[str]:
+        """Partition keys of the selection: listed by the product, as for the DuckDB engine."""
+        return list_partitions(sel)
+
+    @_spark_errors
+    def count(self, sel: Selection, partition: str | None = None) -> int:
+        parts = [partition] if partition is not None else None
+        return int(self._frame(sel, parts)[0].count())
+
+    @_spark_errors
+    def count_with_suppressed(self, sel: Selection, partition: str | None = None) -> tuple[int, int]:
+        parts = [partition] if partition is not None else None
+        kept = int(self._frame(sel, parts)[0].count())
+        if not sel.suppression:
+            return kept, 0
+        return kept, int(self._frame(sel, parts, suppress=False)[0].count()) - kept
+
+    @_spark_errors
+    def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
+        from pyspark.sql import functions as F
+
+        partitions = list(partitions)
+        if not partitions:
+            return {}
+        if partitions == [""]:
+            return {"": self.count_with_suppressed(sel)}
+
+        def grouped(suppress: bool) -> dict[str, int]:
+            df, _, hive = self._frame(sel, partitions, suppress=suppress)
+            if not hive:
+                raise EngineError("grouped counts need a hive-partitioned tree")
+            rows = df.groupBy("day", "prefix", "score").agg(F.count(F.lit(1)).alias("n")).collect()
+            return {
+                f"day={r['day'].isoformat()}/prefix={r['prefix']}/score={r['score']}": r["n"] for r in rows
+            }
+
+        kept = grouped(True)
+        total = grouped(False) if sel.suppression else kept
+        return {key: (kept.get(key, 0), total.get(key, 0) - kept.get(key, 0)) for key in partitions}
+
+    @_spark_errors
+    def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
+        from pyspark.sql import functions as F
+
+        df, columns, _ = self._frame(sel)
+        name = _resolve(column, columns)
+        return int(df.select(F.count_distinct(F.col(_q(name)))).collect()[0][0])
+
+    @_spark_errors
+    def count_summary(self, sel: Selection, distinct_column: str = "person_id") -> Summary:
+        """Records and distinct profiles after suppression, plus the rows suppression removed."""
+        from pyspark.sql import functions as F
+
+        df, columns, hive = self._frame(sel)
+        lookup = {c.lower(): c for c in columns}
+        if distinct_column.lower() == "person_id":
+            key = profile_key_sql(columns, hive)
+        else:
+            key = _duck_q(lookup[distinct_column.lower()]) if distinct_column.lower() in lookup else None
+        aggs = [F.count(F.lit(1)).alias("n")]
+        if key is not None:
+            aggs.append(F.expr(f"count(DISTINCT {to_spark_sql(key)})").alias("d"))
+        row = df.agg(*aggs).collect()[0]
+        records = int(row["n"])
+        distinct = int(row["d"]) if key is not None else None
+        suppressed = 0
+        if sel.suppression:
+            suppressed = int(self._frame(sel, suppress=False)[0].count()) - records
+        return Summary(records, distinct, suppressed)
+
+    @_spark_errors
+    def value_counts_by_day(
+        self, sel: Selection, column: str, per_day: int = 2000
+    ) -> dict[str, dict[str, int]]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        df, columns, hive = self._frame(sel, suppress=False)
+        lookup = {c.lower(): c for c in columns}
+        name = lookup.get(column.lower())
+        if name is None:
+            raise EngineError(f"unknown column {column!r}")
+        value = F.col(_q(name))
+        day = F.col("day").cast("string") if hive else F.lit("")
+        counts = (
+            df.where(value.isNotNull() & (value != ""))
+            .groupBy(day.alias("d"), value.alias("v"))
+            .agg(F.count(F.lit(1)).alias("n"))
+        )
+        rank = F.row_number().over(Window.partitionBy("d").orderBy(F.desc("n"), F.asc("v")))
+        rows = counts.withColumn("r", rank).where(F.col("r") <= int(per_day)).collect()
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(str(r["d"]), {})[str(r["v"])] = int(r["n"])
+        return out
+
+    @_spark_errors
+    def preview(self, sel: Selection, limit: int) -> list[dict]:
+        df = self._frame(sel, project=True, limit=limit)[0]
+        return _json_rows(df.toArrow())
+
+    @_spark_errors
+    def sample(self, sel: Selection, limit: int) -> list[dict]:
+        """One row per contact, ordered by the person key, at most ``limit`` (as the DuckDB engine's)."""
+        from pyspark.sql import functions as F
+
+        df, columns, hive = self._frame(sel)
+        key = profile_key_sql(columns, hive)
+        if key is None:
+            raise EngineError("sample needs a person_id, email or uid2 column")
+        df = df.withColumn("_profile", F.expr(to_spark_sql(key)))
+        picked = (
+            df.select("_profile")
+            .where(F.col("_profile").isNotNull())
+            .distinct()
+            .orderBy("_profile")
+            .limit(max(0, int(limit)))
+        )
+        aggs = [F.min(F.col(_q(c))).alias(c) for c in IDENTITY_COLUMNS if c in columns]
+        aggs.append(F.count(F.lit(1)).alias("intent_frequency"))
+        if "impression_count" in columns:
+            aggs.append(
+                F.coalesce(F.sum("impression_count"), F.lit(0)).cast("bigint").alias("impression_count")
+            )
+        person = F.min("person_id") if "person_id" in columns else F.lit(None).cast("string")
+        out = (
+            df.join(picked, on="_profile", how="left_semi")
+            .groupBy("_profile")
+            .agg(person.alias("person_id"), *aggs)
+            .orderBy("_profile")
+            .drop("_profile")
+        )
+        return _json_rows(out.toArrow())
+
+    def _people(self, df: DataFrame, columns: Mapping[str, str], hive: bool) -> DataFrame:
+        """One row per person: the newest record's attributes plus per-person aggregates (see core)."""
+        from pyspark.sql import functions as F
+
+        key = profile_key_sql(columns, hive)
+        if key is None:
+            raise EngineError("one row per person needs a person_id, email or uid2 column")
+        lower = {c.lower(): c for c in columns}
+        order = next((lower[c] for c in ("seen_at", "day") if c in lower), None)
+        skip = {"person_id", "intent_frequency", "impression_count"}
+        attrs = [c for c in columns if c.lower() not in skip]
+
+        def pick(c: str) -> Any:
+            col = F.col(_q(c))
+            return F.max_by(col, F.col(_q(order))) if order else F.any_value(col)
+
+        person = F.min("person_id") if "person_id" in lower else F.lit(None).cast("string")
+        aggs = [person.alias("person_id")] + [pick(c).alias(c) for c in attrs]
+        aggs.append(F.count(F.lit(1)).alias("intent_frequency"))
+        if "impression_count" in lower:
+            total = F.coalesce(F.sum(F.col(_q(lower["impression_count"]))), F.lit(0)).cast("bigint")
+            aggs.append(total.alias("impression_count"))
+        if "seen_at" in lower:
+            aggs.append(F.max(F.col(_q(lower["seen_at"]))).alias("last_seen_at"))
+        df = df.withColumn("_profile", F.expr(to_spark_sql(key))).where(F.col("_profile").isNotNull())
+        return df.groupBy("_profile").agg(*aggs).drop("_profile")
+
+    def _output(
+        self,
+        sel: Selection,
+        partition: str | None,
+        limit: int | None,
+        *,
+        csv_safe: bool = False,
+        people: bool = False,
+    ) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        parts = [partition] if partition is not None else None
+        if people:
+            df, columns, hive = self._frame(sel, parts)
+            df = self._people(df, columns, hive)
+            if limit is not None:
+                df = df.limit(max(0, int(limit)))
+        else:
+            df, columns, _ = self._frame(sel, parts, project=True, limit=limit)
+        if csv_safe:  # text columns that start like a spreadsheet formula get a leading quote
+            for name in [n for n in df.columns if columns.get(n) == "VARCHAR"]:
+                df = df.withColumn(name, F.expr(to_spark_sql(csvsafe.sql_text(_duck_q(name)))))
+        return df
+
+    def _batches(self, df: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch | pa.Schema]:
+        """The frame's schema, then its rows as Arrow batches of at most ``batch_size`` rows, streamed."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        spark_schema = to_arrow_schema(df.schema, timezone=_result_timezone())
+        schema = pa.schema([f.with_nullable(True) for f in spark_schema])  # as DuckDB's results are
+        yield schema
+        client = self.session().client
+        plan = df._plan  # the streaming Arrow result is the client's, not in DataFrame's public API
+        for item in client.to_table_as_iterator(plan.to_proto(client), plan.observations):
+            if isinstance(item, pa.Table) and item.num_rows:
+                for batch in item.cast(schema).to_batches(max_chunksize=batch_size):
+                    if batch.num_rows:
+                        yield batch
+
+    @_spark_errors
+    def iter_batches(
+        self,
+        sel: Selection,
+        batch_size: int = 65536,
+        *,
+        partition: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        for item in self._batches(self._output(sel, partition, limit), batch_size):
+            if isinstance(item, pa.RecordBatch):
+                yield item
+
+    @_spark_errors
+    def unload(
+        self,
+        sel: Selection,
+        partition: str | None,
+        fmt: Literal["parquet", "csv"],
+        out: BinaryIO | str,
+        limit: int | None = None,
+        *,
+        batch_size: int = 65536,
+    ) -> int:
+        """Write the selection (or one partition) to ``out`` (path or binary file); return rows written."""
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(f"unsupported format {fmt!r}")
+        stream = self._batches(self._output(sel, partition, limit, csv_safe=fmt == "csv"), batch_size)
+        schema = next(stream)
+        rows = 0
+        writer_class = functools.partial(pq.ParquetWriter, compression="zstd") if fmt == "parquet" else None
+        with writer_class(out, schema) if writer_class else pacsv.CSVWriter(out, schema) as writer:
+            for batch in stream:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        return rows
+
+    @_spark_errors
+    def write_csv_stream(
+        self,
+        sel: Selection,
+        limit: int | None = None,
+        *,
+        batch_size: int = 65536,
+        rows: Literal["records", "people"] = "records",
+    ) -> Iterator[bytes]:
+        """CSV of the selection in chunks, header first (``rows="people"``: one row per person)."""
+        import io
+
+        stream = self._batches(
+            self._output(sel, None, limit, csv_safe=True, people=rows == "people"), batch_size
+        )
+        schema = next(stream)
+        buf = io.BytesIO()
+        with pacsv.CSVWriter(buf, schema) as writer:
+            for batch in stream:
+                writer.write_batch(batch)
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        rest = buf.getvalue()
+        if rest:
+            yield rest
+
+    def ready(self) -> str | None:
+        """None when the cluster answers a trivial query, else what is wrong, in words."""
+        try:
+            value = self.session().sql("SELECT 42 AS v").collect()[0]["v"]
+        except Exception as exc:  # any failure to reach the cluster is "not ready"
+            return f"the Spark engine at {self.remote} did not answer: {str(exc).splitlines()[0][:200]}"
+        if value != 42:
+            return f"the Spark engine at {self.remote} answered a trivial query wrongly"
+        return None
+
+
+@functools.cache
+def _result_timezone() -> str:
+    """The zone instants are labelled with in results: the DuckDB engine's (its TimeZone setting), so both
+    engines write the same text for a timestamp in CSV files ("UTC" and "Etc/UTC" print differently)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return str(con.execute("SELECT current_setting('TimeZone')").fetchone()[0])
+
+
+def _q(name: str) -> str:
+    """A column name as Spark's col() reads it (backticks around names with dots or spaces)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _duck_q(name: str) -> str:
+    """A column name quoted in DuckDB's dialect (for SQL that sqlglot then transpiles to Spark's)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _resolve(name: str, columns: Mapping[str, str]) -> str:
+    lookup = {c.lower(): c for c in columns}
+    try:
+        return lookup[name.lower()]
+    except KeyError:
+        raise EngineError(f"unknown column {name!r}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    import base64
+    import datetime as dt
+    import decimal
+
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _json_rows(table: pa.Table) -> list[dict]:
+    return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
