@@ -4,55 +4,50 @@ Money is always a decimal string in the account currency (USD), exactly as store
 places; spend, cpm and effective_cpm with 4. Counts are integers; match rates are 0..1 floats.
 """
 
-from datetime import date
-
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import ERROR
-from delivr_admin.errors import ApplicationError
 from delivr_admin.permissions import principal_of
+from delivr_admin.query import QueryDateField, query_parse
 
 from . import selectors
 from .selectors import DateRange
 
 
-def period_from_params(params, *, default: DateRange | None = None) -> DateRange:
-    """`from` and `to` query parameters (ISO dates, both optional); 400 in the error format when invalid."""
-    values: dict[str, date | None] = {}
-    errors: dict[str, list[str]] = {}
-    for name in ("from", "to"):
-        raw = params.get(name, "")
-        if raw in (None, ""):
-            values[name] = None
-            continue
-        try:
-            values[name] = date.fromisoformat(str(raw))
-        except ValueError:
-            errors[name] = ["Must be an ISO date (YYYY-MM-DD)."]
-    if errors:
-        name = next(iter(errors))
-        raise ApplicationError(f"{name}: {errors[name][0]}", code="invalid_request", extra={"fields": errors})
-    if values["from"] and values["to"] and values["from"] > values["to"]:
-        raise ApplicationError(
-            "from: Must not be after to.",
-            code="invalid_request",
-            extra={"fields": {"from": ["Must not be after to."]}},
-        )
-    if default is not None and values["from"] is None and values["to"] is None:
-        return default
-    return DateRange(values["from"], values["to"])
+class PeriodQuery(serializers.Serializer):
+    """`from` and `to`: ISO dates, both optional (no bound), `from` not after `to`."""
+
+    def get_fields(self) -> dict:  # `from` is a keyword: the fields cannot be class attributes
+        return {
+            "from": QueryDateField(
+                required=False, default=None, help_text="First day included. Default: no bound."
+            ),
+            "to": QueryDateField(
+                required=False, default=None, help_text="Last day included. Default: no bound."
+            ),
+        }
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["from"] and attrs["to"] and attrs["from"] > attrs["to"]:
+            raise serializers.ValidationError({"from": "Must not be after to."})
+        return attrs
+
+    @staticmethod
+    def period(attrs: dict) -> DateRange:
+        return DateRange(attrs["from"], attrs["to"])
 
 
-PERIOD_PARAMETERS = [
-    OpenApiParameter(
-        "from", OpenApiTypes.DATE, description="First day included (ISO date). Default: no bound."
-    ),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day included (ISO date). Default: no bound."),
-]
+class CampaignListQuery(PeriodQuery):
+    def get_fields(self) -> dict:
+        return {
+            **super().get_fields(),
+            "status": serializers.CharField(
+                required=False, default=None, help_text="Only campaigns with this status."
+            ),
+        }
 
 
 def _money(places: int, help_text: str, **kwargs) -> serializers.DecimalField:
@@ -141,15 +136,14 @@ class MatchRateListSerializer(serializers.Serializer):
 class CampaignListApi(APIView):
     @extend_schema(
         parameters=[
-            *PERIOD_PARAMETERS,
-            OpenApiParameter("status", OpenApiTypes.STR, description="Only campaigns with this status."),
+            CampaignListQuery,
         ],
         responses={200: CampaignListItemSerializer(many=True), 400: ERROR, 401: ERROR},
         description="The organization's DSP campaigns with cumulative totals over from..to.",
     )
     def get(self, request):
-        period = period_from_params(request.query_params)
-        status = request.query_params.get("status") or None
+        query = query_parse(CampaignListQuery, request)
+        period, status = PeriodQuery.period(query), query["status"]
         campaigns = selectors.campaign_list_with_totals(principal_of(request), period=period, status=status)
         out = []
         for c in campaigns:
@@ -179,12 +173,12 @@ class CampaignRetrieveApi(APIView):
     OutputSerializer = CampaignDetailSerializer
 
     @extend_schema(
-        parameters=PERIOD_PARAMETERS,
+        parameters=[PeriodQuery],
         responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR},
         description="One campaign with its daily performance rows over from..to and their cumulative totals.",
     )
     def get(self, request, campaign_id):
-        period = period_from_params(request.query_params)
+        period = PeriodQuery.period(query_parse(PeriodQuery, request))
         campaign = selectors.campaign_get(principal_of(request), campaign_id)
         rows = selectors.campaign_daily(campaign, period)
         campaign.period = {"from": period.date_from, "to": period.date_to}

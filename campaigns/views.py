@@ -21,7 +21,7 @@ from delivr_admin.errors import ApplicationError
 from delivr_admin.htmx import render_polled
 
 from . import charts, selectors, services
-from .api import period_from_params
+from .api import PeriodQuery
 from .models import CampaignStatus, SyncStatus
 from .selectors import DateRange
 
@@ -34,10 +34,11 @@ def _period(request: HttpRequest) -> tuple[DateRange, str | None]:
     """The date range of the request (default: the last 60 days up to today) and an error to show."""
     today = timezone.now().date()
     default = DateRange(today - timedelta(days=DEFAULT_DAYS - 1), today)
-    try:
-        period = period_from_params(request.GET, default=default)
-    except ApplicationError as exc:
-        return default, exc.message
+    query = PeriodQuery(data=request.GET)
+    if not query.is_valid():
+        name, messages = next(iter(query.errors.items()))
+        return default, f"{name}: {messages[0]}"
+    period = PeriodQuery.period(query.validated_data)
     return DateRange(period.date_from or default.date_from, period.date_to or default.date_to), None
 
 

@@ -52,7 +52,7 @@ class QueryUUIDField(serializers.UUIDField):
 
 
 class QueryDateField(serializers.DateField):
-    default_error_messages = {"invalid": "Must be a date like 2024-05-01."}
+    default_error_messages = {"invalid": "Must be an ISO date (YYYY-MM-DD)."}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(input_formats=["iso-8601"], **kwargs)

@@ -119,19 +119,3 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
-
-
-def int_query_parameter(
-    name: str, *, low: int, high: int | None = None, default: int | None = None, note: str = ""
-):
-    """An integer query parameter whose documented bounds are the ones the view enforces (400 outside)."""
-    from drf_spectacular.utils import OpenApiParameter
-
-    schema: dict = {"type": "integer", "minimum": low}
-    if high is not None:
-        schema["maximum"] = high
-    if default is not None:
-        schema["default"] = default
-    bounds = f"{low:,}..{high:,}" if high is not None else f"at least {low:,}"
-    text = f"{bounds}, default {default:,}" if default is not None else bounds
-    return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=f"{text}{note}")

@@ -15,6 +15,8 @@ pytestmark = pytest.mark.django_db
         ("/api/v1/lists?limit=0", "limit", "limit: Must be an integer from 1 to 1,000."),
         ("/api/v1/audiences?offset=x", "offset", "offset: Must be an integer from 0 to 2,147,483,647."),
         ("/api/v1/privacy/optouts?limit=1001", "limit", "limit: Must be an integer from 1 to 1,000."),
+        ("/api/v1/campaigns?from=May", "from", "from: Must be an ISO date (YYYY-MM-DD)."),
+        ("/api/v1/campaigns?from=2024-05-02&to=2024-05-01", "from", "from: Must not be after to."),
     ],
 )
 def test_query_params_when_bad_returns_400_naming_the_parameter(tenant, url, name, message):
@@ -49,3 +51,4 @@ def test_schema_query_params_document_enum_default_and_required(client):
     assert rows["schema"]["default"] == "people" and rows["schema"]["enum"] == ["people", "records"]
     assert param("/api/v1/audiences/{audience_id}/download", "project_id")["required"] is True
     assert param("/api/v1/privacy/optouts", "limit")["schema"]["maximum"] == 1000
+    assert param("/api/v1/campaigns", "from")["schema"] == {"type": "string", "format": "date"}
