@@ -27,6 +27,7 @@ urlpatterns = [
     path("audiences/<uuid:audience_id>/resume/", audiences.audience_resume, name="audience-resume"),
     path("audiences/<uuid:audience_id>/delete/", audiences.audience_delete, name="audience-delete"),
     path("lists/", lists.list_list, name="list-list"),
+    path("lists/<uuid:list_id>/report/", lists.list_report, name="list-report"),
     path("lists/<uuid:list_id>/audience/", lists.list_audience_create, name="list-audience-create"),
     path("lists/<uuid:list_id>/delete/", lists.list_delete, name="list-delete"),
 ]

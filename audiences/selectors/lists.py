@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import uuid
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -10,6 +14,7 @@ from django.http import Http404
 
 from accounts.selectors import Principal
 from audiences.models import ContactList
+from delivr_admin import csvsafe, storage
 
 
 def contact_list_list(
@@ -37,3 +42,81 @@ def contact_list_report_name(contact_list: ContactList, kind: str) -> str:
     if kind == "duplicates":
         return contact_list.duplicate_report_name
     raise Http404("Unknown report.")
+
+
+REPORT_ROWS_SHOWN = 100
+_IDENTIFIER_NAMES = {"email": "email", "person_id": "person ID", "uid2": "UID2"}
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """One kind of rejected rows: the first rows shown on the page and how many there are in all."""
+
+    kind: str
+    total: int
+    rows: list[ReportRow] = field(default_factory=list)
+    downloadable: bool = False
+
+
+def _uploaded(text: str) -> str:
+    """A report cell as it was uploaded: reports neutralise formula-leading cells with a quote (csvsafe)."""
+    if text[:1] == "'" and text[1:2] in csvsafe.FORMULA_PREFIXES:
+        return text[1:]
+    return text
+
+
+def _columns(names: list[str], cells: list[str]) -> dict[str, str]:
+    """The row's cells by list column (header aliases resolved the way the import resolved them)."""
+    from audiences.services.lists import list_header_columns
+
+    return {c: v for c, v in zip(list_header_columns(names), cells, strict=False) if c}
+
+
+def _invalid_row(header: list[str], cells: list[str]) -> ReportRow:
+    if cells[1] == "invalid email":
+        value = _columns(header[2:], cells[2:]).get("email", "")
+        reason = "Not a valid email address"
+    else:
+        value = ", ".join(_uploaded(v) for v in cells[2:] if v.strip())
+        reason = "No email, person ID or UID2 in the row"
+    return ReportRow(line=int(cells[0]), value=value and _uploaded(value) or "(empty)", reason=reason)
+
+
+def _duplicate_row(header: list[str], cells: list[str]) -> ReportRow:
+    field_name = cells[2]
+    value = _columns(header[3:], cells[3:]).get(field_name, "")
+    label = _IDENTIFIER_NAMES.get(field_name, field_name)
+    return ReportRow(
+        line=int(cells[0]),
+        value=_uploaded(value.strip()) or "(empty)",
+        reason=f"Same {label} as line {cells[1]}, which was imported",
+    )
+
+
+def contact_list_import_report(
+    contact_list: ContactList, kind: str, *, limit: int = REPORT_ROWS_SHOWN
+) -> ImportReport:
+    """The first `limit` rows of the list's invalid or duplicates report, in words (line, value, reason);
+    an empty report when the import found none or the file is gone."""
+    name = contact_list_report_name(contact_list, kind)
+    total = contact_list.invalid_count if kind == "invalid" else contact_list.duplicate_count
+    if not name:
+        return ImportReport(kind=kind, total=total or 0)
+    to_row = _invalid_row if kind == "invalid" else _duplicate_row
+    rows: list[ReportRow] = []
+    try:
+        with storage.open_read(name) as raw:
+            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+            header = next(reader, [])
+            for cells in itertools.islice(reader, limit):
+                rows.append(to_row(header, cells))
+    except FileNotFoundError:
+        return ImportReport(kind=kind, total=total or 0)
+    return ImportReport(kind=kind, total=total or len(rows), rows=rows, downloadable=True)

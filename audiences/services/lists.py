@@ -162,7 +162,8 @@ def contact_list_upload(
     return contact_list
 
 
-def _header(names: list[str]) -> list[str | None]:
+def list_header_columns(names: list[str]) -> list[str | None]:
+    """The list column each upload header names (aliases and case folded; None for ignored columns)."""
     out: list[str | None] = []
     for raw in names:
         key = re.sub(r"[\s\-]+", "_", raw.strip().lstrip("\ufeff").lower())
@@ -279,7 +280,7 @@ def _import(contact_list: ContactList) -> dict:
             names = next(reader)
         except (StopIteration, csv.Error) as exc:
             raise ApplicationError("The CSV has no header row.", code="invalid_csv") from exc
-        header = _header(names)
+        header = list_header_columns(names)
         if not any(h in IDENTIFIERS for h in header):
             raise ApplicationError(
                 "The CSV needs an email, person_id or uid2 column (header names are case-insensitive).",

@@ -96,3 +96,14 @@ def list_delete(request: HttpRequest, list_id) -> HttpResponse:
     if error:
         messages.error(request, error)
     return redirect("audiences:list-list")
+
+
+@member_required(roles=(Role.ADMIN, Role.MARKETER))
+def list_report(request: HttpRequest, list_id) -> HttpResponse:
+    """A list's import report: the rows it refused (invalid, duplicates) in a table, in words."""
+    contact_list = list_selectors.contact_list_get(request.principal, list_id)
+    reports = [
+        list_selectors.contact_list_import_report(contact_list, "invalid"),
+        list_selectors.contact_list_import_report(contact_list, "duplicates"),
+    ]
+    return render(request, "audiences/list_report.html", {"contact_list": contact_list, "reports": reports})

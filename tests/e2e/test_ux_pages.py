@@ -24,8 +24,8 @@ def _seed() -> dict:
     """The demo organization (admin, marketer, support) with the apps' demo data, plus a task and a failed
     HubSpot run; returns the ids the detail pages need."""
     from accounts.selectors import principal_for_user
-    from audiences.demo import seed_audiences, seed_topics
-    from audiences.models import Audience, TaskKind
+    from audiences.demo import DEMO_LIST_NAME, seed_audiences, seed_topics
+    from audiences.models import Audience, ContactList, TaskKind
     from audiences.services.tasks import task_create
     from campaigns import demo as campaigns_demo
     from campaigns.models import Campaign
@@ -70,6 +70,7 @@ def _seed() -> dict:
         "failed_export": hubspot.pk,
         "campaign": Campaign.objects.filter(organization=org).order_by("name").first().pk,
         "task": task.pk,
+        "list": ContactList.objects.get(project=project, name=DEMO_LIST_NAME).pk,
     }
 
 
@@ -84,6 +85,7 @@ def _pages(ids: dict) -> list[tuple[str, str, str]]:
         ("tasks", "/tasks/", "/tasks/"),
         ("task-detail", f"/tasks/{ids['task']}/", "/tasks/"),
         ("lists", "/lists/", "/lists/"),
+        ("list-report", f"/lists/{ids['list']}/report/", "/lists/"),
         ("exports", "/exports/", "/exports/"),
         ("export-new", "/exports/new/", "/exports/new/"),
         ("export-detail", f"/exports/{ids['export']}/", "/exports/"),
