@@ -88,7 +88,7 @@ def test_overview_and_detail_when_range_has_no_delivery_show_an_empty_state_not_
     client.force_login(tenant.user)
     empty = "from=2025-06-01&to=2025-06-30"
     overview = client.get(f"/campaigns/?{empty}").content.decode()
-    assert 'id="charts-empty"' in overview and "No delivery between Jun 1, 2025 and Jun 30, 2025" in overview
+    assert 'id="charts-empty"' in overview and "No delivery between 1 Jun 2025 and 30 Jun 2025" in overview
     assert 'id="chart-spend"' not in overview and 'id="chart-daily"' not in overview
     detail = client.get(f"/campaigns/{campaign.id}/?{empty}").content.decode()
     assert 'id="charts-empty"' in detail and 'id="chart-delivery"' not in detail
