@@ -25,11 +25,7 @@ ATTENTION_STATUSES = ("failed", "completed_with_errors", "queued", "running")
 
 
 def _marketer_cards(principal) -> dict:
-    audiences = list(audience_selectors.audience_list(principal).order_by("-updated_at", "id")[:RECENT])
-    for audience in audiences:  # RECENT small queries on an indexed (audience, -built_at) lookup
-        audience.change = audience_selectors.audience_build_change(
-            audience_selectors.audience_build_history(audience, limit=2)
-        )
+    audiences = audience_selectors.audience_recent_with_change(principal, limit=RECENT)
     exports = list(export_selectors.export_list(principal)[:EXPORTS_SCANNED])
     last_runs = export_selectors.export_last_runs(exports)
     attention = []

@@ -9,7 +9,7 @@ import uuid
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.selectors import Principal
@@ -155,25 +155,57 @@ def audience_build_history(audience: Audience, *, limit: int = MAX_BUILDS_CHARTE
     return recent[::-1]
 
 
+def _delta(new: int | None, old: int | None) -> dict | None:
+    if new is None or old is None:
+        return None
+    percent = None if old == 0 else (new - old) * 100.0 / old
+    return {
+        "diff": new - old,
+        "abs": abs(new - old),
+        "percent": percent,
+        "abs_percent": None if percent is None else abs(percent),
+    }
+
+
 def audience_build_change(builds: list[AudienceBuild]) -> dict | None:
     """Change of records and distinct profiles between the last two builds (None with fewer than two)."""
     if len(builds) < 2:
         return None
     before, last = builds[-2], builds[-1]
-
-    def delta(new: int | None, old: int | None) -> dict | None:
-        if new is None or old is None:
-            return None
-        percent = None if old == 0 else (new - old) * 100.0 / old
-        return {
-            "diff": new - old,
-            "abs": abs(new - old),
-            "percent": percent,
-            "abs_percent": None if percent is None else abs(percent),
-        }
-
     return {
         "since": before.built_at,
-        "records": delta(last.record_count, before.record_count),
-        "profiles": delta(last.distinct_profile_count, before.distinct_profile_count),
+        "records": _delta(last.record_count, before.record_count),
+        "profiles": _delta(last.distinct_profile_count, before.distinct_profile_count),
     }
+
+
+def audience_recent_with_change(principal: Principal, *, limit: int) -> list[Audience]:
+    """The most recently updated audiences, each with ``.change`` as audience_build_change gives it, in ONE
+    query: the last two builds' counts are correlated subqueries on the (audience, -built_at) index."""
+    builds = AudienceBuild.objects.filter(audience=OuterRef("pk")).order_by("-built_at", "-id")
+
+    def nth(n: int, column: str) -> Subquery:
+        return Subquery(builds.values(column)[n : n + 1])
+
+    audiences = list(
+        audience_list(principal)
+        .annotate(
+            last_build_records=nth(0, "record_count"),
+            last_build_profiles=nth(0, "distinct_profile_count"),
+            before_built_at=nth(1, "built_at"),
+            before_records=nth(1, "record_count"),
+            before_profiles=nth(1, "distinct_profile_count"),
+        )
+        .order_by("-updated_at", "id")[:limit]
+    )
+    for audience in audiences:
+        audience.change = (
+            None
+            if audience.before_built_at is None
+            else {
+                "since": audience.before_built_at,
+                "records": _delta(audience.last_build_records, audience.before_records),
+                "profiles": _delta(audience.last_build_profiles, audience.before_profiles),
+            }
+        )
+    return audiences
