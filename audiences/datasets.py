@@ -6,10 +6,12 @@ so every output subtracts the opt-out registry the same way.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from audiences import engine
 from delivr_admin.errors import ApplicationError
@@ -23,6 +25,21 @@ def _configured() -> bool:
         storage_options={k: v for k, v in settings.DELIVR_STORAGE_OPTIONS.items() if v},
     )
     return True
+
+
+def engines_configure() -> None:
+    """Route dataset roots to engines as the settings say (DELIVR_ENGINE, DELIVR_ENGINE_ROOTS; the Spark
+    backend exists when DELIVR_SPARK_REMOTE names a cluster). Runs when the app starts, in web and worker."""
+    from audiences.engine.spark import SparkEngine
+
+    if settings.DELIVR_SPARK_REMOTE:
+        engine.register_backend("spark", functools.partial(SparkEngine, settings.DELIVR_SPARK_REMOTE))
+    try:
+        engine.route_engines(default=settings.DELIVR_ENGINE, roots=settings.DELIVR_ENGINE_ROOTS)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"DELIVR_ENGINE / DELIVR_ENGINE_ROOTS: {exc} (spark needs DELIVR_SPARK_REMOTE)"
+        ) from exc
 
 
 def default_input_path() -> str:

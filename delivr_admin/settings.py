@@ -305,6 +305,12 @@ DELIVR_STORAGE_OPTIONS = {
 }
 DELIVR_ENGINE_MEMORY_LIMIT = os.environ.get("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
 DELIVR_ENGINE_THREADS = env_int("DELIVR_ENGINE_THREADS", 2)
+# Which engine reads audience data (README "Scaling"): "duckdb" (embedded, the default) or "spark" (a Spark
+# cluster through Spark Connect at DELIVR_SPARK_REMOTE, sc://host:15002), for the whole deployment, or per
+# dataset root with DELIVR_ENGINE_ROOTS="s3://big-trees=spark,/data/huge=spark" (longest prefix wins).
+DELIVR_ENGINE = os.environ.get("DELIVR_ENGINE", "duckdb")
+DELIVR_SPARK_REMOTE = os.environ.get("DELIVR_SPARK_REMOTE", "")
+DELIVR_ENGINE_ROOTS = dict(r.rsplit("=", 1) for r in env_list("DELIVR_ENGINE_ROOTS", "") if "=" in r)
 # Value suggestions for days not counted yet are estimated from at most this many files of the window (and
 # marked approximate) while the exact count runs in the background; 0 always counts exactly first.
 DELIVR_VALUE_SAMPLE_FILES = env_int("DELIVR_VALUE_SAMPLE_FILES", 24)

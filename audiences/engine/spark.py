@@ -27,24 +27,19 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlglot
 
-from audiences.engine.core import (
-    HASHED_EMAIL_COLUMNS,
-    IDENTITY_COLUMNS,
-    EngineError,
-    Selection,
-    Suppression,
-    list_partitions,
-    profile_key_sql,
-)
+from audiences.engine import IDENTITY_COLUMNS, EngineError, Selection, Summary, Suppression
+from audiences.engine.contract import DuckDBEngine
 from audiences.engine.paths import is_remote
 from audiences.engine.sqlsafety import validate_where
-from audiences.engine.summary import Summary
 from delivr_admin import csvsafe
 
 if TYPE_CHECKING:  # the thin client is imported when a SparkEngine is first used, not at Django start
     from pyspark.sql import DataFrame, SparkSession
 
 HIVE_GLOB = "day=*/prefix=*/score=*"
+# columns holding hex SHA-256 digests of emails (the DuckDB engine's suppression matches the same names)
+HASHED_EMAIL_COLUMNS = ("email_sha256", "sha256_email", "hashed_email", "email_hash")
+_LISTING = DuckDBEngine()  # partition listing is the product's (a directory or bucket listing), not DuckDB's
 _SPARK_TO_DUCKDB = {
     "string": "VARCHAR",
     "int": "INTEGER",
@@ -129,6 +124,11 @@ class SparkEngine:
                 self._session, self._pid = session, os.getpid()
             return self._session
 
+    @property
+    def connected(self) -> bool:
+        """Whether this process has opened its Spark Connect session (the engine has been used here)."""
+        return self._session is not None and self._pid == os.getpid()
+
     def close(self) -> None:
         with self._lock:
             if self._session is not None and self._pid == os.getpid():
@@ -141,7 +141,7 @@ class SparkEngine:
 
     def _is_hive(self, root: str) -> bool:
         if is_remote(root):
-            return bool(list_partitions(Selection(root)))
+            return bool(_LISTING.list_partitions(Selection(root)))
         if not os.path.isdir(root):
             raise EngineError(f"input path is not a directory: {root}")
         return any(n.startswith("day=") and os.path.isdir(os.path.join(root, n)) for n in os.listdir(root))
@@ -170,7 +170,7 @@ class SparkEngine:
 
         root = sel.input_path
         hive = self._is_hive(root)
-        keys = list_partitions(sel) if hive else []
+        keys = _LISTING.list_partitions(sel) if hive else []
         if partitions is not None and partitions != [""]:
             missing = [p for p in partitions if p not in keys]
             if missing:
@@ -245,7 +245,7 @@ class SparkEngine:
 
     def list_partitions(self, sel: Selection) -> list[str]:
         """Partition keys of the selection: listed by the product, as for the DuckDB engine."""
-        return list_partitions(sel)
+        return _LISTING.list_partitions(sel)
 
     @_spark_errors
     def count(self, sel: Selection, partition: str | None = None) -> int:
@@ -516,6 +516,27 @@ class SparkEngine:
         if value != 42:
             return f"the Spark engine at {self.remote} answered a trivial query wrongly"
         return None
+
+
+def profile_key_sql(columns: Mapping[str, str], hive: bool) -> str | None:
+    """DuckDB SQL naming the person a row belongs to (transpiled before use); None when nothing does.
+
+    The DuckDB engine's rule: person_id on an intent tree; on a list the first non-blank of person_id, the
+    normalized email, the uid2 (so rows known only by email are people too).
+    """
+    lookup = {c.lower(): c for c in columns}
+    if hive and "person_id" in lookup:
+        return _duck_q(lookup["person_id"])
+    parts = []
+    if "person_id" in lookup:
+        parts.append(f"nullif(trim({_duck_q(lookup['person_id'])}), '')")
+    if "email" in lookup:
+        parts.append(f"nullif(lower(trim({_duck_q(lookup['email'])})), '')")
+    if "uid2" in lookup:
+        parts.append(f"nullif(trim({_duck_q(lookup['uid2'])}), '')")
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
 @functools.cache

@@ -85,3 +85,26 @@ def test_duckdb_engine_when_reading_then_figures_agree_with_manifest(tree, route
     buf.seek(0)
     assert first not in set(pq.read_table(buf, columns=["person_id"])["person_id"].to_pylist())
     assert sum(b.num_rows for b in eng.iter_batches(blocked)) == kept
+
+
+def test_engines_configure_when_spark_without_remote_then_refused_at_start(settings, routes):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from audiences import datasets
+
+    settings.DELIVR_ENGINE, settings.DELIVR_SPARK_REMOTE = "spark", ""
+    with pytest.raises(ImproperlyConfigured, match="DELIVR_SPARK_REMOTE"):
+        datasets.engines_configure()
+
+
+def test_engines_configure_when_a_root_maps_to_spark_then_only_that_root_reads_there(settings, routes, tree):
+    from audiences import datasets
+    from audiences.engine.spark import SparkEngine
+
+    settings.DELIVR_ENGINE, settings.DELIVR_SPARK_REMOTE = "duckdb", "sc://127.0.0.1:1"
+    settings.DELIVR_ENGINE_ROOTS = {os.path.dirname(tree[0]): "spark"}
+    datasets.engines_configure()
+
+    chosen = engine_for(tree[0])
+    assert isinstance(chosen, SparkEngine) and chosen.remote == "sc://127.0.0.1:1" and not chosen.connected
+    assert engine_for("/elsewhere/tree").name == "duckdb"
