@@ -161,11 +161,15 @@ class SparkEngine:
         sel: Selection,
         partitions: Sequence[str] | None = None,
         *,
-        suppress: bool = True,
+        suppress: bool | Literal["mark"] = True,
         project: bool = False,
         limit: int | None = None,
     ) -> tuple[DataFrame, dict[str, str], bool]:
-        """(frame of the selection after WHERE and suppression, column types, is_hive)."""
+        """(frame of the selection after WHERE and suppression, column types, is_hive).
+
+        ``suppress="mark"`` keeps the opted-out rows and adds a boolean ``_suppressed`` column instead, so
+        kept and removed rows are counted in one query (each query costs a round of planning on Spark).
+        """
         from pyspark.sql import functions as F
 
         root = sel.input_path
@@ -193,7 +197,9 @@ class SparkEngine:
             ):
                 raise EngineError(f"no Parquet files under {root}") from exc
             raise
-        if suppress and sel.suppression:
+        if suppress == "mark":
+            df = self._suppress(df, sel.suppression, columns, mark=True)
+        elif suppress and sel.suppression:
             df = self._suppress(df, sel.suppression, columns)
         if sel.where_sql:
             df = df.where(to_spark_sql(validate_where(sel.where_sql, columns)))
@@ -203,9 +209,15 @@ class SparkEngine:
             df = df.limit(max(0, int(limit)))
         return df, columns, hive
 
-    def _suppress(self, df: DataFrame, sup: Suppression, columns: Mapping[str, str]) -> DataFrame:
-        """Left anti-joins against the identifier kinds this dataset can carry (as the DuckDB engine does)."""
+    def _suppress(
+        self, df: DataFrame, sup: Suppression | None, columns: Mapping[str, str], *, mark: bool = False
+    ) -> DataFrame:
+        """Left anti-joins against the identifier kinds this dataset can carry (as the DuckDB engine does);
+        with ``mark``, left joins that set ``_suppressed`` on the rows the anti-joins would remove."""
         from pyspark.sql import functions as F
+
+        if not sup:
+            return df.withColumn("_suppressed", F.lit(False)) if mark else df
 
         lookup = {c.lower(): c for c in columns}
         specs = []
@@ -220,13 +232,22 @@ class SparkEngine:
         hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
         if hashed is not None:
             specs.append(("all_email_hashes", F.lower(F.trim(F.col(_q(hashed))))))
+        hits = []
         for i, (kind, expr) in enumerate(specs):
             source = sup.all_email_hashes_present() if kind == "all_email_hashes" else getattr(sup, kind)
             if not source:
                 continue
-            key = f"_sup_key_{i}"
-            ids = self.session().createDataFrame(pa.table({key: sup.array(kind)}))
-            df = df.withColumn(key, expr).join(ids, on=key, how="left_anti").drop(key)
+            key, hit = f"_sup_key_{i}", f"_sup_hit_{i}"
+            ids = self.session().createDataFrame(pa.table({key: sup.array(kind)}))  # distinct: no fan-out
+            if mark:
+                ids = ids.withColumn(hit, F.lit(True))
+                df = df.withColumn(key, expr).join(ids, on=key, how="left").drop(key)
+                hits.append(F.coalesce(F.col(hit), F.lit(False)))
+            else:
+                df = df.withColumn(key, expr).join(ids, on=key, how="left_anti").drop(key)
+        if mark:
+            flag = functools.reduce(lambda a, b: a | b, hits) if hits else F.lit(False)
+            df = df.withColumn("_suppressed", flag).drop(*[f"_sup_hit_{i}" for i in range(len(specs))])
         return df
 
     # -----------------------------------------------------------------------------------------------------
@@ -254,11 +275,14 @@ class SparkEngine:
 
     @_spark_errors
     def count_with_suppressed(self, sel: Selection, partition: str | None = None) -> tuple[int, int]:
+        from pyspark.sql import functions as F
+
         parts = [partition] if partition is not None else None
-        kept = int(self._frame(sel, parts)[0].count())
         if not sel.suppression:
-            return kept, 0
-        return kept, int(self._frame(sel, parts, suppress=False)[0].count()) - kept
+            return int(self._frame(sel, parts)[0].count()), 0
+        df = self._frame(sel, parts, suppress="mark")[0]
+        row = df.agg(F.count(F.lit(1)).alias("n"), F.count_if(F.col("_suppressed")).alias("s")).collect()[0]
+        return int(row["n"]) - int(row["s"]), int(row["s"])
 
     @_spark_errors
     def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
@@ -270,18 +294,17 @@ class SparkEngine:
         if partitions == [""]:
             return {"": self.count_with_suppressed(sel)}
 
-        def grouped(suppress: bool) -> dict[str, int]:
-            df, _, hive = self._frame(sel, partitions, suppress=suppress)
-            if not hive:
-                raise EngineError("grouped counts need a hive-partitioned tree")
-            rows = df.groupBy("day", "prefix", "score").agg(F.count(F.lit(1)).alias("n")).collect()
-            return {
-                f"day={r['day'].isoformat()}/prefix={r['prefix']}/score={r['score']}": r["n"] for r in rows
-            }
-
-        kept = grouped(True)
-        total = grouped(False) if sel.suppression else kept
-        return {key: (kept.get(key, 0), total.get(key, 0) - kept.get(key, 0)) for key in partitions}
+        df, _, hive = self._frame(sel, partitions, suppress="mark")
+        if not hive:
+            raise EngineError("grouped counts need a hive-partitioned tree")
+        grouped = df.groupBy("day", "prefix", "score").agg(
+            F.count(F.lit(1)).alias("n"), F.count_if(F.col("_suppressed")).alias("s")
+        )
+        found = {
+            f"day={r['day'].isoformat()}/prefix={r['prefix']}/score={r['score']}": (r["n"] - r["s"], r["s"])
+            for r in grouped.collect()
+        }
+        return {key: found.get(key, (0, 0)) for key in partitions}
 
     @_spark_errors
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
@@ -296,22 +319,19 @@ class SparkEngine:
         """Records and distinct profiles after suppression, plus the rows suppression removed."""
         from pyspark.sql import functions as F
 
-        df, columns, hive = self._frame(sel)
+        df, columns, hive = self._frame(sel, suppress="mark")  # kept and removed rows in one query
         lookup = {c.lower(): c for c in columns}
         if distinct_column.lower() == "person_id":
             key = profile_key_sql(columns, hive)
         else:
             key = _duck_q(lookup[distinct_column.lower()]) if distinct_column.lower() in lookup else None
-        aggs = [F.count(F.lit(1)).alias("n")]
+        kept = ~F.col("_suppressed")
+        aggs = [F.count_if(kept).alias("n"), F.count_if(F.col("_suppressed")).alias("s")]
         if key is not None:
-            aggs.append(F.expr(f"count(DISTINCT {to_spark_sql(key)})").alias("d"))
+            aggs.append(F.count_distinct(F.when(kept, F.expr(to_spark_sql(key)))).alias("d"))
         row = df.agg(*aggs).collect()[0]
-        records = int(row["n"])
         distinct = int(row["d"]) if key is not None else None
-        suppressed = 0
-        if sel.suppression:
-            suppressed = int(self._frame(sel, suppress=False)[0].count()) - records
-        return Summary(records, distinct, suppressed)
+        return Summary(int(row["n"]), distinct, int(row["s"]))
 
     @_spark_errors
     def value_counts_by_day(
