@@ -55,6 +55,22 @@ def input_path_resolve(path: str | None) -> str:
         raise ApplicationError(str(exc), code="invalid_input_path") from exc
 
 
+UNREADABLE_WORDS = "Part of the data could not be read, so nothing can be counted right now."
+UNREADABLE_ADVICE = "An admin or support can see which file; replacing or removing it fixes this."
+
+
+def unreadable_error(exc: engine.UnreadableFileError) -> ApplicationError:
+    """The API's answer for a dataset with an unreadable file: 503 dataset_unreadable, the file in words
+    (its place in the dataset, never a server path) and in ``file``."""
+    return ApplicationError(
+        f"Part of the data could not be read: {exc.file} is not a readable Parquet file (truncated or "
+        "corrupt). Replace or remove it, then try again.",
+        code="dataset_unreadable",
+        status=503,
+        extra={"file": exc.file},
+    )
+
+
 def dataset_columns(input_path: str) -> dict[str, str]:
     _configured()
     try:

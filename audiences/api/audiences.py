@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts.api import ERROR
-from audiences import definitions, engine
+from audiences import datasets, definitions, engine
 from audiences.models import RECORD_LIMIT_MAX, AudienceType
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import lists as list_selectors
@@ -201,6 +201,8 @@ class AudienceFieldValuesQuery(serializers.Serializer):
 
 
 def _engine_errors(exc: engine.EngineError) -> ApplicationError:
+    if isinstance(exc, engine.UnreadableFileError):
+        return datasets.unreadable_error(exc)
     return ApplicationError(f"The audience's data cannot be read: {exc}", code="data_unavailable", status=409)
 
 
@@ -377,6 +379,7 @@ class AudiencePreviewApi(APIView):
             400: ERROR,
             404: ERROR,
             409: ERROR,
+            503: ERROR,
         },
     )
     def get(self, request, audience_id):
@@ -421,6 +424,7 @@ class AudienceSampleApi(APIView):
             400: ERROR,
             404: ERROR,
             409: ERROR,
+            503: ERROR,
         },
     )
     def get(self, request, audience_id):
@@ -462,6 +466,7 @@ class AudienceDownloadApi(APIView):
             401: ERROR,
             404: ERROR,
             409: ERROR,
+            503: ERROR,
         },
     )
     def get(self, request, audience_id):
@@ -509,7 +514,7 @@ class AudienceFieldValuesApi(APIView):
     @extend_schema(
         operation_id="audience_field_values",
         parameters=[AudienceFieldValuesQuery],
-        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 409: ERROR},
+        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 409: ERROR, 503: ERROR},
         description=(
             "Score and company_employee_count values come in bucket order, others most frequent first. "
             "Identifiers and names (person_id, uid2, email, first/last name) and number fields have no "
@@ -517,7 +522,6 @@ class AudienceFieldValuesApi(APIView):
         ),
     )  # fmt: skip
     def get(self, request, field: str):
-        from audiences import datasets
         from audiences.selectors import values as value_selectors
 
         query = query_parse(AudienceFieldValuesQuery, request)

@@ -117,7 +117,9 @@ class IntentHiveTaskCreateApi(APIView):
         scores = serializers.ListField(child=ScoreField(), min_length=1, max_length=3)
         input_path = StrictCharField(required=False, allow_blank=True, max_length=1024, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR})
+    @extend_schema(
+        request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR, 503: ERROR}
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -145,7 +147,9 @@ class GenericParquetTaskCreateApi(APIView):
     class InputSerializer(CommonTaskInput):
         input_path = StrictCharField(max_length=1024)
 
-    @extend_schema(request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR})
+    @extend_schema(
+        request=InputSerializer, responses={201: TaskCreatedSerializer, 400: ERROR, 401: ERROR, 503: ERROR}
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -59,6 +59,27 @@ class EngineError(RuntimeError):
     """The dataset cannot be read as asked (no files, unknown partition or column)."""
 
 
+class UnreadableFileError(EngineError):
+    """A file of the dataset is not readable Parquet (truncated, corrupt); ``file`` is its path inside the
+    dataset (``day=…/prefix=…/score=…/part-0.parquet``), safe to show to admins and support."""
+
+    def __init__(self, file: str):
+        super().__init__(f"unreadable Parquet file: {file}")
+        self.file = file
+
+
+def _unreadable_file(exc: Exception, root: str | None) -> UnreadableFileError | None:
+    """The UnreadableFileError for a reader failure that names a local Parquet file, else None."""
+    if not isinstance(exc, duckdb.InvalidInputException | duckdb.IOException | pa.ArrowInvalid):
+        return None
+    m = re.search(r"'([^']+\.parquet)'", str(exc))
+    if not m:
+        return None
+    path = m.group(1)
+    inside = root and os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
+    return UnreadableFileError(os.path.relpath(path, root) if inside else os.path.basename(path))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # configuration
 
@@ -149,7 +170,8 @@ def _connect(remote: bool = False) -> duckdb.DuckDBPyConnection:
 def _remote_errors(func):
     """Turn object-storage failures of a remote selection into EngineError (credentials, bucket, network).
 
-    Local failures keep their own types (a full disk while unloading is not the dataset's fault).
+    Local failures keep their own types (a full disk while unloading is not the dataset's fault), except a
+    file the reader cannot parse: UnreadableFileError naming it.
     """
 
     def _is_remote(args: tuple, kwargs: dict) -> bool:
@@ -158,8 +180,11 @@ def _remote_errors(func):
         return isinstance(path, str) and is_remote(path)
 
     def _convert(exc: Exception, args: tuple, kwargs: dict) -> EngineError | None:
-        if isinstance(exc, EngineError) or not _is_remote(args, kwargs):
+        if isinstance(exc, EngineError):
             return None
+        if not _is_remote(args, kwargs):
+            first = args[0] if args else kwargs.get("sel", kwargs.get("input_path"))
+            return _unreadable_file(exc, first.input_path if isinstance(first, Selection) else first)
         if isinstance(exc, remote.RemoteError | OSError | pa.ArrowException | duckdb.IOException):
             return EngineError(f"object storage: {exc}")
         if isinstance(exc, duckdb.Error) and ("AWS Error" in str(exc) or "GCS" in str(exc)):

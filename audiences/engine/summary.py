@@ -7,9 +7,12 @@ partition pruning, WHERE allow-list and suppression anti-joins are exactly those
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from audiences.engine.core import (
+    _KEY_RE,
+    HIVE_KEYS,
     EngineError,
     Selection,
     _connect,
@@ -19,8 +22,10 @@ from audiences.engine.core import (
     _read_parquet,
     _remote_errors,
     _scalar,
+    _wanted,
     profile_key_sql,
 )
+from audiences.engine.paths import is_remote
 
 
 @dataclass(frozen=True)
@@ -101,22 +106,43 @@ def _text_column(plan, column: str) -> str:
     return _quote(name)
 
 
+def _spread(items: list, n: int) -> list:
+    step = len(items) / n
+    return [items[int(i * step + step / 2)] for i in range(n)]
+
+
 @_remote_errors
-def value_counts_sample(sel: Selection, column: str, max_files: int = 24) -> dict[str, int] | None:
+def value_counts_sample(
+    sel: Selection, column: str, max_files: int = 24, partition_rows: Mapping[str, int] | None = None
+) -> dict[str, int] | None:
     """{value: estimated rows} of a text column over the selection from at most ``max_files`` of its files.
 
-    The files are spread evenly over the selection (sorted by day, prefix, score) and their counts scaled by
-    the selection's bytes over the sample's bytes (rows follow bytes closely within one dataset), so the
-    answer costs a bounded read whatever the window. Rare values can be missing. None when sampling would
-    not save a read (no more files than ``max_files``) or the tree is remote (file sizes unknown here).
+    The files are spread evenly over the selection (sorted by day, prefix, score) and their counts scaled to
+    the whole selection, so the answer costs a bounded read whatever the window. Rare values can be missing.
+    With ``partition_rows`` ({partition key: rows}, e.g. from footers counted earlier) whole partitions are
+    sampled and scaled by rows, and only the sampled folders are listed; otherwise the tree is listed and
+    the sample scaled by bytes (rows follow bytes closely within one dataset). None when sampling would not
+    save a read (no more files or partitions than ``max_files``) or the tree is remote.
     """
-    plan = _plan(sel)
-    if plan.remote or len(plan.files) <= max(0, max_files) or max_files <= 0:
+    if max_files <= 0 or is_remote(sel.input_path):
         return None
-    step = len(plan.files) / max_files
-    picked = [plan.files[int(i * step + step / 2)] for i in range(max_files)]
-    sizes = {f: os.path.getsize(f) for f in plan.files}
-    scale = sum(sizes.values()) / max(1, sum(sizes[f] for f in picked))
+    if partition_rows:
+        keys = sorted(k for k, n in partition_rows.items() if n and _in_selection(sel, k))
+        if len(keys) <= max_files:
+            return None
+        picked_keys = _spread(keys, max_files)
+        plan = _plan(sel, partitions=picked_keys)
+        picked, scale = (
+            plan.files,
+            sum(partition_rows[k] for k in keys) / sum(partition_rows[k] for k in picked_keys),
+        )
+    else:
+        plan = _plan(sel)
+        if len(plan.files) <= max_files:
+            return None
+        picked = _spread(plan.files, max_files)
+        sizes = {f: os.path.getsize(f) for f in plan.files}
+        scale = sum(sizes.values()) / max(1, sum(sizes[f] for f in picked))
     col = _text_column(plan, column)
     con = _connect()
     try:
@@ -127,6 +153,11 @@ def value_counts_sample(sel: Selection, column: str, max_files: int = 24) -> dic
     finally:
         con.close()
     return {str(v): max(1, round(int(n) * scale)) for v, n in rows}
+
+
+def _in_selection(sel: Selection, key: str) -> bool:
+    m = _KEY_RE.fullmatch(key)
+    return bool(m) and all(_wanted(sel, k, m.group(k)) for k in HIVE_KEYS)
 
 
 @_remote_errors

@@ -128,11 +128,15 @@ def _partition_keys(path: str) -> list[str]:
 
 
 def dataset_overview(input_path: str | None = None) -> dict:
-    """Days, topic prefixes and columns of a dataset, for the builder's choices (empty when unreadable)."""
+    """Days, topic prefixes and columns of a dataset, for the builder's choices (empty when unreadable;
+    ``unreadable`` then names a file the reader could not parse, for the notice admins and support see)."""
     try:
         path = datasets.input_path_resolve(input_path)
         columns = datasets.dataset_columns(path)
         keys = _partition_keys(str(path))
+    except engine.UnreadableFileError as exc:
+        logging.getLogger(__name__).warning("dataset overview: %s", exc)
+        return {"days": [], "prefixes": [], "columns": {}, "unreadable": exc.file}
     except (engine.EngineError, ApplicationError):
         return {"days": [], "prefixes": [], "columns": {}}
     except Exception:  # noqa: BLE001 - a corrupt file must not take the builder page down; it is logged

@@ -69,6 +69,12 @@ def _partition_rows(input_path: str) -> dict[str, int]:
     return counts
 
 
+def partition_rows_cached(input_path: str) -> dict[str, int] | None:
+    """_partition_rows from the cache alone (the builder page counted them), None when not cached."""
+    digest = cache.get("topic-sizes-listing:" + hashlib.sha1(input_path.encode()).hexdigest())
+    return cache.get(f"topic-sizes:{digest}") if digest else None
+
+
 def window_days(definition: dict, available: list[date]) -> tuple[date, date] | None:
     """First and last day of a definition's time window (None: the whole dataset)."""
     if definition.get("lookback_days") and available:

@@ -19,6 +19,7 @@ from django.core.cache import cache
 
 from audiences import datasets, definitions, engine
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
+from audiences.selectors.topics import partition_rows_cached
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 6 * 3600  # a day's counts do not change once it has landed
@@ -91,7 +92,12 @@ def _counts(
         input_path=root, organization_ids=(), days=() if missing == ["*"] else missing, suppress=False
     )
     if sample and settings.DELIVR_VALUE_SAMPLE_FILES > 0:
-        estimate = engine.value_counts_sample(sel, field, settings.DELIVR_VALUE_SAMPLE_FILES)
+        estimate = engine.value_counts_sample(
+            sel,
+            field,
+            settings.DELIVR_VALUE_SAMPLE_FILES,
+            partition_rows_cached(datasets.input_path_resolve(root)) if hive else None,
+        )
         if estimate is not None:
             _count_later(root, field, tuple(missing), wanted_keys)
             return _sum({**per_day, "~": estimate}), True

@@ -85,6 +85,8 @@ def task_create(
     resolved = datasets.input_path_resolve(input_path)
     try:
         columns = datasets.dataset_columns(resolved)
+    except engine.UnreadableFileError as exc:  # the dataset's fault, not the request's
+        raise datasets.unreadable_error(exc) from exc
     except engine.EngineError as exc:  # no Parquet there, or object storage refused (credentials, bucket)
         raise ApplicationError(f"input_path cannot be read: {exc}", code="invalid_input_path") from exc
     where_sql = datasets.where_validate(where_expr, columns)
@@ -253,7 +255,10 @@ def task_jobs_run(*, job_ids: list[int]) -> None:
                     (j for j in group if not Job.objects.filter(pk=j.pk, status=JobStatus.DONE).exists()),
                     group[0],
                 )
-                job_fail(job_id=failed.pk, reason=f"{kind} of {failed.partition or 'dataset'} failed: {exc}")
+                reason = f"{kind} of {failed.partition or 'dataset'} failed: {exc}"
+                if isinstance(exc, engine.UnreadableFileError):
+                    reason = datasets.unreadable_error(exc).message
+                job_fail(job_id=failed.pk, reason=reason)
                 continue
             _phase_advance(task_id)
 

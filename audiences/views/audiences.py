@@ -219,10 +219,10 @@ def audience_preview(request: HttpRequest) -> HttpResponse:
         context["rows"] = [list(r.values()) for r in rows]
         context["columns"] = list(rows[0]) if rows else []
     except (ApplicationError, engine.EngineError) as exc:
-        context["error"] = builder_ui.error_words(exc)[1]
+        context["error"] = builder_ui.error_words(exc, request.principal)[1]
     except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: said in words, logged
         logger.exception("builder preview failed")
-        context["error"] = builder_ui.error_words(exc)[1]
+        context["error"] = builder_ui.error_words(exc, request.principal)[1]
     return render(request, "audiences/audience_builder.html#preview", context)
 
 
@@ -257,7 +257,7 @@ def audience_sample(request: HttpRequest, audience_id) -> HttpResponse:
     try:
         context["contacts"] = engine.sample(audience_selectors.audience_selection(audience), SAMPLE_LIMIT)
     except (ApplicationError, engine.EngineError) as exc:
-        context["error"] = builder_ui.error_words(exc)[1]
+        context["error"] = builder_ui.error_words(exc, request.principal)[1]
     return render(request, "audiences/audience_detail.html#sample", context)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from accounts.models import Role
+from audiences import datasets, engine
 from audiences.selectors.summary import definition_summary
 from audiences.selectors.topics import topic_catalogue, topic_options, topic_sizes
 from delivr_admin.errors import ApplicationError
@@ -33,8 +35,18 @@ def _window_words(field: str, detail: str) -> str:
     return f"Enter the {which} date of the range (for example 1 May 2024), or choose “last N days”."
 
 
-def error_words(exc: Exception) -> tuple[str, str]:
+def unreadable_words(file: str, principal=None) -> str:
+    """A file the reader cannot parse, in words: which file only for admins and support (they can fix it)."""
+    if principal is not None and (principal.is_admin or principal.role == Role.SUPPORT):
+        return f"{datasets.UNREADABLE_WORDS} Unreadable file: {file} (truncated or corrupt); replace or remove it."
+    return f"{datasets.UNREADABLE_WORDS} {datasets.UNREADABLE_ADVICE}"
+
+
+def error_words(exc: Exception, principal=None) -> tuple[str, str]:
     """(area the error concerns: topics, scores, window or general; what to tell the marketer)."""
+    unreadable = exc if isinstance(exc, engine.UnreadableFileError) else exc.__cause__
+    if isinstance(unreadable, engine.UnreadableFileError):
+        return "general", unreadable_words(unreadable.file, principal)
     if not isinstance(exc, ApplicationError):
         return "general", ENGINE_FAILED
     field = str(exc.extra.get("field") or "")
@@ -88,7 +100,7 @@ def estimate_context(principal, *, data, definition: dict | None, exc: Exception
     field_errors = dict.fromkeys(AREAS, "")
     error = None
     if exc is not None:
-        area, words = error_words(exc)
+        area, words = error_words(exc, principal)
         if area in field_errors:
             field_errors[area] = words
             error = "The estimate waits for a fix: " + words[:1].lower() + words[1:]

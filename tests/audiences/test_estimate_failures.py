@@ -22,8 +22,9 @@ def test_builder_estimate_when_data_unreadable_says_so_in_words(client, tenant, 
     r = client.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     html = r.content.decode()
     assert r.status_code == 200 and "HX-Trigger" not in r
-    assert "the data could not be read just now" in html
-    assert "magic bytes" not in html and "parquet" not in html.lower()
+    assert "Part of the data could not be read" in html  # the admin also sees which file (issue 11)
+    assert "day=2024-05-01/prefix=4eyes_100/score=high/part-0.parquet" in html
+    assert "magic bytes" not in html and str(corrupt_dataset) not in html
     assert 'id="preview-blocked"' in html and "No rows match" not in html
 
 

@@ -88,3 +88,14 @@ def test_estimate_when_value_matches_nothing_says_did_you_mean_on_first_estimate
     assert "No value like “usa” in Country; did you mean US?" in hint
     assert "No value" not in html.split('id="hint-c2"')[1].split("</p>")[0]  # "ca" exists (any case)
     wait_for(lambda: not value_selectors.counting_in_background(), message="the background count")
+
+
+def test_value_counts_sample_when_partition_rows_known_scales_by_rows_listing_only_the_sample(intent_root):
+    sel = _selection(intent_root, days=["2024-05-03", "2024-05-04"])
+    rows = {k: n for k, (n, _removed) in engine.count_partitions(sel, engine.list_partitions(sel)).items()}
+    rows["day=2024-05-01/prefix=4eyes_100/score=high"] = 10**9  # outside the selection: never counted
+    estimate = engine.value_counts_sample(sel, "country", max_files=6, partition_rows=rows)
+    exact = value_selectors._sum(engine.value_counts_by_day(sel, "country"))
+    assert estimate and set(estimate) <= set(exact)
+    assert 0.7 < sum(estimate.values()) / sum(exact.values()) < 1.3
+    assert engine.value_counts_sample(sel, "country", max_files=24, partition_rows=rows) is None
