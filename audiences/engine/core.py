@@ -76,7 +76,8 @@ def _unreadable_file(exc: Exception, root: str | None) -> UnreadableFileError | 
     if not m:
         return None
     path = m.group(1)
-    inside = root and os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
+    base = os.path.abspath(root) if root else ""
+    inside = bool(base) and os.path.commonpath([os.path.abspath(path), base]) == base
     return UnreadableFileError(os.path.relpath(path, root) if inside else os.path.basename(path))
 
 

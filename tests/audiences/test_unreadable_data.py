@@ -51,7 +51,9 @@ def test_engine_when_file_truncated_raises_unreadable_naming_it_inside_the_datas
 
 
 @pytest.mark.parametrize("path", ["/audiences/new/", "/tasks/"])
-def test_pages_when_first_file_truncated_say_part_of_data_unreadable_not_empty(client, tenant, broken_tree, path):
+def test_pages_when_first_file_truncated_say_part_of_data_unreadable_not_empty(
+    client, tenant, broken_tree, path
+):
     _truncate(broken_tree / FIRST)
     html = _member(client, tenant, Role.MARKETER).get(path).content.decode()
     assert "Part of the data could not be read" in html and "dataset is empty" not in html
