@@ -5,6 +5,7 @@ The topic catalogue is read once per request (a list page renders many summaries
 
 from django import template
 
+from audiences.definitions import field_label
 from audiences.selectors.summary import definition_summary as summarize
 from audiences.selectors.topics import topic_catalogue
 
@@ -45,3 +46,9 @@ def partition_words(context, partition) -> str:
     from audiences.selectors.tasks import partition_words as words
 
     return words(partition, _catalogue(context))
+
+
+@register.filter
+def column_label(name) -> str:
+    """A data column's name for people, as the builder's filters name it: "Company size (employees)"."""
+    return field_label(str(name))

@@ -39,13 +39,22 @@ def test_browser_builds_audience_with_live_counts_preview_save_and_download(page
     page.wait_for_function(
         "document.querySelectorAll('#preview-table tbody tr').length === 25", timeout=20000
     )
+    heads = page.locator("#preview-table thead th").all_inner_texts()
+    assert (
+        "Company size (employees)" in heads and "Job title" in heads
+    )  # the filters' labels, not column names
+    assert not [h for h in heads if "_" in h]
     sizes = page.evaluate(
         "(() => { const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.textContent);"
-        " const i = heads.indexOf('company_employee_count');"
+        " const i = heads.indexOf('Company size (employees)');"
         " return [...document.querySelectorAll('#preview-table tbody tr')].map(tr => tr.children[i].textContent); })()"
     )
     assert set(sizes) <= {"1001-5000", "5001-10000", "10001+"}
+    page.set_viewport_size({"width": 1440, "height": 900})
     screenshot(page, "audience-builder")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "audience-builder-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
 
     page.fill("#audience-name", "Browser buyers")
     page.click("#save-audience")
