@@ -186,6 +186,11 @@ def user_login(
     return user, principal, jwt_issue(user=user, organization=principal.organization)
 
 
+def jwt_secret() -> str:
+    """The key JWTs are signed with: DELIVR_JWT_SECRET, else the secret key."""
+    return settings.JWT_SECRET or settings.SECRET_KEY
+
+
 def jwt_issue(*, user: User, organization: Organization) -> str:
     now = datetime.now(UTC)
     claims = {
@@ -195,15 +200,13 @@ def jwt_issue(*, user: User, organization: Organization) -> str:
         "exp": now + timedelta(seconds=settings.JWT_TTL_SECONDS),
         "typ": "access",
     }
-    return jwt.encode(claims, settings.JWT_SECRET, algorithm="HS256")
+    return jwt.encode(claims, jwt_secret(), algorithm="HS256")
 
 
 def jwt_principal(token: str) -> Principal | None:
     """The principal a JWT stands for, or None when the token is invalid, expired or its access is gone."""
     try:
-        claims = jwt.decode(
-            token, settings.JWT_SECRET, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-        )
+        claims = jwt.decode(token, jwt_secret(), algorithms=["HS256"], options={"require": ["exp", "sub"]})
         sub, org = claims.get("sub"), claims.get("org")
         if not isinstance(sub, str) or not isinstance(org, str):  # a list or object claim is no id
             return None

@@ -131,7 +131,7 @@ def queue_depth() -> int | None:
 
 
 def _allowed(request: HttpRequest) -> bool:
-    token = os.environ.get("DELIVR_METRICS_TOKEN", "")
+    token = settings.DELIVR_METRICS_TOKEN
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(supplied.encode(), token.encode())

@@ -20,7 +20,7 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         if is_api_path(request.path) and request.META.get("CONTENT_LENGTH", "").isdigit():
-            limit = getattr(settings, "DELIVR_MAX_UPLOAD_BYTES", None)
+            limit = settings.DELIVR_MAX_UPLOAD_BYTES
             if limit and int(request.META["CONTENT_LENGTH"]) > limit:
                 return error_response("payload_too_large", "The request body is too large.", 413)
         return self.get_response(request)

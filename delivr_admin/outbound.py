@@ -184,7 +184,7 @@ _allowed_cache: dict[tuple[str, ...], _Allowed] = {}
 
 def allowed_hosts() -> _Allowed:
     """The parsed DELIVR_OUTBOUND_ALLOWED_HOSTS (read at call time, so tests and operators can change it)."""
-    raw = tuple(getattr(settings, "DELIVR_OUTBOUND_ALLOWED_HOSTS", ()) or ())
+    raw = tuple(settings.DELIVR_OUTBOUND_ALLOWED_HOSTS)
     cached = _allowed_cache.get(raw)
     if cached is None:
         names, nets = set(), []

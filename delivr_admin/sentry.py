@@ -1,9 +1,7 @@
 """Optional Sentry error reporting, switched on by the SENTRY_DSN environment variable (see settings)."""
 
-import os
 
-
-def init_sentry(*, dsn: str, environment: str) -> None:
+def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> None:
     """Reports unhandled errors of requests and Celery tasks, without personal data: no cookies, users, IPs
     or request bodies (bodies may carry emails and UID2 values)."""
     import sentry_sdk
@@ -16,5 +14,5 @@ def init_sentry(*, dsn: str, environment: str) -> None:
         integrations=[DjangoIntegration(), CeleryIntegration()],
         send_default_pii=False,
         max_request_body_size="never",
-        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+        traces_sample_rate=traces_sample_rate,
     )

@@ -315,14 +315,14 @@ _stores_lock = threading.Lock()
 
 def output_url() -> str:
     """The configured output location: DELIVR_OUTPUT_URL, else the local MEDIA_ROOT as a file:// URL."""
-    url = (getattr(settings, "DELIVR_OUTPUT_URL", "") or "").strip()
+    url = settings.DELIVR_OUTPUT_URL.strip()
     return url or Path(os.path.abspath(settings.MEDIA_ROOT)).as_uri()
 
 
 def store() -> OutputStore:
     """The output store for the current settings (built once per process and configuration)."""
     url = output_url()
-    options = {k: v for k, v in (getattr(settings, "DELIVR_STORAGE_OPTIONS", {}) or {}).items() if v}
+    options = {k: v for k, v in settings.DELIVR_STORAGE_OPTIONS.items() if v}
     key = (url, tuple(sorted(options.items())), os.getpid())  # a forked worker builds its own client
     found = _stores.get(key)
     if found is not None:

@@ -31,7 +31,7 @@ def _fernet(configured: str, secret_key: str) -> Fernet:
 
 
 def fernet() -> Fernet:
-    return _fernet(getattr(settings, "DELIVR_FIELD_ENCRYPTION_KEY", "") or "", settings.SECRET_KEY)
+    return _fernet(settings.DELIVR_FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
 
 
 def credentials_encrypt(credentials: dict) -> str:

@@ -121,7 +121,7 @@ class Uid2SenderCheck(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         ip = client_ip(request)
-        cidrs = tuple(getattr(settings, "DELIVR_UID2_ALLOWED_IPS", ()) or ())
+        cidrs = tuple(settings.DELIVR_UID2_ALLOWED_IPS)
         if cidrs:
             if not _allow_listed(ip, cidrs):
                 raise ApplicationError("This source may not deliver opt-outs.", code="forbidden", status=403)
@@ -133,7 +133,7 @@ class Uid2SenderCheck(BasePermission):
             )
             if wait is not None:
                 raise exceptions.Throttled(wait=wait)
-        secret = getattr(settings, "DELIVR_UID2_SHARED_SECRET", "") or ""
+        secret = settings.DELIVR_UID2_SHARED_SECRET
         if secret and not hmac.compare_digest(_presented_secret(request).encode(), secret.encode()):
             raise ApplicationError("Missing or wrong webhook secret.", code="unauthorized", status=401)
         return True

@@ -98,9 +98,9 @@ def test_metrics_when_requests_and_engine_ran_expose_latency_and_engine_time(cli
     assert depth and depth[0].value >= 0
 
 
-def test_metrics_when_caller_is_not_local_and_has_no_token_is_forbidden(client, monkeypatch):
+def test_metrics_when_caller_is_not_local_and_has_no_token_is_forbidden(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
-    monkeypatch.setenv("DELIVR_METRICS_TOKEN", "scrape-secret")
+    settings.DELIVR_METRICS_TOKEN = "scrape-secret"
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
     ok = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-secret")
     assert ok.status_code == 200

@@ -45,7 +45,7 @@ class DspClient(Protocol):
 
 def dsp_client(provider: str | None = None) -> DspClient:
     """The client configured by DELIVR_DSP_PROVIDER (or `provider`): "simulator" or "http"."""
-    provider = (provider or getattr(settings, "DELIVR_DSP_PROVIDER", "simulator") or "simulator").lower()
+    provider = (provider or settings.DELIVR_DSP_PROVIDER).lower()
     if provider == "simulator":
         from .simulator import SimulatorDspClient
 
@@ -54,8 +54,8 @@ def dsp_client(provider: str | None = None) -> DspClient:
         from .http import HttpDspClient
 
         return HttpDspClient(
-            base_url=getattr(settings, "DELIVR_DSP_BASE_URL", ""),
-            api_key=getattr(settings, "DELIVR_DSP_API_KEY", ""),
-            timeout=float(getattr(settings, "DELIVR_DSP_TIMEOUT_SECONDS", 30)),
+            base_url=settings.DELIVR_DSP_BASE_URL,
+            api_key=settings.DELIVR_DSP_API_KEY,
+            timeout=float(settings.DELIVR_DSP_TIMEOUT_SECONDS),
         )
     raise DspError(f"Unknown DELIVR_DSP_PROVIDER {provider!r}: use 'simulator' or 'http'.")

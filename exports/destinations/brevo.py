@@ -53,7 +53,6 @@ from .base import (
 DEFAULT_HOST = "https://api.brevo.com"
 REMOVE_LIMIT = 150  # emails per list-removal request
 PROCESS_WAIT_SECONDS = 600.0  # an import process that is not done by then fails the batch (retryable)
-DEFAULT_RATE_LIMIT = 10  # requests per second
 # Attributes an import cannot set: computed by Brevo or global to the account.
 READ_ONLY_CATEGORIES = frozenset({"calculated", "global", "transactional"})
 REPORT_FIELDS = {  # info.import field -> (code, words) for the rows it lists
@@ -125,9 +124,7 @@ class BrevoDestination(Destination):
         self.api_key = str(credentials.get("api_key") or "")
         self.list_id = int(config["list_id"]) if str(config.get("list_id") or "").isdigit() else None
         self.folder_id = int(config.get("folder_id") or 1)
-        self.rate_limit = int(
-            config.get("rate_limit") or getattr(settings, "DELIVR_BREVO_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-        )
+        self.rate_limit = int(config.get("rate_limit") or settings.DELIVR_BREVO_RATE_LIMIT)
         self.rate_window = float(config.get("rate_limit_window_seconds") or 1.0)
         self.poll_seconds = float(config.get("poll_seconds", 1.0))
         self.account_key = "brevo:" + hashlib.sha256(f"{self.host}|{self.api_key}".encode()).hexdigest()[:24]

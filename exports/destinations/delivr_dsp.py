@@ -72,7 +72,7 @@ class DelivrDspDestination(Destination):
 
     @classmethod
     def missing_credentials(cls, credentials: dict[str, Any]) -> str:
-        if credentials.get("api_key") or getattr(settings, "DELIVR_DSP_API_KEY", ""):
+        if credentials.get("api_key") or settings.DELIVR_DSP_API_KEY:
             return ""
         return "add an API key"
 
@@ -88,7 +88,7 @@ class DelivrDspDestination(Destination):
 
     @property
     def base_url(self) -> str:
-        base = (self.config.get("base_url") or getattr(settings, "DELIVR_DSP_BASE_URL", "") or "").rstrip("/")
+        base = (self.config.get("base_url") or settings.DELIVR_DSP_BASE_URL).rstrip("/")
         if not base:
             raise DestinationError(
                 "No DelivrDSP URL: set base_url on the export or DELIVR_DSP_BASE_URL.", user_error=True
@@ -101,12 +101,12 @@ class DelivrDspDestination(Destination):
             policy = outbound.RetryPolicy(
                 attempts=MAX_ATTEMPTS, backoff_base=self.backoff_base, total_seconds=MAX_CALL_SECONDS
             )
-            timeout = float(getattr(settings, "DELIVR_DSP_TIMEOUT_SECONDS", 30))
+            timeout = float(settings.DELIVR_DSP_TIMEOUT_SECONDS)
             session = self._http = outbound.session(policy=policy, timeout=timeout)
         return session
 
     def _request(self, method: str, path: str, payload: dict | None = None, key: str = "") -> dict:
-        api_key = self.credentials.get("api_key") or getattr(settings, "DELIVR_DSP_API_KEY", "")
+        api_key = self.credentials.get("api_key") or settings.DELIVR_DSP_API_KEY
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         data = None
         if payload is not None:

@@ -286,10 +286,7 @@ class HubSpotDestination(Destination):
         self.company_ids: dict[str, str] = {}  # domain -> company id, for the whole run
         self.list_id, self.list_name = "", ""  # the export's contact list, found or created on first use
         self._pause_until = 0.0
-        self.rate_limit = int(
-            config.get("rate_limit")
-            or getattr(django_settings, "DELIVR_HUBSPOT_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-        )
+        self.rate_limit = int(config.get("rate_limit") or django_settings.DELIVR_HUBSPOT_RATE_LIMIT)
         self.rate_window = float(config.get("rate_limit_window_seconds") or RATE_WINDOW_SECONDS)
         self.optout_property = str(config.get("optout_property") or "")
         self.optout_value = _text(config.get("optout_property_value", ""))
@@ -906,8 +903,8 @@ class HubSpotDestination(Destination):
         once); "" when no app is configured. Resolved once per run."""
         if self.template_id:
             return self.template_id
-        app_id = str(getattr(django_settings, "DELIVR_HUBSPOT_APP_ID", "") or "")
-        developer_key = str(getattr(django_settings, "DELIVR_HUBSPOT_DEVELOPER_API_KEY", "") or "")
+        app_id = django_settings.DELIVR_HUBSPOT_APP_ID
+        developer_key = django_settings.DELIVR_HUBSPOT_DEVELOPER_API_KEY
         if not app_id or not developer_key:
             return ""
         templates = HubSpot(

@@ -28,7 +28,7 @@ MAX_MESSAGE = 500
 
 
 def deadline_seconds() -> float:
-    return float(getattr(settings, "DELIVR_TEST_CONNECTION_DEADLINE_SECONDS", 10))
+    return float(settings.DELIVR_TEST_CONNECTION_DEADLINE_SECONDS)
 
 
 @transaction.atomic

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
+from accounts.services import jwt_secret
 from tests.accounts.hashers import CountingArgon2PasswordHasher
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
@@ -156,7 +156,7 @@ def test_dashboard_member_add_when_password_weak_shows_reason_next_to_the_field(
 def _token(**claims) -> str:
     now = datetime.now(UTC)
     base = {"sub": "x", "org": "y", "iat": now, "exp": now + timedelta(hours=1), "typ": "access"}
-    return jwt.encode({**base, **claims}, django_settings.JWT_SECRET, algorithm="HS256")
+    return jwt.encode({**base, **claims}, jwt_secret(), algorithm="HS256")
 
 
 @pytest.mark.parametrize(
