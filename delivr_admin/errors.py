@@ -41,6 +41,9 @@ def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(detail, dict):
         out: list[tuple[str, str]] = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListSerializer's errors by item index
+                out.extend(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = key if key != "non_field_errors" else ""
             out.extend(_flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix)))
         return out
@@ -51,6 +54,13 @@ def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
             out.extend(_flatten(value, f"{prefix}[{i}]" if nested else prefix))
         return out
     return [(prefix, str(detail))]
+
+
+def validation_message(detail: Any, prefix: str = "") -> str:
+    """The first problem of a DRF validation detail in words: "<field path>: <message>"."""
+    pairs = _flatten(detail, prefix)
+    field, message = pairs[0] if pairs else ("", "Invalid request.")
+    return f"{field}: {message}" if field else message
 
 
 _DRF_CODES = {
@@ -81,8 +91,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body("bad_request", "The request was refused."), status=400)
     if isinstance(exc, exceptions.ValidationError):
         pairs = _flatten(exc.detail)
-        field, message = pairs[0] if pairs else ("", "Invalid request.")
-        text = f"{field}: {message}" if field else message
+        text = validation_message(exc.detail)
         fields: dict[str, list[str]] = {}
         for name, msg in pairs:
             fields.setdefault(name or "non_field_errors", []).append(msg)

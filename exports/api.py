@@ -21,6 +21,7 @@ from .services import connection_checks as check_services
 from .services import dry_run as dry_run_services
 from .services import exports as export_services
 from .services import runs as run_services
+from .validation import FieldMappingEntrySerializer
 
 
 class RecordLimitSerializer(serializers.Serializer):
@@ -30,32 +31,6 @@ class RecordLimitSerializer(serializers.Serializer):
 
 class StrictDictField(serializers.DictField):
     default_error_messages = {"not_a_dict": "Must be an object."}
-
-
-class FieldMappingEntrySerializer(serializers.Serializer):
-    """Documentation of one mapping entry; the service validates it (unknown keys are refused there)."""
-
-    source = serializers.CharField()
-    target = serializers.CharField()
-    type = serializers.ChoiceField(choices=["string", "email", "number"], required=False)
-    required = serializers.BooleanField(required=False)
-    max_length = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        help_text=(
-            "The field's maximum length in Unicode characters (runes), not bytes; `maxLength` is accepted as "
-            "the same key. A longer value is cut to max_length characters when `truncate` is true (never in "
-            "the middle of a character), else the record fails with STRING_TOO_LONG. A multi-value field "
-            "longer than max_length once joined always fails with MULTI_VALUE_TOO_LONG (never cut)."
-        ),
-    )
-    truncate = serializers.BooleanField(
-        required=False,
-        help_text="Cut values longer than max_length instead of failing the record with STRING_TOO_LONG.",
-    )
-    picklist = serializers.ListField(child=serializers.CharField(), required=False)
-    multi_value = serializers.BooleanField(required=False)
-    default = serializers.CharField(required=False, allow_null=True)
 
 
 SYNC_MODE_HELP = (
@@ -223,7 +198,7 @@ class ExportListApi(APIView):
         destination_type = StrictCharField(max_length=40)
         destination_config = StrictDictField(required=False)
         credentials = StrictDictField(required=False, allow_null=True)
-        field_mapping = serializers.ListField(child=StrictDictField(), allow_empty=False)
+        field_mapping = FieldMappingEntrySerializer(many=True)
         schedule = serializers.ChoiceField(choices=Schedule.values, required=False, default="manual")
         record_limit = RecordLimitSerializer(required=False, allow_null=True)
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)
@@ -264,7 +239,7 @@ class ExportDetailApi(APIView):
         destination_type = StrictCharField(max_length=40, required=False)
         destination_config = StrictDictField(required=False)
         credentials = StrictDictField(required=False, allow_null=True)
-        field_mapping = serializers.ListField(child=StrictDictField(), allow_empty=False, required=False)
+        field_mapping = FieldMappingEntrySerializer(many=True, required=False)
         schedule = serializers.ChoiceField(choices=Schedule.values, required=False)
         record_limit = RecordLimitSerializer(required=False, allow_null=True)
         list_name = StrictCharField(max_length=255, required=False, allow_blank=True, allow_null=True)

@@ -31,8 +31,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from rest_framework import serializers
 
 from delivr_admin.emails import EMAIL_PATTERN, email_valid
+from delivr_admin.errors import validation_message
+from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 
 REQUIRED_FIELD_MISSING = "REQUIRED_FIELD_MISSING"
 STRING_TOO_LONG = "STRING_TOO_LONG"
@@ -101,14 +104,6 @@ class FieldSpec:
         }[code]
 
 
-def _bool(value: Any, name: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise MappingError(f"{name} must be true or false.")
-    return value
-
-
 def _norm_text(value: str) -> str:
     return value.strip(WHITESPACE)
 
@@ -118,94 +113,203 @@ def _norm_multi(value: str) -> str:
     return ";".join(p for p in parts if p)
 
 
+def _messages(text: str, *keys: str) -> dict[str, str]:
+    return dict.fromkeys(keys, text)
+
+
+class FieldMappingListSerializer(serializers.ListSerializer):
+    """The whole mapping: 1..MAX_FIELDS entries, each target once (case-insensitively)."""
+
+    def to_internal_value(self, data: Any) -> list[dict]:
+        entries = super().to_internal_value(data)
+        seen: set[str] = set()
+        errors: dict[int, dict] = {}  # by index, as the project's LIST_SERIALIZER_ERRORS_AS_DICT has them
+        for index, entry in enumerate(entries):
+            target = entry["target"]
+            if target.lower() in seen:
+                errors[index] = {"target": [f"{target!r} is mapped twice."]}
+            seen.add(target.lower())
+        if errors:
+            raise serializers.ValidationError(errors)
+        return entries
+
+
+class FieldMappingEntrySerializer(serializers.Serializer):
+    """One field of a mapping, validated (the API's `field_mapping` items and what the service stores).
+
+    With `context={"columns": {column: type}}` the source must be a column of the audience (any case; the
+    column's own spelling is kept) and a list column needs multi_value.
+    """
+
+    default_error_messages = {"invalid": "Must be an object."}
+
+    source = StrictCharField(
+        error_messages=_messages("Must be a dataset column name.", "invalid", "blank", "required", "null"),
+        help_text="A column of the audience's data (any case).",
+    )
+    target = StrictCharField(
+        max_length=200,
+        error_messages=_messages(
+            "Must be a destination field name (1-200 characters).",
+            "invalid",
+            "blank",
+            "required",
+            "null",
+            "max_length",
+        ),
+    )
+    type = serializers.ChoiceField(
+        choices=list(FIELD_TYPES),
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default="string",
+        error_messages=_messages(f"Must be one of {', '.join(FIELD_TYPES)}.", "invalid_choice"),
+    )
+    required = StrictBooleanField(required=False, allow_null=True, default=False)
+    max_length = StrictIntegerField(
+        min_value=1,
+        max_value=MAX_LENGTH_LIMIT,
+        required=False,
+        allow_null=True,
+        default=None,
+        error_messages=_messages(
+            f"Must be an integer from 1 to {MAX_LENGTH_LIMIT:,}.",
+            "invalid",
+            "min_value",
+            "max_value",
+            "max_string_length",
+        ),
+        help_text=(
+            "The field's maximum length in Unicode characters (runes), not bytes; `maxLength` is accepted as "
+            "the same key. A longer value is cut to max_length characters when `truncate` is true (never in "
+            "the middle of a character), else the record fails with STRING_TOO_LONG. A multi-value field "
+            "longer than max_length once joined always fails with MULTI_VALUE_TOO_LONG (never cut)."
+        ),
+    )
+    truncate = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        default=False,
+        help_text="Cut values longer than max_length instead of failing the record with STRING_TOO_LONG.",
+    )
+    picklist = serializers.ListField(
+        child=StrictCharField(
+            trim_whitespace=False,
+            error_messages=_messages("Must be a list of non-empty strings.", "invalid", "blank", "null"),
+        ),
+        required=False,
+        allow_null=True,
+        default=list,
+        max_length=MAX_PICKLIST,
+        error_messages={
+            "not_a_list": "Must be a list of non-empty strings.",
+            "max_length": f"Has more than {MAX_PICKLIST} values.",
+        },
+    )
+    multi_value = StrictBooleanField(required=False, allow_null=True, default=False)
+    default = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        default=None,
+        error_messages=_messages("Must be a string or null.", "invalid"),
+    )
+
+    class Meta:
+        list_serializer_class = FieldMappingListSerializer
+
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> FieldMappingListSerializer:
+        kwargs.setdefault("max_length", MAX_FIELDS)
+        kwargs.setdefault("allow_empty", False)
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "not_a_list": "Must be a non-empty list of fields.",
+                "empty": "Must be a non-empty list of fields.",
+                "max_length": f"Has more than {MAX_FIELDS} fields.",
+            },
+        )
+        return super().many_init(*args, **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict) and "maxLength" in data:  # the March 2026 document's spelling of max_length
+            if data.get("max_length") is not None and data["max_length"] != data["maxLength"]:
+                raise serializers.ValidationError("maxLength and max_length disagree; give one of them.")
+            data = {k: v for k, v in data.items() if k != "maxLength"} | {"max_length": data["maxLength"]}
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(f"unknown key(s) {', '.join(sorted(unknown))}.")
+        return super().to_internal_value(data)
+
+    def validate_picklist(self, value: list[str] | None) -> list[str]:
+        if not all(p.strip() for p in value or []):
+            raise serializers.ValidationError("Must be a list of non-empty strings.")
+        picklist = [_norm_text(p) for p in value or []]
+        if len({p.lower() for p in picklist}) != len(picklist):
+            raise serializers.ValidationError("repeats a value (values compare case-insensitively).")
+        return picklist
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = {**attrs, "type": attrs.get("type") or "string"}
+        for flag in ("required", "truncate", "multi_value"):
+            attrs[flag] = bool(attrs.get(flag))
+        attrs["source"] = self._source(attrs)
+        self._check_combination(attrs)
+        if attrs["default"] is not None:
+            attrs["default"] = self._default(attrs)
+        return {name: attrs[name] for name in FieldSpec.__dataclass_fields__}
+
+    def _source(self, attrs: dict) -> str:
+        columns = self.context.get("columns")
+        source = attrs["source"]
+        if columns is None:
+            return source
+        known = {c.lower(): c for c in columns}
+        if source.lower() not in known:
+            raise serializers.ValidationError({"source": f"the audience has no column {source!r}."})
+        source = known[source.lower()]
+        if columns[source].endswith("[]") and not attrs["multi_value"]:
+            raise serializers.ValidationError(f"{source!r} holds a list of values: set multi_value.")
+        return source
+
+    @staticmethod
+    def _check_combination(attrs: dict) -> None:
+        multi, picklist = attrs["multi_value"], attrs["picklist"]
+        if attrs["type"] == "number" and (
+            multi or picklist or attrs["max_length"] is not None or attrs["truncate"]
+        ):
+            raise serializers.ValidationError(
+                "a number field takes no picklist, max_length, multi_value or truncate."
+            )
+        if attrs["type"] == "email" and multi:
+            raise serializers.ValidationError("an email field cannot be multi-value.")
+        if multi and ";" in "".join(picklist):
+            raise serializers.ValidationError(
+                {"picklist": "values of a multi-value field cannot contain ';'."}
+            )
+
+    @staticmethod
+    def _default(attrs: dict) -> str | None:
+        default = _norm_multi(attrs["default"]) if attrs["multi_value"] else _norm_text(attrs["default"])
+        if not default:
+            return None
+        spec = FieldSpec(**{**attrs, "default": default, "picklist": tuple(attrs["picklist"])})
+        _, errors = validate_records_reference([{spec.source: default}], [spec])
+        if errors:
+            raise serializers.ValidationError({"default": f"{errors[0][3]} ({errors[0][2]})."})
+        return default
+
+
 def mapping_parse(raw: Any, columns: dict[str, str] | None = None) -> list[FieldSpec]:
     """The validated mapping; MappingError naming the entry otherwise. `columns`: dataset column -> type."""
-    if not isinstance(raw, list) or not raw:
-        raise MappingError("field_mapping must be a non-empty list of fields.")
-    if len(raw) > MAX_FIELDS:
-        raise MappingError(f"field_mapping has more than {MAX_FIELDS} fields.")
-    known = {c.lower(): c for c in columns} if columns is not None else None
-    specs: list[FieldSpec] = []
-    targets: set[str] = set()
-    allowed = {f for f in FieldSpec.__dataclass_fields__}
-    for i, entry in enumerate(raw):
-        where = f"field_mapping[{i}]"
-        if not isinstance(entry, dict):
-            raise MappingError(f"{where} must be an object.")
-        if "maxLength" in entry:  # the March 2026 document's spelling of max_length
-            if entry.get("max_length") is not None and entry["max_length"] != entry["maxLength"]:
-                raise MappingError(f"{where}: maxLength and max_length disagree; give one of them.")
-            entry = {k: v for k, v in entry.items() if k != "maxLength"} | {"max_length": entry["maxLength"]}
-        unknown = set(entry) - allowed
-        if unknown:
-            raise MappingError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}.")
-        source, target = entry.get("source"), entry.get("target")
-        if not isinstance(source, str) or not source.strip():
-            raise MappingError(f"{where}.source must be a dataset column name.")
-        if not isinstance(target, str) or not target.strip() or len(target) > 200:
-            raise MappingError(f"{where}.target must be a destination field name (1-200 characters).")
-        source, target = source.strip(), target.strip()
-        if known is not None:
-            if source.lower() not in known:
-                raise MappingError(f"{where}.source: the audience has no column {source!r}.")
-            source = known[source.lower()]
-            if columns[source].endswith("[]") and not entry.get("multi_value"):
-                raise MappingError(f"{where}: {source!r} holds a list of values: set multi_value.")
-        if target.lower() in targets:
-            raise MappingError(f"{where}.target: {target!r} is mapped twice.")
-        targets.add(target.lower())
-        ftype = entry.get("type") or "string"
-        if ftype not in FIELD_TYPES:
-            raise MappingError(f"{where}.type must be one of {', '.join(FIELD_TYPES)}.")
-        max_length = entry.get("max_length")
-        if max_length is not None and (
-            isinstance(max_length, bool)
-            or not isinstance(max_length, int)
-            or not 1 <= max_length <= MAX_LENGTH_LIMIT
-        ):
-            raise MappingError(f"{where}.max_length must be an integer from 1 to {MAX_LENGTH_LIMIT:,}.")
-        picklist = entry.get("picklist") or []
-        if not isinstance(picklist, list) or not all(isinstance(p, str) and p.strip() for p in picklist):
-            raise MappingError(f"{where}.picklist must be a list of non-empty strings.")
-        if len(picklist) > MAX_PICKLIST:
-            raise MappingError(f"{where}.picklist has more than {MAX_PICKLIST} values.")
-        picklist = [_norm_text(p) for p in picklist]
-        if len({p.lower() for p in picklist}) != len(picklist):
-            raise MappingError(f"{where}.picklist repeats a value (values compare case-insensitively).")
-        multi = _bool(entry.get("multi_value"), f"{where}.multi_value")
-        truncate = _bool(entry.get("truncate"), f"{where}.truncate")
-        required = _bool(entry.get("required"), f"{where}.required")
-        if ftype == "number" and (multi or picklist or max_length is not None or truncate):
-            raise MappingError(
-                f"{where}: a number field takes no picklist, max_length, multi_value or truncate."
-            )
-        if ftype == "email" and multi:
-            raise MappingError(f"{where}: an email field cannot be multi-value.")
-        if multi and ";" in "".join(picklist):
-            raise MappingError(f"{where}.picklist values of a multi-value field cannot contain ';'.")
-        default = entry.get("default")
-        if default is not None and not isinstance(default, str):
-            raise MappingError(f"{where}.default must be a string or null.")
-        if default is not None:
-            default = _norm_multi(default) if multi else _norm_text(default)
-            default = default or None
-        spec = FieldSpec(
-            source=source,
-            target=target,
-            required=required,
-            max_length=max_length,
-            picklist=tuple(picklist),
-            multi_value=multi,
-            default=default,
-            type=ftype,
-            truncate=truncate,
-        )
-        if default is not None:
-            _, errors = validate_records_reference([{source: default}], [spec])
-            if errors:
-                raise MappingError(f"{where}.default: {errors[0][3]} ({errors[0][2]}).")
-        specs.append(spec)
-    return specs
+    mapping = FieldMappingEntrySerializer(data=raw, many=True, context={"columns": columns})
+    if not mapping.is_valid():
+        raise MappingError(validation_message(mapping.errors, "field_mapping"))
+    return [FieldSpec(**{**entry, "picklist": tuple(entry["picklist"])}) for entry in mapping.validated_data]
 
 
 def mapping_sources(specs: Iterable[FieldSpec]) -> list[str]:

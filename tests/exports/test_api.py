@@ -170,6 +170,25 @@ def test_create_when_invalid_is_400_with_code(tenant, audience, extra, code):
     assert error(tenant.jwt().post(URL, body(tenant, audience, **extra), format="json"), 400)["code"] == code
 
 
+@pytest.mark.parametrize(
+    ("mapping", "code", "message"),
+    [
+        ([{"source": "email", "target": "E", "type": "date"}], "invalid_request",
+         "field_mapping[0].type: Must be one of string, email, number."),
+        ([{"source": "email", "target": "E"}, {"source": "job_title", "target": "e"}], "invalid_request",
+         "field_mapping[1].target: 'e' is mapped twice."),
+        ([{"source": "email", "target": "E", "bogus": 1}], "invalid_request",
+         "field_mapping[0]: unknown key(s) bogus."),
+        ([{"source": "Nope", "target": "E"}], "invalid_field_mapping",
+         "field_mapping[0].source: the audience has no column 'Nope'."),
+    ],
+)  # fmt: skip
+def test_create_when_mapping_invalid_names_the_entry_and_field(tenant, audience, mapping, code, message):
+    """Shape errors come from the nested serializer, column errors from the service: one message format."""
+    got = error(tenant.jwt().post(URL, body(tenant, audience, field_mapping=mapping), format="json"), 400)
+    assert (got["code"], got["message"]) == (code, message)
+
+
 def test_support_role_reads_but_cannot_create_change_run_or_delete(tenant, audience, tenant_factory):
     from accounts.models import Membership, Role
     from accounts.services import jwt_issue
