@@ -74,3 +74,28 @@ def test_browser_builds_audience_with_live_counts_preview_save_and_download(page
         r["company_employee_count"] in ("1001-5000", "5001-10000", "10001+") for r in rows
     )
     screenshot(page, "audience-detail")
+
+
+def test_browser_when_a_data_file_is_truncated_builder_and_tasks_say_so_in_words(
+    page, tenant, password, settings, tmp_path
+):
+    from audiences.engine.generator import GenerateParams, generate
+
+    root = tmp_path / "data" / "intent"
+    generate(str(root), GenerateParams(rows=2000, days=2, prefixes=2, seed=3, start_day="2024-05-01",
+                                       first_prefix=100))  # fmt: skip
+    first = root / "day=2024-05-01" / "prefix=4eyes_100" / "score=high" / "part-0.parquet"
+    first.write_bytes(first.read_bytes()[:100])
+    settings.DELIVR_DEMO_DATA = root
+    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
+    login(page, tenant.user.email, password)  # an admin: sees which file
+    for path, name in (("/audiences/new/", "builder-unreadable-data"), ("/tasks/", "tasks-unreadable-data")):
+        page.goto(path)
+        notice = page.locator("#dataset-unreadable")
+        assert "Part of the data could not be read" in notice.inner_text()
+        assert "day=2024-05-01/prefix=4eyes_100/score=high/part-0.parquet" in notice.inner_text()
+        assert "dataset is empty" not in page.content() and str(root) not in page.content()
+        page.set_viewport_size({"width": 1440, "height": 900})
+        screenshot(page, name)
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, name + "-phone")
