@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from audiences import engine
+from audiences.engine.spark import SparkEngine
 from delivr_admin.errors import ApplicationError
 
 
@@ -30,16 +31,24 @@ def _configured() -> bool:
 def engines_configure() -> None:
     """Route dataset roots to engines as the settings say (DELIVR_ENGINE, DELIVR_ENGINE_ROOTS; the Spark
     backend exists when DELIVR_SPARK_REMOTE names a cluster). Runs when the app starts, in web and worker."""
-    from audiences.engine.spark import SparkEngine
-
+    wanted = {settings.DELIVR_ENGINE, *settings.DELIVR_ENGINE_ROOTS.values()}
+    if "spark" in wanted and not settings.DELIVR_SPARK_REMOTE:
+        raise ImproperlyConfigured("DELIVR_ENGINE / DELIVR_ENGINE_ROOTS name spark: set DELIVR_SPARK_REMOTE")
     if settings.DELIVR_SPARK_REMOTE:
         engine.register_backend("spark", functools.partial(SparkEngine, settings.DELIVR_SPARK_REMOTE))
     try:
         engine.route_engines(default=settings.DELIVR_ENGINE, roots=settings.DELIVR_ENGINE_ROOTS)
     except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"DELIVR_ENGINE / DELIVR_ENGINE_ROOTS: {exc} (spark needs DELIVR_SPARK_REMOTE)"
-        ) from exc
+        raise ImproperlyConfigured(f"DELIVR_ENGINE / DELIVR_ENGINE_ROOTS: {exc}") from exc
+
+
+def spark_engine() -> SparkEngine | None:
+    """The Spark engine when the settings route the deployment or a dataset root to it (readiness checks it)."""
+    roots = [r for r, name in settings.DELIVR_ENGINE_ROOTS.items() if name == "spark"]
+    if settings.DELIVR_ENGINE == "spark":
+        roots.append(default_input_path())
+    chosen = engine.engine_for(roots[0]) if roots and settings.DELIVR_SPARK_REMOTE else None
+    return chosen if isinstance(chosen, SparkEngine) else None
 
 
 def default_input_path() -> str:

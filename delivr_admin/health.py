@@ -38,7 +38,11 @@ def _output_store() -> str | None:
 
 
 def _engine() -> str | None:
-    return engine_ready(settings.DELIVR_DATA_ROOTS)
+    from audiences import datasets
+
+    problem = engine_ready(settings.DELIVR_DATA_ROOTS)
+    spark = datasets.spark_engine()  # when the deployment reads some dataset root on Spark
+    return problem or (spark.ready() if spark is not None else None)
 
 
 CHECKS: dict[str, tuple[Callable[[], str | None], str]] = {

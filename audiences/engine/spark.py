@@ -528,7 +528,19 @@ class SparkEngine:
             yield rest
 
     def ready(self) -> str | None:
-        """None when the cluster answers a trivial query, else what is wrong, in words."""
+        """None when the cluster answers a trivial query, else what is wrong, in words.
+
+        The port is tried first with a 2-second timeout: the client's own retries would keep a readiness
+        probe waiting for minutes when the cluster is down.
+        """
+        import socket
+        from urllib.parse import urlsplit
+
+        where = urlsplit(self.remote.replace("sc://", "http://", 1))
+        try:
+            socket.create_connection((where.hostname or "", where.port or 15002), timeout=2).close()
+        except OSError as exc:
+            return f"the Spark engine at {self.remote} cannot be reached ({exc.__class__.__name__})"
         try:
             value = self.session().sql("SELECT 42 AS v").collect()[0]["v"]
         except Exception as exc:  # any failure to reach the cluster is "not ready"
