@@ -202,10 +202,11 @@ def scenario(make_export: Callable[[str], object], root: Path, mode: str) -> dic
 
 
 def bench_diff(export, root: Path, repeat: int) -> dict:
-    """The diff alone: snapshot loaded (fingerprints and key hashes sorted), every current record looked up
-    by fingerprint and by key hash (batches of 65,536, keys compared on every hash match), which splits added
-    from changed and marks the snapshot rows met; the removals are the rows not met. Then, timed apart, the
-    next snapshot written from it (no join)."""
+    """The diff alone: snapshot loaded (kept in key-hash order with its hashes: a bucket directory built),
+    every current record's key looked up (batches of 65,536, hashed, keys compared on every hash match) and
+    its fingerprint compared with its row's, which splits unchanged, added and changed and marks the
+    snapshot rows met; the removals are the rows not met. Then, timed apart, the next snapshot written from
+    it (no join)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -234,11 +235,12 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
         unchanged = 0
         spools = []
         for keys, prints in batches:
-            same = previous.unchanged(prints).to_arrow()
+            rows = previous.lookup(keys)
+            same = previous.unchanged(prints, rows).to_arrow()
             unchanged += int(pa.compute.sum(same).as_py() or 0)
             spool = pa.table({"record_key": keys, "fingerprint": prints, "held": pa.compute.invert(same)})
             spool = spool.append_column("unchanged", same)
-            spools.append((spool, previous.meet(spool)))
+            spools.append((spool, previous.meet(spool, rows)))
         removed = previous.departed().num_rows
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
         if took < best:

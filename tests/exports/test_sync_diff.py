@@ -59,7 +59,7 @@ def test_diff_is_exact_whatever_the_key_hashes(hash_keys) -> None:
     assert rows2.to_pylist() == [None, 4]
     assert (previous.added, previous.changed) == (2, 2)
     assert sorted(previous.departed().column("record_key").to_pylist()) == ["k1", "k4"]
-    assert previous.held.to_list() == [False, True, True, False, True]
+    assert previous.held.tolist() == [False, True, True, False, True]
 
 
 def test_new_keys_only_when_the_snapshot_is_empty() -> None:
@@ -68,3 +68,24 @@ def test_new_keys_only_when_the_snapshot_is_empty() -> None:
     assert rows.null_count == 2
     assert (previous.added, previous.changed) == (2, 0)
     assert previous.departed().num_rows == 0
+
+
+def test_snapshot_in_key_hash_order_when_loaded_finds_rows_and_unchanged_fingerprints() -> None:
+    """The snapshot as written (sorted by its stored key hashes): no sort at load, the same answers."""
+    import numpy as np
+
+    from exports.services.runs.snapshot import SNAPSHOT_FILE_SCHEMA
+
+    keys = [f"k{n}" for n in range(50)]
+    hashes = key_hashes(pa.array(keys)).to_numpy().astype(np.uint64)
+    order = np.argsort(hashes)
+    table = _snapshot(keys).take(pa.array(order))
+    table = table.append_column("key_hash", pa.array(hashes[order])).cast(SNAPSHOT_FILE_SCHEMA)
+    previous = Previous(None, table)
+    assert previous._key_order is None  # used as stored
+    wanted = pa.array(["k7", "nope", "k49", "k0"])
+    rows = previous.lookup(wanted)
+    found = [table.column("record_key")[int(r)].as_py() if r >= 0 else None for r in rows]
+    assert found == ["k7", None, "k49", "k0"]
+    prints = pa.array([107, 5, 1, 100], pa.uint64())  # k7 and k0 as held, k49 changed
+    assert previous.unchanged(prints, rows).to_list() == [True, False, False, True]

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -103,9 +104,9 @@ def _send_all(ctx: RunContext) -> None:
     uncommitted = False
     for batch, keys in _batches(ctx):
         index = ctx.batches_done
-        table = _send_batch(ctx, batch, keys, index)
+        table, rows = _send_batch(ctx, batch, keys, index)
         ctx.list_sink.write(table)
-        ctx.keys_sink.write(table, ctx.previous.meet(table))
+        ctx.keys_sink.write(table, ctx.previous.meet(table, rows))
         ctx.batches_done = index + 1
         if ctx.resumable:
             spool.spool_write(ctx.run.pk, index, table)
@@ -145,8 +146,11 @@ def add_errors(obj: ObjectResult, examples: list[tuple[str, str, str]], count: i
         obj.error_message = f"{code}: {message}" if code else message
 
 
-def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int) -> pa.Table:
-    """Dedupes, validates, diffs and sends one batch; returns its spool (keys, sent, identities, held)."""
+def _send_batch(
+    ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int
+) -> tuple[pa.Table, np.ndarray]:
+    """Dedupes, validates, diffs and sends one batch; returns its spool (keys, sent, identities, held) and
+    each spool row's row in the snapshot (-1: not in it)."""
     progress = ctx.progress
     progress.total += batch.num_rows
     first = first_occurrences(keys, ctx.seen)
@@ -168,7 +172,8 @@ def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: i
     valid_at = pl.from_arrow(checked.valid).arg_true()
     valid_keys = unique_keys.filter(checked.valid)
     prints = fingerprints(valid_keys, checked.table)
-    same = ctx.previous.unchanged(prints)
+    rows = ctx.previous.lookup(unique_keys)
+    same = ctx.previous.unchanged(prints, rows[valid_at.to_numpy()])
     progress.unchanged += int(same.sum())
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
     accepted = pl.repeat(False, len(valid_at), eager=True)
@@ -186,7 +191,7 @@ def _send_batch(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: i
         took = _accepted(ctx, send_keys, sent.objects.get(progress.object_type))
         accepted = accepted.scatter(send.arg_true(), took)
     progress.merge(result)
-    return _spool_table(unique, unique_keys, valid_at, prints, accepted, same, send)
+    return _spool_table(unique, unique_keys, valid_at, prints, accepted, same, send), rows
 
 
 def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:

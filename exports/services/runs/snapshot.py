@@ -1,14 +1,13 @@
 """What the destination holds after the export's last successful run: one row per record (identity key, a
 hash of the mapped values sent, and the identities a removal needs), kept as Parquet next to the outputs.
 
-Each validated batch is compared with it by fingerprint (a 64-bit hash of the key and the mapped values):
-a vectorised binary search of the batch's sorted fingerprints in the snapshot's (kept sorted on disk), so
-O(batch log snapshot) per batch, whatever the batch size. Records that differ are sent (in `changes` and
-`mirror`). In the same pass each batch's keys are found in the snapshot by their 64-bit hashes (binary
-search, then the text keys compared, so a collision cannot misclassify): that splits added from changed and
-marks the snapshot rows the run met, so the removals (rows not met) and the next snapshot need no join over
-the text keys at the end. The next snapshot is written to a temporary name and swapped in only after the run
-is recorded as finished: a failed run never advances it.
+Each validated batch's keys are found in the snapshot by their 64-bit hashes (the snapshot is stored sorted
+by them, with a bucket directory over their top bits built at load; then the text keys compared, so a
+collision cannot misclassify). A key's row gives its fingerprint (a 64-bit hash of the key and the mapped
+values): records whose fingerprint differs are sent (in `changes` and `mirror`), which splits added from
+changed, and the rows met are marked, so the removals (rows not met) and the next snapshot need no join
+over the text keys at the end. The next snapshot is written to a temporary name and swapped in only after
+the run is recorded as finished: a failed run never advances it.
 
 The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
 version: when any of them changed, the old snapshot no longer says what the destination holds in the new
@@ -24,6 +23,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +45,8 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("sent_at", pa.timestamp("us", tz="UTC")),  # when the destination last accepted this record
     ]
 )
+# on disk, the snapshot also carries each key's hash and is sorted by it (older snapshots: hashed at load)
+SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64()))
 FINGERPRINT_KEY = b"delivr.fingerprint"
 HELD_COLUMNS = ["record_key", "fingerprint", "person_id", "email", "uid2"]
 KEY_SEED = 7
@@ -86,10 +88,12 @@ def key_hashes(keys: pa.Array) -> pl.Series:
 class Previous:
     """The last successful run's snapshot, in memory, and the run's diff against it, batch by batch.
 
-    Its fingerprints are sorted (the snapshot is written in fingerprint order) for the unchanged lookup; its
-    key hashes are sorted once at load so each batch finds its keys by binary search (no join over 1M text
-    keys). A key-hash match counts only when the keys are equal (compared in Arrow for every match): a 64-bit
-    collision sends the few records concerned through an exact lookup of the text keys instead.
+    The snapshot is kept on disk in key-hash order with its key hashes, so loading it sorts nothing (an older
+    snapshot without them, or test-injected hashes, is hashed and ordered once at load). A bucket directory
+    over the top bits of the sorted hashes sends each key straight to its few candidates (no sort of the
+    batch, no binary search): `lookup` returns each key's snapshot row. A key-hash match counts only when the
+    keys are equal (compared for every match): a 64-bit collision sends the few records concerned through an
+    exact lookup of the text keys instead. A record is unchanged when its key's row has its fingerprint.
     `met`/`held` mark the snapshot rows the run met / left at the destination: the removals are the rows it
     did not meet, and the next snapshot is written from the run's rows plus the rows it did not hold.
     """
@@ -105,89 +109,113 @@ class Previous:
         self.rows = table.num_rows if table is not None else 0
         self.added = self.changed = 0
         self._hash_keys = hash_keys
+        self.met = np.zeros(self.rows, dtype=bool)
+        self.held = np.zeros(self.rows, dtype=bool)
         if table is None or not self.rows:
-            self._fingerprints = pl.Series([], dtype=pl.UInt64)
             return
-        found = pl.from_arrow(table.column("fingerprint").combine_chunks())
-        self._fingerprints = found.set_sorted() if found.is_sorted() else found.sort()
+        self._fingerprints = table.column("fingerprint").combine_chunks().to_numpy(zero_copy_only=False)
         self._keys = table.column("record_key").combine_chunks()
         self._key_series = pl.from_arrow(self._keys)  # polars gathers text several times faster than Arrow
-        hashes = hash_keys(self._keys)
-        self._key_order = hashes.arg_sort()
-        self._key_hashes = hashes.gather(self._key_order).set_sorted()
-        self.met = pl.repeat(False, self.rows, eager=True)
-        self.held = pl.repeat(False, self.rows, eager=True)
+        stored = "key_hash" in table.schema.names and hash_keys is key_hashes
+        if stored:
+            hashes = table.column("key_hash").combine_chunks().to_numpy(zero_copy_only=False)
+        else:
+            hashes = _numpy(hash_keys(self._keys))
+        # positions in hash order -> snapshot rows; None when the table is in hash order already (on disk)
+        self._key_order: np.ndarray | None = None
+        if len(hashes) > 1 and not bool((hashes[:-1] <= hashes[1:]).all()):
+            self._key_order = np.argsort(hashes, kind="stable")
+            hashes = hashes[self._key_order]
+        self._key_hashes = hashes
+        self._bits = max(1, int(self.rows - 1).bit_length())  # about one snapshot row per bucket
+        shift = np.uint64(64 - self._bits)
+        counts = np.bincount((hashes >> shift).astype(np.int64), minlength=1 << self._bits)
+        self._buckets = np.zeros(len(counts) + 1, dtype=np.int32 if self.rows < 2**31 else np.int64)
+        np.cumsum(counts, out=self._buckets[1:])
 
-    def unchanged(self, fingerprints: pa.Array) -> pl.Series:
-        """True for the records the destination holds already with the same values.
+    def lookup(self, keys: pa.Array) -> np.ndarray:
+        """The snapshot row of each key (-1 when the snapshot does not have it)."""
+        n = len(keys)
+        if not self.rows or not n:
+            return np.full(n, -1, dtype=np.int64)
+        needles = _numpy(self._hash_keys(keys))
+        bucket = (needles >> np.uint64(64 - self._bits)).astype(np.intp)
+        at, end = self._buckets[bucket], self._buckets[bucket + 1]
+        # most keys are their bucket's first row: one probe over the whole batch, then the few others
+        held = self._key_hashes[np.minimum(at, self.rows - 1)]
+        hit = (held == needles) & (at < end)
+        rows = np.where(hit, at, -1).astype(np.int64)
+        probing = np.flatnonzero(~hit & (held < needles) & (at + 1 < end))
+        at = at[probing] + 1
+        while len(probing):  # a linear probe of each sorted bucket, all needles at once
+            held = self._key_hashes[at]
+            wanted = needles[probing]
+            hit = held == wanted
+            rows[probing[hit]] = at[hit]
+            more = (held < wanted) & (at + 1 < end[probing])
+            probing, at = probing[more], at[more] + 1
+        found = np.flatnonzero(rows >= 0)
+        if self._key_order is not None:
+            rows[found] = self._key_order[rows[found]]
+        # every hash match is checked on the key itself; a mismatch (a collision) is looked up exactly
+        mine = pl.from_arrow(keys)
+        mine = mine if len(found) == n else mine.gather(found)
+        same = (self._key_series.gather(rows[found]) == mine).fill_null(False)
+        same = same.to_numpy()
+        wrong = found[~same]
+        if len(wrong):  # a key whose hash is not in the snapshot is not in it: only these need the keys
+            exact = pc.index_in(keys.take(pa.array(wrong)), value_set=self._keys)
+            rows[wrong] = pc.fill_null(exact, -1).to_numpy().astype(np.int64)
+        return rows
 
-        The needles are sorted first: a sorted binary search walks the snapshot's fingerprints in order
-        (several times faster than probing in random order), then the answers go back to the batch's order.
-        """
-        needles = pl.from_arrow(fingerprints)
-        n = len(needles)
+    def unchanged(self, fingerprints: pa.Array, rows: np.ndarray) -> pl.Series:
+        """True for the records the destination holds already with the same values (`rows`: their keys'
+        snapshot rows, from `lookup`)."""
+        n = len(fingerprints)
         if not self.rows or not n:
             return pl.repeat(False, n, eager=True)
-        order = needles.arg_sort()
-        ordered = needles.gather(order)
-        at = self._fingerprints.search_sorted(ordered).clip(0, self.rows - 1)
-        found = self._fingerprints.gather(at) == ordered
-        return pl.repeat(False, n, eager=True).scatter(order, found)
+        prints = fingerprints.to_numpy(zero_copy_only=False)
+        known = rows >= 0
+        same = np.zeros(n, dtype=bool)
+        same[known] = self._fingerprints[rows[known]] == prints[known]
+        return pl.Series(same)
 
-    def meet(self, spool: pa.Table) -> pa.Array:
+    def meet(self, spool: pa.Table, rows: np.ndarray | None = None) -> pa.Array:
         """Takes one batch's spool rows (record_key, fingerprint, held, unchanged) into the diff: counts its
-        added and changed records and marks the snapshot rows it met. Returns each row's snapshot row (null
-        for keys the snapshot does not have)."""
+        added and changed records and marks the snapshot rows it met. `rows`: the keys' snapshot rows when
+        `lookup` gave them already. Returns each row's snapshot row (null for keys the snapshot does not
+        have)."""
         keys = spool.column("record_key").combine_chunks()
         differs = pc.and_(pc.is_valid(spool.column("fingerprint")), pc.invert(spool.column("unchanged")))
         n = len(keys)
         if not self.rows or not n:
             self.added += pc.sum(pc.cast(differs, pa.int64())).as_py() or 0
             return pa.nulls(n, pa.int64())
-        rows = self._rows_of(keys)
-        known = rows.is_not_null()
-        differs = pl.from_arrow(differs)
-        changed = int((differs & known).sum())
+        rows = self.lookup(keys) if rows is None else rows
+        known = rows >= 0
+        differs = differs.combine_chunks() if isinstance(differs, pa.ChunkedArray) else differs
+        differs = differs.to_numpy(zero_copy_only=False)
+        changed = int(np.count_nonzero(differs & known))
         self.changed += changed
-        self.added += int(differs.sum()) - changed
-        self.met = self.met.scatter(rows.drop_nulls(), True)
-        held = pl.from_arrow(spool.column("held").combine_chunks())
-        self.held = self.held.scatter(rows.filter(known & held), True)
-        return _arrow(rows)
-
-    def _rows_of(self, keys: pa.Array) -> pl.Series:
-        """The snapshot row of each key (null when absent): hash binary search, then the keys compared."""
-        needles = self._hash_keys(keys)
-        order = needles.arg_sort()
-        ordered = needles.gather(order)
-        at = self._key_hashes.search_sorted(ordered).clip(0, self.rows - 1)
-        hit = self._key_hashes.gather(at) == ordered
-        candidates = self._key_order.gather(at).cast(pl.Int64)
-        in_order = candidates.zip_with(hit, pl.repeat(None, len(keys), dtype=pl.Int64, eager=True))
-        rows = pl.repeat(None, len(keys), dtype=pl.Int64, eager=True).scatter(order, in_order)
-        # every hash match is checked on the key itself; a mismatch (a collision) is looked up exactly
-        matched = rows.is_not_null().arg_true()
-        same = self._key_series.gather(rows.gather(matched)) == pl.from_arrow(keys).gather(matched)
-        wrong = matched.filter(~same)
-        if len(wrong):  # a key whose hash is not in the snapshot is not in it: only these need the keys
-            exact = pc.index_in(keys.take(_arrow(wrong)), value_set=self._keys)
-            rows = rows.scatter(wrong, pl.from_arrow(exact).cast(pl.Int64))
-        return rows
+        self.added += int(np.count_nonzero(differs)) - changed
+        self.met[rows[known]] = True
+        held = spool.column("held").combine_chunks().to_numpy(zero_copy_only=False)
+        self.held[rows[known & held]] = True
+        return pa.array(rows, mask=~known)
 
     def departed(self) -> pa.Table:
         """The snapshot rows the run did not meet (they left the audience)."""
         if not self.rows:
             return SNAPSHOT_SCHEMA.empty_table()
-        return self.table.filter(_arrow(~self.met))
+        return self.table.take(pa.array(np.flatnonzero(~self.met)))
 
     def discard(self) -> None:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
 
 
-def _arrow(series: pl.Series) -> pa.Array:
-    out = series.to_arrow()
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+def _numpy(series: pl.Series) -> np.ndarray:
+    return series.to_numpy().astype(np.uint64, copy=False)
 
 
 def snapshot_load(export: Export) -> Previous:
@@ -206,7 +234,8 @@ def snapshot_load(export: Export) -> Previous:
         )
         os.unlink(path)
         return Previous(None, None)
-    return Previous(path, table.cast(SNAPSHOT_SCHEMA))
+    stored = "key_hash" in table.schema.names  # written before the key hashes were kept: hashed at load
+    return Previous(path, table.cast(SNAPSHOT_FILE_SCHEMA if stored else SNAPSHOT_SCHEMA))
 
 
 def snapshot_next(
@@ -226,17 +255,18 @@ def snapshot_next(
         when = pa.repeat(now, run.num_rows)
     parts = [run.select(HELD_COLUMNS).append_column("sent_at", when)]
     if previous.rows:
-        kept = previous.table.filter(_arrow(~previous.held))
+        kept = previous.table.take(pa.array(np.flatnonzero(~previous.held)))
         if removed_path is not None:
             removed = pq.read_table(removed_path).column("record_key")
             kept = kept.filter(pc.invert(pc.is_in(kept.column("record_key"), value_set=removed)))
         parts.append(kept.select(SNAPSHOT_SCHEMA.names))
     table = pa.concat_tables([t.cast(SNAPSHOT_SCHEMA) for t in parts])
-    table = (
-        pl.from_arrow(table).sort("fingerprint").to_arrow().cast(SNAPSHOT_SCHEMA)
-    )  # the next run searches it
+    hashes = _numpy(key_hashes(table.column("record_key").combine_chunks()))
+    order = np.argsort(hashes)  # the next run finds its keys in this order without sorting anything
+    table = table.take(pa.array(order)).append_column("key_hash", pa.array(hashes[order]))
     metadata = {FINGERPRINT_KEY: snapshot_fingerprint(export).encode()}
-    pq.write_table(table.replace_schema_metadata(metadata), out, compression="zstd")
+    # lz4: about half zstd's time to write and read for a file that is read once per run
+    pq.write_table(table.replace_schema_metadata(metadata), out, compression="lz4")
     return out
 
 
