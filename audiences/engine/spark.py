@@ -17,7 +17,9 @@ at a time.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -27,7 +29,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlglot
 
-from audiences.engine import IDENTITY_COLUMNS, EngineError, Selection, Summary, Suppression
+from audiences.engine import (
+    IDENTITY_COLUMNS,
+    EngineError,
+    Selection,
+    Summary,
+    Suppression,
+    UnreadableFileError,
+)
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.paths import is_remote
 from audiences.engine.sqlsafety import validate_where
@@ -73,19 +82,47 @@ def _duckdb_type(spark_type: Any) -> str:
     return _SPARK_TO_DUCKDB.get(name, name.upper())
 
 
+_UNREADABLE = re.compile(
+    r"FAILED_READ_FILE\S*\] Encountered error while reading file (?:file:)?(\S+?\.parquet)"
+)
+
+
+def _engine_error(exc: Exception, args: tuple, kwargs: dict) -> EngineError:
+    """The EngineError for a Spark failure: UnreadableFileError (the file's place in the dataset) when the
+    cluster could not read a Parquet file, as the DuckDB engine reports it."""
+    text = str(exc)
+    first = args[0] if args else kwargs.get("sel", kwargs.get("input_path"))
+    root = first.input_path if isinstance(first, Selection) else first
+    m = _UNREADABLE.search(text)
+    if m and isinstance(root, str):
+        path, base = os.path.abspath(m.group(1)), os.path.abspath(_spark_path(root))
+        inside = os.path.commonpath([path, base]) == base
+        return UnreadableFileError(os.path.relpath(path, base) if inside else os.path.basename(path))
+    return EngineError(f"spark: {text.splitlines()[0] if text else type(exc).__name__}")
+
+
 def _spark_errors(func: Callable) -> Callable:
-    """Spark's failures (analysis errors, a lost connection) become EngineError, as DuckDB's do."""
+    """Spark's failures (analysis errors, unreadable files, a lost connection) become EngineError, as DuckDB's
+    do; for generators too, whose queries fail while they are consumed."""
+    from pyspark.errors import PySparkException
+
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def gen_wrapper(self: SparkEngine, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from func(self, *args, **kwargs)
+            except PySparkException as exc:
+                raise _engine_error(exc, args, kwargs) from exc
+
+        return gen_wrapper
 
     @functools.wraps(func)
     def wrapper(self: SparkEngine, *args: Any, **kwargs: Any) -> Any:
-        from pyspark.errors import PySparkException
-
         try:
             return func(self, *args, **kwargs)
         except PySparkException as exc:
-            raise EngineError(
-                f"spark: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            ) from exc
+            raise _engine_error(exc, args, kwargs) from exc
 
     return wrapper
 
@@ -192,9 +229,7 @@ class SparkEngine:
                     df = df.where(F.lit(False))
             columns = {f.name: _duckdb_type(f.dataType) for f in df.schema.fields}
         except Exception as exc:
-            if type(exc).__name__ in ("AnalysisException", "PySparkException") or "PATH_NOT_FOUND" in str(
-                exc
-            ):
+            if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
                 raise EngineError(f"no Parquet files under {root}") from exc
             raise
         if suppress == "mark":
@@ -260,9 +295,9 @@ class SparkEngine:
             df = self._whole(input_path, self._is_hive(input_path))
             return {f.name: _duckdb_type(f.dataType) for f in df.schema.fields}
         except Exception as exc:
-            if isinstance(exc, EngineError):
-                raise
-            raise EngineError(f"no Parquet files under {input_path}") from exc
+            if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
+                raise EngineError(f"no Parquet files under {input_path}") from exc
+            raise
 
     def list_partitions(self, sel: Selection) -> list[str]:
         """Partition keys of the selection: listed by the product, as for the DuckDB engine."""

@@ -6,6 +6,8 @@ shaped answers (sample rows, CSV text, value suggestions) against the DuckDB eng
 
 import hashlib
 import io
+import os
+import shutil
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,7 +15,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from audiences.engine import Engine, EngineError, Selection, Suppression, validate_where
+from audiences.engine import (
+    Engine,
+    EngineError,
+    Selection,
+    Suppression,
+    UnreadableFileError,
+    validate_where,
+)
 
 WHERE = "company_employee_count BETWEEN '11-50' AND '201-500' AND score >= 'medium' AND job_title <> 'CEO'"
 DAY = "2024-05-02"
@@ -205,3 +214,26 @@ def test_partition_when_not_in_the_selection_then_engine_error(backend, contract
     sel = Selection(contract_tree[0], days=(DAY,))
     with pytest.raises(EngineError):
         backend.count(sel, "day=2024-05-01/prefix=4eyes_100/score=high")
+
+
+@pytest.fixture(scope="module")
+def broken_tree(contract_tree, tmp_path_factory):
+    """A copy of the tree whose one file is truncated (a half-written upload)."""
+    root = str(tmp_path_factory.mktemp("engine-contract-broken") / "tree")
+    shutil.copytree(contract_tree[0], root)
+    bad = os.path.join(root, f"day={DAY}", f"prefix={PREFIXES[0]}", "score=high", "part-0.parquet")
+    os.truncate(bad, 300)
+    return root
+
+
+def test_unreadable_file_when_read_then_unreadable_file_error_naming_it_in_the_dataset(backend, broken_tree):
+    with pytest.raises(UnreadableFileError) as caught:
+        backend.count(Selection(broken_tree, days=(DAY,), where_sql='"intent_frequency" > 0'))
+    assert caught.value.file == f"day={DAY}/prefix={PREFIXES[0]}/score=high/part-0.parquet"
+
+
+def test_missing_tree_when_read_then_engine_error(backend, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EngineError):
+        backend.dataset_columns(str(empty))
