@@ -395,6 +395,49 @@ class SparkEngine:
         return out
 
     @_spark_errors
+    def value_counts_sample(
+        self,
+        sel: Selection,
+        column: str,
+        max_files: int = 24,
+        partition_rows: Mapping[str, int] | None = None,
+    ) -> dict[str, int] | None:
+        """{value: estimated rows} from at most ``max_files`` whole partitions spread over the selection,
+        scaled by the partitions' rows (``partition_rows``, counted earlier) as the DuckDB engine does.
+
+        Without ``partition_rows`` there is nothing to scale by that is cheaper than the exact count on a
+        cluster (file sizes would need a listing of every file): None, and the caller counts exactly.
+        """
+        from pyspark.sql import functions as F
+
+        if max_files <= 0 or not partition_rows:
+            return None
+        selected = set(_LISTING.list_partitions(sel))
+        keys = sorted(k for k, n in partition_rows.items() if n and k in selected)
+        if len(keys) <= max_files:
+            return None
+        step = len(keys) / max_files
+        picked = [keys[int(i * step + step / 2)] for i in range(max_files)]
+        scale = sum(partition_rows[k] for k in keys) / sum(partition_rows[k] for k in picked)
+        df, columns, _ = self._frame(Selection(sel.input_path), picked, suppress=False)
+        value = F.col(_q(_resolve(column, columns)))
+        rows = df.where(value.isNotNull() & (value != "")).groupBy(value.alias("v")).count().collect()
+        return {str(r["v"]): max(1, round(int(r["count"]) * scale)) for r in rows}
+
+    @_spark_errors
+    def values_present(self, sel: Selection, column: str, values: list[str]) -> set[str]:
+        """The ``values`` (compared ignoring case, answered lower-cased) that occur in the column over the
+        selection, in one query."""
+        from pyspark.sql import functions as F
+
+        wanted = sorted({str(v).strip().lower() for v in values if str(v).strip()})
+        if not wanted:
+            return set()
+        df, columns, _ = self._frame(sel, suppress=False)
+        value = F.lower(F.col(_q(_resolve(column, columns))))
+        return {r["v"] for r in df.where(value.isin(wanted)).select(value.alias("v")).distinct().collect()}
+
+    @_spark_errors
     def preview(self, sel: Selection, limit: int) -> list[dict]:
         df = self._frame(sel, project=True, limit=limit)[0]
         return _json_rows(df.toArrow())
