@@ -55,6 +55,7 @@ FIELD_TYPES = ("string", "email", "number")
 MAX_FIELDS = 200
 MAX_LENGTH_LIMIT = 1_000_000
 MAX_PICKLIST = 1000
+MAX_LENGTH_MESSAGE = f"Must be an integer from 1 to {MAX_LENGTH_LIMIT:,}."
 
 WHITESPACE = " \t\n\r\x0b\x0c"
 NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -174,7 +175,7 @@ class FieldMappingEntrySerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         error_messages=_messages(
-            f"Must be an integer from 1 to {MAX_LENGTH_LIMIT:,}.",
+            MAX_LENGTH_MESSAGE,
             "invalid",
             "min_value",
             "max_value",

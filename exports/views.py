@@ -17,6 +17,7 @@ from delivr_admin.htmx import render_polled
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
+from .forms import ExportForm
 from .models import CheckStatus, Schedule, SyncMode
 from .services import connection as connection_services
 from .services import connection_checks as check_services
@@ -146,62 +147,14 @@ def _form_context(
     }
 
 
-def _parse_form(request) -> dict:
-    post = request.POST
-    kind = post.get("destination_type", "")
-    dest = _destination(kind) or {"config_fields": [], "credential_fields": []}
-    config = {
-        f: post.get(f"cfg_{f}", "").strip() for f in dest["config_fields"] if post.get(f"cfg_{f}", "").strip()
-    }
-    for number in ("timeout_seconds", "rate_limit"):
-        if number in config:
-            try:
-                config[number] = int(config[number])
-            except ValueError:
-                pass
-    credentials = {f: post[f"cred_{f}"] for f in dest["credential_fields"] if post.get(f"cred_{f}")}
-    rows = []
-    for rid in post.getlist("map_row"):
-        source = post.get(f"map-{rid}-source", "").strip()
-        target = post.get(f"map-{rid}-target", "").strip()
-        if not source and not target:
-            continue
-        max_length = post.get(f"map-{rid}-max_length", "").strip()
-        picklist = [p.strip() for p in post.get(f"map-{rid}-picklist", "").split(",") if p.strip()]
-        default = post.get(f"map-{rid}-default", "")
-        rows.append(
-            {
-                "source": source,
-                "target": target,
-                "type": post.get(f"map-{rid}-type") or "string",
-                "required": bool(post.get(f"map-{rid}-required")),
-                "max_length": int(max_length) if max_length.isdigit() else None,
-                "truncate": bool(post.get(f"map-{rid}-truncate")),
-                "multi_value": bool(post.get(f"map-{rid}-multi_value")),
-                "picklist": picklist,
-                "default": default if default.strip() else None,
-            }
-        )
-    max_records = post.get("record_limit_max", "").strip()
-    record_limit = None
-    if max_records:
-        record_limit = {
-            "maxRecords": int(max_records) if max_records.isdigit() else -1,
-            "failMode": post.get("record_limit_fail_mode") or "truncate",
-        }
-    return {
-        "name": post.get("name", ""),
-        "audience_id": post.get("audience_id", ""),
-        "destination_type": kind,
-        "destination_config": config,
-        "credentials": credentials,
-        "field_mapping": rows,
-        "rows": [_row(r) for r in rows] or [_row()],
-        "schedule": post.get("schedule") or "manual",
-        "record_limit": record_limit,
-        "list_name": post.get("list_name", ""),
-        "sync_mode": post.get("sync_mode") or None,
-    }
+def _parse_form(request) -> tuple[dict, str]:
+    """The posted export as the service takes it, the form's rows to show again, and the form's first error
+    ("" when it read cleanly; the service checks the rest)."""
+    form = ExportForm(request.POST)
+    valid = form.is_valid()
+    values = form.values()
+    values["rows"] = [_row(r) for r in form.mapping.rows()] or [_row()]
+    return values, "" if valid else form.first_error()
 
 
 _SERVICE_KEYS = (
@@ -244,7 +197,11 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @member_required(write=True)
 def export_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        values = _parse_form(request)
+        values, error = _parse_form(request)
+        if error:
+            return render(
+                request, "exports/export_form.html", _form_context(request, None, values, error), status=400
+            )
         projects = list(project_list(request.principal))
         try:
             audience = (
@@ -277,7 +234,11 @@ def export_create(request: HttpRequest) -> HttpResponse:
 def export_edit(request: HttpRequest, export_id) -> HttpResponse:
     export = selectors.export_get(request.principal, export_id)
     if request.method == "POST":
-        values = _parse_form(request)
+        values, error = _parse_form(request)
+        if error:
+            return render(
+                request, "exports/export_form.html", _form_context(request, export, values, error), status=400
+            )
         try:
             export_services.export_update(
                 principal=request.principal, export=export, **{k: values[k] for k in _SERVICE_KEYS}
@@ -383,9 +344,11 @@ def export_form_mapping_row(request: HttpRequest) -> HttpResponse:
 @member_required(write=True)
 def export_form_dry_run(request: HttpRequest) -> HttpResponse:
     """Dry run of the form as it stands (saved or not): counts and examples of what would fail."""
-    values = _parse_form(request)
+    values, error = _parse_form(request)
     context: dict = {}
     try:
+        if error:
+            raise ApplicationError(error)
         audience = audience_get(request.principal, values["audience_id"])
         export_services.mapping_targets_check(
             destination_type=values["destination_type"], field_mapping=values["field_mapping"]

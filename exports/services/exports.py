@@ -111,6 +111,9 @@ def mapping_targets_check(*, destination_type: str, field_mapping: list[dict]) -
         )
 
 
+RECORD_LIMIT_MESSAGE = f"record_limit.maxRecords must be an integer from 1 to {RECORD_LIMIT_MAX:,}."
+
+
 def record_limit_parse(value: dict | None) -> tuple[int | None, str]:
     """(maxRecords, failMode) of a record limit; a 400 unless maxRecords is 1..RECORD_LIMIT_MAX."""
     if value is None:
@@ -122,7 +125,7 @@ def record_limit_parse(value: dict | None) -> tuple[int | None, str]:
         or not 1 <= max_records <= RECORD_LIMIT_MAX
     ):
         raise ApplicationError(
-            f"record_limit.maxRecords must be an integer from 1 to {RECORD_LIMIT_MAX:,}.",
+            RECORD_LIMIT_MESSAGE,
             code="invalid_request",
         )
     fail_mode = value.get("failMode") or FailMode.TRUNCATE

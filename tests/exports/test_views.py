@@ -155,3 +155,70 @@ def test_support_cannot_post_forms(tenant, audience):
     client.force_login(user)
     assert client.get("/exports/").status_code == 200
     assert client.post("/exports/new/", form_data(audience)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("row", "entry"),
+    [
+        ({"map-b-max_length": "0"}, {"source": "job_title", "target": "Title", "max_length": 0}),
+        ({"map-b-type": "date"}, {"source": "job_title", "target": "Title", "type": "date"}),
+        ({"map-b-target": "email"}, {"source": "job_title", "target": "email"}),
+        ({"map-b-source": "Nope"}, {"source": "Nope", "target": "Title"}),
+    ],
+)
+def test_form_and_api_refuse_a_bad_mapping_row_with_the_same_words(browser, tenant, audience, row, entry):
+    page = browser.post("/exports/new/", form_data(audience, **row))
+    api = tenant.jwt().post(
+        "/api/v1/exports",
+        {
+            "project_id": str(tenant.project.id),
+            "audience_id": str(audience.id),
+            "name": "API export",
+            "destination_type": "file",
+            "destination_config": {"format": "csv"},
+            "field_mapping": [
+                {"source": "email", "target": "Email", "type": "email", "required": True},
+                entry,
+            ],
+        },
+        format="json",
+    )
+    message = api.json()["error"]["message"]
+    assert api.status_code == 400 and message.startswith("field_mapping[1].")
+    assert page.status_code == 400 and message.replace("'", "&#x27;") in page.content.decode()
+    assert not Export.objects.exists()
+
+
+def test_form_mapping_rows_in_page_order_blank_rows_left_out_and_kept_on_error(browser, audience):
+    data = form_data(audience, map_row=["z", "a", "blank", "b"], **{"map-z-source": "first_name"})
+    data |= {
+        "map-z-target": "First",
+        "map-z-picklist": " Ann, ,Bob ",
+        "map-z-default": "Ann",
+        "map-blank-type": "",
+    }
+    r = browser.post("/exports/new/", data)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    mapping = Export.objects.get().field_mapping
+    assert [(f["source"], f["target"]) for f in mapping] == [
+        ("first_name", "First"),
+        ("email", "Email"),
+        ("job_title", "Title"),
+    ]
+    assert mapping[0]["picklist"] == ["Ann", "Bob"] and mapping[2]["max_length"] == 5
+    r = browser.post("/exports/new/", form_data(audience, **{"map-b-max_length": "five"}))
+    body = r.content.decode()
+    assert (
+        r.status_code == 400
+        and "field_mapping[1].max_length: Must be an integer from 1 to 1,000,000." in body
+    )
+    assert 'value="five"' in body and 'value="job_title"' in body  # the row as typed, to correct it
+
+
+def test_form_record_limit_refused_with_the_service_words(browser, audience):
+    for bad in ("many", "0"):
+        r = browser.post("/exports/new/", form_data(audience, record_limit_max=bad))
+        assert (
+            r.status_code == 400
+            and b"record_limit.maxRecords must be an integer from 1 to 10,000,000." in r.content
+        )

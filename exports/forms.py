@@ -1,0 +1,189 @@
+"""The export form: a Django Form for the export's own fields and a formset for the field mapping's rows.
+
+The forms read the page's inputs into the shapes the API takes (destination_config, credentials,
+field_mapping entries, record_limit); the rules stay in the service (export_create/export_update and the
+mapping's FieldMappingEntrySerializer), so the page and the API refuse the same things with the same words.
+The few values a form must turn into numbers first (a row's max length, the record limit) are refused with
+the service's own message.
+
+Mapping rows keep their markup: each row posts `map_row=<rid>` and `map-<rid>-<field>` inputs, because rows
+are added (an HTMX fragment with a fresh rid) and removed in the page without renumbering the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.forms.formsets import BaseFormSet, ManagementForm, formset_factory
+
+from .destinations.base import get_destination
+from .services.exports import RECORD_LIMIT_MESSAGE
+from .validation import FIELD_TYPES, MAX_LENGTH_LIMIT, MAX_LENGTH_MESSAGE
+
+NUMBER_SETTINGS = ("timeout_seconds", "rate_limit")
+
+
+class MappingRowForm(forms.Form):
+    """One row of the mapping table; blank when it names neither a source nor a target (then left out)."""
+
+    source = forms.CharField(required=False)
+    target = forms.CharField(required=False)
+    type = forms.ChoiceField(
+        choices=[(t, t) for t in FIELD_TYPES],
+        required=False,
+        error_messages={"invalid_choice": f"Must be one of {', '.join(FIELD_TYPES)}."},
+    )
+    required = forms.BooleanField(required=False)
+    max_length = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_LENGTH_LIMIT,
+        error_messages=dict.fromkeys(("invalid", "min_value", "max_value"), MAX_LENGTH_MESSAGE),
+    )
+    truncate = forms.BooleanField(required=False)
+    multi_value = forms.BooleanField(required=False)
+    picklist = forms.CharField(required=False, help_text="Allowed values, separated by commas.")
+    default = forms.CharField(required=False, strip=False)
+
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return not data.get("source") and not data.get("target")
+
+    def entry(self) -> dict[str, Any]:
+        """The row as a mapping entry (the API's shape)."""
+        data = self.cleaned_data
+        return {
+            "source": data["source"],
+            "target": data["target"],
+            "type": data["type"] or "string",
+            "required": data["required"],
+            "max_length": data["max_length"],
+            "truncate": data["truncate"],
+            "multi_value": data["multi_value"],
+            "picklist": [p.strip() for p in data["picklist"].split(",") if p.strip()],
+            "default": data["default"] if data["default"].strip() else None,
+        }
+
+
+class BaseMappingFormSet(BaseFormSet):
+    """Rows named by the rid each row posts in `map_row` (not by position): no management form to keep."""
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        self.rids = data.getlist("map_row") if data is not None else []
+        super().__init__(data, prefix="map", **kwargs)
+
+    @property
+    def management_form(self) -> ManagementForm:
+        counts = {"TOTAL_FORMS": len(self.rids), "INITIAL_FORMS": 0}
+        form = ManagementForm({f"{self.prefix}-{k}": v for k, v in counts.items()}, prefix=self.prefix)
+        form.full_clean()
+        return form
+
+    def total_form_count(self) -> int:
+        return len(self.rids)
+
+    def add_prefix(self, index: int | str) -> str:
+        rid = self.rids[index] if isinstance(index, int) and index < len(self.rids) else index
+        return f"{self.prefix}-{rid}"
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The filled rows without errors as mapping entries, in page order."""
+        return [form.entry() for form in self.forms if not form.errors and not form.is_blank()]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every filled row to show again, as typed when the row has an error."""
+        out = []
+        for form in self.forms:
+            if form.errors:
+                raw = {name: form[name].value() for name in form.fields}
+                out.append(
+                    raw | {"picklist": [p.strip() for p in (raw["picklist"] or "").split(",") if p.strip()]}
+                )
+            elif not form.is_blank():
+                out.append(form.entry())
+        return out
+
+    def first_error(self) -> str:
+        """'field_mapping[i].<field>: <message>' of the first row in error (i counts filled rows, as the service)."""
+        index = 0
+        for form in self.forms:
+            if form.errors:
+                name, messages = next(iter(form.errors.items()))
+                return f"field_mapping[{index}].{name}: {messages[0]}"
+            index += 0 if form.is_blank() else 1
+        return ""
+
+
+MappingFormSet = formset_factory(MappingRowForm, formset=BaseMappingFormSet, extra=0)
+
+
+class ExportForm(forms.Form):
+    """The export's fields; the chosen destination's settings (`cfg_<key>`) and secrets (`cred_<key>`)."""
+
+    name = forms.CharField(required=False, strip=False)
+    audience_id = forms.CharField(required=False)
+    destination_type = forms.CharField(required=False)
+    schedule = forms.CharField(required=False)
+    record_limit_max = forms.IntegerField(required=False, error_messages={"invalid": RECORD_LIMIT_MESSAGE})
+    record_limit_fail_mode = forms.CharField(required=False)
+    list_name = forms.CharField(required=False, strip=False)
+    sync_mode = forms.CharField(required=False)
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        try:
+            cls = get_destination(data.get("destination_type", ""))
+        except Exception:  # noqa: BLE001 - an unknown kind has no fields (the service says it is unknown)
+            cls = None
+        self.config_keys = list(cls.config_fields) if cls else []
+        self.credential_keys = list(cls.credential_fields) if cls else []
+        for key in self.config_keys:
+            self.fields[f"cfg_{key}"] = forms.CharField(required=False)
+        for key in self.credential_keys:
+            self.fields[f"cred_{key}"] = forms.CharField(required=False, strip=False)
+        self.mapping = MappingFormSet(data)
+
+    def is_valid(self) -> bool:
+        own = super().is_valid()
+        return self.mapping.is_valid() and own
+
+    def first_error(self) -> str:
+        for name, messages in self.errors.items():
+            return messages[0] if name == "record_limit_max" else f"{name}: {messages[0]}"
+        return self.mapping.first_error()
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        for key in self.config_keys:
+            value = self.cleaned_data.get(f"cfg_{key}", "")
+            if value:
+                config[key] = int(value) if key in NUMBER_SETTINGS and value.isdigit() else value
+        return config
+
+    def _record_limit(self) -> dict | None:
+        max_records = self.cleaned_data.get("record_limit_max")
+        if max_records is None:
+            return None
+        return {
+            "maxRecords": max_records,
+            "failMode": self.cleaned_data.get("record_limit_fail_mode") or "truncate",
+        }
+
+    def values(self) -> dict[str, Any]:
+        """The export as the service takes it (after is_valid; fields in error are left out or empty)."""
+        data = self.cleaned_data
+        return {
+            "name": data.get("name", ""),
+            "audience_id": data.get("audience_id", ""),
+            "destination_type": data.get("destination_type", ""),
+            "destination_config": self._config(),
+            "credentials": {
+                key: data[f"cred_{key}"] for key in self.credential_keys if data.get(f"cred_{key}")
+            },
+            "field_mapping": self.mapping.entries(),
+            "schedule": data.get("schedule") or "manual",
+            "record_limit": self._record_limit(),
+            "list_name": data.get("list_name", ""),
+            "sync_mode": data.get("sync_mode") or None,
+        }
