@@ -341,22 +341,7 @@ def _reference_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     picklist_bad = False
     numeric_source = False
     if spec.multi_value:
-        if value is None:
-            items: list[str] = []
-        elif isinstance(value, list):
-            items = [_norm_text(_scalar_text(v)) for v in value if v is not None]
-        else:
-            items = [_norm_text(p) for p in _scalar_text(value).split(",")]
-        items = [v for v in items if v]
-        if spec.picklist:
-            lookup = {_lower(p): p for p in spec.picklist}
-            canon = []
-            for item in items:
-                hit = lookup.get(_lower(item))
-                picklist_bad = picklist_bad or hit is None
-                canon.append(hit if hit is not None else item)
-            items = canon
-        text: Any = ";".join(items)
+        text, picklist_bad = _reference_multi_value(spec, value)
     elif spec.type == "number" and isinstance(value, int | float) and not isinstance(value, bool):
         numeric_source = True
         text = float(value)
@@ -376,6 +361,32 @@ def _reference_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if not _NUMBER.match(text):
             return None, INVALID_NUMBER_FORMAT
         return float(text), None
+    return _reference_text_check(spec, text, picklist_bad)
+
+
+def _reference_multi_value(spec: FieldSpec, value: Any) -> tuple[str, bool]:
+    """(the items joined with ';', whether an item is not in the picklist) of a multi-value field."""
+    if value is None:
+        items: list[str] = []
+    elif isinstance(value, list):
+        items = [_norm_text(_scalar_text(v)) for v in value if v is not None]
+    else:
+        items = [_norm_text(p) for p in _scalar_text(value).split(",")]
+    items = [v for v in items if v]
+    picklist_bad = False
+    if spec.picklist:
+        lookup = {_lower(p): p for p in spec.picklist}
+        canon = []
+        for item in items:
+            hit = lookup.get(_lower(item))
+            picklist_bad = picklist_bad or hit is None
+            canon.append(hit if hit is not None else item)
+        items = canon
+    return ";".join(items), picklist_bad
+
+
+def _reference_text_check(spec: FieldSpec, text: str, picklist_bad: bool) -> tuple[Any, str | None]:
+    """(normalized value, error code or None) of a non-empty text value: email, picklist, length checks."""
     if spec.type == "email":
         text = text.translate(_ASCII_LOWER)
         if not email_valid(text):
@@ -621,18 +632,7 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
             failures[code] = mask
             done = mask if done is None else pc.or_(done, mask)
 
-    picklist_bad = None
-    numeric = spec.type == "number" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type))
-    if spec.multi_value:
-        values, picklist_bad = _multi_value(spec, col)
-    elif numeric:
-        values = pc.cast(col, pa.float64())
-    else:
-        values = _as_text(col)
-    if numeric:
-        empty = pc.is_null(values) if values.null_count else None
-    else:
-        empty = _empty(values)
+    values, numeric, picklist_bad, empty = _field_values(spec, col)
     any_empty = empty is not None and _any(empty)
     if spec.default is not None and any_empty:
         default = float(spec.default) if numeric else spec.default
@@ -662,18 +662,40 @@ def _field(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, dict[str, pa.Array
     if picklist_bad is not None:
         fail(INVALID_PICKLIST_VALUE, present(picklist_bad))
     if spec.max_length is not None:
-        too_long = present(_too_long(values, spec.max_length))
-        if spec.multi_value:
-            fail(MULTI_VALUE_TOO_LONG, too_long)
-        elif spec.truncate:
-            if _any(too_long):
-                values = pc.if_else(too_long, pc.utf8_slice_codeunits(values, 0, spec.max_length), values)
-        else:
-            fail(STRING_TOO_LONG, too_long)
+        values = _length_check(spec, values, present(_too_long(values, spec.max_length)), fail)
     if any_empty and not spec.required and (pc.sum(empty).as_py() or 0) > values.null_count:
         # Optional empty values are written as null (a required one failed: its row is not written at all).
         values = pc.if_else(empty, pa.scalar(None, values.type), values)
     return values, failures
+
+
+def _field_values(spec: FieldSpec, col: pa.Array) -> tuple[pa.Array, bool, pa.Array | None, pa.Array | None]:
+    """(values as text or float, whether the source is numeric, multi-value picklist misses, empty mask)."""
+    picklist_bad = None
+    numeric = spec.type == "number" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type))
+    if spec.multi_value:
+        values, picklist_bad = _multi_value(spec, col)
+    elif numeric:
+        values = pc.cast(col, pa.float64())
+    else:
+        values = _as_text(col)
+    if numeric:
+        empty = pc.is_null(values) if values.null_count else None
+    else:
+        empty = _empty(values)
+    return values, numeric, picklist_bad, empty
+
+
+def _length_check(spec: FieldSpec, values: pa.Array, too_long: pa.Array, fail) -> pa.Array:
+    """The values after the max_length rule: too long fails, or is cut when the field truncates."""
+    if spec.multi_value:
+        fail(MULTI_VALUE_TOO_LONG, too_long)
+    elif spec.truncate:
+        if _any(too_long):
+            values = pc.if_else(too_long, pc.utf8_slice_codeunits(values, 0, spec.max_length), values)
+    else:
+        fail(STRING_TOO_LONG, too_long)
+    return values
 
 
 @lru_cache(maxsize=64)

@@ -47,25 +47,49 @@ def export_dry_run(
         kept, suppressed = engine.count_with_suppressed(sel)
     except engine.EngineError as exc:
         raise ApplicationError(f"The audience's data cannot be read: {exc}", code="invalid_audience") from exc
-    checked = valid = duplicated = missing = 0
-    counts: dict[tuple[str, str], int] = {}
-    examples: dict[str, list[dict]] = {}
+    tally = _Tally()
     seen = SeenKeys()
     for batch in engine.iter_batches(sel, batch_size=min(limit, 10_000), limit=limit):
         keys = record_keys(batch)
-        checked += batch.num_rows
         first = first_occurrences(keys, seen)
         n_missing = len(keys) - pc.sum(pc.cast(pc.is_valid(keys), pa.int64())).as_py()
-        missing += n_missing
-        duplicated += batch.num_rows - n_missing - (pc.sum(pc.cast(first, pa.int64())).as_py() or 0)
+        n_first = pc.sum(pc.cast(first, pa.int64())).as_py() or 0
+        tally.checked += batch.num_rows
+        tally.missing += n_missing
+        tally.duplicated += batch.num_rows - n_missing - n_first
         unique, unique_keys = batch.filter(first), keys.filter(first)
-        result = validate_batch_full(unique, mapping)
-        valid += result.table.num_rows
+        tally.add(unique, unique_keys, validate_batch_full(unique, mapping), mapping)
+    unique_records = tally.checked - tally.duplicated - tally.missing
+    return {
+        "limit": limit,
+        "audience_records": kept,
+        "suppressed_count": suppressed,
+        "records_checked": tally.checked,
+        "records_duplicated": tally.duplicated,
+        "records_without_key": tally.missing,
+        "records_valid": tally.valid,
+        "records_invalid": unique_records - tally.valid + tally.missing,
+        "errors": tally.errors_by_code(),
+        "record_limit": _record_limit_effect(kept, max_records, fail_mode),
+    }
+
+
+class _Tally:
+    """What the dry run has seen so far: record counts, error counts per (code, field), first examples."""
+
+    def __init__(self) -> None:
+        self.checked = self.valid = self.duplicated = self.missing = 0
+        self.counts: dict[tuple[str, str], int] = {}
+        self.examples: dict[str, list[dict]] = {}
+
+    def add(self, unique: pa.Table, unique_keys: pa.Array, result: Any, mapping: list) -> None:
+        """Counts one batch's validation `result` over its first-seen records `unique`."""
+        self.valid += result.table.num_rows
         for key, count in result.error_counts.items():
-            counts[key] = counts.get(key, 0) + count
+            self.counts[key] = self.counts.get(key, 0) + count
         sources = {spec.target: spec.source for spec in mapping}
         for row, target, code, message in result.errors:
-            bucket = examples.setdefault(code, [])
+            bucket = self.examples.setdefault(code, [])
             if len(bucket) < EXAMPLES_PER_CODE:
                 value = unique.column(unique.schema.get_field_index(sources[target]))[row].as_py()
                 bucket.append(
@@ -76,40 +100,31 @@ def export_dry_run(
                         "message": message,
                     }
                 )
-    by_code: dict[str, dict] = {}
-    for (code, target), count in sorted(counts.items()):
-        entry = by_code.setdefault(
-            code, {"code": code, "count": 0, "fields": {}, "examples": examples.get(code, [])}
-        )
-        entry["count"] += count
-        entry["fields"][target] = count
-    unique_records = checked - duplicated - missing
+
+    def errors_by_code(self) -> list[dict]:
+        by_code: dict[str, dict] = {}
+        for (code, target), count in sorted(self.counts.items()):
+            entry = by_code.setdefault(
+                code, {"code": code, "count": 0, "fields": {}, "examples": self.examples.get(code, [])}
+            )
+            entry["count"] += count
+            entry["fields"][target] = count
+        return list(by_code.values())
+
+
+def _record_limit_effect(kept: int, max_records: int | None, fail_mode: str) -> dict | None:
+    """What the export's record limit would do to a run of `kept` records (None without a limit)."""
+    if max_records is None:
+        return None
+    if kept <= max_records:
+        effect = "none"
+    elif fail_mode == "fail":
+        effect = "the run would fail before sending anything"
+    else:
+        effect = f"the run would stop after {max_records:,} records"
     return {
-        "limit": limit,
-        "audience_records": kept,
-        "suppressed_count": suppressed,
-        "records_checked": checked,
-        "records_duplicated": duplicated,
-        "records_without_key": missing,
-        "records_valid": valid,
-        "records_invalid": unique_records - valid + missing,
-        "errors": list(by_code.values()),
-        "record_limit": (
-            None
-            if max_records is None
-            else {
-                "maxRecords": max_records,
-                "failMode": fail_mode,
-                "exceeded": kept > max_records,
-                "effect": (
-                    "none"
-                    if kept <= max_records
-                    else (
-                        "the run would fail before sending anything"
-                        if fail_mode == "fail"
-                        else f"the run would stop after {max_records:,} records"
-                    )
-                ),
-            }
-        ),
+        "maxRecords": max_records,
+        "failMode": fail_mode,
+        "exceeded": kept > max_records,
+        "effect": effect,
     }

@@ -266,16 +266,7 @@ def export_update(
         export.destination_config = _clean_fields(destination_config, cls.config_fields, "destination_config")
     elif kind_changed:
         export.destination_config = {}
-    try:
-        saved = {} if kind_changed else credentials_decrypt(export.credentials_encrypted)
-    except CredentialError:
-        saved = {}
-    if credentials is not _UNSET:
-        if credentials is not None and not isinstance(credentials, dict):
-            raise ApplicationError("credentials must be an object.", code="invalid_destination")
-        removed = {k for k, v in (credentials or {}).items() if v is None}
-        saved = {k: v for k, v in saved.items() if k not in removed and k in cls.credential_fields}
-        saved.update(_clean_fields(credentials, cls.credential_fields, "credentials"))
+    saved = _credentials_merge(export, cls, credentials, kind_changed=kind_changed)
     export.credentials_encrypted = credentials_encrypt(saved)
     export.credential_names = sorted(saved)
     _destination_check(cls, export.destination_config, saved)
@@ -284,11 +275,7 @@ def export_update(
     elif audience_id is not _UNSET:
         export.field_mapping = mapping_validate(export.field_mapping, export.audience)
     if schedule is not _UNSET:
-        if schedule not in Schedule.values:
-            raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
-        if schedule != export.schedule:
-            export.next_run_at = schedule_next_run(schedule)
-        export.schedule = schedule
+        _schedule_set(export, schedule)
     if record_limit is not _UNSET:
         export.record_limit_max, export.record_limit_fail_mode = record_limit_parse(record_limit)
     if list_name is not _UNSET:
@@ -304,6 +291,31 @@ def export_update(
     if reconnect or export.connection_status == ConnectionStatus.UNCHECKED:
         return export_connection_queue(export=export)
     return export
+
+
+def _credentials_merge(export: Export, cls: type, credentials: Any, *, kind_changed: bool) -> dict:
+    """The export's credentials after an update: `credentials` merged into the saved ones (None removes one);
+    nothing is kept from another destination type or from credentials that no longer decrypt."""
+    try:
+        saved = {} if kind_changed else credentials_decrypt(export.credentials_encrypted)
+    except CredentialError:
+        saved = {}
+    if credentials is _UNSET:
+        return saved
+    if credentials is not None and not isinstance(credentials, dict):
+        raise ApplicationError("credentials must be an object.", code="invalid_destination")
+    removed = {k for k, v in (credentials or {}).items() if v is None}
+    saved = {k: v for k, v in saved.items() if k not in removed and k in cls.credential_fields}
+    saved.update(_clean_fields(credentials, cls.credential_fields, "credentials"))
+    return saved
+
+
+def _schedule_set(export: Export, schedule: str) -> None:
+    if schedule not in Schedule.values:
+        raise ApplicationError("schedule must be manual, daily or weekly.", code="invalid_request")
+    if schedule != export.schedule:
+        export.next_run_at = schedule_next_run(schedule)
+    export.schedule = schedule
 
 
 @transaction.atomic
