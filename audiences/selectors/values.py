@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
+import queue
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -116,19 +117,30 @@ def _count_days(sel, field: str, missing: list[str], wanted_keys: dict[str, str]
 
 _running: set[tuple] = set()
 _running_lock = threading.Lock()
+_jobs: queue.SimpleQueue = queue.SimpleQueue()
+_counter: threading.Thread | None = None
 
 
 def _count_later(root: str, field: str, missing: tuple[str, ...], wanted_keys: dict[str, str]) -> None:
-    """Count the days exactly on a thread of this process (once per field and days at a time), so the next
-    suggestion is exact. This process's thread, not a worker task: the embedded default's cache is per
-    process, and a worker's count would never reach the web process."""
+    """Queue the exact count of the days for this process's counting thread (once per field and days at a
+    time), so the next suggestion is exact. This process's thread, not a worker task: the embedded default's
+    cache is per process, and a worker's count would never reach the web process. One long-lived thread:
+    starting a thread per request cost tens of milliseconds on a busy machine."""
+    global _counter
     job = (root, field, missing)
     with _running_lock:
         if job in _running:
             return
         _running.add(job)
+        _jobs.put((job, wanted_keys))
+        if _counter is None or not _counter.is_alive():
+            _counter = threading.Thread(target=_count_jobs, name="field-values-counter", daemon=True)
+            _counter.start()
 
-    def run() -> None:
+
+def _count_jobs() -> None:
+    while True:
+        (root, field, missing), wanted_keys = _jobs.get()
         try:
             sel = datasets.selection(
                 input_path=root,
@@ -141,9 +153,7 @@ def _count_later(root: str, field: str, missing: tuple[str, ...], wanted_keys: d
             logger.warning("exact value counts failed for %s", field, exc_info=True)
         finally:
             with _running_lock:
-                _running.discard(job)
-
-    threading.Thread(target=run, name=f"field-values-{field}", daemon=True).start()
+                _running.discard((root, field, missing))
 
 
 def counting_in_background() -> bool:
