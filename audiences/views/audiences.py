@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from accounts import selectors as account_selectors
 from accounts.models import Role
 from audiences import charts, definitions, engine
+from audiences.forms import BuilderForm
 from audiences.models import RECORD_LIMIT_MAX, AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
@@ -38,27 +39,7 @@ builder_required = member_required(roles=(Role.ADMIN, Role.MARKETER))
 
 def definition_from_form(data) -> dict:
     """The definition a builder form describes (validated later by definition_normalize)."""
-    definition: dict = {
-        "topic_id_prefixes": [p for p in data.getlist("topic_id_prefixes") if p],
-        "scores": [s for s in data.getlist("scores") if s],
-        "filters": [],
-    }
-    if data.get("window") == "range":
-        definition["date_from"] = data.get("date_from") or None
-        definition["date_to"] = data.get("date_to") or None
-        if definition["date_from"] is None and definition["date_to"] is None:
-            del definition["date_from"], definition["date_to"]
-    else:
-        raw = (data.get("lookback_days") or "").strip()
-        if raw:
-            try:
-                definition["lookback_days"] = int(raw)
-            except ValueError as exc:
-                raise ApplicationError(
-                    "Lookback days must be a whole number.", extra={"field": "lookback_days"}
-                ) from exc
-    definition["filters"] = filter_views.filters_from_form(data)[0]
-    return definition
+    return BuilderForm(data).definition() | {"filters": filter_views.filters_from_form(data)[0]}
 
 
 def _form_state(definition: dict) -> dict:
@@ -72,14 +53,6 @@ def _form_state(definition: dict) -> dict:
         "date_to": definition.get("date_to") or "",
         "filter_groups": filter_views.filters_state(definition),
     }
-
-
-def _preview_limit(data) -> int:
-    try:
-        value = int(data.get("preview_limit") or 10)
-    except ValueError:
-        value = 10
-    return value if value in PREVIEW_LIMITS else 10
 
 
 @member_required
@@ -160,14 +133,7 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
 
 def _raw_state(data) -> dict:
     """The form as typed (even when invalid), to show it again with the error."""
-    return {
-        "topic_id_prefixes": data.getlist("topic_id_prefixes"),
-        "scores": data.getlist("scores"),
-        "lookback_days": data.get("lookback_days") if data.get("window") != "range" else None,
-        "date_from": data.get("date_from") if data.get("window") == "range" else None,
-        "date_to": data.get("date_to") if data.get("window") == "range" else None,
-        "filters": filter_views.raw_filters(data),
-    }
+    return BuilderForm(data).raw_state() | {"filters": filter_views.raw_filters(data)}
 
 
 @require_POST
@@ -207,7 +173,7 @@ def audience_estimate(request: HttpRequest) -> HttpResponse:
 @builder_required
 def audience_preview(request: HttpRequest) -> HttpResponse:
     """The preview fragment: the first rows (10, 25 or 100) of the form's definition."""
-    limit = _preview_limit(request.POST)
+    limit = BuilderForm(request.POST).preview_size(PREVIEW_LIMITS, fallback=10)
     context: dict = {"rows": [], "columns": [], "error": None, "limit": limit, "loaded": True}
     try:
         rows = audience_selectors.definition_preview(

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Role
 from audiences import definitions
+from audiences.forms import BuilderForm
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import values as value_selectors
 from delivr_admin.decorators import member_required
@@ -153,12 +154,7 @@ def raw_filters(data) -> dict:
 
 
 def _window(data) -> dict:
-    if data.get("window") == "range":
-        return {"date_from": data.get("date_from") or None, "date_to": data.get("date_to") or None}
-    try:
-        return {"lookback_days": int(data.get("lookback_days") or 0) or None}
-    except ValueError:
-        return {}
+    return BuilderForm(data).time_window()
 
 
 def condition_messages(data, exc: Exception | None) -> dict[str, str]:
