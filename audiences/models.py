@@ -239,6 +239,9 @@ class Topic(models.Model):
     category = models.CharField(max_length=200, blank=True, default="")
     description = models.CharField(max_length=500, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(
+        max_length=200, blank=True, default="", help_text="Who last changed it (user:<email>, or empty)."
+    )
 
     class Meta:
         ordering = ("code",)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from audiences.views import audiences, filters, lists, tasks
+from audiences.views import audiences, filters, lists, tasks, topics
 
 app_name = "audiences"
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("audiences/<uuid:audience_id>/pause/", audiences.audience_pause, name="audience-pause"),
     path("audiences/<uuid:audience_id>/resume/", audiences.audience_resume, name="audience-resume"),
     path("audiences/<uuid:audience_id>/delete/", audiences.audience_delete, name="audience-delete"),
+    path("audiences/topics/", topics.topic_list, name="topic-list"),
+    path("audiences/topics/<str:code>/", topics.topic_edit, name="topic-edit"),
+    path("audiences/topics/<str:code>/reset/", topics.topic_reset, name="topic-reset"),
     path("lists/", lists.list_list, name="list-list"),
     path("lists/<uuid:list_id>/report/", lists.list_report, name="list-report"),
     path("lists/<uuid:list_id>/audience/", lists.list_audience_create, name="list-audience-create"),

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from django.core.cache import cache
 from django.db.models import Q
+from django.http import Http404
 
 from audiences import datasets, engine
 from audiences.models import Topic
@@ -40,6 +41,47 @@ def topic_catalogue(organization_id=None) -> dict[str, TopicInfo]:
     for t in sorted(rows, key=lambda t: t.organization_id is not None):  # the org's rows win
         out[t.code] = TopicInfo(code=t.code, name=t.name, category=t.category, description=t.description)
     return out
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    """One code of the catalogue as an organization sees it: the global entry, its own entry, or both."""
+
+    code: str
+    global_topic: Topic | None
+    override: Topic | None
+
+    @property
+    def effective(self) -> Topic:
+        return self.override or self.global_topic
+
+    @property
+    def source(self) -> str:
+        if self.override is None:
+            return "global"
+        return "override" if self.global_topic is not None else "own"
+
+
+def topic_catalogue_rows(organization_id) -> list[TopicRow]:
+    """Every code of the global catalogue and of the organization's own entries, sorted by code, in one
+    query; other organizations' entries never appear."""
+    rows = Topic.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id))
+    by_code: dict[str, dict] = {}
+    for topic in rows:
+        slot = by_code.setdefault(topic.code, {"global_topic": None, "override": None})
+        slot["override" if topic.organization_id else "global_topic"] = topic
+    return [TopicRow(code=code, **by_code[code]) for code in sorted(by_code)]
+
+
+def topic_row_get(organization_id, code: str) -> TopicRow:
+    """The catalogue row of one code (Http404 when neither the global catalogue nor the organization has it)."""
+    rows = Topic.objects.filter(Q(organization__isnull=True) | Q(organization_id=organization_id), code=code)
+    slot: dict = {"global_topic": None, "override": None}
+    for topic in rows:
+        slot["override" if topic.organization_id else "global_topic"] = topic
+    if slot["global_topic"] is None and slot["override"] is None:
+        raise Http404("No such topic in the catalogue.")
+    return TopicRow(code=code, **slot)
 
 
 def topic_label(code: str, catalogue: dict[str, TopicInfo]) -> str:

@@ -71,8 +71,11 @@ def _read(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
 
 
 @transaction.atomic
-def topic_import(*, content: bytes, organization: Organization | None = None) -> TopicImportResult:
-    """Creates or updates the catalogue from CSV bytes (global, or one organization's overrides)."""
+def topic_import(
+    *, content: bytes, organization: Organization | None = None, actor: str = ""
+) -> TopicImportResult:
+    """Creates or updates the catalogue from CSV bytes (global, or one organization's overrides); rows
+    created or changed record `actor` as who changed them last."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,13 +86,47 @@ def topic_import(*, content: bytes, organization: Organization | None = None) ->
     for _line, row in rows:
         topic = existing.get(row["code"])
         if topic is None:
-            Topic.objects.create(organization=organization, **row)
+            Topic.objects.create(organization=organization, updated_by=actor[:200], **row)
             result.created += 1
         elif any(getattr(topic, c) != row[c] for c in COLUMNS):
             for c in COLUMNS:
                 setattr(topic, c, row[c])
+            topic.updated_by = actor[:200]
             topic.save()
             result.updated += 1
         else:
             result.unchanged += 1
     return result
+
+
+@transaction.atomic
+def topic_override_save(
+    *, organization: Organization, code: str, name: str, category: str = "", description: str = "", actor: str
+) -> Topic:
+    """Creates or changes the organization's own entry for a topic code (it overrides the global one for the
+    organization); the same rules as an imported row. Raises ApplicationError naming the field in words."""
+    row = {c: v.strip() for c, v in zip(COLUMNS, (code, name, category, description), strict=True)}
+    if not row["code"]:
+        raise ApplicationError("Say which topic code this is.", code="invalid_topic", extra={"field": "code"})
+    if not row["name"]:
+        raise ApplicationError("Give the topic a name.", code="invalid_topic", extra={"field": "name"})
+    for column, limit in LIMITS.items():
+        if len(row[column]) > limit:
+            raise ApplicationError(
+                f"The {column} is longer than {limit} characters.",
+                code="invalid_topic",
+                extra={"field": column},
+            )
+    topic, _created = Topic.objects.update_or_create(
+        organization=organization,
+        code=row["code"],
+        defaults={**{c: row[c] for c in ("name", "category", "description")}, "updated_by": actor[:200]},
+    )
+    return topic
+
+
+@transaction.atomic
+def topic_override_reset(*, organization: Organization, code: str) -> bool:
+    """Removes the organization's own entry for a code, so the global one applies again (True if removed)."""
+    deleted, _ = Topic.objects.filter(organization=organization, code=code).delete()
+    return bool(deleted)
