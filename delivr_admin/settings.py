@@ -299,6 +299,9 @@ DELIVR_ENGINE_ROOTS = dict(r.rsplit("=", 1) for r in env.csv("DELIVR_ENGINE_ROOT
 # Value suggestions for days not counted yet are estimated from at most this many files of the window (and
 # marked approximate) while the exact count runs in the background; 0 always counts exactly first.
 DELIVR_VALUE_SAMPLE_FILES = env.int("DELIVR_VALUE_SAMPLE_FILES", 24)
+# The live estimate waits this long to confirm that a typed value the sample lacks is really absent; past it
+# the hint says it comes from a sample (the lookup finishes in the background for the next estimate).
+DELIVR_VALUE_PROBE_SECONDS = env.float("DELIVR_VALUE_PROBE_SECONDS", 0.4)
 DELIVR_TASK_RETENTION_DAYS = env.int("DELIVR_TASK_RETENTION_DAYS", 7)
 # Jobs are one per partition; a Celery message runs several. A phase is split into about this many messages.
 DELIVR_TASK_COUNT_MESSAGES = env.int("DELIVR_TASK_COUNT_MESSAGES", 2)

@@ -12,6 +12,8 @@ import hashlib
 import logging
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import date
 
@@ -205,10 +207,13 @@ def condition_value_hint(*, condition: dict, window: dict) -> str | None:
     """missing_value_hint for an equality condition of the live estimate, right from the first estimate.
 
     The values come from the cache or, before the field was counted, from a bounded sample; a value the
-    sample lacks is looked up exactly (a rare value is not "missing") before the hint names it.
+    sample lacks is looked up exactly (a rare value is not "missing") before the hint names it. A lookup
+    that takes longer than DELIVR_VALUE_PROBE_SECONDS finishes in the background (the next estimate has
+    its answer) and the hint says it comes from a sample.
     """
     if condition.get("op") not in ("=", "in"):
         return None
+    sampled = False
     try:
         values = field_values(field=condition["field"], window=window)
         if values and values[0].approximate:
@@ -217,16 +222,41 @@ def condition_value_hint(*, condition: dict, window: dict) -> str | None:
             wanted = wanted if isinstance(wanted, list) else [wanted]
             absent = [str(w) for w in wanted if str(w).strip().lower() not in known]
             if absent:
-                values = values + [
-                    ValueCount(v, 0, True) for v in _present(condition["field"], window, absent)
-                ]
+                found = _present_within(condition["field"], window, absent)
+                sampled = found is None
+                values = values + [ValueCount(v, 0, True) for v in found or ()]
     except Exception:  # an unreadable dataset: the estimate itself says so
         return None
-    return missing_value_hint(condition, values or [])
+    return missing_value_hint(condition, values or [], sampled=sampled)
 
 
-def _present(field: str, window: dict, values: list[str]) -> set[str]:
+_probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="value-probe")
+
+
+def _present_within(field: str, window: dict, values: list[str]) -> set[str] | None:
+    """Which of ``values`` exist over the window (lower-cased), or None when the lookup outlasts its time."""
     root = datasets.default_input_path()
+    key = (
+        "value-present:"
+        + hashlib.sha1(f"{root}|{field}|{sorted(window.items())}|{sorted(values)}".encode()).hexdigest()
+    )
+    found = cache.get(key)
+    if found is not None:
+        return found
+
+    def probe() -> set[str]:
+        present = _present(root, field, window, values)
+        cache.set(key, present, CACHE_SECONDS)
+        return present
+
+    future = _probes.submit(probe)
+    try:
+        return future.result(timeout=settings.DELIVR_VALUE_PROBE_SECONDS)
+    except FutureTimeout:
+        return None
+
+
+def _present(root: str, field: str, window: dict, values: list[str]) -> set[str]:
     columns = datasets.dataset_columns(root)
     name = suggestible(field, columns)
     if name is None:
@@ -255,7 +285,7 @@ def suggestions(values: list[ValueCount], query: str, limit: int = MAX_SUGGESTIO
     return (starts + inside)[:limit]
 
 
-def missing_value_hint(condition: dict, values: list[ValueCount]) -> str | None:
+def missing_value_hint(condition: dict, values: list[ValueCount], *, sampled: bool = False) -> str | None:
     """'No value like “usa” in Country; did you mean US?' when an equality condition names no existing value.
 
     Only for = and in (a != or not in that names nothing simply keeps everyone); None when every value
@@ -275,7 +305,8 @@ def missing_value_hint(condition: dict, values: list[ValueCount]) -> str | None:
     if not close:  # "usa" → "US": a value the typed text starts with, or that starts it
         close = [k for k in known if miss.lower().startswith(k) or k.startswith(miss.lower())][:1]
     guess = f"; did you mean {known[close[0]]}?" if close else "."
-    return f"No value like “{miss}” in {label}{guess}"
+    where = " (in a sample of the data)" if sampled else ""
+    return f"No value like “{miss}” in {label}{where}{guess}"
 
 
 def field_values_warm(*, input_path: str | None = None, days: int = WARM_DAYS) -> dict[str, int]:

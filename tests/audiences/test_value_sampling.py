@@ -81,6 +81,7 @@ def test_estimate_when_value_matches_nothing_says_did_you_mean_on_first_estimate
     logged_in, settings, sample_files
 ):
     settings.DELIVR_VALUE_SAMPLE_FILES = sample_files
+    settings.DELIVR_VALUE_PROBE_SECONDS = 60  # the exact lookup always answers in time here
     form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}  # nothing counted before this estimate
     r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     html = r.content.decode()
@@ -99,3 +100,21 @@ def test_value_counts_sample_when_partition_rows_known_scales_by_rows_listing_on
     assert estimate and set(estimate) <= set(exact)
     assert 0.7 < sum(estimate.values()) / sum(exact.values()) < 1.3
     assert engine.value_counts_sample(sel, "country", max_files=24, partition_rows=rows) is None
+
+
+def test_estimate_when_lookup_outlasts_its_time_hint_says_sample_then_next_estimate_is_sure(
+    logged_in, settings
+):
+    from audiences.selectors.values import _probes
+
+    settings.DELIVR_VALUE_SAMPLE_FILES = 6
+    settings.DELIVR_VALUE_PROBE_SECONDS = 0
+    form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}
+    html = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true").content.decode()
+    hint = html.split('id="hint-c1"')[1].split("</p>")[0]
+    assert "No value like “usa” in Country (in a sample of the data); did you mean US?" in hint
+    _probes.submit(lambda: None).result(timeout=60)  # the lookup queued before it has finished
+    html = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true").content.decode()
+    hint = html.split('id="hint-c1"')[1].split("</p>")[0]
+    assert "No value like “usa” in Country; did you mean US?" in hint
+    wait_for(lambda: not value_selectors.counting_in_background(), message="the background count")
