@@ -30,6 +30,8 @@ migrate: venv
 seed: migrate
 	$(PY) manage.py seed_demo
 
+# Another machine's worker: give it the web server's DATABASE_URL, CELERY_BROKER_URL, DELIVR_OUTPUT_URL and
+# storage credentials (README "Output storage"); it inherits them from this environment.
 worker: venv
 	$(VENV)/bin/celery -A delivr_admin worker -B -l info --concurrency 2
 

@@ -279,15 +279,17 @@ DELIVR_DEMO_DATA = env.path("DELIVR_DEMO_DATA", VAR_DIR / "data" / "intent").res
 _roots = env.str("DELIVR_DATA_ROOTS", str(DELIVR_DEMO_DATA.parent)).replace("://", "\0")
 DELIVR_DATA_ROOTS = [r.strip().replace("\0", "://") for r in _roots.split(os.pathsep) if r.strip()]
 # Object-storage credentials for reading Parquet in place (keys as the engine's configure() takes them).
-DELIVR_STORAGE_OPTIONS = {
-    "s3_key_id": env.str("DELIVR_S3_ACCESS_KEY_ID", ""),
-    "s3_secret": env.str("DELIVR_S3_SECRET_ACCESS_KEY", ""),
-    "s3_region": env.str("DELIVR_S3_REGION", ""),
-    "s3_endpoint": env.str("DELIVR_S3_ENDPOINT", ""),
-    "gcs_key_id": env.str("DELIVR_GCS_KEY_ID", ""),
-    "gcs_secret": env.str("DELIVR_GCS_SECRET", ""),
-    "gcs_endpoint": env.str("DELIVR_GCS_ENDPOINT", ""),
+# {option: environment variable}: a worker started by the tests gets the web process's options back this way.
+DELIVR_STORAGE_OPTION_ENV = {
+    "s3_key_id": "DELIVR_S3_ACCESS_KEY_ID",
+    "s3_secret": "DELIVR_S3_SECRET_ACCESS_KEY",
+    "s3_region": "DELIVR_S3_REGION",
+    "s3_endpoint": "DELIVR_S3_ENDPOINT",
+    "gcs_key_id": "DELIVR_GCS_KEY_ID",
+    "gcs_secret": "DELIVR_GCS_SECRET",
+    "gcs_endpoint": "DELIVR_GCS_ENDPOINT",
 }
+DELIVR_STORAGE_OPTIONS = {option: env.str(name, "") for option, name in DELIVR_STORAGE_OPTION_ENV.items()}
 DELIVR_ENGINE_MEMORY_LIMIT = env.str("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
 DELIVR_ENGINE_THREADS = env.int("DELIVR_ENGINE_THREADS", 2)
 # Which engine reads audience data (README "Scaling"): "duckdb" (embedded, the default) or "spark" (a Spark

@@ -350,6 +350,15 @@ def uri(name: str) -> str:
     return store().uri(name)
 
 
+def name_of(url: str) -> str:
+    """The store name of a URL `uri` gave (the inverse of `uri`); StoragePathError for a URL elsewhere."""
+    root = store().uri("x")[:-1]
+    if not url.startswith(root):
+        raise StoragePathError(f"not in the output store: {url!r}")
+    rest = url[len(root) :]
+    return _clean(unquote(rest) if root.startswith("file:") else rest)
+
+
 def write_with(name: str, produce: Callable[[str], T]) -> T:
     """Calls `produce(local_path)` to write the file, then puts it in place as `name` (replacing any file of
     that name); returns what `produce` returned. The local file is removed whatever happens."""

@@ -150,15 +150,24 @@ def worker_env() -> dict:
     env["DELIVR_DEMO_DATA"] = str(settings.DELIVR_DEMO_DATA)
     env["DELIVR_DATA_ROOTS"] = os.pathsep.join(str(root) for root in settings.DELIVR_DATA_ROOTS)
     env["DELIVR_OUTBOUND_ALLOWED_HOSTS"] = ",".join(settings.DELIVR_OUTBOUND_ALLOWED_HOSTS)
+    # the same output store and credentials as this (web) process: the worker writes what the web serves
+    env["DELIVR_OUTPUT_URL"] = settings.DELIVR_OUTPUT_URL or ""
+    for option, name in settings.DELIVR_STORAGE_OPTION_ENV.items():
+        env[name] = str(settings.DELIVR_STORAGE_OPTIONS.get(option) or "")
+    env["DJANGO_SECRET_KEY"] = settings.SECRET_KEY  # links one machine signs, the other checks
     env.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
     return env
 
 
 class WorkerProcess:
-    def __init__(self, name: str, concurrency: int = 2, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self, name: str, concurrency: int = 2, extra_args: tuple[str, ...] = (), env: dict | None = None
+    ):
+        """`env` overrides worker_env() (another machine's folders, for instance)."""
         self.name = name
         self.concurrency = concurrency
         self.extra_args = extra_args
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.log_path = ROOT / "var" / f"test-worker-{name}{os.environ.get('DELIVR_TEST_RUN', '')}.log"
 
@@ -183,7 +192,7 @@ class WorkerProcess:
                 *self.extra_args,
             ],
             cwd=ROOT,
-            env=worker_env(),
+            env=worker_env() | self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

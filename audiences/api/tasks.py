@@ -84,9 +84,13 @@ class TaskStatusSerializer(serializers.Serializer):
     counts = serializers.DictField(
         child=serializers.IntegerField(), help_text="Keyed day=.../prefix=.../score=..."
     )
-    outputs = serializers.DictField(child=serializers.CharField())
+    outputs = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Keyed as counts: each file's storage URL (gs://..., s3://..., or file:///... on one machine).",
+    )
     output_links = serializers.DictField(
-        child=serializers.CharField(), help_text="Signed; expire in 15 minutes."
+        child=serializers.CharField(),
+        help_text="Download links, expire in 15 minutes: presigned by the object store, else signed by Delivr.",
     )
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -227,5 +231,5 @@ class TaskOutputDownloadApi(APIView):
         job = task_selectors.output_resolve(
             principal_of(request), task_id, job_id, request.query_params.get("token")
         )
-        filename = f"{job.partition.replace('/', '_').replace('=', '-') or 'all'}.{job.output_name.rsplit('.', 1)[-1]}"
+        filename = task_selectors.output_file_name(job.partition, job.output_name)
         return FileResponse(storage.open_read(job.output_name), as_attachment=True, filename=filename)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.selectors import Principal
 from audiences.models import Job, JobKind, JobStatus, Task
+from delivr_admin import storage
 
 _SIGNER_SALT = "audiences.task-output"
 NOT_FOUND = "Task not found or expired."
@@ -73,10 +74,28 @@ def output_token(task: Task) -> str:
     return signing.TimestampSigner(salt=_SIGNER_SALT).sign(f"{task.pk}:{task.organization_id}")
 
 
+def output_file_name(partition: str, name: str) -> str:
+    """The file name a download of an output gets: "day-2024-05-01_prefix-4eyes_103_score-high.parquet"."""
+    stem = partition.replace("/", "_").replace("=", "-") or "all"
+    return f"{stem}.{name.rsplit('.', 1)[-1]}"
+
+
 def output_links(task: Task, jobs: list[JobRow], *, base_url: str = "") -> dict[int, str]:
-    """{job id: signed link} for the given output jobs (DELIVR_SIGNED_LINK_TTL_SECONDS, 15 minutes by default)."""
+    """{job id: download link} for the given output jobs, valid DELIVR_SIGNED_LINK_TTL_SECONDS (15 minutes by
+    default): a presigned URL of the object store where it signs one (S3, GCS), else the product's own signed
+    link (a local folder: only the web server can read it)."""
     if not jobs:
         return {}
+    links = {}
+    for job in jobs:
+        presigned = storage.presign(
+            job.output_name, filename=output_file_name(job.partition, job.output_name)
+        )
+        if presigned is None:
+            break  # a store signs all links or none
+        links[job.id] = presigned
+    else:
+        return links
     token = output_token(task)
     prefix = reverse("task-output", kwargs={"task_id": task.pk, "job_id": 0})[:-1]
     return {job.id: f"{base_url}{prefix}{job.id}?token={token}" for job in jobs}
@@ -105,7 +124,8 @@ def output_resolve(principal: Principal, task_id: uuid.UUID, job_id: int, token:
 
 
 def task_status(task: Task, *, base_url: str = "", jobs: list[JobRow] | None = None) -> dict:
-    """The task as the Audience API shows it: counts, outputs and output links keyed by partition."""
+    """The task as the Audience API shows it: counts, outputs (the files' storage URLs: s3://, gs:// or
+    file://) and output links keyed by partition."""
     jobs = task_jobs(task) if jobs is None else jobs
     counts: dict[str, int] = {}
     outputs: dict[str, str] = {}
@@ -120,7 +140,7 @@ def task_status(task: Task, *, base_url: str = "", jobs: list[JobRow] | None = N
         elif job.kind == JobKind.UNLOAD and job.status == JobStatus.DONE:
             if not counted:  # counting was skipped (limit): counts are the rows written
                 counts[key] = job.count or 0
-            outputs[key] = job.output_name
+            outputs[key] = storage.uri(job.output_name)
             links[key] = signed[job.id]
     body = {
         "task_id": str(task.pk),
@@ -145,11 +165,10 @@ def task_output_files(task: Task) -> list[tuple[str, str]]:
     """(file name in an archive, storage name) of each finished output of the task, by partition; the caller
     already scoped the task to the principal."""
     jobs = Job.objects.filter(task=task, kind=JobKind.UNLOAD, status=JobStatus.DONE).exclude(output_name="")
-    out = []
-    for partition, name in jobs.order_by("partition").values_list("partition", "output_name"):
-        stem = partition.replace("/", "_").replace("=", "-") or "all"
-        out.append((f"{stem}.{name.rsplit('.', 1)[-1]}", name))
-    return out
+    return [
+        (output_file_name(partition, name), name)
+        for partition, name in jobs.order_by("partition").values_list("partition", "output_name")
+    ]
 
 
 SCORE_WORDS = {"high": "High intent", "medium": "Medium intent", "low": "Low intent"}

@@ -10,16 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
@@ -276,49 +272,15 @@ def _run_counts(jobs: list[Job]) -> None:
 
 
 def _run_unload(job: Job, sel: engine.Selection) -> None:
+    """Unloads one partition into the output store (a local file, then a rename or an upload: a retried job
+    replaces its file, and a reader never sees half of one)."""
     task = job.task
     name = output_name(task, job.partition)
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
-    rows, stored = _write_output(
+    rows = storage.write_with(
         name, lambda out: engine.unload(sel, job.partition or None, fmt, out, limit=task.limit)
     )
-    _jobs_done([(job, rows, 0, stored)])
-
-
-def _write_output(name: str, write) -> tuple[int, str]:
-    """Writes an output file under `name` in default storage; returns (rows, stored name).
-
-    On a local filesystem storage the engine writes next to the final file and renames it into place (no
-    copy; a retried job replaces its file atomically). Other storages (S3, GCS) get a temp file uploaded.
-    """
-    try:
-        final = default_storage.path(name)
-    except NotImplementedError:
-        final = None
-    if final is not None:
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(final), prefix=".part-")
-        os.close(fd)
-        try:
-            rows = write(tmp_path)
-            os.chmod(tmp_path, 0o644)
-            os.replace(tmp_path, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_path)
-        return rows, name
-    fd, tmp_path = tempfile.mkstemp()
-    os.close(fd)
-    try:
-        rows = write(tmp_path)
-        if default_storage.exists(name):
-            default_storage.delete(name)
-        with open(tmp_path, "rb") as fh:
-            stored = default_storage.save(name, File(fh, name=os.path.basename(name)))
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_path)
-    return rows, stored
+    _jobs_done([(job, rows, 0, name)])
 
 
 @transaction.atomic
@@ -441,8 +403,8 @@ def task_purge_expired(*, now=None) -> int:
         for name in (
             Job.objects.filter(task=task).exclude(output_name="").values_list("output_name", flat=True)
         ):
-            with contextlib.suppress(FileNotFoundError, OSError):
-                default_storage.delete(name)
+            with contextlib.suppress(OSError):  # as before: a store failing now leaves that file behind
+                storage.delete(name)
         task.delete()
         removed += 1
     return removed

@@ -6,11 +6,11 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from audiences.models import Job, JobStatus, Task, TaskStatus
 from audiences.services import tasks as task_services
+from delivr_admin import storage
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +32,11 @@ def status_of(client, task_id):
     r = client.get(f"/api/v1/status/{task_id}")
     assert r.status_code == 200, r.content
     return r.json()
+
+
+def open_output(url: str):
+    """An output as the status shows it (its storage URL), opened from the output store."""
+    return storage.open_read(storage.name_of(url))
 
 
 def pyarrow_rows(intent_root, keys, filter_expr=None) -> int:
@@ -56,7 +61,7 @@ def pyarrow_rows(intent_root, keys, filter_expr=None) -> int:
     return total
 
 
-def test_intent_task_when_created_counts_equal_manifest_and_outputs_are_written(tenant, manifest):
+def test_intent_task_when_created_counts_equal_manifest_and_outputs_are_written(tenant, manifest, settings):
     client = tenant.key()
     r = create(client)
     assert r.status_code == 201, r.content
@@ -71,11 +76,13 @@ def test_intent_task_when_created_counts_equal_manifest_and_outputs_are_written(
     assert status["completed_jobs"] == status["total_jobs"] == 2 * len(keys)
     assert set(status["outputs"]) == keys == set(status["output_links"])
     assert status["completed_at"] and status["created_at"]
+    media = settings.MEDIA_ROOT.resolve().as_uri()
+    assert all(url.startswith(f"{media}/tasks/{tenant.org.id}/") for url in status["outputs"].values())
     for key, name in status["outputs"].items():
-        with default_storage.open(name, "rb") as fh:
+        with open_output(name) as fh:
             table = pq.read_table(fh)
         assert table.num_rows == manifest["partitions"][key]
-        metadata = pq.ParquetFile(default_storage.open(name, "rb")).metadata
+        metadata = pq.ParquetFile(open_output(name)).metadata
         assert metadata.row_group(0).column(0).compression == "ZSTD"
 
 
@@ -152,7 +159,7 @@ def test_select_limits_output_columns_and_bad_select_is_400(tenant):
     client = tenant.key()
     task_id = create(client, select="person_id, EMAIL, score").json()["task_id"]
     name = next(iter(status_of(client, task_id)["outputs"].values()))
-    table = pq.read_table(default_storage.open(name, "rb"))
+    table = pq.read_table(open_output(name))
     assert table.column_names == ["person_id", "email", "score"]
     r = create(client, select="person_id, secret_column")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_select"
@@ -167,7 +174,7 @@ def test_limit_skips_counting_and_caps_rows_per_job(tenant, manifest):
     keys = selected_keys() & set(manifest["partitions"])
     assert status["counts"] == {k: min(5, manifest["partitions"][k]) for k in keys}
     for name in status["outputs"].values():
-        assert pq.read_table(default_storage.open(name, "rb")).num_rows <= 5
+        assert pq.read_table(open_output(name)).num_rows <= 5
 
 
 def test_csv_format_writes_csv(tenant, manifest):
@@ -176,7 +183,7 @@ def test_csv_format_writes_csv(tenant, manifest):
     status = status_of(client, task_id)
     key, name = next(iter(status["outputs"].items()))
     assert name.endswith(".csv")
-    table = pacsv.read_csv(io.BytesIO(default_storage.open(name, "rb").read()))
+    table = pacsv.read_csv(io.BytesIO(open_output(name).read()))
     assert table.num_rows == manifest["partitions"][key]
 
 
@@ -300,12 +307,12 @@ def test_expired_task_answers_404_and_purge_deletes_files(tenant):
     client = tenant.key()
     task_id = create(client).json()["task_id"]
     names = list(status_of(client, task_id)["outputs"].values())
-    assert all(default_storage.exists(n) for n in names)
+    assert all(storage.exists(storage.name_of(n)) for n in names)
     Task.objects.filter(pk=task_id).update(expires_at=timezone.now() - timedelta(seconds=1))
     r = client.get(f"/api/v1/status/{task_id}")
     assert r.status_code == 404 and "expired" in r.json()["error"]["message"]
     assert task_services.task_purge_expired() == 1
-    assert not any(default_storage.exists(n) for n in names)
+    assert not any(storage.exists(storage.name_of(n)) for n in names)
     assert not Task.objects.filter(pk=task_id).exists()
 
 
@@ -414,7 +421,7 @@ def test_opted_out_identities_never_leave_in_unloads_and_counts_say_how_many(ten
     assert status["total_count"] == pyarrow_rows(intent_root, keys) - removed_rows
     written = []
     for name in status["outputs"].values():
-        written.extend(pq.read_table(default_storage.open(name, "rb")).to_pylist())
+        written.extend(pq.read_table(open_output(name)).to_pylist())
     assert len(written) == status["total_count"]
     assert not any(r["person_id"] in removed_people for r in written)
     assert not any(r["uid2"] == by_uid2["uid2"] for r in written)

@@ -367,7 +367,7 @@ def s3_settings(settings, s3_server, local_tree, tmp_path):
 def test_intent_task_api_when_s3_input_path_then_counts_and_unloads_equal_manifest(
     tenant, s3_settings, local_tree
 ):
-    from django.core.files.storage import default_storage
+    from delivr_admin import storage
 
     manifest = local_tree[1]
     client = tenant.key()
@@ -389,7 +389,7 @@ def test_intent_task_api_when_s3_input_path_then_counts_and_unloads_equal_manife
     assert status["status"] == "completed", status
     assert status["counts"] == {k: manifest["partitions"][k] for k in keys}
     for key, name in status["outputs"].items():
-        with default_storage.open(name, "rb") as fh:
+        with storage.open_read(storage.name_of(name)) as fh:
             assert pq.read_table(fh).num_rows == manifest["partitions"][key]
 
     r = client.post(
