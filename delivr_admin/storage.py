@@ -6,7 +6,11 @@ A user-supplied part (an export's `path_prefix`) is normalised and joined below 
 (`../`, an absolute path, another organization's id), the result cannot leave it.
 """
 
+from __future__ import annotations
+
 import contextlib
+import hashlib
+import hmac
 import io
 import os
 import posixpath
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from django.conf import settings
 
@@ -121,6 +125,10 @@ class OutputStore:
     def presign(self, name: str, *, filename: str, ttl: int) -> str | None:
         return None
 
+    def presign_many(self, items: list[tuple[str, str]], *, ttl: int) -> list[str] | None:
+        """`presign` for many (name, filename) pairs, in their order; None where the store signs none."""
+        return None
+
     def local_path(self, name: str) -> str | None:
         return None
 
@@ -220,9 +228,10 @@ class S3Store(OutputStore):
             read_timeout=60,
             retries={"max_attempts": 3, "mode": "standard"},
         )
-        self.client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, config=config, **client_options
-        )
+        self._session = boto3.session.Session()
+        self._keys = tuple(client_options.get(k) for k in ("aws_access_key_id", "aws_secret_access_key"))
+        self._token = client_options.get("aws_session_token")
+        self.client = self._session.client("s3", endpoint_url=endpoint, config=config, **client_options)
 
     def key(self, name: str) -> str:
         name = _clean(name)
@@ -280,6 +289,74 @@ class S3Store(OutputStore):
         }
         with _s3_errors(name):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+
+    def presign_many(self, items: list[tuple[str, str]], *, ttl: int) -> list[str] | None:
+        """boto3 signs the first link (several milliseconds: its event machinery); the others reuse what that
+        link fixes (endpoint, addressing, credential scope, date) and cost one SHA-256 and one HMAC each, so a
+        task status with thousands of outputs stays fast. Checked equal to boto3's own links in the tests."""
+        if not items:
+            return []
+        first = self.presign(items[0][0], filename=items[0][1], ttl=ttl)
+        signer = _QuerySigner.from_url(first, self.key(items[0][0]), self._credentials())
+        if signer is None:  # credentials moved under us (a refresh): boto3 signs every link
+            return [first] + [self.presign(n, filename=f, ttl=ttl) for n, f in items[1:]]
+        return [first] + [signer.sign(self.key(n), f) for n, f in items[1:]]
+
+    def _credentials(self):
+        """The client's credentials: its explicit keys, else boto3's chain on the session it was built from."""
+        from botocore.credentials import Credentials
+
+        if self._keys[0]:
+            return Credentials(*self._keys, self._token).get_frozen_credentials()
+        found = self._session.get_credentials()
+        return found.get_frozen_credentials() if found is not None else None
+
+
+def _uri_quote(value: str, safe: str = "-_.~") -> str:
+    return quote(value, safe=safe)
+
+
+class _QuerySigner:
+    """AWS Signature Version 4 in the query string (presigned GET), for one endpoint, scope and date: the
+    canonical request, string to sign and signing key of the SigV4 specification, with an unsigned payload."""
+
+    def __init__(
+        self, base: str, host: str, path_prefix: str, params: dict[str, str], key: bytes, scope: str
+    ):
+        self.base, self.host, self.path_prefix, self.params = base, host, path_prefix, params
+        self.signing_key, self.scope = key, scope
+        # the canonical query is sorted by name: every X-Amz-* (upper case) before response-content-disposition
+        self.fixed_query = "&".join(f"{_uri_quote(k)}={_uri_quote(v)}" for k, v in sorted(params.items()))
+
+    @classmethod
+    def from_url(cls, url: str, object_key: str, credentials) -> _QuerySigner | None:
+        """A signer for further links like `url` (a boto3 presigned link of `object_key`); None when the
+        link's access key is not the credentials' (they were refreshed in between)."""
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        quoted_key = _uri_quote(object_key, "-_.~/")
+        if credentials is None or not parts.path.endswith(quoted_key):
+            return None
+        access_key, _, scope = query["X-Amz-Credential"].partition("/")
+        if access_key != credentials.access_key or scope.count("/") != 3:
+            return None
+        day, region, service, _ = scope.split("/")
+        key = ("AWS4" + credentials.secret_key).encode()
+        for part in (day, region, service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        params = {k: v for k, v in query.items() if k.startswith("X-Amz-") and k != "X-Amz-Signature"}
+        base = f"{parts.scheme}://{parts.netloc}"
+        return cls(base, parts.netloc, parts.path[: -len(quoted_key)], params, key, scope)
+
+    def sign(self, object_key: str, filename: str) -> str:
+        path = self.path_prefix + _uri_quote(object_key, "-_.~/")
+        disposition = _uri_quote(f'attachment; filename="{filename}"')
+        query = f"{self.fixed_query}&response-content-disposition={disposition}"
+        canonical = f"GET\n{path}\n{query}\nhost:{self.host}\n\nhost\nUNSIGNED-PAYLOAD"
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        to_sign = f"AWS4-HMAC-SHA256\n{self.params['X-Amz-Date']}\n{self.scope}\n{digest}"
+        signature = hmac.digest(self.signing_key, to_sign.encode(), "sha256").hex()
+        return f"{self.base}{path}?{query}&X-Amz-Signature={signature}"
 
 
 def _s3_client_options(scheme: str, options: dict) -> dict:
@@ -439,6 +516,12 @@ def presign(name: str, *, filename: str, ttl: int | None = None) -> str | None:
     None: the caller then links to the product's own signed download."""
     ttl = ttl or settings.DELIVR_SIGNED_LINK_TTL_SECONDS
     return store().presign(name, filename=filename, ttl=ttl)
+
+
+def presign_many(items: list[tuple[str, str]], *, ttl: int | None = None) -> list[str] | None:
+    """`presign` for many (name, download file name) pairs, in their order, fast; None on a local store."""
+    ttl = ttl or settings.DELIVR_SIGNED_LINK_TTL_SECONDS
+    return store().presign_many(items, ttl=ttl)
 
 
 def engine_path(name: str) -> str:

@@ -86,16 +86,10 @@ def output_links(task: Task, jobs: list[JobRow], *, base_url: str = "") -> dict[
     link (a local folder: only the web server can read it)."""
     if not jobs:
         return {}
-    links = {}
-    for job in jobs:
-        presigned = storage.presign(
-            job.output_name, filename=output_file_name(job.partition, job.output_name)
-        )
-        if presigned is None:
-            break  # a store signs all links or none
-        links[job.id] = presigned
-    else:
-        return links
+    names = [(job.output_name, output_file_name(job.partition, job.output_name)) for job in jobs]
+    presigned = storage.presign_many(names)
+    if presigned is not None:
+        return {job.id: link for job, link in zip(jobs, presigned, strict=True)}
     token = output_token(task)
     prefix = reverse("task-output", kwargs={"task_id": task.pk, "job_id": 0})[:-1]
     return {job.id: f"{base_url}{prefix}{job.id}?token={token}" for job in jobs}
