@@ -17,6 +17,9 @@ from tests.factories import PASSWORD, MembershipFactory, ProjectFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Fixture modules shared by several test folders (pytest loads plugins from the top conftest only).
+pytest_plugins = ["tests.exports.standins.fixtures", "tests.e2e.journey_support"]
+
 
 @pytest.fixture(autouse=True)
 def _celery_eager(request):

@@ -10,11 +10,18 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Organization, Project, Role
-from audiences.models import Audience, ContactList, Job, JobKind, JobStatus, Task
-from exports.models import Export, ExportRun
+from audiences.models import JobKind, JobStatus
+from exports.models import Export
 from pixels.services import pixel_create
-from privacy.models import OptOut
 from tests.campaigns.factories import make_account, make_campaign
+from tests.factories import (
+    AudienceFactory,
+    ContactListFactory,
+    ExportRunFactory,
+    JobFactory,
+    OptOutFactory,
+    TaskFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +34,9 @@ def _export(tenant) -> Export:
 
 
 def _task(tenant, i: int) -> None:
-    task = Task.objects.create(
-        organization=tenant.org,
-        project=tenant.project,
-        kind="intent_hive",
-        input_path="x",
-        expires_at=timezone.now() + timedelta(days=1),
-    )
-    Job.objects.create(task=task, kind=JobKind.COUNT, partition=f"day={i}", status=JobStatus.DONE, count=i)
-    Job.objects.create(
+    task = TaskFactory(organization=tenant.org, project=tenant.project)
+    JobFactory(task=task, kind=JobKind.COUNT, partition=f"day={i}", status=JobStatus.DONE, count=i)
+    JobFactory(
         task=task,
         kind=JobKind.UNLOAD,
         partition=f"day={i}",
@@ -49,30 +50,21 @@ def _add(tenant, kind: str, n: int, start: int) -> None:
     org, project, now = tenant.org, tenant.project, timezone.now()
     for i in range(start, start + n):
         if kind == "audiences":
-            Audience.objects.create(organization=org, project=project, name=f"A{i}", record_count=i)
+            AudienceFactory(organization=org, project=project, record_count=i)
         elif kind == "lists":
-            ContactList.objects.create(organization=org, project=project, name=f"L{i}", status="ready")
+            ContactListFactory(organization=org, project=project)
         elif kind == "tasks":
             _task(tenant, i)
         elif kind == "exports":
-            export = Export.objects.create(
-                organization=org, project=project, name=f"E{i}", destination_type="webhook"
+            ExportRunFactory(
+                export__organization=org, export__project=project, status="failed", records_failed=1
             )
-            ExportRun.objects.create(export=export, organization=org, status="failed", records_failed=1)
         elif kind == "runs":
-            ExportRun.objects.create(
-                export=_export(tenant), organization=org, status="failed", records_failed=1
-            )
+            ExportRunFactory(export=_export(tenant), status="failed", records_failed=1)
         elif kind == "campaigns":
             make_campaign(org, days=3, account=make_account(org, f"acc-{i}"), name=f"C{i}")
         elif kind == "optouts":
-            OptOut.objects.create(
-                organization=org,
-                identifier_type="email",
-                value=f"p{i}@example.com",
-                source="support",
-                opted_out_at=now - timedelta(minutes=i),
-            )
+            OptOutFactory(organization=org, opted_out_at=now - timedelta(minutes=i))
         elif kind == "pixels":
             pixel_create(organization=org, name=f"P{i}")
         elif kind == "projects":

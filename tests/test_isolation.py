@@ -14,18 +14,9 @@ def accounts_objects(first):
 
 
 def audience_tasks(first):
-    from datetime import timedelta
+    from tests.factories import TaskFactory
 
-    from django.utils import timezone
-
-    from audiences.models import Task
-
-    task = Task.objects.create(
-        organization=first.org,
-        kind="intent_hive",
-        input_path="/data",
-        expires_at=timezone.now() + timedelta(days=1),
-    )
+    task = TaskFactory(organization=first.org)
     return [f"/api/v1/status/{task.pk}"]
 
 
@@ -118,10 +109,10 @@ def test_org_tree_with_cycle_does_not_loop(tenant):
 
 
 def audiences_and_lists(first):
-    from audiences.models import Audience, ContactList
+    from tests.factories import AudienceFactory, ContactListFactory
 
-    audience = Audience.objects.create(organization=first.org, project=first.project, name="Isolated")
-    contact_list = ContactList.objects.create(organization=first.org, project=first.project, name="Isolated")
+    audience = AudienceFactory(organization=first.org, project=first.project)
+    contact_list = ContactListFactory(organization=first.org, project=first.project)
     return [
         f"/api/v1/audiences/{audience.pk}",
         f"/api/v1/lists/{contact_list.pk}",
@@ -131,21 +122,25 @@ def audiences_and_lists(first):
 ENDPOINTS_FOR.append(audiences_and_lists)
 
 
-def exports_objects(first):
-    from audiences.models import Audience
-    from exports.models import Export, ExportRun
+def _file_export(first):
+    """A CSV file export of the first org's project, on an audience of its own."""
+    from tests.factories import AudienceFactory, ExportFactory
 
-    audience = Audience.objects.create(organization=first.org, project=first.project, name="Iso audience")
-    export = Export.objects.create(
+    return ExportFactory(
         organization=first.org,
         project=first.project,
-        audience=audience,
-        name="Iso export",
+        audience=AudienceFactory(organization=first.org, project=first.project),
         destination_type="file",
         destination_config={"format": "csv"},
         field_mapping=[{"source": "email", "target": "Email"}],
     )
-    run = ExportRun.objects.create(export=export, organization=first.org, status="completed")
+
+
+def exports_objects(first):
+    from tests.factories import ExportRunFactory
+
+    export = _file_export(first)
+    run = ExportRunFactory(export=export, status="completed")
     return [
         f"/api/v1/exports/{export.id}",
         f"/api/v1/exports/{export.id}/runs",
@@ -157,21 +152,9 @@ ENDPOINTS_FOR.append(exports_objects)
 
 
 def connection_check_objects(first):
-    from audiences.models import Audience
-    from exports.models import ConnectionCheck, Export
+    from exports.models import ConnectionCheck
 
-    audience = Audience.objects.create(
-        organization=first.org, project=first.project, name="Iso check audience"
-    )
-    export = Export.objects.create(
-        organization=first.org,
-        project=first.project,
-        audience=audience,
-        name="Iso checked export",
-        destination_type="file",
-        destination_config={"format": "csv"},
-        field_mapping=[{"source": "email", "target": "Email"}],
-    )
+    export = _file_export(first)
     check = ConnectionCheck.objects.create(export=export, organization=first.org, status="ok", message="ok")
     return [f"/api/v1/exports/{export.id}/test-connection/{check.id}"]
 

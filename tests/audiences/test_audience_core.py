@@ -20,18 +20,21 @@ def rows_matching(intent_root, predicate):
     return [r for r in table(intent_root).to_pylist() if predicate(r)]
 
 
-def create(tenant, definition, name="A"):
-    from django.test import TestCase
+@pytest.fixture
+def create(tenant, django_capture_on_commit_callbacks):
+    """Creates an audience of the tenant; its first build (queued on commit) runs now."""
 
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return audience_services.audience_create(
-            principal=tenant.principal, project=tenant.project, name=name, definition=definition
-        )
+    def make(definition, name="A"):
+        with django_capture_on_commit_callbacks(execute=True):
+            return audience_services.audience_create(
+                principal=tenant.principal, project=tenant.project, name=name, definition=definition
+            )
+
+    return make
 
 
-def test_audience_build_counts_records_and_distinct_profiles_like_pyarrow(tenant, intent_root):
+def test_audience_build_counts_records_and_distinct_profiles_like_pyarrow(tenant, intent_root, create):
     audience = create(
-        tenant,
         {
             "topic_id_prefixes": ["4eyes_101", "4eyes_102"],
             "scores": ["high", "medium"],
@@ -64,15 +67,15 @@ def test_audience_build_counts_records_and_distinct_profiles_like_pyarrow(tenant
         ("between", ["11-50", "201-500"], {"11-50", "51-200", "201-500"}),
     ],
 )
-def test_bucketed_range_filters_return_only_buckets_inside(tenant, intent_root, op, value, inside):
-    audience = create(tenant, {"filters": [{"field": "company_employee_count", "op": op, "value": value}]})
+def test_bucketed_range_filters_return_only_buckets_inside(tenant, intent_root, op, value, inside, create):
+    audience = create({"filters": [{"field": "company_employee_count", "op": op, "value": value}]})
     audience.refresh_from_db()
     expected = rows_matching(intent_root, lambda r: r["company_employee_count"] in inside)
     assert audience.record_count == len(expected) > 0
 
 
-def test_score_filter_compares_by_order(tenant, intent_root):
-    audience = create(tenant, {"filters": [{"field": "score", "op": ">=", "value": "medium"}]})
+def test_score_filter_compares_by_order(tenant, intent_root, create):
+    audience = create({"filters": [{"field": "score", "op": ">=", "value": "medium"}]})
     audience.refresh_from_db()
     assert audience.record_count == len(
         rows_matching(intent_root, lambda r: r["score"] in ("medium", "high"))
@@ -88,9 +91,9 @@ def test_score_filter_compares_by_order(tenant, intent_root):
         ("is empty", None, lambda r: not r["email"]),
     ],
 )
-def test_attribute_operators_match_pyarrow(tenant, intent_root, op, value, predicate):
+def test_attribute_operators_match_pyarrow(tenant, intent_root, op, value, predicate, create):
     field = {"contains": "job_title", "is empty": "email"}.get(op, "country")
-    audience = create(tenant, {"filters": [{"field": field, "op": op, "value": value}]})
+    audience = create({"filters": [{"field": field, "op": op, "value": value}]})
     audience.refresh_from_db()
     assert audience.record_count == len(rows_matching(intent_root, predicate))
 
@@ -109,21 +112,21 @@ def test_attribute_operators_match_pyarrow(tenant, intent_root, op, value, predi
         ["not", "an", "object"],
     ],
 )
-def test_bad_definition_is_refused(tenant, definition):
+def test_bad_definition_is_refused(tenant, definition, create):
     with pytest.raises(ApplicationError):
-        create(tenant, definition)
+        create(definition)
     assert not Audience.objects.exists()
 
 
-def test_lookback_window_ends_on_newest_day_with_data(tenant, intent_root):
-    audience = create(tenant, {"lookback_days": 1})
+def test_lookback_window_ends_on_newest_day_with_data(tenant, intent_root, create):
+    audience = create({"lookback_days": 1})
     sel = audience_selection(audience)
     assert [d.isoformat() for d in sel.days] == ["2024-05-04"]
     assert engine.count(sel) == len(rows_matching(intent_root, lambda r: str(r["day"]) == "2024-05-04"))
 
 
-def test_refresh_when_paused_returns_structured_409(tenant):
-    audience = create(tenant, {})
+def test_refresh_when_paused_returns_structured_409(tenant, create):
+    audience = create({})
     audience_services.audience_pause(audience=audience)
     with pytest.raises(ApplicationError) as info:
         audience_services.audience_refresh(audience=audience)

@@ -1,7 +1,6 @@
 import pyarrow.dataset as ds
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import TestCase
 
 from accounts.models import Role
 from audiences.models import Audience, AudienceStatus, BuildStatus, ContactList
@@ -86,8 +85,10 @@ def test_builder_filter_row_returns_one_row(logged_in):
     assert r.status_code == 200 and r.content.decode().count('class="filter-row"') == 1
 
 
-def test_builder_save_creates_audience_and_builds_it(logged_in, tenant, intent_root):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_builder_save_creates_audience_and_builds_it(
+    logged_in, tenant, intent_root, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
         r = logged_in.post(
             "/audiences/new/", {**FORM, "name": "Big buyers", "project_id": str(tenant.project.id)}
         )
@@ -109,21 +110,23 @@ def test_builder_save_when_invalid_keeps_form_and_shows_error(logged_in, tenant)
     assert r.status_code == 400 and b"builder-error" in r.content and not Audience.objects.exists()
 
 
-def test_builder_edit_prefills_and_updates(logged_in, tenant):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_builder_edit_prefills_and_updates(logged_in, tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
         logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
     audience = Audience.objects.get()
     page = logged_in.get(f"/audiences/{audience.pk}/edit/").content.decode()
     assert 'value="201-500"' in page
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         r = logged_in.post(f"/audiences/{audience.pk}/edit/", {**FORM, "name": "B", "scores": ["low"]})
     assert r.status_code == 302
     audience.refresh_from_db()
     assert audience.name == "B" and audience.definition["scores"] == ["low"]
 
 
-def test_delete_asked_by_htmx_loads_the_list_page_and_a_plain_post_redirects(logged_in, tenant):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_delete_asked_by_htmx_loads_the_list_page_and_a_plain_post_redirects(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
         logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
         logged_in.post("/audiences/new/", {**FORM, "name": "B", "project_id": str(tenant.project.id)})
     first, second = Audience.objects.order_by("name")
@@ -136,8 +139,10 @@ def test_delete_asked_by_htmx_loads_the_list_page_and_a_plain_post_redirects(log
     assert not Audience.objects.exists()
 
 
-def test_detail_actions_htmx_return_status_partial_and_paused_refresh_explains(logged_in, tenant):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_detail_actions_htmx_return_status_partial_and_paused_refresh_explains(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
         logged_in.post("/audiences/new/", {**FORM, "name": "A", "project_id": str(tenant.project.id)})
     audience = Audience.objects.get()
     r = logged_in.post(f"/audiences/{audience.pk}/pause/", HTTP_HX_REQUEST="true")
@@ -154,8 +159,8 @@ def test_detail_actions_htmx_return_status_partial_and_paused_refresh_explains(l
     assert r.status_code == 200 and b'hx-trigger="every 2s"' in r.content
 
 
-def test_support_role_reads_but_cannot_build_or_change(client, tenant):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_support_role_reads_but_cannot_build_or_change(client, tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
         audience_id = (
             tenant.key()
             .post("/api/v1/audiences", {"project_id": str(tenant.project.id), "name": "A"}, format="json")
@@ -184,9 +189,11 @@ def test_audience_pages_of_other_org_are_404(client, tenant, other_tenant):
     assert client.post(f"/audiences/{audience.pk}/pause/").status_code == 404
 
 
-def test_lists_page_upload_htmx_then_create_list_audience(logged_in, tenant):
+def test_lists_page_upload_htmx_then_create_list_audience(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
     f = SimpleUploadedFile("l.csv", b"EMAIL,first_name\na@x.io,A\nbad,B\na@x.io,C\nb@x.io,D\n", "text/csv")
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         r = logged_in.post(
             "/lists/",
             {"name": "Leads", "type": "contacts", "project_id": str(tenant.project.id), "file": f},
@@ -207,7 +214,7 @@ def test_lists_page_upload_htmx_then_create_list_audience(logged_in, tenant):
     assert logged_in.get(f"/api/v1/lists/{contact_list.pk}/reports/invalid").status_code == 200
     r = logged_in.get("/lists/", HTTP_HX_REQUEST="true")
     assert r.status_code == 286 and b"<html" not in r.content
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         r = logged_in.post(f"/lists/{contact_list.pk}/audience/")
     audience = Audience.objects.get()
     assert r.status_code == 302 and audience.type == "list" and audience.record_count == 2

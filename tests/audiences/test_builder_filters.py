@@ -138,8 +138,9 @@ def test_filter_group_fragment_is_one_group_with_one_labelled_row(logged_in):
     assert 'value="or" selected' in html and "<label>Field" in html and "<html" not in html
 
 
-def test_builder_edit_when_audience_grouped_prefills_groups(logged_in, tenant):
-    from django.test import TestCase
+def test_builder_edit_when_audience_grouped_prefills_groups(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
 
     from audiences.services import audiences as audience_services
 
@@ -154,7 +155,7 @@ def test_builder_edit_when_audience_grouped_prefills_groups(logged_in, tenant):
             ],
         },
     }  # fmt: skip
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         audience = audience_services.audience_create(
             principal=tenant.principal, project=tenant.project, name="G", definition=definition
         )

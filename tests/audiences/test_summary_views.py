@@ -2,8 +2,8 @@
 
 import pytest
 
-from audiences.models import Audience
 from audiences.services.topics import topic_import
+from tests.factories import AudienceFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def audience(tenant):
     topic_import(
         content=b"code,name,category\n4eyes_100,CRM Software,Sales\n4eyes_101,Marketing Automation,Marketing\n"
     )
-    return Audience.objects.create(
+    return AudienceFactory(
         organization=tenant.org, project=tenant.project, name="US buyers", definition=DEFINITION
     )
 
@@ -64,12 +64,12 @@ def test_audience_summary_of_another_org_audience_shows_nothing(client, other_te
 
 
 def test_tasks_page_and_task_detail_name_topics_from_the_catalogue(client, tenant, audience):
-    from audiences.models import Task, TaskKind
+    from audiences.models import TaskKind
 
     client.force_login(tenant.user)
     html = client.get("/tasks/").content.decode()
     assert ">CRM Software (4eyes_100)</option>" in html
-    task = Task.objects.create(
+    task = TaskFactory(
         organization=tenant.org,
         kind=TaskKind.INTENT_HIVE,
         input_path="/x",

@@ -1,16 +1,15 @@
 import pytest
-from django.test import TestCase
 
 from audiences.models import Task, TaskStatus, Topic
 
 pytestmark = pytest.mark.django_db
 
 
-def test_tasks_page_lists_tasks_and_creates_one(client, tenant):
+def test_tasks_page_lists_tasks_and_creates_one(client, tenant, django_capture_on_commit_callbacks):
     client.force_login(tenant.user)
     r = client.get("/tasks/")
     assert r.status_code == 200 and b"New intent task" in r.content and b"4eyes_101" in r.content
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         r = client.post(
             "/tasks/",
             {
@@ -74,9 +73,11 @@ def test_tasks_page_shows_sql_syntax_error_next_to_the_field_with_its_position(c
     assert not error.startswith("where_expr") and "line 1, character" in error
 
 
-def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(client, tenant):
+def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(
+    client, tenant, django_capture_on_commit_callbacks
+):
     client.force_login(tenant.user)
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         client.post(
             "/tasks/",
             {
@@ -97,8 +98,8 @@ def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(client, te
     assert r.status_code == 200 and b'hx-trigger="every 2s"' in r.content
 
 
-def test_task_pages_of_other_org_are_404(client, tenant, other_tenant):
-    with TestCase.captureOnCommitCallbacks(execute=True):
+def test_task_pages_of_other_org_are_404(client, tenant, other_tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
         task_id = (
             tenant.key()
             .post(
@@ -148,14 +149,16 @@ def test_tasks_page_when_range_has_no_data_warns_and_creates_nothing(client, ten
     assert "There is no data from 1 Jan 2023 to 31 Jan 2023: the data covers 1 May 2024 to 4 May 2024" in body
 
 
-def test_task_download_all_when_unloaded_gives_one_zip_of_every_output(client, tenant, other_tenant):
+def test_task_download_all_when_unloaded_gives_one_zip_of_every_output(
+    client, tenant, other_tenant, django_capture_on_commit_callbacks
+):
     import io
     import zipfile
 
     import pyarrow.parquet as pq
 
     client.force_login(tenant.user)
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         client.post(
             "/tasks/",
             {

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from audiences.engine.generator import GenerateParams, generate
 from delivr_admin.wsgi import application
+from tests.factories import JobFactory, TaskFactory
 
 # The signed-in admin (JWT) where an endpoint needs a person or an admin, and for admin writes; the API
 # client (key + secret) everywhere else.
@@ -63,16 +64,15 @@ def _keep_test_connection():
 
 
 @pytest.fixture
-def seeded(settings, tenant, tmp_path, intent_tree):
+def seeded(settings, tenant, tmp_path, intent_tree, django_capture_on_commit_callbacks):
     """An organization with a little of everything: a completed task, an audience built on the intent tree,
     a contact list with reports, a file export with a finished run, a campaign, a pixel, an opt-out."""
     from datetime import timedelta
 
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.test import TestCase
     from django.utils import timezone
 
-    from audiences.models import Job, JobKind, JobStatus, Task, TaskKind, TaskStatus
+    from audiences.models import JobKind, JobStatus, TaskKind, TaskStatus
     from audiences.services import audiences as audience_services
     from audiences.services import lists as list_services
     from exports.services import exports as export_services
@@ -92,7 +92,7 @@ def seeded(settings, tenant, tmp_path, intent_tree):
     settings.MEDIA_ROOT = tmp_path / "media"
 
     now = timezone.now()
-    task = Task.objects.create(
+    task = TaskFactory(
         organization=tenant.org,
         kind=TaskKind.INTENT_HIVE,
         status=TaskStatus.COMPLETED,
@@ -103,10 +103,8 @@ def seeded(settings, tenant, tmp_path, intent_tree):
         completed_at=now,
         expires_at=now + timedelta(days=7),
     )
-    Job.objects.create(
-        task=task, kind=JobKind.COUNT, partition="day=2024-05-01", status=JobStatus.DONE, count=5
-    )
-    unload = Job.objects.create(
+    JobFactory(task=task, kind=JobKind.COUNT, partition="day=2024-05-01", status=JobStatus.DONE, count=5)
+    unload = JobFactory(
         task=task,
         kind=JobKind.UNLOAD,
         partition="day=2024-05-01",
@@ -125,7 +123,7 @@ def seeded(settings, tenant, tmp_path, intent_tree):
         actor="tests",
     )
     principal = tenant.principal
-    with TestCase.captureOnCommitCallbacks(execute=True):  # builds, imports and runs happen now (eager)
+    with django_capture_on_commit_callbacks(execute=True):  # builds, imports and runs happen now (eager)
         audience = audience_services.audience_create(
             principal=principal, project=tenant.project, name="Decision makers", definition={}
         )
@@ -146,7 +144,7 @@ def seeded(settings, tenant, tmp_path, intent_tree):
             destination_config={"format": "csv"},
             field_mapping=[{"source": "email", "target": "Email", "type": "email"}],
         )
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         run = run_services.export_run_start(export=export, trigger="api", actor="tests")
     run.refresh_from_db()
     audience.refresh_from_db()

@@ -1,7 +1,7 @@
 """Data and helpers of the browser journeys (tests/e2e/test_journeys.py): a small intent dataset, DSP campaigns
 synced from the built-in simulator, the UID2 webhook called over HTTP, and waits on what a person would watch.
 
-The fixtures are imported by the test module (they are not in a conftest, so other e2e tests stay untouched).
+The fixtures are registered in tests/conftest.py's `pytest_plugins` (none is autouse).
 """
 
 from __future__ import annotations

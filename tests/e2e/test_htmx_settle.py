@@ -5,10 +5,6 @@ preview left the preview stale (1 run in 4 of the marketer journey). base.html s
 import pytest
 
 from tests.e2e.conftest import login
-from tests.e2e.journey_support import (
-    journey_data,  # noqa: F401 - fixture
-    journey_intent_root,  # noqa: F401 - fixture
-)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +25,7 @@ def test_builder_preview_when_event_fires_right_after_its_swap_still_refreshes(
     page,
     tenant,
     password,
-    journey_data,  # noqa: F811 - the fixture imported above
+    journey_data,
 ):
     login(page, tenant.user.email, password)
     page.goto("/audiences/new/")

@@ -24,8 +24,6 @@ from tests.e2e.journey_support import (
     csv_rows,
     estimate,
     failure_screenshot,
-    journey_data,  # noqa: F401 - fixture
-    journey_intent_root,  # noqa: F401 - fixture
     seed_dsp_campaigns,
     stat,
     wait_for_estimate_change,
@@ -201,7 +199,7 @@ def test_marketer_journey_builds_audience_exports_to_hubspot_and_reads_campaign_
     page,
     tenant_factory,
     password,
-    journey_data,  # noqa: F811 - the fixture imported above
+    journey_data,
     hubspot_standin,  # noqa: F811 - the fixture imported above
 ):
     marketer = tenant_factory(role="marketer")

@@ -13,7 +13,6 @@ from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 
 from tests.e2e.conftest import login, screenshot
-from tests.e2e.journey_support import journey_data, journey_intent_root  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -166,7 +165,7 @@ def _violations(axe: Axe, page, rules: list[str] | None = None) -> list[str]:
 def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
     browser,
     live_server,
-    journey_data,  # noqa: F811 - fixture
+    journey_data,
 ):
     ids = _seed()
     axe = Axe()

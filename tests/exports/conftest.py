@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from audiences.engine.generator import GenerateParams, generate
-from tests.exports.standins.fixtures import *  # noqa: F403 - the CRM stand-ins (HubSpot, Salesforce-style)
 from tests.exports.webhook_standin import WebhookStandin
 
 EXPORT_PARAMS = GenerateParams(

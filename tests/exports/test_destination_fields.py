@@ -136,14 +136,15 @@ def test_detail_page_when_no_token_disables_run_with_the_reason(browser, tenant,
     assert 'class="badge bad">Not connected<' in listing and ">HubSpot<" in listing
 
 
-def test_connection_badge_when_checking_polls_and_stops_when_done(browser, tenant, audience, hubspot_standin):
+def test_connection_badge_when_checking_polls_and_stops_when_done(
+    browser, tenant, audience, hubspot_standin, django_capture_on_commit_callbacks
+):
     out = _hubspot(tenant, audience, hubspot_standin, hubspot_standin.credentials())
     Export.objects.filter(pk=out["id"]).update(connection_status=ConnectionStatus.CHECKING)
     r = browser.get(f"/exports/{out['id']}/connection/", **HX)
     assert r.status_code == 200 and 'hx-trigger="every 2s"' in r.content.decode()
-    from django.test import TestCase
 
-    with TestCase.captureOnCommitCallbacks(execute=True):  # the check the Test connection button queues
+    with django_capture_on_commit_callbacks(execute=True):  # the check the Test connection button queues
         connection_check_start(export=Export.objects.get(pk=out["id"]), actor="test")
     r = browser.get(f"/exports/{out['id']}/connection/?words=1", **HX)
     assert r.status_code == 286 and "Connected to HubSpot" in r.content.decode()

@@ -5,12 +5,12 @@ import pyarrow as pa
 import pytest
 
 from exports.destinations.file import FileDestination
-from exports.models import ExportRun
 from exports.services import runs as run_services
 from exports.services.runs import context as run_context
 from exports.services.runs import keys as run_keys
 from exports.services.runs import spool as run_spool
 from tests.exports.test_runs import audience_truth, make_export
+from tests.factories import ExportRunFactory
 
 
 def _reference_firsts(batches: list[list[str | None]]) -> list[list[bool]]:
@@ -75,7 +75,7 @@ def test_file_run_in_small_batches_dedupes_across_them_writes_no_spools_and_comm
     export = make_export(
         tenant, audience, field_mapping=[{"source": "country", "target": "Country", "picklist": ["XX"]}]
     )
-    run = ExportRun.objects.create(export=export, organization=tenant.org)
+    run = ExportRunFactory(export=export)
     # nothing exported while every record failed: the run failed, with the first reasons in words
     assert run_services.export_run_execute(run_id=run.pk) == "failed"
     run.refresh_from_db()
@@ -102,7 +102,7 @@ def test_run_when_a_batch_has_more_failures_than_kept_counts_them_and_keeps_the_
         {"source": "country", "target": "Country", "picklist": ["US"]},
     ]
     export = make_export(tenant, audience, field_mapping=mapping)
-    run = ExportRun.objects.create(export=export, organization=tenant.org)
+    run = ExportRunFactory(export=export)
     run_services.export_run_execute(run_id=run.pk)
     run.refresh_from_db()
     record = run.object_type_results["Record"]

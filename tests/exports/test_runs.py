@@ -16,6 +16,7 @@ from exports.models import Export, ExportRun
 from exports.services import runs as run_services
 from exports.services.exports import export_create
 from tests.exports.conftest import MAPPING
+from tests.factories import ExportRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -294,7 +295,7 @@ def test_retry_resumes_after_last_checkpoint_and_creates_nothing_twice(tenant, a
         destination_config={"url": webhook.url},
         credentials={"secret": "whsec-test"},
     )
-    run = ExportRun.objects.create(export=export, organization=tenant.org)
+    run = ExportRunFactory(export=export)
     with pytest.raises(run_services.RunRetry):
         run_services.export_run_execute(run_id=run.pk)
     run.refresh_from_db()
@@ -319,12 +320,8 @@ def test_retry_resumes_after_last_checkpoint_and_creates_nothing_twice(tenant, a
 def test_reaper_requeues_stale_run_then_fails_it_after_last_attempt(tenant, audience, settings):
     export = make_export(tenant, audience)
     stale = timezone.now() - timedelta(minutes=30)
-    run = ExportRun.objects.create(
-        export=export, organization=tenant.org, status="running", attempts=1, heartbeat_at=stale
-    )
-    fresh = ExportRun.objects.create(
-        export=export, organization=tenant.org, status="running", attempts=1, heartbeat_at=timezone.now()
-    )
+    run = ExportRunFactory(export=export, status="running", attempts=1, heartbeat_at=stale)
+    fresh = ExportRunFactory(export=export, status="running", attempts=1, heartbeat_at=timezone.now())
     assert run_services.export_runs_reap(timeout_seconds=300)["requeued"] == 1
     run.refresh_from_db()
     assert run.status == "queued" and "stopped responding" in run.error
@@ -342,7 +339,7 @@ def test_reaper_requeues_stale_run_then_fails_it_after_last_attempt(tenant, audi
 
 def test_run_start_when_one_active_is_409(tenant, audience):
     export = make_export(tenant, audience)
-    ExportRun.objects.create(export=export, organization=tenant.org, status="running")
+    ExportRunFactory(export=export, status="running")
     r = tenant.jwt().post(f"{URL}/{export.id}/runs")
     assert r.status_code == 409 and r.json()["error"]["code"] == "run_in_progress"
 
@@ -362,7 +359,7 @@ def test_task_run_twice_is_idempotent(tenant, audience):
     from exports.tasks import export_run_execute
 
     export = make_export(tenant, audience)
-    run = ExportRun.objects.create(export=export, organization=tenant.org)
+    run = ExportRunFactory(export=export)
     first = export_run_execute.apply(args=[str(run.pk)]).get()
     second = export_run_execute.apply(args=[str(run.pk)]).get()
     assert first in ("completed", "completed_with_errors") and second == "skipped"

@@ -16,6 +16,7 @@ from exports.models import ExportRun
 from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.runs.snapshot import snapshot_name
+from tests.factories import ExportRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +91,7 @@ def webhook_export(tenant, audience, webhook, sync_mode: str):
 
 
 def execute(export) -> ExportRun:
-    run = ExportRun.objects.create(export=export, organization=export.organization)
+    run = ExportRunFactory(export=export)
     run_services.export_run_execute(run_id=run.pk)
     run.refresh_from_db()
     return run

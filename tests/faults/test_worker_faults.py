@@ -1,7 +1,5 @@
 """A Celery worker killed in the middle of a count, and Redis restarted under a running task."""
 
-import time
-
 import pytest
 from django.utils import timezone
 
@@ -90,7 +88,12 @@ def test_count_when_redis_restarted_mid_run_worker_reconnects_and_finishes(
         )
         own_redis.stop()  # the broker goes away mid-run (its queue with it: no persistence)
         assert Task.objects.get(pk=task_id).completed_jobs < total
-        time.sleep(1.5)
+        wait_for(  # the worker has seen its broker go before the broker comes back
+            lambda: "Connection to broker lost" in worker.output(),
+            timeout=60,
+            interval=0.05,
+            message=f"the worker to notice the broker is gone; log:\n{worker.output()[-3000:]}",
+        )
         own_redis.start()  # same port
         restarted_at = timezone.now()
         # The queued messages died with Redis: the reaper resends them once they count as lost.

@@ -9,10 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
-from audiences.models import Audience, ContactList, Task
-from exports.models import Export, ExportRun
 from pixels.services import pixel_create
-from privacy.models import OptOut
+from tests.factories import AudienceFactory, ContactListFactory, ExportRunFactory, OptOutFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,26 +19,17 @@ def _add(member, kind: str, n: int, start: int) -> None:
     org, project, now = member.org, member.project, timezone.now()
     for i in range(start, start + n):
         if kind == "audiences":
-            Audience.objects.create(organization=org, project=project, name=f"A{i}", record_count=i)
+            AudienceFactory(organization=org, project=project, record_count=i)
         elif kind == "exports":
-            export = Export.objects.create(
-                organization=org, project=project, name=f"E{i}", destination_type="webhook"
+            ExportRunFactory(
+                export__organization=org, export__project=project, status="failed", records_failed=1
             )
-            ExportRun.objects.create(export=export, organization=org, status="failed", records_failed=1)
         elif kind == "tasks":
-            Task.objects.create(
-                organization=org, project=project, kind="intent_hive", input_path="x", expires_at=now
-            )
+            TaskFactory(organization=org, project=project, expires_at=now)
         elif kind == "lists":
-            ContactList.objects.create(organization=org, project=project, name=f"L{i}", status="ready")
+            ContactListFactory(organization=org, project=project)
         elif kind == "optouts":
-            OptOut.objects.create(
-                organization=org,
-                identifier_type="email",
-                value=f"p{i}@example.com",
-                source="support",
-                opted_out_at=now - timedelta(minutes=i),
-            )
+            OptOutFactory(organization=org, opted_out_at=now - timedelta(minutes=i))
         elif kind == "pixels":
             pixel_create(organization=org, name=f"P{i}")
 

@@ -9,11 +9,10 @@ from django.template import Context, Template
 from django.utils import timezone
 
 from accounts.models import Role
-from audiences.models import Audience, AudienceBuild
 from delivr_admin.context_processors import nav_items_for
-from exports.models import Export, ExportRun
-from privacy.models import OptOut
+from exports.models import ExportRun
 from tests.campaigns.factories import make_campaign
+from tests.factories import AudienceBuildFactory, AudienceFactory, ExportRunFactory, OptOutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +81,7 @@ def _marketer_data(member):
     org, project = member.org, member.project
     now = timezone.now()
     for i in range(8):
-        audience = Audience.objects.create(
+        audience = AudienceFactory(
             organization=org,
             project=project,
             name=f"Audience {i}",
@@ -90,17 +89,16 @@ def _marketer_data(member):
             last_built_at=now,
         )
         for days_ago, records in ((2, 1000), (1, 1250)):
-            AudienceBuild.objects.create(
+            AudienceBuildFactory(
                 audience=audience, built_at=now - timedelta(days=days_ago), record_count=records
             )
     runs = [("completed", 497, 0), ("completed_with_errors", 0, 497), ("running", 0, 0), ("completed", 10, 0)]
     for i, (status, exported, failed) in enumerate(runs):
-        export = Export.objects.create(
-            organization=org, project=project, name=f"Export {i}", destination_type="hubspot"
-        )
-        ExportRun.objects.create(
-            export=export,
-            organization=org,
+        ExportRunFactory(
+            export__organization=org,
+            export__project=project,
+            export__name=f"Export {i}",
+            export__destination_type="hubspot",
             status=status,
             records_total=exported + failed,
             records_exported=exported,
@@ -135,9 +133,8 @@ def test_home_when_support_shows_recent_optouts_and_their_sources(
     support = tenant_factory(role=Role.SUPPORT)
     now = timezone.now()
     for i in range(5):
-        OptOut.objects.create(
+        OptOutFactory(
             organization=support.org,
-            identifier_type="email",
             value=f"person{i}@example.com",
             source="support" if i % 2 else "uid2_webhook",
             opted_out_at=now - timedelta(hours=i),

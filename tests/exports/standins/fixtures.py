@@ -1,5 +1,5 @@
-"""Pytest fixtures for the CRM stand-ins. Load them in a conftest with
-`from tests.exports.standins.fixtures import *  # noqa`.
+"""Pytest fixtures for the CRM stand-ins. Registered in tests/conftest.py's
+`pytest_plugins`.
 
 Each yields a started stand-in; `.config(**extra)` and `.credentials()` give a destination config pointed at
 it (backoff shortened for tests), `.requests` / `.calls(method, path_contains)` the request log,
