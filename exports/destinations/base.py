@@ -164,6 +164,9 @@ class BatchContext:
     idempotency_keys: list[str] = field(default_factory=list)  # one per row of the batch, same order
     organization_id: str = ""  # the export's owner: file outputs go under its storage folder
     optout: bool = False  # a removal because the person opted out (not because they left the audience)
+    # one per row when known (changes/mirror runs): the email the destination holds the record under since an
+    # earlier run, which put it on the export's list too (None: not held; empty list: unknown, as in `full`)
+    held_emails: list[str | None] = field(default_factory=list)
 
 
 class Destination:

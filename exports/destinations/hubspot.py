@@ -21,7 +21,9 @@ an older export's config still wins.
 The export's list: every upserted contact is also put on the export's MANUAL contact list (lists v3, named
 by the export's list name, found by name or created on first use), so `mirror` removals and opt-outs take
 contacts off that list (`PUT /crm/v3/lists/{listId}/memberships/remove`, ids found by email through a batch
-read); the contacts themselves stay in the CRM.
+read); the contacts themselves stay in the CRM. A `changes`/`mirror` run tells which records the destination
+holds since an earlier run and under which email (BatchContext.held_emails): those are on the list already,
+so a changed record costs one upsert and no memberships request.
 
 Opt-outs: besides leaving the list, an opted-out contact can get the contact property the export names set to
 its value (`optout_property`, `optout_property_value`: `POST /crm/v3/objects/contacts/batch/update` by id)
@@ -172,6 +174,7 @@ class _Row:
     activity: dict[str, str]
     seen_at: datetime | None
     contact_id: str = ""
+    listed: bool = False  # on the export's list since an earlier run, under this email
 
 
 @dataclass
@@ -518,8 +521,9 @@ class HubSpotDestination(Destination):
         for chunk in _chunks(rows, BATCH_LIMIT):
             self._upsert_contacts(chunk, result)
         written = [row for row in rows if row.contact_id]
-        if written:
-            self._add_members(written, context)
+        unlisted = [row for row in written if not row.listed]  # a changed record is on the list already
+        if unlisted:
+            self._add_members(unlisted, context)
         if any(row.domain for row in written):
             self._companies(written, result)
         if any(row.activity or row.seen_at for row in written):
@@ -529,7 +533,7 @@ class HubSpotDestination(Destination):
     # contacts ------------------------------------------------------------------------------------------
     def _rows(self, batch: pa.RecordBatch, context: BatchContext, result: BatchResult) -> list[_Row]:
         contacts = result.object("Contact", "upsert")
-        keys = context.idempotency_keys
+        keys, held = context.idempotency_keys, context.held_emails
         rows: list[_Row] = []
         seen: set[str] = set()
         for index, record in enumerate(batch.to_pylist()):
@@ -563,6 +567,7 @@ class HubSpotDestination(Destination):
                     company_name=str(record.get("company_name") or record.get("company") or ""),
                     activity=activity if activity or seen_at else {},
                     seen_at=seen_at if isinstance(seen_at, datetime) else None,
+                    listed=index < len(held) and str(held[index] or "").strip().lower() == email,
                 )
             )
         return rows

@@ -308,3 +308,45 @@ def test_the_export_form_offers_the_optout_settings_and_shows_a_wrong_one_next_t
     saved = Export.objects.get(name="HubSpot form")
     assert saved.destination_config["optout_property"] == "delivr_opted_out"
     assert saved.destination_config["optout_property_value"] == "true"
+
+
+def test_changes_run_when_a_value_changed_upserts_it_without_adding_it_to_the_list_again(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    """A changed record was put on the export's list by the run that first sent it: the re-sync spends one
+    upsert on it and no memberships request (the API budget goes to what changed)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from tests.exports.test_sync_modes import rename
+
+    export = hubspot_export(tenant, synced_audience, hubspot_standin, "changes")
+    first = execute(export)
+    assert first.status in DONE, first.error
+    adds = len(hubspot_standin.calls("PUT", "/memberships/add"))
+    assert adds >= 1
+    renamed = next(
+        p for p in persons(dataset) if emails_of(dataset, {p}) & hubspot_standin.members_of("Delivr synced")
+    )
+    rewrite(dataset, rename(renamed, "Renamed"))
+
+    run = execute(export)
+    assert run.status in DONE, run.error
+    assert (run.records_changed, run.records_exported) == (1, 1)
+    assert len(hubspot_standin.calls("PUT", "/memberships/add")) == adds  # on the list already
+    (email,) = emails_of(dataset, {renamed})
+    assert hubspot_standin.contacts[email]["properties"]["firstname"] == "Renamed"
+
+    # a new email makes a new HubSpot contact: that one goes on the list
+    def new_email(table: pa.Table) -> pa.Table:
+        hit = pc.fill_null(pc.equal(table.column("person_id"), renamed), False)
+        index = table.schema.get_field_index("email")
+        column = pc.if_else(hit, pa.scalar("moved.person@example.com"), table.column("email"))
+        return table.set_column(index, "email", column)
+
+    rewrite(dataset, new_email)
+    run = execute(export)
+    assert run.status in DONE, run.error
+    assert run.records_changed == 1
+    assert len(hubspot_standin.calls("PUT", "/memberships/add")) == adds + 1
+    assert "moved.person@example.com" in hubspot_standin.members_of("Delivr synced")

@@ -173,7 +173,8 @@ def _send_batch(
     valid_keys = unique_keys.filter(checked.valid)
     prints = fingerprints(valid_keys, checked.table)
     rows = ctx.previous.lookup(unique_keys)
-    same = ctx.previous.unchanged(prints, rows[valid_at.to_numpy()])
+    valid_rows = rows[valid_at.to_numpy()]
+    same = ctx.previous.unchanged(prints, valid_rows)
     progress.unchanged += int(same.sum())
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
     accepted = pl.repeat(False, len(valid_at), eager=True)
@@ -181,10 +182,9 @@ def _send_batch(
         everything = bool(send.all())
         table = checked.table if everything else checked.table.filter(send.to_arrow())
         send_keys = valid_keys if everything else valid_keys.filter(send.to_arrow())
-        sent = ctx.destination.write_batch(
-            table.combine_chunks().to_batches()[0],
-            ctx.batch_context(index, _idempotency_keys(ctx, send_keys)),
-        )
+        context = ctx.batch_context(index, _idempotency_keys(ctx, send_keys))
+        context.held_emails = _held_emails(ctx, valid_rows if everything else valid_rows[send.to_numpy()])
+        sent = ctx.destination.write_batch(table.combine_chunks().to_batches()[0], context)
         for name, obj in sent.objects.items():
             result.object(name, obj.operation).merge(obj)
             result.objects[name].operation = obj.operation
@@ -237,6 +237,14 @@ def _spool_table(
 def _arrow(series: pl.Series) -> pa.Array:
     out = series.to_arrow()
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def _held_emails(ctx: RunContext, rows: np.ndarray) -> list[str | None]:
+    """Per record sent: the email the destination holds it under since an earlier run (None: not held).
+    Only in `changes`/`mirror`: a `full` run resends everything as if new (it repairs a destination)."""
+    if ctx.sends_unchanged:
+        return []
+    return ctx.previous.held_emails(rows)
 
 
 def _idempotency_keys(ctx: RunContext, keys: pa.Array) -> list[str]:

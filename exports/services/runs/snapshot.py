@@ -180,6 +180,13 @@ class Previous:
         same[known] = self._fingerprints[rows[known]] == prints[known]
         return pl.Series(same)
 
+    def held_emails(self, rows: np.ndarray) -> list[str | None]:
+        """The email the snapshot holds for each row (None for -1: not in the snapshot)."""
+        if not self.rows:
+            return [None] * len(rows)
+        known = rows >= 0
+        return self.table.column("email").take(pa.array(rows, mask=~known)).to_pylist()
+
     def meet(self, spool: pa.Table, rows: np.ndarray | None = None) -> pa.Array:
         """Takes one batch's spool rows (record_key, fingerprint, held, unchanged) into the diff: counts its
         added and changed records and marks the snapshot rows it met. `rows`: the keys' snapshot rows when
