@@ -22,12 +22,11 @@ from delivr_admin.htmx import render_polled
 
 from . import charts, selectors, services
 from .api import PeriodQuery
+from .forms import TOP_CHOICES, OverviewFilterForm
 from .models import CampaignStatus, SyncStatus
 from .selectors import DateRange
 
 DEFAULT_DAYS = 60
-TOP_CHOICES = (10, 25, 50, 100)
-DEFAULT_TOP = 25
 
 
 def _period(request: HttpRequest) -> tuple[DateRange, str | None]:
@@ -43,21 +42,11 @@ def _period(request: HttpRequest) -> tuple[DateRange, str | None]:
 
 
 def _campaign_ids(request: HttpRequest) -> list[uuid.UUID]:
-    ids = []
-    for raw in request.GET.getlist("campaign"):
-        try:
-            ids.append(uuid.UUID(raw))
-        except ValueError:
-            continue
-    return ids
+    return OverviewFilterForm(request.GET).value("campaign")
 
 
 def _top(request: HttpRequest) -> int:
-    try:
-        top = int(request.GET.get("top", DEFAULT_TOP))
-    except ValueError:
-        return DEFAULT_TOP
-    return top if top in TOP_CHOICES else DEFAULT_TOP
+    return OverviewFilterForm(request.GET).value("top")
 
 
 def _usd(value, places: int = 2) -> str:
@@ -77,10 +66,8 @@ def _display(totals: dict) -> None:
 
 
 def _filters(request: HttpRequest, period: DateRange) -> dict:
-    status = request.GET.get("status") or None
-    if status not in CampaignStatus.values:
-        status = None
-    return {"period": period, "campaign_ids": _campaign_ids(request) or None, "status": status}
+    form = OverviewFilterForm(request.GET)
+    return {"period": period, "campaign_ids": form.value("campaign") or None, "status": form.value("status")}
 
 
 def _overview_rows(request: HttpRequest, filters: dict) -> tuple[list[dict], dict]:

@@ -143,3 +143,17 @@ def test_demo_seed_is_idempotent(tenant):
     assert latest >= date.today() - timedelta(days=2) and (latest - earliest).days >= 60
     assert not Campaign.objects.filter(budget__isnull=True).exists()
     assert not Campaign.objects.filter(cpm__isnull=True).exists()
+
+
+def test_overview_filter_form_uses_good_values_and_falls_back_on_the_rest():
+    import uuid as uuid_
+
+    from django.http import QueryDict
+
+    from campaigns.forms import DEFAULT_TOP, OverviewFilterForm
+
+    good = uuid_.uuid4()
+    form = OverviewFilterForm(QueryDict(f"campaign={good}&campaign=nope&status=active&top=50"))
+    assert (form.value("campaign"), form.value("status"), form.value("top")) == ([good], "active", 50)
+    form = OverviewFilterForm(QueryDict("campaign=nope&status=gone&top=7"))
+    assert (form.value("campaign"), form.value("status"), form.value("top")) == ([], None, DEFAULT_TOP)
