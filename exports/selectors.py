@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.selectors import Principal
+from delivr_admin.templatetags.ui import dt
 from exports.destinations.base import destination_kinds, get_destination
 from exports.models import ConnectionCheck, Export, ExportRun
 
@@ -89,9 +90,9 @@ def optout_ledger(*, organization_ids, identifier_type: str, identifier_value: s
     for row in rows:
         where = f"{row.destination_label} (export “{row.export_name}”"
         where += f", list “{row.list_name}”)" if row.list_name else ")"
-        sent = f"Sent to {where}" + (f" on {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else "")
+        sent = f"Sent to {where}" + (f" on {dt(row.sent_at)}" if row.sent_at else "")
         if row.removed_at:
-            words = f"{sent}, removed on {row.removed_at:%Y-%m-%d %H:%M} UTC"
+            words = f"{sent}, removed on {dt(row.removed_at)}"
             words += f" ({row.message})." if row.message else "."
         else:
             words = f"{sent}; not removed yet: {row.message}"

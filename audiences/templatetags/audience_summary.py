@@ -3,11 +3,15 @@
 The topic catalogue is read once per request (a list page renders many summaries).
 """
 
+import datetime
+import re
+
 from django import template
 
 from audiences.definitions import field_label
 from audiences.selectors.summary import definition_summary as summarize
 from audiences.selectors.topics import topic_catalogue
+from delivr_admin.templatetags.ui import day, dt
 
 register = template.Library()
 
@@ -52,3 +56,28 @@ def partition_words(context, partition) -> str:
 def column_label(name) -> str:
     """A data column's name for people, as the builder's filters name it: "Company size (employees)"."""
     return field_label(str(name))
+
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@register.filter
+def cell(value) -> str:
+    """A data value for a table cell: times and days in the product's one format ("1 May 2024, 12:26 UTC",
+    "1 May 2024"; data without a zone is UTC), everything else as it is (None as empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return dt(value)
+    if isinstance(value, datetime.date):
+        return day(value)
+    if isinstance(value, str):
+        if _ISO_DATETIME.match(value):
+            try:
+                return dt(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")))
+            except ValueError:
+                return value
+        if _ISO_DATE.match(value):
+            return day(value)
+    return value

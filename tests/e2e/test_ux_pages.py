@@ -5,8 +5,10 @@ on the phone, and a screenshot lands in tests/e2e/artifacts/
 journey dataset."""
 
 import io
+import re
 import time
 from datetime import date
+from urllib.parse import quote
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -35,6 +37,7 @@ def _seed() -> dict:
     from exports.models import Export, ExportRun
     from pixels import demo as pixels_demo
     from privacy import demo as privacy_demo
+    from privacy.models import OptOut
 
     org, project, admin = ensure_demo_accounts()
     context = DemoContext(organization=org, project=project, admin=admin, stdout=io.StringIO())
@@ -79,6 +82,7 @@ def _seed() -> dict:
         "campaign": Campaign.objects.filter(organization=org).order_by("name").first().pk,
         "task": task.pk,
         "list": ContactList.objects.get(project=project, name=DEMO_LIST_NAME).pk,
+        "optout": OptOut.objects.filter(organization=org).order_by("value").first(),
     }
 
 
@@ -103,6 +107,11 @@ def _pages(ids: dict) -> list[tuple[str, str, str]]:
         ("campaigns", "/campaigns/", "/campaigns/"),
         ("campaign-detail", f"/campaigns/{ids['campaign']}/", "/campaigns/"),
         ("privacy", "/privacy/", "/privacy/"),
+        (
+            "privacy-identifier",
+            f"/privacy/identifier/?type={ids['optout'].identifier_type}&value={quote(ids['optout'].value)}",
+            "/privacy/",
+        ),
         ("pixels", "/pixels/", "/pixels/"),
         ("pixel-settings", "/pixels/settings/", None),
         ("settings", "/settings/", None),
@@ -122,6 +131,9 @@ PHONE_RULES = [
     "select-name",
 ]
 
+
+# Times show in the one date-time format ("1 Dec 2026, 06:04 UTC"), never as ISO text.
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 # Table headers and cells never split a normal word across lines (a `break-all` style split letter by
 # letter); long values (ids, URLs, emails, hashes: tokens with digits or symbols) may wrap anywhere.
@@ -208,6 +220,10 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
                     problems.append(f"{where}: scrolls sideways by {overflow}px")
                 if viewport == "phone":
                     problems.extend(f"{where}: {split}" for split in page.evaluate(SPLIT_WORDS_JS))
+                else:
+                    iso = ISO_DATETIME.search(page.inner_text("body"))
+                    if iso:
+                        problems.append(f"{where}: shows an ISO date-time {iso.group(0)!r}")
                 t0 = time.monotonic()
                 problems.extend(
                     f"{where}: {v}"

@@ -11,6 +11,7 @@ import os
 
 from django.utils import timezone
 
+from delivr_admin.templatetags.ui import dt
 from exports.models import FailureKind, RunStatus
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext, finish_update
@@ -83,7 +84,7 @@ def _record_list(ctx: RunContext, sink: spool.ListSink):
     from audiences.services.lists import contact_list_record_export
 
     export = ctx.export
-    name = f"{export.effective_list_name or export.name} (export {timezone.now():%Y-%m-%d %H:%M})"
+    name = f"{export.effective_list_name or export.name} (export {dt(timezone.now())})"
     return contact_list_record_export(
         project=export.project,
         name=name,
