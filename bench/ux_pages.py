@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from urllib.parse import quote
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
 os.environ.setdefault("DELIVR_TEST_RUN", "_bench_ux_pages")
@@ -38,11 +39,12 @@ def _seed() -> dict:
 
     from django.apps import apps
 
-    from audiences.models import Audience, Task
+    from audiences.models import Audience, ContactList, Task
     from campaigns.models import Campaign
     from delivr_admin.celery import app as celery_app
     from delivr_admin.management.commands.seed_demo import DemoContext, ensure_demo_accounts
     from exports.models import Export
+    from privacy.models import OptOut
 
     celery_app.conf.task_always_eager = True
     # the demo's webhook export points at a local receiver, as in the test suite
@@ -60,6 +62,8 @@ def _seed() -> dict:
         "export": Export.objects.filter(project=project).order_by("name").first().pk,
         "campaign": Campaign.objects.filter(organization=org).order_by("name").first().pk,
         "task": Task.objects.filter(organization=org).order_by("created_at").first().pk,
+        "list": ContactList.objects.filter(organization=org).order_by("created_at").first().pk,
+        "optout": OptOut.objects.filter(organization=org).order_by("value").first(),
     }
 
 
@@ -74,12 +78,20 @@ def _pages(ids: dict) -> list[tuple[str, str, tuple[str, ...]]]:
         ("tasks", "/tasks/", everyone),
         ("task detail", f"/tasks/{ids['task']}/", everyone),
         ("lists", "/lists/", writers),
+        ("list import report", f"/lists/{ids['list']}/report/", writers),
+        ("topic catalogue", "/audiences/topics/", ("admin",)),
+        ("topic edit", "/audiences/topics/4eyes_101/", ("admin",)),
         ("exports", "/exports/", everyone),
         ("export form", "/exports/new/", writers),
         ("export detail", f"/exports/{ids['export']}/", everyone),
         ("campaigns", "/campaigns/", everyone),
         ("campaign detail", f"/campaigns/{ids['campaign']}/", everyone),
         ("privacy", "/privacy/", ("admin", "support")),
+        (
+            "privacy identifier",
+            f"/privacy/identifier/?type={ids['optout'].identifier_type}&value={quote(ids['optout'].value)}",
+            ("admin", "support"),
+        ),
         ("pixels", "/pixels/", writers),
         ("pixel settings", "/pixels/settings/", everyone),
         ("settings", "/settings/", everyone),
