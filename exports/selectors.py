@@ -116,12 +116,21 @@ RUN_FILES = {"output": "file_name", "removals": "removals_file_name"}
 
 
 def export_run_file_links(run: ExportRun) -> dict[str, str]:
-    """{"output": url, "removals": url} for the files a run wrote, signed like task output links (the same
-    TimestampSigner and DELIVR_SIGNED_LINK_TTL_SECONDS, 15 minutes): one token per run and organization."""
+    """{"output": url, "removals": url} for the files a run wrote, like task output links: presigned URLs of
+    the object store where it signs them (S3, GCS), else links signed by Delivr (the same TimestampSigner);
+    both expire after DELIVR_SIGNED_LINK_TTL_SECONDS (15 minutes). One token per run and organization."""
+    import posixpath
+
     from django.core import signing
     from django.urls import reverse
 
+    from delivr_admin import storage
+
     details = run.details or {}
+    names = {kind: details[key] for kind, key in RUN_FILES.items() if details.get(key)}
+    presigned = storage.presign_many([(name, posixpath.basename(name)) for name in names.values()])
+    if presigned is not None:
+        return dict(zip(names, presigned, strict=True))
     token = signing.TimestampSigner(salt=_RUN_FILE_SALT).sign(f"{run.pk}:{run.organization_id}")
     url = reverse("exports:export-run-file", kwargs={"export_id": run.export_id, "run_id": run.pk})
     return {kind: f"{url}?file={kind}&token={token}" for kind, key in RUN_FILES.items() if details.get(key)}
