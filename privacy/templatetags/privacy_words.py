@@ -60,3 +60,12 @@ def audit_changes(changes) -> list[str]:
 def identifier_type_label(value: str) -> str:
     """ "uid2" -> "UID2": the identifier type's display name."""
     return dict(IdentifierType.choices).get(value, value)
+
+
+OUTPUT_KINDS = {"export_run": "Export run"}
+
+
+@register.filter
+def output_kind_label(value: str) -> str:
+    """ "export_run" -> "Export run": the kind of output that left opted-out records out, in words."""
+    return OUTPUT_KINDS.get(value, str(value).replace("_", " ").capitalize())

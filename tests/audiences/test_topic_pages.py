@@ -98,3 +98,14 @@ def test_topic_edit_when_code_unknown_is_404(client, tenant, catalogue):
     client.force_login(tenant.user)
     assert client.get("/audiences/topics/nope_1/").status_code == 404
     assert client.post("/audiences/topics/nope_1/reset/").status_code == 404
+
+
+def test_topic_edit_when_saved_the_builder_shows_the_org_name(client, tenant, other_tenant):
+    code = "4eyes_100"  # a prefix of the test tree
+    topic_import(content=f"code,name\n{code},Global Name\n".encode())
+    client.force_login(tenant.user)
+    client.post(f"/audiences/topics/{code}/", {"name": "Our Own Name", "category": "Ours"})
+    assert "Our Own Name" in client.get("/audiences/new/").content.decode()
+    client.force_login(other_tenant.user)
+    builder = client.get("/audiences/new/").content.decode()
+    assert "Global Name" in builder and "Our Own Name" not in builder

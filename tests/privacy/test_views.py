@@ -112,7 +112,7 @@ def test_identifier_page_shows_events_and_other_org_gets_404(client, support, ot
     client.force_login(support.user)
     r = client.get("/privacy/identifier/", {"type": "uid2", "value": "uid-05"})
     body = r.content.decode()
-    assert r.status_code == 200 and "run-7" in body
+    assert r.status_code == 200 and "run-7" in body and "Export run <code" in body
     assert body.count('<span class="badge">Opted out</span>') == 1 and "Received again</span>" in body
     assert (
         client.get("/privacy/identifier/", {"type": "email", "value": "secret@other.com"}).status_code == 404
