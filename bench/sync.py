@@ -351,11 +351,15 @@ def _standin_process(conn, limit: int, window: float) -> None:
             standin.stop()
             return
         with standin.lock:
+            since = int(command[1]) if isinstance(command, tuple) else 0  # ("stats", first request index)
+            times = [r.at for r in standin.requests[since:]]  # time.monotonic(): one clock for the machine
             conn.send(
                 {
                     "requests": len(standin.requests),
                     "max": standin.max_in_window,
                     "refused": standin.rate_limited,
+                    "first": min(times, default=0.0),
+                    "last": max(times, default=0.0),
                 }
             )
             standin.max_in_window = standin.rate_limited = 0
@@ -399,8 +403,10 @@ def hubspot_pacing(persons: int, every: int, limit: int, window: float) -> None:
     conn.send("stats")
     before = conn.recv()["requests"]  # and the window figures start again: the re-sync's own
     load = os.getloadavg()[0]
+    started = time.monotonic()
     second, seconds = execute(export)
-    conn.send("stats")
+    ended = time.monotonic()
+    conn.send(("stats", before))
     stats = conn.recv()
     requests = stats["requests"] - before
     needed = math.ceil(second.records_exported / 100)
@@ -410,6 +416,10 @@ def hubspot_pacing(persons: int, every: int, limit: int, window: float) -> None:
         f"{second.records_exported:,} contacts sent in {requests} requests ({needed} needed) in {seconds:.2f} s; "
         f"the limit allows {allowed:.2f} s -> {seconds / allowed:.3f}x (goal <= 1.10); stand-in: "
         f"{stats['max']} requests in its busiest window, {stats['refused']} refused; load {load:.1f}"
+    )
+    print(
+        f"re-sync timeline: first request {stats['first'] - started:.2f} s after the start, requests over "
+        f"{stats['last'] - stats['first']:.2f} s, finished {ended - stats['last']:.2f} s after the last"
     )
     full_requests = math.ceil(first.records_exported / 100)
     print(
