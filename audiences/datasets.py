@@ -83,7 +83,7 @@ def unreadable_error(exc: engine.UnreadableFileError) -> ApplicationError:
 def dataset_columns(input_path: str) -> dict[str, str]:
     _configured()
     try:
-        return engine.dataset_columns(input_path)
+        return engine.engine_for(input_path).dataset_columns(input_path)
     except engine.InputPathError as exc:
         raise ApplicationError(str(exc), code="invalid_input_path") from exc
 

@@ -443,7 +443,7 @@ def available_days(input_path: str) -> list[date]:
     hit = _days_cache.get(input_path)
     if local and hit and hit[1] == stamp and time.monotonic() - hit[0] < _DAYS_SECONDS:
         return list(hit[2])
-    keys = engine.list_partitions(engine.Selection(input_path=input_path))
+    keys = engine.engine_for(input_path).list_partitions(engine.Selection(input_path=input_path))
     days = sorted({date.fromisoformat(k.split("/", 1)[0].split("=", 1)[1]) for k in keys})
     if local:
         _days_cache[input_path] = (time.monotonic(), stamp, days)

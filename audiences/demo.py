@@ -281,7 +281,7 @@ def seed_build_history(context) -> None:
                 organization_ids=[audience.organization_id],
                 hive=hive,
             )
-            summary = engine.count_summary(sel)
+            summary = engine.engine_for(sel.input_path).count_summary(sel)
             history.append(
                 AudienceBuild(
                     audience=audience,

@@ -86,7 +86,8 @@ def _child(kind: str, audience_id: str) -> None:
     t0 = time.perf_counter()
     size = 0
     if kind == "bare":
-        for chunk in engine.write_csv_stream(audience_selection(audience)):
+        sel = audience_selection(audience)
+        for chunk in engine.engine_for(sel.input_path).write_csv_stream(sel):
             size += len(chunk)
     else:
         from django.test import Client
@@ -144,8 +145,13 @@ def main() -> None:
 
     definition = {k: ESTIMATE_FORM[k] for k in ("topic_id_prefixes", "scores")} | {"lookback_days": 7}
     sel = definition_selection(definition=definition, input_path=str(DATA), organization_ids=[org.id])
-    bare = _best(lambda: (engine.count(sel), engine.count_distinct(sel)))
-    records = engine.count(sel)
+    bare = _best(
+        lambda: (
+            engine.engine_for(sel.input_path).count(sel),
+            engine.engine_for(sel.input_path).count_distinct(sel),
+        )
+    )
+    records = engine.engine_for(sel.input_path).count(sel)
 
     def estimate():
         r = client.post("/audiences/builder/estimate/", ESTIMATE_FORM, HTTP_HX_REQUEST="true")

@@ -14,15 +14,16 @@ import statistics
 import tempfile
 import time
 
-from audiences.engine import core
+from audiences.engine import plan, reads
 from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.selection import Selection
 
 
-def _unload(sel: core.Selection, path: str, *, csv_safe: bool) -> int:
+def _unload(sel: Selection, path: str, *, csv_safe: bool) -> int:
     import pyarrow.csv as pacsv
 
     rows = 0
-    for reader in core._reader(sel, None, None, 65536, csv_safe=csv_safe):
+    with reads.arrow_reader(sel, csv_safe=csv_safe) as reader:
         with pacsv.CSVWriter(path, reader.schema) as writer:
             for batch in reader:
                 writer.write_batch(batch)
@@ -38,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "intent")
         generate(root, GenerateParams(rows=args.rows, days=3, prefixes=3, seed=7))
-        sel = core.Selection(input_path=root)
+        sel = Selection(input_path=root)
         out = os.path.join(tmp, "out.csv")
         timings: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(args.repeat):  # alternated, so that load from other processes hits both alike
@@ -47,7 +48,7 @@ def main() -> None:
                 rows = _unload(sel, out, csv_safe=safe)
                 timings[safe].append(time.perf_counter() - start)
         plain, safe = statistics.median(timings[False]), statistics.median(timings[True])
-        print(f"rows: {rows:,}, columns: {len(core.dataset_columns(root))}")
+        print(f"rows: {rows:,}, columns: {len(plan.dataset_columns(root))}")
         print(f"CSV unload, plain:       {plain:.2f} s")
         print(f"CSV unload, neutralised: {safe:.2f} s  ({(safe / plain - 1) * 100:+.1f}%)")
 

@@ -134,20 +134,21 @@ def run_engine_api(root: str, repeat: int, out_dir: str) -> dict[str, float]:
     four = engine.Selection(
         root, days=tuple(DAYS), prefixes=tuple(PREFIXES), scores=tuple(SCORES), columns=tuple(UNLOAD_COLUMNS)
     )
+    eng = engine.engine_for(root)
     where = engine.validate_where(
         "company_employee_count >= 201 AND company_employee_count <= '501-1000' AND intent_frequency >= 10",
-        engine.dataset_columns(root),
+        eng.dataset_columns(root),
     )
     full = engine.Selection(root, where_sql=where)
     ops: dict[str, Callable[[], object]] = {
-        "count": lambda: engine.count(sel),
-        "count distinct person_id": lambda: engine.count_distinct(sel),
-        "preview 100": lambda: len(engine.preview(sel, 100)),
-        "unload parquet (4 cols, zstd)": lambda: engine.unload(four, None, "parquet", f"{out_dir}/e.parquet"),
-        "unload csv (all cols)": lambda: engine.unload(sel, None, "csv", f"{out_dir}/e.csv"),
-        "csv stream (all cols)": lambda: sum(len(c) for c in engine.write_csv_stream(sel)),
-        "sample 100 (group by person)": lambda: len(engine.sample(sel, 100)),
-        "full tree: distinct with filter": lambda: engine.count_distinct(full),
+        "count": lambda: eng.count(sel),
+        "count distinct person_id": lambda: eng.count_distinct(sel),
+        "preview 100": lambda: len(eng.preview(sel, 100)),
+        "unload parquet (4 cols, zstd)": lambda: eng.unload(four, None, "parquet", f"{out_dir}/e.parquet"),
+        "unload csv (all cols)": lambda: eng.unload(sel, None, "csv", f"{out_dir}/e.csv"),
+        "csv stream (all cols)": lambda: sum(len(c) for c in eng.write_csv_stream(sel)),
+        "sample 100 (group by person)": lambda: len(eng.sample(sel, 100)),
+        "full tree: distinct with filter": lambda: eng.count_distinct(full),
     }
     results = {}
     for name, fn in ops.items():

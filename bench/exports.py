@@ -119,7 +119,7 @@ def bench_validation(root: Path, rows: int, reference_rows: int, repeat: int) ->
 
     mapping = mapping_parse(MAPPING)
     sel = engine.Selection(input_path=str(root), columns=tuple(m["source"] for m in MAPPING))
-    engine_batches = list(engine.iter_batches(sel, batch_size=65536))
+    engine_batches = list(engine.engine_for(sel.input_path).iter_batches(sel, batch_size=65536))
     table = pa.Table.from_batches(engine_batches)
     batches = table.combine_chunks().to_batches(max_chunksize=65536)
     validate_batch_full(batches[0], mapping)  # warm-up
@@ -195,7 +195,7 @@ def bench_export(root: Path, name: str, runs: int) -> dict:
     ratios = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        unloaded = engine.unload(sel, None, "parquet", str(out))
+        unloaded = engine.engine_for(sel.input_path).unload(sel, None, "parquet", str(out))
         unload = time.perf_counter() - t0
         run = ExportRun.objects.create(export=export, organization=org)
         t0 = time.perf_counter()

@@ -100,7 +100,7 @@ def _unload(root: str, suppression, out_dir: str) -> tuple[float, int]:
     )
     path = os.path.join(out_dir, "out.parquet")
     started = time.perf_counter()
-    rows = engine.unload(sel, None, "parquet", path)
+    rows = engine.engine_for(sel.input_path).unload(sel, None, "parquet", path)
     return time.perf_counter() - started, rows
 
 

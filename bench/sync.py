@@ -221,7 +221,7 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
     columns = tuple(dict.fromkeys(mapping_sources(mapping) + list(KEY_COLUMNS)))
     sel = audience_selection(export.audience, columns=columns)
     batches = []
-    for batch in engine.iter_batches(sel, batch_size=65536):
+    for batch in engine.engine_for(sel.input_path).iter_batches(sel, batch_size=65536):
         checked = validate_batch_full(batch, mapping)
         keys = record_keys(batch).filter(checked.valid)
         batches.append((keys, fingerprints(keys, checked.table)))

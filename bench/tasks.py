@@ -453,7 +453,7 @@ def run_bench(args) -> list[tuple]:
                 sel = datasets.selection(
                     input_path=args.root, organization_ids=[api.organization_id], **sel_kw
                 )
-                return engine.count_distinct(sel)
+                return engine.engine_for(sel.input_path).count_distinct(sel)
 
             t, n2 = _timed(settings_path_distinct)
             assert n == n2 == expect_distinct, (n, n2, expect_distinct)

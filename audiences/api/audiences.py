@@ -387,8 +387,8 @@ class AudiencePreviewApi(APIView):
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
             sel = audience_selectors.audience_selection(audience)
-            rows = engine.preview(sel, limit)
-            columns = list(engine.dataset_columns(sel.input_path))
+            rows = engine.engine_for(sel.input_path).preview(sel, limit)
+            columns = list(engine.engine_for(sel.input_path).dataset_columns(sel.input_path))
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
         return Response({"audience_id": audience.pk, "limit": limit, "columns": columns, "rows": rows})
@@ -431,7 +431,8 @@ class AudienceSampleApi(APIView):
         limit = query_parse(AudienceSampleQuery, request)["limit"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
-            contacts = engine.sample(audience_selectors.audience_selection(audience), limit)
+            sel = audience_selectors.audience_selection(audience)
+            contacts = engine.engine_for(sel.input_path).sample(sel, limit)
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
         return Response({"audience_id": audience.pk, "limit": limit, "contacts": contacts})
@@ -480,9 +481,8 @@ class AudienceDownloadApi(APIView):
         # No check of build freshness: the download reads the data as it is now, so a day that landed after
         # the last build is simply included (the May 2026 fix for spurious 400s).
         try:
-            chunks = engine.write_csv_stream(
-                audience_selectors.audience_selection(audience), record_limit or None, rows=rows
-            )
+            sel = audience_selectors.audience_selection(audience)
+            chunks = engine.engine_for(sel.input_path).write_csv_stream(sel, record_limit or None, rows=rows)
             first = next(chunks, b"")  # opens the scan now, so a read error is a clean 409, not a cut stream
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc

@@ -1,50 +1,31 @@
-"""Audience engine: the only code that reads audience rows (DuckDB over hive-partitioned Parquet).
+"""Audience engine: the only code that reads audience rows (DuckDB over hive-partitioned Parquet; other
+backends behind the same contract).
 
-Import from here; submodules are implementation details except ``generator``, ``sqlsafety``, ``paths`` and
-``buckets``, which other apps use directly.
+Callers get an engine for a dataset root with :func:`engine_for` and call its methods (see
+:mod:`audiences.engine.contract`). Modules: ``contract`` (the Engine protocol, DuckDBEngine, engine_for),
+``selection`` (what to read, partition listing), ``plan`` (files and columns of a read, its base SELECT),
+``sql`` (SQL text from sqlglot identifiers and bound parameters), ``suppression`` (opt-out anti-joins),
+``reads`` (the DuckDB operations), ``connection`` (the DuckDB instance, settings, operation wrapper),
+``sqlsafety``/``buckets`` (the user filter allow-list), ``paths`` (allowed roots), ``remote`` (object
+storage), ``generator`` (synthetic data).
 """
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES, employee_buckets_in_range, score_buckets
+from audiences.engine.connection import configure, observe_timings
 from audiences.engine.contract import DuckDBEngine, Engine, engine_for, register_backend, route_engines
-from audiences.engine.core import (
-    IDENTITY_COLUMNS,
-    EngineError,
-    Selection,
-    Suppression,
-    UnreadableFileError,
-    configure,
-    count,
-    count_distinct,
-    count_partitions,
-    count_with_suppressed,
-    dataset_columns,
-    iter_batches,
-    list_partitions,
-    observe_timings,
-    preview,
-    sample,
-    unload,
-    write_csv_stream,
-)
+from audiences.engine.errors import EngineError, UnreadableFileError
 from audiences.engine.paths import InputPathError, resolve_input_path
+from audiences.engine.reads import IDENTITY_COLUMNS, Summary
+from audiences.engine.selection import Selection
 from audiences.engine.sqlsafety import UnsafeExpression, validate_select, validate_where
-from audiences.engine.summary import (
-    Summary,
-    count_summary,
-    value_counts_by_day,
-    value_counts_sample,
-    values_present,
-)
+from audiences.engine.suppression import Suppression
 
 __all__ = [
-    "IDENTITY_COLUMNS",
     "EMPLOYEE_BUCKETS",
+    "IDENTITY_COLUMNS",
+    "SCORES",
     "DuckDBEngine",
     "Engine",
-    "engine_for",
-    "register_backend",
-    "route_engines",
-    "SCORES",
     "EngineError",
     "InputPathError",
     "Selection",
@@ -53,25 +34,13 @@ __all__ = [
     "UnreadableFileError",
     "UnsafeExpression",
     "configure",
-    "observe_timings",
-    "count",
-    "count_distinct",
-    "count_partitions",
-    "count_summary",
-    "count_with_suppressed",
-    "dataset_columns",
     "employee_buckets_in_range",
-    "iter_batches",
-    "list_partitions",
-    "preview",
+    "engine_for",
+    "observe_timings",
+    "register_backend",
     "resolve_input_path",
-    "sample",
+    "route_engines",
     "score_buckets",
-    "unload",
     "validate_select",
     "validate_where",
-    "value_counts_by_day",
-    "value_counts_sample",
-    "values_present",
-    "write_csv_stream",
 ]

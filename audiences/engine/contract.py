@@ -17,9 +17,11 @@ from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from audiences.engine import core, summary
-from audiences.engine.core import EngineError, Selection, Suppression
-from audiences.engine.summary import Summary
+from audiences.engine import plan, reads
+from audiences.engine.errors import EngineError
+from audiences.engine.reads import Summary
+from audiences.engine.selection import Selection
+from audiences.engine.suppression import Suppression
 
 __all__ = [
     "DuckDBEngine",
@@ -76,6 +78,21 @@ class Engine(Protocol):
         """{day ISO (or ""): {value: rows}} of a text column, top ``per_day`` per day (value suggestions)."""
         ...
 
+    def value_counts_sample(
+        self,
+        sel: Selection,
+        column: str,
+        max_files: int = 24,
+        partition_rows: Mapping[str, int] | None = None,
+    ) -> dict[str, int] | None:
+        """{value: estimated rows} from a bounded sample of files or partitions (``partition_rows``: rows per
+        partition key, counted earlier, to scale by); None when sampling would not save a read."""
+        ...
+
+    def values_present(self, sel: Selection, column: str, values: list[str]) -> set[str]:
+        """Which of ``values`` (lower-cased, compared ignoring case) occur in the column (no suppression)."""
+        ...
+
     def preview(self, sel: Selection, limit: int) -> list[dict]:
         """Up to ``limit`` rows, projection applied, JSON-friendly values."""
         ...
@@ -126,36 +143,48 @@ class DuckDBEngine:
     name = "duckdb"
 
     def dataset_columns(self, input_path: str) -> dict[str, str]:
-        return core.dataset_columns(input_path)
+        return plan.dataset_columns(input_path)
 
     def list_partitions(self, sel: Selection) -> list[str]:
-        return core.list_partitions(sel)
+        return reads.list_partitions(sel)
 
     def count(self, sel: Selection, partition: str | None = None) -> int:
-        return core.count(sel, partition)
+        return reads.count(sel, partition)
 
     def count_with_suppressed(self, sel: Selection, partition: str | None = None) -> tuple[int, int]:
-        return core.count_with_suppressed(sel, partition)
+        return reads.count_with_suppressed(sel, partition)
 
     def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
-        return core.count_partitions(sel, partitions)
+        return reads.count_partitions(sel, partitions)
 
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
-        return core.count_distinct(sel, column)
+        return reads.count_distinct(sel, column)
 
     def count_summary(self, sel: Selection, distinct_column: str = "person_id") -> Summary:
-        return summary.count_summary(sel, distinct_column)
+        return reads.count_summary(sel, distinct_column)
 
     def value_counts_by_day(
         self, sel: Selection, column: str, per_day: int = 2000
     ) -> dict[str, dict[str, int]]:
-        return summary.value_counts_by_day(sel, column, per_day)
+        return reads.value_counts_by_day(sel, column, per_day)
+
+    def value_counts_sample(
+        self,
+        sel: Selection,
+        column: str,
+        max_files: int = 24,
+        partition_rows: Mapping[str, int] | None = None,
+    ) -> dict[str, int] | None:
+        return reads.value_counts_sample(sel, column, max_files, partition_rows)
+
+    def values_present(self, sel: Selection, column: str, values: list[str]) -> set[str]:
+        return reads.values_present(sel, column, values)
 
     def preview(self, sel: Selection, limit: int) -> list[dict]:
-        return core.preview(sel, limit)
+        return reads.preview(sel, limit)
 
     def sample(self, sel: Selection, limit: int) -> list[dict]:
-        return core.sample(sel, limit)
+        return reads.sample(sel, limit)
 
     def iter_batches(
         self,
@@ -165,7 +194,7 @@ class DuckDBEngine:
         partition: str | None = None,
         limit: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        return core.iter_batches(sel, batch_size, partition=partition, limit=limit)
+        return reads.iter_batches(sel, batch_size, partition=partition, limit=limit)
 
     def unload(
         self,
@@ -177,7 +206,7 @@ class DuckDBEngine:
         *,
         batch_size: int = 65536,
     ) -> int:
-        return core.unload(sel, partition, fmt, out, limit, batch_size=batch_size)
+        return reads.unload(sel, partition, fmt, out, limit, batch_size=batch_size)
 
     def write_csv_stream(
         self,
@@ -187,7 +216,7 @@ class DuckDBEngine:
         batch_size: int = 65536,
         rows: Literal["records", "people"] = "records",
     ) -> Iterator[bytes]:
-        return core.write_csv_stream(sel, limit, batch_size=batch_size, rows=rows)
+        return reads.write_csv_stream(sel, limit, batch_size=batch_size, rows=rows)
 
 
 # ---------------------------------------------------------------------------------------------------------

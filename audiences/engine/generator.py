@@ -170,12 +170,6 @@ def _mod(h: pa.Array, n: int) -> pa.Array:
     return pc.cast(pc.subtract(h, pc.multiply(pc.divide(h, m), m)), pa.int64())
 
 
-def _pick(values: Sequence[str] | pa.Array, h: pa.Array) -> pa.Array:
-    """Dictionary array choosing ``values[h % len]``: no string copies, and Parquet writes it fast."""
-    arr = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
-    return pa.DictionaryArray.from_arrays(pc.cast(_mod(h, len(arr)), pa.int32()), arr)
-
-
 def _bits(h: pa.Array, shift: int, n: int) -> pa.Array:
     """``(h >> shift) % n`` as int64: several small draws from one 64-bit hash."""
     return _mod(pc.shift_right(h, pa.scalar(shift, pa.uint64())), n) if shift else _mod(h, n)

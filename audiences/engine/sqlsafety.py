@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from audiences.engine.buckets import BucketError, employee_buckets_in_range, score_buckets
+from audiences.engine.buckets import SCORES, BucketError, employee_buckets_in_range, score_buckets
 
 DIALECT = "duckdb"
 MAX_LENGTH = 10_000
@@ -166,11 +166,7 @@ def _bucket_rewrite(node: exp.Expression) -> exp.Expression:
                     return node
                 if left.name == "score":
                     if op in ("=", "!=") and isinstance(value, str):
-                        return (
-                            node
-                            if value in ("low", "medium", "high")
-                            else _in_list("score", score_buckets(op, value))
-                        )
+                        return node if value in SCORES else _in_list("score", score_buckets(op, value))
                     return _in_list("score", score_buckets(op, str(value)))
                 if op in ("=", "!=") and isinstance(value, str):
                     return node  # exact bucket string match stays a plain comparison

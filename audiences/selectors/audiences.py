@@ -99,7 +99,7 @@ def definition_estimate(*, definition: dict, input_path: str | None, organizatio
     """Records, distinct profiles and suppressed rows of an unsaved definition (the builder's live estimate)."""
     path = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
     sel = definition_selection(definition=definition, input_path=path, organization_ids=organization_ids)
-    return engine.count_summary(sel)
+    return engine.engine_for(sel.input_path).count_summary(sel)
 
 
 def definition_preview(
@@ -108,7 +108,7 @@ def definition_preview(
     """The first rows of an unsaved definition, opt-outs removed."""
     path = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
     sel = definition_selection(definition=definition, input_path=path, organization_ids=organization_ids)
-    return engine.preview(sel, limit)
+    return engine.engine_for(sel.input_path).preview(sel, limit)
 
 
 # Listing the demo's 900 partition folders costs ~170 ms, paid by every builder and Tasks page view before;
@@ -120,9 +120,8 @@ def _partition_keys(path: str) -> list[str]:
     cache_key = "dataset-partitions:" + hashlib.sha1(path.encode()).hexdigest()
     keys = cache.get(cache_key)
     if keys is None:
-        keys = engine.list_partitions(
-            datasets.selection(input_path=path, organization_ids=(), suppress=False)
-        )
+        sel = datasets.selection(input_path=path, organization_ids=(), suppress=False)
+        keys = engine.engine_for(path).list_partitions(sel)
         cache.set(cache_key, keys, OVERVIEW_CACHE_SECONDS)
     return keys
 

@@ -101,11 +101,12 @@ def _partition_rows(input_path: str) -> dict[str, int]:
     counts = cache.get(f"topic-sizes:{digest}") if digest else None
     if counts is None:
         sel = datasets.selection(input_path=input_path, organization_ids=(), suppress=False)
-        keys = engine.list_partitions(sel)
+        reader = engine.engine_for(input_path)
+        keys = reader.list_partitions(sel)
         digest = hashlib.sha1("\n".join([input_path, *keys]).encode()).hexdigest()
         counts = cache.get(f"topic-sizes:{digest}")
         if counts is None:
-            counts = {key: rows for key, (rows, _removed) in engine.count_partitions(sel, keys).items()}
+            counts = {key: rows for key, (rows, _removed) in reader.count_partitions(sel, keys).items()}
             cache.set(f"topic-sizes:{digest}", counts, COUNTS_CACHE_SECONDS)
         cache.set(path_key, digest, SIZE_CACHE_SECONDS)
     return counts

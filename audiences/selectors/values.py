@@ -95,7 +95,7 @@ def _counts(
         input_path=root, organization_ids=(), days=() if missing == ["*"] else missing, suppress=False
     )
     if sample and settings.DELIVR_VALUE_SAMPLE_FILES > 0:
-        estimate = engine.value_counts_sample(
+        estimate = engine.engine_for(sel.input_path).value_counts_sample(
             sel,
             field,
             settings.DELIVR_VALUE_SAMPLE_FILES,
@@ -110,7 +110,7 @@ def _counts(
 
 def _count_days(sel, field: str, missing: list[str], wanted_keys: dict[str, str]) -> dict[str, dict]:
     """Exact counts of the missing days (or of "*", the whole dataset), stored in the cache."""
-    fresh = engine.value_counts_by_day(sel, field)
+    fresh = engine.engine_for(sel.input_path).value_counts_by_day(sel, field)
     if missing == ["*"]:
         fresh = {"*": _sum(fresh)}
     cache.set_many({wanted_keys[d]: fresh.get(d, {}) for d in missing}, CACHE_SECONDS)
@@ -264,7 +264,7 @@ def _present(root: str, field: str, window: dict, values: list[str]) -> set[str]
     hive = "day" in columns
     days = _window_days(window, root, hive) if hive else ()
     sel = datasets.selection(input_path=root, organization_ids=(), days=days, suppress=False)
-    return engine.values_present(sel, name, values)
+    return engine.engine_for(sel.input_path).values_present(sel, name, values)
 
 
 def cached_field_values(*, field: str, window: dict) -> list[ValueCount] | None:

@@ -163,7 +163,8 @@ def audience_build(*, audience_id) -> None:
     try:
         # One scan for records + distinct profiles (a second only when opt-outs apply); a list without a
         # person_id column (an export-generated one, say) has no distinct profile count rather than failing.
-        summary = engine.count_summary(audience_selection(audience))
+        sel = audience_selection(audience)
+        summary = engine.engine_for(sel.input_path).count_summary(sel)
         records, distinct, suppressed = summary.records, summary.distinct_profiles, summary.suppressed
     except (engine.EngineError, ApplicationError) as exc:
         Audience.objects.filter(pk=audience.pk).update(

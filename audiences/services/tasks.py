@@ -93,7 +93,7 @@ def task_create(
     sel = datasets.selection(
         input_path=resolved, organization_ids=(), days=days, prefixes=prefixes, scores=scores, suppress=False
     )
-    partitions = engine.list_partitions(sel)
+    partitions = engine.engine_for(sel.input_path).list_partitions(sel)
     if not partitions and kind == TaskKind.GENERIC_PARQUET:
         partitions = [""]  # a tree without hive folders is read whole, as one job
     skip_count = limit is not None and perform_unload
@@ -261,7 +261,8 @@ def task_jobs_run(*, job_ids: list[int]) -> None:
 
 def _run_counts(jobs: list[Job]) -> None:
     task = jobs[0].task
-    results = engine.count_partitions(_selection(task), [job.partition for job in jobs])
+    sel = _selection(task)
+    results = engine.engine_for(sel.input_path).count_partitions(sel, [job.partition for job in jobs])
     done = []
     for job in jobs:
         count, suppressed = results[job.partition]
@@ -277,8 +278,9 @@ def _run_unload(job: Job, sel: engine.Selection) -> None:
     task = job.task
     name = output_name(task, job.partition)
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
+    reader = engine.engine_for(sel.input_path)
     rows = storage.write_with(
-        name, lambda out: engine.unload(sel, job.partition or None, fmt, out, limit=task.limit)
+        name, lambda out: reader.unload(sel, job.partition or None, fmt, out, limit=task.limit)
     )
     _jobs_done([(job, rows, 0, name)])
 

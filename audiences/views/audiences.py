@@ -221,7 +221,8 @@ def audience_sample(request: HttpRequest, audience_id) -> HttpResponse:
     audience = audience_selectors.audience_get(request.principal, audience_id)
     context = {"audience": audience, "contacts": [], "error": None, "loaded": True}
     try:
-        context["contacts"] = engine.sample(audience_selectors.audience_selection(audience), SAMPLE_LIMIT)
+        sel = audience_selectors.audience_selection(audience)
+        context["contacts"] = engine.engine_for(sel.input_path).sample(sel, SAMPLE_LIMIT)
     except (ApplicationError, engine.EngineError) as exc:
         context["error"] = builder_ui.error_words(exc, request.principal)[1]
     return render(request, "audiences/audience_detail.html#sample", context)

@@ -32,7 +32,7 @@ from .base import (
     register,
     url_check,
 )
-from .webhook import _jsonable
+from .webhook import json_value
 
 MAX_ATTEMPTS = 4
 MAX_CALL_SECONDS = 15 * 60.0
@@ -158,7 +158,7 @@ class DelivrDspDestination(Destination):
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         members = [
-            {"idempotency_key": key, "fields": {k: _jsonable(v) for k, v in row.items()}}
+            {"idempotency_key": key, "fields": {k: json_value(v) for k, v in row.items()}}
             for key, row in zip(context.idempotency_keys, batch.to_pylist(), strict=True)
         ]
         path = f"/v1/lists/{urllib.parse.quote(self.list_id, safe='')}/members"

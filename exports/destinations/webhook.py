@@ -30,7 +30,8 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A record value as JSON can carry it: NaN as null, non-scalars as text."""
     if isinstance(value, float) and value != value:  # NaN
         return None
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
@@ -112,7 +113,7 @@ class WebhookDestination(Destination):
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         rows = batch.to_pylist()
         records = [
-            {"idempotency_key": key, "fields": {k: _jsonable(v) for k, v in row.items()}}
+            {"idempotency_key": key, "fields": {k: json_value(v) for k, v in row.items()}}
             for key, row in zip(context.idempotency_keys, rows, strict=True)
         ]
         body = json.dumps(

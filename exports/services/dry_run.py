@@ -44,12 +44,14 @@ def export_dry_run(
     wanted = list(dict.fromkeys(mapping_sources(mapping) + [c for c in KEY_COLUMNS if c in columns]))
     sel = audience_selection(audience, columns=tuple(wanted))
     try:
-        kept, suppressed = engine.count_with_suppressed(sel)
+        kept, suppressed = engine.engine_for(sel.input_path).count_with_suppressed(sel)
     except engine.EngineError as exc:
         raise ApplicationError(f"The audience's data cannot be read: {exc}", code="invalid_audience") from exc
     tally = _Tally()
     seen = SeenKeys()
-    for batch in engine.iter_batches(sel, batch_size=min(limit, 10_000), limit=limit):
+    for batch in engine.engine_for(sel.input_path).iter_batches(
+        sel, batch_size=min(limit, 10_000), limit=limit
+    ):
         keys = record_keys(batch)
         first = first_occurrences(keys, seen)
         n_missing = len(keys) - pc.sum(pc.cast(pc.is_valid(keys), pa.int64())).as_py()

@@ -7,6 +7,8 @@ from audiences.selectors.audiences import audience_selection
 from audiences.services import audiences as audience_services
 from delivr_admin.errors import ApplicationError
 
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
 pytestmark = pytest.mark.django_db
 
 
@@ -122,7 +124,7 @@ def test_lookback_window_ends_on_newest_day_with_data(tenant, intent_root, creat
     audience = create({"lookback_days": 1})
     sel = audience_selection(audience)
     assert [d.isoformat() for d in sel.days] == ["2024-05-04"]
-    assert engine.count(sel) == len(rows_matching(intent_root, lambda r: str(r["day"]) == "2024-05-04"))
+    assert DUCKDB.count(sel) == len(rows_matching(intent_root, lambda r: str(r["day"]) == "2024-05-04"))
 
 
 def test_refresh_when_paused_returns_structured_409(tenant, create):

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from audiences import definitions, engine
 from delivr_admin.errors import ApplicationError
 
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
 COLUMNS = {
     "row_id": "BIGINT",
     "country": "VARCHAR",
@@ -202,7 +204,7 @@ def engine_ids(path: str, definition: dict) -> set[int]:
     normalized = definitions.definition_normalize(definition, COLUMNS)
     compiled = definitions.definition_compile(normalized, input_path=path, columns=COLUMNS, hive=False)
     sel = engine.Selection(input_path=path, where_sql=compiled.where_sql or None, columns=("row_id",))
-    return {r["row_id"] for r in engine.preview(sel, 10_000)}
+    return {r["row_id"] for r in DUCKDB.preview(sel, 10_000)}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

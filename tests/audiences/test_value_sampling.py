@@ -8,6 +8,8 @@ from tests.audiences.test_builder_filters import GROUPED
 from tests.conftest import wait_for
 from tests.factories import MembershipFactory
 
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
 pytestmark = pytest.mark.django_db
 
 
@@ -35,19 +37,19 @@ def _selection(root, days=()):
 def test_value_counts_sample_when_many_files_estimates_from_few_close_to_exact(intent_root):
     sel = _selection(intent_root)
     exact: dict[str, int] = {}
-    for counts in engine.value_counts_by_day(sel, "country").values():
+    for counts in DUCKDB.value_counts_by_day(sel, "country").values():
         for value, n in counts.items():
             exact[value] = exact.get(value, 0) + n
-    estimate = engine.value_counts_sample(sel, "country", max_files=6)
+    estimate = DUCKDB.value_counts_sample(sel, "country", max_files=6)
     assert estimate and set(estimate) <= set(exact)
     assert 0.7 < sum(estimate.values()) / sum(exact.values()) < 1.3  # scaled by bytes to the whole window
     top = max(exact, key=exact.get)
     assert estimate[top] == max(estimate.values()) or abs(estimate[top] - exact[top]) / exact[top] < 0.3
-    assert engine.value_counts_sample(sel, "country", max_files=48) is None  # no fewer files to read
+    assert DUCKDB.value_counts_sample(sel, "country", max_files=48) is None  # no fewer files to read
 
 
 def test_values_present_when_value_exists_in_any_case_finds_it_and_not_typos(intent_root):
-    found = engine.values_present(_selection(intent_root), "country", ["us", "GB", "usa", ""])
+    found = DUCKDB.values_present(_selection(intent_root), "country", ["us", "GB", "usa", ""])
     assert found == {"us", "gb"}
 
 
@@ -93,13 +95,13 @@ def test_estimate_when_value_matches_nothing_says_did_you_mean_on_first_estimate
 
 def test_value_counts_sample_when_partition_rows_known_scales_by_rows_listing_only_the_sample(intent_root):
     sel = _selection(intent_root, days=["2024-05-03", "2024-05-04"])
-    rows = {k: n for k, (n, _removed) in engine.count_partitions(sel, engine.list_partitions(sel)).items()}
+    rows = {k: n for k, (n, _removed) in DUCKDB.count_partitions(sel, DUCKDB.list_partitions(sel)).items()}
     rows["day=2024-05-01/prefix=4eyes_100/score=high"] = 10**9  # outside the selection: never counted
-    estimate = engine.value_counts_sample(sel, "country", max_files=6, partition_rows=rows)
-    exact = value_selectors._sum(engine.value_counts_by_day(sel, "country"))
+    estimate = DUCKDB.value_counts_sample(sel, "country", max_files=6, partition_rows=rows)
+    exact = value_selectors._sum(DUCKDB.value_counts_by_day(sel, "country"))
     assert estimate and set(estimate) <= set(exact)
     assert 0.7 < sum(estimate.values()) / sum(exact.values()) < 1.3
-    assert engine.value_counts_sample(sel, "country", max_files=24, partition_rows=rows) is None
+    assert DUCKDB.value_counts_sample(sel, "country", max_files=24, partition_rows=rows) is None
 
 
 def test_estimate_when_lookup_outlasts_its_time_hint_says_sample_then_next_estimate_is_sure(

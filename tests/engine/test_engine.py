@@ -14,6 +14,9 @@ import pytest
 from audiences import engine
 from audiences.engine import EngineError, Selection, Suppression
 from audiences.engine.generator import GenerateParams, generate
+from delivr_admin.emails import email_sha256
+
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
 
 HIVE = ds.partitioning(
     pa.schema([("day", pa.string()), ("prefix", pa.string()), ("score", pa.string())]), flavor="hive"
@@ -37,7 +40,7 @@ def table(tree):
 
 @pytest.fixture(scope="module")
 def columns(tree):
-    return engine.dataset_columns(tree[0])
+    return DUCKDB.dataset_columns(tree[0])
 
 
 def _where(columns, expr):
@@ -59,15 +62,15 @@ def test_dataset_columns_when_hive_then_includes_partition_columns(columns):
 
 def test_list_partitions_when_filtered_then_only_matching_keys(tree):
     root, manifest = tree
-    assert engine.list_partitions(Selection(root)) == sorted(manifest["partitions"])
-    keys = engine.list_partitions(
+    assert DUCKDB.list_partitions(Selection(root)) == sorted(manifest["partitions"])
+    keys = DUCKDB.list_partitions(
         Selection(root, days=("2024-05-02",), prefixes=("4eyes_101",), scores=("high", "medium"))
     )
     assert keys == [
         "day=2024-05-02/prefix=4eyes_101/score=high",
         "day=2024-05-02/prefix=4eyes_101/score=medium",
     ]
-    assert not any("_SUCCESS" in k or "_manifest" in k for k in engine.list_partitions(Selection(root)))
+    assert not any("_SUCCESS" in k or "_manifest" in k for k in DUCKDB.list_partitions(Selection(root)))
 
 
 @pytest.mark.parametrize(
@@ -82,19 +85,19 @@ def test_list_partitions_when_filtered_then_only_matching_keys(tree):
 def test_count_when_selection_then_equals_manifest_and_pyarrow(tree, table, sel_kwargs):
     root, manifest = tree
     sel = Selection(root, **sel_kwargs)
-    keys = engine.list_partitions(sel)
-    assert engine.count(sel) == sum(manifest["partitions"][k] for k in keys)
+    keys = DUCKDB.list_partitions(sel)
+    assert DUCKDB.count(sel) == sum(manifest["partitions"][k] for k in keys)
     days = tuple(f"{d[:4]}-{d[4:6]}-{d[6:]}" if "-" not in d else d for d in sel_kwargs.get("days", ()))
     mask = _mask(table, days, sel_kwargs.get("prefixes", ()), sel_kwargs.get("scores", ()))
-    assert engine.count(sel) == pc.sum(mask).as_py()
-    assert engine.count_distinct(sel) == len(pc.unique(table.filter(mask)["person_id"]))
+    assert DUCKDB.count(sel) == pc.sum(mask).as_py()
+    assert DUCKDB.count_distinct(sel) == len(pc.unique(table.filter(mask)["person_id"]))
     for key in keys[:3]:
-        assert engine.count(sel, partition=key) == manifest["partitions"][key]
+        assert DUCKDB.count(sel, partition=key) == manifest["partitions"][key]
 
 
 def test_count_when_partition_outside_selection_then_error(tree):
     with pytest.raises(EngineError):
-        engine.count(
+        DUCKDB.count(
             Selection(tree[0], scores=("high",)), partition="day=2024-05-01/prefix=4eyes_100/score=low"
         )
 
@@ -161,13 +164,13 @@ def test_where_when_filtered_then_equals_pyarrow(tree, table, columns, expr, pa_
     sel = Selection(tree[0], where_sql=_where(columns, expr))
     expected = table.filter(pa_filter(table))
     assert expected.num_rows > 0
-    assert engine.count(sel) == expected.num_rows
-    assert engine.count_distinct(sel) == len(pc.unique(expected["person_id"]))
+    assert DUCKDB.count(sel) == expected.num_rows
+    assert DUCKDB.count_distinct(sel) == len(pc.unique(expected["person_id"]))
 
 
 def test_where_when_not_validated_sql_then_refused_by_engine(tree):
     with pytest.raises(engine.UnsafeExpression):
-        engine.count(Selection(tree[0], where_sql="person_id IN (SELECT * FROM read_csv('/etc/passwd'))"))
+        DUCKDB.count(Selection(tree[0], where_sql="person_id IN (SELECT * FROM read_csv('/etc/passwd'))"))
 
 
 def test_selection_when_day_folder_missing_then_no_crash(tree, tmp_path):
@@ -178,20 +181,20 @@ def test_selection_when_day_folder_missing_then_no_crash(tree, tmp_path):
         fh.write("not data")
     open(os.path.join(root, "day=2024-05-01", "prefix=4eyes_100", "score=low", "_SUCCESS"), "w").close()
     sel = Selection(root, days=("2024-05-01", "2024-05-02"))
-    keys = engine.list_partitions(sel)
+    keys = DUCKDB.list_partitions(sel)
     assert keys and all(k.startswith("day=2024-05-01/") for k in keys)
-    assert engine.count(sel) == sum(tree[1]["partitions"][k] for k in keys)
+    assert DUCKDB.count(sel) == sum(tree[1]["partitions"][k] for k in keys)
     empty = Selection(root, days=("2024-05-02",))
-    assert engine.list_partitions(empty) == [] and engine.count(empty) == 0
-    assert engine.preview(empty, 5) == []
-    assert b"".join(engine.write_csv_stream(empty)).startswith(b'"person_id"')
+    assert DUCKDB.list_partitions(empty) == [] and DUCKDB.count(empty) == 0
+    assert DUCKDB.preview(empty, 5) == []
+    assert b"".join(DUCKDB.write_csv_stream(empty)).startswith(b'"person_id"')
     buf = io.BytesIO()
-    assert engine.unload(empty, None, "parquet", buf) == 0
+    assert DUCKDB.unload(empty, None, "parquet", buf) == 0
     assert pq.read_table(io.BytesIO(buf.getvalue())).num_rows == 0
 
 
 def test_preview_when_limited_then_json_friendly_rows(tree):
-    rows = engine.preview(Selection(tree[0], columns=("person_id", "day", "seen_at", "intent_frequency")), 7)
+    rows = DUCKDB.preview(Selection(tree[0], columns=("person_id", "day", "seen_at", "intent_frequency")), 7)
     assert len(rows) == 7
     assert set(rows[0]) == {"person_id", "day", "seen_at", "intent_frequency"}
     assert isinstance(rows[0]["day"], str) and rows[0]["seen_at"].startswith(rows[0]["day"])
@@ -200,7 +203,7 @@ def test_preview_when_limited_then_json_friendly_rows(tree):
 
 def test_sample_when_grouped_then_equals_pyarrow_group_by(tree, table, columns):
     sel = Selection(tree[0], scores=("high",), where_sql=_where(columns, "intent_frequency > 5"))
-    rows = engine.sample(sel, 50)
+    rows = DUCKDB.sample(sel, 50)
     sub = table.filter(pc.and_(pc.equal(table["score"], "high"), pc.greater(table["intent_frequency"], 5)))
     agg = sub.group_by("person_id").aggregate([("person_id", "count"), ("impression_count", "sum")])
     expected = {r["person_id"]: r for r in agg.to_pylist()}
@@ -222,7 +225,7 @@ def _suppressed(table):
         person_ids=[people[0]],
         uid2s=[rows[people[1]]["uid2"]],
         emails=["  " + rows[people[2]]["email"].upper() + " "],
-        email_sha256=[Suppression.hash_email(rows[people[3]]["email"])],
+        email_sha256=[email_sha256(rows[people[3]]["email"])],
     )
     n = sum(r["person_id_count"] for r in counts.to_pylist() if r["person_id"] in people)
     return people, sup, n
@@ -233,28 +236,28 @@ def test_suppression_when_identifiers_match_then_rows_removed_everywhere(tree, t
     sel = Selection(tree[0], suppression=sup)
     total = table.num_rows
     assert removed > 4
-    assert engine.count(sel) == total - removed
-    assert engine.count_with_suppressed(sel) == (total - removed, removed)
-    assert engine.count_with_suppressed(Selection(tree[0])) == (total, 0)
-    assert engine.count_distinct(sel) == len(pc.unique(table["person_id"])) - 4
+    assert DUCKDB.count(sel) == total - removed
+    assert DUCKDB.count_with_suppressed(sel) == (total - removed, removed)
+    assert DUCKDB.count_with_suppressed(Selection(tree[0])) == (total, 0)
+    assert DUCKDB.count_distinct(sel) == len(pc.unique(table["person_id"])) - 4
 
     def ids(values):
         return set(values) & set(people)
 
     narrow = Selection(tree[0], suppression=sup, columns=("person_id",))
-    assert not ids(r["person_id"] for r in engine.preview(narrow, total))
-    assert not ids(r["person_id"] for r in engine.sample(sel, total))
-    batches = list(engine.iter_batches(sel, batch_size=4096))
+    assert not ids(r["person_id"] for r in DUCKDB.preview(narrow, total))
+    assert not ids(r["person_id"] for r in DUCKDB.sample(sel, total))
+    batches = list(DUCKDB.iter_batches(sel, batch_size=4096))
     assert sum(b.num_rows for b in batches) == total - removed
     assert max(b.num_rows for b in batches) <= 4096
     assert not ids(v for b in batches for v in b.column("person_id").to_pylist())
     out = str(tmp_path / "s.parquet")
-    assert engine.unload(sel, None, "parquet", out) == total - removed
+    assert DUCKDB.unload(sel, None, "parquet", out) == total - removed
     assert not ids(pq.read_table(out)["person_id"].to_pylist())
     buf = io.BytesIO()
-    assert engine.unload(sel, None, "csv", buf) == total - removed
+    assert DUCKDB.unload(sel, None, "csv", buf) == total - removed
     assert not ids(pacsv.read_csv(io.BytesIO(buf.getvalue()))["person_id"].to_pylist())
-    streamed = b"".join(engine.write_csv_stream(sel, batch_size=5000))
+    streamed = b"".join(DUCKDB.write_csv_stream(sel, batch_size=5000))
     reader = list(csv.DictReader(io.StringIO(streamed.decode())))
     assert len(reader) == total - removed and not ids(r["person_id"] for r in reader)
 
@@ -264,13 +267,13 @@ def test_unload_when_parquet_then_zstd_projection_and_limit(tree, tmp_path):
     key = "day=2024-05-03/prefix=4eyes_102/score=low"
     sel = Selection(root, columns=("person_id", "EMAIL", "topic_id", "score"))
     path = str(tmp_path / "p.parquet")
-    assert engine.unload(sel, key, "parquet", path) == manifest["partitions"][key]
+    assert DUCKDB.unload(sel, key, "parquet", path) == manifest["partitions"][key]
     pf = pq.ParquetFile(path)
     assert pf.metadata.num_rows == manifest["partitions"][key]
     assert pf.schema_arrow.names == ["person_id", "email", "topic_id", "score"]
     assert pf.metadata.row_group(0).column(0).compression == "ZSTD"
     buf = io.BytesIO()
-    assert engine.unload(sel, None, "parquet", buf, limit=123) == 123
+    assert DUCKDB.unload(sel, None, "parquet", buf, limit=123) == 123
     assert pq.read_table(io.BytesIO(buf.getvalue())).num_rows == 123
 
 
@@ -278,10 +281,10 @@ def test_unload_when_csv_then_header_rows_and_limit(tree, tmp_path):
     root, manifest = tree
     key = "day=2024-05-01/prefix=4eyes_101/score=medium"
     path = str(tmp_path / "p.csv")
-    assert engine.unload(Selection(root), key, "csv", path) == manifest["partitions"][key]
+    assert DUCKDB.unload(Selection(root), key, "csv", path) == manifest["partitions"][key]
     assert pacsv.read_csv(path).num_rows == manifest["partitions"][key]
-    chunks = list(engine.write_csv_stream(Selection(root, columns=("person_id", "day")), limit=10))
+    chunks = list(DUCKDB.write_csv_stream(Selection(root, columns=("person_id", "day")), limit=10))
     lines = b"".join(chunks).decode().splitlines()
     assert lines[0] == '"person_id","day"' and len(lines) == 11
     with pytest.raises(ValueError):
-        engine.unload(Selection(root), key, "xlsx", io.BytesIO())
+        DUCKDB.unload(Selection(root), key, "xlsx", io.BytesIO())

@@ -17,10 +17,13 @@ import pytest
 
 from audiences import engine
 from audiences.engine import EngineError, Selection, Suppression, remote
-from audiences.engine.core import _KEY_RE, _wanted
 from audiences.engine.generator import GenerateParams, generate
 from audiences.engine.paths import InputPathError, resolve_input_path
+from audiences.engine.selection import KEY_RE, wanted
+from delivr_admin.emails import email_sha256
 from tests.s3server import moto_s3
+
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
 
 BUCKET = "delivr-data"
 
@@ -85,7 +88,7 @@ SELECTIONS = [
 def _pair(local_tree, remote_root, **kwargs):
     where = kwargs.pop("where_sql", None)
     if where:
-        where = engine.validate_where(where, engine.dataset_columns(local_tree[0]))
+        where = engine.validate_where(where, DUCKDB.dataset_columns(local_tree[0]))
     return Selection(local_tree[0], where_sql=where, **kwargs), Selection(
         remote_root, where_sql=where, **kwargs
     )
@@ -93,13 +96,13 @@ def _pair(local_tree, remote_root, **kwargs):
 
 def test_list_partitions_when_remote_then_same_keys_as_local_and_no_metadata_files(local_tree, s3):
     root, manifest = local_tree
-    assert engine.list_partitions(Selection(s3)) == sorted(manifest["partitions"])
+    assert DUCKDB.list_partitions(Selection(s3)) == sorted(manifest["partitions"])
     for kwargs in SELECTIONS:
         kwargs = {k: v for k, v in kwargs.items() if k != "where_sql"}
-        assert engine.list_partitions(Selection(s3, **kwargs)) == engine.list_partitions(
+        assert DUCKDB.list_partitions(Selection(s3, **kwargs)) == DUCKDB.list_partitions(
             Selection(root, **kwargs)
         )
-    assert engine.list_partitions(Selection(s3, days=("2030-01-01",))) == []
+    assert DUCKDB.list_partitions(Selection(s3, days=("2030-01-01",))) == []
 
 
 class _Recording(pafs.FileSystemHandler):
@@ -139,7 +142,7 @@ def test_list_tree_when_remote_then_lists_only_wanted_days_and_prefixes(s3_serve
     fs = pafs.PyFileSystem(handler)
     sel = Selection(s3, days=("2024-05-02",), prefixes=("4eyes_101",), scores=("high",))
     hive, layout = remote.list_tree(
-        fs, f"{BUCKET}/intent", lambda k, v: _wanted(sel, k, v), sel.prefixes, _KEY_RE
+        fs, f"{BUCKET}/intent", lambda k, v: wanted(sel, k, v), sel.prefixes, KEY_RE
     )
     assert hive and list(layout) == ["day=2024-05-02/prefix=4eyes_101/score=high"]
     assert handler.listed == [
@@ -148,7 +151,7 @@ def test_list_tree_when_remote_then_lists_only_wanted_days_and_prefixes(s3_serve
     ]
     handler.listed.clear()
     sel = Selection(s3, days=("2024-05-01", "2024-05-03"))
-    remote.list_tree(fs, f"{BUCKET}/intent", lambda k, v: _wanted(sel, k, v), (), _KEY_RE)
+    remote.list_tree(fs, f"{BUCKET}/intent", lambda k, v: wanted(sel, k, v), (), KEY_RE)
     assert sorted(handler.listed) == [
         (f"{BUCKET}/intent", False),
         (f"{BUCKET}/intent/day=2024-05-01", True),
@@ -157,47 +160,47 @@ def test_list_tree_when_remote_then_lists_only_wanted_days_and_prefixes(s3_serve
 
 
 def test_dataset_columns_when_remote_then_same_as_local(local_tree, s3):
-    assert engine.dataset_columns(s3) == engine.dataset_columns(local_tree[0])
+    assert DUCKDB.dataset_columns(s3) == DUCKDB.dataset_columns(local_tree[0])
 
 
 @pytest.mark.parametrize("kwargs", SELECTIONS)
 def test_counts_when_remote_then_equal_local(local_tree, s3, kwargs):
     local, rem = _pair(local_tree, s3, **kwargs)
-    assert engine.count(rem) == engine.count(local)
-    assert engine.count_distinct(rem) == engine.count_distinct(local)
-    assert engine.count_distinct(rem, "company_domain") == engine.count_distinct(local, "company_domain")
-    keys = engine.list_partitions(local)
+    assert DUCKDB.count(rem) == DUCKDB.count(local)
+    assert DUCKDB.count_distinct(rem) == DUCKDB.count_distinct(local)
+    assert DUCKDB.count_distinct(rem, "company_domain") == DUCKDB.count_distinct(local, "company_domain")
+    keys = DUCKDB.list_partitions(local)
     for key in keys[:3]:
-        assert engine.count(rem, key) == engine.count(local, key)
-    assert engine.count_partitions(rem, keys) == engine.count_partitions(local, keys)
+        assert DUCKDB.count(rem, key) == DUCKDB.count(local, key)
+    assert DUCKDB.count_partitions(rem, keys) == DUCKDB.count_partitions(local, keys)
 
 
 def test_reads_when_remote_then_equal_local(local_tree, s3):
     local, rem = _pair(
         local_tree, s3, days=("2024-05-01", "2024-05-02"), where_sql="score = 'high' OR intent_frequency > 2"
     )
-    assert engine.preview(rem, 50) == engine.preview(local, 50)
-    assert engine.sample(rem, 40) == engine.sample(local, 40)
+    assert DUCKDB.preview(rem, 50) == DUCKDB.preview(local, 50)
+    assert DUCKDB.sample(rem, 40) == DUCKDB.sample(local, 40)
     proj = dict(columns=("person_id", "email", "day", "score"))
     local_p = Selection(**{**local.__dict__, **proj})
     rem_p = Selection(**{**rem.__dict__, **proj})
-    assert engine.preview(rem_p, 10) == engine.preview(local_p, 10)
-    local_rows = pa.Table.from_batches(list(engine.iter_batches(local_p, 700))).sort_by("person_id")
-    rem_rows = pa.Table.from_batches(list(engine.iter_batches(rem_p, 700))).sort_by("person_id")
+    assert DUCKDB.preview(rem_p, 10) == DUCKDB.preview(local_p, 10)
+    local_rows = pa.Table.from_batches(list(DUCKDB.iter_batches(local_p, 700))).sort_by("person_id")
+    rem_rows = pa.Table.from_batches(list(DUCKDB.iter_batches(rem_p, 700))).sort_by("person_id")
     assert rem_rows.equals(local_rows) and rem_rows.num_rows > 700
-    assert list(engine.iter_batches(rem_p, 500, limit=3))[0].num_rows == 3
-    csv_local = b"".join(engine.write_csv_stream(local_p, batch_size=500))
-    csv_remote = b"".join(engine.write_csv_stream(rem_p, batch_size=500))
+    assert list(DUCKDB.iter_batches(rem_p, 500, limit=3))[0].num_rows == 3
+    csv_local = b"".join(DUCKDB.write_csv_stream(local_p, batch_size=500))
+    csv_remote = b"".join(DUCKDB.write_csv_stream(rem_p, batch_size=500))
     assert sorted(csv_remote.splitlines()) == sorted(csv_local.splitlines())
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_unload_when_remote_partition_then_same_rows_as_local(local_tree, s3, fmt):
     local, rem = _pair(local_tree, s3, days=("2024-05-03",))
-    key = engine.list_partitions(local)[0]
+    key = DUCKDB.list_partitions(local)[0]
     out_local, out_remote = io.BytesIO(), io.BytesIO()
-    n = engine.unload(rem, key, fmt, out_remote)
-    assert n == engine.unload(local, key, fmt, out_local) == local_tree[1]["partitions"][key]
+    n = DUCKDB.unload(rem, key, fmt, out_remote)
+    assert n == DUCKDB.unload(local, key, fmt, out_local) == local_tree[1]["partitions"][key]
     read = pq.read_table if fmt == "parquet" else pacsv.read_csv
     a, b = read(io.BytesIO(out_remote.getvalue())), read(io.BytesIO(out_local.getvalue()))
     assert a.sort_by("row_id" if "row_id" in a.column_names else "person_id").equals(
@@ -206,39 +209,39 @@ def test_unload_when_remote_partition_then_same_rows_as_local(local_tree, s3, fm
 
 
 def test_suppression_when_remote_then_rows_removed_as_locally(local_tree, s3):
-    rows = engine.preview(Selection(local_tree[0], days=("2024-05-01",)), 30)
+    rows = DUCKDB.preview(Selection(local_tree[0], days=("2024-05-01",)), 30)
     sup = Suppression(
         person_ids=[r["person_id"] for r in rows[:10]],
         emails=[r["email"].upper() for r in rows[10:20] if r["email"]],
-        email_sha256=[Suppression.hash_email(r["email"]) for r in rows[20:30] if r["email"]],
+        email_sha256=[email_sha256(r["email"]) for r in rows[20:30] if r["email"]],
     )
     local = Selection(local_tree[0], suppression=sup)
     rem = Selection(s3, suppression=sup)
-    kept, removed = engine.count_with_suppressed(rem)
-    assert (kept, removed) == engine.count_with_suppressed(local) and removed >= 30
-    assert engine.count_distinct(rem) == engine.count_distinct(local)
-    assert engine.count_summary(rem) == engine.count_summary(local)
-    keys = engine.list_partitions(local)
-    assert engine.count_partitions(rem, keys) == engine.count_partitions(local, keys)
-    out = pa.Table.from_batches(list(engine.iter_batches(rem)))
+    kept, removed = DUCKDB.count_with_suppressed(rem)
+    assert (kept, removed) == DUCKDB.count_with_suppressed(local) and removed >= 30
+    assert DUCKDB.count_distinct(rem) == DUCKDB.count_distinct(local)
+    assert DUCKDB.count_summary(rem) == DUCKDB.count_summary(local)
+    keys = DUCKDB.list_partitions(local)
+    assert DUCKDB.count_partitions(rem, keys) == DUCKDB.count_partitions(local, keys)
+    out = pa.Table.from_batches(list(DUCKDB.iter_batches(rem)))
     assert out.num_rows == kept
     assert not set(out["person_id"].to_pylist()) & sup.person_ids
 
 
 def test_non_hive_tree_when_remote_then_counts_equal_local(local_tree, s3):
     flat = s3.replace("/intent", "/flat")
-    assert engine.list_partitions(Selection(flat)) == []
-    assert engine.count(Selection(flat)) == local_tree[1]["total_rows"]
-    assert "day" not in engine.dataset_columns(flat)
+    assert DUCKDB.list_partitions(Selection(flat)) == []
+    assert DUCKDB.count(Selection(flat)) == local_tree[1]["total_rows"]
+    assert "day" not in DUCKDB.dataset_columns(flat)
 
 
 def test_remote_when_wrong_secret_then_engine_error(s3_server, s3):
     engine.configure(storage_options=_options(s3_server, s3_secret="wrong"))
     for call in (
-        lambda: engine.dataset_columns(s3),
-        lambda: engine.count(Selection(s3)),
-        lambda: engine.list_partitions(Selection(s3)),
-        lambda: list(engine.iter_batches(Selection(s3))),
+        lambda: DUCKDB.dataset_columns(s3),
+        lambda: DUCKDB.count(Selection(s3)),
+        lambda: DUCKDB.list_partitions(Selection(s3)),
+        lambda: list(DUCKDB.iter_batches(Selection(s3))),
     ):
         with pytest.raises(EngineError, match="SIGNATURE_DOES_NOT_MATCH"):
             call()
@@ -246,17 +249,17 @@ def test_remote_when_wrong_secret_then_engine_error(s3_server, s3):
 
 def test_remote_when_bucket_or_tree_missing_then_engine_error(s3):
     with pytest.raises(EngineError, match="NO_SUCH_BUCKET"):
-        engine.count(Selection("s3://no-such-bucket/intent"))
+        DUCKDB.count(Selection("s3://no-such-bucket/intent"))
     with pytest.raises(EngineError, match="no Parquet files"):
-        engine.dataset_columns(f"s3://{BUCKET}/nothing-here")
-    assert engine.count(Selection(f"s3://{BUCKET}/intent", days=("2030-01-01",))) == 0
+        DUCKDB.dataset_columns(f"s3://{BUCKET}/nothing-here")
+    assert DUCKDB.count(Selection(f"s3://{BUCKET}/intent", days=("2030-01-01",))) == 0
 
 
 def test_remote_when_endpoint_unreachable_then_engine_error(s3_server, local_tree):
     engine.configure(storage_options=_options(s3_server, s3_endpoint="http://127.0.0.1:9", connect_timeout=1))
     try:
         with pytest.raises(EngineError):
-            engine.count(Selection(f"s3://{BUCKET}/intent"))
+            DUCKDB.count(Selection(f"s3://{BUCKET}/intent"))
     finally:
         engine.configure(storage_options={})
 
@@ -266,7 +269,7 @@ def test_gs_when_hmac_keys_then_read_through_s3_compatible_api(s3_server, local_
     engine.configure(storage_options={"gcs_key_id": key_id, "gcs_secret": secret, "gcs_endpoint": endpoint})
     try:
         sel = Selection(f"gs://{BUCKET}/intent", scores=("low",))
-        assert engine.count(sel) == engine.count(Selection(local_tree[0], scores=("low",)))
+        assert DUCKDB.count(sel) == DUCKDB.count(Selection(local_tree[0], scores=("low",)))
     finally:
         engine.configure(storage_options={})
 
@@ -285,7 +288,7 @@ def test_gs_when_gcs_endpoint_unreachable_then_engine_error():
     )
     try:
         with pytest.raises(EngineError):
-            engine.count(Selection("gs://bkt/intent"))
+            DUCKDB.count(Selection("gs://bkt/intent"))
     finally:
         engine.configure(storage_options={})
 
@@ -306,11 +309,11 @@ def test_list_tree_when_any_filesystem_then_prunes_and_skips_hidden(local_tree, 
     (extra / "day=2024-05-01" / "prefix=4eyes_100" / ".hidden.parquet").write_bytes(b"junk")
     (extra / "day=2024-05-01" / "prefix=4eyes_100" / "score=high" / "notes.txt").write_text("x")
     sel = Selection(str(extra))
-    hive, layout = remote.list_tree(fs, str(extra), lambda k, v: _wanted(sel, k, v), (), _KEY_RE)
+    hive, layout = remote.list_tree(fs, str(extra), lambda k, v: wanted(sel, k, v), (), KEY_RE)
     assert hive and sorted(layout) == sorted(manifest["partitions"])
     assert all(i.path.endswith(".parquet") and "/_" not in i.path for infos in layout.values() for i in infos)
     sel = Selection(str(extra), prefixes=("4eyes_102", "../x"), scores=("HIGH",))
-    hive, layout = remote.list_tree(fs, str(extra), lambda k, v: _wanted(sel, k, v), sel.prefixes, _KEY_RE)
+    hive, layout = remote.list_tree(fs, str(extra), lambda k, v: wanted(sel, k, v), sel.prefixes, KEY_RE)
     assert sorted(layout) == [k for k in sorted(manifest["partitions"]) if "4eyes_102/score=high" in k]
 
 

@@ -18,6 +18,8 @@ from exports.services.exports import export_create
 from tests.exports.conftest import MAPPING
 from tests.factories import ExportRunFactory
 
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/exports"
@@ -46,7 +48,7 @@ def run_now(tenant, export) -> dict:
 
 def audience_truth(audience):
     sel = audience_selection(audience, columns=("person_id", "email"))
-    rows = [b.to_pylist() for b in engine.iter_batches(sel)]
+    rows = [b.to_pylist() for b in DUCKDB.iter_batches(sel)]
     rows = [r for batch in rows for r in batch]
     return rows, {r["person_id"] for r in rows}
 

