@@ -237,3 +237,26 @@ def test_missing_tree_when_read_then_engine_error(backend, tmp_path):
     empty.mkdir()
     with pytest.raises(EngineError):
         backend.dataset_columns(str(empty))
+
+
+def test_values_present_when_asked_in_any_case_then_the_existing_ones_lower_cased(backend, contract_tree):
+    titles = sorted(set(contract_tree[2]["job_title"].to_pylist()))[:2]
+    sel = Selection(contract_tree[0], days=(DAY,))
+
+    found = backend.values_present(sel, "job_title", [titles[0].upper(), f" {titles[1]} ", "No Such Title"])
+
+    assert found == {titles[0].lower(), titles[1].lower()}
+
+
+def test_value_counts_sample_when_partition_rows_known_then_same_estimate_as_duckdb(
+    backend, reference, contract_tree
+):
+    root, manifest, _ = contract_tree
+    sel = Selection(root)
+    rows = manifest["partitions"]
+
+    estimate = backend.value_counts_sample(sel, "country", max_files=4, partition_rows=rows)
+
+    assert estimate == reference.value_counts_sample(sel, "country", max_files=4, partition_rows=rows)
+    assert estimate and abs(sum(estimate.values()) - manifest["total_rows"]) < manifest["total_rows"] * 0.2
+    assert backend.value_counts_sample(sel, "country", max_files=40, partition_rows=rows) is None
