@@ -75,7 +75,7 @@ def _build_audience(page) -> int:
     page.select_option("#preview-limit", "25")
     page.wait_for_function("document.querySelectorAll('#preview-table tbody tr').length === 25")
     sizes = page.evaluate(
-        "(() => { const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.textContent);"
+        "(() => { const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.dataset.column);"
         " const i = heads.indexOf('company_employee_count');"
         " return [...document.querySelectorAll('#preview-table tbody tr')].map(tr => tr.children[i].textContent); })()"
     )
