@@ -39,15 +39,15 @@ from audiences.engine import (
 )
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.paths import is_remote
+from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
+from audiences.engine.suppression import HASHED_EMAIL_COLUMNS
 from delivr_admin import csvsafe
 
 if TYPE_CHECKING:  # the thin client is imported when a SparkEngine is first used, not at Django start
     from pyspark.sql import DataFrame, SparkSession
 
 HIVE_GLOB = "day=*/prefix=*/score=*"
-# columns holding hex SHA-256 digests of emails (the DuckDB engine's suppression matches the same names)
-HASHED_EMAIL_COLUMNS = ("email_sha256", "sha256_email", "hashed_email", "email_hash")
 _LISTING = DuckDBEngine()  # partition listing is the product's (a directory or bucket listing), not DuckDB's
 _SPARK_TO_DUCKDB = {
     "string": "VARCHAR",
@@ -359,7 +359,7 @@ class SparkEngine:
         if distinct_column.lower() == "person_id":
             key = profile_key_sql(columns, hive)
         else:
-            key = _duck_q(lookup[distinct_column.lower()]) if distinct_column.lower() in lookup else None
+            key = quote(lookup[distinct_column.lower()]) if distinct_column.lower() in lookup else None
         kept = ~F.col("_suppressed")
         aggs = [F.count_if(kept).alias("n"), F.count_if(F.col("_suppressed")).alias("s")]
         if key is not None:
@@ -523,7 +523,7 @@ class SparkEngine:
             df, columns, _ = self._frame(sel, parts, project=True, limit=limit)
         if csv_safe:  # text columns that start like a spreadsheet formula get a leading quote
             for name in [n for n in df.columns if columns.get(n) == "VARCHAR"]:
-                df = df.withColumn(name, F.expr(to_spark_sql(csvsafe.sql_text(_duck_q(name)))))
+                df = df.withColumn(name, F.expr(to_spark_sql(csvsafe.sql_text(quote(name)))))
         return df
 
     def _batches(self, df: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch | pa.Schema]:
@@ -628,27 +628,6 @@ class SparkEngine:
         return None
 
 
-def profile_key_sql(columns: Mapping[str, str], hive: bool) -> str | None:
-    """DuckDB SQL naming the person a row belongs to (transpiled before use); None when nothing does.
-
-    The DuckDB engine's rule: person_id on an intent tree; on a list the first non-blank of person_id, the
-    normalized email, the uid2 (so rows known only by email are people too).
-    """
-    lookup = {c.lower(): c for c in columns}
-    if hive and "person_id" in lookup:
-        return _duck_q(lookup["person_id"])
-    parts = []
-    if "person_id" in lookup:
-        parts.append(f"nullif(trim({_duck_q(lookup['person_id'])}), '')")
-    if "email" in lookup:
-        parts.append(f"nullif(lower(trim({_duck_q(lookup['email'])})), '')")
-    if "uid2" in lookup:
-        parts.append(f"nullif(trim({_duck_q(lookup['uid2'])}), '')")
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-
-
 @functools.cache
 def _result_timezone() -> str:
     """The zone instants are labelled with in results: the DuckDB engine's (its TimeZone setting), so both
@@ -662,11 +641,6 @@ def _result_timezone() -> str:
 def _q(name: str) -> str:
     """A column name as Spark's col() reads it (backticks around names with dots or spaces)."""
     return "`" + name.replace("`", "``") + "`"
-
-
-def _duck_q(name: str) -> str:
-    """A column name quoted in DuckDB's dialect (for SQL that sqlglot then transpiles to Spark's)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _resolve(name: str, columns: Mapping[str, str]) -> str:
