@@ -50,7 +50,6 @@ SCORES = ["high", "medium"]
 UNLOAD_COLUMNS = ["person_id", "uid2", "email", "topic_id"]
 WHERE = "country = 'US' AND company_employee_count >= '51-200'"
 PG_ADMIN = "postgresql://delivr:delivr@127.0.0.1:5432/postgres"
-PG_BENCH = "postgresql://delivr:delivr@127.0.0.1:5432/delivr_bench"
 REDIS_BROKER, REDIS_CACHE = "redis://127.0.0.1:6379/13", "redis://127.0.0.1:6379/14"
 POLL = 0.02
 GIB = 1 << 30
@@ -79,22 +78,36 @@ def _postgres_and_redis() -> bool:
         return False
 
 
-def _reset_postgres() -> None:
+def _reset_postgres(database: str, redis_urls: tuple[str, ...]) -> None:
     import psycopg
     import redis
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute("DROP DATABASE IF EXISTS delivr_bench WITH (FORCE)")
-        con.execute("CREATE DATABASE delivr_bench")
-    for url in (REDIS_BROKER, REDIS_CACHE):
+        con.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        con.execute(f"CREATE DATABASE {database}")
+    for url in redis_urls:
         redis.Redis.from_url(url).flushdb()
 
 
 class Stack:
-    """Migrated database, gunicorn and a Celery worker as subprocesses sharing one environment."""
+    """Migrated database, gunicorn and a Celery worker as subprocesses sharing one environment.
 
-    def __init__(self, *, use_pg: bool, work: str) -> None:
+    On PostgreSQL the database ``database`` is dropped and re-created and the Redis databases of ``broker``
+    and ``cache`` are flushed at start.
+    """
+
+    def __init__(
+        self,
+        *,
+        use_pg: bool,
+        work: str,
+        database: str = "delivr_bench",
+        broker: str = REDIS_BROKER,
+        cache: str = REDIS_CACHE,
+    ) -> None:
         self.use_pg = use_pg
+        self.database = database
+        self.redis_urls = (broker, cache)
         self.work = work
         self.media = os.path.join(work, "media")
         os.makedirs(self.media)
@@ -112,7 +125,8 @@ class Stack:
             DJANGO_SETTINGS_MODULE="delivr_admin.settings",
         )
         if use_pg:
-            env.update(DATABASE_URL=PG_BENCH, CELERY_BROKER_URL=REDIS_BROKER, CACHE_URL=REDIS_CACHE)
+            db_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+            env.update(DATABASE_URL=db_url, CELERY_BROKER_URL=broker, CACHE_URL=cache)
         else:
             var = os.path.join(work, "var")
             env.update(DELIVR_VAR_DIR=var, CELERY_FS_ROOT=os.path.join(var, "broker"))
@@ -132,7 +146,7 @@ class Stack:
 
     def start(self) -> Stack:
         if self.use_pg:
-            _reset_postgres()
+            _reset_postgres(self.database, self.redis_urls)
         subprocess.run(
             [PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True, capture_output=True
         )
@@ -340,17 +354,21 @@ class RssSampler:
 
 
 class Bare:
-    def __init__(self, root: str, where_sql: str, out_dir: str) -> None:
+    """Bare DuckDB (one connection, 2 threads, 512 MB) on ``files``: the selection's by default, or a glob."""
+
+    def __init__(self, root: str, where_sql: str, out_dir: str, files: list[str] | str | None = None) -> None:
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
         self.out_dir = out_dir
-        files = [
-            os.path.join(root, f"day={d}", f"prefix={p}", f"score={s}", "part-0.parquet")
-            for d in DAYS
-            for p in PREFIXES
-            for s in SCORES
-        ]
-        self.files = [f for f in files if os.path.exists(f)]
-        self.src = f"read_parquet({self.files!r}, hive_partitioning = true)"
+        if files is None:
+            files = [
+                os.path.join(root, f"day={d}", f"prefix={p}", f"score={s}", "part-0.parquet")
+                for d in DAYS
+                for p in PREFIXES
+                for s in SCORES
+            ]
+        self.files = [f for f in files if os.path.exists(f)] if isinstance(files, list) else []
+        source = files if isinstance(files, str) else self.files
+        self.src = f"read_parquet({source!r}, hive_partitioning = true)"
         glob = os.path.join(root, "day=*", "prefix=*", "score=*", "*.parquet")
         self.full = f"read_parquet('{glob}', hive_partitioning = true)"
         self.where_sql = where_sql
