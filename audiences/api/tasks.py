@@ -4,7 +4,7 @@ import re
 from datetime import date, datetime
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
+from delivr_admin.query import query_parse
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -218,18 +219,26 @@ class TaskUnloadApi(APIView):
         return Response(TaskStatusSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
+class TaskOutputDownloadQuery(serializers.Serializer):
+    token = serializers.CharField(
+        error_messages={"required": "Required.", "blank": "Required."},
+        help_text="The signed token of the link the task status gives (valid 15 minutes).",
+    )
+
+
 class TaskOutputDownloadApi(APIView):
-    """Streams one output file; the link must be signed, fresh (15 min) and used by the owning org."""
+    """Streams one output file; the link must be signed, fresh (15 min) and used by the owning org.
+
+    No token is a 400 like any missing parameter; a token that is forged, expired or another task's is a 404."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("token", str, required=True)],
-        responses={(200, "application/octet-stream"): bytes, 404: ERROR},
+        parameters=[TaskOutputDownloadQuery],
+        responses={(200, "application/octet-stream"): bytes, 400: ERROR, 404: ERROR},
     )
     def get(self, request, task_id, job_id):
         from delivr_admin import storage
 
-        job = task_selectors.output_resolve(
-            principal_of(request), task_id, job_id, request.query_params.get("token")
-        )
+        token = query_parse(TaskOutputDownloadQuery, request)["token"]
+        job = task_selectors.output_resolve(principal_of(request), task_id, job_id, token)
         filename = task_selectors.output_file_name(job.partition, job.output_name)
         return FileResponse(storage.open_read(job.output_name), as_attachment=True, filename=filename)

@@ -299,6 +299,19 @@ def test_output_link_downloads_for_owner_refuses_other_org_and_expires(
     assert r.status_code == 404 and "expired" in r.json()["error"]["message"]
 
 
+def test_output_link_when_token_missing_or_blank_answers_400_naming_it(tenant):
+    client = tenant.key()
+    task_id = create(client).json()["task_id"]
+    for suffix in ("", "?token=", "?token=%20"):
+        r = client.get(f"/api/v1/tasks/{task_id}/outputs/1{suffix}")
+        assert r.status_code == 400, suffix
+        assert r.json()["error"] == {
+            "code": "invalid_request",
+            "message": "token: Required.",
+            "fields": {"token": ["Required."]},
+        }
+
+
 def test_expired_task_answers_404_and_purge_deletes_files(tenant):
     from datetime import timedelta
 
