@@ -17,8 +17,9 @@ from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from audiences.engine import plan, reads
+from audiences.engine import partitioned, plan, reads
 from audiences.engine.errors import EngineError
+from audiences.engine.partitioned import OnFile
 from audiences.engine.reads import Summary
 from audiences.engine.selection import Selection
 from audiences.engine.suppression import Suppression
@@ -62,6 +63,28 @@ class Engine(Protocol):
 
     def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
         """{partition key: (rows kept, rows suppressed)} for many partitions at once ("" = non-hive tree)."""
+        ...
+
+    def partition_sizes(self, sel: Selection) -> dict[str, int]:
+        """{partition key: bytes of its files} of the selection from one listing, to plan work of even size
+        (``{"": bytes}`` for a tree without hive folders, ``{}`` when nothing is selected)."""
+        ...
+
+    def unload_partitioned(
+        self,
+        sel: Selection,
+        partitions: Sequence[str],
+        fmt: UnloadFormat,
+        dest_dir: str,
+        limit: int | None = None,
+        *,
+        on_file: OnFile | None = None,
+    ) -> dict[str, int]:
+        """Write each of ``partitions`` to its own file ``<dest_dir>/<key>/part-0.<fmt>`` (a local folder;
+        ``_all`` for the key "" of a tree without hive folders, see ``partitioned.partition_file``) in one
+        engine statement or pass; {partition: rows written}. Every partition gets a file, an empty one when no
+        row is left; ``limit`` caps rows per partition; WHERE, projection and suppression as ``unload``.
+        ``on_file(partition, path)`` is called once a partition's file is complete (it may move it away)."""
         ...
 
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
@@ -156,6 +179,21 @@ class DuckDBEngine:
 
     def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
         return reads.count_partitions(sel, partitions)
+
+    def partition_sizes(self, sel: Selection) -> dict[str, int]:
+        return partitioned.partition_sizes(sel)
+
+    def unload_partitioned(
+        self,
+        sel: Selection,
+        partitions: Sequence[str],
+        fmt: UnloadFormat,
+        dest_dir: str,
+        limit: int | None = None,
+        *,
+        on_file: OnFile | None = None,
+    ) -> dict[str, int]:
+        return partitioned.unload_partitioned(sel, partitions, fmt, dest_dir, limit, on_file=on_file)
 
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
         return reads.count_distinct(sel, column)

@@ -38,6 +38,7 @@ from audiences.engine import (
     UnreadableFileError,
 )
 from audiences.engine.contract import DuckDBEngine
+from audiences.engine.partitioned import OnFile, unload_each
 from audiences.engine.paths import is_remote
 from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
@@ -340,6 +341,23 @@ class SparkEngine:
             for r in grouped.collect()
         }
         return {key: found.get(key, (0, 0)) for key in partitions}
+
+    def partition_sizes(self, sel: Selection) -> dict[str, int]:
+        """Bytes per partition of the selection: listed by the product, as for the DuckDB engine."""
+        return _LISTING.partition_sizes(sel)
+
+    def unload_partitioned(
+        self,
+        sel: Selection,
+        partitions: Sequence[str],
+        fmt: Literal["parquet", "csv"],
+        dest_dir: str,
+        limit: int | None = None,
+        *,
+        on_file: OnFile | None = None,
+    ) -> dict[str, int]:
+        """One file per partition; for now one ``unload`` per partition (the generic form)."""
+        return unload_each(self.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
 
     @_spark_errors
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
