@@ -12,13 +12,14 @@ S3/GCS filesystems instead (see :mod:`audiences.engine.remote`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -159,36 +160,37 @@ def _storage_error(exc: Exception, args: tuple, kwargs: dict) -> EngineError | N
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@contextlib.contextmanager
+def _operation_scope(name: str, args: tuple, kwargs: dict) -> Iterator[None]:
+    """Times the body for the observers and turns an object-storage failure inside it into EngineError."""
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        converted = _storage_error(exc, args, kwargs)
+        if converted is None:
+            raise
+        raise converted from exc
+    finally:
+        _report_timing(name, time.perf_counter() - started)
+
+
 def operation(func: F) -> F:
-    """Wrap a public engine operation (plain or generator): report its time, convert storage failures."""
+    """Wrap a public engine operation (plain or generator): report its time, convert storage failures.
+
+    A generator is timed from the first item asked for until it is exhausted or closed."""
     if inspect.isgeneratorfunction(func):
 
         @functools.wraps(func)
         def gen_wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
+            with _operation_scope(func.__name__, args, kwargs):
                 yield from func(*args, **kwargs)
-            except Exception as exc:
-                converted = _storage_error(exc, args, kwargs)
-                if converted is None:
-                    raise
-                raise converted from exc
-            finally:
-                _report_timing(func.__name__, time.perf_counter() - started)
 
         return gen_wrapper  # type: ignore[return-value]
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
+        with _operation_scope(func.__name__, args, kwargs):
             return func(*args, **kwargs)
-        except Exception as exc:
-            converted = _storage_error(exc, args, kwargs)
-            if converted is None:
-                raise
-            raise converted from exc
-        finally:
-            _report_timing(func.__name__, time.perf_counter() - started)
 
     return wrapper  # type: ignore[return-value]
