@@ -35,7 +35,7 @@ class StrictDictField(serializers.DictField):
 
 SYNC_MODE_HELP = (
     '"changes" (default for new exports): send only records added or changed since the last successful run; '
-    '"full": send every record (the default and only mode for DelivrDSP, which makes a new list per run); '
+    '"full": send every record; '
     '"mirror": changes plus removal of records that left the audience (only for destinations that can '
     "remove records)."
 )

@@ -1,9 +1,5 @@
 """Dry run shape and counts; the DelivrDSP list destination against a stand-in DSP."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from exports.services.exports import export_create
@@ -67,78 +63,9 @@ def test_dry_run_default_limit_is_ten_thousand_and_bad_limit_400(tenant, audienc
     )
 
 
-class DspStandin:
-    """DelivrDSP list API: creates a list once per Idempotency-Key, adds members once per idempotency key."""
-
-    def __init__(self, api_key="dsp-key"):
-        self.api_key = api_key
-        self.lists: dict[str, dict] = {}
-        self.by_key: dict[str, str] = {}
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _authorized(self):
-                if self.headers.get("Authorization") != f"Bearer {standin.api_key}":
-                    self._answer(401, {"error": "unauthorized"})
-                    return False
-                return True
-
-            def do_GET(self):
-                if self._authorized():
-                    self._answer(200, {"data": list(standin.lists.values())})
-
-            def do_POST(self):
-                if not self._authorized():
-                    return
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/v1/lists":
-                    key = self.headers.get("Idempotency-Key", "")
-                    if key not in standin.by_key:
-                        list_id = f"lst_{len(standin.lists) + 1}"
-                        standin.by_key[key] = list_id
-                        standin.lists[list_id] = {
-                            "list_id": list_id,
-                            "list_name": body["name"],
-                            "members": {},
-                        }
-                    lst = standin.lists[standin.by_key[key]]
-                    return self._answer(201, {"list_id": lst["list_id"], "list_name": lst["list_name"]})
-                list_id = self.path.split("/")[3]
-                members = standin.lists[list_id]["members"]
-                added = skipped = 0
-                for m in body["members"]:
-                    if m["idempotency_key"] in members:
-                        skipped += 1
-                    else:
-                        members[m["idempotency_key"]] = m["fields"]
-                        added += 1
-                self._answer(200, {"added": added, "skipped": skipped, "failed": []})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
 @pytest.fixture
-def dsp():
-    standin = DspStandin()
-    yield standin
-    standin.server.shutdown()
-    standin.server.server_close()
+def dsp(dsp_standin):
+    return dsp_standin
 
 
 @pytest.mark.parametrize("list_name", [None, "Q3 ABM"])

@@ -278,7 +278,7 @@ def test_file_run_is_downloadable_through_a_signed_link_and_a_tampered_one_is_re
     assert 'id="download-output"' in page.content.decode()
 
 
-def test_dsp_export_defaults_to_full_and_refuses_changes_in_words(tenant, synced_audience):
+def test_dsp_export_defaults_to_changes_and_offers_mirror(tenant, synced_audience):
     body = {
         "project_id": str(tenant.project.id),
         "audience_id": str(synced_audience.id),
@@ -289,6 +289,6 @@ def test_dsp_export_defaults_to_full_and_refuses_changes_in_words(tenant, synced
         "field_mapping": [{"source": "email", "target": "email", "type": "email", "required": True}],
     }
     r = tenant.jwt().post(URL, body, format="json")
-    assert r.status_code == 201 and r.json()["sync_mode"] == "full"
-    r = tenant.jwt().put(f"{URL}/{r.json()['id']}", {"sync_mode": "changes"}, format="json")
-    assert r.status_code == 400 and "new list on every run" in r.json()["error"]["message"]
+    assert r.status_code == 201 and r.json()["sync_mode"] == "changes"
+    r = tenant.jwt().put(f"{URL}/{r.json()['id']}", {"sync_mode": "mirror"}, format="json")
+    assert r.status_code == 200 and r.json()["sync_mode"] == "mirror"

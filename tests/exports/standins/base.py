@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,6 +53,12 @@ class StandIn:
         self.lock = threading.RLock()
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        # a rolling-window rate limit per credential, for the stand-ins that enforce one (0: none)
+        self.rate_limit = 0
+        self.rate_window = 1.0
+        self.max_in_window = 0  # the most requests any window held
+        self.rate_limited = 0  # the requests refused for the limit
+        self._window: dict[str, deque] = {}
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -130,6 +137,21 @@ class StandIn:
             self.faults.append(
                 Fault(status, count, path_contains, None if retry_after is None else str(retry_after), body)
             )
+
+    def over_limit(self, credential: str) -> tuple[bool, int]:
+        """Counts a request in its credential's rolling window (call under the lock); (refused, remaining)."""
+        if self.rate_limit <= 0:
+            return False, 0
+        window = self._window.setdefault(credential, deque())
+        now = time.monotonic()
+        while window and window[0] <= now - self.rate_window:
+            window.popleft()
+        if len(window) >= self.rate_limit:
+            self.rate_limited += 1
+            return True, 0
+        window.append(now)
+        self.max_in_window = max(self.max_in_window, len(window))
+        return False, self.rate_limit - len(window)
 
     def calls(self, method: str = "", path_contains: str = "") -> list[Request]:
         with self.lock:

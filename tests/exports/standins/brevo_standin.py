@@ -21,8 +21,6 @@ Auth: the `api-key` header; 401 {"code": "unauthorized", "message": "Key not fou
 from __future__ import annotations
 
 import re
-import time
-from collections import deque
 from typing import Any
 
 from tests.exports.standins.base import Reply, Request, StandIn
@@ -60,9 +58,6 @@ class BrevoStandIn(StandIn):
         ]
         self.rate_limit = 10
         self.rate_window = 1.0
-        self.max_in_window = 0
-        self.rate_limited = 0
-        self._window: dict[str, deque] = {}
         self._next = 0
 
     def config(self, **extra) -> dict[str, Any]:
@@ -101,16 +96,9 @@ class BrevoStandIn(StandIn):
     def _dispatch(self, request: Request) -> Reply:
         with self.lock:
             if self.authorized(request):
-                window = self._window.setdefault(request.headers["api-key"], deque())
-                now = time.monotonic()
-                while window and window[0] <= now - self.rate_window:
-                    window.popleft()
-                if len(window) >= self.rate_limit:
-                    self.rate_limited += 1
+                if self.over_limit(request.headers["api-key"])[0]:
                     self.requests.append(request)
                     return Reply(429, self.fault_body(429), {"Retry-After": "1"})
-                window.append(now)
-                self.max_in_window = max(self.max_in_window, len(window))
             return super()._dispatch(request)
 
     def route(self, request: Request) -> Reply:

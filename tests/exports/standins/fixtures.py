@@ -9,10 +9,11 @@ it (backoff shortened for tests), `.requests` / `.calls(method, path_contains)` 
 import pytest
 
 from tests.exports.standins.brevo_standin import BrevoStandIn
+from tests.exports.standins.dsp_standin import DspListStandIn
 from tests.exports.standins.hubspot_standin import HubSpotStandIn
 from tests.exports.standins.salesforce_standin import SalesforceStandIn
 
-__all__ = ["brevo_standin", "hubspot_standin", "salesforce_standin"]
+__all__ = ["brevo_standin", "dsp_standin", "hubspot_standin", "salesforce_standin"]
 
 
 @pytest.fixture
@@ -32,5 +33,12 @@ def salesforce_standin():
 @pytest.fixture
 def brevo_standin():
     standin = BrevoStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def dsp_standin():
+    standin = DspListStandIn().start()
     yield standin
     standin.stop()
