@@ -385,12 +385,13 @@ def _scopes(args) -> list[tuple[Scope, int]]:
 # command
 
 
-def _child(kind: str, args, out: str) -> list[Row]:
-    """Runs one stack in a fresh interpreter (Django is configured once per process, per stack)."""
+def _child(kind: str, args, out: str) -> list[Row] | None:
+    """Runs one stack in a fresh interpreter (Django is configured once per process); None if it failed."""
     cmd = [PY, "-m", "bench.bookkeeping", "--stack", kind, "--rows-json", out, *_passed(args)]
     code = subprocess.call(cmd, cwd=ROOT)
     if code:
-        raise SystemExit(f"{kind} stack: exit {code}")
+        print(f"{kind} stack: exit {code} (see above)", flush=True)
+        return None
     with open(out) as fh:
         return [Row(**r) for r in json.load(fh)]
 
@@ -418,7 +419,7 @@ def main() -> None:
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.root, "_SUCCESS")):
         sys.exit(f"{args.root} has no _SUCCESS: run python -m bench.engines first to generate it")
-    if args.partitions_100k:
+    if args.partitions_100k and not args.rows_json:  # made once here; each stack's child reuses it
         t0 = time.perf_counter()
         n = len(tree_100k(args.root_100k)["partitions"])
         print(f"100k tree: {n:,} partitions at {args.root_100k} ({time.perf_counter() - t0:.1f} s)")
@@ -437,8 +438,10 @@ def main() -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
     print()
     for kind, rows in tables.items():
-        print("\n".join(format_table(STACKS[kind], rows)) + "\n")
+        print("\n".join(format_table(STACKS[kind], rows)) + "\n" if rows else f"{STACKS[kind]}: FAILED\n")
     print(f"load average at the end: {os.getloadavg()}")
+    if not all(tables.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

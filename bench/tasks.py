@@ -246,6 +246,13 @@ class Api:
                 return data
             if data["status"] == "failed":
                 raise RuntimeError(f"task {task_id} failed: {data.get('error')}")
+            if self.stack.worker.poll() is not None:
+                log = os.path.join(self.stack.work, "worker.log")
+                with open(log) as fh:
+                    last = [line for line in fh.read().splitlines() if line.strip()][-1:]
+                raise RuntimeError(
+                    f"worker exited while task {task_id} was {data['status']}: {last}; see {log}"
+                )
             time.sleep(POLL)
         raise RuntimeError(f"task {task_id} not {status} after {timeout}s")
 
