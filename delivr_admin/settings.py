@@ -298,6 +298,10 @@ DELIVR_ENGINE_THREADS = env.int("DELIVR_ENGINE_THREADS", 2)
 DELIVR_ENGINE = env.str("DELIVR_ENGINE", "duckdb")
 DELIVR_SPARK_REMOTE = env.str("DELIVR_SPARK_REMOTE", "")
 DELIVR_ENGINE_ROOTS = dict(r.rsplit("=", 1) for r in env.csv("DELIVR_ENGINE_ROOTS", "") if "=" in r)
+# An engine that can write task unloads itself (Spark) writes them straight into the output location, so no
+# row passes through the worker; the cluster must then be able to write there (README "Scaling"). False:
+# rows stream to the worker, which writes the files.
+DELIVR_ENGINE_WRITES_OUTPUTS = env.bool("DELIVR_ENGINE_WRITES_OUTPUTS", True)
 # Value suggestions for days not counted yet are estimated from at most this many files of the window (and
 # marked approximate) while the exact count runs in the background; 0 always counts exactly first.
 DELIVR_VALUE_SAMPLE_FILES = env.int("DELIVR_VALUE_SAMPLE_FILES", 24)

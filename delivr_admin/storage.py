@@ -110,6 +110,9 @@ class OutputStore:
     def write_with(self, name: str, produce: Callable[[str], T]) -> T:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:  # pragma: no cover - interface
+        raise NotImplementedError
+
     def open(self, name: str) -> BinaryIO:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -131,6 +134,23 @@ class OutputStore:
 
     def local_path(self, name: str) -> str | None:
         return None
+
+
+STAGING = ".staging"  # top-level folder where another system writes a file before it is put in place
+
+
+def _written_file(name: str, folder: str, names: list[str]) -> str:
+    """The one data file a writer such as Spark left in ``folder`` (it adds ``_SUCCESS`` and ``.crc``
+    files); OutputStoreError when there is none (the writer could not reach the folder) or several."""
+    found = [
+        n for n in names if n and "/" not in n and not n.startswith(("_", ".")) and not n.endswith(".crc")
+    ]
+    if len(found) != 1:
+        what = "no file" if not found else f"{len(found)} files"
+        raise OutputStoreError(
+            f"{what} written for {name!r} in {folder}: the writer must see this folder and write one file there"
+        )
+    return found[0]
 
 
 def _clean(name: str) -> str:
@@ -169,6 +189,20 @@ class LocalStore(OutputStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        return result
+
+    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:
+        staging = os.path.join(self.root, STAGING, uuid.uuid4().hex)  # same filesystem: a rename below
+        try:
+            result = produce(staging)
+            names = os.listdir(staging) if os.path.isdir(staging) else []
+            part = os.path.join(staging, _written_file(name, staging, names))
+            final = self.local_path(name)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.chmod(part, 0o644)
+            os.replace(part, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return result
 
     def open(self, name: str) -> BinaryIO:
@@ -252,6 +286,29 @@ class S3Store(OutputStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return result
+
+    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:
+        base = self.key(f"{STAGING}/{uuid.uuid4().hex}")
+        try:
+            result = produce(f"{self.scheme}://{self.bucket}/{base}")
+            with _s3_errors(name):
+                keys = self._keys_under(base + "/")
+                part = _written_file(name, self.uri(base), [k[len(base) + 1 :] for k in keys])
+                # a copy inside the store (multipart past 8 MB): the bytes never come to this machine
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": f"{base}/{part}"}, self.bucket, self.key(name)
+                )
+        finally:
+            with contextlib.suppress(Exception):  # leftovers are harmless: the staging folder is never listed
+                keys = self._keys_under(base + "/")
+                for i in range(0, len(keys), 1000):
+                    objects = [{"Key": k} for k in keys[i : i + 1000]]
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        return result
+
+    def _keys_under(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def open(self, name: str) -> BinaryIO:
         with _s3_errors(name):
@@ -440,6 +497,14 @@ def write_with(name: str, produce: Callable[[str], T]) -> T:
     """Calls `produce(local_path)` to write the file, then puts it in place as `name` (replacing any file of
     that name); returns what `produce` returned. The local file is removed whatever happens."""
     return store().write_with(name, produce)
+
+
+def write_from_folder(name: str, produce: Callable[[str], T]) -> T:
+    """Calls `produce(folder)` where another system (a Spark cluster) writes a folder holding one file, then puts
+    that file in place as `name` without its bytes passing through this process (a rename in a local folder,
+    a copy inside the bucket); returns what `produce` returned. `folder` is a path on a local store, an
+    `s3://`/`gs://` URL in a bucket, under a top-level `.staging/` folder that is removed whatever happens."""
+    return store().write_from_folder(name, produce)
 
 
 def write_file(name: str, path: str) -> str:

@@ -12,7 +12,14 @@ storage), ``generator`` (synthetic data).
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES, employee_buckets_in_range, score_buckets
 from audiences.engine.connection import configure, observe_timings
-from audiences.engine.contract import DuckDBEngine, Engine, engine_for, register_backend, route_engines
+from audiences.engine.contract import (
+    DuckDBEngine,
+    Engine,
+    WritesOutputs,
+    engine_for,
+    register_backend,
+    route_engines,
+)
 from audiences.engine.errors import EngineError, UnreadableFileError
 from audiences.engine.paths import InputPathError, resolve_input_path
 from audiences.engine.reads import IDENTITY_COLUMNS, Summary
@@ -33,6 +40,7 @@ __all__ = [
     "Suppression",
     "UnreadableFileError",
     "UnsafeExpression",
+    "WritesOutputs",
     "configure",
     "employee_buckets_in_range",
     "engine_for",

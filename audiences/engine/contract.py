@@ -31,6 +31,7 @@ __all__ = [
     "Selection",
     "Summary",
     "Suppression",
+    "WritesOutputs",
     "engine_for",
     "register_backend",
     "route_engines",
@@ -157,6 +158,24 @@ class Engine(Protocol):
         rows: Literal["records", "people"] = "records",
     ) -> Iterator[bytes]:
         """CSV chunks (header first) of the selection, records or one row per person."""
+        ...
+
+
+@runtime_checkable
+class WritesOutputs(Protocol):
+    """An engine whose cluster writes unload files itself, so no row passes through the worker (Spark)."""
+
+    def unload_folder(
+        self,
+        sel: Selection,
+        partition: str | None,
+        fmt: UnloadFormat,
+        folder: str,
+        limit: int | None = None,
+    ) -> int:
+        """Write the selection (or one partition) as ONE Parquet/CSV file, with the content :meth:`Engine.unload`
+        writes, into the new folder ``folder`` (a path or ``s3://`` URL: see ``storage.write_from_folder``,
+        which puts the file in place); rows written."""
         ...
 
 

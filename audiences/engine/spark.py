@@ -159,6 +159,8 @@ class SparkEngine:
                 session = SparkSession.builder.remote(self.remote).create()
                 session.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
                 session.conf.set("spark.sql.session.timeZone", "UTC")
+                # Parquet instants as the DuckDB engine writes them (Spark's default is the legacy INT96)
+                session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
                 self._session, self._pid = session, os.getpid()
             return self._session
 
@@ -597,6 +599,38 @@ class SparkEngine:
         return rows
 
     @_spark_errors
+    def unload_folder(
+        self,
+        sel: Selection,
+        partition: str | None,
+        fmt: Literal["parquet", "csv"],
+        folder: str,
+        limit: int | None = None,
+    ) -> int:
+        """Has the cluster write the selection (or one partition) as one Parquet/CSV file into the new folder
+        ``folder`` (a path or ``s3://`` URL the cluster can write; :func:`delivr_admin.storage.write_from_folder`
+        puts the file in place); rows written. No row passes through this process. The file holds what
+        :meth:`unload` writes: the same Parquet schema, and for CSV the same text (the line is built in Spark
+        SQL as the DuckDB engine's CSV writer spells it; floating-point values are spelled as Java does)."""
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(f"unsupported format {fmt!r}")
+        df = self._output(sel, partition, limit, csv_safe=fmt == "csv")
+        rows = Observation()
+        if fmt == "parquet":
+            writer = df.observe(rows, F.count(F.lit(1)).alias("n")).coalesce(1).write.format("parquet")
+            writer = writer.option("compression", "zstd")
+        else:
+            header, line = _csv_line(df)
+            one = df.select(line.alias(header)).observe(rows, F.count(F.lit(1)).alias("n"))
+            # One column and a separator that never occurs: Spark's CSV writer adds nothing to the line.
+            writer = one.coalesce(1).write.format("csv").options(**_CSV_AS_IS)
+        writer.mode("error").save(_spark_path(folder))
+        return int(rows.get["n"])
+
+    @_spark_errors
     def write_csv_stream(
         self,
         sel: Selection,
@@ -654,6 +688,67 @@ def _result_timezone() -> str:
 
     with duckdb.connect() as con:
         return str(con.execute("SELECT current_setting('TimeZone')").fetchone()[0])
+
+
+_CSV_AS_IS = {
+    "header": "true",
+    "sep": "\u0001",
+    "quote": "",
+    "escapeQuotes": "false",
+    "quoteAll": "false",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+    "nullValue": "",
+    "emptyValue": "",
+    "lineSep": "\n",
+}
+_UTC = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
+
+
+def _csv_line(df: DataFrame) -> tuple[str, Any]:
+    """(header line, column expression of each row's CSV line) as pyarrow's CSV writer spells them for the
+    DuckDB engine: text quoted with doubled quotes, NULL as nothing, instants with six decimals and their
+    offset, days ISO."""
+    from pyspark.sql import functions as F
+
+    def text(value: Any) -> Any:
+        return F.concat(F.lit('"'), F.replace(value, F.lit('"'), F.lit('""')), F.lit('"'))
+
+    zone = _result_timezone()
+    cells, names = [], []
+    for field in df.schema.fields:
+        col, kind = F.col(_q(field.name)), field.dataType.simpleString()
+        if kind == "string":
+            cell = text(col)
+        elif kind == "timestamp":  # shown in the zone the DuckDB engine labels results with
+            cell = _instant_text(col, zone)
+        elif kind == "timestamp_ntz":
+            cell = F.date_format(col, "yyyy-MM-dd HH:mm:ss.SSSSSS")
+        else:
+            cell = col.cast("string")
+        cells.append(F.coalesce(cell, F.lit("")))
+        names.append('"' + field.name.replace('"', '""') + '"')
+    return ",".join(names), F.concat_ws(",", *cells) if cells else F.lit("")
+
+
+def _instant_text(col: Any, zone: str) -> Any:
+    """An instant as Arrow's CSV writer spells it in ``zone``: ``2024-05-01 07:57:18.011000+0000`` (local time
+    and offset), ``...Z`` in the zone named "UTC"."""
+    from pyspark.sql import functions as F
+
+    if zone in _UTC:  # Arrow writes "Z" for the zone named "UTC", an offset for every other name
+        return F.concat(
+            F.date_format(col, "yyyy-MM-dd HH:mm:ss.SSSSSS"), F.lit("Z" if zone == "UTC" else "+0000")
+        )
+    local = F.from_utc_timestamp(col, zone)
+    shift = local.cast("long") - col.cast("long")
+    offset = F.format_string(
+        "%s%02d%02d",
+        F.when(shift < 0, F.lit("-")).otherwise(F.lit("+")),
+        (F.abs(shift) / 3600).cast("int"),
+        (F.abs(shift) % 3600 / 60).cast("int"),
+    )
+    return F.concat(F.date_format(local, "yyyy-MM-dd HH:mm:ss.SSSSSS"), offset)
 
 
 def _q(name: str) -> str:

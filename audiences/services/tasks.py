@@ -278,10 +278,13 @@ def _run_unload(job: Job, sel: engine.Selection) -> None:
     task = job.task
     name = output_name(task, job.partition)
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
-    reader = engine.engine_for(sel.input_path)
-    rows = storage.write_with(
-        name, lambda out: reader.unload(sel, job.partition or None, fmt, out, limit=task.limit)
-    )
+    reader, part = engine.engine_for(sel.input_path), job.partition or None
+    if settings.DELIVR_ENGINE_WRITES_OUTPUTS and isinstance(reader, engine.WritesOutputs):  # cluster writes
+        rows = storage.write_from_folder(
+            name, lambda folder: reader.unload_folder(sel, part, fmt, folder, limit=task.limit)
+        )
+    else:
+        rows = storage.write_with(name, lambda out: reader.unload(sel, part, fmt, out, limit=task.limit))
     _jobs_done([(job, rows, 0, name)])
 
 

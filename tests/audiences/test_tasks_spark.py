@@ -77,3 +77,7 @@ def test_task_when_root_routed_to_spark_then_counts_and_unloads_come_from_it_wit
         assert unloaded.num_rows == kept
         assert person["person_id"] not in unloaded["person_id"].to_pylist()
     assert status["total_count"] == total
+    # the cluster wrote the files (settings.DELIVR_ENGINE_WRITES_OUTPUTS) into staging folders, all gone now
+    staging = os.path.join(storage.store().root, storage.STAGING)
+    assert isinstance(spark_routed, engine.WritesOutputs) and os.path.isdir(staging)
+    assert not os.listdir(staging)

@@ -135,3 +135,61 @@ def test_presign_many_when_s3_equals_boto3_signing_each_link(options):
         mine, theirs = urlsplit(mine), urlsplit(theirs)
         assert (mine.scheme, mine.netloc, mine.path) == (theirs.scheme, theirs.netloc, theirs.path)
         assert dict(parse_qsl(mine.query)) == dict(parse_qsl(theirs.query))  # the signature included
+
+
+def _write_like_spark(folder: str, files: dict[str, bytes]) -> None:
+    """What Spark's writer leaves in an output folder: a part file, _SUCCESS and hidden checksums."""
+    if "://" not in folder:
+        os.makedirs(folder)
+        for name, data in files.items():
+            with open(os.path.join(folder, name), "wb") as fh:
+                fh.write(data)
+        return
+    bucket, _, key = folder.split("://", 1)[1].partition("/")
+    for name, data in files.items():
+        storage.store().client.put_object(Bucket=bucket, Key=f"{key}/{name}", Body=data)
+
+
+def _staged(scheme: str) -> list[str]:
+    """What is left under the store's staging folder."""
+    found = storage.store()
+    if scheme == "file":
+        folder = os.path.join(found.root, storage.STAGING)
+        return os.listdir(folder) if os.path.isdir(folder) else []
+    pages = found.client.get_paginator("list_objects_v2").paginate(
+        Bucket=found.bucket, Prefix=found.key(storage.STAGING)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def test_write_from_folder_when_a_writer_leaves_one_file_then_it_is_in_place_and_the_folder_gone(any_store):
+    scheme, _ = any_store
+    name = "tasks/org/t2/day=2024-05-01/part-0.csv"
+    storage.write_bytes(name, b"old\n")
+    files = {
+        "part-00000-3f1c-c000.csv": b"a,b\n1,2\n",
+        "_SUCCESS": b"",
+        ".part-00000-3f1c-c000.csv.crc": b"crc",
+        "._SUCCESS.crc": b"crc",
+    }
+
+    got = storage.write_from_folder(name, lambda folder: _write_like_spark(folder, files) or 1)
+
+    assert got == 1
+    with storage.open_read(name) as fh:
+        assert fh.read() == b"a,b\n1,2\n"
+    assert storage.list_folder("tasks/org/t2") == [name]
+    assert _staged(scheme) == []
+
+
+def test_write_from_folder_when_the_writer_left_no_file_then_error_and_the_old_file_kept(any_store):
+    scheme, _ = any_store
+    name = "tasks/org/t3/part-0.parquet"
+    storage.write_bytes(name, b"old")
+
+    with pytest.raises(storage.OutputStoreError, match="no file written"):
+        storage.write_from_folder(name, lambda folder: _write_like_spark(folder, {"_SUCCESS": b""}))
+
+    with storage.open_read(name) as fh:
+        assert fh.read() == b"old"
+    assert _staged(scheme) == []

@@ -21,8 +21,10 @@ from audiences.engine import (
     Selection,
     Suppression,
     UnreadableFileError,
+    WritesOutputs,
     validate_where,
 )
+from delivr_admin.storage import LocalStore
 
 WHERE = "company_employee_count BETWEEN '11-50' AND '201-500' AND score >= 'medium' AND job_title <> 'CEO'"
 DAY = "2024-05-02"
@@ -176,6 +178,42 @@ def test_unload_when_csv_and_parquet_then_same_rows_as_duckdb(
     unloaded = pq.read_table(path)
     assert unloaded.schema == pq.read_schema(_reference_parquet(reference, sel, tmp_path))
     assert not set(unloaded["person_id"].to_pylist()) & opted_out[1]
+
+
+def test_unload_folder_when_the_cluster_writes_then_the_file_unload_writes(
+    backend, reference, contract_tree, columns, opted_out, tmp_path
+):
+    if not isinstance(backend, WritesOutputs):
+        pytest.skip(f"{backend.name} streams unloads through the worker (unload above)")
+    sel = _sel(contract_tree[0], columns, suppression=opted_out[0])
+    store, ref = LocalStore(str(tmp_path / "store")), io.BytesIO()
+
+    written = store.write_from_folder(
+        "t/a.csv", lambda folder: backend.unload_folder(sel, None, "csv", folder)
+    )
+    assert written == reference.unload(sel, None, "csv", ref) == backend.count(sel)
+    with store.open("t/a.csv") as fh:
+        assert _csv_lines(fh.read()) == _csv_lines(ref.getvalue())
+
+    empty = Selection(contract_tree[0], days=("2030-01-01",), columns=("person_id", "email"))
+    assert store.write_from_folder("t/e.csv", lambda f: backend.unload_folder(empty, None, "csv", f)) == 0
+    assert open(store.local_path("t/e.csv"), "rb").read() == b'"person_id","email"\n'
+
+    part = f"day={DAY}/prefix={PREFIXES[0]}/score=high"
+    assert store.write_from_folder(
+        "t/p.parquet", lambda folder: backend.unload_folder(sel, part, "parquet", folder, limit=10)
+    ) == min(10, backend.count(sel, part))
+    unloaded = pq.read_table(store.local_path("t/p.parquet"))
+    assert _types(unloaded.schema) == _types(pq.read_schema(_reference_parquet(reference, sel, tmp_path)))
+    assert not set(unloaded["person_id"].to_pylist()) & opted_out[1]
+    assert sorted(os.listdir(tmp_path / "store")) == [".staging", "t"] and not os.listdir(
+        tmp_path / "store/.staging"
+    )
+
+
+def _types(schema: pa.Schema) -> list[tuple[str, str]]:
+    """Names and types; an instant's zone by meaning (Spark's Parquet reads back as "UTC", DuckDB's "Etc/UTC")."""
+    return [(f.name, str(f.type).replace("Etc/UTC", "UTC")) for f in schema]
 
 
 def _reference_parquet(reference, sel, tmp_path) -> str:
