@@ -37,8 +37,8 @@ TASK_DURATION = Histogram(
 )
 ENGINE_DURATION = Histogram(
     "delivr_engine_duration_seconds",
-    "Time the columnar engine spent in one public operation (count, preview, unload, ...).",
-    ["operation"],
+    "Time an engine spent in one public operation (count, preview, unload, ...), by backend (duckdb, spark).",
+    ["operation", "engine"],
 )
 
 
@@ -59,9 +59,9 @@ class RequestMetricsMiddleware:
         return response
 
 
-def observe_engine(operation: str, seconds: float) -> None:
+def observe_engine(operation: str, seconds: float, engine: str = "duckdb") -> None:
     """Records one engine operation's duration (registered with the engine in DelivrAdminConfig.ready)."""
-    ENGINE_DURATION.labels(operation).observe(seconds)
+    ENGINE_DURATION.labels(operation, engine).observe(seconds)
 
 
 # -- Celery: durations and the ids bound to log records ------------------------------------------------------

@@ -95,7 +95,10 @@ def test_metrics_when_requests_and_engine_ran_expose_latency_and_engine_time(cli
         s.labels["route"] == "healthz" and s.labels["status"] == "2xx" and s.value >= 1 for s in latency
     )
     engine_counts = _samples(text, "delivr_engine_duration_seconds_count")
-    assert any(s.labels["operation"] == "count" and s.value >= 1 for s in engine_counts)
+    assert any(
+        s.labels["operation"] == "count" and s.labels["engine"] == "duckdb" and s.value >= 1
+        for s in engine_counts
+    )
     depth = _samples(text, "delivr_queue_depth")
     assert depth and depth[0].value >= 0
 

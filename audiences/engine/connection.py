@@ -106,18 +106,20 @@ def storage_filesystem(root: str) -> tuple[Any, str]:
 # ---------------------------------------------------------------------------------------------------------
 # the wrapper of public operations
 
-_timing_observers: list[Callable[[str, float], None]] = []
+_timing_observers: list[Callable[[str, float, str], None]] = []
 
 
-def observe_timings(callback: Callable[[str, float], None]) -> None:
-    """Calls ``callback(operation, seconds)`` after every public engine operation (metrics hook in here)."""
+def observe_timings(callback: Callable[[str, float, str], None]) -> None:
+    """Calls ``callback(operation, seconds, engine)`` after every public operation of any engine backend
+    (``engine`` is the backend's name: "duckdb", "spark"); metrics hook in here."""
     if callback not in _timing_observers:
         _timing_observers.append(callback)
 
 
-def _report_timing(operation: str, seconds: float) -> None:
+def report_timing(operation: str, seconds: float, engine: str = "duckdb") -> None:
+    """Tells the observers that ``engine`` spent ``seconds`` in ``operation`` (backends call this)."""
     for callback in _timing_observers:
-        callback(operation, seconds)
+        callback(operation, seconds, engine)
 
 
 def _root(args: tuple, kwargs: dict) -> str | None:
@@ -172,7 +174,7 @@ def _operation_scope(name: str, args: tuple, kwargs: dict) -> Iterator[None]:
             raise
         raise converted from exc
     finally:
-        _report_timing(name, time.perf_counter() - started)
+        report_timing(name, time.perf_counter() - started)
 
 
 def operation(func: F) -> F:

@@ -16,11 +16,13 @@ at a time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
@@ -37,6 +39,7 @@ from audiences.engine import (
     Suppression,
     UnreadableFileError,
 )
+from audiences.engine.connection import report_timing
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.partitioned import OnFile, unload_each
 from audiences.engine.paths import is_remote
@@ -104,26 +107,36 @@ def _engine_error(exc: Exception, args: tuple, kwargs: dict) -> EngineError:
 
 def _spark_errors(func: Callable) -> Callable:
     """Spark's failures (analysis errors, unreadable files, a lost connection) become EngineError, as DuckDB's
-    do; for generators too, whose queries fail while they are consumed."""
+    do, for generators too, whose queries fail while they are consumed; the time spent (a generator's
+    until it is exhausted or closed) goes to the engine-time observers (the Prometheus metric) under
+    engine "spark"."""
     from pyspark.errors import PySparkException
+
+    operation = func.__name__
+
+    @contextlib.contextmanager
+    def scope(args: tuple, kwargs: dict) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except PySparkException as exc:
+            raise _engine_error(exc, args, kwargs) from exc
+        finally:
+            report_timing(operation, time.perf_counter() - started, "spark")
 
     if inspect.isgeneratorfunction(func):
 
         @functools.wraps(func)
         def gen_wrapper(self: SparkEngine, *args: Any, **kwargs: Any) -> Any:
-            try:
+            with scope(args, kwargs):
                 yield from func(self, *args, **kwargs)
-            except PySparkException as exc:
-                raise _engine_error(exc, args, kwargs) from exc
 
         return gen_wrapper
 
     @functools.wraps(func)
     def wrapper(self: SparkEngine, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with scope(args, kwargs):
             return func(self, *args, **kwargs)
-        except PySparkException as exc:
-            raise _engine_error(exc, args, kwargs) from exc
 
     return wrapper
 

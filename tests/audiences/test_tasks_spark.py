@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from prometheus_client import REGISTRY
 
 from audiences import datasets, engine
 from delivr_admin import storage
@@ -54,6 +55,7 @@ def test_task_when_root_routed_to_spark_then_counts_and_unloads_come_from_it_wit
     )
     theirs = pc.equal(table["person_id"], person["person_id"])
     client = tenant.key()
+    before = {op: _spark_seconds(op) for op in ("count_partitions", "unload_folder")}
 
     r = client.post(
         "/api/v1/intent_hive_tasks",
@@ -81,3 +83,14 @@ def test_task_when_root_routed_to_spark_then_counts_and_unloads_come_from_it_wit
     staging = os.path.join(storage.store().root, storage.STAGING)
     assert isinstance(spark_routed, engine.WritesOutputs) and os.path.isdir(staging)
     assert not os.listdir(staging)
+    # the cluster's time is in the engine-time metric, under engine "spark"
+    for op, (count, seconds) in before.items():
+        now = _spark_seconds(op)
+        assert now[0] >= count + 1 and now[1] > seconds, op
+
+
+def _spark_seconds(operation: str) -> tuple[float, float]:
+    """(operations observed, seconds) of delivr_engine_duration_seconds for a Spark operation."""
+    labels = {"operation": operation, "engine": "spark"}
+    count = REGISTRY.get_sample_value("delivr_engine_duration_seconds_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value("delivr_engine_duration_seconds_sum", labels) or 0.0
