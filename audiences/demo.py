@@ -17,15 +17,20 @@ DEMO_PARAMS = GenerateParams(
 
 
 def demo_dataset_ensure(stdout=None) -> Path:
-    """Generates the demo dataset unless the same parameters were generated there before."""
+    """Generates the demo dataset unless the same parameters were generated there before, and counts its
+    value suggestions (all of them after generating; only days not counted yet otherwise)."""
+    from audiences.services.values import field_values_warm_quietly
+
     root = Path(settings.DELIVR_DEMO_DATA)
     manifest = root / "_manifest.json"
     if manifest.exists() and (root / "_SUCCESS").exists():
         params = json.loads(manifest.read_text()).get("params", {})
         if params.get("rows") == DEMO_PARAMS.rows and params.get("seed") == DEMO_PARAMS.seed:
+            field_values_warm_quietly()
             return root
     root.parent.mkdir(parents=True, exist_ok=True)
     result = generate(str(root), DEMO_PARAMS)
+    field_values_warm_quietly(refresh=True)
     if stdout is not None:
         stdout.write(
             f"Demo intent data: {result.total_rows:,} rows, {result.partitions} partitions in {root}"

@@ -275,3 +275,29 @@ class AudienceBuild(models.Model):
 
     def __str__(self) -> str:
         return f"{self.audience_id} @ {self.built_at:%Y-%m-%d %H:%M}: {self.record_count}"
+
+
+class FieldValueCounts(models.Model):
+    """One day's value counts of one suggested field of a dataset (the builder's value suggestions).
+
+    Counted when data is generated and by the scheduled warm-up, so a suggestion is a read of at most a
+    window's rows even in a process whose cache is empty. ``counts`` is zlib-compressed JSON
+    ({value: rows}, the day's most frequent values); ``day`` is an ISO date, or "*" for a dataset without
+    day partitions. A landed day is assumed not to change; regenerating a tree recounts it.
+    """
+
+    root_digest = models.CharField(max_length=40, help_text="sha1 of the dataset root.")
+    root = models.CharField(max_length=1000)
+    field = models.CharField(max_length=200)
+    day = models.CharField(max_length=10)
+    counts = models.BinaryField()
+    values = models.IntegerField(default=0)
+    counted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["root_digest", "field", "day"], name="field_value_counts_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field} @ {self.day}: {self.values} values"

@@ -2,7 +2,7 @@
 
 Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
 and does nothing), finished with another, and totals move by F() increments exactly once per job.
-Warming the value suggestions only fills a cache with counts of the data, so a second run changes nothing.
+Warming the value suggestions only stores counts of days not stored yet, so a second run changes nothing.
 An audience build only recomputes counts from the data, so running it twice gives the same result.
 A list import runs only while its list is `processing` and finishes with a conditional update; a second
 delivery of a finished import does nothing, and one that overlaps a running import rewrites the same files
@@ -12,10 +12,10 @@ and re-records the same opt-outs (the registry keeps one entry per identifier; t
 from celery import shared_task
 from django.db import OperationalError
 
-from audiences.selectors import values as value_selectors
 from audiences.services import audiences as audience_services
 from audiences.services import lists as list_services
 from audiences.services import tasks as task_services
+from audiences.services import values as value_services
 
 # Tasks import services at load; services import these tasks inside the function that queues them.
 
@@ -58,4 +58,4 @@ def contact_list_import(list_id: str) -> None:
 
 @shared_task(name="audiences.tasks.field_values_warm", acks_late=True, time_limit=600, soft_time_limit=580)
 def field_values_warm(input_path: str | None = None) -> dict:
-    return value_selectors.field_values_warm(input_path=input_path)
+    return value_services.field_values_warm(input_path=input_path)

@@ -360,6 +360,8 @@ CELERY_BEAT_SCHEDULE = {
     "healthcheck": {"task": "delivr_admin.tasks.healthcheck", "schedule": 30.0},
     "task-jobs-reap": {"task": "audiences.tasks.task_jobs_reap", "schedule": 60.0},
     "task-purge-expired": {"task": "audiences.tasks.task_purge_expired", "schedule": 3600.0},
+    # value suggestions of days that landed since (a no-op when every day is counted)
+    "field-values-warm": {"task": "audiences.tasks.field_values_warm", "schedule": 900.0},
     "campaigns-sync": {
         "task": "campaigns.tasks.campaign_sync_schedule_all",
         "schedule": float(DELIVR_DSP_SYNC_INTERVAL_SECONDS),

@@ -1,17 +1,19 @@
 """Values that exist in the data for a field (the builder's value suggestions) and "no such value" hints.
 
-Counts are per day and cached per (dataset root, field, day): a window is the sum of its days, so moving
-the window or reopening the builder reuses what was counted, and a day counted once is never scanned again
-while the cache keeps it. Identifiers and free text (person_id, email, names) are never suggested.
+Counts are per day, kept per (dataset root, field, day) in a store counted when the data is generated and by
+the scheduled warm-up (audiences/services/values.py), and cached: a window is the sum of its days, so a
+suggestion is a cache or store read. Days not stored yet are sampled, then counted exactly in the background. Identifiers and free text (person_id, email, names) are never suggested.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import logging
 import queue
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -22,11 +24,11 @@ from django.core.cache import cache
 
 from audiences import datasets, definitions, engine
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
+from audiences.models import FieldValueCounts
 from audiences.selectors.topics import partition_rows_cached
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 6 * 3600  # a day's counts do not change once it has landed
-WARM_DAYS = 30
 MAX_SUGGESTIONS = 50
 # never suggested: identifiers and per-person free text (useless as suggestions, and personal data)
 PRIVATE_FIELDS = frozenset(
@@ -56,7 +58,38 @@ def _day_key(root: str, field: str, day: str) -> str:
     return f"field-values:{digest}"
 
 
-def _sum(per_day: dict) -> dict[str, int]:
+def root_digest(root: str) -> str:
+    return hashlib.sha1(root.encode()).hexdigest()
+
+
+def counts_pack(counts: dict[str, int]) -> bytes:
+    return zlib.compress(json.dumps(counts, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(blob) -> dict[str, int]:
+    return json.loads(zlib.decompress(bytes(blob)))
+
+
+def stored_days(root: str, field: str) -> set[str]:
+    """The days of ``field`` the store holds for this dataset."""
+    rows = FieldValueCounts.objects.filter(root_digest=root_digest(root), field=field)
+    return set(rows.values_list("day", flat=True))
+
+
+def _stored(root: str, field: str, days: list[str]) -> dict[str, dict[str, int]]:
+    """{day: counts} of the days the store holds (one query), put into the cache for the next request."""
+    rows = FieldValueCounts.objects.filter(root_digest=root_digest(root), field=field, day__in=days)
+    found = {day: _unpack(blob) for day, blob in rows.values_list("day", "counts")}
+    counts_cache(root, field, found)
+    return found
+
+
+def counts_cache(root: str, field: str, per_day: dict[str, dict[str, int]]) -> None:
+    if per_day:
+        cache.set_many({_day_key(root, field, d): c for d, c in per_day.items()}, CACHE_SECONDS)
+
+
+def counts_sum(per_day: dict) -> dict[str, int]:
     total: dict[str, int] = {}
     for counts in per_day.values():
         for value, n in counts.items():
@@ -87,8 +120,11 @@ def _counts(
     found = cache.get_many(list(wanted_keys.values()))
     per_day = {d: found[k] for d, k in wanted_keys.items() if k in found}
     missing = [d for d in wanted_keys if d not in per_day]
+    if missing:  # counted at data load or by the scheduled warm-up (any process)
+        per_day.update(_stored(root, field, missing))
+        missing = [d for d in wanted_keys if d not in per_day]
     if not missing:
-        return _sum(per_day), False
+        return counts_sum(per_day), False
     if cached_only:
         return None
     sel = datasets.selection(
@@ -103,16 +139,16 @@ def _counts(
         )
         if estimate is not None:
             _count_later(root, field, tuple(missing), wanted_keys)
-            return _sum({**per_day, "~": estimate}), True
+            return counts_sum({**per_day, "~": estimate}), True
     per_day.update(_count_days(sel, field, missing, wanted_keys))
-    return _sum(per_day), False
+    return counts_sum(per_day), False
 
 
 def _count_days(sel, field: str, missing: list[str], wanted_keys: dict[str, str]) -> dict[str, dict]:
     """Exact counts of the missing days (or of "*", the whole dataset), stored in the cache."""
     fresh = engine.engine_for(sel.input_path).value_counts_by_day(sel, field)
     if missing == ["*"]:
-        fresh = {"*": _sum(fresh)}
+        fresh = {"*": counts_sum(fresh)}
     cache.set_many({wanted_keys[d]: fresh.get(d, {}) for d in missing}, CACHE_SECONDS)
     return {d: fresh.get(d, {}) for d in missing}
 
@@ -307,18 +343,3 @@ def missing_value_hint(condition: dict, values: list[ValueCount], *, sampled: bo
     guess = f"; did you mean {known[close[0]]}?" if close else "."
     where = " (in a sample of the data)" if sampled else ""
     return f"No value like “{miss}” in {label}{where}{guess}"
-
-
-def field_values_warm(*, input_path: str | None = None, days: int = WARM_DAYS) -> dict[str, int]:
-    """Counts every suggested field over the newest ``days`` days into the cache (days already cached are
-    skipped), so the first suggestion a marketer asks for is a cache read; {field: values counted}."""
-    root = datasets.input_path_resolve(input_path) if input_path else datasets.default_input_path()
-    columns = datasets.dataset_columns(root)
-    hive = "day" in columns
-    present = definitions.available_days(root) if hive else []
-    window = tuple(present[-days:])
-    out = {}
-    for name in columns:
-        if suggestible(name, columns):
-            out[name] = len((_counts(root, name, window, hive) or ({}, False))[0])
-    return out

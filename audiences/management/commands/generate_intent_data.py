@@ -19,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--prefixes", type=int, default=5)
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--start-day", default="2024-05-01", help="first day, YYYY-MM-DD")
+        parser.add_argument(
+            "--no-count-values",
+            dest="count_values",
+            action="store_false",
+            help="skip counting the builder's value suggestions of the new tree",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -33,6 +39,10 @@ class Command(BaseCommand):
             result = generate(options["out"], params)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        if options["count_values"]:  # the builder's value suggestions, when the tree is an allowed root
+            from audiences.services.values import field_values_warm_quietly
+
+            field_values_warm_quietly(input_path=str(result.out), refresh=True)
         rate = result.total_rows / result.seconds if result.seconds else 0
         self.stdout.write(
             self.style.SUCCESS(
