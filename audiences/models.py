@@ -208,7 +208,12 @@ class Audience(models.Model):
     distinct_profile_count = models.BigIntegerField(null=True, blank=True)
     suppressed_count = models.BigIntegerField(null=True, blank=True)
     build_status = models.CharField(max_length=20, choices=BuildStatus.choices, default=BuildStatus.NEVER)
-    build_error = models.TextField(blank=True, default="")
+    build_error = models.TextField(blank=True, default="", help_text="Why the last build failed, in words.")
+    build_error_detail = models.TextField(
+        blank=True,
+        default="",
+        help_text="The engine's own message of that failure (admins and support only).",
+    )
     build_requested_at = models.DateTimeField(null=True, blank=True)
     last_built_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True, default="")

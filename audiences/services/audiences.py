@@ -22,6 +22,7 @@ from audiences.models import (
     ListType,
 )
 from audiences.selectors.audiences import audience_input_path, audience_selection
+from audiences.wording import build_error_words
 from delivr_admin.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def audience_build(*, audience_id) -> None:
         records, distinct, suppressed = summary.records, summary.distinct_profiles, summary.suppressed
     except (engine.EngineError, ApplicationError) as exc:
         Audience.objects.filter(pk=audience.pk).update(
-            build_status=BuildStatus.FAILED, build_error=str(exc)[:2000]
+            build_status=BuildStatus.FAILED,
+            build_error=build_error_words(exc),
+            build_error_detail=str(exc)[:2000],
         )
         logger.warning("audience %s build failed: %s", audience.pk, exc)
         return
@@ -182,6 +185,7 @@ def audience_build(*, audience_id) -> None:
             last_built_at=built_at,
             build_status=BuildStatus.READY,
             build_error="",
+            build_error_detail="",
         )
         if updated:
             AudienceBuild.objects.create(

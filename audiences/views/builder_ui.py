@@ -7,60 +7,14 @@ them in words, next to the control they concern (topics, scores, time window), n
 from __future__ import annotations
 
 import json
-import re
 
-from accounts.models import Role
-from audiences import datasets, engine
 from audiences.selectors.summary import definition_summary
 from audiences.selectors.topics import topic_catalogue, topic_options, topic_sizes
-from delivr_admin.errors import ApplicationError
+from audiences.wording import error_words
+
+__all__ = ["error_words", "estimate_context", "field_errors", "topic_context"]
 
 AREAS = ("topics", "scores", "window")
-ENGINE_FAILED = (
-    "Nothing could be counted: the data could not be read just now. "
-    "Your choices are kept; change anything or wait a moment to try again."
-)
-
-
-def _window_words(field: str, detail: str) -> str:
-    if "before" in detail:
-        return "The end date is before the start date."
-    if "at most" in detail and field != "lookback_days":
-        return "A date range covers at most 366 days; choose a shorter range."
-    if "either" in detail:
-        return "Use either “last N days” or a date range, not both."
-    if field == "lookback_days":
-        return "Enter a number of days from 1 to 366."
-    which = "start" if field == "date_from" else "end"
-    return f"Enter the {which} date of the range (for example 1 May 2024), or choose “last N days”."
-
-
-def unreadable_words(file: str, principal=None) -> str:
-    """A file the reader cannot parse, in words: which file only for admins and support (they can fix it)."""
-    if principal is not None and (principal.is_admin or principal.role == Role.SUPPORT):
-        return f"{datasets.UNREADABLE_WORDS} Unreadable file: {file} (truncated or corrupt); replace or remove it."
-    return f"{datasets.UNREADABLE_WORDS} {datasets.UNREADABLE_ADVICE}"
-
-
-def error_words(exc: Exception, principal=None) -> tuple[str, str]:
-    """(area the error concerns: topics, scores, window or general; what to tell the marketer)."""
-    unreadable = exc if isinstance(exc, engine.UnreadableFileError) else exc.__cause__
-    if isinstance(unreadable, engine.UnreadableFileError):
-        return "general", unreadable_words(unreadable.file, principal)
-    if not isinstance(exc, ApplicationError):
-        return "general", ENGINE_FAILED
-    field = str(exc.extra.get("field") or "")
-    detail = re.sub(r"^definition\.[\w\[\].]+:\s*", "", exc.message)
-    if field in ("lookback_days", "date_from", "date_to"):
-        return "window", _window_words(field, detail)
-    if field == "scores":
-        return "scores", "Choose intent scores from high, medium and low."
-    if field == "topic_id_prefixes":
-        return "topics", "Pick topics from the list (type a name, a category or a code)."
-    m = re.match(r"filters\[(\d+)\]", field)
-    if m:
-        return "general", f"Filter {int(m.group(1)) + 1}: {detail[:1].upper()}{detail[1:]}".rstrip(".") + "."
-    return "general", detail[:1].upper() + detail[1:]
 
 
 def field_errors(exc: Exception) -> dict[str, str]:
