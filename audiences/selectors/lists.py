@@ -57,12 +57,37 @@ class ReportRow:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """One kind of rejected rows: the first rows shown on the page and how many there are in all."""
+    """One kind of rejected rows: one page of them, which page it is and how many there are in all."""
 
     kind: str
     total: int
     rows: list[ReportRow] = field(default_factory=list)
     downloadable: bool = False
+    page: int = 1
+    per_page: int = REPORT_ROWS_SHOWN
+    previous_query: str = ""  # the pager's links (set by the page, which knows the other report's page)
+    next_query: str = ""
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row among all of this kind (1-based)."""
+        return (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
 
 
 def _uploaded(text: str) -> str:
@@ -100,23 +125,35 @@ def _duplicate_row(header: list[str], cells: list[str]) -> ReportRow:
     )
 
 
+def report_page(value) -> int:
+    """A report page number from a query parameter: 1 for anything that is not a positive whole number."""
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
 def contact_list_import_report(
-    contact_list: ContactList, kind: str, *, limit: int = REPORT_ROWS_SHOWN
+    contact_list: ContactList, kind: str, *, page: int = 1, limit: int = REPORT_ROWS_SHOWN
 ) -> ImportReport:
-    """The first `limit` rows of the list's invalid or duplicates report, in words (line, value, reason);
-    an empty report when the import found none or the file is gone."""
+    """Page ``page`` (``limit`` rows each; past the end: the last page) of the list's invalid or duplicates
+    report, in words (line, value, reason); an empty report when the import found none or the file is gone.
+    The rows come from the stored report file, so paging costs no database query."""
     name = contact_list_report_name(contact_list, kind)
-    total = contact_list.invalid_count if kind == "invalid" else contact_list.duplicate_count
+    total = (contact_list.invalid_count if kind == "invalid" else contact_list.duplicate_count) or 0
     if not name:
-        return ImportReport(kind=kind, total=total or 0)
+        return ImportReport(kind=kind, total=total, per_page=limit)
+    page = min(max(1, page), max(1, -(-total // limit)))
     to_row = _invalid_row if kind == "invalid" else _duplicate_row
     rows: list[ReportRow] = []
     try:
         with storage.open_read(name) as raw:
             reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
             header = next(reader, [])
-            for cells in itertools.islice(reader, limit):
+            for cells in itertools.islice(reader, (page - 1) * limit, page * limit):
                 rows.append(to_row(header, cells))
     except FileNotFoundError:
-        return ImportReport(kind=kind, total=total or 0)
-    return ImportReport(kind=kind, total=total or len(rows), rows=rows, downloadable=True)
+        return ImportReport(kind=kind, total=total, per_page=limit)
+    return ImportReport(
+        kind=kind, total=total or len(rows), rows=rows, downloadable=True, page=page, per_page=limit
+    )

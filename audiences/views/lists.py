@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +19,8 @@ from audiences.services import lists as list_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 from delivr_admin.htmx import render_polled
+
+REPORT_KINDS = ("invalid", "duplicates")
 
 
 def _context(request, **extra) -> dict:
@@ -98,12 +103,31 @@ def list_delete(request: HttpRequest, list_id) -> HttpResponse:
     return redirect("audiences:list-list")
 
 
+def _with_pager(report, pages: dict[str, int]):
+    """The report with its Previous/Next query strings (the other report stays on its page)."""
+
+    def query(page: int) -> str:
+        return urlencode({**{f"{k}_page": v for k, v in pages.items()}, f"{report.kind}_page": page})
+
+    return replace(
+        report,
+        previous_query=query(report.page - 1) if report.has_previous else "",
+        next_query=query(report.page + 1) if report.has_next else "",
+    )
+
+
 @member_required(roles=(Role.ADMIN, Role.MARKETER))
 def list_report(request: HttpRequest, list_id) -> HttpResponse:
     """A list's import report: the rows it refused (invalid, duplicates) in a table, in words."""
     contact_list = list_selectors.contact_list_get(request.principal, list_id)
+    pages = {kind: list_selectors.report_page(request.GET.get(f"{kind}_page")) for kind in REPORT_KINDS}
     reports = [
-        list_selectors.contact_list_import_report(contact_list, "invalid"),
-        list_selectors.contact_list_import_report(contact_list, "duplicates"),
+        _with_pager(list_selectors.contact_list_import_report(contact_list, kind, page=pages[kind]), pages)
+        for kind in REPORT_KINDS
     ]
-    return render(request, "audiences/list_report.html", {"contact_list": contact_list, "reports": reports})
+    context = {"contact_list": contact_list, "reports": reports}
+    wanted = request.GET.get("kind")
+    if request.htmx and wanted in REPORT_KINDS:  # a pager link: only that report's card
+        report = next(r for r in reports if r.kind == wanted)
+        return render(request, "audiences/list_report.html#report", {**context, "report": report})
+    return render(request, "audiences/list_report.html", context)

@@ -30,18 +30,43 @@ def test_list_report_page_when_rows_refused_shows_line_value_and_reason(client, 
     assert download.status_code == 200 and b"not-an-email" in b"".join(download.streaming_content)
 
 
-def test_list_report_when_more_rows_than_shown_caps_with_count(client, tenant):
+def test_list_report_selector_when_paged_reads_that_page_and_clamps_past_the_end(tenant):
     rows = "".join(f"bad{i}\n" for i in range(7))
     list_id = upload(tenant, "email\nok@acme.io\n" + rows).json()["id"]
     from audiences.models import ContactList
 
-    report = list_selectors.contact_list_import_report(
-        ContactList.objects.get(pk=list_id), "invalid", limit=5
-    )
-    assert report.total == 7 and [r.line for r in report.rows] == [3, 4, 5, 6, 7]
+    contact_list = ContactList.objects.get(pk=list_id)
+    first = list_selectors.contact_list_import_report(contact_list, "invalid", limit=5)
+    assert first.total == 7 and first.pages == 2 and [r.line for r in first.rows] == [3, 4, 5, 6, 7]
+    second = list_selectors.contact_list_import_report(contact_list, "invalid", page=2, limit=5)
+    assert [r.line for r in second.rows] == [8, 9] and (second.first, second.last) == (6, 7)
+    assert not second.has_next and second.has_previous
+    past = list_selectors.contact_list_import_report(contact_list, "invalid", page=99, limit=5)
+    assert past.page == 2 and [r.line for r in past.rows] == [8, 9]
+
+
+def test_list_report_page_when_over_a_page_of_rows_pages_them_with_constant_queries(
+    client, tenant, django_assert_num_queries
+):
+    rows = "".join(f"bad{i}\n" for i in range(205))
+    list_id = upload(tenant, "email\nok@acme.io\n" + rows).json()["id"]
     client.force_login(tenant.user)
-    body = client.get(f"/lists/{list_id}/report/").content.decode()
-    assert "No duplicate rows." in body and "Showing the first" not in body
+    client.get(f"/lists/{list_id}/report/")  # the session and the user's organizations are cached from here
+    with django_assert_num_queries(5) as first:  # auth, principal, nav, the list: none per row
+        body = client.get(f"/lists/{list_id}/report/").content.decode()
+    assert "Rows 1–100 of 205" in body and "Page 1 of 3" in body and "No duplicate rows." in body
+    assert "bad99" in body and "bad100" not in body and 'rel="prev"' not in body
+    assert 'href="?invalid_page=2&amp;duplicates_page=1"' in body
+    with django_assert_num_queries(len(first.captured_queries)):
+        body = client.get(f"/lists/{list_id}/report/?invalid_page=3").content.decode()
+    assert "Rows 201–205 of 205" in body and "bad204" in body and "bad199" not in body
+    assert 'rel="next"' not in body and 'href="?invalid_page=2&amp;duplicates_page=1"' in body
+    part = client.get(
+        f"/lists/{list_id}/report/?invalid_page=2&kind=invalid", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert part.lstrip().startswith('<section class="card" id="report-invalid"') and "<html" not in part
+    assert "Rows 101–200 of 205" in part and "bad100" in part and "report-duplicates" not in part
+    assert client.get(f"/lists/{list_id}/report/?invalid_page=x").status_code == 200
 
 
 def test_list_report_when_other_org_or_support_is_refused(client, tenant, other_tenant, tenant_factory):
