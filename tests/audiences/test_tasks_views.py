@@ -197,3 +197,17 @@ def test_partition_words_reads_days_topics_scores_and_unknown_parts():
     )
     assert partition_words("", catalogue) == "All data" == partition_words("all", catalogue)
     assert partition_words("region=eu_west", catalogue) == "region eu_west"
+
+
+def test_task_detail_when_columns_chosen_names_them_in_words(
+    client, tenant, django_capture_on_commit_callbacks
+):
+    client.force_login(tenant.user)
+    form = {"start_day": "2024-05-01", "end_day": "2024-05-01", "topic_id_prefixes": ["4eyes_101"],
+            "scores": ["high"], "format": "parquet", "select": "person_id, company_employee_count, seen_at"}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post("/tasks/", form)
+    assert r.status_code == 302, r.content.decode()[:400]
+    html = client.get(r["Location"]).content.decode()
+    assert '<dd id="task-columns">Person ID, Company size (employees), Last seen</dd>' in html
+    assert "company_employee_count" not in html
