@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from . import broker  # noqa: F401 - filesystem:// resolves to the atomic-write transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
 
 app = Celery("delivr_admin")
