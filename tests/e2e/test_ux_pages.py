@@ -75,7 +75,9 @@ def _seed() -> dict:
         records_failed=497,
         error="497 records were refused by HubSpot.",
     )
+    failed = _failed_audience(org, project)
     return {
+        "failed_audience": failed.pk,
         "audience": Audience.objects.filter(project=project).order_by("name").first().pk,
         "export": Export.objects.filter(project=project).exclude(pk=hubspot.pk).order_by("name").first().pk,
         "failed_export": hubspot.pk,
@@ -86,6 +88,36 @@ def _seed() -> dict:
     }
 
 
+def _failed_audience(org, project):
+    """An audience whose last build failed on unreadable data: words for everyone, the raw text for support."""
+    from audiences import engine
+    from audiences.models import Audience
+    from audiences.wording import build_error_words
+
+    exc = engine.UnreadableFileError("day=2024-05-01/prefix=4eyes_100/score=high/part-0.parquet")
+    return Audience.objects.create(
+        organization=org,
+        project=project,
+        name="Failed build",
+        definition={"lookback_days": 7},
+        build_status="failed",
+        build_error=build_error_words(exc),
+        build_error_detail=str(exc),
+    )
+
+
+def _failed_build_problems(page, role: str) -> list[str]:
+    """A failed build reads in words; only admins and support get the engine's message (collapsed)."""
+    words = page.locator("#build-error").inner_text()
+    problems = [] if "could not be counted" in words else [f"build error not in words: {words!r}"]
+    shown = page.locator("#build-error-detail").count() > 0
+    if shown != (role in ("admin", "support")):
+        problems.append(f"support details {'shown' if shown else 'missing'} for {role}")
+    if role == "marketer" and "parquet" in page.inner_text("body").lower():
+        problems.append("the marketer sees the file name")
+    return problems
+
+
 def _pages(ids: dict) -> list[tuple[str, str, str]]:
     """(name, path, section) of every dashboard page; a page shows for a role when its section is in that
     role's navigation (None: every member)."""
@@ -94,6 +126,7 @@ def _pages(ids: dict) -> list[tuple[str, str, str]]:
         ("audiences", "/audiences/", "/audiences/"),
         ("audience-new", "/audiences/new/", "/audiences/new/"),
         ("audience-detail", f"/audiences/{ids['audience']}/", "/audiences/"),
+        ("audience-failed", f"/audiences/{ids['failed_audience']}/", "/audiences/"),
         ("tasks", "/tasks/", "/tasks/"),
         ("task-detail", f"/tasks/{ids['task']}/", "/tasks/"),
         ("topics", "/audiences/topics/", "/audiences/topics/"),
@@ -132,8 +165,8 @@ PHONE_RULES = [
 ]
 
 
-# Times show in the one date-time format ("1 Dec 2026, 06:04 UTC"), never as ISO text.
-ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+# Times show in the one date-time format ("1 Dec 2026, 06:04 UTC"), never as ISO text; days as "1 May 2024".
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|(?<![\w=/-])\d{4}-\d{2}-\d{2}(?![\w-])")
 
 # Table headers and cells never split a normal word across lines (a `break-all` style split letter by
 # letter); long values (ids, URLs, emails, hashes: tokens with digits or symbols) may wrap anywhere.
@@ -215,6 +248,8 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
                 spent["load"] += time.monotonic() - t0
                 visited += 1
                 where = f"{role} {name} {viewport}"
+                if name == "audience-failed":
+                    problems.extend(f"{where}: {p}" for p in _failed_build_problems(page, role))
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 if overflow > 0:
                     problems.append(f"{where}: scrolls sideways by {overflow}px")
@@ -223,7 +258,7 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
                 else:
                     iso = ISO_DATETIME.search(page.inner_text("body"))
                     if iso:
-                        problems.append(f"{where}: shows an ISO date-time {iso.group(0)!r}")
+                        problems.append(f"{where}: shows an ISO date or date-time {iso.group(0)!r}")
                 t0 = time.monotonic()
                 problems.extend(
                     f"{where}: {v}"
