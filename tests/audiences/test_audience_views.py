@@ -100,7 +100,7 @@ def test_builder_save_creates_audience_and_builds_it(
     page = logged_in.get(r["Location"]).content.decode()
     assert "Big buyers" in page and f"{audience.record_count:,}" in page and "download-audience" in page
     r = logged_in.get(f"/audiences/{audience.pk}/sample/", HTTP_HX_REQUEST="true")
-    assert b"<html" not in r.content and b"<th class=\"num\">Intent frequency</th>" in r.content
+    assert b"<html" not in r.content and b'<th class="num">Intent frequency</th>' in r.content
     listing = logged_in.get("/audiences/").content.decode()
     assert "Big buyers" in listing and f"{audience.distinct_profile_count:,}" in listing
 
