@@ -35,8 +35,11 @@ seed: migrate
 worker: venv
 	$(VENV)/bin/celery -A delivr_admin worker -B -l info --concurrency 2
 
+# PYTHONDONTWRITEBYTECODE is emptied (= unset) for the run: the suite starts a Python process per Celery worker,
+# server and bin/run step, and with it set each one compiled Django, Celery and botocore again from source
+# (~7 s of CPU each, ~19 s for pytest's collection); the venv is installed --no-compile, so the first use writes it.
 test: dev-venv
-	CELERY_FS_ROOT=$${CELERY_FS_ROOT:-$(CURDIR)/var/test-broker} DJANGO_ALLOW_ASYNC_UNSAFE=true \
+	PYTHONDONTWRITEBYTECODE= CELERY_FS_ROOT=$${CELERY_FS_ROOT:-$(CURDIR)/var/test-broker} DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -88,7 +88,7 @@ def test_defaults_when_nothing_is_set_are_the_embedded_setup(read_settings, tmp_
     assert values["DATABASES"]["default"]["NAME"] == str(tmp_path / "var" / "db.sqlite3")
     assert values["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
     assert values["SECRET_KEY"] == ""  # made at start-up, not by reading settings
-    assert len(values["CELERY_BEAT_SCHEDULE"]) == 9
+    assert len(values["CELERY_BEAT_SCHEDULE"]) == 10
 
 
 @pytest.mark.parametrize(
