@@ -189,6 +189,9 @@ class Destination:
     # Keeps what earlier runs sent (upserts into one place), so a run may send only what changed; False for
     # a destination that makes a new list per run (sending only changes would leave that list partial).
     supports_changes: ClassVar[bool] = True
+    # How many records one request to the destination carries when a write is split into several (HubSpot's
+    # batch endpoints: 100); 0 when a write is one request. A `changes` run packs whole requests.
+    records_per_request: ClassVar[int] = 0
     # The credential a run cannot do without, and the words to ask for it ("" = none needed).
     required_credential: ClassVar[tuple[str, str]] = ("", "")
 
@@ -221,6 +224,9 @@ class Destination:
         """Called once before the first batch of a run."""
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
+        """Sends one write: up to `batch_size` records in a `full` run; in `changes`/`mirror` the changes of
+        several read batches packed together (whole requests of `records_per_request`), under twice
+        `batch_size`."""
         raise NotImplementedError
 
     def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:

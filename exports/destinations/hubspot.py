@@ -230,6 +230,7 @@ class HubSpotDestination(Destination):
     )
     credential_fields = ("access_token",)
     object_types = ("Contact", "Company", "TimelineEvent")
+    records_per_request = BATCH_LIMIT  # a changes run packs whole upserts
     has_lists = True  # the export's contacts are also members of its MANUAL list, which removals leave
     supports_removal = True
     required_targets = ("email",)  # contacts are upserted by HubSpot's (lower-case) email property

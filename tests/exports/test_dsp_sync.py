@@ -133,7 +133,7 @@ def test_optout_is_taken_off_the_list_and_the_ledger_names_it(tenant, synced_aud
 def test_retried_run_resends_only_the_batch_in_flight_and_adds_nobody_twice(
     tenant, synced_audience, dataset, dsp_standin
 ):
-    export = dsp_export(tenant, synced_audience, dsp_standin, "changes")
+    export = dsp_export(tenant, synced_audience, dsp_standin, "full")  # a write per read batch
     # the second batch reaches the DSP, but its answer never comes back, however often the worker retries
     dsp_standin.break_after_apply(count=10, path_contains="/members", after=1)
     run = ExportRunFactory(export=export)
@@ -158,7 +158,7 @@ def test_retried_run_resends_only_the_batch_in_flight_and_adds_nobody_twice(
 
 def test_paced_run_never_exceeds_the_standins_rate_limit(tenant, synced_audience, dataset, dsp_standin):
     dsp_standin.rate_limit, dsp_standin.rate_window = 3, 0.5
-    export = dsp_export(tenant, synced_audience, dsp_standin, "changes")
+    export = dsp_export(tenant, synced_audience, dsp_standin, "full")  # a write per read batch
     run = execute(export)
     assert run.status in DONE, run.error
     assert len(dsp_standin.requests) >= 5  # find, create, and at least three member batches

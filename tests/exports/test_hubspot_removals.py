@@ -350,3 +350,36 @@ def test_changes_run_when_a_value_changed_upserts_it_without_adding_it_to_the_li
     assert run.records_changed == 1
     assert len(hubspot_standin.calls("PUT", "/memberships/add")) == adds + 1
     assert "moved.person@example.com" in hubspot_standin.members_of("Delivr synced")
+
+
+def test_changes_run_packs_the_changes_of_every_read_batch_into_full_upserts(
+    tenant, synced_audience, dataset, hubspot_standin, settings
+):
+    """Changes spread over many read batches go in whole upserts of 100 (the rest carried to the next
+    write), not one part-filled upsert per read batch: the fewest requests the rate limit must allow."""
+    import math
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    settings.DELIVR_EXPORT_BATCH_SIZE = 500  # several read batches
+    export = hubspot_export(tenant, synced_audience, hubspot_standin, "changes")
+    assert execute(export).status in DONE
+    held = hubspot_standin.members_of("Delivr synced")
+    renamed = sorted(p for p in persons(dataset) if emails_of(dataset, {p}) & held)[::5]
+
+    def change(table: pa.Table) -> pa.Table:
+        hit = pc.is_in(table.column("person_id"), value_set=pa.array(renamed))
+        index = table.schema.get_field_index("first_name")
+        return table.set_column(
+            index, "first_name", pc.if_else(hit, pa.scalar("Packed"), table.column("first_name"))
+        )
+
+    rewrite(dataset, change)
+    upserts = len(hubspot_standin.calls("POST", "/contacts/batch/upsert"))
+    run = execute(export)
+    assert run.status in DONE, run.error
+    assert run.batches_done > 3 and run.records_changed == run.records_exported == len(renamed) > 100
+    sent = hubspot_standin.calls("POST", "/contacts/batch/upsert")[upserts:]
+    assert len(sent) == math.ceil(len(renamed) / 100)  # whole requests: one part-filled at most
+    assert sorted(len(r.body["inputs"]) for r in sent)[1:] == [100] * (len(sent) - 1)

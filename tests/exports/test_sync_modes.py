@@ -292,3 +292,29 @@ def test_dsp_export_defaults_to_changes_and_offers_mirror(tenant, synced_audienc
     assert r.status_code == 201 and r.json()["sync_mode"] == "changes"
     r = tenant.jwt().put(f"{URL}/{r.json()['id']}", {"sync_mode": "mirror"}, format="json")
     assert r.status_code == 200 and r.json()["sync_mode"] == "mirror"
+
+
+def test_changes_run_packs_the_changes_of_many_read_batches_into_full_writes(
+    tenant, synced_audience, dataset, webhook
+):
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    assert execute(export).status in ("completed", "completed_with_errors")
+    everyone = persons(dataset)
+    renamed = set(everyone[::7])  # spread over every read batch (the webhook reads 500 rows at a time)
+
+    def change(table: pa.Table) -> pa.Table:
+        index = table.schema.get_field_index("first_name")
+        hit = pc.is_in(table.column("person_id"), value_set=pa.array(sorted(renamed)))
+        return table.set_column(
+            index, "first_name", pc.if_else(hit, pa.scalar("Packed"), table.column("first_name"))
+        )
+
+    rewrite(dataset, change)
+    posts = len(webhook.batches)
+    run = execute(export)
+    assert run.records_changed == run.records_exported > 500 // 7
+    (write,) = webhook.batches[posts:]  # one write for the changes of every read batch (fewer than 500)
+    assert run.batches_done > 1  # where each read batch used to send its own
+    assert len(write["body"]["records"]) == run.records_exported
+    assert {r["fields"]["FirstName"] for r in write["body"]["records"]} == {"Packed"}
+    assert execute(export).records_exported == 0

@@ -23,6 +23,7 @@ def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
         destination_config={"url": webhook.url},
         credentials={"secret": "whsec-test"},
         field_mapping=[{"source": "email", "target": "Email"}],
+        sync_mode="full",  # a write per read batch (changes packs them): slow enough to be killed mid-run
     )
     run = run_services.export_run_start(export=export, actor="test")
     wait_for(lambda: ExportRun.objects.get(pk=run.pk).batches_done >= 2, 60, message="two committed batches")

@@ -1,8 +1,16 @@
 """Step 3 of a run: stream the audience in batches, skip what committed batches handled, apply the record
-limit, dedupe, validate, send each batch to the destination, and commit a checkpoint.
+limit, dedupe, validate, diff, send to the destination, and commit a checkpoint.
 
-A resumable run commits every batch (a retry resends at most the batch in flight); one that restarts from zero
-anyway (a file built locally) commits its progress every CHECKPOINT_SECONDS, without key spools.
+A `full` run sends each read batch as it comes. A `changes`/`mirror` run sends only what changed, a few
+records per read batch: it packs them across read batches into writes of whole requests (a destination's
+`records_per_request`, e.g. HubSpot's 100; else its batch size), carrying the rest to the next write, so a
+rate-limited destination gets full requests rather than one part-filled request per read batch, and the
+first write still goes after the first read batch. The read batches are committed together once every
+record they hold was answered, at the latest when a batch size of records was sent since the last commit
+(that write may end in a part-filled request): a retry resends at most what was sent since the last commit
+(under a batch size plus one request) and re-reads the batches it came from. A resumable run commits that
+way; one that restarts from zero anyway (a file built locally) commits every CHECKPOINT_SECONDS, without
+key spools.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -28,7 +37,8 @@ from exports.validation import validate_batch_full
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SECONDS = 5.0  # how often a run that cannot resume commits its progress (others: every batch)
+CHECKPOINT_SECONDS = 5.0  # how often a run that cannot resume commits its progress (others: every write)
+MAX_PACKED_BATCHES = 100  # read batches a write may gather (bounds what a retry re-reads and what is held)
 
 
 class _Resume:
@@ -104,21 +114,48 @@ def run_send(ctx: RunContext) -> None:
 def _send_all(ctx: RunContext) -> None:
     last_commit = time.monotonic()
     uncommitted = False
+    unit = getattr(ctx.destination_cls, "records_per_request", 0) or ctx.batch_size
+    group: list[_Prepared] = []
+    since_commit = 0  # records sent since the last commit
     for batch, keys in _batches(ctx):
-        index = ctx.batches_done
-        table, rows = _send_batch(ctx, batch, keys, index)
-        ctx.list_sink.write(table)
-        ctx.keys_sink.write(table, ctx.previous.meet(table, rows))
-        ctx.batches_done = index + 1
-        if ctx.resumable:
-            spool.spool_write(ctx.run.pk, index, table)
+        group.append(_prepare(ctx, batch, keys, ctx.batches_done + len(group)))
+        unsent = sum(p.unsent for p in group)
+        drain = (
+            ctx.sends_unchanged  # full: every batch alone
+            or not unsent
+            or since_commit + unsent >= ctx.batch_size
+            or len(group) >= MAX_PACKED_BATCHES
+        )
+        if not drain:
+            if unsent >= unit:  # whole requests now; the rest waits for the next batch's records
+                since_commit += _write(ctx, group, unsent // unit * unit)
+            continue
+        _write(ctx, group, unsent)
+        _file(ctx, group)
+        group, since_commit = [], 0
         if ctx.resumable or time.monotonic() - last_commit >= CHECKPOINT_SECONDS:
             _commit(ctx)
             last_commit, uncommitted = time.monotonic(), False
         else:
             uncommitted = True
+    if group:
+        _write(ctx, group, sum(p.unsent for p in group))
+        _file(ctx, group)
+        uncommitted = True
     if uncommitted:
         _commit(ctx)
+
+
+def _file(ctx: RunContext, group: list[_Prepared]) -> None:
+    """Files each batch of the group, every record of it answered: results, list, keys, spool."""
+    for prepared in group:
+        ctx.progress.merge(prepared.result)
+        table = prepared.spool_table()
+        ctx.list_sink.write(table)
+        ctx.keys_sink.write(table, ctx.previous.meet(table, prepared.rows))
+        ctx.batches_done = prepared.index + 1
+        if ctx.resumable:
+            spool.spool_write(ctx.run.pk, prepared.index, table)
 
 
 def _commit(ctx: RunContext) -> None:
@@ -148,11 +185,46 @@ def add_errors(obj: ObjectResult, examples: list[tuple[str, str, str]], count: i
         obj.error_message = f"{code}: {message}" if code else message
 
 
-def _send_batch(
-    ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int
-) -> tuple[pa.Table, np.ndarray]:
-    """Dedupes, validates, diffs and sends one batch; returns its spool (keys, sent, identities, held) and
-    each spool row's row in the snapshot (-1: not in it)."""
+@dataclass
+class _Prepared:
+    """One read batch deduped, validated and diffed, waiting for its records to be sent."""
+
+    index: int
+    result: BatchResult  # the records that failed before sending (no key, invalid)
+    unique: pa.RecordBatch  # the batch's first occurrences of each key
+    unique_keys: pa.Array
+    valid_at: pl.Series  # the valid records' positions in `unique`
+    prints: pa.Array  # the valid records' fingerprints
+    same: pl.Series  # per valid record: the destination holds it with these values
+    send: pl.Series  # per valid record: to send
+    rows: np.ndarray  # per unique record: its row in the snapshot (-1: not in it)
+    table: pa.Table | None  # the mapped records to send (None: nothing to send)
+    send_keys: pa.Array | None
+    held_rows: np.ndarray | None  # the records to send's snapshot rows
+    cursor: int = 0  # the records to send written so far
+    took: list[pl.Series] = field(default_factory=list)  # per write: which of its records were taken
+
+    @property
+    def sends(self) -> int:
+        return 0 if self.table is None else self.table.num_rows
+
+    @property
+    def unsent(self) -> int:
+        return self.sends - self.cursor
+
+    def spool_table(self) -> pa.Table:
+        """The spool, once every record to send was written."""
+        accepted = pl.repeat(False, len(self.valid_at), eager=True)
+        if self.took:
+            took = pl.concat(self.took) if len(self.took) > 1 else self.took[0]
+            accepted = accepted.scatter(self.send.arg_true(), took)
+        return _spool_table(
+            self.unique, self.unique_keys, self.valid_at, self.prints, accepted, self.same, self.send
+        )
+
+
+def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int) -> _Prepared:
+    """Dedupes, validates and diffs one batch, counting what it finds (duplicates, invalid, unchanged)."""
     progress = ctx.progress
     progress.total += batch.num_rows
     first = first_occurrences(keys, ctx.seen)
@@ -179,21 +251,44 @@ def _send_batch(
     same = ctx.previous.unchanged(prints, valid_rows)
     progress.unchanged += int(same.sum())
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
-    accepted = pl.repeat(False, len(valid_at), eager=True)
+    table = send_keys = held_rows = None
     if send.any():
         everything = bool(send.all())
         table = checked.table if everything else checked.table.filter(send.to_arrow())
         send_keys = valid_keys if everything else valid_keys.filter(send.to_arrow())
-        context = ctx.batch_context(index, _idempotency_keys(ctx, send_keys))
-        context.held_emails = _held_emails(ctx, valid_rows if everything else valid_rows[send.to_numpy()])
-        sent = ctx.destination.write_batch(table.combine_chunks().to_batches()[0], context)
-        for name, obj in sent.objects.items():
-            result.object(name, obj.operation).merge(obj)
-            result.objects[name].operation = obj.operation
-        took = _accepted(ctx, send_keys, sent.objects.get(progress.object_type))
-        accepted = accepted.scatter(send.arg_true(), took)
-    progress.merge(result)
-    return _spool_table(unique, unique_keys, valid_at, prints, accepted, same, send), rows
+        held_rows = valid_rows if everything else valid_rows[send.to_numpy()]
+    return _Prepared(
+        index, result, unique, unique_keys, valid_at, prints, same, send, rows, table, send_keys, held_rows
+    )
+
+
+def _write(ctx: RunContext, group: list[_Prepared], count: int) -> int:
+    """Sends the next `count` unsent records of the group's batches in one write; returns `count`."""
+    parts: list[tuple[_Prepared, int, int]] = []
+    need = count
+    for prepared in group:
+        take = min(prepared.unsent, need)
+        if take > 0:
+            parts.append((prepared, prepared.cursor, take))
+            need -= take
+    if not parts:
+        return 0
+    table = pa.concat_tables([p.table.slice(at, n) for p, at, n in parts], promote_options="default")
+    keys = pa.concat_arrays([p.send_keys.slice(at, n) for p, at, n in parts])
+    context = ctx.batch_context(parts[0][0].index, _idempotency_keys(ctx, keys))
+    context.held_emails = _held_emails(ctx, np.concatenate([p.held_rows[at : at + n] for p, at, n in parts]))
+    sent = ctx.destination.write_batch(table.combine_chunks().to_batches()[0], context)
+    result = BatchResult()
+    for name, obj in sent.objects.items():
+        result.object(name, obj.operation).merge(obj)
+    ctx.progress.merge(result)
+    took = _accepted(ctx, keys, sent.objects.get(ctx.progress.object_type))
+    offset = 0
+    for prepared, at, n in parts:
+        prepared.took.append(took.slice(offset, n))
+        prepared.cursor = at + n
+        offset += n
+    return count
 
 
 def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:
