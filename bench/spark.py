@@ -1,7 +1,7 @@
 """The Spark engine against the DuckDB engine on the same selections, through the engine contract.
 
     python -m bench.spark --remote sc://127.0.0.1:15002 [--root /tmp/bench_intent_spark] [--rows 1000000]
-                          [--repeat 2]
+                          [--repeat 2] [--only "export read,unload"]
 
 Generates the tree once (10 days x 10 prefixes x 3 scores) if ``--root`` has no ``_SUCCESS``; then, on a
 5-day x 3-prefix x high+medium selection with a where_expr and 100 opted-out people, times each operation on
@@ -23,10 +23,11 @@ from collections.abc import Callable
 
 import pyarrow.dataset as ds
 
-from audiences.engine import Selection, Suppression, validate_where
+from audiences.engine import Selection, Suppression, WritesOutputs, validate_where
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.generator import GenerateParams, generate
 from audiences.engine.spark import SparkEngine
+from delivr_admin.storage import LocalStore
 
 DAYS = tuple(f"2024-05-{d:02d}" for d in range(3, 8))
 PREFIXES = ("4eyes_101", "4eyes_104", "4eyes_107")
@@ -54,7 +55,20 @@ def _operations(sel: Selection, keys: list[str], out: str) -> dict[str, Callable
         "unload parquet (4 cols)": lambda e: e.unload(four, None, "parquet", f"{out}/{e.name}.parquet"),
         "unload csv (all cols)": lambda e: e.unload(sel, None, "csv", f"{out}/{e.name}.csv"),
         "export read (iter_batches)": lambda e: sum(b.num_rows for b in e.iter_batches(sel)),
+        "people CSV download": lambda e: len(b"".join(e.write_csv_stream(sel, rows="people")).splitlines()),
+        "task unload parquet (4 cols)": lambda e: _task_unload(e, four, "parquet", out),
+        "task unload csv (all cols)": lambda e: _task_unload(e, sel, "csv", out),
     }
+
+
+def _task_unload(engine: object, sel: Selection, fmt: str, out: str) -> int:
+    """A task's unload as the worker runs it: the cluster writes the file itself where the engine can
+    (WritesOutputs), else the rows stream to this process; rows written."""
+    store = LocalStore(os.path.join(out, "store"))
+    name = f"t/{engine.name}.{fmt}"
+    if isinstance(engine, WritesOutputs):
+        return store.write_from_folder(name, lambda folder: engine.unload_folder(sel, None, fmt, folder))
+    return store.write_with(name, lambda path: engine.unload(sel, None, fmt, path))
 
 
 def main() -> None:
@@ -63,6 +77,7 @@ def main() -> None:
     parser.add_argument("--root", default="/tmp/bench_intent_spark")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--only", default="", help="comma-separated parts of operation names to run")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.root, "_SUCCESS")):
         generate(args.root, GenerateParams(rows=args.rows, days=10, prefixes=10, seed=7))
@@ -84,7 +99,10 @@ def main() -> None:
     print(f"selection: {len(keys)} partitions, {kept:,} rows after where_expr ({removed} opted out)")
     out = tempfile.mkdtemp(prefix="bench_spark_")
     try:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         for name, op in _operations(sel, keys, out).items():
+            if wanted and not any(w in name for w in wanted):
+                continue
             d_t, d_r = _best(lambda op=op: op(duck), args.repeat)
             s_t, s_r = _best(lambda op=op: op(spark), args.repeat)
             same = "same answer" if d_r == s_r else f"DIFFERENT: duckdb {d_r!r:.80} spark {s_r!r:.80}"

@@ -226,7 +226,8 @@ def value_counts_by_day(sel: Selection, column: str, per_day: int = 2000) -> dic
     return out
 
 
-def _spread(items: list, n: int) -> list:
+def spread(items: list, n: int) -> list:
+    """``n`` of ``items`` evenly spread over them (the samples of value suggestions, on every engine)."""
     step = len(items) / n
     return [items[int(i * step + step / 2)] for i in range(n)]
 
@@ -250,7 +251,7 @@ def value_counts_sample(
         keys = selected_keys(sel, [k for k, n in partition_rows.items() if n])
         if len(keys) <= max_files:
             return None
-        picked_keys = _spread(keys, max_files)
+        picked_keys = spread(keys, max_files)
         plan = plan_for(sel, partitions=picked_keys)
         picked = plan.files
         scale = sum(partition_rows[k] for k in keys) / sum(partition_rows[k] for k in picked_keys)
@@ -258,7 +259,7 @@ def value_counts_sample(
         plan = plan_for(sel)
         if len(plan.files) <= max_files:
             return None
-        picked = _spread(plan.files, max_files)
+        picked = spread(plan.files, max_files)
         sizes = {f: os.path.getsize(f) for f in plan.files}
         scale = sum(sizes.values()) / max(1, sum(sizes[f] for f in picked))
     col = q.quote(q.resolve_column(column, plan.columns))

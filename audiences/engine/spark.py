@@ -17,6 +17,7 @@ at a time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -43,6 +44,8 @@ from audiences.engine.connection import report_timing
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.partitioned import OnFile, unload_each
 from audiences.engine.paths import is_remote
+from audiences.engine.reads import spread
+from audiences.engine.selection import layout, selected_keys
 from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
 from audiences.engine.suppression import HASHED_EMAIL_COLUMNS
@@ -52,6 +55,9 @@ if TYPE_CHECKING:  # the thin client is imported when a SparkEngine is first use
     from pyspark.sql import DataFrame, SparkSession
 
 HIVE_GLOB = "day=*/prefix=*/score=*"
+# Rows that come back to this process (downloads, export reads, streamed unloads) are fetched in chunks of
+# about this many bytes of input Parquet: one query per chunk, one chunk's rows in memory at a time.
+CHUNK_BYTES = 32 * 1024 * 1024
 _LISTING = DuckDBEngine()  # partition listing is the product's (a directory or bucket listing), not DuckDB's
 _SPARK_TO_DUCKDB = {
     "string": "VARCHAR",
@@ -139,6 +145,14 @@ def _spark_errors(func: Callable) -> Callable:
             return func(self, *args, **kwargs)
 
     return wrapper
+
+
+@dataclasses.dataclass(frozen=True)
+class _Chunk:
+    """A share of an output: some of its partitions, or one bucket (index, count) of its people."""
+
+    partitions: list[str] | None = None
+    bucket: tuple[int, int] | None = None
 
 
 class SparkEngine:
@@ -435,27 +449,43 @@ class SparkEngine:
         max_files: int = 24,
         partition_rows: Mapping[str, int] | None = None,
     ) -> dict[str, int] | None:
-        """{value: estimated rows} from at most ``max_files`` whole partitions spread over the selection,
-        scaled by the partitions' rows (``partition_rows``, counted earlier) as the DuckDB engine does.
-
-        Without ``partition_rows`` there is nothing to scale by that is cheaper than the exact count on a
-        cluster (file sizes would need a listing of every file): None, and the caller counts exactly.
-        """
+        """{value: estimated rows} from the same bounded sample the DuckDB engine reads, so both estimate the
+        same: with ``partition_rows`` (rows per partition, counted earlier) at most ``max_files`` whole
+        partitions spread over the selection, scaled by rows; without, at most ``max_files`` of its files
+        spread over the selection, scaled by bytes. None when sampling would not save a read (no more
+        partitions or files than ``max_files``) or the tree is in object storage (as the DuckDB engine)."""
         from pyspark.sql import functions as F
 
-        if max_files <= 0 or not partition_rows:
+        if max_files <= 0 or is_remote(sel.input_path):
             return None
-        selected = set(_LISTING.list_partitions(sel))
-        keys = sorted(k for k, n in partition_rows.items() if n and k in selected)
-        if len(keys) <= max_files:
-            return None
-        step = len(keys) / max_files
-        picked = [keys[int(i * step + step / 2)] for i in range(max_files)]
-        scale = sum(partition_rows[k] for k in keys) / sum(partition_rows[k] for k in picked)
-        df, columns, _ = self._frame(Selection(sel.input_path), picked, suppress=False)
+        if partition_rows:
+            keys = selected_keys(sel, [k for k, n in partition_rows.items() if n])
+            if len(keys) <= max_files:
+                return None
+            picked = spread(keys, max_files)
+            scale = sum(partition_rows[k] for k in keys) / sum(partition_rows[k] for k in picked)
+            df, columns, _ = self._frame(Selection(sel.input_path), picked, suppress=False)
+        else:
+            hive, found = layout(sel)
+            files = [f for key in sorted(found) for f in found[key]]
+            if len(files) <= max_files:
+                return None
+            chosen = spread(files, max_files)
+            scale = sum(map(os.path.getsize, files)) / max(1, sum(map(os.path.getsize, chosen)))
+            df = self._files(sel.input_path, chosen, hive)
+            columns = {f.name: _duckdb_type(f.dataType) for f in df.schema.fields}
         value = F.col(_q(_resolve(column, columns)))
         rows = df.where(value.isNotNull() & (value != "")).groupBy(value.alias("v")).count().collect()
         return {str(r["v"]): max(1, round(int(r["count"]) * scale)) for r in rows}
+
+    def _files(self, root: str, files: Sequence[str], hive: bool) -> DataFrame:
+        """Exactly these Parquet files of the tree (hive: with the partition columns of their folders)."""
+        from pyspark.sql import functions as F
+
+        if not hive:
+            return self._reader(False).parquet(*files)
+        df = self._reader(True).option("basePath", _spark_path(root)).parquet(*files)
+        return df.withColumn("day", F.to_date("day"))
 
     @_spark_errors
     def values_present(self, sel: Selection, column: str, values: list[str]) -> set[str]:
@@ -508,7 +538,9 @@ class SparkEngine:
         )
         return _json_rows(out.toArrow())
 
-    def _people(self, df: DataFrame, columns: Mapping[str, str], hive: bool) -> DataFrame:
+    def _people(
+        self, df: DataFrame, columns: Mapping[str, str], hive: bool, bucket: tuple[int, int] | None = None
+    ) -> DataFrame:
         """One row per person: the newest record's attributes plus per-person aggregates (see core)."""
         from pyspark.sql import functions as F
 
@@ -533,6 +565,8 @@ class SparkEngine:
         if "seen_at" in lower:
             aggs.append(F.max(F.col(_q(lower["seen_at"]))).alias("last_seen_at"))
         df = df.withColumn("_profile", F.expr(to_spark_sql(key))).where(F.col("_profile").isNotNull())
+        if bucket is not None:  # this share of the people: by the person key's hash
+            df = df.where(F.pmod(F.xxhash64("_profile"), F.lit(bucket[1])) == bucket[0])
         return df.groupBy("_profile").agg(*aggs).drop("_profile")
 
     def _output(
@@ -543,13 +577,15 @@ class SparkEngine:
         *,
         csv_safe: bool = False,
         people: bool = False,
+        chunk: _Chunk | None = None,
     ) -> DataFrame:
+        """The rows an unload, download or export read returns; ``chunk``: only that share of them."""
         from pyspark.sql import functions as F
 
-        parts = [partition] if partition is not None else None
+        parts = [partition] if partition is not None else chunk.partitions if chunk else None
         if people:
             df, columns, hive = self._frame(sel, parts)
-            df = self._people(df, columns, hive)
+            df = self._people(df, columns, hive, chunk.bucket if chunk else None)
             if limit is not None:
                 df = df.limit(max(0, int(limit)))
         else:
@@ -559,20 +595,67 @@ class SparkEngine:
                 df = df.withColumn(name, F.expr(to_spark_sql(csvsafe.sql_text(quote(name)))))
         return df
 
-    def _batches(self, df: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch | pa.Schema]:
-        """The frame's schema, then its rows as Arrow batches of at most ``batch_size`` rows, streamed."""
+    def _chunks(self, sel: Selection, partition: str | None, people: bool) -> list[_Chunk]:
+        """Shares of an output of about ``CHUNK_BYTES`` of input files each: groups of whole partitions, or
+        for one row per person (a person spans partitions) buckets of the person key's hash."""
+        sizes = {} if partition is not None else _LISTING.partition_sizes(sel)
+        total = sum(sizes.values())
+        if total <= CHUNK_BYTES:
+            return [_Chunk()]
+        if people:
+            count = -(-total // CHUNK_BYTES)
+            return [_Chunk(bucket=(i, count)) for i in range(count)]
+        if "" in sizes:  # no hive folders: nothing to split by
+            return [_Chunk()]
+        chunks: list[_Chunk] = []
+        group: list[str] = []
+        size = 0
+        for key in sorted(sizes):
+            if group and size + sizes[key] > CHUNK_BYTES:
+                chunks.append(_Chunk(partitions=group))
+                group, size = [], 0
+            group.append(key)
+            size += sizes[key]
+        return [*chunks, _Chunk(partitions=group)]
+
+    def _batches(
+        self,
+        sel: Selection,
+        partition: str | None,
+        limit: int | None,
+        batch_size: int,
+        *,
+        csv_safe: bool = False,
+        people: bool = False,
+    ) -> Iterator[pa.RecordBatch | pa.Schema]:
+        """The output's Arrow schema, then its rows as batches of at most ``batch_size`` rows.
+
+        Fetched with the DataFrame's public ``toArrow()`` one chunk at a time (:meth:`_chunks`), so this
+        process holds one chunk's rows, never the whole output, and a small output is one query.
+        """
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        spark_schema = to_arrow_schema(df.schema, timezone=_result_timezone())
+        whole = self._output(sel, partition, limit, csv_safe=csv_safe, people=people)
+        spark_schema = to_arrow_schema(whole.schema, timezone=_result_timezone())
         schema = pa.schema([f.with_nullable(True) for f in spark_schema])  # as DuckDB's results are
         yield schema
-        client = self.session().client
-        plan = df._plan  # the streaming Arrow result is the client's, not in DataFrame's public API
-        for item in client.to_table_as_iterator(plan.to_proto(client), plan.observations):
-            if isinstance(item, pa.Table) and item.num_rows:
-                for batch in item.cast(schema).to_batches(max_chunksize=batch_size):
-                    if batch.num_rows:
-                        yield batch
+        chunks = self._chunks(sel, partition, people)
+        left = limit
+        for chunk in chunks:
+            if left is not None and left <= 0:
+                return
+            df = (
+                whole
+                if len(chunks) == 1
+                else self._output(sel, partition, left, csv_safe=csv_safe, people=people, chunk=chunk)
+            )
+            table = df.toArrow()
+            if left is not None:
+                left -= table.num_rows
+            for batch in table.cast(schema).to_batches(max_chunksize=batch_size):
+                if batch.num_rows:
+                    yield batch
+            del table
 
     @_spark_errors
     def iter_batches(
@@ -583,7 +666,7 @@ class SparkEngine:
         partition: str | None = None,
         limit: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        for item in self._batches(self._output(sel, partition, limit), batch_size):
+        for item in self._batches(sel, partition, limit, batch_size):
             if isinstance(item, pa.RecordBatch):
                 yield item
 
@@ -601,7 +684,7 @@ class SparkEngine:
         """Write the selection (or one partition) to ``out`` (path or binary file); return rows written."""
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"unsupported format {fmt!r}")
-        stream = self._batches(self._output(sel, partition, limit, csv_safe=fmt == "csv"), batch_size)
+        stream = self._batches(sel, partition, limit, batch_size, csv_safe=fmt == "csv")
         schema = next(stream)
         rows = 0
         writer_class = functools.partial(pq.ParquetWriter, compression="zstd") if fmt == "parquet" else None
@@ -655,9 +738,7 @@ class SparkEngine:
         """CSV of the selection in chunks, header first (``rows="people"``: one row per person)."""
         import io
 
-        stream = self._batches(
-            self._output(sel, None, limit, csv_safe=True, people=rows == "people"), batch_size
-        )
+        stream = self._batches(sel, None, limit, batch_size, csv_safe=True, people=rows == "people")
         schema = next(stream)
         buf = io.BytesIO()
         with pacsv.CSVWriter(buf, schema) as writer:

@@ -298,3 +298,41 @@ def test_value_counts_sample_when_partition_rows_known_then_same_estimate_as_duc
     assert estimate == reference.value_counts_sample(sel, "country", max_files=4, partition_rows=rows)
     assert estimate and abs(sum(estimate.values()) - manifest["total_rows"]) < manifest["total_rows"] * 0.2
     assert backend.value_counts_sample(sel, "country", max_files=40, partition_rows=rows) is None
+
+
+def test_value_counts_sample_when_only_files_known_then_the_same_files_scaled_by_bytes(
+    backend, reference, contract_tree
+):
+    root, manifest, _ = contract_tree
+    sel = Selection(root, days=(DAY,))
+
+    estimate = backend.value_counts_sample(sel, "country", max_files=4)
+
+    assert estimate and estimate == reference.value_counts_sample(sel, "country", max_files=4)
+    truth = sum(n for k, n in manifest["partitions"].items() if k.startswith(f"day={DAY}/"))
+    assert abs(sum(estimate.values()) - truth) <= 0.25 * truth  # 4 of 6 files, scaled by their bytes
+    assert backend.value_counts_sample(sel, "country", max_files=50) is None  # no read to save
+
+
+def test_reads_when_fetched_in_chunks_then_the_same_rows_and_people_as_duckdb(
+    backend, reference, contract_tree, columns, opted_out, monkeypatch
+):
+    """Rows fetched by the cluster's public toArrow() a chunk at a time (Spark): chunks of a third of the
+    selection's bytes give three queries and the same answers as one."""
+    if backend.name != "spark":
+        pytest.skip("DuckDB streams its results")
+    from audiences.engine import spark
+
+    sel = Selection(contract_tree[0], days=(DAY,), suppression=opted_out[0])
+    monkeypatch.setattr(spark, "CHUNK_BYTES", sum(reference.partition_sizes(sel).values()) // 3 + 1)
+    assert len(backend._chunks(sel, None, people=False)) >= 3
+    assert len(backend._chunks(sel, None, people=True)) == 3
+
+    def rows(engine, **kw) -> list[tuple]:
+        table = pa.Table.from_batches(list(engine.iter_batches(sel, 50, **kw)))
+        return sorted(tuple(r.values()) for r in table.to_pylist())
+
+    assert rows(backend) == rows(reference)
+    assert len(rows(backend, limit=7)) == 7
+    got = b"".join(backend.write_csv_stream(sel, rows="people", batch_size=100))
+    assert _csv_lines(got) == _csv_lines(b"".join(reference.write_csv_stream(sel, rows="people")))
