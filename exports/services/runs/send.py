@@ -32,7 +32,7 @@ from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
 from exports.services.runs.remove import run_remove_departed
-from exports.services.runs.snapshot import fingerprints
+from exports.services.runs.snapshot import fingerprints, key_hashes
 from exports.validation import validate_batch_full
 
 logger = logging.getLogger(__name__)
@@ -243,10 +243,12 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
         unique, unique_keys = batch.filter(first), keys.filter(first)
     checked = validate_batch_full(unique, ctx.mapping)
     _count_invalid(ctx, checked, unique_keys, primary)
-    valid_at = pl.from_arrow(checked.valid).arg_true()
+    valid = pl.from_arrow(checked.valid)
+    valid_at = valid.arg_true()
     valid_keys = unique_keys.filter(checked.valid)
-    prints = fingerprints(valid_keys, checked.table)
-    rows = ctx.previous.lookup(unique_keys)
+    hashes = key_hashes(unique_keys)  # hashed once: for the fingerprints and the snapshot lookup
+    prints = fingerprints(valid_keys, checked.table, hashes.filter(valid))
+    rows = ctx.previous.lookup(unique_keys, hashes)
     valid_rows = rows[valid_at.to_numpy()]
     same = ctx.previous.unchanged(prints, valid_rows)
     progress.unchanged += int(same.sum())

@@ -50,6 +50,7 @@ SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64()))
 FINGERPRINT_KEY = b"delivr.fingerprint"
 HELD_COLUMNS = ["record_key", "fingerprint", "person_id", "email", "uid2"]
 KEY_SEED = 7
+MAX_BUCKET_BITS = 23
 
 
 def snapshot_name(export: Export) -> str:
@@ -69,14 +70,15 @@ def snapshot_fingerprint(export: Export) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def fingerprints(keys: pa.Array, table: pa.Table) -> pa.Array:
+def fingerprints(keys: pa.Array, table: pa.Table, hashes: pl.Series | None = None) -> pa.Array:
     """A 64-bit hash per record of its key and its mapped (validated, normalized) values: equal fingerprints
-    mean the destination already holds this record with these values. The same in every run."""
+    mean the destination already holds this record with these values. The same in every run. `hashes`: the
+    keys' `key_hashes`, when the caller has them already."""
     if not table.num_rows:
         return pa.array([], pa.uint64())
     values = pl.from_arrow(table).hash_rows(seed=0)
-    key_hashes = pl.from_arrow(keys).hash(seed=KEY_SEED)
-    out = pl.DataFrame({"k": key_hashes, "v": values}).hash_rows(seed=0).to_arrow()
+    hashes = key_hashes(keys) if hashes is None else hashes
+    out = pl.DataFrame({"k": hashes, "v": values}).hash_rows(seed=0).to_arrow()
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
@@ -127,18 +129,22 @@ class Previous:
             self._key_order = np.argsort(hashes, kind="stable")
             hashes = hashes[self._key_order]
         self._key_hashes = hashes
-        self._bits = max(1, int(self.rows - 1).bit_length())  # about one snapshot row per bucket
+        # about a quarter of a snapshot row per bucket: most keys are alone in theirs, so one probe finds
+        # them (at one row per bucket, 37% of the keys needed a second); at most 2**23 buckets (32 MB)
+        self._bits = min(max(1, int(self.rows - 1).bit_length() + 2), MAX_BUCKET_BITS)
         shift = np.uint64(64 - self._bits)
         counts = np.bincount((hashes >> shift).astype(np.int64), minlength=1 << self._bits)
         self._buckets = np.zeros(len(counts) + 1, dtype=np.int32 if self.rows < 2**31 else np.int64)
         np.cumsum(counts, out=self._buckets[1:])
 
-    def lookup(self, keys: pa.Array) -> np.ndarray:
-        """The snapshot row of each key (-1 when the snapshot does not have it)."""
+    def lookup(self, keys: pa.Array, hashes: pl.Series | None = None) -> np.ndarray:
+        """The snapshot row of each key (-1 when the snapshot does not have it). `hashes`: the keys'
+        `key_hashes`, when the caller has them already."""
         n = len(keys)
         if not self.rows or not n:
             return np.full(n, -1, dtype=np.int64)
-        needles = _numpy(self._hash_keys(keys))
+        mine = hashes is not None and self._hash_keys is key_hashes
+        needles = _numpy(hashes if mine else self._hash_keys(keys))
         bucket = (needles >> np.uint64(64 - self._bits)).astype(np.intp)
         at, end = self._buckets[bucket], self._buckets[bucket + 1]
         # most keys are their bucket's first row: one probe over the whole batch, then the few others
