@@ -1,7 +1,9 @@
+import secrets
 from datetime import timedelta
 
 from django import forms
 
+from audiences.definitions import MAX_FILTERS
 from audiences.engine.buckets import SCORES
 from audiences.models import RECORD_LIMIT_MAX, OutputFormat
 from delivr_admin.errors import ApplicationError
@@ -69,8 +71,8 @@ class ValuesField(forms.Field):
 
 
 class BuilderForm(forms.Form):
-    """The audience builder's own fields: topics, scores and the time window (the filter rows are read by
-    audiences.views.filters). `definition()` gives them as the API's definition takes them; the service's
+    """The audience builder's own fields: topics, scores and the time window (the filter rows are the two
+    formsets below, read by :func:`filter_rows`). `definition()` gives them as the API's definition takes them; the service's
     definition_normalize checks them, so the builder and the API refuse the same things with the same words.
     Only a lookback that is not a number is refused here, since the definition could not even hold it."""
 
@@ -133,3 +135,104 @@ class BuilderForm(forms.Form):
             "date_from": data.get("date_from") if is_range else None,
             "date_to": data.get("date_to") if is_range else None,
         }
+
+
+COMBINE_CHOICES = [("and", "and"), ("or", "or")]
+
+
+class CombineField(forms.ChoiceField):
+    """How conditions (or groups) combine: "and" or "or", any case; anything else (or nothing) is "and"."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=COMBINE_CHOICES, required=False, **kwargs)
+
+    def to_python(self, value) -> str:
+        return "or" if str(value or "").strip().lower() == "or" else "and"
+
+    def has_changed(self, initial, data) -> bool:
+        return bool(data)
+
+
+class FilterKeyField(forms.CharField):
+    """A row's or group's key as posted; keys only tie rows to groups and messages to rows, so a missing or odd
+    one is replaced by a fresh key rather than refused."""
+
+    def __init__(self, prefix: str, **kwargs) -> None:
+        self.prefix = prefix
+        super().__init__(required=False, widget=forms.HiddenInput, **kwargs)
+
+    def to_python(self, value) -> str:
+        raw = super().to_python(value)
+        return raw if raw and raw.replace("-", "").isalnum() and len(raw) <= 40 else new_key(self.prefix)
+
+    def has_changed(self, initial, data) -> bool:
+        return bool(data)  # a gap left by a removed row has no key
+
+
+def new_key(prefix: str) -> str:
+    return prefix + secrets.token_hex(4)
+
+
+class FilterGroupForm(forms.Form):
+    """A group of condition rows: its key (the rows name it) and how its conditions combine."""
+
+    key = FilterKeyField("g")
+    op = CombineField()
+
+
+class FilterRowForm(forms.Form):
+    """One condition row as typed. Every part may be blank while it is being filled in: an unfinished row is
+    left out of the definition with a hint next to it, and the definition's own check (the service's) words
+    any other problem, so no row is refused here."""
+
+    group = forms.CharField(required=False, widget=forms.HiddenInput)
+    key = FilterKeyField("c")
+    field = forms.CharField(required=False)
+    op = forms.CharField(required=False)
+    value = forms.CharField(required=False, strip=False)
+
+
+# Rows are added by htmx (each with the next index) and removed from the page, which leaves gaps: every form
+# is "extra" (INITIAL_FORMS 0), so a gap is an empty form that is skipped, not an error.
+FilterGroupFormSet = forms.formset_factory(FilterGroupForm, extra=0, max_num=MAX_FILTERS, absolute_max=1000)
+FilterRowFormSet = forms.formset_factory(FilterRowForm, extra=0, max_num=MAX_FILTERS, absolute_max=1000)
+GROUPS_PREFIX, ROWS_PREFIX = "groups", "filters"
+
+
+def filter_rows(data) -> tuple[str, list[dict]]:
+    """(how groups combine, the groups as typed: [{"key", "op", "rows": [{"key", "field", "op", "value"}]}])
+    from the builder's two formsets. Rows naming no posted group join the first group (one AND group when
+    there is none); posted data without the formsets has no rows."""
+    top = CombineField().clean(data.get("filters_op"))
+    groups: dict[str, dict] = {}
+    for form in _posted(FilterGroupFormSet(data, prefix=GROUPS_PREFIX)):
+        key = form.cleaned_data["key"]
+        groups[key] = {"key": key, "op": form.cleaned_data["op"], "rows": []}
+    for form in _posted(FilterRowFormSet(data, prefix=ROWS_PREFIX)):
+        row = form.cleaned_data
+        group_key = row["group"] if row["group"] in groups else next(iter(groups), "") or new_key("g")
+        groups.setdefault(group_key, {"key": group_key, "op": "and", "rows": []})
+        groups[group_key]["rows"].append(
+            {
+                "key": row["key"],
+                "field": row["field"].strip(),
+                "op": row["op"].strip() or "=",
+                "value": row["value"],
+            }
+        )
+    return top, list(groups.values())
+
+
+def next_index(data, prefix: str) -> int:
+    """The index a new form of the formset `prefix` takes: its posted total (0 without one)."""
+    management = forms.formsets.ManagementForm(data, prefix=prefix)
+    return management.cleaned_data[forms.formsets.TOTAL_FORM_COUNT] if management.is_valid() else 0
+
+
+def _posted(formset: forms.BaseFormSet) -> list[forms.Form]:
+    """The formset's forms that were posted (gaps left by removed rows skipped); none without its management
+    form (a post from before the formsets, or no filters at all)."""
+    if not formset.management_form.is_valid():
+        return []
+    formset.is_valid()
+    return [form for form in formset.forms if form.has_changed() and form.is_valid()]

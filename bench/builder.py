@@ -22,28 +22,26 @@ import sys
 import time
 from pathlib import Path
 
+from tests.audiences.builder_post import rows_post
+
 VAR = Path(__file__).resolve().parents[1] / "var"
 WORK = VAR / "bench-builder"
 DEMO = WORK / "demo"
 BIG = Path(os.environ.get("BENCH_BUILDER_20M", VAR / "bench-builder-20m"))
 
 WINDOW = {"window": "lookback", "lookback_days": "7"}
-FLAT = {
-    "filter_field": ["country", "company_employee_count"],
-    "filter_op": ["=", ">="],
-    "filter_value": ["US", "51-200"],
-}
+FLAT = rows_post([("", "c1", "country", "=", "US"), ("", "c2", "company_employee_count", ">=", "51-200")])
 # (country us OR country ca) AND company size >= 51-200 AND (job title contains manager OR score high)
-GROUPED = {
-    "filters_op": "and",
-    "group_key": ["ga", "gb", "gc"],
-    "group_op": ["or", "and", "or"],
-    "filter_group": ["ga", "ga", "gb", "gc", "gc"],
-    "filter_key": ["c1", "c2", "c3", "c4", "c5"],
-    "filter_field": ["country", "country", "company_employee_count", "job_title", "score"],
-    "filter_op": ["=", "=", ">=", "contains", "="],
-    "filter_value": ["us", "ca", "51-200", "manager", "high"],
-}
+GROUPED = rows_post(
+    [
+        ("ga", "c1", "country", "=", "us"),
+        ("ga", "c2", "country", "=", "ca"),
+        ("gb", "c3", "company_employee_count", ">=", "51-200"),
+        ("gc", "c4", "job_title", "contains", "manager"),
+        ("gc", "c5", "score", "=", "high"),
+    ],
+    groups=[("ga", "or"), ("gb", "and"), ("gc", "or")],
+)
 SUGGESTED = ("country", "company_employee_count", "company_name")
 
 
@@ -179,8 +177,7 @@ def _dataset(name: str, root: Path, org, client, repeat: int) -> list[str]:
     window = {"lookback_days": int(WINDOW["lookback_days"])}
     stored = list(FieldValueCounts.objects.all())
     for field in SUGGESTED:
-        form = {**base, "filter_group": ["ga"], "group_key": ["ga"], "group_op": ["and"], "filter_key": ["c1"],
-                "filter_field": [field], "filter_op": ["="], "filter_value": [""], "key": "c1"}  # fmt: skip
+        form = {**base, **rows_post([("ga", "c1", field, "=", "")], groups=[("ga", "and")]), "key": "c1"}
 
         def suggest(form=form):
             r = client.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true")

@@ -1,17 +1,15 @@
 """The builder's attribute filters: AND/OR groups of condition rows, value suggestions, per-condition hints.
 
-Form fields (repeated, in page order): ``filters_op`` (how groups combine); per group ``group_key`` and
-``group_op``; per condition row ``filter_group`` (its group's key), ``filter_key``, ``filter_field``,
-``filter_op``, ``filter_value``. Rows posted without group fields (older forms, tests) form one AND group.
-Keys only tie rows to their groups and to their messages; they never reach the definition.
+The rows are two Django formsets (audiences.forms: ``groups-N-key``/``-op`` and ``filters-N-group``/``-key``/
+``-field``/``-op``/``-value``) plus ``filters_op`` (how groups combine). Keys only tie rows to their groups
+and to their messages; they never reach the definition. Each new group or row is rendered at the next index
+of its formset, with the new totals swapped in out of band.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from itertools import zip_longest
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,7 +18,15 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Role
 from audiences import definitions
-from audiences.forms import BuilderForm
+from audiences.forms import (
+    GROUPS_PREFIX,
+    ROWS_PREFIX,
+    BuilderForm,
+    FilterKeyField,
+    filter_rows,
+    new_key,
+    next_index,
+)
 from audiences.selectors import audiences as audience_selectors
 from audiences.selectors import values as value_selectors
 from delivr_admin.decorators import member_required
@@ -47,39 +53,6 @@ NO_FIELD_HINT = "Choose a field: this condition is not counted until it has one.
 builder_required = member_required(roles=(Role.ADMIN, Role.MARKETER))
 
 
-def new_key(prefix: str) -> str:
-    return prefix + secrets.token_hex(4)
-
-
-def _clean_key(raw: str, prefix: str) -> str:
-    return raw if raw and raw.replace("-", "").isalnum() and len(raw) <= 40 else new_key(prefix)
-
-
-def rows_from_form(data) -> tuple[str, list[dict]]:
-    """(op between groups, groups as typed: [{"key", "op", "rows": [{"key", "field", "op", "value"}]}])."""
-    top = "or" if (data.get("filters_op") or "").lower() == "or" else "and"
-    groups: dict[str, dict] = {}
-    for key, op in zip(data.getlist("group_key"), data.getlist("group_op"), strict=False):
-        key = _clean_key(key, "g")
-        groups[key] = {"key": key, "op": "or" if op.lower() == "or" else "and", "rows": []}
-    columns = zip_longest(
-        data.getlist("filter_group"),
-        data.getlist("filter_key"),
-        data.getlist("filter_field"),
-        data.getlist("filter_op"),
-        data.getlist("filter_value"),
-        fillvalue="",
-    )
-    for group_key, key, field, op, value in columns:
-        if not group_key:  # a row posted without groups joins the first group
-            group_key = next(iter(groups), "") or new_key("g")
-        groups.setdefault(group_key, {"key": group_key, "op": "and", "rows": []})
-        groups[group_key]["rows"].append(
-            {"key": _clean_key(key, "c"), "field": field, "op": op or "=", "value": value}
-        )
-    return top, list(groups.values())
-
-
 def _parsed(op: str, value: str):
     if op == "is empty":
         return None
@@ -98,7 +71,7 @@ def filters_from_form(data) -> tuple[list | dict, dict[tuple[int, int], str]]:
     Rows still being filled in are left out (each gets a hint next to it instead). One AND group under an
     AND gives the flat list shape, anything else the grouped one.
     """
-    top, groups = rows_from_form(data)
+    top, groups = filter_rows(data)
     out_groups, positions = [], {}
     for group in groups:
         rows = [r for r in group["rows"] if _complete(r)]
@@ -119,10 +92,10 @@ def filters_from_form(data) -> tuple[list | dict, dict[tuple[int, int], str]]:
 
 
 def filters_state(definition: dict) -> dict:
-    """The builder's groups for a definition (normalized, or as typed by rows_from_form's caller)."""
+    """The builder's groups for a definition (normalized, or or as typed: raw_filters)."""
     top, groups = definitions.filter_groups(definition)
-    out = []
-    for group in groups:
+    out, row_index = [], 0
+    for group_index, group in enumerate(groups):
         rows = []
         for c in group.get("conditions", []):
             value = c.get("value")
@@ -134,15 +107,18 @@ def filters_state(definition: dict) -> dict:
                     "field": c.get("field", ""),
                     "op": c.get("op", "="),
                     "value": "" if value is None else value,
+                    "index": row_index,
                 }
             )
-        out.append({"key": group.get("key") or new_key("g"), "op": group.get("op", "and"), "rows": rows})
-    return {"op": top, "groups": out}
+            row_index += 1
+        key = group.get("key") or new_key("g")
+        out.append({"key": key, "op": group.get("op", "and"), "rows": rows, "index": group_index})
+    return {"op": top, "groups": out, "group_total": len(out), "row_total": row_index}
 
 
 def raw_filters(data) -> dict:
     """The filters exactly as typed (incomplete rows too), in the grouped shape filters_state reads."""
-    top, groups = rows_from_form(data)
+    top, groups = filter_rows(data)
     return {
         "op": top,
         "groups": [
@@ -160,7 +136,7 @@ def _window(data) -> dict:
 def condition_messages(data, exc: Exception | None) -> dict[str, str]:
     """{row key: message} for every condition row: hints for unfinished rows, the definition's error next
     to the row it concerns, and "no value like …" for equality conditions naming no value of the data."""
-    _top, groups = rows_from_form(data)
+    _top, groups = filter_rows(data)
     messages = {row["key"]: "" for group in groups for row in group["rows"]}
     _filters, positions = filters_from_form(data)
     for group in groups:
@@ -243,29 +219,39 @@ def filter_context(state_filters: dict | None = None) -> dict:
     }
 
 
+def _with_totals(request: HttpRequest, response: HttpResponse, *, groups: int, rows: int) -> HttpResponse:
+    """The response plus the formsets' new totals, swapped in out of band."""
+    response.content += render_to_string(
+        "audiences/partials/filters.html#filters-management",
+        {"filters": {"group_total": groups, "row_total": rows}, "oob": True},
+        request=request,
+    ).encode()
+    return response
+
+
 @require_GET
 @builder_required
 def audience_filter_row(request: HttpRequest) -> HttpResponse:
-    """One empty condition row for the group named by ?group= (a new row of an existing group)."""
-    group_key = _clean_key(request.GET.get("group", ""), "g")
-    row = {"key": new_key("c"), "field": "", "op": "=", "value": ""}
+    """One empty condition row for the group named by ?group=, at the rows formset's next index."""
+    data = request.GET
+    group_key = FilterKeyField("g").clean(data.get("group"))
+    row = {"key": new_key("c"), "field": "", "op": "=", "value": "", "index": next_index(data, ROWS_PREFIX)}
     context = {**filter_context(), "row": row, "group": {"key": group_key}}
-    return render(request, "audiences/partials/filters.html#filter-row", context)
+    response = render(request, "audiences/partials/filters.html#filter-row", context)
+    return _with_totals(request, response, groups=next_index(data, GROUPS_PREFIX), rows=row["index"] + 1)
 
 
 @require_GET
 @builder_required
 def audience_filter_group(request: HttpRequest) -> HttpResponse:
-    """A new group with one empty condition (?op=or makes it an either/or group)."""
-    op = "or" if request.GET.get("op") == "or" else "and"
-    group = {
-        "key": new_key("g"),
-        "op": op,
-        "rows": [{"key": new_key("c"), "field": "", "op": "=", "value": ""}],
-    }
-    return render(
-        request, "audiences/partials/filters.html#filter-group", {**filter_context(), "group": group}
-    )
+    """A new group with one empty condition (?op=or makes it an either/or group), at the next indices."""
+    data = request.GET
+    row = {"key": new_key("c"), "field": "", "op": "=", "value": "", "index": next_index(data, ROWS_PREFIX)}
+    op = "or" if data.get("op") == "or" else "and"
+    group = {"key": new_key("g"), "op": op, "rows": [row], "index": next_index(data, GROUPS_PREFIX)}
+    context = {**filter_context(), "group": group}
+    response = render(request, "audiences/partials/filters.html#filter-group", context)
+    return _with_totals(request, response, groups=group["index"] + 1, rows=row["index"] + 1)
 
 
 @require_GET
@@ -277,7 +263,7 @@ def audience_field_values(request: HttpRequest) -> HttpResponse:
     """
     data = request.GET
     key = data.get("key", "")
-    _top, groups = rows_from_form(data)
+    _top, groups = filter_rows(data)
     row = next((r for g in groups for r in g["rows"] if r["key"] == key), None)
     values: list = []
     if row and row["field"]:

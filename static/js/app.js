@@ -205,6 +205,11 @@
     if (!button) return;
     var add = document.querySelector("#filter-groups .filter-group:last-child .add-condition");
     if (add) add.click();
-    else if (window.htmx) window.htmx.ajax("GET", button.getAttribute("data-add-condition"), { target: "#filter-groups", swap: "beforeend" });
+    else if (window.htmx) {
+      // the new group and its row take the next formset indices (the server answers with the new totals)
+      var values = {};
+      document.querySelectorAll("#filters-management input").forEach(function (i) { values[i.name] = i.value; });
+      window.htmx.ajax("GET", button.getAttribute("data-add-condition"), { target: "#filter-groups", swap: "beforeend", values: values });
+    }
   });
 })();

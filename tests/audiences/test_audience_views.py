@@ -4,6 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Role
 from audiences.models import Audience, AudienceStatus, BuildStatus, ContactList
+from tests.audiences.builder_post import rows_post
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -13,9 +14,7 @@ FORM = {
     "scores": ["high", "medium"],
     "window": "lookback",
     "lookback_days": "2",
-    "filter_field": ["company_employee_count"],
-    "filter_op": [">="],
-    "filter_value": ["201-500"],
+    **rows_post([("", "c1", "company_employee_count", ">=", "201-500")]),
     "preview_limit": "25",
 }
 BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
@@ -60,13 +59,13 @@ def test_builder_estimate_htmx_returns_only_the_fragment_with_pyarrow_counts(log
     assert f"{len({x['person_id'] for x in expected}):,}" in html
     assert "estimateUpdated" in r["HX-Trigger"]
     # a changed filter changes the count
-    narrower = {**FORM, "filter_value": ["5001-10000"]}
+    narrower = {**FORM, "filters-0-value": "5001-10000"}
     r2 = logged_in.post("/audiences/builder/estimate/", narrower, HTTP_HX_REQUEST="true")
     assert f'data-value="{len(expected)}"' not in r2.content.decode()
 
 
 def test_builder_estimate_when_definition_bad_shows_error_in_fragment(logged_in):
-    bad = {**FORM, "filter_op": ["~"]}
+    bad = {**FORM, "filters-0-op": "~"}
     r = logged_in.post("/audiences/builder/estimate/", bad, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and b"is not an operator" in r.content and b"<html" not in r.content
     assert "HX-Trigger" not in r
@@ -83,6 +82,39 @@ def test_builder_preview_htmx_returns_only_rows_within_range(logged_in):
 def test_builder_filter_row_returns_one_row(logged_in):
     r = logged_in.get("/audiences/builder/filter-row/", HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and r.content.decode().count('class="filter-row"') == 1
+
+
+def test_builder_filter_row_when_rows_exist_takes_next_index_and_swaps_new_totals(logged_in):
+    query = (
+        "group=ga&groups-TOTAL_FORMS=1&groups-INITIAL_FORMS=0&filters-TOTAL_FORMS=3&filters-INITIAL_FORMS=0"
+    )
+    html = logged_in.get(f"/audiences/builder/filter-row/?{query}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="filters-3-field"' in html and 'name="filters-3-group" value="ga"' in html
+    totals = html[html.index('id="filters-management"') :]
+    assert 'hx-swap-oob="true"' in totals.split(">")[0]
+    assert (
+        'name="filters-TOTAL_FORMS" value="4"' in totals and 'name="groups-TOTAL_FORMS" value="1"' in totals
+    )
+
+
+def test_builder_filter_group_takes_next_indices_of_both_formsets(logged_in):
+    query = "op=or&groups-TOTAL_FORMS=2&groups-INITIAL_FORMS=0&filters-TOTAL_FORMS=5&filters-INITIAL_FORMS=0"
+    html = logged_in.get(f"/audiences/builder/filter-group/?{query}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="groups-2-key"' in html and 'name="groups-2-op"' in html and 'name="filters-5-value"' in html
+    assert 'name="groups-TOTAL_FORMS" value="3"' in html and 'name="filters-TOTAL_FORMS" value="6"' in html
+
+
+def test_builder_estimate_when_a_row_was_removed_skips_the_gap(logged_in, intent_root):
+    """A removed row leaves its index unposted: the formset skips it and counts the rows left."""
+    full = {
+        **FORM,
+        **rows_post(
+            [("", "c0", "country", "=", "nowhere"), ("", "c1", "company_employee_count", ">=", "201-500")]
+        ),
+    }
+    gap = {k: v for k, v in full.items() if not k.startswith("filters-0-")}
+    r = logged_in.post("/audiences/builder/estimate/", gap, HTTP_HX_REQUEST="true")
+    assert f'data-value="{len(expected_rows(intent_root))}"' in r.content.decode()
 
 
 def test_builder_save_creates_audience_and_builds_it(

@@ -5,6 +5,7 @@ import pytest
 
 from accounts.models import Role
 from audiences.views.filters import filters_from_form
+from tests.audiences.builder_post import rows_post
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,14 +20,14 @@ BASE = {
 # (country us OR country ca) AND company size >= 201-500
 GROUPED = {
     **BASE,
-    "filters_op": "and",
-    "group_key": ["ga", "gb"],
-    "group_op": ["or", "and"],
-    "filter_group": ["ga", "ga", "gb"],
-    "filter_key": ["c1", "c2", "c3"],
-    "filter_field": ["country", "country", "company_employee_count"],
-    "filter_op": ["=", "=", ">="],
-    "filter_value": ["us", "ca", "201-500"],
+    **rows_post(
+        [
+            ("ga", "c1", "country", "=", "us"),
+            ("ga", "c2", "country", "=", "ca"),
+            ("gb", "c3", "company_employee_count", ">=", "201-500"),
+        ],
+        groups=[("ga", "or"), ("gb", "and")],
+    ),
 }
 BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
 
@@ -53,20 +54,14 @@ def expected(root):
     ]
 
 
-class Form(dict):
-    def getlist(self, key):
-        value = self.get(key, [])
-        return value if isinstance(value, list) else [value]
-
-
 def test_filters_from_form_when_grouped_gives_or_group_and_positions():
-    filters, positions = filters_from_form(Form(GROUPED))
+    filters, positions = filters_from_form(GROUPED)
     assert filters["op"] == "and" and [g["op"] for g in filters["groups"]] == ["or", "and"]
     assert positions == {(0, 0): "c1", (0, 1): "c2", (1, 0): "c3"}
 
 
 def test_filters_from_form_when_one_and_group_keeps_flat_list():
-    form = Form({**BASE, "filter_field": ["country"], "filter_op": ["="], "filter_value": ["US"]})
+    form = {**BASE, **rows_post([("", "c1", "country", "=", "US")])}
     assert filters_from_form(form)[0] == [{"field": "country", "op": "=", "value": "US"}]
 
 
@@ -80,7 +75,7 @@ def test_estimate_when_groups_counts_a_or_b_and_c(logged_in, intent_root):
 
 
 def test_estimate_when_row_has_no_value_shows_hint_next_to_it_and_keeps_counting(logged_in):
-    form = {**GROUPED, "filter_value": ["us", "", "201-500"]}
+    form = {**GROUPED, "filters-1-value": ""}
     r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     html = r.content.decode()
     assert 'id="estimate-records"' in html
@@ -89,7 +84,7 @@ def test_estimate_when_row_has_no_value_shows_hint_next_to_it_and_keeps_counting
 
 
 def test_estimate_when_condition_invalid_puts_words_next_to_that_row(logged_in):
-    form = {**GROUPED, "filter_value": ["us", "ca", "huge"]}
+    form = {**GROUPED, "filters-2-value": "huge"}
     r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     html = r.content.decode()
     hint = html[html.index('id="hint-c3"') :].split("</p>")[0]
@@ -98,10 +93,10 @@ def test_estimate_when_condition_invalid_puts_words_next_to_that_row(logged_in):
 
 
 def test_estimate_when_value_matches_nothing_says_did_you_mean(logged_in):
-    form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}
+    form = {**GROUPED, "filters-0-value": "usa"}
     values = logged_in.get(
         "/audiences/builder/values/",
-        {**form, "key": "c1", "filter_value": ["", "ca", "201-500"]},
+        {**form, "key": "c1", "filters-0-value": ""},
         HTTP_HX_REQUEST="true",
     )  # focusing the value box counts the field's values (and caches them)
     assert values.status_code == 200 and 'value="US"' in values.content.decode()
@@ -111,7 +106,7 @@ def test_estimate_when_value_matches_nothing_says_did_you_mean(logged_in):
 
 
 def test_values_when_field_is_bucketed_lists_buckets_in_order_with_counts(logged_in, intent_root):
-    form = {**GROUPED, "key": "c3", "filter_value": ["us", "ca", ""]}
+    form = {**GROUPED, "key": "c3", "filters-2-value": ""}
     html = logged_in.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
     order = [
         b for b in ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000") if f'value="{b}"' in html
@@ -123,10 +118,10 @@ def test_values_when_field_is_bucketed_lists_buckets_in_order_with_counts(logged
 
 
 def test_values_when_typing_filters_and_private_fields_give_nothing(logged_in):
-    form = {**GROUPED, "key": "c1", "filter_value": ["g", "ca", "201-500"]}
+    form = {**GROUPED, "key": "c1", "filters-0-value": "g"}
     html = logged_in.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
     assert 'value="GB"' in html and 'value="US"' not in html
-    private = {**GROUPED, "key": "c1", "filter_field": ["email", "country", "company_employee_count"]}
+    private = {**GROUPED, "key": "c1", "filters-0-field": "email"}
     html = logged_in.get("/audiences/builder/values/", private, HTTP_HX_REQUEST="true").content.decode()
     assert "<option" not in html
 

@@ -66,7 +66,7 @@ def test_pages_when_first_file_truncated_say_part_of_data_unreadable_not_empty(
 
 def test_builder_estimate_and_preview_when_file_truncated_explain_in_words(client, tenant, broken_tree):
     _truncate(broken_tree / LATER)
-    form = {**GROUPED, "topic_id_prefixes": ["4eyes_100", "4eyes_101"], "filter_value": ["us", "ca", "1-10"]}
+    form = {**GROUPED, "topic_id_prefixes": ["4eyes_100", "4eyes_101"], "filters-2-value": "1-10"}
     marketer = _member(client, tenant, Role.MARKETER)
     r = marketer.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and "Part of the data could not be read" in r.content.decode()

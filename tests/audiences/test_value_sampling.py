@@ -73,7 +73,7 @@ def test_field_values_api_when_sampled_says_approximate(tenant, sampling):
 
 
 def test_builder_values_when_sampled_label_counts_as_about(logged_in, sampling):
-    form = {**GROUPED, "lookback_days": "3", "key": "c1", "filter_value": ["", "ca", "201-500"]}
+    form = {**GROUPED, "lookback_days": "3", "key": "c1", "filters-0-value": ""}
     html = logged_in.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
     assert 'value="US"' in html and "about " in html and " rows" in html
 
@@ -84,7 +84,7 @@ def test_estimate_when_value_matches_nothing_says_did_you_mean_on_first_estimate
 ):
     settings.DELIVR_VALUE_SAMPLE_FILES = sample_files
     settings.DELIVR_VALUE_PROBE_SECONDS = 60  # the exact lookup always answers in time here
-    form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}  # nothing counted before this estimate
+    form = {**GROUPED, "filters-0-value": "usa"}  # nothing counted before this estimate
     r = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true")
     html = r.content.decode()
     hint = html.split('id="hint-c1"')[1].split("</p>")[0]
@@ -111,7 +111,7 @@ def test_estimate_when_lookup_outlasts_its_time_hint_says_sample_then_next_estim
 
     settings.DELIVR_VALUE_SAMPLE_FILES = 6
     settings.DELIVR_VALUE_PROBE_SECONDS = 0
-    form = {**GROUPED, "filter_value": ["usa", "ca", "201-500"]}
+    form = {**GROUPED, "filters-0-value": "usa"}
     html = logged_in.post("/audiences/builder/estimate/", form, HTTP_HX_REQUEST="true").content.decode()
     hint = html.split('id="hint-c1"')[1].split("</p>")[0]
     assert "No value like “usa” in Country (in a sample of the data); did you mean US?" in hint

@@ -23,11 +23,11 @@ def test_browser_builds_audience_with_live_counts_preview_save_and_download(page
 
     page.click("#add-filter")
     page.wait_for_selector(".filter-row")
-    page.select_option(".filter-row select[name=filter_field]", "company_employee_count")
-    page.select_option(".filter-row select[name=filter_op]", ">=")
-    page.fill(".filter-row input[name=filter_value]", "1001-5000")
-    page.locator(".filter-row input[name=filter_value]").press("0")  # keyup -> debounced estimate
-    page.locator(".filter-row input[name=filter_value]").press("Backspace")
+    page.select_option(".filter-row select.row-field", "company_employee_count")
+    page.select_option(".filter-row select.row-op", ">=")
+    page.fill(".filter-row input.row-value", "1001-5000")
+    page.locator(".filter-row input.row-value").press("0")  # keyup -> debounced estimate
+    page.locator(".filter-row input.row-value").press("Backspace")
     page.wait_for_function(
         f"(el => !!el && el.dataset.value !== '{before}')(document.querySelector('#estimate-records'))",
         timeout=20000,

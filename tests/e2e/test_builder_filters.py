@@ -42,7 +42,7 @@ def _wait_records_change(page, before: str) -> str:
 
 
 def _hint(page, row) -> str:
-    key = row.locator("input[name=filter_key]").input_value()
+    key = row.locator("input.row-key").input_value()
     return page.locator(f"#hint-{key}").inner_text()
 
 
@@ -59,10 +59,10 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     page.locator("#add-filter").press("Enter")
     page.wait_for_selector(".filter-row")
     a = page.locator(".filter-row").nth(0)
-    a.locator("select[name=filter_field]").select_option("country")
-    value = a.locator("input[name=filter_value]")
+    a.locator("select.row-field").select_option("country")
+    value = a.locator("input.row-value")
     value.focus()  # the field's values arrive as suggestions
-    datalist = "#values-" + a.locator("input[name=filter_key]").input_value()
+    datalist = "#values-" + a.locator("input.row-key").input_value()
     page.wait_for_function(f"document.querySelectorAll('{datalist} option').length > 0")
     assert page.locator(f"{datalist} option[value=US]").count() == 1
     value.press_sequentially("us")
@@ -73,24 +73,24 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     page.wait_for_function("document.querySelectorAll('.filter-row').length === 2")
     b = page.locator(".filter-row").nth(1)
     assert "Choose a field and a value" in _hint(page, b) or _hint(page, b) == ""
-    b.locator("select[name=filter_field]").select_option("country")
+    b.locator("select.row-field").select_option("country")
     page.wait_for_function(
         "k => document.querySelector('#hint-' + k).textContent.includes('Enter a value')",
-        arg=b.locator("input[name=filter_key]").input_value(),
+        arg=b.locator("input.row-key").input_value(),
     )
-    b.locator("input[name=filter_value]").focus()
-    b.locator("input[name=filter_value]").press_sequentially("usa")
-    key_b = b.locator("input[name=filter_key]").input_value()
+    b.locator("input.row-value").focus()
+    b.locator("input.row-value").press_sequentially("usa")
+    key_b = b.locator("input.row-key").input_value()
     page.wait_for_function(
         "k => document.querySelector('#hint-' + k).textContent.includes('did you mean US?')", arg=key_b
     )
     screenshot(page, "builder-filters-did-you-mean-1440")
-    b.locator("input[name=filter_value]").fill("")
-    b.locator("input[name=filter_value]").press_sequentially("ca")
+    b.locator("input.row-value").fill("")
+    b.locator("input.row-value").press_sequentially("ca")
     page.wait_for_function("k => document.querySelector('#hint-' + k).textContent === ''", arg=key_b)
 
     # the group matches any of its conditions: A or B
-    group_op = page.locator(".filter-group").nth(0).locator("select[name=group_op]")
+    group_op = page.locator(".filter-group").nth(0).locator("select.group-op")
     group_op.focus()
     group_op.select_option("or")
     a_or_b = _wait_records_change(page, after_a)  # A or B keeps more than A alone
@@ -100,10 +100,10 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     page.wait_for_function("document.querySelectorAll('.filter-group').length === 2")
     assert page.locator("#filters-op").is_visible()
     c = page.locator(".filter-group").nth(1).locator(".filter-row").nth(0)
-    c.locator("select[name=filter_field]").select_option("company_employee_count")
-    c.locator("select[name=filter_op]").select_option(">=")
-    c.locator("input[name=filter_value]").focus()
-    c.locator("input[name=filter_value]").press_sequentially("201-500")
+    c.locator("select.row-field").select_option("company_employee_count")
+    c.locator("select.row-op").select_option(">=")
+    c.locator("input.row-value").focus()
+    c.locator("input.row-value").press_sequentially("201-500")
     prefixes = page.eval_on_selector_all("input[name=topic_id_prefixes]", "els => els.map(e => e.value)")
     want = final_records = _expected(intent_root, set(prefixes))
     assert want > 0 and str(want) != a_or_b

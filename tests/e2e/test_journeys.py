@@ -60,15 +60,15 @@ def _build_audience(page) -> int:
     # an employee-count range: 1001-5000 .. 10001+ (ranges compare by their order)
     page.click("#add-filter")
     row = page.locator(".filter-row").last
-    row.locator("select[name=filter_field]").select_option("company_employee_count")
-    row.locator("select[name=filter_op]").select_option("between")
-    row.locator("input[name=filter_value]").fill("1001-5000, 10001+")
-    row.locator("input[name=filter_value]").press("End")  # keyup -> debounced estimate
+    row.locator("select.row-field").select_option("company_employee_count")
+    row.locator("select.row-op").select_option("between")
+    row.locator("input.row-value").fill("1001-5000, 10001+")
+    row.locator("input.row-value").press("End")  # keyup -> debounced estimate
     large = wait_for_estimate_change(page, str(more))
     assert 0 < large < more
     # narrow the range: the count follows
-    row.locator("input[name=filter_value]").fill("1001-5000, 5001-10000")
-    row.locator("input[name=filter_value]").press("End")
+    row.locator("input.row-value").fill("1001-5000, 5001-10000")
+    row.locator("input.row-value").press("End")
     narrower = wait_for_estimate_change(page, str(large))
     assert 0 < narrower < large
 
