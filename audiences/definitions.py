@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 from sqlglot import exp
 
 from audiences import engine
@@ -114,10 +116,19 @@ class Compiled:
     where_sql: str
 
 
-def _error(message: str, key: str) -> ApplicationError:
-    return ApplicationError(
-        f"{_KEY_LABELS.get(key, key)}: {message}", code="invalid_definition", extra={"field": key}
-    )
+def filter_groups(definition: dict) -> tuple[str, list[dict]]:
+    """(op between groups, [{"op", "conditions"}, ...]) of a normalized definition, whatever its shape.
+
+    A flat list is one AND group; no filters give ``("and", [])``.
+    """
+    filters = definition.get("filters") or []
+    if isinstance(filters, list):
+        return "and", ([{"op": "and", "conditions": list(filters)}] if filters else [])
+    return filters.get("op", "and"), list(filters.get("groups", []))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# validation: the nested DRF serializer below is the one check of a definition (API, builder, selectors)
 
 
 class _Where:
@@ -134,12 +145,11 @@ class _Where:
         )
         return f"{where} ({field_label(field)})" if field else where
 
-    def error(self, message: str, field: str | None = None) -> ApplicationError:
+    def error(self, message: str, field: str | None = None) -> serializers.ValidationError:
+        """A condition's error: the sentence and the position a form shows it at."""
         position = {"group": self.group or 0, "index": self.index}
-        return ApplicationError(
-            f"{self.label(field)}: {message}",
-            code="invalid_definition",
-            extra={"field": "filters", "condition": position},
+        return serializers.ValidationError(
+            {"message": f"{self.label(field)}: {message}", "condition": position}
         )
 
 
@@ -147,81 +157,135 @@ def _is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(_NUMERIC)
 
 
-def _date(value: Any, key: str) -> date:
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class NamesField(serializers.Field):
+    """A list of non-blank names (stripped, sorted, once each); lower-cased and checked when `allowed`."""
+
+    def __init__(self, *, allowed: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        self.allowed = allowed
+        super().__init__(required=False, allow_null=True, default=None, **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        empty, value = super().validate_empty_values(data)
+        return (True, []) if empty else (False, value)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(v, str) and v.strip() for v in data):
+            raise serializers.ValidationError("give a list of names.")
+        if len(data) > MAX_VALUES:
+            raise serializers.ValidationError(f"at most {MAX_VALUES:,} values.")
+        out = [v.strip() for v in data]
+        if self.allowed is not None:
+            out = [v.lower() for v in out]
+            bad = [v for v in out if v not in self.allowed]
+            if bad:
+                raise serializers.ValidationError(f"“{bad[0]}” is not one of {', '.join(self.allowed)}.")
+        return sorted(set(out))
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class LookbackField(serializers.IntegerField):
+    """Whole days (not a boolean, not text) from 1 to MAX_LOOKBACK_DAYS."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        message = f"give a whole number from 1 to {MAX_LOOKBACK_DAYS}."
+        errors = {key: message for key in ("invalid", "min_value", "max_value", "max_string_length")}
+        super().__init__(
+            min_value=1,
+            max_value=MAX_LOOKBACK_DAYS,
+            required=False,
+            allow_null=True,
+            default=None,
+            error_messages=errors,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "format": "date", "nullable": True})
+class DayField(serializers.Field):
+    """A day as YYYY-MM-DD text; read by :func:`_day` once the window's other rules are checked."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_null=True, default=None, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _day(value: Any) -> date:
     if not isinstance(value, str):
-        raise _error("give a date like 2024-05-01.", key)
+        raise serializers.ValidationError("give a date like 2024-05-01.")
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise _error(f"“{value}” is not a date like 2024-05-01.", key) from exc
+        raise serializers.ValidationError(f"“{value}” is not a date like 2024-05-01.") from exc
 
 
-def _str_list(value: Any, key: str, *, allowed: tuple[str, ...] | None = None) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _error("give a list of names.", key)
-    if len(value) > MAX_VALUES:
-        raise _error(f"at most {MAX_VALUES:,} values.", key)
-    out = [v.strip() for v in value]
-    if allowed is not None:
-        out = [v.lower() for v in out]
-        bad = [v for v in out if v not in allowed]
-        if bad:
-            raise _error(f"“{bad[0]}” is not one of {', '.join(allowed)}.", key)
-    return sorted(set(out))
+class ConditionSerializer(serializers.Serializer):
+    """One condition checked against the dataset (``context["columns"]``, ``context["where"]``): the field in
+    the dataset's own casing, the operator lower-cased, the value typed by the column."""
 
-
-def _value(value: Any, sql_type: str, where: _Where, field: str) -> str | int | float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise where.error("values must be text or numbers.", field)
-    if isinstance(value, str) and not value.strip():
-        raise where.error("needs a value.", field)
-    if _is_numeric(sql_type) and isinstance(value, str):
+    def to_internal_value(self, data: Any) -> dict:
+        where: _Where = self.context["where"]
+        if isinstance(data, dict) and ("conditions" in data or "groups" in data):
+            raise where.error("groups nest one level deep; a group cannot contain another group.")
+        if not isinstance(data, dict) or not isinstance(data.get("field"), str) or not data["field"].strip():
+            raise where.error("choose a field, an operator and a value.")
+        columns: dict[str, str] = self.context["columns"]
+        name = {c.lower(): c for c in columns}.get(data["field"].strip().lower())
+        if name is None:
+            raise where.error(f"there is no field called “{data['field']}” in this data.")
+        raw_op = data.get("op", "=")
+        op = raw_op.strip().lower() if isinstance(raw_op, str) else ""
+        if op not in OPERATORS:
+            raise where.error(f"“{raw_op}” is not an operator; use one of {', '.join(OPERATORS)}.", name)
+        condition = {"field": name, "op": op, "value": self._typed(op, data.get("value"), name)}
         try:
-            return float(value) if "." in value else int(value)
-        except ValueError as exc:
-            raise where.error(f"“{value}” is not a number.", field) from exc
-    return value.strip() if isinstance(value, str) else value
+            _condition_expression(condition, columns)  # bucket names and ranges are checked here
+        except BucketError as exc:
+            raise where.error(_bucket_message(name, condition["value"]), name) from exc
+        return condition
 
-
-def _condition(item: Any, columns: dict[str, str], lookup: dict[str, str], where: _Where) -> dict:
-    """One condition checked against the dataset: field in the dataset's casing, typed value."""
-    if isinstance(item, dict) and ("conditions" in item or "groups" in item):
-        raise where.error("groups nest one level deep; a group cannot contain another group.")
-    if not isinstance(item, dict) or not isinstance(item.get("field"), str) or not item["field"].strip():
-        raise where.error("choose a field, an operator and a value.")
-    name = lookup.get(item["field"].strip().lower())
-    if name is None:
-        raise where.error(f"there is no field called “{item['field']}” in this data.")
-    raw_op = item.get("op", "=")
-    op = raw_op.strip().lower() if isinstance(raw_op, str) else ""
-    if op not in OPERATORS:
-        raise where.error(f"“{raw_op}” is not an operator; use one of {', '.join(OPERATORS)}.", name)
-    value = item.get("value")
-    sql_type = columns[name]
-    if op == "is empty":
-        value = None
-    elif op in ("in", "not in"):
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            value = [value]  # a single value is a list of one
-        if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
-            raise where.error(f"needs a list of 1 to {MAX_VALUES:,} values.", name)
-        value = [_value(v, sql_type, where, name) for v in value]
-    elif op == "between":
-        if not isinstance(value, list) or len(value) != 2:
-            raise where.error("needs two values, the low and the high end.", name)
-        value = [_value(v, sql_type, where, name) for v in value]
-    else:
+    def _typed(self, op: str, value: Any, name: str) -> Any:
+        where: _Where = self.context["where"]
+        if op == "is empty":
+            return None
+        if op in ("in", "not in"):
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                value = [value]  # a single value is a list of one
+            if not isinstance(value, list) or not value or len(value) > MAX_VALUES:
+                raise where.error(f"needs a list of 1 to {MAX_VALUES:,} values.", name)
+            return [self._value(v, name) for v in value]
+        if op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                raise where.error("needs two values, the low and the high end.", name)
+            return [self._value(v, name) for v in value]
         if value is None:
             raise where.error("needs a value.", name)
-        value = _value(value, sql_type, where, name)
-    condition = {"field": name, "op": op, "value": value}
-    try:
-        _condition_expression(condition, columns)  # bucket names and ranges are checked here
-    except BucketError as exc:
-        raise where.error(_bucket_message(name, value), name) from exc
-    return condition
+        return self._value(value, name)
+
+    def _value(self, value: Any, name: str) -> str | int | float:
+        where: _Where = self.context["where"]
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise where.error("values must be text or numbers.", name)
+        if isinstance(value, str) and not value.strip():
+            raise where.error("needs a value.", name)
+        if _is_numeric(self.context["columns"][name]) and isinstance(value, str):
+            try:
+                return float(value) if "." in value else int(value)
+            except ValueError as exc:
+                raise where.error(f"“{value}” is not a number.", name) from exc
+        return value.strip() if isinstance(value, str) else value
 
 
 def _bucket_message(name: str, value: Any) -> str:
@@ -232,110 +296,203 @@ def _bucket_message(name: str, value: Any) -> str:
     return f"“{shown}” is not a company size; use one of {sizes} or a number."
 
 
-def _combinator(value: Any, label: str) -> str:
+def _combinator(value: Any, group: int | None = None) -> str:
+    """ "and" or "or" (any case; absent is "and"); a group's message names the group."""
     op = (value if isinstance(value, str) else "and").strip().lower() if value is not None else "and"
     if op not in COMBINATORS:
-        raise ApplicationError(
-            f"{label}: combine conditions with “and” or “or”, not “{value}”.",
-            code="invalid_definition",
-            extra={"field": "filters"},
-        )
+        label = "" if group is None else f"Group {group + 1}: "
+        raise serializers.ValidationError(f"{label}combine conditions with “and” or “or”, not “{value}”.")
     return op
 
 
-def _filters(raw: Any, columns: dict[str, str]) -> list | dict:
-    """Normalized filters in the shape given (a list of conditions, or groups)."""
-    lookup = {name.lower(): name for name in columns}
-    if raw is None:
-        return []
-    if isinstance(raw, list):
-        if len(raw) > MAX_FILTERS:
-            raise _error(f"at most {MAX_FILTERS} conditions.", "filters")
-        return [_condition(item, columns, lookup, _Where(None, i)) for i, item in enumerate(raw)]
-    if not isinstance(raw, dict):
-        raise _error("give a list of conditions or {op, groups}.", "filters")
-    unknown = sorted(set(raw) - {"op", "groups"})
-    if unknown:
-        raise _error(f"“{unknown[0]}” is not part of a filter group (use op and groups).", "filters")
-    top_op = _combinator(raw.get("op"), "Filters")
-    groups = raw.get("groups") or []
-    if not isinstance(groups, list):
-        raise _error("groups must be a list.", "filters")
-    out_groups, total = [], 0
-    for g, group in enumerate(groups):
-        if isinstance(group, dict) and "field" in group:
-            group = {"op": "and", "conditions": [group]}
+_FILTERS_SCHEMA_CONDITION = {
+    "type": "object",
+    "properties": {
+        "field": {"type": "string", "description": "A column of the dataset, any casing."},
+        "op": {"type": "string", "enum": list(OPERATORS)},
+        "value": {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "number"},
+                {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "number"}]}},
+                {"type": "null"},
+            ],
+            "description": "Text or a number; a list for in / not in; [low, high] for between; absent for "
+            "is empty. Text equality (=, !=, in, not in) ignores case; score and company_employee_count "
+            "compare by bucket order.",
+        },
+    },
+    "required": ["field", "op"],
+}
+_COMBINATOR_SCHEMA = {"type": "string", "enum": list(COMBINATORS), "default": "and"}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "array",
+                "items": _FILTERS_SCHEMA_CONDITION,
+                "maxItems": MAX_FILTERS,
+                "description": "Conditions that must all hold (AND).",
+            },
+            {
+                "type": "object",
+                "description": "Groups one level deep: (A or B) and C is two groups, the first with op or.",
+                "properties": {
+                    "op": {**_COMBINATOR_SCHEMA, "description": "How the groups combine."},
+                    "groups": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "op": {**_COMBINATOR_SCHEMA, "description": "How its conditions combine."},
+                                "conditions": {
+                                    "type": "array",
+                                    "items": _FILTERS_SCHEMA_CONDITION,
+                                    "minItems": 1,
+                                },
+                            },
+                            "required": ["conditions"],
+                        },
+                    },
+                },
+                "required": ["groups"],
+            },
+        ]
+    }
+)
+class FiltersField(serializers.Field):
+    """Filters in the shape given (a list of conditions, or {op, groups}), each condition through
+    ConditionSerializer with its position."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_null=True, default=None, **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        empty, value = super().validate_empty_values(data)
+        return (True, []) if empty else (False, value)
+
+    def _condition(self, item: Any, where: _Where) -> dict:
+        serializer = ConditionSerializer(data=item, context={**self.context, "where": where})
+        return serializer.to_internal_value(item)
+
+    def to_internal_value(self, data: Any) -> list | dict:
+        if isinstance(data, list):
+            if len(data) > MAX_FILTERS:
+                raise serializers.ValidationError(f"at most {MAX_FILTERS} conditions.")
+            return [self._condition(item, _Where(None, i)) for i, item in enumerate(data)]
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("give a list of conditions or {op, groups}.")
+        unknown = sorted(set(data) - {"op", "groups"})
+        if unknown:
+            raise serializers.ValidationError(
+                f"“{unknown[0]}” is not part of a filter group (use op and groups)."
+            )
+        top_op = _combinator(data.get("op"))
+        groups = data.get("groups") or []
+        if not isinstance(groups, list):
+            raise serializers.ValidationError("groups must be a list.")
+        out_groups, total = [], 0
+        for g, group in enumerate(groups):
+            if isinstance(group, dict) and "field" in group:
+                group = {"op": "and", "conditions": [group]}
+            total += self._group_size(group, g)
+            if total > MAX_FILTERS:
+                raise serializers.ValidationError(f"at most {MAX_FILTERS} conditions.")
+            conditions = [self._condition(item, _Where(g, i)) for i, item in enumerate(group["conditions"])]
+            out_groups.append({"op": _combinator(group.get("op"), g), "conditions": conditions})
+        return {"op": top_op, "groups": out_groups} if out_groups else []
+
+    @staticmethod
+    def _group_size(group: Any, g: int) -> int:
         if not isinstance(group, dict) or not isinstance(group.get("conditions"), list):
-            raise _error(f"group {g + 1} needs a list of conditions.", "filters")
+            raise serializers.ValidationError(f"group {g + 1} needs a list of conditions.")
         extra = sorted(set(group) - {"op", "conditions"})
         if extra:
-            raise _error(f"group {g + 1}: “{extra[0]}” is not part of a group.", "filters")
+            raise serializers.ValidationError(f"group {g + 1}: “{extra[0]}” is not part of a group.")
         if not group["conditions"]:
-            raise _error(f"group {g + 1} has no conditions.", "filters")
-        total += len(group["conditions"])
-        if total > MAX_FILTERS:
-            raise _error(f"at most {MAX_FILTERS} conditions.", "filters")
-        conditions = [
-            _condition(item, columns, lookup, _Where(g, i)) for i, item in enumerate(group["conditions"])
-        ]
-        out_groups.append({"op": _combinator(group.get("op"), f"Group {g + 1}"), "conditions": conditions})
-    if not out_groups:
-        return []
-    return {"op": top_op, "groups": out_groups}
+            raise serializers.ValidationError(f"group {g + 1} has no conditions.")
+        return len(group["conditions"])
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
-def filter_groups(definition: dict) -> tuple[str, list[dict]]:
-    """(op between groups, [{"op", "conditions"}, ...]) of a normalized definition, whatever its shape.
+# The one check of a definition (the API through the services, the builder, the selectors); filter fields are
+# looked up in context["columns"], the dataset's columns. Its docstring and fields are the API schema's.
+class DefinitionSerializer(serializers.Serializer):
+    """An audience definition: topics, scores, a time window (lookback_days, or date_from and date_to) and
+    filters. Anything else is a 400 `invalid_definition` naming the wrong part in words."""
 
-    A flat list is one AND group; no filters give ``("and", [])``.
-    """
-    filters = definition.get("filters") or []
-    if isinstance(filters, list):
-        return "and", ([{"op": "and", "conditions": list(filters)}] if filters else [])
-    return filters.get("op", "and"), list(filters.get("groups", []))
+    topic_id_prefixes = NamesField(help_text="Topic prefixes; empty means every topic.")
+    scores = NamesField(allowed=SCORES, help_text=f"Empty means every score; any of {', '.join(SCORES)}.")
+    lookback_days = LookbackField(
+        help_text="Days ending on the newest day with data; or give date_from and date_to."
+    )
+    date_from = DayField(help_text="YYYY-MM-DD; with date_to instead of lookback_days.")
+    date_to = DayField(help_text="YYYY-MM-DD, at most 366 days after date_from.")
+    filters = FiltersField(
+        help_text="A list of conditions (all must hold) or {op, groups}: groups one level deep, each "
+        "combining its conditions with and/or, the groups combined with the top-level op.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict:
+        if not isinstance(data, dict):
+            raise ApplicationError("The audience definition must be an object.", code="invalid_definition")
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise ApplicationError(
+                f"“{unknown[0]}” is not part of an audience definition (use {', '.join(sorted(self.fields))}).",
+                code="invalid_definition",
+                extra={"field": unknown[0]},
+            )
+        return super().to_internal_value(data)
+
+    def validate_date_from(self, value: Any) -> str | None:
+        given = self.initial_data.get("date_from") is not None or self.initial_data.get("date_to") is not None
+        if not given:
+            return None
+        if self.initial_data.get("lookback_days") is not None:
+            raise serializers.ValidationError("give either a number of days or a date range, not both.")
+        return _day(value).isoformat()
+
+    def validate_date_to(self, value: Any) -> str | None:
+        start_text = self.initial_data.get("date_from")
+        if value is None and start_text is None:
+            return None
+        end = _day(value)
+        try:
+            start = _day(start_text)
+        except serializers.ValidationError:
+            return end.isoformat()  # the start date's own error is the one reported
+        if end < start:
+            raise serializers.ValidationError("the end date is before the start date.")
+        if (end - start).days >= MAX_LOOKBACK_DAYS:
+            raise serializers.ValidationError(f"a range spans at most {MAX_LOOKBACK_DAYS} days.")
+        return end.isoformat()
 
 
 def definition_normalize(definition: Any, columns: dict[str, str]) -> dict:
-    """The definition with types checked and filter field names in the dataset's own casing; 400 otherwise."""
-    if not isinstance(definition, dict):
-        raise ApplicationError("The audience definition must be an object.", code="invalid_definition")
-    known = {"topic_id_prefixes", "scores", "lookback_days", "date_from", "date_to", "filters"}
-    unknown = sorted(set(definition) - known)
-    if unknown:
+    """The definition with types checked and filter field names in the dataset's own casing (through
+    DefinitionSerializer); otherwise ApplicationError invalid_definition naming the first wrong part in words."""
+    serializer = DefinitionSerializer(data=definition, context={"columns": columns})
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    key = next(k for k in serializer.fields if k in serializer.errors)
+    detail = serializer.errors[key]
+    if isinstance(detail, dict):  # a condition: the sentence and its position
+        position = {k: int(v) for k, v in detail["condition"].items()}
+        message = detail["message"]
         raise ApplicationError(
-            f"“{unknown[0]}” is not part of an audience definition (use {', '.join(sorted(known))}).",
+            str(message[0] if isinstance(message, list) else message),
             code="invalid_definition",
-            extra={"field": unknown[0]},
+            extra={"field": "filters", "condition": position},
         )
-    out: dict[str, Any] = {
-        "topic_id_prefixes": _str_list(definition.get("topic_id_prefixes"), "topic_id_prefixes"),
-        "scores": _str_list(definition.get("scores"), "scores", allowed=SCORES),
-        "lookback_days": None,
-        "date_from": None,
-        "date_to": None,
-        "filters": [],
-    }
-    lookback = definition.get("lookback_days")
-    if lookback is not None:
-        if (
-            isinstance(lookback, bool)
-            or not isinstance(lookback, int)
-            or not 1 <= lookback <= MAX_LOOKBACK_DAYS
-        ):
-            raise _error(f"give a whole number from 1 to {MAX_LOOKBACK_DAYS}.", "lookback_days")
-        out["lookback_days"] = lookback
-    if definition.get("date_from") is not None or definition.get("date_to") is not None:
-        if lookback is not None:
-            raise _error("give either a number of days or a date range, not both.", "date_from")
-        start = _date(definition.get("date_from"), "date_from")
-        end = _date(definition.get("date_to"), "date_to")
-        if end < start:
-            raise _error("the end date is before the start date.", "date_to")
-        if (end - start).days >= MAX_LOOKBACK_DAYS:
-            raise _error(f"a range spans at most {MAX_LOOKBACK_DAYS} days.", "date_to")
-        out["date_from"], out["date_to"] = start.isoformat(), end.isoformat()
-    out["filters"] = _filters(definition.get("filters"), columns)
-    return out
+    message = str(detail[0])
+    if not message.startswith("Group "):  # a group's combinator names its group itself
+        message = f"{_KEY_LABELS[key]}: {message}"
+    raise ApplicationError(message, code="invalid_definition", extra={"field": key})
 
 
 # ---------------------------------------------------------------------------------------------------------

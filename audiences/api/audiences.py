@@ -48,93 +48,11 @@ SAMPLE_DEFAULT, SAMPLE_MAX = 25, 1000
 DOWNLOAD_ROWS = ("people", "records")
 
 
-_CONDITION_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "field": {"type": "string", "description": "A column of the dataset, any casing."},
-        "op": {"type": "string", "enum": list(definitions.OPERATORS)},
-        "value": {
-            "oneOf": [
-                {"type": "string"},
-                {"type": "number"},
-                {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "number"}]}},
-                {"type": "null"},
-            ],
-            "description": "Text or a number; a list for in / not in; [low, high] for between; absent for "
-            "is empty. Text equality (=, !=, in, not in) ignores case; score and company_employee_count "
-            "compare by bucket order.",
-        },
-    },
-    "required": ["field", "op"],
-}
-_COMBINATOR_SCHEMA = {"type": "string", "enum": list(definitions.COMBINATORS), "default": "and"}
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {
-                "type": "array",
-                "items": _CONDITION_SCHEMA,
-                "maxItems": definitions.MAX_FILTERS,
-                "description": "Conditions that must all hold (AND).",
-            },
-            {
-                "type": "object",
-                "description": "Groups one level deep: (A or B) and C is two groups, the first with op or.",
-                "properties": {
-                    "op": {**_COMBINATOR_SCHEMA, "description": "How the groups combine."},
-                    "groups": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "op": {**_COMBINATOR_SCHEMA, "description": "How its conditions combine."},
-                                "conditions": {"type": "array", "items": _CONDITION_SCHEMA, "minItems": 1},
-                            },
-                            "required": ["conditions"],
-                        },
-                    },
-                },
-                "required": ["groups"],
-            },
-        ]
-    }
-)
-class _FiltersField(serializers.JSONField):
-    pass
-
-
-class DefinitionSchemaSerializer(serializers.Serializer):
-    """The audience definition (see audiences/definitions.py); documents the shape, the service validates."""
-
-    topic_id_prefixes = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Topic prefixes; empty means every topic."
-    )
-    scores = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(definitions.SCORES)),
-        required=False,
-        help_text="Empty means every score.",
-    )
-    lookback_days = serializers.IntegerField(
-        min_value=1,
-        max_value=definitions.MAX_LOOKBACK_DAYS,
-        required=False,
-        allow_null=True,
-        help_text="Days ending on the newest day with data; or give date_from and date_to.",
-    )
-    date_from = serializers.DateField(required=False, allow_null=True)
-    date_to = serializers.DateField(required=False, allow_null=True)
-    filters = _FiltersField(
-        required=False,
-        help_text="A list of conditions (all must hold) or {op, groups}: groups one level deep, each "
-        "combining its conditions with and/or, the groups combined with the top-level op.",
-    )
-
-
-@extend_schema_field(DefinitionSchemaSerializer)
+@extend_schema_field(definitions.DefinitionSerializer)
 class DefinitionField(serializers.JSONField):
-    """An audience definition: a JSON object (the service refuses anything else with a 400 in words)."""
+    """An audience definition: a JSON object, checked by the service through definitions.DefinitionSerializer
+    against the dataset's columns (a 400 invalid_definition in words otherwise); the schema is that
+    serializer's."""
 
 
 class AudienceOutputSerializer(serializers.Serializer):
