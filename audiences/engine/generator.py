@@ -225,20 +225,20 @@ def partition_counts(params: GenerateParams) -> dict[str, int]:
 # row generation
 
 
-def _chunk_table(
-    seed: int,
-    start: int,
-    n: int,
-    pool: int,
-    parts: list[tuple[str, str, str, int]],
-    companies: tuple[pa.Array, pa.Array, pa.Array],
-) -> tuple[pa.Table, pa.Array]:
-    """Rows ``start .. start+n`` (global indices) for consecutive partitions ``parts``; also person indices.
+def _dict_column(values: Sequence[str] | pa.Array, i: pa.Array) -> pa.Array:
+    # Dictionaries must hold unique values: with duplicates the Parquet writer's output is not
+    # byte-for-byte reproducible. Map entity -> unique value index in Python (tables are tiny).
+    vals = values.to_pylist() if isinstance(values, pa.Array) else list(values)
+    uniq = sorted(set(vals))
+    pos = {v: k for k, v in enumerate(uniq)}
+    mapping = pa.array([pos[v] for v in vals], pa.int32())
+    return pa.DictionaryArray.from_arrays(pc.take(mapping, i), pa.array(uniq, pa.string()))
 
-    Person attributes are pure functions of the person index, computed per row: about 90% of a chunk's rows
-    are distinct persons, so de-duplicating first (unique + index_in + takes) cost more than it saved.
-    """
-    idx = pc.cast(pa.arange(start, start + n), pa.uint64())
+
+def _person_columns(
+    idx: pa.Array, seed: int, pool: int, companies: tuple[pa.Array, pa.Array, pa.Array]
+) -> tuple[dict[str, pa.Array], pa.Array]:
+    """The person columns of rows ``idx`` (pure functions of the person index) and the person indices."""
     # person: mildly skewed so some people are much more active than others
     h = _hash(idx, seed, 1)
     u = pc.divide(pc.cast(pc.shift_right(h, _U11), pa.float64()), float(1 << 53))
@@ -266,18 +266,25 @@ def _chunk_table(
     email = pc.if_else(empty, "", email)
     nowhere = pc.binary_join_element_wise(pc.filter(person_id, malformed), "-at-nowhere", "")
     email = pc.replace_with_mask(email, malformed, nowhere)
-    uid2 = _uid2(pu, seed)
+    columns = {
+        "person_id": person_id,
+        "uid2": _uid2(pu, seed),
+        "email": email,
+        "first_name": _dict_column(FIRST_NAMES, first_i),
+        "last_name": _dict_column(LAST_NAMES, last_i),
+        "job_title": _dict_column(JOB_TITLES, _mod(pc.cast(job_i, pa.uint64()), len(JOB_TITLES))),
+        "company_name": _dict_column(companies[0], comp_i),
+        "company_domain": _dict_column(companies[1], comp_i),
+        "company_employee_count": _dict_column(companies[2], comp_i),
+        "country": _dict_column([c for c, _, _ in LOCATIONS], loc_i),
+        "state": _dict_column([s for _, s, _ in LOCATIONS], loc_i),
+        "city": _dict_column([c for _, _, c in LOCATIONS], loc_i),
+    }
+    return columns, person
 
-    def dict_column(values: Sequence[str] | pa.Array, i: pa.Array) -> pa.Array:
-        # Dictionaries must hold unique values: with duplicates the Parquet writer's output is not
-        # byte-for-byte reproducible. Map entity -> unique value index in Python (tables are tiny).
-        vals = values.to_pylist() if isinstance(values, pa.Array) else list(values)
-        uniq = sorted(set(vals))
-        pos = {v: k for k, v in enumerate(uniq)}
-        mapping = pa.array([pos[v] for v in vals], pa.int32())
-        return pa.DictionaryArray.from_arrays(pc.take(mapping, i), pa.array(uniq, pa.string()))
 
-    # partition-local values
+def _intent_columns(idx: pa.Array, seed: int, parts: list[tuple[str, str, str, int]]) -> dict[str, pa.Array]:
+    """The partition-local columns of rows ``idx``: topic, frequency, impressions and time seen."""
     prefix_idx, day_start = [], []
     prefix_names = sorted({p for _, p, _, _ in parts})
     for day_s, prefix, _score, cnt in parts:
@@ -289,33 +296,31 @@ def _chunk_table(
     topic_i = pc.add(
         pc.multiply(pa.concat_arrays(prefix_idx), TOPICS_PER_PREFIX), _bits(hr, 0, TOPICS_PER_PREFIX)
     )
-    topic_id = pa.DictionaryArray.from_arrays(pc.cast(topic_i, pa.int32()), pa.array(topics))
-    freq = pc.cast(pc.add(_bits(hr, 8, 20), 1), pa.int32())
-    impressions = pc.cast(pc.add(_bits(hr, 16, 50), 1), pa.int32())
     micros = pc.add(pa.concat_arrays(day_start), _bits(hr, 24, 86_400_000_000))
-    seen_at = pc.cast(micros, pa.timestamp("us", tz="UTC"))
+    return {
+        "topic_id": pa.DictionaryArray.from_arrays(pc.cast(topic_i, pa.int32()), pa.array(topics)),
+        "intent_frequency": pc.cast(pc.add(_bits(hr, 8, 20), 1), pa.int32()),
+        "impression_count": pc.cast(pc.add(_bits(hr, 16, 50), 1), pa.int32()),
+        "seen_at": pc.cast(micros, pa.timestamp("us", tz="UTC")),
+    }
 
-    table = pa.table(
-        {
-            "person_id": person_id,
-            "uid2": uid2,
-            "email": email,
-            "first_name": dict_column(FIRST_NAMES, first_i),
-            "last_name": dict_column(LAST_NAMES, last_i),
-            "job_title": dict_column(JOB_TITLES, _mod(pc.cast(job_i, pa.uint64()), len(JOB_TITLES))),
-            "company_name": dict_column(companies[0], comp_i),
-            "company_domain": dict_column(companies[1], comp_i),
-            "company_employee_count": dict_column(companies[2], comp_i),
-            "country": dict_column([c for c, _, _ in LOCATIONS], loc_i),
-            "state": dict_column([s for _, s, _ in LOCATIONS], loc_i),
-            "city": dict_column([c for _, _, c in LOCATIONS], loc_i),
-            "topic_id": topic_id,
-            "intent_frequency": freq,
-            "impression_count": impressions,
-            "seen_at": seen_at,
-        }
-    )
-    return table, person
+
+def _chunk_table(
+    seed: int,
+    start: int,
+    n: int,
+    pool: int,
+    parts: list[tuple[str, str, str, int]],
+    companies: tuple[pa.Array, pa.Array, pa.Array],
+) -> tuple[pa.Table, pa.Array]:
+    """Rows ``start .. start+n`` (global indices) for consecutive partitions ``parts``; also person indices.
+
+    Person attributes are pure functions of the person index, computed per row: about 90% of a chunk's rows
+    are distinct persons, so de-duplicating first (unique + index_in + takes) cost more than it saved.
+    """
+    idx = pc.cast(pa.arange(start, start + n), pa.uint64())
+    people, person = _person_columns(idx, seed, pool, companies)
+    return pa.table({**people, **_intent_columns(idx, seed, parts)}), person
 
 
 def _uid2(pu: pa.Array, seed: int) -> pa.Array:

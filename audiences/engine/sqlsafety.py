@@ -238,6 +238,34 @@ def parse_error_words(exc: Exception) -> str:
     return f"the filter could not be read{where}{f' near “{near}”' if near else ''}: {what}"
 
 
+def _node_check(node: exp.Expression, lookup: Mapping[str, str]) -> None:
+    """Raises UnsafeExpression when one node of a parsed filter is not on the allow-list or not in its
+    allowed form (qualified or unknown columns, arithmetic, subqueries, ...)."""
+    if not isinstance(node, _ALLOWED):
+        raise UnsafeExpression(f"{_describe(node)} is not allowed", node.sql(dialect=DIALECT))
+    if isinstance(node, exp.Column):
+        if node.table or node.args.get("db") or node.args.get("catalog"):
+            raise UnsafeExpression("qualified column names are not allowed", node.sql(dialect=DIALECT))
+        if isinstance(node.this, exp.Star):
+            raise UnsafeExpression("star (*) is not allowed", "*")
+        _resolve(node.name, lookup)
+    elif isinstance(node, exp.Neg) and not (isinstance(node.this, exp.Literal) and not node.this.is_string):
+        raise UnsafeExpression("arithmetic is not allowed", node.sql(dialect=DIALECT))
+    elif isinstance(node, exp.In):
+        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+            raise UnsafeExpression("subquery is not allowed", node.sql(dialect=DIALECT))
+        for item in node.expressions:
+            if _literal_value(item) is None and not isinstance(item, exp.Null | exp.Boolean):
+                raise UnsafeExpression("IN accepts only a list of literals", item.sql(dialect=DIALECT))
+    elif isinstance(node, exp.Lower) and not isinstance(node.this, exp.Column):
+        # lower(column) is what case-insensitive text equality compiles to; nothing else may be wrapped
+        raise UnsafeExpression("lower() accepts only a column", node.sql(dialect=DIALECT))
+    elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
+        raise UnsafeExpression("IS accepts only NULL / TRUE / FALSE", node.sql(dialect=DIALECT))
+    elif isinstance(node, exp.Like | exp.ILike) and node.args.get("escape"):
+        raise UnsafeExpression("LIKE ... ESCAPE is not allowed", node.sql(dialect=DIALECT))
+
+
 def _validated_sql(expr: str, columns: Mapping[str, str]) -> str:
     try:
         statements = sqlglot.parse(expr, read=DIALECT)
@@ -250,31 +278,7 @@ def _validated_sql(expr: str, columns: Mapping[str, str]) -> str:
     lookup = {name.lower(): name for name in columns}
 
     for node in tree.walk():
-        if not isinstance(node, _ALLOWED):
-            raise UnsafeExpression(f"{_describe(node)} is not allowed", node.sql(dialect=DIALECT))
-        if isinstance(node, exp.Column):
-            if node.table or node.args.get("db") or node.args.get("catalog"):
-                raise UnsafeExpression("qualified column names are not allowed", node.sql(dialect=DIALECT))
-            if isinstance(node.this, exp.Star):
-                raise UnsafeExpression("star (*) is not allowed", "*")
-            _resolve(node.name, lookup)
-        elif isinstance(node, exp.Neg) and not (
-            isinstance(node.this, exp.Literal) and not node.this.is_string
-        ):
-            raise UnsafeExpression("arithmetic is not allowed", node.sql(dialect=DIALECT))
-        elif isinstance(node, exp.In):
-            if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
-                raise UnsafeExpression("subquery is not allowed", node.sql(dialect=DIALECT))
-            for item in node.expressions:
-                if _literal_value(item) is None and not isinstance(item, exp.Null | exp.Boolean):
-                    raise UnsafeExpression("IN accepts only a list of literals", item.sql(dialect=DIALECT))
-        elif isinstance(node, exp.Lower) and not isinstance(node.this, exp.Column):
-            # lower(column) is what case-insensitive text equality compiles to; nothing else may be wrapped
-            raise UnsafeExpression("lower() accepts only a column", node.sql(dialect=DIALECT))
-        elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
-            raise UnsafeExpression("IS accepts only NULL / TRUE / FALSE", node.sql(dialect=DIALECT))
-        elif isinstance(node, exp.Like | exp.ILike) and node.args.get("escape"):
-            raise UnsafeExpression("LIKE ... ESCAPE is not allowed", node.sql(dialect=DIALECT))
+        _node_check(node, lookup)
     if isinstance(tree, exp.Column | exp.Literal | exp.Null | exp.Neg) and not isinstance(tree, exp.Boolean):
         raise UnsafeExpression("the filter must be a condition", tree.sql(dialect=DIALECT))
 
