@@ -54,6 +54,7 @@ def test_builder_values_view_when_cache_empty_answers_from_store_in_exact_words(
     client, tenant, intent_root, settings
 ):
     from accounts.models import Role
+    from tests.audiences.builder_post import rows_post
     from tests.factories import MembershipFactory
 
     member = MembershipFactory(organization=tenant.org, role=Role.MARKETER)
@@ -61,8 +62,8 @@ def test_builder_values_view_when_cache_empty_answers_from_store_in_exact_words(
     value_services.field_values_warm()
     cache.clear()
     settings.DELIVR_VALUE_SAMPLE_FILES = 1
-    form = {"filter_key": ["c1"], "filter_field": ["country"], "filter_op": ["="], "filter_value": [""],
-            "key": "c1", "window": "lookback", "lookback_days": "4"}  # fmt: skip
+    rows = rows_post([("", "c1", "country", "=", "")])
+    form = {**rows, "key": "c1", "window": "lookback", "lookback_days": "4"}
     html = client.get("/audiences/builder/values/", form, HTTP_HX_REQUEST="true").content.decode()
     assert 'value="US"' in html and "about " not in html
 
