@@ -42,7 +42,9 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
     console: list[str] = []
     answered_at_banner = None
     try:
-        deadline = time.monotonic() + 240
+        # Hang guards only (what is proven is the order: banner after the answer). A first run migrates, seeds
+        # the 600,000-row demo tree and collects static files: ~25 s of CPU, 107 s at load 17, 6 min at load 25.
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
@@ -50,7 +52,7 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
             console.append(line)
             if "is running at" in line:
                 # The banner is printed only after the server answered: it must answer right now.
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as response:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=30) as response:
                     answered_at_banner = response.status
             if "Press Ctrl-C" in line:
                 break
@@ -63,7 +65,7 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
         assert 'route="healthz"' in metrics and "delivr_queue_depth" in metrics
         # The worker starts beside the web server; its "ready" line must land in its log, not the console.
         worker_log = tmp_path / "var" / "log" / "worker.log"
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while "ready." not in worker_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "ready." in worker_log.read_text()

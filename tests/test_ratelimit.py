@@ -29,26 +29,58 @@ def test_rate_limit_wait_says_when_the_next_request_is_allowed(monkeypatch):
     assert ratelimit.rate_limit_hit("test:wait", rate=2, burst=3) is None
 
 
-def _hammer(args):
-    key, deadline = args
-    allowed, first = 0, ratelimit.time.time()
-    while ratelimit.time.time() < deadline:
-        if ratelimit.rate_limit_hit(key, rate=25, burst=50) is None:
-            allowed += 1
-    return allowed, first
+class _SharedClock:
+    """Stands in for the `time` module in ratelimit: every forked process reads one clock the test moves."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def time(self) -> float:
+        return self.value.value
 
 
-def test_rate_limit_is_shared_by_processes():
-    """Four processes hammering one key get one budget between them: through Redis with CACHE_URL, through
-    the SQLite store on the embedded default (it used to be skipped there: each process had its own)."""
+def _hammer(key: str, attempts: int, allowed, index: int) -> None:
+    allowed[index] = sum(ratelimit.rate_limit_hit(key, rate=25, burst=50) is None for _ in range(attempts))
+
+
+def test_rate_limit_is_shared_by_processes(monkeypatch):
+    """Four processes hammering one key get one budget between them, exactly what one process alone gets:
+    through Redis with CACHE_URL, through the SQLite store on the embedded default (it used to be skipped
+    there: each process had its own). The clock is shared and moved by the test, so a loaded machine that
+    starts or runs the processes late changes nothing (on the wall clock, tokens of a full bucket were lost
+    while the processes waited for a CPU)."""
     import multiprocessing
     import time
 
-    key = f"test:shared:{time.time()}"
-    deadline = time.time() + 3.0
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        results = pool.map(_hammer, [(key, deadline)] * 4)
-    allowed = sum(count for count, _ in results)
-    # the bucket refills from the first hit on; a loaded machine may start the workers late
-    expected = 50 + 25 * (deadline - min(first for _, first in results))
-    assert expected - 5 <= allowed <= expected + 5
+    context = multiprocessing.get_context("fork")
+    clock = context.Value("d", time.time(), lock=False)
+    monkeypatch.setattr(ratelimit, "time", _SharedClock(clock))
+    alone, shared = f"test:alone:{time.time()}", f"test:shared:{time.time()}"
+
+    def hammer(key: str, processes: int) -> int:
+        """Allowed hits of 160 attempts split over `processes` processes, all at the clock's instant."""
+        allowed = context.Array("i", processes, lock=False)
+        workers = [
+            context.Process(target=_hammer, args=(key, 160 // processes, allowed, i))
+            for i in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+            assert worker.exitcode == 0, "a hammering process failed: its traceback is in the captured stderr"
+        return sum(allowed)
+
+    start = clock.value
+
+    def rounds(key: str, processes: int) -> list[int]:
+        """The burst at one instant, then what one second refilled."""
+        clock.value = start
+        first = hammer(key, processes)
+        clock.value = start + 1.0
+        return [first, hammer(key, processes)]
+
+    one = rounds(alone, 1)
+    # the burst, then one second's rate (a token more or less: the buckets' float arithmetic at this clock)
+    assert 49 <= one[0] <= 50 and 24 <= one[1] <= 26, one
+    assert rounds(shared, 4) == one  # four separate budgets would allow 4 times as much
