@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -110,8 +110,18 @@ class OutputStore:
     def write_with(self, name: str, produce: Callable[[str], T]) -> T:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:  # pragma: no cover - interface
+    def place_from_folder(self, produce: Callable[[str], Mapping[str, str]]) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:
+        result = []
+
+        def one(folder: str) -> dict[str, str]:
+            result.append(produce(folder))
+            return {name: ""}
+
+        self.place_from_folder(one)
+        return result[0]
 
     def open(self, name: str) -> BinaryIO:  # pragma: no cover - interface
         raise NotImplementedError
@@ -153,6 +163,10 @@ def _written_file(name: str, folder: str, names: list[str]) -> str:
     return found[0]
 
 
+def _names_in(folder: str) -> list[str]:
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
 def _clean(name: str) -> str:
     """`name` as a store key; StoragePathError for absolute names, `..`, backslashes or NUL bytes."""
     if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
@@ -191,19 +205,19 @@ class LocalStore(OutputStore):
                 os.unlink(tmp)
         return result
 
-    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:
-        staging = os.path.join(self.root, STAGING, uuid.uuid4().hex)  # same filesystem: a rename below
+    def place_from_folder(self, produce: Callable[[str], Mapping[str, str]]) -> None:
+        staging = os.path.join(self.root, STAGING, uuid.uuid4().hex)  # same filesystem: renames below
         try:
-            result = produce(staging)
-            names = os.listdir(staging) if os.path.isdir(staging) else []
-            part = os.path.join(staging, _written_file(name, staging, names))
-            final = self.local_path(name)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.chmod(part, 0o644)
-            os.replace(part, final)
+            placed = produce(staging)
+            for name, sub in placed.items():
+                where = os.path.join(staging, sub) if sub else staging
+                part = os.path.join(where, _written_file(name, where, _names_in(where)))
+                final = self.local_path(name)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.chmod(part, 0o644)
+                os.replace(part, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return result
 
     def open(self, name: str) -> BinaryIO:
         return open(self.local_path(name), "rb")  # noqa: SIM115 - the caller closes it
@@ -287,24 +301,27 @@ class S3Store(OutputStore):
                 os.unlink(tmp)
         return result
 
-    def write_from_folder(self, name: str, produce: Callable[[str], T]) -> T:
+    def place_from_folder(self, produce: Callable[[str], Mapping[str, str]]) -> None:
         base = self.key(f"{STAGING}/{uuid.uuid4().hex}")
         try:
-            result = produce(f"{self.scheme}://{self.bucket}/{base}")
-            with _s3_errors(name):
+            placed = produce(f"{self.scheme}://{self.bucket}/{base}")
+            with _s3_errors(base):
                 keys = self._keys_under(base + "/")
-                part = _written_file(name, self.uri(base), [k[len(base) + 1 :] for k in keys])
-                # a copy inside the store (multipart past 8 MB): the bytes never come to this machine
-                self.client.copy(
-                    {"Bucket": self.bucket, "Key": f"{base}/{part}"}, self.bucket, self.key(name)
+            for name, sub in placed.items():
+                where = f"{base}/{sub}" if sub else base
+                part = _written_file(
+                    name, self.uri(where), [k[len(where) + 1 :] for k in keys if k.startswith(where + "/")]
                 )
+                with _s3_errors(name):  # a copy inside the store (multipart past 8 MB): no byte comes here
+                    self.client.copy(
+                        {"Bucket": self.bucket, "Key": f"{where}/{part}"}, self.bucket, self.key(name)
+                    )
         finally:
             with contextlib.suppress(Exception):  # leftovers are harmless: the staging folder is never listed
                 keys = self._keys_under(base + "/")
                 for i in range(0, len(keys), 1000):
                     objects = [{"Key": k} for k in keys[i : i + 1000]]
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
-        return result
 
     def _keys_under(self, prefix: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
@@ -505,6 +522,13 @@ def write_from_folder(name: str, produce: Callable[[str], T]) -> T:
     a copy inside the bucket); returns what `produce` returned. `folder` is a path on a local store, an
     `s3://`/`gs://` URL in a bucket, under a top-level `.staging/` folder that is removed whatever happens."""
     return store().write_from_folder(name, produce)
+
+
+def place_from_folder(produce: Callable[[str], Mapping[str, str]]) -> None:
+    """`write_from_folder` for many files: `produce(folder)` has another system write them under `folder`
+    and returns {store name: sub-folder of `folder` ("" = itself) holding that name's one file}; each is put
+    in place without its bytes passing through this process, and the folder is removed whatever happens."""
+    store().place_from_folder(produce)
 
 
 def write_file(name: str, path: str) -> str:

@@ -178,6 +178,19 @@ class WritesOutputs(Protocol):
         which puts the file in place); rows written."""
         ...
 
+    def unload_partitioned_folder(
+        self,
+        sel: Selection,
+        partitions: Sequence[str],
+        fmt: UnloadFormat,
+        folder: str,
+        limit: int | None = None,
+    ) -> dict[str, tuple[int, str | None]]:
+        """``unload_partitioned`` written by the cluster into ``folder`` in one job: {partition: (rows, the
+        sub-folder of ``folder`` holding its one file, or None when no row is left and no file was written:
+        the caller writes that partition's empty file with ``unload``)}; see ``storage.place_from_folder``."""
+        ...
+
 
 class DuckDBEngine:
     """The embedded engine: DuckDB in this process over local or object-storage hive trees."""

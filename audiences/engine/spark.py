@@ -727,6 +727,60 @@ class SparkEngine:
         return int(rows.get["n"])
 
     @_spark_errors
+    def unload_partitioned_folder(
+        self,
+        sel: Selection,
+        partitions: Sequence[str],
+        fmt: Literal["parquet", "csv"],
+        folder: str,
+        limit: int | None = None,
+    ) -> dict[str, tuple[int, str | None]]:
+        """Has the cluster write each of ``partitions`` as one file (what :meth:`unload` writes for it) in ONE
+        job: Spark's ``partitionBy`` on the partition's index puts it in the sub-folder ``_part=<i>`` of
+        ``folder``. {partition: (rows, its sub-folder, or None when no row is left: no file was written)};
+        the rows are counted from the written files by the cluster. ``limit`` caps rows per partition."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        keys = sorted(set(partitions))
+        if not keys or keys == [""]:
+            return {"": (self.unload_folder(sel, None, fmt, folder, limit), "")} if keys else {}
+        df, columns, _ = self._frame(sel, keys)
+        index = self.session().createDataFrame(pa.table({"_key": keys, "_part": list(range(len(keys)))}))
+        key = F.concat(
+            F.lit("day="),
+            F.date_format("day", "yyyy-MM-dd"),
+            F.lit("/prefix="),
+            F.col("prefix"),
+            F.lit("/score="),
+            F.col("score"),
+        )
+        df = df.withColumn("_key", key).join(F.broadcast(index), on="_key").drop("_key")
+        if limit is not None:
+            nth = F.row_number().over(Window.partitionBy("_part").orderBy(F.monotonically_increasing_id()))
+            df = df.withColumn("_nth", nth).where(F.col("_nth") <= max(0, int(limit))).drop("_nth")
+        if sel.columns:
+            df = df.select(*[_resolve(c, columns) for c in sel.columns], "_part")
+        df = df.repartition("_part")  # all rows of a partition in one task: one file per partition
+        path = _spark_path(folder)
+        if fmt == "parquet":
+            writer = df.write.format("parquet").option("compression", "zstd")
+        else:
+            data = df
+            for name in [n for n in data.columns if columns.get(n) == "VARCHAR"]:
+                data = data.withColumn(name, F.expr(to_spark_sql(csvsafe.sql_text(quote(name)))))
+            header, line = _csv_line(data.drop("_part"))
+            writer = data.select(line.alias(header), "_part").write.format("csv").options(**_CSV_AS_IS)
+        writer.partitionBy("_part").mode("error").save(path)
+        written = self.session().read.format("parquet" if fmt == "parquet" else "text").load(path)
+        counts = {int(r["_part"]): int(r["count"]) for r in written.groupBy("_part").count().collect()}
+        header_lines = 0 if fmt == "parquet" else 1
+        return {
+            k: (counts[i] - header_lines, f"_part={i}") if i in counts else (0, None)
+            for i, k in enumerate(keys)
+        }
+
+    @_spark_errors
     def write_csv_stream(
         self,
         sel: Selection,

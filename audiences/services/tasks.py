@@ -280,12 +280,31 @@ def _run_unload(job: Job, sel: engine.Selection) -> None:
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
     reader, part = engine.engine_for(sel.input_path), job.partition or None
     if settings.DELIVR_ENGINE_WRITES_OUTPUTS and isinstance(reader, engine.WritesOutputs):  # cluster writes
-        rows = storage.write_from_folder(
-            name, lambda folder: reader.unload_folder(sel, part, fmt, folder, limit=task.limit)
-        )
+        rows = _unload_by_cluster(reader, task, sel, [job.partition], fmt)[job.partition]
     else:
         rows = storage.write_with(name, lambda out: reader.unload(sel, part, fmt, out, limit=task.limit))
     _jobs_done([(job, rows, 0, name)])
+
+
+def _unload_by_cluster(
+    reader: engine.WritesOutputs, task: Task, sel: engine.Selection, keys: list[str], fmt: str
+) -> dict[str, int]:
+    """{partition: rows} of the partitions' output files, written by the engine's cluster straight into the
+    output store in one job (no row passes through this worker); a partition left without rows gets its
+    empty file (header or schema) from ``unload``."""
+    found: dict[str, tuple[int, str | None]] = {}
+
+    def produce(folder: str) -> dict[str, str]:
+        found.update(reader.unload_partitioned_folder(sel, keys, fmt, folder, limit=task.limit))
+        return {output_name(task, key): sub for key, (_, sub) in found.items() if sub is not None}
+
+    storage.place_from_folder(produce)
+    for key in [k for k, (_, sub) in found.items() if sub is None]:
+        storage.write_with(
+            output_name(task, key),
+            lambda out, key=key: reader.unload(sel, key or None, fmt, out, limit=task.limit),
+        )
+    return {key: rows for key, (rows, _) in found.items()}
 
 
 @transaction.atomic

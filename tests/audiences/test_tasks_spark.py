@@ -55,7 +55,7 @@ def test_task_when_root_routed_to_spark_then_counts_and_unloads_come_from_it_wit
     )
     theirs = pc.equal(table["person_id"], person["person_id"])
     client = tenant.key()
-    before = {op: _spark_seconds(op) for op in ("count_partitions", "unload_folder")}
+    before = {op: _spark_seconds(op) for op in ("count_partitions", "unload_partitioned_folder")}
 
     r = client.post(
         "/api/v1/intent_hive_tasks",

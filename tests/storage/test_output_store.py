@@ -193,3 +193,23 @@ def test_write_from_folder_when_the_writer_left_no_file_then_error_and_the_old_f
     with storage.open_read(name) as fh:
         assert fh.read() == b"old"
     assert _staged(scheme) == []
+
+
+def test_place_from_folder_when_a_writer_leaves_a_file_per_sub_folder_then_each_is_in_place(any_store):
+    scheme, _ = any_store
+    names = {"tasks/org/t4/day=1/part-0.csv": "_part=0", "tasks/org/t4/day=2/part-0.csv": "_part=1"}
+
+    def produce(folder: str) -> dict[str, str]:
+        for i, sub in enumerate(names.values()):
+            _write_like_spark(
+                f"{folder}/{sub}", {f"part-0000{i}-c000.csv": f"n\n{i}\n".encode(), "_SUCCESS": b""}
+            )
+        return names
+
+    storage.place_from_folder(produce)
+
+    assert storage.list_folder("tasks/org/t4") == sorted(names)
+    for i, name in enumerate(names):
+        with storage.open_read(name) as fh:
+            assert fh.read() == f"n\n{i}\n".encode()
+    assert _staged(scheme) == []

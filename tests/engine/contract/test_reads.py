@@ -336,3 +336,48 @@ def test_reads_when_fetched_in_chunks_then_the_same_rows_and_people_as_duckdb(
     assert len(rows(backend, limit=7)) == 7
     got = b"".join(backend.write_csv_stream(sel, rows="people", batch_size=100))
     assert _csv_lines(got) == _csv_lines(b"".join(reference.write_csv_stream(sel, rows="people")))
+
+
+def test_unload_partitioned_folder_when_the_cluster_writes_then_each_partition_file_unload_writes(
+    backend, reference, contract_tree, columns, opted_out, tmp_path
+):
+    if not isinstance(backend, WritesOutputs):
+        pytest.skip(f"{backend.name} writes partitioned unloads in this process (unload_partitioned)")
+    where = validate_where("score = 'high' AND intent_frequency > 2", columns)
+    sel = Selection(
+        contract_tree[0],
+        days=(DAY,),
+        columns=("person_id", "email", "seen_at"),
+        where_sql=where,
+        suppression=opted_out[0],
+    )
+    keys = [f"day={DAY}/prefix={p}/score={s}" for p in PREFIXES for s in ("high", "low")]  # low: no row left
+    store, found = LocalStore(str(tmp_path / "store")), {}
+
+    def produce(folder: str) -> dict[str, str]:
+        found.update(backend.unload_partitioned_folder(sel, keys, "csv", folder, limit=40))
+        return {f"t/{k}.csv": sub for k, (_, sub) in found.items() if sub is not None}
+
+    store.place_from_folder(produce)
+
+    assert set(found) == set(keys)
+    for key in keys:
+        ref = io.BytesIO()
+        rows = reference.unload(sel, key, "csv", ref, limit=40)
+        assert found[key][0] == rows
+        if key.endswith("low"):
+            assert rows == 0 and found[key][1] is None
+            continue
+        assert 0 < rows <= 40
+        with store.open(f"t/{key}.csv") as fh:
+            got = _csv_lines(fh.read())
+        assert got[0] == _csv_lines(ref.getvalue())[0] and len(got[1]) == rows
+        if rows < 40:  # not cut by the limit: the very rows DuckDB writes
+            assert got == _csv_lines(ref.getvalue())
+    assert not os.listdir(tmp_path / "store/.staging")
+
+    parquet = backend.unload_partitioned_folder(sel, keys[:1], "parquet", str(tmp_path / "pq"))
+    ((rows, sub),) = parquet.values()
+    assert (
+        rows == reference.count(sel, keys[0]) and pq.read_table(str(tmp_path / "pq" / sub)).num_rows == rows
+    )
