@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.selectors import Principal
+from delivr_admin.signed_links import INVALID, signed_link_read, signed_link_token
 from delivr_admin.templatetags.ui import dt
 from exports.destinations.base import destination_kinds, get_destination
 from exports.models import ConnectionCheck, Export, ExportRun
@@ -121,7 +122,6 @@ def export_run_file_links(run: ExportRun) -> dict[str, str]:
     both expire after DELIVR_SIGNED_LINK_TTL_SECONDS (15 minutes). One token per run and organization."""
     import posixpath
 
-    from django.core import signing
     from django.urls import reverse
 
     from delivr_admin import storage
@@ -131,7 +131,7 @@ def export_run_file_links(run: ExportRun) -> dict[str, str]:
     presigned = storage.presign_many([(name, posixpath.basename(name)) for name in names.values()])
     if presigned is not None:
         return dict(zip(names, presigned, strict=True))
-    token = signing.TimestampSigner(salt=_RUN_FILE_SALT).sign(f"{run.pk}:{run.organization_id}")
+    token = signed_link_token(salt=_RUN_FILE_SALT, object_id=run.pk, organization_id=run.organization_id)
     url = reverse("exports:export-run-file", kwargs={"export_id": run.export_id, "run_id": run.pk})
     return {kind: f"{url}?file={kind}&token={token}" for kind, key in RUN_FILES.items() if details.get(key)}
 
@@ -139,21 +139,11 @@ def export_run_file_links(run: ExportRun) -> dict[str, str]:
 def export_run_file_resolve(principal: Principal, export_id, run_id, *, kind: str, token: str) -> str:
     """The storage name a signed run-file link opens, if the link is intact, fresh and the caller's org owns
     the run; Http404 in words otherwise."""
-    from django.conf import settings
-    from django.core import signing
-
-    try:
-        value = signing.TimestampSigner(salt=_RUN_FILE_SALT).unsign(
-            token or "", max_age=settings.DELIVR_SIGNED_LINK_TTL_SECONDS
-        )
-    except signing.SignatureExpired as exc:
-        raise Http404("This download link has expired; open the run's page for a fresh one.") from exc
-    except signing.BadSignature as exc:
-        raise Http404("Invalid download link.") from exc
-    signed_run, _, signed_org = value.partition(":")
+    expired = "This download link has expired; open the run's page for a fresh one."
+    signed_run, signed_org = signed_link_read(token, salt=_RUN_FILE_SALT, expired=expired)
     run = export_run_get(export_get(principal, export_id), run_id)
     if signed_run != str(run.pk) or signed_org != str(run.organization_id) or kind not in RUN_FILES:
-        raise Http404("Invalid download link.")
+        raise Http404(INVALID)
     name = (run.details or {}).get(RUN_FILES[kind])
     if not name:
         raise Http404("This run wrote no such file.")
