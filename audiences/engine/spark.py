@@ -103,6 +103,11 @@ def _engine_error(exc: Exception, args: tuple, kwargs: dict) -> EngineError:
     text = str(exc)
     first = args[0] if args else kwargs.get("sel", kwargs.get("input_path"))
     root = first.input_path if isinstance(first, Selection) else first
+    if "S3AFileSystem not found" in text:  # the pip pyspark distribution has no hadoop-aws jar
+        return EngineError(
+            "spark: the cluster cannot read or write s3a:// (org.apache.hadoop.fs.s3a.S3AFileSystem is not on "
+            "its classpath: add the hadoop-aws jar of its Hadoop version and the s3a settings, README 'Scaling')"
+        )
     m = _UNREADABLE.search(text)
     if m and isinstance(root, str):
         path, base = os.path.abspath(m.group(1)), os.path.abspath(_spark_path(root))

@@ -427,3 +427,20 @@ def test_intent_task_api_when_s3_secret_wrong_then_400_naming_the_refusal(tenant
     assert r.status_code == 400, r.content
     error = r.json()["error"]
     assert error["code"] == "invalid_input_path" and "SIGNATURE_DOES_NOT_MATCH" in error["message"]
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not os.environ.get("DELIVR_SPARK_REMOTE"), reason="DELIVR_SPARK_REMOTE is not set")
+def test_spark_when_the_cluster_has_no_s3a_then_an_engine_error_saying_what_it_lacks(s3):
+    """The pip pyspark cluster (bin/spark) has no hadoop-aws jar, and this machine reaches no Maven
+    repository to fetch one: an s3:// tree on Spark fails with an EngineError naming the missing piece
+    (README "Scaling"), after the product listed the tree itself from the S3 server."""
+    from audiences.engine.spark import SparkEngine
+
+    spark = SparkEngine(os.environ["DELIVR_SPARK_REMOTE"])
+    try:
+        assert spark.list_partitions(Selection(s3, days=("2024-05-02",)))  # listed by the product
+        with pytest.raises(EngineError, match="hadoop-aws"):
+            spark.count(Selection(s3, days=("2024-05-02",)))
+    finally:
+        spark.close()
