@@ -75,3 +75,37 @@ def test_detail_page_when_children_grow_tenfold_takes_no_extra_query(
     with django_assert_max_num_queries(bound):
         many = _queries(client, url)
     assert many == few, f"{url}: {few} queries with 2 {kind}, {many} with 20"
+
+
+def _add_org_rows(member, kind: str, n: int, start: int) -> None:
+    from audiences.models import Topic
+    from campaigns.models import CampaignSync, DspAccount
+
+    for i in range(start, start + n):
+        if kind == "topics":
+            Topic.objects.create(organization=member.org, code=f"own_{i}", name=f"Own topic {i}")
+        else:
+            account = DspAccount.objects.create(organization=member.org, name=f"DSP {i}", external_id=f"x{i}")
+            CampaignSync.objects.create(organization=member.org, account=account, status="succeeded")
+
+
+# organization-wide lists not covered by test_list_queries: page, rows, bound
+ORG_PAGES = [
+    ("/audiences/topics/", "topics", 10),
+    ("/campaigns/sync/history/", "syncs", 8),
+]
+
+
+@pytest.mark.parametrize(("url", "kind", "bound"), ORG_PAGES)
+def test_org_list_page_when_rows_grow_tenfold_takes_no_extra_query(
+    client, tenant_factory, django_assert_max_num_queries, url, kind, bound
+):
+    member = tenant_factory(role=Role.ADMIN)
+    client.force_login(member.user)
+    _add_org_rows(member, kind, 2, 0)
+    client.get(url)
+    few = _queries(client, url)
+    _add_org_rows(member, kind, 8, 2)
+    with django_assert_max_num_queries(bound):
+        many = _queries(client, url)
+    assert many == few, f"{url}: {few} queries with 2 {kind}, {many} with 10"
