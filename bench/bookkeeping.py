@@ -26,6 +26,7 @@ pool children, summed VmRSS sampled every 50 ms) < 1 GiB over the whole stack ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -374,7 +375,14 @@ def run_stack(kind: str, args) -> list[Row]:
     finally:
         stack.stop()
         print(f"load average after: {os.getloadavg()}", flush=True)
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(stack.media, ignore_errors=True)
+        for name in ("bare.parquet", "bare.csv"):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(work, name))
+        if rows and rows[-1].kind == "memory":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"stack failed: logs kept in {work}", flush=True)
     return rows
 
 

@@ -151,7 +151,9 @@ class Stack:
             [PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True, capture_output=True
         )
         bind = f"127.0.0.1:{self.port}"
-        self._spawn("gunicorn", [PY, "-m", "gunicorn", "delivr_admin.wsgi", "-b", bind, "-w", "2"])
+        # as bin/run (make run) starts it: a request gets 120 s before its worker is killed
+        gunicorn = [PY, "-m", "gunicorn", "delivr_admin.wsgi", "-b", bind, "-w", "2", "--threads", "4"]
+        self._spawn("gunicorn", [*gunicorn, "--timeout", "120"])
         self.worker = self._spawn(
             "worker",
             [PY, "-m", "celery", "-A", "delivr_admin", "worker", "--concurrency", "2", "-l", "warning"]
@@ -203,9 +205,14 @@ class Stack:
             con.request(method, path, body=json.dumps(body) if body is not None else None, headers=hdrs)
             resp = con.getresponse()
             data = resp.read()
-            return resp.status, (json.loads(data) if data else None)
+        except (http.client.HTTPException, OSError) as exc:  # e.g. gunicorn killed the request's worker
+            raise RuntimeError(f"{method} {path}: no answer ({exc!r}); see {self.work}/gunicorn.log") from exc
         finally:
             con.close()
+        try:
+            return resp.status, (json.loads(data) if data else None)
+        except ValueError as exc:
+            raise RuntimeError(f"{method} {path} -> {resp.status}, not JSON: {data[:200]!r}") from exc
 
 
 class Api:
