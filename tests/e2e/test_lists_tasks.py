@@ -70,3 +70,18 @@ def test_browser_task_form_warns_on_empty_range_and_explains_sql_errors(page, te
     page.click("#task-form button[type=submit]")
     page.wait_for_selector("#task-columns")
     assert page.inner_text("#task-columns") == "Person ID, Company size (employees)"
+
+
+def test_browser_copy_button_copies_the_pixel_snippet(page, tenant, password):
+    """Issue 11 item 10: a copy button for pixel snippets (the API key/secret one is in the admin journey)."""
+    from pixels.services import pixel_create
+
+    pixel = pixel_create(organization=tenant.org, name="Checkout")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login(page, tenant.user.email, password)
+    page.goto("/pixels/")
+    button = page.locator("button[aria-label='Copy the snippet of Checkout']")
+    button.click()
+    page.wait_for_selector("button[aria-label='Copy the snippet of Checkout'] >> text=Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("<script async src=") and f"{pixel.id}.js" in copied
