@@ -161,7 +161,7 @@ class Stack:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RuntimeError):  # not listening yet
                 if self.request("GET", "/api/v1/status")[0] in (401, 403):
                     break
             time.sleep(0.2)
