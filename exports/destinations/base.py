@@ -58,18 +58,24 @@ class ObjectResult:
     records_skipped: int = 0
     error_message: str = ""
     errors: list[RecordError] = field(default_factory=list)
+    # every failed record's key, not only the first MAX_RECORD_ERRORS shown: the run learns which records of
+    # a write the destination took (kept per write only, never accumulated over a run)
+    failed_keys: list[str] = field(default_factory=list)
 
     def add_error(self, key: str, code: str, message: str) -> None:
         self.records_failed += 1
         self.error_message = f"{code}: {message}" if code else message
         if len(self.errors) < MAX_RECORD_ERRORS:
             self.errors.append(RecordError(key, code, message))
+        if key:
+            self.failed_keys.append(key)
 
     def merge(self, other: ObjectResult) -> None:
         self.records_created += other.records_created
         self.records_updated += other.records_updated
         self.records_failed += other.records_failed
         self.records_skipped += other.records_skipped
+        self.failed_keys.extend(other.failed_keys)
         if other.error_message:
             self.error_message = other.error_message
         room = MAX_RECORD_ERRORS - len(self.errors)

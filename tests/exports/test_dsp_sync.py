@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from exports.destinations.delivr_dsp import MAX_ATTEMPTS
 from exports.models import Export, OptOutRemoval
 from exports.services import runs as run_services
 from exports.services.exports import export_create
@@ -135,14 +136,13 @@ def test_retried_run_resends_only_the_batch_in_flight_and_adds_nobody_twice(
 ):
     export = dsp_export(tenant, synced_audience, dsp_standin, "full")  # a write per read batch
     # the second batch reaches the DSP, but its answer never comes back, however often the worker retries
-    dsp_standin.break_after_apply(count=10, path_contains="/members", after=1)
+    dsp_standin.lose_answers(count=MAX_ATTEMPTS, path_contains="/members", after=1)
     run = ExportRunFactory(export=export)
     with pytest.raises(run_services.RunRetry):
         run_services.export_run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "queued" and run.batches_done == 1
     applied_before = sum(dsp_standin.applied.values())
-    dsp_standin._breaks.clear()
 
     assert run_services.export_run_execute(run_id=run.pk) in DONE
     run.refresh_from_db()

@@ -57,6 +57,7 @@ class Progress:
             if name not in self.objects:
                 self.objects[name] = ObjectResult(object_type=obj.object_type, operation=obj.operation)
             self.objects[name].merge(obj)
+            self.objects[name].failed_keys = []  # needed per write only: not held for the whole run
             if obj.operation == "remove":
                 continue  # removals have their own count (records_removed)
             if name == self.object_type:  # a record counts once: HubSpot's companies and events have own rows

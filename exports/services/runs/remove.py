@@ -58,10 +58,10 @@ def _accepted(ctx: RunContext, keys: pa.Array, result: BatchResult) -> pl.Series
         return pl.repeat(True, len(keys), eager=True)
     prefix, suffix = f"{ctx.run_id}:", ":removed"
     named = {
-        e.key[len(prefix) : -len(suffix)]
+        key[len(prefix) : -len(suffix)]
         for obj in result.objects.values()
-        for e in obj.errors
-        if e.key.startswith(prefix) and e.key.endswith(suffix)
+        for key in obj.failed_keys or [e.key for e in obj.errors]
+        if key.startswith(prefix) and key.endswith(suffix)
     }
     if len(named) < failed:
         return pl.repeat(False, len(keys), eager=True)

@@ -294,12 +294,12 @@ def _write(ctx: RunContext, group: list[_Prepared], count: int) -> int:
 
 
 def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:
-    """Which of the records sent the destination took: all but those it named in errors. When it failed more
+    """Which of the records sent the destination took: all but those it named as failed. When it failed more
     than it named, which ones is unknown: none counts as accepted (the next run sends them again)."""
     if obj is None or not obj.records_failed:
         return pl.repeat(True, len(keys), eager=True)
     prefix = f"{ctx.run_id}:"
-    named = {e.key[len(prefix) :] for e in obj.errors if e.key.startswith(prefix)}
+    named = {k[len(prefix) :] for k in obj.failed_keys or [e.key for e in obj.errors] if k.startswith(prefix)}
     if len(named) < obj.records_failed:
         return pl.repeat(False, len(keys), eager=True)
     return ~pl.from_arrow(pc.is_in(keys, value_set=pa.array(sorted(named), pa.string())))

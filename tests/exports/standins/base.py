@@ -59,6 +59,7 @@ class StandIn:
         self.max_in_window = 0  # the most requests any window held
         self.rate_limited = 0  # the requests refused for the limit
         self._window: dict[str, deque] = {}
+        self._lost: list[list] = []  # [remaining, path_contains, after]: answers lost after the work is done
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -153,6 +154,25 @@ class StandIn:
         self.max_in_window = max(self.max_in_window, len(window))
         return False, self.rate_limit - len(window)
 
+    def lose_answers(self, count: int = 1, path_contains: str = "", after: int = 0) -> None:
+        """The next `count` writes (POST/PUT/PATCH/DELETE) whose path contains `path_contains`, once `after`
+        of them went through, are done and then answered 503: the destination did the work, the answer was
+        lost (a retry with the same Idempotency-Key may still be answered from the first)."""
+        with self.lock:
+            self._lost.append([count, path_contains, after])
+
+    def _lose(self, request: Request, reply: Reply) -> Reply:
+        if request.method == "GET" or reply.status >= 500:
+            return reply
+        for lost in self._lost:
+            if lost[0] > 0 and lost[1] in request.path:
+                if lost[2] > 0:
+                    lost[2] -= 1
+                    return reply
+                lost[0] -= 1
+                return Reply(503, self.fault_body(503))
+        return reply
+
     def calls(self, method: str = "", path_contains: str = "") -> list[Request]:
         with self.lock:
             return [
@@ -171,7 +191,7 @@ class StandIn:
                     fault.remaining -= 1
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     return Reply(fault.status, fault.body or self.fault_body(fault.status), headers)
-            return self.route(request)
+            return self._lose(request, self.route(request))
 
     # to implement ---------------------------------------------------------------------------------------
     def authorized(self, request: Request) -> bool:

@@ -15,8 +15,8 @@ answers 404 {"error": "list_not_found"}.
 Auth: `Authorization: Bearer <token>`. Rate limit: `rate_limit` requests per `rate_window` seconds per key
 (rolling), 429 with Retry-After past it; `max_in_window` and `rate_limited` let a test assert it held.
 `applied` counts, per member external_id, how often a members request really wrote it (replays excluded);
-`break_after_apply(n, path_contains, after)` makes the next n matching writes (after `after` of them) be applied
-and then answer 503 (the DSP did the work, the answer was lost); a retry with the same key is a replay.
+`lose_answers(n, path_contains, after)` (the base stand-in's) makes writes be applied and then answered 503; a
+retry with the same key is a replay.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class DspListStandIn(StandIn):
         self.removed: list[str] = []  # external ids taken off a list, in order
         self.rate_limit = 20
         self.rate_window = 1.0
-        self._breaks: list[list] = []  # [remaining, path_contains]
 
     def config(self, **extra) -> dict[str, Any]:
         return {
@@ -57,12 +56,6 @@ class DspListStandIn(StandIn):
         with self.lock:
             lst = self.lists[list_id] if list_id else next(iter(self.lists.values()))
             return dict(lst["members"])
-
-    def break_after_apply(self, count: int = 1, path_contains: str = "/members", after: int = 0) -> None:
-        """The next `count` requests matching `path_contains`, once `after` of them went through, answer 503
-        after being applied (or replayed)."""
-        with self.lock:
-            self._breaks.append([count, path_contains, after])
 
     # plumbing ------------------------------------------------------------------------------------------
     def unauthorized(self, request: Request) -> Reply:
@@ -83,18 +76,10 @@ class DspListStandIn(StandIn):
         key = request.headers.get("idempotency-key", "")
         writes = request.method in ("POST", "PATCH")
         if writes and key in self.answers:
-            reply = self.answers[key]
-        else:
-            reply = self._route(request)
-            if writes and key and reply.status < 500:
-                self.answers[key] = reply
-        for broken in self._breaks:
-            if broken[0] > 0 and broken[1] in request.path and writes:
-                if broken[2] > 0:
-                    broken[2] -= 1
-                    continue
-                broken[0] -= 1
-                return Reply(503, {"error": "internal_error"})
+            return self.answers[key]
+        reply = self._route(request)
+        if writes and key and reply.status < 500:
+            self.answers[key] = reply
         return reply
 
     def _route(self, request: Request) -> Reply:
