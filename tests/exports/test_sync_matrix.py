@@ -1,8 +1,8 @@
 """Issue 13's "Done means", per destination against its stand-in, in one place: a second `changes` run with
-nothing changed sends nothing; an opt-out is taken back and the ledger shows it; a write whose answer was
+nothing changed sends nothing; one changed value sends one update; an opt-out is taken back and the ledger shows it; a write whose answer was
 lost is sent again by the retry (or the next run) and nothing else is, and nothing is lost.
 
-Mirror removals, one update per changed value and the rate limits have their tests per destination
+Mirror removals and the rate limits have their tests per destination
 (test_sync_modes, test_hubspot_removals, test_brevo_destination, test_dsp_sync, test_pacing)."""
 
 from dataclasses import dataclass
@@ -114,6 +114,23 @@ def test_second_run_with_nothing_changed_sends_nothing(tenant, synced_audience, 
     assert again.status in DONE, again.error  # the dataset's few invalid emails fail on every run
     assert again.records_exported == 0 and again.records_unchanged == first.records_exported
     assert len(target.writes()) == writes and target.holds() == held
+
+
+@pytest.mark.parametrize("target", KINDS, indirect=True)
+def test_one_changed_value_sends_one_update(tenant, synced_audience, dataset, target):
+    from tests.exports.test_sync_modes import rename, rewrite
+
+    export = _export(tenant, synced_audience, target)
+    assert execute(export).status in DONE
+    person = first_person(dataset)
+    rewrite(dataset, rename(person["person_id"], "Zelda"))
+    writes = len(target.writes())
+    run = execute(export)
+    assert run.status in DONE, run.error
+    assert (run.records_changed, run.records_added, run.records_exported) == (1, 0, 1)
+    (write,) = target.writes()[writes:]
+    assert "Zelda" in str(write.body if target.kind != "webhook" else write["body"])
+    assert len(str(write.body if target.kind != "webhook" else write["body"])) < 2000  # that record only
 
 
 @pytest.mark.parametrize("target", KINDS, indirect=True)
