@@ -190,20 +190,26 @@ def test_ten_hanging_test_connections_leave_another_orgs_api_fast(
     victim.headers["Authorization"] = f"Bearer {other_tenant.token}"
     victim.get(f"{live_server.url}{URL}", timeout=10).raise_for_status()  # warm up
 
-    post_times, checks = [], []
+    post_times, checks, victim_times = [], [], []
+
+    def victim_get() -> None:
+        started = time.monotonic()
+        assert victim.get(f"{live_server.url}{URL}", timeout=10).status_code == 200
+        elapsed = time.monotonic() - started
+        # counted only while hanging checks are in flight (none ends during the GET: still pending after it)
+        if ConnectionCheck.objects.filter(pk__in=checks, status=CheckStatus.PENDING).exists():
+            victim_times.append(elapsed)
+
+    # The other org asks between the attacker's requests: on a loaded machine ten POSTs can take longer than
+    # the deadline, so asking only after them measured an API with no check left in flight.
     for export in exports:
         started = time.monotonic()
         r = attacker.post(f"{live_server.url}{URL}/{export.id}/test-connection", timeout=10)
         post_times.append(time.monotonic() - started)
         assert r.status_code == 202, r.text
         checks.append(r.json()["id"])
-
-    victim_times = []
-    for _ in range(20):
-        started = time.monotonic()
-        assert victim.get(f"{live_server.url}{URL}", timeout=10).status_code == 200
-        victim_times.append(time.monotonic() - started)
-    pending_after = ConnectionCheck.objects.filter(pk__in=checks, status=CheckStatus.PENDING).count()
+        victim_get()
+        victim_get()
 
     def all_done():  # polled through the API, as the page and an integrator do
         answers = [
@@ -220,11 +226,11 @@ def test_ten_hanging_test_connections_leave_another_orgs_api_fast(
     print(
         f"\nPOST test-connection max {max(post_times) * 1000:.0f} ms; other org GET median "
         f"{statistics.median(victim_times) * 1000:.0f} ms, max {max(victim_times) * 1000:.0f} ms "
-        f"({pending_after} checks still pending after); checks ended after {min(durations):.1f}-"
+        f"({len(victim_times)} of 20 asked with checks in flight); checks ended after {min(durations):.1f}-"
         f"{max(durations):.1f} s (deadline {DEADLINE} s)"
     )
     assert max(post_times) < 2.0  # the request only queues: it never waits on the destination
-    assert pending_after > 0  # the other org was measured while the hanging checks were in flight
+    assert len(victim_times) >= 10  # the other org was measured while the hanging checks were in flight
     assert statistics.median(victim_times) < 0.5 and max(victim_times) < 2.0
     assert {row.status for row in rows} == {CheckStatus.FAILED}
     # the answer a poller sees: the deadline, the grace for the worker's own answer, one poll sweep (~1 s)
