@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from audiences import engine
 from audiences.engine.spark import SparkEngine
+from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
 
 
@@ -35,7 +36,12 @@ def engines_configure() -> None:
     if "spark" in wanted and not settings.DELIVR_SPARK_REMOTE:
         raise ImproperlyConfigured("DELIVR_ENGINE / DELIVR_ENGINE_ROOTS name spark: set DELIVR_SPARK_REMOTE")
     if settings.DELIVR_SPARK_REMOTE:
-        engine.register_backend("spark", functools.partial(SparkEngine, settings.DELIVR_SPARK_REMOTE))
+        # A local output folder that the cluster may write (the deployment says so): it writes a unit's
+        # partition files there itself (README "Scaling").
+        shared = settings.DELIVR_ENGINE_WRITES_OUTPUTS and storage.output_url().startswith("file://")
+        engine.register_backend(
+            "spark", functools.partial(SparkEngine, settings.DELIVR_SPARK_REMOTE, shared_folders=shared)
+        )
     try:
         engine.route_engines(default=settings.DELIVR_ENGINE, roots=settings.DELIVR_ENGINE_ROOTS)
     except ValueError as exc:

@@ -149,7 +149,7 @@ class OutputStore:
 STAGING = ".staging"  # top-level folder where another system writes a file before it is put in place
 
 
-def _written_file(name: str, folder: str, names: list[str]) -> str:
+def written_file(name: str, folder: str, names: list[str]) -> str:
     """The one data file a writer such as Spark left in ``folder`` (it adds ``_SUCCESS`` and ``.crc``
     files); OutputStoreError when there is none (the writer could not reach the folder) or several."""
     found = [
@@ -211,7 +211,7 @@ class LocalStore(OutputStore):
             placed = produce(staging)
             for name, sub in placed.items():
                 where = os.path.join(staging, sub) if sub else staging
-                part = os.path.join(where, _written_file(name, where, _names_in(where)))
+                part = os.path.join(where, written_file(name, where, _names_in(where)))
                 final = self.local_path(name)
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.chmod(part, 0o644)
@@ -309,7 +309,7 @@ class S3Store(OutputStore):
                 keys = self._keys_under(base + "/")
             for name, sub in placed.items():
                 where = f"{base}/{sub}" if sub else base
-                part = _written_file(
+                part = written_file(
                     name, self.uri(where), [k[len(where) + 1 :] for k in keys if k.startswith(where + "/")]
                 )
                 with _s3_errors(name):  # a copy inside the store (multipart past 8 MB): no byte comes here

@@ -22,6 +22,7 @@ import functools
 import inspect
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,7 +43,7 @@ from audiences.engine import (
 )
 from audiences.engine.connection import report_timing
 from audiences.engine.contract import DuckDBEngine
-from audiences.engine.partitioned import OnFile, unload_each
+from audiences.engine.partitioned import OnFile, partition_file, unload_each
 from audiences.engine.paths import is_remote
 from audiences.engine.reads import spread
 from audiences.engine.selection import layout, selected_keys
@@ -50,6 +51,7 @@ from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
 from audiences.engine.suppression import HASHED_EMAIL_COLUMNS
 from delivr_admin import csvsafe
+from delivr_admin.storage import written_file
 
 if TYPE_CHECKING:  # the thin client is imported when a SparkEngine is first used, not at Django start
     from pyspark.sql import DataFrame, SparkSession
@@ -168,10 +170,13 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, remote: str) -> None:
+    def __init__(self, remote: str, *, shared_folders: bool = False) -> None:
+        """``shared_folders``: the cluster reads and writes this machine's folders at the same paths (one
+        machine, or a shared filesystem), so it writes ``unload_partitioned``'s files itself."""
         if not remote.startswith("sc://"):
             raise EngineError(f"Spark Connect address must start with sc:// (got {remote!r})")
         self.remote = remote
+        self.shared_folders = shared_folders
         self._session: SparkSession | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -390,8 +395,31 @@ class SparkEngine:
         *,
         on_file: OnFile | None = None,
     ) -> dict[str, int]:
-        """One file per partition; for now one ``unload`` per partition (the generic form)."""
-        return unload_each(self.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
+        """One file per partition. With ``shared_folders`` the cluster writes them all in one job
+        (:meth:`unload_partitioned_folder` into ``dest_dir/.spark``, then renamed to their places); else one
+        streamed ``unload`` per partition (the generic form)."""
+        if not self.shared_folders or is_remote(dest_dir):
+            return unload_each(self.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
+        folder = os.path.join(dest_dir, ".spark")
+        found = self.unload_partitioned_folder(sel, partitions, fmt, folder, limit)
+        for key, (_, sub) in sorted(found.items()):
+            path = partition_file(dest_dir, key, fmt)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if sub is None:  # no row left: the empty file (header or schema) unload writes
+                self.unload(sel, key or None, fmt, path, limit)
+            else:
+                where = os.path.join(folder, sub) if sub else folder
+                try:
+                    os.replace(os.path.join(where, written_file(key, where, os.listdir(where))), path)
+                except OSError as exc:  # the cluster wrote somewhere this machine does not see
+                    raise EngineError(
+                        f"spark: the cluster's file for {key or 'the dataset'} is not in {where}: does it share "
+                        "this folder? (else DELIVR_ENGINE_WRITES_OUTPUTS=false, README 'Scaling')"
+                    ) from exc
+            if on_file is not None:
+                on_file(key, path)
+        shutil.rmtree(folder, ignore_errors=True)
+        return {key: rows for key, (rows, _) in found.items()}
 
     @_spark_errors
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:

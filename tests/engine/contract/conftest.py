@@ -34,7 +34,7 @@ def contract_tree(tmp_path_factory):
 def _spark_engine():
     from audiences.engine.spark import SparkEngine
 
-    spark = SparkEngine(SPARK_REMOTE)
+    spark = SparkEngine(SPARK_REMOTE, shared_folders=True)  # bin/spark's cluster runs on this machine
     yield spark
     spark.close()
 
