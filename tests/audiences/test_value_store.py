@@ -78,3 +78,15 @@ def test_generate_intent_data_command_when_tree_is_an_allowed_root_counts_its_va
     )  # fmt: skip
     days = value_selectors.stored_days(datasets.input_path_resolve(str(out)), "country")
     assert len(days) == 2
+
+
+def test_field_values_warm_command_when_refresh_recounts_every_stored_day(intent_root):
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("field_values_warm", "--days", "2", stdout=out)
+    assert "counted" in out.getvalue() and FieldValueCounts.objects.filter(field="country").count() == 2
+    call_command("field_values_warm", "--days", "2", stdout=out)
+    assert out.getvalue().splitlines()[-1].startswith("counted 0 ")
+    call_command("field_values_warm", "--days", "2", "--refresh", stdout=out)
+    assert not out.getvalue().splitlines()[-1].startswith("counted 0 ")
