@@ -27,7 +27,8 @@ class OutputFormat(models.TextChoices):
 
 
 class Task(models.Model):
-    """An audience extraction request (the Audience API's Task): count jobs, then unload jobs, per partition."""
+    """An audience extraction request (the Audience API's Task): count jobs, then unload jobs (work units of
+    several partitions each; counts and outputs stay per partition)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tasks")
@@ -82,11 +83,23 @@ class JobStatus(models.TextChoices):
 
 
 class Job(models.Model):
-    """One partition's Count or Unload of a task; claimed with a conditional update so redelivery is harmless."""
+    """A work unit of a task: the Count or Unload of a run of its partitions (planned by bytes), claimed with a
+    conditional update so redelivery is harmless. Its per-partition results sit in `counts`, in the order of
+    `partitions`, written once when it is done (no row per partition)."""
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=10, choices=JobKind.choices)
-    partition = models.CharField(max_length=512)
+    partition = models.CharField(
+        max_length=512, help_text="The unit's label: its first partition (and how many more it has)."
+    )
+    partitions = models.JSONField(
+        default=list, blank=True, help_text="Partition keys of the unit, sorted; empty on one-partition jobs."
+    )
+    counts = models.JSONField(
+        default=list, blank=True, help_text="Rows per partition (order of `partitions`) once done."
+    )
+    partition_count = models.PositiveIntegerField(default=1, help_text="How many partitions the unit has.")
+    size_bytes = models.BigIntegerField(default=0, help_text="Bytes of the unit's input files when planned.")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     count = models.BigIntegerField(null=True, blank=True)
     suppressed = models.BigIntegerField(default=0)

@@ -1,7 +1,8 @@
 """Celery tasks of the audiences app.
 
-Safe to run twice: a job is claimed with a conditional update (a second delivery finds it running or done
-and does nothing), finished with another, and totals move by F() increments exactly once per job.
+Safe to run twice: a job (a work unit of partitions) is claimed with a conditional update (a second delivery
+finds it running or done and does nothing), finished with another that writes its per-partition results, and
+totals move by F() increments exactly once per job; a re-run unload replaces its files whole.
 Warming the value suggestions only stores counts of days not stored yet, so a second run changes nothing.
 An audience build only recomputes counts from the data, so running it twice gives the same result.
 A list import runs only while its list is `processing` and finishes with a conditional update; a second

@@ -309,11 +309,15 @@ DELIVR_VALUE_SAMPLE_FILES = env.int("DELIVR_VALUE_SAMPLE_FILES", 24)
 # the hint says it comes from a sample (the lookup finishes in the background for the next estimate).
 DELIVR_VALUE_PROBE_SECONDS = env.float("DELIVR_VALUE_PROBE_SECONDS", 0.4)
 DELIVR_TASK_RETENTION_DAYS = env.int("DELIVR_TASK_RETENTION_DAYS", 7)
-# Jobs are one per partition; a Celery message runs several. A phase is split into about this many messages.
-DELIVR_TASK_COUNT_MESSAGES = env.int("DELIVR_TASK_COUNT_MESSAGES", 2)
-DELIVR_TASK_COUNT_PARTITIONS_PER_MESSAGE = env.int("DELIVR_TASK_COUNT_PARTITIONS_PER_MESSAGE", 200)
-DELIVR_TASK_UNLOAD_MESSAGES = env.int("DELIVR_TASK_UNLOAD_MESSAGES", 8)
-DELIVR_TASK_UNLOAD_PARTITIONS_PER_MESSAGE = env.int("DELIVR_TASK_UNLOAD_PARTITIONS_PER_MESSAGE", 64)
+# A task's partitions are planned into work units (jobs) of roughly equal bytes, one Celery message each: at
+# most about DELIVR_TASK_UNITS per phase (a few per worker), none under DELIVR_TASK_UNIT_MIN_BYTES of input
+# (a small selection is one unit). Counts and outputs stay per partition.
+DELIVR_TASK_UNITS = env.int("DELIVR_TASK_UNITS", 8)
+DELIVR_TASK_UNIT_MIN_BYTES = env.int("DELIVR_TASK_UNIT_MIN_BYTES", 64 * 1024 * 1024)
+# ... and none of more partitions than this (a status page then unpacks one or two units, not the whole task).
+DELIVR_TASK_UNIT_MAX_PARTITIONS = env.int("DELIVR_TASK_UNIT_MAX_PARTITIONS", 5000)
+# A task status lists every partition up to this many; a larger task shows pages of this size (paging fields).
+DELIVR_TASK_STATUS_PARTITIONS = env.int("DELIVR_TASK_STATUS_PARTITIONS", 2000)
 DELIVR_SIGNED_LINK_TTL_SECONDS = env.int("DELIVR_SIGNED_LINK_TTL_SECONDS", 15 * 60)
 
 # DelivrDSP (campaigns): "simulator" (deterministic, in-process; the default) or "http" (the DSP's JSON API).

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -232,7 +232,8 @@ class LocalStore(OutputStore):
     def list(self, folder: str) -> list[str]:
         base = self.local_path(folder)
         found = []
-        for directory, _, files in os.walk(base):
+        for directory, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".staging-")]  # files still being written
             rel = os.path.relpath(directory, self.root).replace(os.sep, "/")
             found.extend(f"{rel}/{f}" for f in files if not f.startswith(".part-"))
         return sorted(found)
@@ -556,6 +557,21 @@ def move_file(name: str, path: str) -> str:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     return name
+
+
+@contextlib.contextmanager
+def staging_dir(folder: str) -> Iterator[str]:
+    """A private local folder to write files in before `move_file` puts them in place under `folder`: inside
+    the store's own folder on a local store (so a move is a rename), a temporary folder otherwise. Removed
+    with whatever is left in it when the block ends."""
+    base = store().local_path(folder)
+    if base is not None:
+        os.makedirs(base, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=".staging-", dir=base)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_bytes(name: str, data: bytes) -> str:

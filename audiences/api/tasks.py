@@ -17,7 +17,7 @@ from audiences.services import tasks as task_services
 from delivr_admin.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from delivr_admin.pagination import KeyedLimitOffsetPagination
 from delivr_admin.permissions import CanWrite, principal_of
-from delivr_admin.query import query_parse
+from delivr_admin.query import QueryIntegerField, query_parse
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -97,6 +97,15 @@ class TaskStatusSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
     expires_at = serializers.DateTimeField()
     error = serializers.CharField(required=False)
+    partitions_total = serializers.IntegerField(
+        required=False, help_text="Only on a paged status: how many partitions the task has in all."
+    )
+    counts_offset = serializers.IntegerField(
+        required=False, help_text="Only on a paged status: the first partition shown (0-based)."
+    )
+    counts_limit = serializers.IntegerField(
+        required=False, help_text="Only on a paged status: the most partitions shown."
+    )
 
 
 def _created(task) -> Response:
@@ -199,13 +208,31 @@ class TaskListApi(APIView):
         )
 
 
+class TaskStatusQuery(serializers.Serializer):
+    counts_offset = QueryIntegerField(
+        low=0, high=10**9, note=": the first partition of counts/outputs/output_links to show"
+    )
+    counts_limit = QueryIntegerField(low=1, high=10_000, note=": the most partitions to show")
+
+
 class TaskStatusApi(APIView):
-    @extend_schema(responses={200: TaskStatusSerializer, 404: ERROR})
+    """The task's status. Up to DELIVR_TASK_STATUS_PARTITIONS partitions (2,000) it lists them all, as the
+    reference shows; a larger task, or a request with counts_offset/counts_limit, gets one page of counts,
+    outputs and output_links with partitions_total, counts_offset and counts_limit."""
+
+    @extend_schema(
+        parameters=[TaskStatusQuery], responses={200: TaskStatusSerializer, 400: ERROR, 404: ERROR}
+    )
     def get(self, request, task_id):
+        page = query_parse(TaskStatusQuery, request)
         task = task_selectors.task_get(principal_of(request), task_id)
-        return Response(
-            TaskStatusSerializer(task_selectors.task_status(task, base_url=_base_url(request))).data
+        body = task_selectors.task_status(
+            task,
+            base_url=_base_url(request),
+            offset=page.get("counts_offset"),
+            limit=page.get("counts_limit"),
         )
+        return Response(TaskStatusSerializer(body).data)
 
 
 class TaskUnloadApi(APIView):
@@ -224,6 +251,9 @@ class TaskOutputDownloadQuery(serializers.Serializer):
         error_messages={"required": "Required.", "blank": "Required."},
         help_text="The signed token of the link the task status gives (valid 15 minutes).",
     )
+    part = QueryIntegerField(
+        low=0, high=10**9, default=0, note=": which partition of the job (the link says)"
+    )
 
 
 class TaskOutputDownloadApi(APIView):
@@ -238,7 +268,9 @@ class TaskOutputDownloadApi(APIView):
     def get(self, request, task_id, job_id):
         from delivr_admin import storage
 
-        token = query_parse(TaskOutputDownloadQuery, request)["token"]
-        job = task_selectors.output_resolve(principal_of(request), task_id, job_id, token)
-        filename = task_selectors.output_file_name(job.partition, job.output_name)
-        return FileResponse(storage.open_read(job.output_name), as_attachment=True, filename=filename)
+        query = query_parse(TaskOutputDownloadQuery, request)
+        output = task_selectors.output_resolve(
+            principal_of(request), task_id, job_id, query["token"], query.get("part") or 0
+        )
+        filename = task_selectors.output_file_name(output.partition, output.name)
+        return FileResponse(storage.open_read(output.name), as_attachment=True, filename=filename)

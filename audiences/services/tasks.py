@@ -1,5 +1,9 @@
 """Audience API tasks: creation, Count and Unload jobs, the phase transitions, unload on request, retention.
 
+A job is a work unit: a run of the task's partitions planned by bytes (a small selection is one unit, a
+large one a few per worker), counted with one grouped scan and unloaded with one pass that writes a file per
+partition. Its per-partition results are written once, on the job row, when it is done.
+
 Concurrency: jobs are claimed with a conditional UPDATE (queued -> running, or a running job whose heartbeat
 went stale), finished with another (running -> done), and the task's totals move with F() increments, so
 jobs finishing together never lose a count. Phase changes are conditional updates too: exactly one job wins.
@@ -25,8 +29,11 @@ from accounts.models import Project
 from accounts.selectors import Principal
 from audiences import datasets, engine
 from audiences.models import Job, JobKind, JobStatus, OutputFormat, Task, TaskKind, TaskStatus
+from audiences.selectors.tasks import job_outputs, output_name
 from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
+
+__all__ = ["output_name"]  # kept here for callers that name outputs the way the service writes them
 
 logger = logging.getLogger(__name__)
 
@@ -36,28 +43,55 @@ JOB_MAX_ATTEMPTS = 3
 QUEUED_RESEND_AFTER = timedelta(minutes=5)
 
 
-def _chunks(job_ids: list[int], kind: str) -> list[list[int]]:
-    """Splits a phase's jobs into Celery messages: a few per task so workers share them, bounded in size.
+def work_units(sizes: dict[str, int]) -> list[tuple[list[str], int]]:
+    """The partitions grouped into runs of roughly equal bytes: (sorted keys, bytes) per unit.
 
-    Jobs stay one per partition (their rows, counts and outputs); a message runs several of them so the
-    per-message overhead (broker round trip, claim, opt-out lookup, DuckDB connection) is paid once.
+    At most about DELIVR_TASK_UNITS units (a few per worker), none smaller than DELIVR_TASK_UNIT_MIN_BYTES
+    unless it is the last (a small selection is one unit), none of more than DELIVR_TASK_UNIT_MAX_PARTITIONS
+    partitions. Runs of sorted keys, so the units in order list the task's partitions in order.
     """
-    if kind == JobKind.COUNT:
-        messages, cap = settings.DELIVR_TASK_COUNT_MESSAGES, settings.DELIVR_TASK_COUNT_PARTITIONS_PER_MESSAGE
-    else:
-        messages, cap = (
-            settings.DELIVR_TASK_UNLOAD_MESSAGES,
-            settings.DELIVR_TASK_UNLOAD_PARTITIONS_PER_MESSAGE,
+    most = max(1, settings.DELIVR_TASK_UNIT_MAX_PARTITIONS)
+    total = sum(sizes.values())
+    target = max(
+        1, settings.DELIVR_TASK_UNIT_MIN_BYTES, math.ceil(total / max(1, settings.DELIVR_TASK_UNITS))
+    )
+    units: list[tuple[list[str], int]] = []
+    keys: list[str] = []
+    size = 0
+    for key in sorted(sizes):
+        keys.append(key)
+        size += sizes[key]
+        if size >= target or len(keys) >= most:
+            units.append((keys, size))
+            keys, size = [], 0
+    if keys:
+        units.append((keys, size))
+    return units
+
+
+def _unit_jobs(task_id, kind: str, units: list[tuple[list[str], int]]) -> list[Job]:
+    def label(keys: list[str]) -> str:
+        return keys[0] if len(keys) == 1 else f"{keys[0]} (+{len(keys) - 1} more)"
+
+    return [
+        Job(
+            task_id=task_id,
+            kind=kind,
+            partition=label(keys),
+            partitions=keys,
+            partition_count=len(keys),
+            size_bytes=size,
         )
-    size = max(1, min(cap, math.ceil(len(job_ids) / max(1, messages))))
-    return [job_ids[i : i + size] for i in range(0, len(job_ids), size)]
+        for keys, size in units
+    ]
 
 
-def _enqueue(job_ids: list[int], kind: str) -> None:
+def _enqueue(job_ids: list[int]) -> None:
+    """One Celery message per unit: units are already sized for a worker."""
     from audiences.tasks import task_jobs_run
 
-    for chunk in _chunks(sorted(job_ids), kind):
-        task_jobs_run.delay_on_commit(chunk)
+    for pk in sorted(job_ids):
+        task_jobs_run.delay_on_commit([pk])
 
 
 @transaction.atomic
@@ -77,7 +111,7 @@ def task_create(
     project: Project | None = None,
     request_data: dict | None = None,
 ) -> Task:
-    """Validates the selection against the dataset, creates the task and one job per partition, queues them."""
+    """Validates the selection against the dataset, creates the task and its work units, queues them."""
     resolved = datasets.input_path_resolve(input_path)
     try:
         columns = datasets.dataset_columns(resolved)
@@ -93,9 +127,11 @@ def task_create(
     sel = datasets.selection(
         input_path=resolved, organization_ids=(), days=days, prefixes=prefixes, scores=scores, suppress=False
     )
-    partitions = engine.engine_for(sel.input_path).list_partitions(sel)
-    if not partitions and kind == TaskKind.GENERIC_PARQUET:
-        partitions = [""]  # a tree without hive folders is read whole, as one job
+    sizes = engine.engine_for(sel.input_path).partition_sizes(sel)
+    if kind == TaskKind.INTENT_HIVE:
+        sizes.pop("", None)  # a tree without hive folders has no day/topic/score partition to select
+    elif not sizes:
+        sizes = {"": 0}  # a tree without hive folders is read whole, as one job
     skip_count = limit is not None and perform_unload
     now = timezone.now()
     task = Task.objects.create(
@@ -117,11 +153,11 @@ def task_create(
         expires_at=now + timedelta(days=settings.DELIVR_TASK_RETENTION_DAYS),
     )
     job_kind = JobKind.UNLOAD if skip_count else JobKind.COUNT
-    jobs = Job.objects.bulk_create([Job(task=task, kind=job_kind, partition=p) for p in partitions])
+    jobs = Job.objects.bulk_create(_unit_jobs(task.pk, job_kind, work_units(sizes)))
     Task.objects.filter(pk=task.pk).update(total_jobs=len(jobs))
     task.total_jobs = len(jobs)
     if jobs:
-        _enqueue(list(Job.objects.filter(task=task).values_list("pk", flat=True)), job_kind)
+        _enqueue(list(Job.objects.filter(task=task).values_list("pk", flat=True)))
     else:
         _phase_advance(task.pk)
         task.refresh_from_db()
@@ -146,18 +182,17 @@ def task_unload_start(*, task: Task) -> Task:
 
 
 def _unload_jobs_create(task_id) -> None:
-    partitions = list(
-        Job.objects.filter(task_id=task_id, kind=JobKind.COUNT)
-        .order_by("id")
-        .values_list("partition", flat=True)
-    )
+    """The Unload units of a counted task: the same runs of partitions as its Count units."""
+    fields = ("partition", "partitions", "partition_count", "size_bytes")
+    units = Job.objects.filter(task_id=task_id, kind=JobKind.COUNT).order_by("id").values_list(*fields)
     created = Job.objects.bulk_create(
-        [Job(task_id=task_id, kind=JobKind.UNLOAD, partition=p) for p in partitions], ignore_conflicts=True
+        [Job(task_id=task_id, kind=JobKind.UNLOAD, **dict(zip(fields, unit, strict=True))) for unit in units],
+        ignore_conflicts=True,
     )
     Task.objects.filter(pk=task_id).update(total_jobs=F("total_jobs") + len(created))
     ids = list(Job.objects.filter(task_id=task_id, kind=JobKind.UNLOAD).values_list("pk", flat=True))
     if ids:
-        _enqueue(ids, JobKind.UNLOAD)
+        _enqueue(ids)
     else:
         _phase_advance(task_id)
 
@@ -222,68 +257,64 @@ def _selection(task: Task) -> engine.Selection:
     )
 
 
-def output_name(task: Task, partition: str) -> str:
-    ext = "csv" if task.output_format == OutputFormat.CSV else "parquet"
-    part = partition or "all"
-    # a partition is a folder name read from the data: joined under the organization's folder, never above it
-    return storage.tenant_path("tasks", task.organization_id, str(task.pk), part, f"part-0.{ext}")
-
-
 def task_jobs_run(*, job_ids: list[int]) -> None:
-    """Runs the jobs of one message that this delivery can claim; a duplicate delivery claims none."""
+    """Runs the units of one message that this delivery can claim; a duplicate delivery claims none."""
     jobs = _claim(job_ids)
     if not jobs:
         return
-    by_task: dict = {}
-    for job in jobs:
-        by_task.setdefault((job.task_id, job.kind), []).append(job)
     with _heartbeat([job.pk for job in jobs]):
-        for (task_id, kind), group in by_task.items():
+        for job in jobs:
             try:
-                if kind == JobKind.COUNT:
-                    _run_counts(group)
+                if job.kind == JobKind.COUNT:
+                    _run_count(job)
                 else:
-                    sel = _selection(group[0].task)  # one opt-out lookup for the whole message
-                    for job in group:
-                        _run_unload(job, sel)
+                    _run_unload(job)
             except engine.EngineError as exc:
-                failed = next(
-                    (j for j in group if not Job.objects.filter(pk=j.pk, status=JobStatus.DONE).exists()),
-                    group[0],
-                )
-                reason = f"{kind} of {failed.partition or 'dataset'} failed: {exc}"
+                reason = f"{job.kind} of {job.partition or 'dataset'} failed: {exc}"
                 if isinstance(exc, engine.UnreadableFileError):
                     reason = datasets.unreadable_error(exc).message
-                job_fail(job_id=failed.pk, reason=reason)
+                job_fail(job_id=job.pk, reason=reason)
                 continue
-            _phase_advance(task_id)
+            _phase_advance(job.task_id)
 
 
-def _run_counts(jobs: list[Job]) -> None:
-    task = jobs[0].task
-    sel = _selection(task)
-    results = engine.engine_for(sel.input_path).count_partitions(sel, [job.partition for job in jobs])
-    done = []
-    for job in jobs:
-        count, suppressed = results[job.partition]
-        if task.limit is not None:  # `limit` caps rows per job
-            count = min(count, task.limit)
-        done.append((job, count, suppressed, ""))
-    _jobs_done(done)
+def _keys(job: Job) -> list[str]:
+    return list(job.partitions) if job.partitions else [job.partition]
 
 
-def _run_unload(job: Job, sel: engine.Selection) -> None:
-    """Unloads one partition into the output store (a local file, then a rename or an upload: a retried job
-    replaces its file, and a reader never sees half of one)."""
+def _run_count(job: Job) -> None:
+    """Counts the unit's partitions with one grouped scan (or their footers when nothing filters rows)."""
     task = job.task
-    name = output_name(task, job.partition)
+    sel = _selection(task)
+    keys = _keys(job)
+    results = engine.engine_for(sel.input_path).count_partitions(sel, keys)
+    counts = [results[key][0] for key in keys]
+    if task.limit is not None:  # `limit` caps rows per partition
+        counts = [min(count, task.limit) for count in counts]
+    _job_done(job, counts, sum(results[key][1] for key in keys))
+
+
+def _run_unload(job: Job) -> None:
+    """Unloads the unit in one pass, a file per partition, each put in the output store as it is finished
+    (a rename on a local folder, an upload otherwise): a retried unit replaces its files, and a reader never
+    sees half of one."""
+    task = job.task
+    sel = _selection(task)
+    keys = _keys(job)
     fmt = "csv" if task.output_format == OutputFormat.CSV else "parquet"
-    reader, part = engine.engine_for(sel.input_path), job.partition or None
+    reader = engine.engine_for(sel.input_path)
     if settings.DELIVR_ENGINE_WRITES_OUTPUTS and isinstance(reader, engine.WritesOutputs):  # cluster writes
-        rows = _unload_by_cluster(reader, task, sel, [job.partition], fmt)[job.partition]
-    else:
-        rows = storage.write_with(name, lambda out: reader.unload(sel, part, fmt, out, limit=task.limit))
-    _jobs_done([(job, rows, 0, name)])
+        rows = _unload_by_cluster(reader, task, sel, keys, fmt)
+        _job_done(job, [rows[key] for key in keys], 0)
+        return
+    folder = storage.tenant_path("tasks", task.organization_id, str(task.pk))
+
+    def put(key: str, path: str) -> None:
+        storage.move_file(output_name(task, key), path)
+
+    with storage.staging_dir(folder) as staging:
+        rows = reader.unload_partitioned(sel, keys, fmt, staging, limit=task.limit, on_file=put)
+    _job_done(job, [rows[key] for key in keys], 0)
 
 
 def _unload_by_cluster(
@@ -308,33 +339,27 @@ def _unload_by_cluster(
 
 
 @transaction.atomic
-def _jobs_done(done: list[tuple[Job, int, int, str]]) -> None:
-    """Marks claimed jobs done and adds their figures to the task once (a job finished elsewhere is skipped)."""
-    now = timezone.now()
-    finished = counted = suppressed_total = 0
-    kind = done[0][0].kind
-    for job, count, suppressed, output in done:
-        updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claim=job.claim).update(
-            status=JobStatus.DONE,
-            count=count,
-            suppressed=suppressed,
-            output_name=output,
-            finished_at=now,
-            error="",
-        )
-        if updated:
-            finished += 1
-            counted += count
-            suppressed_total += suppressed
-    if not finished:
+def _job_done(job: Job, counts: list[int], suppressed: int) -> None:
+    """Marks a claimed unit done with its per-partition rows and adds its figures to the task once (a unit
+    finished by another delivery is skipped)."""
+    total = sum(counts)
+    updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claim=job.claim).update(
+        status=JobStatus.DONE,
+        counts=counts,
+        count=total,
+        suppressed=suppressed,
+        finished_at=timezone.now(),
+        error="",
+    )
+    if not updated:
         return
-    changes = {"completed_jobs": F("completed_jobs") + finished}
-    if kind == JobKind.COUNT:
-        changes["total_count"] = Coalesce(F("total_count"), 0) + counted
-        changes["suppressed_count"] = F("suppressed_count") + suppressed_total
+    changes = {"completed_jobs": F("completed_jobs") + 1}
+    if job.kind == JobKind.COUNT:
+        changes["total_count"] = Coalesce(F("total_count"), 0) + total
+        changes["suppressed_count"] = F("suppressed_count") + suppressed
     else:
-        changes["rows_unloaded"] = F("rows_unloaded") + counted
-    Task.objects.filter(pk=done[0][0].task_id).update(**changes)
+        changes["rows_unloaded"] = F("rows_unloaded") + total
+    Task.objects.filter(pk=job.task_id).update(**changes)
 
 
 @transaction.atomic
@@ -401,21 +426,19 @@ def task_jobs_reap() -> dict[str, int]:
                 pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
             ).update(status=JobStatus.QUEUED, error="worker lost; requeued")
             if moved:
-                _enqueue([job.pk], job.kind)
+                _enqueue([job.pk])
                 requeued += 1
     lost = list(
         Job.objects.filter(
             status=JobStatus.QUEUED,
             queued_at__lt=now - QUEUED_RESEND_AFTER,
             task__status__in=[TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING],
-        ).values_list("pk", "kind")[:1000]
+        ).values_list("pk", flat=True)[:1000]
     )
-    for kind in (JobKind.COUNT, JobKind.UNLOAD):
-        ids = [pk for pk, job_kind in lost if job_kind == kind]
-        if ids:
-            with transaction.atomic():
-                _enqueue(ids, kind)
-            resent += len(ids)
+    if lost:
+        with transaction.atomic():
+            _enqueue(lost)
+        resent = len(lost)
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 
@@ -424,9 +447,7 @@ def task_purge_expired(*, now=None) -> int:
     now = now or timezone.now()
     removed = 0
     for task in Task.objects.filter(expires_at__lte=now).iterator():
-        for name in (
-            Job.objects.filter(task=task).exclude(output_name="").values_list("output_name", flat=True)
-        ):
+        for name in job_outputs(task):
             with contextlib.suppress(OSError):  # as before: a store failing now leaves that file behind
                 storage.delete(name)
         task.delete()

@@ -100,13 +100,19 @@ def task_detail(request: HttpRequest, task_id) -> HttpResponse:
     task = task_selectors.task_get(request.principal, task_id)
     jobs = task_selectors.task_jobs(task)
     status = task_selectors.task_status(task, jobs=jobs)
-    rows = {}
-    for job in jobs:
-        row = rows.setdefault(job.partition or "all", {"partition": job.partition or "all"})
-        row[job.kind] = job
-        if job.kind == "unload" and job.status == "done":
-            row["link"] = status["output_links"].get(job.partition or "all")
-    context = {"task": task, "status": status, "rows": list(rows.values()), "running": task.status in RUNNING}
+    rows: dict[str, dict] = {}
+    for kind in ("count", "unload"):
+        for part in task_selectors.partition_rows(task, jobs, kind, 0, status.get("counts_limit")):
+            row = rows.setdefault(part.partition, {"partition": part.partition})
+            row[kind] = part
+            if part.name:
+                row["link"] = status["output_links"].get(part.partition)
+    context = {
+        "task": task,
+        "status": status,
+        "rows": list(rows.values()),
+        "running": task.status in RUNNING,
+    }
     if request.htmx:
         return render_polled(
             request, "audiences/task_detail.html#task-progress", context, active=context["running"]

@@ -40,10 +40,10 @@ def fault_settings(settings, fault_root, tmp_path):
     settings.DELIVR_DEMO_DATA = fault_root
     settings.DELIVR_DATA_ROOTS = [str(fault_root.parent)]
     settings.MEDIA_ROOT = tmp_path / "media"
-    # One partition per Celery message (where jobs are batched into messages): many messages are in flight,
-    # so a fault hits queued, prefetched and running work at once.
-    settings.DELIVR_TASK_COUNT_MESSAGES = 1000
-    settings.DELIVR_TASK_COUNT_PARTITIONS_PER_MESSAGE = 1
+    # One partition per work unit (one Celery message each): many messages are in flight, so a fault hits
+    # queued, prefetched and running work at once.
+    settings.DELIVR_TASK_UNITS = 1000
+    settings.DELIVR_TASK_UNIT_MIN_BYTES = 1
     return settings
 
 
