@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from audiences import engine
-from audiences.engine.spark import SparkEngine
 from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
+
+if TYPE_CHECKING:  # the Spark client (requirements-spark.txt) is imported only when a cluster is configured
+    from audiences.engine.spark import SparkEngine
 
 
 @lru_cache(maxsize=1)
@@ -36,6 +39,13 @@ def engines_configure() -> None:
     if "spark" in wanted and not settings.DELIVR_SPARK_REMOTE:
         raise ImproperlyConfigured("DELIVR_ENGINE / DELIVR_ENGINE_ROOTS name spark: set DELIVR_SPARK_REMOTE")
     if settings.DELIVR_SPARK_REMOTE:
+        try:
+            from audiences.engine.spark import SparkEngine
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"DELIVR_SPARK_REMOTE is set but the Spark client is not installed ({exc}): "
+                "pip install -r requirements-spark.txt"
+            ) from exc
         # A local output folder that the cluster may write (the deployment says so): it writes a unit's
         # partition files there itself (README "Scaling").
         shared = settings.DELIVR_ENGINE_WRITES_OUTPUTS and storage.output_url().startswith("file://")
@@ -53,7 +63,11 @@ def spark_engine() -> SparkEngine | None:
     roots = [r for r, name in settings.DELIVR_ENGINE_ROOTS.items() if name == "spark"]
     if settings.DELIVR_ENGINE == "spark":
         roots.append(default_input_path())
-    chosen = engine.engine_for(roots[0]) if roots and settings.DELIVR_SPARK_REMOTE else None
+    if not (roots and settings.DELIVR_SPARK_REMOTE):
+        return None
+    from audiences.engine.spark import SparkEngine  # installed: engines_configure checked it
+
+    chosen = engine.engine_for(roots[0])
     return chosen if isinstance(chosen, SparkEngine) else None
 
 
