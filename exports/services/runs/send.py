@@ -115,24 +115,30 @@ def _send_all(ctx: RunContext) -> None:
     last_commit = time.monotonic()
     uncommitted = False
     unit = getattr(ctx.destination_cls, "records_per_request", 0) or ctx.batch_size
-    group: list[_Prepared] = []
-    since_commit = 0  # records sent since the last commit
+    group: list[_Prepared] = []  # read batches not filed yet (some of their records not answered)
+    since_commit = batches = 0  # records sent and batches read since the last commit
     for batch, keys in _batches(ctx):
         group.append(_prepare(ctx, batch, keys, ctx.batches_done + len(group)))
+        batches += 1
         unsent = sum(p.unsent for p in group)
         drain = (
             ctx.sends_unchanged  # full: every batch alone
             or not unsent
             or since_commit + unsent >= ctx.batch_size
-            or len(group) >= MAX_PACKED_BATCHES
+            or batches >= MAX_PACKED_BATCHES
         )
         if not drain:
             if unsent >= unit:  # whole requests now; the rest waits for the next batch's records
                 since_commit += _write(ctx, group, unsent // unit * unit)
+                # the batches answered in full are filed now (committed with the next commit), so the
+                # end of the run has only the last ones left to file
+                answered = next((i for i, p in enumerate(group) if p.unsent), len(group))
+                _file(ctx, group[:answered])
+                group = group[answered:]
             continue
         _write(ctx, group, unsent)
         _file(ctx, group)
-        group, since_commit = [], 0
+        group, since_commit, batches = [], 0, 0
         if ctx.resumable or time.monotonic() - last_commit >= CHECKPOINT_SECONDS:
             _commit(ctx)
             last_commit, uncommitted = time.monotonic(), False
