@@ -9,6 +9,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.selectors import Principal
+from audiences import datasets, engine
+from audiences.definitions import field_label
+from audiences.models import Audience
+from audiences.selectors.audiences import audience_input_path
+from delivr_admin.errors import ApplicationError
 from delivr_admin.signed_links import INVALID, signed_link_read, signed_link_token
 from delivr_admin.templatetags.ui import dt
 from exports.destinations.base import destination_kinds, get_destination
@@ -148,3 +153,16 @@ def export_run_file_resolve(principal: Principal, export_id, run_id, *, kind: st
     if not name:
         raise Http404("This run wrote no such file.")
     return name
+
+
+def audience_source_columns(audience: Audience | None) -> list[tuple[str, str]]:
+    """The columns an export of ``audience`` can map from, as (column, words) pairs for the mapping form's
+    suggestions; empty when the audience's data cannot be read now (the form still takes a typed column)."""
+    if audience is None:
+        return []
+    try:
+        path, _hive = audience_input_path(audience)
+        columns = datasets.dataset_columns(path)
+    except (ApplicationError, engine.EngineError):
+        return []
+    return [(name, field_label(name)) for name in columns]

@@ -122,7 +122,8 @@ def _form_context(
     )
     if not audience_id and audiences:
         audience_id = str(audiences[0].id)
-    audience_name = next((a.name for a in audiences if str(a.id) == audience_id), "")
+    audience = next((a for a in audiences if str(a.id) == audience_id), None)
+    audience_name = audience.name if audience else ""
     return {
         "export": export,
         "error": error,
@@ -131,6 +132,7 @@ def _form_context(
         "audiences": audiences,
         "audience_id": audience_id,
         "audience_name": audience_name,
+        "source_columns": selectors.audience_source_columns(audience),
         "destinations": selectors.destination_options(),
         "destination": _destination(kind, config),
         "destination_type": kind,

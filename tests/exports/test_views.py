@@ -51,6 +51,13 @@ def test_list_and_new_pages_render_and_nav_shows_exports(browser, audience):
     assert r.status_code == 200 and b"Decision makers" in r.content and b'id="mapping-rows"' in r.content
 
 
+def test_new_page_suggests_the_audiences_columns_in_words_for_the_mapping_source(browser, audience):
+    body = browser.get("/exports/new/").content.decode()
+    assert '<datalist id="source-columns">' in body and 'list="source-columns"' in body
+    assert '<option value="company_employee_count">Company size (employees)</option>' in body
+    assert '<option value="job_title">Job title</option>' in body
+
+
 def test_destination_fragment_returns_only_its_fields(browser):
     r = browser.get("/exports/form/destination/", {"destination_type": "webhook"}, **HX)
     body = r.content.decode()
