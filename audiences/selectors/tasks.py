@@ -6,7 +6,6 @@ import uuid
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
@@ -16,6 +15,7 @@ from django.utils import timezone
 from accounts.selectors import Principal
 from audiences.models import Job, JobKind, JobStatus, OutputFormat, Task
 from delivr_admin import storage
+from delivr_admin.signed_links import INVALID, signed_link_read, signed_link_token
 
 _SIGNER_SALT = "audiences.task-output"
 NOT_FOUND = "Task not found or expired."
@@ -158,7 +158,7 @@ def job_outputs(task: Task) -> list[str]:
 
 def output_token(task: Task) -> str:
     """One token per task and organization: it opens the task's outputs, for the owning org, for 15 minutes."""
-    return signing.TimestampSigner(salt=_SIGNER_SALT).sign(f"{task.pk}:{task.organization_id}")
+    return signed_link_token(salt=_SIGNER_SALT, object_id=task.pk, organization_id=task.organization_id)
 
 
 def output_file_name(partition: str, name: str) -> str:
@@ -191,17 +191,13 @@ def output_resolve(
 ) -> Output:
     """The output a signed link points at (partition ``part`` of job ``job_id``), if the link is intact,
     fresh and the caller owns the task."""
-    try:
-        value = signing.TimestampSigner(salt=_SIGNER_SALT).unsign(
-            token or "", max_age=settings.DELIVR_SIGNED_LINK_TTL_SECONDS
-        )
-    except signing.SignatureExpired as exc:
-        raise Http404("This download link has expired; fetch the task status for a fresh one.") from exc
-    except signing.BadSignature as exc:
-        raise Http404("Invalid download link.") from exc
-    signed_task, _, signed_org = value.partition(":")
+    signed_task, signed_org = signed_link_read(
+        token,
+        salt=_SIGNER_SALT,
+        expired="This download link has expired; fetch the task status for a fresh one.",
+    )
     if signed_task != str(task_id):
-        raise Http404("Invalid download link.")
+        raise Http404(INVALID)
     task = task_get(principal, task_id)
     if str(task.organization_id) != signed_org:
         raise Http404(NOT_FOUND)
