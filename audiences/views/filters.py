@@ -92,7 +92,7 @@ def filters_from_form(data) -> tuple[list | dict, dict[tuple[int, int], str]]:
 
 
 def filters_state(definition: dict) -> dict:
-    """The builder's groups for a definition (normalized, or or as typed: raw_filters)."""
+    """The builder's groups for a definition (normalized, or as typed: raw_filters)."""
     top, groups = definitions.filter_groups(definition)
     out, row_index = [], 0
     for group_index, group in enumerate(groups):
