@@ -12,6 +12,7 @@ are added (an HTMX fragment with a fresh rid) and removed in the page without re
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -23,9 +24,40 @@ from .validation import FIELD_TYPES, MAX_LENGTH_LIMIT, MAX_LENGTH_MESSAGE
 
 NUMBER_SETTINGS = ("timeout_seconds", "rate_limit")
 
+# The mapping table's column headings, for the page's words about a row ("Field mapping, row 2, Source: …").
+MAPPING_COLUMNS = {
+    "source": "Source",
+    "target": "Target",
+    "type": "Type",
+    "required": "Required",
+    "max_length": "Max length",
+    "truncate": "Truncate",
+    "multi_value": "Multi-value",
+    "picklist": "Picklist",
+    "default": "Default",
+}
+_MAPPING_PATH = re.compile(r"^field_mapping\[(\d+)\](?:\.(\w+))?: ")
+_RECORD_LIMIT_PATH = re.compile(r"^record_limit\.maxRecords ")
+
+
+def error_words(message: str) -> str:
+    """A form or service message for the page: the API's paths ("field_mapping[1].source: …",
+    "record_limit.maxRecords …") in the words of the form's own headings and labels."""
+
+    def row(match: re.Match) -> str:
+        column = MAPPING_COLUMNS.get(match.group(2) or "", match.group(2))
+        return f"Field mapping, row {int(match.group(1)) + 1}" + (f", {column}: " if column else ": ")
+
+    message = _MAPPING_PATH.sub(row, message)
+    return _RECORD_LIMIT_PATH.sub("Record limit (max records) ", message)
+
 
 class MappingRowForm(forms.Form):
-    """One row of the mapping table; blank when it names neither a source nor a target (then left out)."""
+    """One row of the mapping table; blank when it names neither a source nor a target (then left out).
+
+    With ``columns`` (the audience's column names, when its data can be read) the source must be one of them,
+    refused with the service's words (FieldMappingEntrySerializer) next to the row's Source.
+    """
 
     source = forms.CharField(required=False)
     target = forms.CharField(required=False)
@@ -45,6 +77,16 @@ class MappingRowForm(forms.Form):
     multi_value = forms.BooleanField(required=False)
     picklist = forms.CharField(required=False, help_text="Allowed values, separated by commas.")
     default = forms.CharField(required=False, strip=False)
+
+    def __init__(self, *args: Any, columns: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.columns = {c.lower() for c in columns} if columns else None
+
+    def clean_source(self) -> str:
+        source = self.cleaned_data["source"]
+        if source and self.columns is not None and source.lower() not in self.columns:
+            raise forms.ValidationError(f"the audience has no column {source!r}.")
+        return source
 
     def is_blank(self) -> bool:
         data = getattr(self, "cleaned_data", {})
@@ -69,9 +111,9 @@ class MappingRowForm(forms.Form):
 class BaseMappingFormSet(BaseFormSet):
     """Rows named by the rid each row posts in `map_row` (not by position): no management form to keep."""
 
-    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+    def __init__(self, data: Any = None, columns: list[str] | None = None, **kwargs: Any) -> None:
         self.rids = data.getlist("map_row") if data is not None else []
-        super().__init__(data, prefix="map", **kwargs)
+        super().__init__(data, prefix="map", form_kwargs={"columns": columns}, **kwargs)
 
     @property
     def management_form(self) -> ManagementForm:
@@ -98,7 +140,9 @@ class BaseMappingFormSet(BaseFormSet):
             if form.errors:
                 raw = {name: form[name].value() for name in form.fields}
                 out.append(
-                    raw | {"picklist": [p.strip() for p in (raw["picklist"] or "").split(",") if p.strip()]}
+                    raw
+                    | {"picklist": [p.strip() for p in (raw["picklist"] or "").split(",") if p.strip()]}
+                    | {"errors": {name: messages[0] for name, messages in form.errors.items()}}
                 )
             elif not form.is_blank():
                 out.append(form.entry())
@@ -130,7 +174,7 @@ class ExportForm(forms.Form):
     list_name = forms.CharField(required=False, strip=False)
     sync_mode = forms.CharField(required=False)
 
-    def __init__(self, data: Any, **kwargs: Any) -> None:
+    def __init__(self, data: Any, columns: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
         try:
             cls = get_destination(data.get("destination_type", ""))
@@ -142,7 +186,7 @@ class ExportForm(forms.Form):
             self.fields[f"cfg_{key}"] = forms.CharField(required=False)
         for key in self.credential_keys:
             self.fields[f"cred_{key}"] = forms.CharField(required=False, strip=False)
-        self.mapping = MappingFormSet(data)
+        self.mapping = MappingFormSet(data, columns=columns)
 
     def is_valid(self) -> bool:
         own = super().is_valid()

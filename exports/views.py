@@ -17,7 +17,7 @@ from delivr_admin.htmx import render_polled
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
-from .forms import ExportForm
+from .forms import ExportForm, error_words
 from .models import CheckStatus, Schedule, SyncMode
 from .services import connection as connection_services
 from .services import connection_checks as check_services
@@ -124,15 +124,17 @@ def _form_context(
         audience_id = str(audiences[0].id)
     audience = next((a for a in audiences if str(a.id) == audience_id), None)
     audience_name = audience.name if audience else ""
+    source_columns = selectors.audience_source_columns(audience)
+    _mark_sources(rows, source_columns)
     return {
         "export": export,
-        "error": error,
+        "error": error_words(error),
         "error_field": error_field,  # the destination field the error is about: shown next to it too
         "name": values.get("name", export.name if export else ""),
         "audiences": audiences,
         "audience_id": audience_id,
         "audience_name": audience_name,
-        "source_columns": selectors.audience_source_columns(audience),
+        "source_columns": source_columns,
         "destinations": selectors.destination_options(),
         "destination": _destination(kind, config),
         "destination_type": kind,
@@ -149,10 +151,24 @@ def _form_context(
     }
 
 
+def _mark_sources(rows: list[dict], source_columns: list[tuple[str, str]]) -> None:
+    """Each row's source in the column's own spelling, and whether the audience has it (else the Source
+    select keeps it as a last option, "(not in this audience)")."""
+    columns = {name.lower(): name for name, _label in source_columns}
+    for row in rows:
+        source = row.get("source") or ""
+        row["source_known"] = source.lower() in columns
+        if row["source_known"]:
+            row["source"] = columns[source.lower()]
+
+
 def _parse_form(request) -> tuple[dict, str]:
     """The posted export as the service takes it, the form's rows to show again, and the form's first error
-    ("" when it read cleanly; the service checks the rest)."""
-    form = ExportForm(request.POST)
+    ("" when it read cleanly; the service checks the rest). A source the audience lacks is refused here, next
+    to its row, when the audience's columns can be read."""
+    audience = _audience_or_none(request, request.POST.get("audience_id", ""))
+    columns = [name for name, _label in selectors.audience_source_columns(audience)]
+    form = ExportForm(request.POST, columns=columns or None)
     valid = form.is_valid()
     values = form.values()
     values["rows"] = [_row(r) for r in form.mapping.rows()] or [_row()]
@@ -288,14 +304,18 @@ def _export_or_none(request: HttpRequest):
         return None
 
 
-def _audience_name(request: HttpRequest) -> str:
-    audience_id = request.GET.get("audience_id", "")
+def _audience_or_none(request: HttpRequest, audience_id: str):
     if not audience_id:
-        return ""
+        return None
     try:
-        return audience_get(request.principal, audience_id).name
-    except Exception:  # noqa: BLE001 - an unknown audience prefills nothing
-        return ""
+        return audience_get(request.principal, audience_id)
+    except Exception:  # noqa: BLE001 - an unknown audience (or a malformed id) has no name nor columns
+        return None
+
+
+def _audience_name(request: HttpRequest) -> str:
+    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
+    return audience.name if audience else ""
 
 
 @member_required
@@ -325,21 +345,30 @@ def export_form_targets(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def export_form_list_name(request: HttpRequest) -> HttpResponse:
-    """The list name input prefilled with the chosen audience's name (hx-get when the audience changes)."""
+    """When the audience changes (hx-get): the list name prefilled with its name, and (out of band) its
+    columns as a <template> that app.js swaps into every mapping row's Source."""
+    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
     context = {
         "list_name": "",
-        "audience_name": _audience_name(request),
+        "audience_name": audience.name if audience else "",
         "destination": _destination(request.GET.get("destination_type", "")),
+        "source_columns": selectors.audience_source_columns(audience),
+        "oob_sources": True,
     }
     return render(request, "exports/export_form.html#list-name", context)
 
 
 @member_required
 def export_form_mapping_row(request: HttpRequest) -> HttpResponse:
+    """A new mapping row: its Source offers the chosen audience's columns, its Target the destination's fields."""
     catalog = _catalog(_export_or_none(request), request.GET.get("destination_type", ""))
-    return render(
-        request, "exports/export_form.html#mapping-row", {"row": _row(None, catalog), "catalog": catalog}
-    )
+    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
+    context = {
+        "row": _row(None, catalog),
+        "catalog": catalog,
+        "source_columns": selectors.audience_source_columns(audience),
+    }
+    return render(request, "exports/export_form.html#mapping-row", context)
 
 
 @require_POST
@@ -359,7 +388,7 @@ def export_form_dry_run(request: HttpRequest) -> HttpResponse:
             audience=audience, field_mapping=values["field_mapping"], record_limit=values["record_limit"]
         )
     except ApplicationError as exc:
-        context["dry_run_error"] = exc.message
+        context["dry_run_error"] = error_words(exc.message)
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown audience
         context["dry_run_error"] = str(exc) or "The dry run failed."
     return render(request, "exports/export_form.html#dry-run-result", context)

@@ -117,44 +117,59 @@
   document.addEventListener("htmx:load", function (event) { labelScrollRegions(event.detail.elt); });
 })();
 
-// Export mapping form: targets are picked from the destination's own fields. When the field list arrives (a
-// <template id="target-options"> swapped in by htmx), every target select gets the new options and keeps its
-// value; destinations without a field list get text inputs instead. Picking a field fills the row's type,
-// max length and picklist from what the destination says about it, unless the person already set them.
+// Export mapping form: targets are picked from the destination's own fields, sources from the audience's
+// columns. When a list arrives (a <template id="target-options"> or <template id="source-options"> swapped in by
+// htmx, after the destination or the audience changed), every row's select of that column gets the new options
+// and keeps its value (kept as a last option when the new list lacks it); a "free" list (no fields to offer, or
+// an audience whose data cannot be read) turns the selects into text inputs. Picking a target fills the row's
+// type, max length and picklist from what the destination says about it, unless the person already set them.
 (function () {
-  function swapTargets(template) {
+  var KINDS = {
+    "target-options": {cell: "Target", name: "target", aria: "Target field", missing: " (not in the list)"},
+    // a column is found in any case (the service does the same); a destination's field names are exact
+    "source-options": {cell: "Source", name: "source", aria: "Source column", missing: " (not in this audience)",
+                       caseless: true}
+  };
+  function swapOptions(template, kind) {
     var free = template.dataset.state === "free";
-    document.querySelectorAll("#mapping-rows td[data-label=Target]").forEach(function (cell) {
-      var old = cell.querySelector("select, input");
+    document.querySelectorAll("#mapping-rows td[data-label=" + kind.cell + "]").forEach(function (cell) {
+      var old = cell.querySelector("select, input:not([type=hidden])");
       if (!old) return;
       var value = old.value;
       var next;
       if (free) {
         if (old.tagName === "INPUT") return;  // already typed: nothing to change
         next = document.createElement("input");
-        next.className = "target-input";
+        next.className = kind.name + "-input";
         next.setAttribute("value", value);
       } else {
         next = document.createElement("select");
-        next.className = "target-select";
+        next.className = kind.name + "-select";
         next.innerHTML = template.innerHTML;
-        if (value && !Array.prototype.some.call(next.options, function (o) { return o.value === value; })) {
+        var same = Array.prototype.find.call(next.options, function (o) {
+          return kind.caseless ? o.value.toLowerCase() === value.toLowerCase() : o.value === value;
+        });
+        if (same) {
+          value = same.value;
+        } else if (value) {
           var keep = document.createElement("option");
           keep.value = value;
-          keep.textContent = value + " (not in the list)";
+          keep.textContent = value + kind.missing;
           next.appendChild(keep);
         }
         next.value = value;
       }
       next.name = old.name;
-      next.setAttribute("aria-label", "Target field");
+      next.setAttribute("aria-label", kind.aria);
       old.replaceWith(next);
     });
     template.remove();
   }
   document.addEventListener("htmx:afterSettle", function () {
-    var template = document.getElementById("target-options");
-    if (template) swapTargets(template);
+    Object.keys(KINDS).forEach(function (id) {
+      var template = document.getElementById(id);
+      if (template) swapOptions(template, KINDS[id]);
+    });
   });
   document.addEventListener("change", function (event) {
     var select = event.target;

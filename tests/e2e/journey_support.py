@@ -89,3 +89,12 @@ def failure_screenshot(page, name: str):
         with contextlib.suppress(Exception):
             screenshot(page, f"{name}-failed")
         raise
+
+
+def row_with_source(rows, source: str):
+    """The export mapping row whose Source select holds ``source`` now (its value, not its markup)."""
+    for index in range(rows.count()):
+        row = rows.nth(index)
+        if row.locator("select[name$=-source]").input_value() == source:
+            return row
+    raise AssertionError(f"no mapping row has the source {source!r}")

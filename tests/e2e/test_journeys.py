@@ -24,6 +24,7 @@ from tests.e2e.journey_support import (
     csv_rows,
     estimate,
     failure_screenshot,
+    row_with_source,
     seed_dsp_campaigns,
     stat,
     wait_for_estimate_change,
@@ -117,14 +118,12 @@ def _hubspot_export(page, standin) -> None:
     assert "HubSpot needs a field mapped to the target 'email'" in page.inner_text("#dry-run-result")
     rows = page.locator("tr.mapping-row")
     for source, target in HUBSPOT_TARGETS.items():  # targets are picked from HubSpot's properties
-        rows.filter(has=page.locator(f"input[name$=-source][value={source}]")).locator(
-            "select[name$=-target]"
-        ).select_option(target)
+        row_with_source(rows, source).locator("select[name$=-target]").select_option(target)
     # HubSpot finds (or creates) each contact's company by its domain: map it too
     before = rows.count()
     page.click("#add-mapping-row")
     expect(rows).to_have_count(before + 1)
-    rows.nth(before).locator("input[name$=-source]").fill("company_domain")
+    rows.nth(before).locator("select[name$=-source]").select_option(label="Company domain")
     rows.nth(before).locator("select[name$=-target]").select_option("company_domain")
 
     page.click("#dry-run-button")

@@ -51,11 +51,40 @@ def test_list_and_new_pages_render_and_nav_shows_exports(browser, audience):
     assert r.status_code == 200 and b"Decision makers" in r.content and b'id="mapping-rows"' in r.content
 
 
-def test_new_page_suggests_the_audiences_columns_in_words_for_the_mapping_source(browser, audience):
+def test_new_page_offers_the_audiences_columns_in_words_as_the_mapping_source(browser, audience):
     body = browser.get("/exports/new/").content.decode()
-    assert '<datalist id="source-columns">' in body and 'list="source-columns"' in body
+    assert 'class="source-select" aria-label="Source column"' in body
     assert '<option value="company_employee_count">Company size (employees)</option>' in body
-    assert '<option value="job_title">Job title</option>' in body
+    assert '<option value="email" selected>Email</option>' in body  # the default row's source, picked
+    assert "<datalist" not in body and 'class="source-input"' not in body
+
+
+def test_mapping_row_fragment_offers_the_chosen_audiences_columns(browser, audience):
+    r = browser.get(
+        "/exports/form/mapping-row/", {"destination_type": "file", "audience_id": str(audience.id)}, **HX
+    )
+    body = r.content.decode()
+    assert r.status_code == 200 and body.lstrip().startswith('<tr class="mapping-row">')
+    assert (
+        '<option value="">Choose a column…</option>' in body
+        and '<option value="job_title">Job title</option>' in body
+    )
+    assert " selected" not in body.split('class="source-select"')[1].split("</select>")[0]
+    # without an audience (or one whose data cannot be read) the source is typed
+    r = browser.get("/exports/form/mapping-row/", {"destination_type": "file"}, **HX)
+    assert 'class="source-input"' in r.content.decode() and "source-select" not in r.content.decode()
+
+
+def test_audience_change_sends_its_columns_out_of_band_for_every_source(browser, audience):
+    r = browser.get(
+        "/exports/form/list-name/", {"audience_id": str(audience.id), "destination_type": "file"}, **HX
+    )
+    body = r.content.decode()
+    assert '<div id="source-options-slot" hidden hx-swap-oob="true">' in body
+    assert '<template id="source-options" data-state="columns">' in body
+    assert '<option value="company_name">Company name</option>' in body
+    r = browser.get("/exports/form/list-name/", {"audience_id": "not-an-id"}, **HX)
+    assert r.status_code == 200 and '<template id="source-options" data-state="free">' in r.content.decode()
 
 
 def test_destination_fragment_returns_only_its_fields(browser):
@@ -99,9 +128,22 @@ def test_form_saves_export_and_redirects_to_detail(browser, audience):
     assert r.status_code == 200 and b"100 records, truncate" in r.content
 
 
-def test_form_with_bad_mapping_shows_error_and_keeps_values(browser, audience):
+def test_form_with_bad_mapping_shows_error_next_to_the_source_and_keeps_values(browser, audience):
     r = browser.post("/exports/new/", form_data(audience, **{"map-a-source": "nope"}))
-    assert r.status_code == 400 and b"no column" in r.content and b"Form export" in r.content
+    body = r.content.decode()
+    assert r.status_code == 400 and "Form export" in body and not Export.objects.exists()
+    assert "Field mapping, row 1, Source: the audience has no column &#x27;nope&#x27;." in body
+    assert "field_mapping[" not in body  # the API's path is not shown on the page
+    row = body.split('<tr class="mapping-row">')[1].split("</tr>")[0]
+    assert 'aria-invalid="true"' in row and "The audience has no column &#x27;nope&#x27;." in row
+    assert '<option value="nope" selected>nope (not in this audience)</option>' in row
+    assert '<option value="job_title">Job title</option>' in row  # still a choice of the audience's columns
+
+
+def test_form_takes_a_source_in_any_case_and_stores_the_columns_spelling(browser, audience):
+    r = browser.post("/exports/new/", form_data(audience, **{"map-b-source": "JOB_TITLE"}))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    assert [f["source"] for f in Export.objects.get().field_mapping] == ["email", "job_title"]
 
 
 def test_run_now_then_history_polls_until_done_with_286(browser, tenant, audience):
@@ -174,6 +216,9 @@ def test_support_cannot_post_forms(tenant, audience):
     ],
 )
 def test_form_and_api_refuse_a_bad_mapping_row_with_the_same_words(browser, tenant, audience, row, entry):
+    column = {"max_length": "Max length", "type": "Type", "target": "Target", "source": "Source"}[
+        next(iter(row)).split("-")[-1]
+    ]
     page = browser.post("/exports/new/", form_data(audience, **row))
     api = tenant.jwt().post(
         "/api/v1/exports",
@@ -192,7 +237,8 @@ def test_form_and_api_refuse_a_bad_mapping_row_with_the_same_words(browser, tena
     )
     message = api.json()["error"]["message"]
     assert api.status_code == 400 and message.startswith("field_mapping[1].")
-    assert page.status_code == 400 and message.replace("'", "&#x27;") in page.content.decode()
+    words = message.split(": ", 1)[1].replace("'", "&#x27;")  # the API's message after its path
+    assert page.status_code == 400 and f"Field mapping, row 2, {column}: {words}" in page.content.decode()
     assert not Export.objects.exists()
 
 
@@ -217,9 +263,10 @@ def test_form_mapping_rows_in_page_order_blank_rows_left_out_and_kept_on_error(b
     body = r.content.decode()
     assert (
         r.status_code == 400
-        and "field_mapping[1].max_length: Must be an integer from 1 to 1,000,000." in body
+        and "Field mapping, row 2, Max length: Must be an integer from 1 to 1,000,000." in body
     )
-    assert 'value="five"' in body and 'value="job_title"' in body  # the row as typed, to correct it
+    assert 'value="five"' in body and '<option value="job_title" selected>' in body  # the row as typed
+    assert 'id="error-' in body.split('value="five"')[1].split("</td>")[0]  # the message next to the field
 
 
 def test_form_record_limit_refused_with_the_service_words(browser, audience):
@@ -227,5 +274,5 @@ def test_form_record_limit_refused_with_the_service_words(browser, audience):
         r = browser.post("/exports/new/", form_data(audience, record_limit_max=bad))
         assert (
             r.status_code == 400
-            and b"record_limit.maxRecords must be an integer from 1 to 10,000,000." in r.content
+            and b"Record limit (max records) must be an integer from 1 to 10,000,000." in r.content
         )
