@@ -98,6 +98,11 @@ class Job(models.Model):
     counts = models.JSONField(
         default=list, blank=True, help_text="Rows per partition (order of `partitions`) once done."
     )
+    files = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The files of each partition (order of `partitions`) as planned: [[path in its folder, bytes]].",
+    )
     partition_count = models.PositiveIntegerField(default=1, help_text="How many partitions the unit has.")
     size_bytes = models.BigIntegerField(default=0, help_text="Bytes of the unit's input files when planned.")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)

@@ -1,7 +1,7 @@
 """Task bookkeeping at engine speed (issue 14 item 2): product through the API vs bare DuckDB, per stack.
 
     python -m bench.bookkeeping [--stack embedded|pg|both] [--partitions-100k] [--no-full-tree]
-                                [--repeat 3] [--repeat-tree 2] [--status-gets 10]
+                                [--no-unloads] [--repeat 3] [--repeat-tree 2] [--status-gets 10]
 
 For each stack (embedded: SQLite + filesystem broker; pg: PostgreSQL database ``delivr_bench14``, re-created,
 + Redis db 4 as broker and cache, flushed) a child process starts the stack of ``bench.tasks`` (gunicorn and a
@@ -253,8 +253,9 @@ def _task_api_axes(scope: Scope) -> dict[str, list[str]]:
     return {"days": scope.axes["days"], "prefixes": scope.axes["prefixes"], "scores": scope.axes["scores"]}
 
 
-def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int) -> list[Row]:
-    """Counts (plain, where_expr), distinct profiles and 4-column unloads, bare and product interleaved."""
+def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int, formats=("parquet", "csv")) -> list[Row]:
+    """Counts (plain, where_expr), distinct profiles and 4-column unloads (``formats``), bare and product
+    interleaved."""
     kw = _task_api_axes(scope)
     select = ", ".join(UNLOAD_COLUMNS)
     expect = {"count": bare.count(), "where": bare.count_where(), "distinct": bare.distinct()}
@@ -270,7 +271,7 @@ def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int) -> list[Row]:
         t, n2 = _timed(lambda: _distinct(api, scope))
         _check(n2, expect["distinct"], n, f"{scope.name} distinct")
         scope.note("distinct", t)
-        for fmt in ("parquet", "csv"):
+        for fmt in formats:
             t, _ = _timed(bare.parquet if fmt == "parquet" else bare.csv)
             scope.note(f"bare {fmt}", t)
             _, data = api.count_task(scope.root, **kw, select=select, fmt=fmt)
@@ -290,6 +291,7 @@ def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int) -> list[Row]:
     return [
         Row(f"{scope.name}: {label}", scope.best(k), scope.best(f"bare {k}"), scope.slack, note=note)
         for k, label in labels
+        if k in scope.times
     ]
 
 
@@ -367,7 +369,7 @@ def run_stack(kind: str, args) -> list[Row]:
             if scope.name.startswith("100k"):
                 rows += time_100k(api, scope, bare, args.status_gets)
             else:
-                rows += time_scope(api, scope, bare, repeat)
+                rows += time_scope(api, scope, bare, repeat, () if args.no_unloads else ("parquet", "csv"))
             bare.con.close()
         sampler.stop()
         rows.append(Row("worker peak RSS (worker + pool, summed)", sampler.peak_sum_kb / 1024, kind="memory"))
@@ -422,6 +424,7 @@ def _passed(args) -> list[str]:
     flags = ["--root", args.root, "--root-100k", args.root_100k, "--repeat", str(args.repeat)]
     flags += ["--repeat-tree", str(args.repeat_tree), "--status-gets", str(args.status_gets)]
     flags += ["--no-full-tree"] * args.no_full_tree + ["--partitions-100k"] * args.partitions_100k
+    flags += ["--no-unloads"] * args.no_unloads
     return flags
 
 
@@ -432,6 +435,7 @@ def main() -> None:
     parser.add_argument("--stack", choices=["embedded", "pg", "both"], default="both")
     parser.add_argument("--partitions-100k", action="store_true", help="add the 100,000-partition tree")
     parser.add_argument("--no-full-tree", action="store_true", help="skip the whole 20M-row tree")
+    parser.add_argument("--no-unloads", action="store_true", help="counts and distinct profiles only (quick)")
     parser.add_argument("--root", default=ROOT_20M)
     parser.add_argument("--root-100k", default=ROOT_100K)
     parser.add_argument("--repeat", type=int, default=3, help="best of N on the 42-partition selection")

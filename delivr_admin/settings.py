@@ -314,6 +314,9 @@ DELIVR_TASK_RETENTION_DAYS = env.int("DELIVR_TASK_RETENTION_DAYS", 7)
 # (a small selection is one unit). Counts and outputs stay per partition.
 DELIVR_TASK_UNITS = env.int("DELIVR_TASK_UNITS", 8)
 DELIVR_TASK_UNIT_MIN_BYTES = env.int("DELIVR_TASK_UNIT_MIN_BYTES", 64 * 1024 * 1024)
+# A count that reads only the files' footers (no where_expr, no opt-out applies, a local tree) costs a footer
+# per file whatever the bytes: its units are planned by files, none under this many unless the last.
+DELIVR_TASK_UNIT_MIN_FILES = env.int("DELIVR_TASK_UNIT_MIN_FILES", 1000)
 # ... and none of more partitions than this (a status page then unpacks one or two units, not the whole task).
 DELIVR_TASK_UNIT_MAX_PARTITIONS = env.int("DELIVR_TASK_UNIT_MAX_PARTITIONS", 5000)
 # A task status lists every partition up to this many; a larger task shows pages of this size (paging fields).

@@ -86,6 +86,11 @@ def identifier_detail(principal: Principal, *, identifier_type: str, value: str)
     return IdentifierDetail(identifier_type, value, entries, events, suppressions)
 
 
+def optouts_apply(organization_ids: Iterable[uuid.UUID]) -> bool:
+    """Whether any opt-out entry applies to these organizations (one EXISTS query, nothing loaded)."""
+    return OptOut.objects.filter(_visible(organization_ids)).exists()
+
+
 def optout_suppression(organization_ids: Iterable[uuid.UUID]) -> Suppression:
     """Everything an output of these organizations must leave out: global entries and their own.
 

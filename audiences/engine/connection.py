@@ -91,6 +91,12 @@ def _database() -> duckdb.DuckDBPyConnection:
         return _db
 
 
+def engine_threads() -> int:
+    """The threads one engine call may use (DuckDB's ``threads``; footer reads in a pool of this size)."""
+    with _config_lock:
+        return max(1, _config.threads)
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """A cursor (own connection, shared instance and caches) for one call; close it when done."""
     return _database().cursor()

@@ -21,7 +21,7 @@ from audiences.engine import partitioned, plan, reads
 from audiences.engine.errors import EngineError
 from audiences.engine.partitioned import OnFile
 from audiences.engine.reads import Summary
-from audiences.engine.selection import Selection
+from audiences.engine.selection import Listing, Selection
 from audiences.engine.suppression import Suppression
 
 __all__ = [
@@ -62,13 +62,28 @@ class Engine(Protocol):
         """(rows kept, rows removed by suppression) for the selection or one partition."""
         ...
 
-    def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """{partition key: (rows kept, rows suppressed)} for many partitions at once ("" = non-hive tree)."""
+    def count_partitions(
+        self, sel: Selection, partitions: Sequence[str], *, listing: Listing | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """{partition key: (rows kept, rows suppressed)} for many partitions at once ("" = non-hive tree).
+        ``listing``: their files as :meth:`partition_files` gave them to the planner (read, not listed again;
+        a backend that reads folders may ignore it)."""
+        ...
+
+    def partition_files(self, sel: Selection) -> dict[str, list[tuple[str, int]]]:
+        """The selection's files from one listing, to plan work and hand each unit its files: {partition key:
+        [(path relative to the partition's folder, bytes)]} (``""`` for a tree without hive folders, ``{}``
+        when nothing is selected)."""
         ...
 
     def partition_sizes(self, sel: Selection) -> dict[str, int]:
         """{partition key: bytes of its files} of the selection from one listing, to plan work of even size
         (``{"": bytes}`` for a tree without hive folders, ``{}`` when nothing is selected)."""
+        ...
+
+    def counts_from_footers(self, sel: Selection) -> bool:
+        """True when :meth:`count_partitions` of this selection reads only the files' footers (its cost is a
+        footer per file, whatever their bytes), so a planner sizes count work by files."""
         ...
 
     def unload_partitioned(
@@ -80,12 +95,14 @@ class Engine(Protocol):
         limit: int | None = None,
         *,
         on_file: OnFile | None = None,
+        listing: Listing | None = None,
     ) -> dict[str, int]:
         """Write each of ``partitions`` to its own file ``<dest_dir>/<key>/part-0.<fmt>`` (a local folder;
         ``_all`` for the key "" of a tree without hive folders, see ``partitioned.partition_file``) in one
         engine statement or pass; {partition: rows written}. Every partition gets a file, an empty one when no
         row is left; ``limit`` caps rows per partition; WHERE, projection and suppression as ``unload``.
-        ``on_file(partition, path)`` is called once a partition's file is complete (it may move it away)."""
+        ``on_file(partition, path)`` is called once a partition's file is complete (it may move it away).
+        ``listing`` as for :meth:`count_partitions`."""
         ...
 
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
@@ -209,11 +226,19 @@ class DuckDBEngine:
     def count_with_suppressed(self, sel: Selection, partition: str | None = None) -> tuple[int, int]:
         return reads.count_with_suppressed(sel, partition)
 
-    def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
-        return reads.count_partitions(sel, partitions)
+    def count_partitions(
+        self, sel: Selection, partitions: Sequence[str], *, listing: Listing | None = None
+    ) -> dict[str, tuple[int, int]]:
+        return reads.count_partitions(sel, partitions, listing=listing)
+
+    def partition_files(self, sel: Selection) -> dict[str, list[tuple[str, int]]]:
+        return partitioned.partition_files(sel)
 
     def partition_sizes(self, sel: Selection) -> dict[str, int]:
         return partitioned.partition_sizes(sel)
+
+    def counts_from_footers(self, sel: Selection) -> bool:
+        return reads.counts_from_footers(sel)
 
     def unload_partitioned(
         self,
@@ -224,8 +249,11 @@ class DuckDBEngine:
         limit: int | None = None,
         *,
         on_file: OnFile | None = None,
+        listing: Listing | None = None,
     ) -> dict[str, int]:
-        return partitioned.unload_partitioned(sel, partitions, fmt, dest_dir, limit, on_file=on_file)
+        return partitioned.unload_partitioned(
+            sel, partitions, fmt, dest_dir, limit, on_file=on_file, listing=listing
+        )
 
     def count_distinct(self, sel: Selection, column: str = "person_id") -> int:
         return reads.count_distinct(sel, column)

@@ -12,3 +12,8 @@ class UnreadableFileError(EngineError):
     def __init__(self, file: str):
         super().__init__(f"unreadable Parquet file: {file}")
         self.file = file
+
+
+def removed_file_error(path: str) -> EngineError:
+    """The error for a file a planner listed that is gone when its unit reads it (named inside its tree)."""
+    return EngineError(f"{'/'.join(path.split('/')[-4:])} was removed from the dataset after it was listed")

@@ -21,7 +21,7 @@ from audiences.engine import sql as q
 from audiences.engine.connection import connect, operation
 from audiences.engine.errors import EngineError
 from audiences.engine.plan import output_names, plan_for, select_query
-from audiences.engine.selection import KEY_RE, Selection, as_date, layout
+from audiences.engine.selection import KEY_RE, Listing, Selection, as_date, layout, relative_listing
 
 OnFile = Callable[[str, str], None]
 # An engine's per-partition unload: (sel, partition or None, fmt, path, limit) -> rows written.
@@ -37,16 +37,18 @@ def partition_file(dest_dir: str, partition: str, fmt: str) -> str:
     return os.path.join(dest_dir, *(partition or "_all").split("/"), f"part-0.{ext}")
 
 
-def _file_size(item: Any) -> int:
-    return int(item.size) if hasattr(item, "size") else os.path.getsize(item)  # remote FileInfo or path
-
-
 @operation
-def partition_sizes(sel: Selection) -> dict[str, int]:
-    """{partition key: bytes of its Parquet files} of the selection, from one listing (no file is opened);
-    a tree without hive folders gives ``{"": bytes}``, an empty selection ``{}``."""
+def partition_files(sel: Selection) -> dict[str, list[tuple[str, int]]]:
+    """The selection's :data:`Listing` from one listing (no file is opened): {partition key: [(file path
+    relative to its folder, bytes)]}; a tree without hive folders gives key ``""``, an empty selection ``{}``.
+    A planner hands each work unit its part, so the unit reads its files without listing again."""
     _, found = layout(sel)
-    return {key: sum(_file_size(f) for f in files) for key, files in found.items()}
+    return relative_listing(sel, found)
+
+
+def partition_sizes(sel: Selection) -> dict[str, int]:
+    """{partition key: bytes of its Parquet files} of the selection (see :func:`partition_files`)."""
+    return {key: sum(size for _, size in files) for key, files in partition_files(sel).items()}
 
 
 def unload_each(
@@ -151,11 +153,13 @@ def unload_partitioned(
     *,
     on_file: OnFile | None = None,
     batch_size: int = 65536,
+    listing: Listing | None = None,
 ) -> dict[str, int]:
     """Write each partition of ``partitions`` to its own file under ``dest_dir`` (see :func:`partition_file`)
     from ONE scan of all of them; {partition: rows written}. Every partition gets a file (an empty one when
     no row is left). ``limit`` caps rows per partition (then each partition is read on its own, stopping
     early). ``on_file(partition, path)`` is called as each file is complete (it may move the file away).
+    ``listing``: the partitions' files as planned (:data:`Listing`), read without listing them again.
     """
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"unsupported format {fmt!r}")
@@ -165,7 +169,7 @@ def unload_partitioned(
     if limit is not None or partitions == [""]:
         return unload_each(reads.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
     lookup = _key_lookup(partitions)
-    plan = plan_for(sel, partitions=partitions)
+    plan = plan_for(sel, partitions=partitions, listing=listing)
     names = output_names(sel, plan)
     con = connect()
     try:

@@ -14,9 +14,17 @@ import duckdb
 from audiences.engine import remote
 from audiences.engine import sql as q
 from audiences.engine.connection import connect, operation, storage_filesystem
-from audiences.engine.errors import EngineError
+from audiences.engine.errors import EngineError, removed_file_error
 from audiences.engine.paths import is_remote
-from audiences.engine.selection import KEY_RE, Selection, first_file, layout, local_partitions_layout
+from audiences.engine.selection import (
+    KEY_RE,
+    Listing,
+    Selection,
+    first_file,
+    layout,
+    listed_layout,
+    local_partitions_layout,
+)
 from audiences.engine.sqlsafety import validate_where
 from audiences.engine.suppression import anti_joins
 
@@ -48,28 +56,50 @@ class Plan:
         return q.read_parquet(self.hive)
 
 
-def plan_for(sel: Selection, partition: str | None = None, partitions: Sequence[str] | None = None) -> Plan:
-    """The plan of the selection, or of one or several of its partitions (EngineError if one is not in it)."""
+def plan_for(
+    sel: Selection,
+    partition: str | None = None,
+    partitions: Sequence[str] | None = None,
+    *,
+    listing: Listing | None = None,
+) -> Plan:
+    """The plan of the selection, or of one or several of its partitions (EngineError if one is not in it).
+
+    With ``listing`` (the planner's :data:`Listing` of those partitions) nothing is listed again."""
     want = [partition] if partition is not None else partitions
-    if want and "" not in want and not is_remote(sel.input_path):
+    remote_tree = is_remote(sel.input_path)
+    if want and listing is not None:
+        found = listed_layout(sel, want, listing)
+        hive = "" not in want
+    elif want and "" not in want and not remote_tree:
         # A job names its partitions: list just those folders, so 1,800 jobs don't each list 1,800 folders.
-        named = local_partitions_layout(sel, want)
-        files = [f for key in want for f in named[key]]
-        return Plan(hive=True, files=files, columns=dataset_columns(sel.input_path), remote=False)
-    hive, found = layout(sel)
-    if want is not None:
-        missing = [p for p in want if p not in found]
-        if missing:
-            raise EngineError(f"partition {missing[0]!r} is not in the selection")
-        found = {p: found[p] for p in want}
-    if is_remote(sel.input_path):
+        found, hive = local_partitions_layout(sel, want), True
+    else:
+        hive, found = layout(sel)
+        if want is not None:
+            missing = [p for p in want if p not in found]
+            if missing:
+                raise EngineError(f"partition {missing[0]!r} is not in the selection")
+            found = {p: found[p] for p in want}
+    if remote_tree:
         if not found:
             return Plan(hive=hive, files=[], columns=dataset_columns(sel.input_path), remote=True)
         data = remote.dataset(storage_filesystem(sel.input_path)[0], found, hive)
         files = [info.path for key in sorted(found) for info in found[key]]
         return Plan(hive=hive, files=files, columns=_arrow_columns(data), remote=True, dataset=data)
     files = [f for key in sorted(found) for f in found[key]]
-    return Plan(hive=hive, files=files, columns=dataset_columns(sel.input_path), remote=False)
+    if listing is not None and files:  # the column types from the first listed file: no listing at all
+        columns = dict(_describe_file(files[0], _mtime(files[0]), hive))
+    else:
+        columns = dataset_columns(sel.input_path)
+    return Plan(hive=hive, files=files, columns=columns, remote=False)
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        raise removed_file_error(path) from None
 
 
 def _arrow_columns(data: Any) -> dict[str, str]:

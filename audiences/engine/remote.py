@@ -253,6 +253,11 @@ def list_tree(
     return True, _collect(fs, base, targets, wanted, key_re)
 
 
+def file_info(path: str, size: int) -> pafs.FileInfo:
+    """The listing entry of a file known from an earlier listing (path inside its filesystem, bytes)."""
+    return pafs.FileInfo(path, pafs.FileType.File, size=size)
+
+
 def first_file(fs: pafs.FileSystem, base: str, key_re: Any) -> tuple[bool, dict[str, list[pafs.FileInfo]]]:
     """(is_hive, {key: [the first Parquet file]}) listing as little as possible (day by day)."""
     base = base.rstrip("/")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audiences.engine import remote
@@ -161,6 +161,55 @@ def local_partitions_layout(sel: Selection, keys: Sequence[str]) -> dict[str, li
         if not files:
             raise EngineError(f"partition {key!r} is not in the selection")
         out[key] = files
+    return out
+
+
+# {partition key: [(file path relative to the partition's folder, bytes)]}: the files of a selection as a
+# planner listed them ("" is the whole of a tree without hive folders, its paths relative to the root).
+Listing = Mapping[str, Sequence[tuple[str, int]]]
+
+
+def relative_listing(sel: Selection, found: Mapping[str, Sequence]) -> dict[str, list[tuple[str, int]]]:
+    """A :data:`Listing` of ``layout``'s answer (local paths or remote ``FileInfo``s; nothing is opened)."""
+    base = _listing_base(sel.input_path)
+    out = {}
+    for key, files in found.items():
+        start = len(base) + 1 + (len(key) + 1 if key else 0)
+        out[key] = [
+            (f.path[start:], int(f.size)) if hasattr(f, "path") else (f[start:], os.path.getsize(f))
+            for f in files
+        ]
+    return out
+
+
+def _listing_base(root: str) -> str:
+    """The path a listing's files start with: the local root, or the remote root inside its filesystem."""
+    return remote.split_uri(root)[1].rstrip("/") if is_remote(root) else root.rstrip(os.sep)
+
+
+def listed_layout(sel: Selection, keys: Sequence[str], listing: Listing) -> dict[str, list]:
+    """{key: files} of named partitions from a planner's :data:`Listing`, as :func:`layout` gives them (local
+    paths, or remote ``FileInfo``s with their sizes), without listing anything; EngineError for a key that is
+    not in the selection or the listing, or a file path that leaves its folder."""
+    base = _listing_base(sel.input_path)
+    out: dict[str, list] = {}
+    for key in keys:
+        m = KEY_RE.fullmatch(key) if key else None
+        if key and (not m or not all(wanted(sel, k, m.group(k)) for k in HIVE_KEYS)):
+            raise EngineError(f"partition {key!r} is not in the selection")
+        files = listing.get(key) or ()
+        if not files:
+            raise EngineError(f"partition {key!r} is not in the selection")
+        folder = f"{base}/{key}" if key else base
+        paths = []
+        for name, size in files:
+            if not name or name.startswith("/") or any(seg in ("", ".", "..") for seg in name.split("/")):
+                raise EngineError(f"file {name!r} of partition {key!r} is not inside its folder")
+            paths.append((f"{folder}/{name}", int(size)))
+        if is_remote(sel.input_path):
+            out[key] = [remote.file_info(path, size) for path, size in paths]
+        else:
+            out[key] = [path for path, _ in paths]
     return out
 
 

@@ -46,7 +46,7 @@ from audiences.engine.contract import DuckDBEngine
 from audiences.engine.partitioned import OnFile, partition_file, unload_each
 from audiences.engine.paths import is_remote
 from audiences.engine.reads import spread
-from audiences.engine.selection import layout, selected_keys
+from audiences.engine.selection import Listing, layout, selected_keys
 from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
 from audiences.engine.suppression import HASHED_EMAIL_COLUMNS
@@ -360,7 +360,10 @@ class SparkEngine:
         return int(row["n"]) - int(row["s"]), int(row["s"])
 
     @_spark_errors
-    def count_partitions(self, sel: Selection, partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
+    def count_partitions(
+        self, sel: Selection, partitions: Sequence[str], *, listing: Listing | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """Grouped on the cluster, which reads the partitions' folders (``listing`` is not needed)."""
         from pyspark.sql import functions as F
 
         partitions = list(partitions)
@@ -381,9 +384,17 @@ class SparkEngine:
         }
         return {key: found.get(key, (0, 0)) for key in partitions}
 
+    def partition_files(self, sel: Selection) -> dict[str, list[tuple[str, int]]]:
+        """Files per partition of the selection: listed by the product, as for the DuckDB engine."""
+        return _LISTING.partition_files(sel)
+
     def partition_sizes(self, sel: Selection) -> dict[str, int]:
         """Bytes per partition of the selection: listed by the product, as for the DuckDB engine."""
         return _LISTING.partition_sizes(sel)
+
+    def counts_from_footers(self, sel: Selection) -> bool:
+        """Never: every count is a job on the cluster, whose cost follows the bytes it reads."""
+        return False
 
     def unload_partitioned(
         self,
@@ -394,10 +405,12 @@ class SparkEngine:
         limit: int | None = None,
         *,
         on_file: OnFile | None = None,
+        listing: Listing | None = None,
     ) -> dict[str, int]:
         """One file per partition. With ``shared_folders`` the cluster writes them all in one job
         (:meth:`unload_partitioned_folder` into ``dest_dir/.spark``, then renamed to their places); else one
-        streamed ``unload`` per partition (the generic form)."""
+        streamed ``unload`` per partition (the generic form). The cluster reads the partitions' folders, so
+        ``listing`` is not needed."""
         if not self.shared_folders or is_remote(dest_dir):
             return unload_each(self.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
         folder = os.path.join(dest_dir, ".spark")

@@ -32,6 +32,7 @@ from audiences.models import Job, JobKind, JobStatus, OutputFormat, Task, TaskKi
 from audiences.selectors.tasks import job_outputs, output_name
 from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
+from privacy.selectors import optouts_apply
 
 __all__ = ["output_name"]  # kept here for callers that name outputs the way the service writes them
 
@@ -43,47 +44,56 @@ JOB_MAX_ATTEMPTS = 3
 QUEUED_RESEND_AFTER = timedelta(minutes=5)
 
 
-def work_units(sizes: dict[str, int]) -> list[tuple[list[str], int]]:
+def work_units(sizes: dict[str, int], *, files: dict[str, int] | None = None) -> list[tuple[list[str], int]]:
     """The partitions grouped into runs of roughly equal bytes: (sorted keys, bytes) per unit.
 
     At most about DELIVR_TASK_UNITS units (a few per worker), none smaller than DELIVR_TASK_UNIT_MIN_BYTES
     unless it is the last (a small selection is one unit), none of more than DELIVR_TASK_UNIT_MAX_PARTITIONS
-    partitions. Runs of sorted keys, so the units in order list the task's partitions in order.
+    partitions. Runs of sorted keys, so the units in order list the task's partitions in order. With
+    ``files`` (files per partition) the runs are even in files instead, none under DELIVR_TASK_UNIT_MIN_FILES:
+    a count read from the footers costs a footer per file, whatever the bytes.
     """
     most = max(1, settings.DELIVR_TASK_UNIT_MAX_PARTITIONS)
-    total = sum(sizes.values())
-    target = max(
-        1, settings.DELIVR_TASK_UNIT_MIN_BYTES, math.ceil(total / max(1, settings.DELIVR_TASK_UNITS))
-    )
+    weights, least = (sizes, settings.DELIVR_TASK_UNIT_MIN_BYTES)
+    if files is not None:
+        weights, least = (files, settings.DELIVR_TASK_UNIT_MIN_FILES)
+    target = max(1, least, math.ceil(sum(weights.values()) / max(1, settings.DELIVR_TASK_UNITS)))
     units: list[tuple[list[str], int]] = []
     keys: list[str] = []
-    size = 0
+    size = weight = 0
     for key in sorted(sizes):
         keys.append(key)
         size += sizes[key]
-        if size >= target or len(keys) >= most:
+        weight += weights[key]
+        if weight >= target or len(keys) >= most:
             units.append((keys, size))
-            keys, size = [], 0
+            keys, size, weight = [], 0, 0
     if keys:
         units.append((keys, size))
     return units
 
 
-def _unit_jobs(task_id, kind: str, units: list[tuple[list[str], int]]) -> list[Job]:
-    def label(keys: list[str]) -> str:
-        return keys[0] if len(keys) == 1 else f"{keys[0]} (+{len(keys) - 1} more)"
-
+def _plan(listing: dict[str, list], *, footers: bool = False) -> list[Job]:
+    """Unsaved jobs (no task or kind yet) of the listed partitions, each with its files as listed, so the unit
+    reads them without listing again; by files when the count reads only footers, else by bytes."""
+    sizes = {key: sum(size for _, size in files) for key, files in listing.items()}
+    counts = {key: len(files) for key, files in listing.items()} if footers else None
     return [
         Job(
-            task_id=task_id,
-            kind=kind,
-            partition=label(keys),
+            partition=keys[0] if len(keys) == 1 else f"{keys[0]} (+{len(keys) - 1} more)",
             partitions=keys,
+            files=[listing[key] for key in keys],
             partition_count=len(keys),
             size_bytes=size,
         )
-        for keys, size in units
+        for keys, size in work_units(sizes, files=counts)
     ]
+
+
+def _create_jobs(task_id, kind: str, jobs: list[Job]) -> list[Job]:
+    for job in jobs:
+        job.task_id, job.kind = task_id, kind
+    return Job.objects.bulk_create(jobs, ignore_conflicts=True)
 
 
 def _enqueue(job_ids: list[int]) -> None:
@@ -125,13 +135,20 @@ def task_create(
     prefixes = sorted(set(topic_id_prefixes or []))
     scores = sorted(set(scores or []))
     sel = datasets.selection(
-        input_path=resolved, organization_ids=(), days=days, prefixes=prefixes, scores=scores, suppress=False
+        input_path=resolved,
+        organization_ids=(),
+        days=days,
+        prefixes=prefixes,
+        scores=scores,
+        where_sql=where_sql,
+        suppress=False,
     )
-    sizes = engine.engine_for(sel.input_path).partition_sizes(sel)
+    reader = engine.engine_for(sel.input_path)
+    listing = reader.partition_files(sel)
     if kind == TaskKind.INTENT_HIVE:
-        sizes.pop("", None)  # a tree without hive folders has no day/topic/score partition to select
-    elif not sizes:
-        sizes = {"": 0}  # a tree without hive folders is read whole, as one job
+        listing.pop("", None)  # a tree without hive folders has no day/topic/score partition to select
+    elif not listing:
+        listing = {"": []}  # a tree without hive folders is read whole, as one job
     skip_count = limit is not None and perform_unload
     now = timezone.now()
     task = Task.objects.create(
@@ -153,7 +170,12 @@ def task_create(
         expires_at=now + timedelta(days=settings.DELIVR_TASK_RETENTION_DAYS),
     )
     job_kind = JobKind.UNLOAD if skip_count else JobKind.COUNT
-    jobs = Job.objects.bulk_create(_unit_jobs(task.pk, job_kind, work_units(sizes)))
+    footers = (
+        job_kind == JobKind.COUNT
+        and reader.counts_from_footers(sel)
+        and not optouts_apply([principal.organization.id])
+    )
+    jobs = _create_jobs(task.pk, job_kind, _plan(listing, footers=footers))
     Task.objects.filter(pk=task.pk).update(total_jobs=len(jobs))
     task.total_jobs = len(jobs)
     if jobs:
@@ -182,13 +204,23 @@ def task_unload_start(*, task: Task) -> Task:
 
 
 def _unload_jobs_create(task_id) -> None:
-    """The Unload units of a counted task: the same runs of partitions as its Count units."""
-    fields = ("partition", "partitions", "partition_count", "size_bytes")
-    units = Job.objects.filter(task_id=task_id, kind=JobKind.COUNT).order_by("id").values_list(*fields)
-    created = Job.objects.bulk_create(
-        [Job(task_id=task_id, kind=JobKind.UNLOAD, **dict(zip(fields, unit, strict=True))) for unit in units],
-        ignore_conflicts=True,
-    )
+    """The Unload units of a counted task, planned by bytes from the files its Count units were given (a
+    count read from footers was planned by files). Count units planned before files were kept on them are
+    copied as they are."""
+    fields = ("partition", "partitions", "partition_count", "size_bytes", "files")
+    units = list(Job.objects.filter(task_id=task_id, kind=JobKind.COUNT).order_by("id").values_list(*fields))
+    listing = {}
+    for label, keys, _, _, files in units:
+        keys = keys or [label]
+        if len(files) != len(keys):
+            listing = None
+            break
+        listing.update(zip(keys, files, strict=True))
+    if listing is not None:
+        planned = _plan(listing)
+    else:
+        planned = [Job(**dict(zip(fields, unit, strict=True))) for unit in units]
+    created = _create_jobs(task_id, JobKind.UNLOAD, planned)
     Task.objects.filter(pk=task_id).update(total_jobs=F("total_jobs") + len(created))
     ids = list(Job.objects.filter(task_id=task_id, kind=JobKind.UNLOAD).values_list("pk", flat=True))
     if ids:
@@ -282,12 +314,21 @@ def _keys(job: Job) -> list[str]:
     return list(job.partitions) if job.partitions else [job.partition]
 
 
+def _listing(job: Job, keys: list[str]) -> dict[str, list] | None:
+    """The unit's files as planned ({key: [[path in its folder, bytes]]}), or None when it has none (a unit
+    planned before they were kept, or the whole of a tree without hive folders)."""
+    if len(job.files) != len(keys) or not all(job.files):
+        return None
+    return dict(zip(keys, job.files, strict=True))
+
+
 def _run_count(job: Job) -> None:
     """Counts the unit's partitions with one grouped scan (or their footers when nothing filters rows)."""
     task = job.task
     sel = _selection(task)
     keys = _keys(job)
-    results = engine.engine_for(sel.input_path).count_partitions(sel, keys)
+    reader = engine.engine_for(sel.input_path)
+    results = reader.count_partitions(sel, keys, listing=_listing(job, keys))
     counts = [results[key][0] for key in keys]
     if task.limit is not None:  # `limit` caps rows per partition
         counts = [min(count, task.limit) for count in counts]
@@ -313,7 +354,9 @@ def _run_unload(job: Job) -> None:
         storage.move_file(output_name(task, key), path)
 
     with storage.staging_dir(folder) as staging:
-        rows = reader.unload_partitioned(sel, keys, fmt, staging, limit=task.limit, on_file=put)
+        rows = reader.unload_partitioned(
+            sel, keys, fmt, staging, limit=task.limit, on_file=put, listing=_listing(job, keys)
+        )
     _job_done(job, [rows[key] for key in keys], 0)
 
 
@@ -366,7 +409,7 @@ def _job_done(job: Job, counts: list[int], suppressed: int) -> None:
 def job_fail(*, job_id: int, reason: str) -> None:
     """Marks the job failed and the task failed with the reason (no partial task is reported as complete)."""
     now = timezone.now()
-    job = Job.objects.select_related("task").get(pk=job_id)
+    job = Job.objects.select_related("task").defer("files", "partitions", "counts").get(pk=job_id)
     Job.objects.filter(pk=job_id).exclude(status=JobStatus.DONE).update(
         status=JobStatus.FAILED, error=reason[:2000], finished_at=now
     )
@@ -411,7 +454,7 @@ def task_jobs_reap() -> dict[str, int]:
     now = timezone.now()
     requeued = failed = resent = 0
     stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - JOB_STALE_AFTER)
-    for job in stale.select_related("task"):
+    for job in stale.select_related("task").defer("files", "partitions", "counts"):
         if job.task.status == TaskStatus.FAILED:
             continue
         if job.attempts >= JOB_MAX_ATTEMPTS:

@@ -334,6 +334,7 @@ def test_concurrent_job_completion_never_loses_a_count(tenant, manifest, transac
     from delivr_admin.celery import app as celery_app
 
     settings.DELIVR_TASK_UNITS, settings.DELIVR_TASK_UNIT_MIN_BYTES = 1000, 1  # a unit per partition
+    settings.DELIVR_TASK_UNIT_MIN_FILES = 1  # (a count from footers is planned by files)
 
     celery_app.conf.task_always_eager = False
     try:

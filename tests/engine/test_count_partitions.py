@@ -48,3 +48,61 @@ def test_count_partitions_when_partition_not_in_selection_then_error(tree):
         DUCKDB.count_partitions(
             Selection(input_path=root, scores=("high",)), ["day=2024-05-01/prefix=4eyes_100/score=low"]
         )
+
+
+def test_count_partitions_when_handed_the_planned_listing_then_nothing_is_listed_again(tree, monkeypatch):
+    root, manifest = tree
+    columns = DUCKDB.dataset_columns(root)
+    plain, where = (
+        Selection(input_path=root),
+        Selection(input_path=root, where_sql=engine.validate_where("country = 'US'", columns)),
+    )
+    listing = DUCKDB.partition_files(plain)
+    keys = sorted(listing)
+    assert all(
+        files == [("part-0.parquet", os.path.getsize(os.path.join(root, k, "part-0.parquet")))]
+        for k, files in listing.items()
+    )
+    expected = {"plain": DUCKDB.count_partitions(plain, keys), "where": DUCKDB.count_partitions(where, keys)}
+
+    def no_listing(*args, **kwargs):
+        raise AssertionError("the unit listed its folders again")
+
+    monkeypatch.setattr("audiences.engine.plan.layout", no_listing)
+    monkeypatch.setattr("audiences.engine.plan.local_partitions_layout", no_listing)
+    monkeypatch.setattr("audiences.engine.selection.os.listdir", no_listing)
+    assert DUCKDB.count_partitions(plain, keys, listing=listing) == expected["plain"]
+    assert {k: n for k, (n, _) in expected["plain"].items()} == manifest["partitions"]
+    assert DUCKDB.count_partitions(where, keys[:4], listing=listing) == {
+        k: expected["where"][k] for k in keys[:4]
+    }
+
+
+@pytest.mark.parametrize(
+    "files",
+    [[("../../other/part-0.parquet", 10)], [("/etc/passwd", 10)], [("a/./b.parquet", 1)], []],
+)
+def test_count_partitions_when_a_listing_leaves_its_folder_or_is_empty_then_error(tree, files):
+    root, _ = tree
+    key = DUCKDB.list_partitions(Selection(input_path=root))[0]
+    with pytest.raises(EngineError):
+        DUCKDB.count_partitions(Selection(input_path=root), [key], listing={key: files})
+
+
+def test_count_partitions_when_the_listed_partition_is_outside_the_selection_then_error(tree):
+    root, _ = tree
+    listing = DUCKDB.partition_files(Selection(input_path=root))
+    key = next(k for k in listing if k.endswith("score=low"))
+    with pytest.raises(EngineError):
+        DUCKDB.count_partitions(Selection(input_path=root, scores=("high",)), [key], listing=listing)
+
+
+def test_count_partitions_when_a_listed_file_was_removed_since_then_error_naming_it(tmp_path):
+    root = str(tmp_path / "tree")
+    generate(root, GenerateParams(rows=600, days=1, prefixes=1, seed=2))
+    sel = Selection(input_path=root)
+    listing = DUCKDB.partition_files(sel)
+    key = sorted(listing)[-1]
+    os.remove(os.path.join(root, key, listing[key][0][0]))
+    with pytest.raises(EngineError, match=f"{key}/part-0.parquet was removed"):
+        DUCKDB.count_partitions(sel, sorted(listing), listing=listing)

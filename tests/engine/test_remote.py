@@ -173,6 +173,11 @@ def test_counts_when_remote_then_equal_local(local_tree, s3, kwargs):
     for key in keys[:3]:
         assert DUCKDB.count(rem, key) == DUCKDB.count(local, key)
     assert DUCKDB.count_partitions(rem, keys) == DUCKDB.count_partitions(local, keys)
+    listing = DUCKDB.partition_files(rem)  # what a planner hands a unit: read without listing again
+    assert {k: [size for _, size in v] for k, v in listing.items()} == {
+        k: [size for _, size in v] for k, v in DUCKDB.partition_files(local).items()
+    }
+    assert DUCKDB.count_partitions(rem, keys, listing=listing) == DUCKDB.count_partitions(local, keys)
 
 
 def test_reads_when_remote_then_equal_local(local_tree, s3):

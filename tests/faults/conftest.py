@@ -44,6 +44,7 @@ def fault_settings(settings, fault_root, tmp_path):
     # queued, prefetched and running work at once.
     settings.DELIVR_TASK_UNITS = 1000
     settings.DELIVR_TASK_UNIT_MIN_BYTES = 1
+    settings.DELIVR_TASK_UNIT_MIN_FILES = 1  # counts read from footers are planned by files
     return settings
 
 

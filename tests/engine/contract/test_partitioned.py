@@ -41,6 +41,19 @@ def test_partition_sizes_when_listed_then_bytes_of_each_partitions_files(backend
     assert backend.partition_sizes(Selection(root, days=("2030-01-01",))) == {}
 
 
+def test_partition_files_when_listed_then_each_partitions_files_in_its_folder_with_bytes(
+    backend, contract_tree
+):
+    root, manifest, _ = contract_tree
+    listing = backend.partition_files(Selection(root, scores=("high",)))
+    assert set(listing) == {k for k in manifest["partitions"] if k.endswith("score=high")}
+    for key, files in listing.items():
+        folder = os.path.join(root, *key.split("/"))
+        assert files == [
+            (name, os.path.getsize(os.path.join(folder, name))) for name in sorted(os.listdir(folder))
+        ]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_unload_partitioned_when_filtered_and_suppressed_then_each_file_as_its_own_unload(
     backend, reference, contract_tree, columns, opted_out, tmp_path, fmt
