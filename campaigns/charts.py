@@ -19,6 +19,20 @@ COLORS = {
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
 
 
+def _date_axis() -> dict:
+    """The days axis: its title below the tick labels whatever their height (a phone's first label takes two
+    lines, "Jan 11" over "2026"), and the labels a little away from the axis so the first one never touches
+    the value axis's "$0"."""
+    return {
+        "title": {"text": "Date (UTC)", "standoff": 8},
+        "type": "date",
+        "automargin": True,
+        "ticks": "outside",
+        "ticklen": 4,
+        "tickcolor": "rgba(0,0,0,0)",
+    }
+
+
 def _layout(title: str, **extra) -> dict:
     layout = {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
@@ -33,6 +47,9 @@ def _layout(title: str, **extra) -> dict:
         "paper_bgcolor": "#fff",
     }
     layout.update(extra)
+    for key, axis in layout.items():  # "$5,000" and "12,000" on the axes too, as everywhere else
+        if key[1:5] == "axis" and axis.get("type") != "category":
+            axis.setdefault("separatethousands", True)
     return layout
 
 
@@ -100,7 +117,7 @@ def daily_delivery_figure(rows: list, title: str = "Daily spend and delivery") -
         ],
         "layout": _layout(
             title,
-            xaxis={"title": {"text": "Date (UTC)"}, "type": "date"},
+            xaxis=_date_axis(),
             yaxis={"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
             yaxis2={
                 "title": {"text": "Impressions"},
@@ -157,7 +174,7 @@ def cpm_trend_figure(rows: list, target_cpm: Decimal | None) -> dict:
         "data": data,
         "layout": _layout(
             "CPM trend",
-            xaxis={"title": {"text": "Date (UTC)"}, "type": "date"},
+            xaxis=_date_axis(),
             yaxis={
                 "title": {"text": "CPM (USD per 1,000 impressions)"},
                 "tickprefix": "$",

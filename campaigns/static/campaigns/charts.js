@@ -1,9 +1,11 @@
 // Draws every [data-figure] element from the JSON script it names, with plotly.js served locally.
-// Runs on page load and after htmx swaps a chart fragment in. On a narrow screen (a phone) titles wrap
-// onto more lines and category labels get shorter, so nothing is cut off or drawn over.
+// Runs on page load and after htmx swaps a chart fragment in. On a narrow screen (a phone) titles and long
+// axis titles wrap onto more lines and category labels get shorter, so nothing is cut off or drawn over
+// (tests/e2e/test_campaigns.py checks every text's box on a phone and a desktop).
 (function () {
   var NARROW = 560;
   var SHORT_LABEL = 16;
+  var AXIS_TITLE = 20;
 
   function wrap(text, width) {
     var lines = [], line = "";
@@ -31,7 +33,13 @@
     }
     Object.keys(narrow).forEach(function (key) {
       var axis = narrow[key];
-      if (/^[xy]axis\d*$/.test(key) && axis && axis.ticktext) axis.ticktext = axis.ticktext.map(shorten);
+      if (!/^[xy]axis\d*$/.test(key) || !axis) return;
+      if (axis.ticktext) axis.ticktext = axis.ticktext.map(shorten);
+      // a long title up the side ("CPM (USD per 1,000 impressions)") takes two lines, with the room it needs
+      if (key[0] === "y" && axis.title && axis.title.text && axis.title.text.length > AXIS_TITLE) {
+        axis.title.text = wrap(axis.title.text, AXIS_TITLE).join("<br>");
+        axis.automargin = true;
+      }
     });
     return narrow;
   }
