@@ -97,8 +97,8 @@ class Engine(Protocol):
         on_file: OnFile | None = None,
         listing: Listing | None = None,
     ) -> dict[str, int]:
-        """Write each of ``partitions`` to its own file ``<dest_dir>/<key>/part-0.<fmt>`` (a local folder;
-        ``_all`` for the key "" of a tree without hive folders, see ``partitioned.partition_file``) in one
+        """Write each of ``partitions`` to its own file ``partitioned.partition_file(dest_dir, key, fmt)`` (in
+        the local folder ``dest_dir``; ``_all`` for the key "" of a tree without hive folders) in one
         engine statement or pass; {partition: rows written}. Every partition gets a file, an empty one when no
         row is left; ``limit`` caps rows per partition; WHERE, projection and suppression as ``unload``.
         ``on_file(partition, path)`` is called once a partition's file is complete (it may move it away).

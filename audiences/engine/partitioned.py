@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,10 +32,11 @@ _KEYS = ("__delivr_day", "__delivr_prefix", "__delivr_score")
 
 
 def partition_file(dest_dir: str, partition: str, fmt: str) -> str:
-    """Where an unload into ``dest_dir`` writes a partition's file: ``<dest_dir>/<key>/part-0.<fmt>``
-    (``_all`` for the whole of a tree without hive folders)."""
+    """Where an unload into ``dest_dir`` writes a partition's file: ``<dest_dir>/<key>.<fmt>``, the key's
+    slashes escaped (``day=D%2Fprefix=P%2Fscore=S.parquet``; ``_all`` for the whole of a tree without hive
+    folders). One flat folder: a unit's 225 partitions cost no folder of their own to make and remove."""
     ext = "csv" if fmt == "csv" else "parquet"
-    return os.path.join(dest_dir, *(partition or "_all").split("/"), f"part-0.{ext}")
+    return os.path.join(dest_dir, f"{quote(partition, safe='=') if partition else '_all'}.{ext}")
 
 
 @operation

@@ -164,13 +164,19 @@ def _footer_counts(files: Sequence[str], partitions: Sequence[str]) -> dict[str,
         except pa.ArrowInvalid as exc:  # named, so the operation reports which file (UnreadableFileError)
             raise pa.ArrowInvalid(f"cannot read '{path}': {exc}") from exc
 
-    if len(files) > 1:
-        with ThreadPoolExecutor(max_workers=min(engine_threads(), len(files))) as pool:
-            found = list(pool.map(rows, files))
+    def run(chunk: Sequence[str]) -> list[tuple[str, int]]:
+        return [(path, rows(path)) for path in chunk]
+
+    threads = min(engine_threads(), len(files))
+    if threads > 1:  # one run of files per thread (a future per file would cost more than its footer)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            found = [
+                item for chunk in pool.map(run, [files[i::threads] for i in range(threads)]) for item in chunk
+            ]
     else:
-        found = [rows(f) for f in files]
+        found = run(files)
     counts = dict.fromkeys(partitions, 0)
-    for name, num_rows in zip(files, found, strict=True):
+    for name, num_rows in found:
         key = "/".join(name.split("/")[-4:-1])  # .../day=D/prefix=P/score=S/part-0.parquet
         counts[key] += int(num_rows)
     return {key: (n, 0) for key, n in counts.items()}

@@ -105,14 +105,14 @@ def parquet_files(directory: str) -> list[str]:
 
 
 def _subdirs(directory: str, key: str) -> list[str]:
+    """The values of the ``key=value`` folders in ``directory``, sorted (the folder type comes with the
+    listing: no stat per entry, which a 1,800-partition tree would pay 2,400 times per plan)."""
+    prefix = key + "="
     try:
-        names = os.listdir(directory)
+        with os.scandir(directory) as entries:
+            return sorted(e.name[len(prefix) :] for e in entries if e.name.startswith(prefix) and e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
-    prefix = key + "="
-    return sorted(
-        n[len(prefix) :] for n in names if n.startswith(prefix) and os.path.isdir(os.path.join(directory, n))
-    )
 
 
 def layout(sel: Selection) -> tuple[bool, dict[str, list]]:
