@@ -16,6 +16,17 @@ def test_real_worker_runs_healthcheck_through_configured_broker(celery_worker_pr
     assert beat.tasks_seen >= 1
 
 
+@pytest.mark.worker
+def test_real_worker_when_ready_records_its_heartbeat_without_waiting_for_beat(celery_worker_process):
+    # no task sent and no beat in this worker: the heartbeat comes from the worker's own start
+    beat = wait_for(
+        lambda: WorkerHeartbeat.objects.filter(hostname__startswith="testworker@").first(),
+        timeout=90,
+        message=f"a heartbeat at the worker's start; log:\n{celery_worker_process.output()[-3000:]}",
+    )
+    assert beat.tasks_seen >= 1
+
+
 @pytest.mark.django_db
 def test_healthcheck_twice_is_idempotent_and_dashboard_shows_status(client, tenant):
     healthcheck.delay()

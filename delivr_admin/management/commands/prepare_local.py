@@ -4,10 +4,31 @@ One process instead of three: each `manage.py` start imports every app (Django, 
 plotly...), which is most of a first start's time after the install on a busy machine.
 """
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+
+@contextmanager
+def _logs_to(log: TextIO) -> Iterator[None]:
+    """The console's log records (e.g. kombu's "No hostname was supplied" when the seed queues a task on the
+    filesystem broker) go to ``log`` while the block runs: the console shows the steps only."""
+    handlers = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    streams = [h.setStream(log) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
 
 
 class Command(BaseCommand):
@@ -20,7 +41,7 @@ class Command(BaseCommand):
         self.stdout.write("  Database: applying migrations...")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("  Demo: seeding the demo organization and its Parquet dataset (first run only)...")
-        with seed_log.open("w") as log:
+        with seed_log.open("w") as log, _logs_to(log):
             try:
                 call_command("seed_demo", stdout=log, stderr=log)
             except Exception as exc:
