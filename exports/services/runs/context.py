@@ -7,7 +7,7 @@ the reaper writes nothing (RunLost).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from django.utils import timezone
@@ -20,6 +20,36 @@ from exports.services.runs.keys import SeenKeys
 from exports.services.runs.snapshot import Previous
 from exports.services.runs.spool import KeysSink, ListSink
 from exports.validation import FieldSpec
+
+if TYPE_CHECKING:
+    from exports.services.runs.parts import Presend
+
+
+def objects_json(objects: dict[str, ObjectResult]) -> dict:
+    """Per-object results as stored on the run (and in a write's progress part)."""
+    out = {}
+    for name, obj in objects.items():
+        data = obj.as_dict()
+        data["errors"] = [{"key": e.key, "code": e.code, "message": e.message} for e in obj.errors]
+        out[name] = data
+    return out
+
+
+def objects_from_json(stored: dict) -> dict[str, ObjectResult]:
+    """The per-object results `objects_json` stored."""
+    objects = {}
+    for name, data in stored.items():
+        objects[name] = ObjectResult(
+            object_type=data.get("object_type", name),
+            operation=data.get("operation", "upsert"),
+            records_created=data.get("records_created", 0),
+            records_updated=data.get("records_updated", 0),
+            records_failed=data.get("records_failed", 0),
+            records_skipped=data.get("records_skipped", 0),
+            error_message=data.get("error_message", ""),
+            errors=[RecordError(e["key"], e["code"], e["message"]) for e in data.get("errors", [])],
+        )
+    return objects
 
 
 class Progress:
@@ -35,19 +65,7 @@ class Progress:
         self.unchanged = run.records_unchanged
         self.removed = run.records_removed
         self.object_type = object_type
-        self.objects: dict[str, ObjectResult] = {}
-        for name, data in (run.object_type_results or {}).items():
-            obj = ObjectResult(
-                object_type=data.get("object_type", name),
-                operation=data.get("operation", "upsert"),
-                records_created=data.get("records_created", 0),
-                records_updated=data.get("records_updated", 0),
-                records_failed=data.get("records_failed", 0),
-                records_skipped=data.get("records_skipped", 0),
-                error_message=data.get("error_message", ""),
-                errors=[RecordError(e["key"], e["code"], e["message"]) for e in data.get("errors", [])],
-            )
-            self.objects[name] = obj
+        self.objects: dict[str, ObjectResult] = objects_from_json(run.object_type_results or {})
         self.summary: dict[str, dict[str, int]] = {
             k: dict(v) for k, v in (run.validation_summary or {}).items()
         }
@@ -65,12 +83,7 @@ class Progress:
                 self.failed += obj.records_failed
 
     def results_json(self) -> dict:
-        out = {}
-        for name, obj in self.objects.items():
-            data = obj.as_dict()
-            data["errors"] = [{"key": e.key, "code": e.code, "message": e.message} for e in obj.errors]
-            out[name] = data
-        return out
+        return objects_json(self.objects)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -101,6 +114,9 @@ class RunContext:
     resumable: bool
     limit: int | None
     batches_done: int = 0
+    committed: int = 0  # batches_done at the last commit: the progress parts written since follow it
+    parts: int = 0  # progress parts written since that commit (earlier attempts' included)
+    presend: Presend | None = None  # the records an earlier attempt's answered writes took (or refused)
     spools: list[pa.Table] = field(default_factory=list)  # committed batches of an earlier attempt
     progress: Progress | None = None
     seen: SeenKeys = field(default_factory=SeenKeys)

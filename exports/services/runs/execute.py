@@ -87,6 +87,8 @@ def export_run_execute(*, run_id: uuid.UUID | str) -> str:
 
 
 def _steps(run: ExportRun, attempt: int) -> str:
+    if attempt > 1:  # a worker that died left its local files behind (on this machine, if it ran here)
+        spool.local_leftovers_clear(run.pk, run.export_id)
     ctx = run_read(run, attempt)
     ctx.list_sink, ctx.keys_sink = spool.ListSink(run.pk), spool.KeysSink(run.pk)
     try:

@@ -1,5 +1,6 @@
 """Step 2 of a run: load what it needs (destination, credentials, mapping, the audience's selection), apply the
-record limit's failMode, record the suppression, and restore the committed batches of an earlier attempt.
+record limit's failMode, record the suppression, and restore the committed batches of an earlier attempt and
+the writes it had answered since its last commit (parts.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from exports.services.runs import spool
 from exports.services.runs.context import Progress, RunContext, checkpoint
 from exports.services.runs.errors import user_error
 from exports.services.runs.keys import KEY_COLUMNS
+from exports.services.runs.parts import sent_parts_restore
 from exports.services.runs.snapshot import snapshot_load
 from exports.validation import MappingError, mapping_parse, mapping_sources
 
@@ -66,6 +68,7 @@ def run_read(run: ExportRun, attempt: int) -> RunContext:
     _restore(ctx)
     _limit_and_suppression(ctx)
     ctx.progress = Progress(run, cls.object_types[0] if cls.object_types else "Record")
+    sent_parts_restore(ctx)
     for table in ctx.spools:
         ctx.seen.add(table.column("record_key").combine_chunks().drop_null())
     ctx.previous = snapshot_load(export)

@@ -2,7 +2,8 @@
 
 The records to remove are the snapshot's records the run did not meet (marked during the run); they go to the
 destination in batches with idempotency keys `<run_id>:<record_key>:removed`, so a retried run that removes
-them again changes nothing. The removals the destination accepted leave the next snapshot.
+them again changes nothing. Each answered removal write is committed as a progress part (parts.py): a retried
+run removes only what no write had answered. The removals the destination accepted leave the next snapshot.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from exports.destinations.base import BatchResult
 from exports.services.runs import context as run_context
 from exports.services.runs.context import RunContext
 from exports.services.runs.errors import user_error
+from exports.services.runs.parts import removed_part_commit, removed_parts_restore
 from exports.services.runs.spool import local_temp_path
 
 REMOVE_COLUMNS = ["record_key", "person_id", "email"]
@@ -30,10 +32,13 @@ def run_remove_departed(ctx: RunContext) -> None:
         )
     departed = ctx.previous.departed()
     progress = ctx.progress
-    progress.removed = 0  # a retried run removes everything again (idempotent): count it once
-    if not departed.num_rows:
-        return
-    done: list[pa.Array] = []
+    # the removals are counted from their committed writes: an earlier attempt's are read back, not redone
+    progress.removed = 0
+    progress.objects = {k: o for k, o in progress.objects.items() if o.operation != "remove"}
+    answered, taken, seq = removed_parts_restore(ctx)
+    done: list[pa.Array] = [taken]
+    if len(answered) and departed.num_rows:
+        departed = departed.filter(pc.invert(pc.is_in(departed.column("record_key"), value_set=answered)))
     size = ctx.batch_size
     for offset in range(0, departed.num_rows, size):
         chunk = departed.slice(offset, size).select(REMOVE_COLUMNS).combine_chunks()
@@ -43,9 +48,12 @@ def run_remove_departed(ctx: RunContext) -> None:
             chunk.to_batches()[0], ctx.batch_context(ctx.batches_done, idempotency)
         )
         accepted = _accepted(ctx, keys, result)
+        result = _as_removals(result)
+        removed_part_commit(ctx, seq, keys, accepted, result)
+        seq += 1
         done.append(keys.filter(accepted.to_arrow()))
         progress.removed += int(accepted.sum())
-        _keep_results(ctx, result)
+        progress.merge(result)
         run_context.checkpoint(ctx.run, ctx.attempt, **progress.fields())
     ctx.removed_path = local_temp_path(f"export-removed-{ctx.run_id}-")
     pq.write_table(pa.table({"record_key": pa.concat_arrays(done)}), ctx.removed_path)
@@ -68,10 +76,10 @@ def _accepted(ctx: RunContext, keys: pa.Array, result: BatchResult) -> pl.Series
     return ~pl.from_arrow(pc.is_in(keys, value_set=pa.array(sorted(named), pa.string())))
 
 
-def _keep_results(ctx: RunContext, result: BatchResult) -> None:
+def _as_removals(result: BatchResult) -> BatchResult:
     """Removal results sit beside the sends' in object_type_results, as "<object type> removals"."""
     renamed = BatchResult()
     for name, obj in result.objects.items():
         obj.operation = "remove"
         renamed.objects[f"{name} removals"] = obj
-    ctx.progress.merge(renamed)
+    return renamed

@@ -2,15 +2,16 @@
 limit, dedupe, validate, diff, send to the destination, and commit a checkpoint.
 
 A `full` run sends each read batch as it comes. A `changes`/`mirror` run sends only what changed, a few
-records per read batch: it packs them across read batches into writes of whole requests (a destination's
-`records_per_request`, e.g. HubSpot's 100; else its batch size), carrying the rest to the next write, so a
-rate-limited destination gets full requests rather than one part-filled request per read batch, and the
-first write still goes after the first read batch. The read batches are committed together once every
-record they hold was answered, at the latest when a batch size of records was sent since the last commit
-(that write may end in a part-filled request): a retry resends at most what was sent since the last commit
-(under a batch size plus one request) and re-reads the batches it came from. A resumable run commits that
-way; one that restarts from zero anyway (a file built locally) commits every CHECKPOINT_SECONDS, without
-key spools.
+records per read batch: it packs them across read batches into writes of one whole request each (a
+destination's `records_per_request`, e.g. HubSpot's 100; else its batch size), carrying the rest to the next
+write, so a rate-limited destination gets full requests rather than one part-filled request per read batch,
+and the first write still goes after the first read batch. The read batches are committed together once
+every record they hold was answered, at the latest when a batch size of records was sent since the last
+commit (that write may end in a part-filled request), and every write answered in between is committed on
+its own as a progress part (parts.py): a retry re-reads the batches since the last commit, files the records
+those writes answered as they were answered, and resends only the write that was in flight. A resumable run
+commits that way; one that restarts from zero anyway (a file built locally) commits every
+CHECKPOINT_SECONDS, without key spools or parts.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from exports.services.runs import context as run_context
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
+from exports.services.runs.parts import sent_part_commit, sent_parts_committed
 from exports.services.runs.remove import run_remove_departed
 from exports.services.runs.snapshot import fingerprints, key_hashes
 from exports.validation import validate_batch_full
@@ -129,7 +131,8 @@ def _send_all(ctx: RunContext) -> None:
         )
         if not drain:
             if unsent >= unit:  # whole requests now; the rest waits for the next batch's records
-                since_commit += _write(ctx, group, unsent // unit * unit)
+                for _ in range(unsent // unit):  # a write per request: each is committed once answered
+                    since_commit += _write(ctx, group, unit)
                 # the batches answered in full are filed now (committed with the next commit), so the
                 # end of the run has only the last ones left to file
                 answered = next((i for i, p in enumerate(group) if p.unsent), len(group))
@@ -166,6 +169,7 @@ def _file(ctx: RunContext, group: list[_Prepared]) -> None:
 
 def _commit(ctx: RunContext) -> None:
     run_context.checkpoint(ctx.run, ctx.attempt, batches_done=ctx.batches_done, **ctx.progress.fields())
+    sent_parts_committed(ctx)
 
 
 def _close_quietly(ctx: RunContext) -> None:
@@ -203,9 +207,11 @@ class _Prepared:
     prints: pa.Array  # the valid records' fingerprints
     same: pl.Series  # per valid record: the destination holds it with these values
     send: pl.Series  # per valid record: to send
+    answered: pl.Series  # per valid record: taken by a write an earlier attempt had answered (not resent)
     rows: np.ndarray  # per unique record: its row in the snapshot (-1: not in it)
     table: pa.Table | None  # the mapped records to send (None: nothing to send)
     send_keys: pa.Array | None
+    send_prints: pa.Array | None
     held_rows: np.ndarray | None  # the records to send's snapshot rows
     cursor: int = 0  # the records to send written so far
     took: list[pl.Series] = field(default_factory=list)  # per write: which of its records were taken
@@ -224,6 +230,7 @@ class _Prepared:
         if self.took:
             took = pl.concat(self.took) if len(self.took) > 1 else self.took[0]
             accepted = accepted.scatter(self.send.arg_true(), took)
+        accepted = accepted | self.answered
         return _spool_table(
             self.unique, self.unique_keys, self.valid_at, self.prints, accepted, self.same, self.send
         )
@@ -259,14 +266,32 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
     same = ctx.previous.unchanged(prints, valid_rows)
     progress.unchanged += int(same.sum())
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
-    table = send_keys = held_rows = None
+    answered = pl.repeat(False, len(valid_at), eager=True)
+    if ctx.presend is not None and send.any():
+        send, answered = ctx.presend.split(valid_keys, prints, send)
+    table = send_keys = send_prints = held_rows = None
     if send.any():
         everything = bool(send.all())
-        table = checked.table if everything else checked.table.filter(send.to_arrow())
-        send_keys = valid_keys if everything else valid_keys.filter(send.to_arrow())
+        mask = send.to_arrow()
+        table = checked.table if everything else checked.table.filter(mask)
+        send_keys = valid_keys if everything else valid_keys.filter(mask)
+        send_prints = prints if everything else prints.filter(mask)
         held_rows = valid_rows if everything else valid_rows[send.to_numpy()]
     return _Prepared(
-        index, result, unique, unique_keys, valid_at, prints, same, send, rows, table, send_keys, held_rows
+        index,
+        result,
+        unique,
+        unique_keys,
+        valid_at,
+        prints,
+        same,
+        send,
+        answered,
+        rows,
+        table,
+        send_keys,
+        send_prints,
+        held_rows,
     )
 
 
@@ -291,6 +316,8 @@ def _write(ctx: RunContext, group: list[_Prepared], count: int) -> int:
         result.object(name, obj.operation).merge(obj)
     ctx.progress.merge(result)
     took = _accepted(ctx, keys, sent.objects.get(ctx.progress.object_type))
+    prints = pa.concat_arrays([p.send_prints.slice(at, n) for p, at, n in parts])
+    sent_part_commit(ctx, keys, prints, took, result)
     offset = 0
     for prepared, at, n in parts:
         prepared.took.append(took.slice(offset, n))

@@ -1,15 +1,25 @@
-"""A run's files: per-batch key spools (what a retry skips) and the list of the identities sent.
+"""A run's files: per-batch key spools (what a retry skips), per-write progress parts, and the list of the
+identities sent.
 
 Each committed batch of a resumable run leaves a small Parquet spool with its record keys, whether each was
 sent, and the identities (person_id, email); a retried attempt reloads them and skips those records.
+
+Between two commits (a `changes` run packs the changes of many read batches into its writes), every write the
+destination answered leaves a progress part: its record keys, their fingerprints, whether each was accepted,
+and the write's results. A retried attempt reloads the parts written since the last commit and does not send
+their records again (it files them as that write's answer said), so a retry resends at most the write that was
+in flight. Parts are named after the commit they follow (`sent-<batches_done>-<n>`): once the run commits
+again, they are stale and never read. A `mirror` run's removals leave parts the same way (`removed-<n>`).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -39,6 +49,9 @@ SPOOL_SCHEMA = pa.schema(
 # the keys file: the spool's rows and each one's row in the last snapshot (null when it had no such key)
 KEYS_SCHEMA = SPOOL_SCHEMA.append(pa.field("prev_row", pa.int64()))
 LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
+# one write the destination answered: its records and whether each was accepted
+PART_SCHEMA = pa.schema([("record_key", pa.string()), ("fingerprint", pa.uint64()), ("accepted", pa.bool_())])
+PART_RESULTS_KEY = b"delivr.results"
 
 
 def _spool_name(run_id, index: int) -> str:
@@ -66,16 +79,85 @@ def spool_read(run_id, batches: int) -> list[pa.Table] | None:
     return tables
 
 
-def spool_clear(run_id, keep: int = 0) -> None:
-    """Deletes the run's spools from batch `keep` on (all of them by default)."""
+def spool_clear(run_id, keep: int | None = None) -> None:
+    """Deletes the run's spools from batch `keep` on and the progress parts that do not follow the commit of
+    `keep` batches (an attempt resuming there); every file of the run when `keep` is None (it finished)."""
     try:
         names = storage.list_folder(f"export-runs/{run_id}")
     except OSError:
         return
     for name in names:
         base = name.rsplit("/", 1)[-1]
-        if base.startswith("batch-") and int(base[6:12]) >= keep:
+        if keep is None:
+            stale = True
+        elif base.startswith("batch-"):
+            stale = int(base[6:12]) >= keep
+        elif base.startswith("sent-"):
+            stale = int(base[5:11]) != keep
+        else:
+            stale = False  # removals answered: valid whatever the sends' commit
+        if stale:
             storage.delete(name)
+
+
+@dataclass
+class Part:
+    """One answered write (or removal) read back from its progress part."""
+
+    keys: pa.Array
+    fingerprints: pa.Array
+    accepted: pa.Array
+    results: dict
+
+
+def _part_name(run_id, kind: str, base: int | None, seq: int) -> str:
+    middle = f"{base:06d}-" if base is not None else ""
+    return f"export-runs/{run_id}/{kind}-{middle}{seq:06d}.parquet"
+
+
+def part_write(run_id, kind: str, base: int | None, seq: int, part: Part) -> None:
+    """Commits one answered write: `kind` is "sent" (after the commit of `base` batches) or "removed"."""
+    table = pa.table(
+        {"record_key": part.keys, "fingerprint": part.fingerprints, "accepted": part.accepted},
+        schema=PART_SCHEMA,
+    ).replace_schema_metadata({PART_RESULTS_KEY: json.dumps(part.results).encode()})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    storage.write_bytes(_part_name(run_id, kind, base, seq), buf.getvalue())
+
+
+def parts_read(run_id, kind: str, base: int | None = None) -> tuple[list[Part], int]:
+    """The run's progress parts of `kind` (after the commit of `base` batches), in the order written, and the
+    number the next one takes. A part that cannot be read (its writer died while writing it) is the write in
+    flight: it is not counted."""
+    prefix = _part_name(run_id, kind, base, 0).rsplit("/", 1)[-1][: -len("000000.parquet")]
+    try:
+        names = storage.list_folder(f"export-runs/{run_id}")
+    except OSError:
+        return [], 0
+    parts, following = [], 0
+    for name in names:
+        base_name = name.rsplit("/", 1)[-1]
+        if not base_name.startswith(prefix):
+            continue
+        following = max(following, int(base_name[len(prefix) : len(prefix) + 6]) + 1)
+        try:
+            with storage.open_read(name) as fh:
+                table = pq.read_table(io.BytesIO(fh.read()))
+            results = json.loads((table.schema.metadata or {})[PART_RESULTS_KEY])
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            logger.warning("export run %s: progress part %s unreadable; its write is resent", run_id, name)
+            continue
+        table = table.cast(PART_SCHEMA)
+        parts.append(
+            Part(
+                table.column("record_key").combine_chunks(),
+                table.column("fingerprint").combine_chunks(),
+                table.column("accepted").combine_chunks(),
+                results,
+            )
+        )
+    return parts, following
 
 
 def local_temp_path(prefix: str, suffix: str = ".parquet") -> str:
@@ -85,6 +167,22 @@ def local_temp_path(prefix: str, suffix: str = ".parquet") -> str:
     fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=tmp_dir)
     os.close(fd)
     return path
+
+
+def local_leftovers_clear(run_id, export_id) -> int:
+    """Deletes what an earlier attempt of the run left on this machine's disk when its worker died (files
+    named after the run, and the export's snapshot copies: one run of an export at a time); returns how many."""
+    tmp_dir = settings.VAR_DIR / "tmp"
+    patterns = (f"*-{run_id}-*", f"export-snapshot-{export_id}-*", f"export-snapshot-next-{export_id}-*")
+    removed = 0
+    for pattern in patterns:
+        for path in tmp_dir.glob(pattern):
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:  # gone already, or not ours to delete: nothing to clean
+                pass
+    return removed
 
 
 class _LocalParquetSink:

@@ -60,6 +60,7 @@ class StandIn:
         self.rate_limited = 0  # the requests refused for the limit
         self._window: dict[str, deque] = {}
         self._lost: list[list] = []  # [remaining, path_contains, after]: answers lost after the work is done
+        self.delays: list[tuple[str, str, float]] = []  # (method, path_contains, seconds): slow answers
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,6 +91,9 @@ class StandIn:
                     body=body,
                     at=time.monotonic(),
                 )
+                delay = standin.delay_for(request)
+                if delay:  # before the work, outside the lock: a client that dies meanwhile is not told
+                    time.sleep(delay)
                 reply = standin._dispatch(request)
                 request.status = reply.status
                 text = isinstance(reply.body, str)  # a proxy's HTML error page, say
@@ -137,6 +141,18 @@ class StandIn:
         with self.lock:
             self.faults.append(
                 Fault(status, count, path_contains, None if retry_after is None else str(retry_after), body)
+            )
+
+    def slow(self, seconds: float, *, path_contains: str = "", method: str = "POST") -> None:
+        """Requests (`method`, path containing `path_contains`) are handled `seconds` late, so that a worker
+        can be killed while one is in flight (a test waits on the log, never on the clock)."""
+        with self.lock:
+            self.delays.append((method, path_contains, seconds))
+
+    def delay_for(self, request: Request) -> float:
+        with self.lock:
+            return max(
+                (s for m, p, s in self.delays if m == request.method and p in request.path), default=0.0
             )
 
     def over_limit(self, credential: str) -> tuple[bool, int]:

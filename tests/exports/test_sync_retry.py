@@ -1,0 +1,157 @@
+"""A failed run never advances the snapshot; a retry resends at most the write in flight (issue 13 item 1).
+
+A `changes` run packs the changes of many read batches into writes of one request each and commits its read
+batches only when every record they hold was answered; every write answered in between is committed on its
+own (a progress part), so a retry files those records as answered and resends only the write that was in
+flight. These tests stop a run with a write the destination did but whose answer never came (in process, no
+worker); test_worker_kill.py kills a real worker instead.
+"""
+
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from exports.models import Export, ExportRun
+from exports.services import runs as run_services
+from exports.services.exports import export_create
+from exports.services.runs.snapshot import snapshot_name
+from tests.exports import test_sync_modes
+from tests.exports.test_sync_modes import execute, persons, rewrite
+from tests.factories import ExportRunFactory
+
+pytestmark = pytest.mark.django_db
+dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
+
+DONE = ("completed", "completed_with_errors")
+UPSERT = "/contacts/batch/upsert"
+MEMBERSHIPS = "/memberships/add"
+
+
+FIRST_NAME = {"hubspot": "firstname", "delivr_dsp": "first_name", "brevo": "FIRSTNAME"}
+
+
+def standin_export(tenant, audience, kind: str, config: dict, credentials: dict, sync_mode: str) -> Export:
+    """An export of email and first name to a CRM stand-in (`config` points at it: not all form fields)."""
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name=f"{kind} sync",
+        destination_type=kind,
+        destination_config={},
+        credentials=credentials,
+        field_mapping=[
+            {"source": "email", "target": "email", "type": "email", "required": True},
+            {"source": "first_name", "target": FIRST_NAME[kind]},
+        ],
+        list_name="Delivr synced",
+        sync_mode=sync_mode,
+    )
+    Export.objects.filter(pk=export.pk).update(destination_config=config)
+    return Export.objects.get(pk=export.pk)
+
+
+def hubspot_export(tenant, audience, standin, sync_mode: str = "changes") -> Export:
+    config = standin.config(rate_limit=1000)
+    return standin_export(tenant, audience, "hubspot", config, standin.credentials(), sync_mode)
+
+
+def new_emails(person_ids: list[str]):
+    """The people's emails change (their record key, the person id, stays): a `changes` run upserts them under
+    the new email and puts them on the list."""
+    moved = pa.array(sorted(person_ids))
+
+    def change(table: pa.Table) -> pa.Table:
+        index = table.schema.get_field_index("email")
+        hit = pc.fill_null(pc.is_in(table.column("person_id"), value_set=moved), False)
+        fresh = pc.binary_join_element_wise("moved.", table.column("person_id"), "@example.org", "")
+        return table.set_column(index, "email", pc.if_else(hit, fresh, table.column("email")))
+
+    return change
+
+
+def upserted(standin, since: int = 0) -> list[str]:
+    """The record keys of every contact upserted (resends included), in order."""
+    keys = []
+    for call in standin.calls("POST", UPSERT)[since:]:
+        keys.extend(i["objectWriteTraceId"].split(":", 1)[1] for i in call.body["inputs"])
+    return keys
+
+
+def in_flight_write(standin, since: int) -> list[str]:
+    """The record keys upserted after the last list request that was answered: the write in flight."""
+    answered = [c.at for c in standin.calls("PUT", MEMBERSHIPS) if c.status == 200]
+    keys = []
+    for call in standin.calls("POST", UPSERT)[since:]:
+        if call.at > answered[-1]:
+            keys.extend(i["objectWriteTraceId"].split(":", 1)[1] for i in call.body["inputs"])
+    return keys
+
+
+def test_changes_retry_resends_only_the_write_whose_answer_was_lost(
+    tenant, synced_audience, dataset, hubspot_standin, settings
+):
+    settings.DELIVR_EXPORT_BATCH_SIZE = 500  # 8 read batches; a third of each changed: packed writes
+    export = hubspot_export(tenant, synced_audience, hubspot_standin)
+    first = execute(export)
+    assert first.status in DONE
+    moved = persons(dataset)[::3]
+    rewrite(dataset, new_emails(moved))
+    before = len(hubspot_standin.calls("POST", UPSERT))
+    # the 4th write's list request is done but never answered: the run stops (retryable) with 3 writes
+    # answered since its last commit
+    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS, after=3)
+    run = ExportRunFactory(export=export)
+    with pytest.raises(run_services.RunRetry):
+        run_services.export_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "queued"
+    first_attempt = upserted(hubspot_standin, before)
+    in_flight = in_flight_write(hubspot_standin, before)
+    # writes answered since the last commit, whose records the retry must not send again
+    assert len(first_attempt) > len(in_flight) > 0 and run.batches_done < 8
+    hubspot_standin._lost.clear()
+
+    assert run_services.export_run_execute(run_id=run.pk) in DONE
+    run.refresh_from_db()
+    sent = upserted(hubspot_standin, before)
+    counts = Counter(sent)
+    resent = sorted(k for k, n in counts.items() if n > 1)
+    assert resent == sorted(in_flight)  # the write in flight, and nothing the answered writes had sent
+    assert max(counts.values()) == 2
+    assert set(counts) == set(moved)  # nothing lost, and nothing unchanged sent
+    assert run.attempts == 2 and run.records_exported == len(moved)  # the resent write counted once
+    assert run.records_changed + run.records_added == len(moved)
+    # the dataset's invalid emails fail in every run, but for the people who got a valid one (added)
+    assert run.records_failed == first.records_failed - run.records_added
+    held = hubspot_standin.members_of("Delivr synced")
+    assert {f"moved.{p}@example.org" for p in moved} <= held
+    again = execute(export)  # the snapshot holds exactly what was sent
+    assert again.records_exported == 0 and again.records_unchanged == run.records_unchanged + len(moved)
+
+
+def test_failed_run_never_advances_the_snapshot_and_its_retry_does(
+    tenant, synced_audience, dataset, hubspot_standin, settings
+):
+    from django.core.files.storage import default_storage
+
+    settings.DELIVR_EXPORT_BATCH_SIZE = 500
+    export = hubspot_export(tenant, synced_audience, hubspot_standin)
+    assert execute(export).status in DONE
+    name = snapshot_name(export)
+    with default_storage.open(name, "rb") as fh:
+        first = fh.read()
+    rewrite(dataset, new_emails(persons(dataset)[::3]))
+    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS, after=2)
+    run = ExportRunFactory(export=export)
+    with pytest.raises(run_services.RunRetry):
+        run_services.export_run_execute(run_id=run.pk)
+    with default_storage.open(name, "rb") as fh:
+        assert fh.read() == first  # the stopped attempt did not move it
+    hubspot_standin._lost.clear()
+    assert run_services.export_run_execute(run_id=run.pk) in DONE
+    with default_storage.open(name, "rb") as fh:
+        assert fh.read() != first
+    assert ExportRun.objects.get(pk=run.pk).attempts == 2

@@ -1,0 +1,239 @@
+"""A worker killed mid-run and retried sends nothing twice and loses nothing (issue 13, "Done means"), per
+destination against its stand-in, with a real Celery worker killed by SIGKILL of its process group.
+
+The stand-ins answer writes late (`slow`), so the kill lands while a write is in flight; the tests wait on what
+the stand-in received and on the run row, never on the clock. The reaper requeues the silent run and a second
+worker finishes it. What each stand-in received over both attempts is then checked: the record keys received
+more than once all belong to one write (the one in flight when the worker died: its answer never reached the
+run), and the destination ends holding every record. The webhook's kill test in `full` mode is test_worker.py.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pytest
+
+from delivr_admin import storage
+from exports.models import Export, ExportRun
+from exports.services import runs as run_services
+from exports.services.exports import export_create
+from exports.services.runs import spool
+from tests.conftest import WorkerProcess, _purge_queue, wait_for
+from tests.exports import test_sync_modes
+from tests.exports.test_sync_modes import execute, persons, rewrite
+from tests.exports.test_sync_retry import MEMBERSHIPS, UPSERT, hubspot_export, new_emails, standin_export
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
+
+DONE = ("completed", "completed_with_errors")
+BATCH = 500  # the read batch of the destinations without their own (HubSpot, in these tests)
+ENV = {"DELIVR_EXPORT_BATCH_SIZE": str(BATCH)}
+
+
+@pytest.fixture(autouse=True)
+def batch_size(settings, transactional_db):
+    settings.DELIVR_EXPORT_BATCH_SIZE = BATCH  # the in-process runs read as the workers do
+    _purge_queue()  # an earlier test's leftovers; this test's run is queued before its worker starts
+
+
+def kill_and_resume(run: ExportRun, mid_run: Callable[[], object], message: str) -> ExportRun:
+    """Runs `run` on a real worker, kills the worker once `mid_run()` holds, has the reaper requeue the silent
+    run, and lets a second worker finish it; returns the finished run."""
+    first = WorkerProcess("killed", env=ENV).start()
+    try:
+        wait_for(mid_run, 120, interval=0.05, message=message)
+    finally:
+        first.kill()
+        first.stop()
+    run.refresh_from_db()
+    assert run.status == "running", (run.status, run.error)
+    assert run_services.export_runs_reap(timeout_seconds=0)["requeued"] == 1
+    second = WorkerProcess("resumes", env=ENV).start()
+    try:
+        wait_for(lambda: not ExportRun.objects.get(pk=run.pk).is_active, 120, message="the retry to finish")
+    finally:
+        second.stop()
+    run.refresh_from_db()
+    assert run.status in DONE, (run.status, run.error)
+    assert run.attempts == 2
+    return run
+
+
+def resent_within_one_write(writes: list[list[str]]) -> set[str]:
+    """`writes`: the record keys of each write the destination received, over both attempts. Asserts that no
+    key was received more than twice and that the keys received twice all belong to one write; returns them."""
+    counts = Counter(key for write in writes for key in write)
+    resent = {key for key, n in counts.items() if n > 1}
+    assert max(counts.values()) <= 2
+    if resent:
+        assert any(resent <= set(write) for write in writes), (
+            f"{len(resent)} records resent from several writes"
+        )
+    return resent
+
+
+def drop_many(person_ids: list[str]):
+    leaving = pa.array(sorted(person_ids))
+    return lambda table: table.filter(
+        pc.invert(pc.fill_null(pc.is_in(table.column("person_id"), value_set=leaving), False))
+    )
+
+
+def start(export: Export) -> ExportRun:
+    return run_services.export_run_start(export=export, actor="test")
+
+
+# HubSpot: a `changes` re-sync, whose writes are packed one request each between commits ------------------
+def test_hubspot_changes_run_killed_resends_at_most_the_write_in_flight(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    export = hubspot_export(tenant, synced_audience, hubspot_standin)
+    first = execute(export)  # in process: everyone is on the list
+    assert first.status in DONE
+    moved = persons(dataset)[::3]  # a third of the people get a new email: upserted and listed again
+    rewrite(dataset, new_emails(moved))
+    hubspot_standin.slow(0.5, path_contains=UPSERT)
+    began = time.monotonic()
+    run = start(export)
+    answered: list = []
+
+    def since(method: str, path: str) -> list:
+        return [c for c in hubspot_standin.calls(method, path) if c.at > began]
+
+    def answered_since_commit() -> bool:
+        """Writes answered and committed as parts, not yet as read batches (what the fix is about)."""
+        done = ExportRun.objects.get(pk=run.pk).batches_done
+        answered[:] = spool.parts_read(run.pk, "sent", done)[0]
+        return len(answered) >= 2
+
+    run = kill_and_resume(run, answered_since_commit, "writes answered since the last commit")
+    committed_as_parts = {k for part in answered for k in part.keys.to_pylist()}
+    # a HubSpot write: its contact upserts, then one list request (every record here is new to the list)
+    writes, current = [], []
+    for call in sorted(since("POST", UPSERT) + since("PUT", MEMBERSHIPS), key=lambda r: r.at):
+        if call.method == "PUT":
+            writes.append(current)
+            current = []
+        else:
+            current.extend(i["objectWriteTraceId"].split(":", 1)[1] for i in call.body["inputs"])
+    writes.append(current)
+    resent = resent_within_one_write(writes)
+    assert len(resent) <= 100  # one request: HubSpot's batch of 100 contacts
+    assert not resent & committed_as_parts  # the writes answered since the last commit were not resent
+    assert {k for w in writes for k in w} == set(moved)  # nothing lost
+    assert {f"moved.{p}@example.org" for p in moved} <= hubspot_standin.members_of("Delivr synced")
+    assert run.records_exported == len(moved)
+    assert execute(export).records_exported == 0  # the snapshot holds what the destination holds
+
+
+# DelivrDSP and Brevo: `full` runs, a write per read batch ----------------------------------------------
+def test_dsp_run_killed_resends_at_most_the_write_in_flight(tenant, synced_audience, dataset, dsp_standin):
+    config, credentials = dsp_standin.config(rate_limit=1000), dsp_standin.credentials()
+    export = standin_export(tenant, synced_audience, "delivr_dsp", config, credentials, "full")
+    dsp_standin.slow(1.0, path_contains="/members")
+    run = start(export)
+    kill_and_resume(run, lambda: len(dsp_standin.calls("POST", "/members")) >= 1, "one write answered")
+    writes = [[m["external_id"] for m in c.body["members"]] for c in dsp_standin.calls("POST", "/members")]
+    resent = resent_within_one_write(writes)
+    assert len(resent) <= 1000  # the DSP's batch: one request
+    run.refresh_from_db()
+    held = set(dsp_standin.members_of())
+    assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
+    assert max(dsp_standin.applied.values()) == 1  # the resent write was answered from its Idempotency-Key
+
+
+def test_brevo_run_killed_resends_at_most_the_write_in_flight(
+    tenant, synced_audience, dataset, brevo_standin
+):
+    config = brevo_standin.config(rate_limit=1000) | {"poll_seconds": 0.02}
+    export = standin_export(tenant, synced_audience, "brevo", config, brevo_standin.credentials(), "full")
+    brevo_standin.slow(1.0, path_contains="/contacts/import")
+    run = start(export)
+    kill_and_resume(run, lambda: len(brevo_standin.calls("POST", "/import")) >= 1, "one import answered")
+    imports = brevo_standin.calls("POST", "/contacts/import")
+    writes = [[str(row["email"]).lower() for row in c.body["jsonBody"]] for c in imports]
+    resent = resent_within_one_write(writes)
+    assert len(resent) <= 2000  # Brevo's batch: one import
+    run.refresh_from_db()
+    held = set().union(*(brevo_standin.in_list(i) for i in brevo_standin.lists))
+    assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
+
+
+# the webhook's `mirror` removals ----------------------------------------------------------------------
+def test_mirror_removals_killed_resend_at_most_the_removal_in_flight(
+    tenant, synced_audience, dataset, webhook
+):
+    export = test_sync_modes.webhook_export(tenant, synced_audience, webhook, "mirror")
+    assert execute(export).status in DONE
+    everyone = persons(dataset)
+    leavers = everyone[50:]  # two removal events (the webhook's batch is 500)
+    rewrite(dataset, drop_many(leavers))
+    webhook.sleep_per_batch = 1.0
+    run = start(export)
+
+    def one_removal_committed() -> bool:
+        return bool(spool.parts_read(run.pk, "removed")[0])
+
+    kill_and_resume(run, one_removal_committed, "one removal event committed")
+    events = [b["body"] for b in webhook.batches if b["body"].get("type") == "removed"]
+    writes = [[r["record_key"] for r in e["records"]] for e in events]
+    resent = resent_within_one_write(writes)
+    assert len(resent) <= 500
+    assert set(webhook.removed) == set(leavers)  # nothing lost
+    assert set(everyone[:50]) <= set(webhook.holds) and not set(webhook.holds) & set(leavers)
+    run.refresh_from_db()
+    assert run.records_removed == len(leavers) and run.records_exported == 0
+    again = execute(export)  # the snapshot dropped every removed record
+    assert again.records_removed == 0 and again.records_unchanged == 50
+
+
+# a file: not resumable, the retry writes the file again from the first record -------------------------
+@pytest.fixture(scope="module")
+def big_root(tmp_path_factory):
+    """Enough rows (several 65,536-row batches) for a file run to last while the test kills its worker."""
+    from audiences.engine.generator import GenerateParams, generate
+
+    root = tmp_path_factory.mktemp("kill-file") / "intent"
+    generate(str(root), GenerateParams(rows=400_000, days=2, prefixes=2, seed=9, start_day="2024-05-01"))
+    return root
+
+
+def test_file_run_killed_writes_one_whole_file(tenant, big_root, settings):
+    from audiences.models import Audience
+
+    settings.DELIVR_DATA_ROOTS = [*settings.DELIVR_DATA_ROOTS, str(big_root.parent)]
+    audience = Audience.objects.create(
+        organization=tenant.org, project=tenant.project, name="Big", definition={}, input_path=str(big_root)
+    )
+    columns = ["person_id", "email", "first_name", "last_name", "job_title", "company_name", "country"]
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=audience.id,
+        name="Weekly file",
+        destination_type="file",
+        destination_config={"format": "csv"},
+        credentials={},
+        field_mapping=[{"source": c, "target": c} for c in columns],
+        sync_mode="full",
+    )
+    run = start(export)
+
+    def file_begun() -> bool:  # the worker's local file has its first batch: the run is sending
+        return any(p.stat().st_size for p in (settings.VAR_DIR / "tmp").glob(f"export-{run.pk}-*.csv"))
+
+    kill_and_resume(run, file_begun, "the run's file to have its first batch")
+    run.refresh_from_db()
+    name = run.details["file_name"]
+    with storage.open_read(name) as fh:
+        ids = pacsv.read_csv(fh).column("person_id").to_pylist()
+    assert len(ids) == len(set(ids)) == run.records_exported > 65_536  # every record once, in one file
+    assert run.records_exported + run.records_duplicated + run.records_failed == run.records_total
+    folder = name.rsplit("/", 1)[0]
+    assert [n for n in storage.list_folder(folder) if str(run.pk) in n] == [name]  # nothing of the killed one
+    assert not list((settings.VAR_DIR / "tmp").glob(f"*{run.pk}*"))  # its local files were cleaned up too
