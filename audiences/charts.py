@@ -7,6 +7,7 @@ chart of the dashboard; built as a dict (not plotly.graph_objects) so a page cos
 from __future__ import annotations
 
 from audiences.models import AudienceBuild
+from campaigns.charts import date_axis
 
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
 
@@ -37,12 +38,13 @@ def audience_size_figure(builds: list[AudienceBuild]) -> dict:
         ],
         "layout": {
             "font": FONT,
-            "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
-            "height": 280,
-            "legend": {"orientation": "h", "y": -0.25},
+            "margin": {"l": 60, "r": 20, "t": 10, "b": 70},
+            "height": 300,
+            # at the figure's bottom edge, below the axis title whatever the height of the date labels
+            "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
             "hovermode": "x unified",
             "yaxis": {"rangemode": "tozero", "tickformat": ",d", "title": {"text": "Count"}},
-            "xaxis": {"type": "date", "title": {"text": "Build (UTC)"}},
+            "xaxis": date_axis("Build (UTC)"),
             "plot_bgcolor": "#fff",
             "paper_bgcolor": "#fff",
         },

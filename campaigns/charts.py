@@ -19,12 +19,12 @@ COLORS = {
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
 
 
-def _date_axis() -> dict:
-    """The days axis: its title below the tick labels whatever their height (a phone's first label takes two
+def date_axis(title: str = "Date (UTC)") -> dict:
+    """A dates axis (the campaigns' days, an audience's builds): its title below the tick labels whatever their height (a phone's first label takes two
     lines, "Jan 11" over "2026"), and the labels a little away from the axis so the first one never touches
     the value axis's "$0"."""
     return {
-        "title": {"text": "Date (UTC)", "standoff": 8},
+        "title": {"text": title, "standoff": 8},
         "type": "date",
         "automargin": True,
         "ticks": "outside",
@@ -117,7 +117,7 @@ def daily_delivery_figure(rows: list, title: str = "Daily spend and delivery") -
         ],
         "layout": _layout(
             title,
-            xaxis=_date_axis(),
+            xaxis=date_axis(),
             yaxis={"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
             yaxis2={
                 "title": {"text": "Impressions"},
@@ -174,7 +174,7 @@ def cpm_trend_figure(rows: list, target_cpm: Decimal | None) -> dict:
         "data": data,
         "layout": _layout(
             "CPM trend",
-            xaxis=_date_axis(),
+            xaxis=date_axis(),
             yaxis={
                 "title": {"text": "CPM (USD per 1,000 impressions)"},
                 "tickprefix": "$",

@@ -98,3 +98,37 @@ def row_with_source(rows, source: str):
         if row.locator("select[name$=-source]").input_value() == source:
             return row
     raise AssertionError(f"no mapping row has the source {source!r}")
+
+
+# Every text plotly drew in a chart (tick labels, axis titles, the title, the legend) as boxes: each must lie
+# inside the chart's own box (not clipped) and no two may overlap (not crowded).
+CHART_TEXT_PROBLEMS = """(chartId) => {
+  const chart = document.getElementById(chartId);
+  const box = chart.getBoundingClientRect();
+  const texts = Array.from(chart.querySelectorAll(
+    '.xtick text, .ytick text, .x2tick text, .y2tick text, .g-xtitle text, .g-x2title text, .g-ytitle text,'
+    + ' .g-y2title text, .gtitle, .legendtext'
+  )).filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
+  const problems = [];
+  const rects = texts.map(t => [t.textContent.trim(), t.getBoundingClientRect()]);
+  for (const [text, r] of rects) {
+    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
+      problems.push(`${chartId}: '${text}' is cut off`);
+    }
+  }
+  for (let i = 0; i < rects.length; i++) {
+    for (let j = i + 1; j < rects.length; j++) {
+      const [a, ra] = rects[i], [b, rb] = rects[j];
+      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+      if (w > 1 && h > 1) problems.push(`${chartId}: '${a}' overlaps '${b}'`);
+    }
+  }
+  return problems;
+}"""
+
+
+def chart_text_problems(page) -> list[str]:
+    """What is cut off or drawn over in the page's plotly charts (empty when every text is clear)."""
+    ids = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(c => c.id)")
+    return [problem for chart in ids for problem in page.evaluate(CHART_TEXT_PROBLEMS, chart)]

@@ -8,6 +8,7 @@ import pytest
 from audiences.models import Audience
 from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
 from tests.e2e.conftest import login, screenshot
+from tests.e2e.journey_support import chart_text_problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
@@ -155,3 +156,8 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     )
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "audience-size-over-time-390")
+    for width, height in ((390, 844), (1440, 900)):  # drawn at that width: no date or title cut or crowded
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"/audiences/{saved.pk}/")
+        page.wait_for_selector("#chart-audience-size .main-svg")
+        assert chart_text_problems(page) == []

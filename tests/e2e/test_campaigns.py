@@ -2,6 +2,7 @@ import pytest
 
 from tests.campaigns.factories import make_campaign
 from tests.e2e.conftest import login, screenshot
+from tests.e2e.journey_support import chart_text_problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -93,39 +94,6 @@ def test_browser_campaign_filter_searches_and_long_names_are_not_clipped(page, t
     screenshot(page, "campaigns-overview-empty-390")
 
 
-# Every text plotly drew in a chart (tick labels, axis titles, the title, the legend) as boxes: each must lie
-# inside the chart's own box (not clipped) and no two may overlap (not crowded).
-CHART_TEXT_PROBLEMS = """(chartId) => {
-  const chart = document.getElementById(chartId);
-  const box = chart.getBoundingClientRect();
-  const texts = Array.from(chart.querySelectorAll(
-    '.xtick text, .ytick text, .x2tick text, .y2tick text, .g-xtitle text, .g-x2title text, .g-ytitle text,'
-    + ' .g-y2title text, .gtitle, .legendtext'
-  )).filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
-  const problems = [];
-  const rects = texts.map(t => [t.textContent.trim(), t.getBoundingClientRect()]);
-  for (const [text, r] of rects) {
-    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
-      problems.push(`${chartId}: '${text}' is cut off`);
-    }
-  }
-  for (let i = 0; i < rects.length; i++) {
-    for (let j = i + 1; j < rects.length; j++) {
-      const [a, ra] = rects[i], [b, rb] = rects[j];
-      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
-      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
-      if (w > 1 && h > 1) problems.push(`${chartId}: '${a}' overlaps '${b}'`);
-    }
-  }
-  return problems;
-}"""
-
-
-def _chart_text_problems(page) -> list[str]:
-    ids = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(c => c.id)")
-    return [problem for chart in ids for problem in page.evaluate(CHART_TEXT_PROBLEMS, chart)]
-
-
 def test_browser_campaign_charts_on_a_phone_are_neither_clipped_nor_crowded(page, tenant, password):
     from campaigns.models import CampaignList
 
@@ -149,7 +117,7 @@ def test_browser_campaign_charts_on_a_phone_are_neither_clipped_nor_crowded(page
         ):
             page.goto(url + "?from=2026-01-01&to=2026-02-14")
             page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 3")
-            problems += [f"{name} at {width}: {p}" for p in _chart_text_problems(page)]
+            problems += [f"{name} at {width}: {p}" for p in chart_text_problems(page)]
             if not _no_sideways_scroll(page):
                 problems.append(f"{name} at {width} scrolls sideways")
             screenshot(page, f"{name}-45-days-{width}")
