@@ -480,8 +480,10 @@ def export_connection_check(request: HttpRequest, export_id, check_id) -> HttpRe
 
 @member_required
 def export_connection(request: HttpRequest, export_id) -> HttpResponse:
-    """The export's connection badge (polled while the background check runs)."""
-    export = selectors.export_get(request.principal, export_id)
+    """The export's connection badge (polled while the background check runs, until it has an answer)."""
+    export = check_services.export_connection_settle(
+        export=selectors.export_get(request.principal, export_id)
+    )
     context = {"e": export, "show_message": request.GET.get("words") == "1"}
     return render_polled(
         request,

@@ -53,8 +53,9 @@ def connection_check_start(*, export: Export, actor: str) -> ConnectionCheck:
     return check
 
 
-def _finish(check_id, status: str, message: str, *, export_id=None) -> None:
-    """Ends a pending check; with `export_id`, the export's connection badge says the same."""
+def _finish(check_id, status: str, message: str, *, export_id=None) -> bool:
+    """Ends a pending check (False when it had ended already); with `export_id`, the export's connection
+    badge says the same."""
     now = timezone.now()
     finished = ConnectionCheck.objects.filter(pk=check_id, status=CheckStatus.PENDING).update(
         status=status, message=message[:MAX_MESSAGE], checked_at=now
@@ -66,6 +67,20 @@ def _finish(check_id, status: str, message: str, *, export_id=None) -> None:
             connection_message=(message if ok else f"Not connected: {message}")[:MAX_MESSAGE],
             connection_checked_at=now,
         )
+    return bool(finished)
+
+
+def _finish_unanswered(check: ConnectionCheck, message: str) -> None:
+    """Fails a check that got no answer (it could not start, or finish, in time). The destination was not
+    asked, so the export is not "Not connected"; but when this check is the one a save queued (the export's
+    latest, its badge on Checking), the badge must not stay on Checking: it says Not checked yet, and why."""
+    if not _finish(check.pk, CheckStatus.FAILED, message):
+        return
+    if ConnectionCheck.objects.filter(export_id=check.export_id, created_at__gt=check.created_at).exists():
+        return  # a newer check answers for the export
+    Export.objects.filter(pk=check.export_id, connection_status=ConnectionStatus.CHECKING).update(
+        connection_status=ConnectionStatus.UNCHECKED, connection_message=message[:MAX_MESSAGE]
+    )
 
 
 def _test(export: Export) -> tuple[str, str]:
@@ -95,11 +110,7 @@ def connection_check_run(*, check_id: str) -> str:
     check = ConnectionCheck.objects.select_related("export").get(pk=check_id)
     budget = deadline_seconds() - (now - check.created_at).total_seconds()
     if budget < MIN_BUDGET_SECONDS:
-        _finish(
-            check.pk,
-            CheckStatus.FAILED,
-            "The check could not start in time: the workers are busy. Try again.",
-        )
+        _finish_unanswered(check, "The check could not start in time: the workers are busy. Try again.")
         return CheckStatus.FAILED
     with outbound.time_budget(budget):
         status, message = _test(check.export)
@@ -122,6 +133,18 @@ def connection_check_expire(*, check: ConnectionCheck) -> ConnectionCheck:
         )
         if check.started_at is None:
             message = "The check could not start in time: the workers are busy. Try again in a minute."
-        _finish(check.pk, CheckStatus.FAILED, message)
+        _finish_unanswered(check, message)
         check.refresh_from_db()
     return check
+
+
+def export_connection_settle(*, export: Export) -> Export:
+    """The export, its badge settled: while it says Checking, its latest check is failed once past its
+    deadline (no worker took it), so a badge polled with no worker running ends on Not checked yet."""
+    if export.connection_status != ConnectionStatus.CHECKING:
+        return export
+    check = ConnectionCheck.objects.filter(export=export).order_by("-created_at").first()
+    if check is not None and check.status == CheckStatus.PENDING:
+        connection_check_expire(check=check)
+        export.refresh_from_db()
+    return export

@@ -99,6 +99,66 @@ def test_connection_check_when_no_worker_ran_it_fails_when_polled_long_after(ten
     assert out["status"] == "failed" and "could not start in time" in out["message"]
 
 
+def _saved_export_with_its_check(tenant, audience, url: str):
+    """An export as a save leaves it: badge on Checking, its check queued (the queue never delivers it)."""
+    from exports.services.connection import export_connection_queue
+    from exports.services.connection_checks import connection_check_start
+
+    export = export_connection_queue(export=_webhook_export(tenant, audience, url))
+    check = connection_check_start(export=export, actor="export saved")
+    return export, check
+
+
+def _aged(check, minutes: int = 5):
+    ConnectionCheck.objects.filter(pk=check.pk).update(
+        created_at=check.created_at - timedelta(minutes=minutes)
+    )
+
+
+@pytest.mark.django_db
+def test_saved_exports_check_when_it_starts_too_late_leaves_the_badge_not_checked_yet_not_checking(
+    tenant, audience, webhook
+):
+    # `make run` seeds exports before its worker starts: their checks reach the worker past the deadline
+    export, check = _saved_export_with_its_check(tenant, audience, webhook.url)
+    assert export.connection_status == "checking"
+    _aged(check)
+    assert connection_check_run(check_id=str(check.pk)) == CheckStatus.FAILED
+    export.refresh_from_db()
+    assert export.connection_status == "unchecked" and "could not start in time" in export.connection_message
+    assert webhook.requests == 0  # the destination was not asked: not "Not connected"
+
+
+@pytest.mark.django_db
+def test_saved_exports_badge_when_no_worker_takes_the_check_settles_once_past_the_deadline(
+    tenant, audience, webhook, client
+):
+    export, check = _saved_export_with_its_check(tenant, audience, webhook.url)
+    client.force_login(tenant.user)
+    hx = {"HTTP_HX_REQUEST": "true"}
+    r = client.get(f"/exports/{export.id}/connection/", {"words": "1"}, **hx)
+    assert r.status_code == 200 and "Checking" in r.content.decode()  # within the deadline: still asking
+    _aged(check)
+    r = client.get(f"/exports/{export.id}/connection/", {"words": "1"}, **hx)
+    body = r.content.decode()
+    assert r.status_code == 286 and "Not checked yet" in body and "could not start in time" in body
+    assert "hx-trigger" not in body  # the polling stops
+    assert ConnectionCheck.objects.get(pk=check.pk).status == CheckStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_saved_exports_old_check_failing_late_leaves_a_newer_checks_badge_alone(tenant, audience, webhook):
+    export, old = _saved_export_with_its_check(tenant, audience, webhook.url)
+    _aged(old)
+    newer = ConnectionCheck.objects.create(export=export, organization_id=export.organization_id)
+    assert connection_check_run(check_id=str(old.pk)) == CheckStatus.FAILED
+    export.refresh_from_db()
+    assert export.connection_status == "checking"  # the newer check answers for it
+    assert connection_check_run(check_id=str(newer.pk)) == CheckStatus.OK
+    export.refresh_from_db()
+    assert export.connection_status == "connected"
+
+
 @pytest.mark.django_db
 def test_connection_check_run_twice_runs_the_destination_once(tenant, audience, webhook):
     export = _webhook_export(tenant, audience, webhook.url)
