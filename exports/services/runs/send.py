@@ -225,14 +225,28 @@ class _Prepared:
         return self.sends - self.cursor
 
     def spool_table(self) -> pa.Table:
-        """The spool, once every record to send was written."""
+        """The spool, once every record to send was written: one row per distinct record of the batch;
+        invalid records have no fingerprint and are not held."""
         accepted = pl.repeat(False, len(self.valid_at), eager=True)
         if self.took:
             took = pl.concat(self.took) if len(self.took) > 1 else self.took[0]
             accepted = accepted.scatter(self.send.arg_true(), took)
         accepted = accepted | self.answered
-        return _spool_table(
-            self.unique, self.unique_keys, self.valid_at, self.prints, accepted, self.same, self.send
+        n, valid_at = len(self.unique_keys), self.valid_at
+        nothing = pl.repeat(False, n, eager=True)
+        found = pl.repeat(None, n, dtype=pl.UInt64, eager=True).scatter(valid_at, pl.from_arrow(self.prints))
+        return pa.table(
+            {
+                "record_key": self.unique_keys,
+                "sent": _arrow(nothing.scatter(valid_at, accepted)),
+                "person_id": column_or_null(self.unique, "person_id"),
+                "email": column_or_null(self.unique, "email"),
+                "uid2": column_or_null(self.unique, "uid2"),
+                "fingerprint": _arrow(found),
+                "held": _arrow(nothing.scatter(valid_at, accepted | (self.same & ~self.send))),
+                "unchanged": _arrow(nothing.scatter(valid_at, self.same)),
+            },
+            schema=spool.SPOOL_SCHEMA,
         )
 
 
@@ -278,20 +292,20 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
         send_prints = prints if everything else prints.filter(mask)
         held_rows = valid_rows if everything else valid_rows[send.to_numpy()]
     return _Prepared(
-        index,
-        result,
-        unique,
-        unique_keys,
-        valid_at,
-        prints,
-        same,
-        send,
-        answered,
-        rows,
-        table,
-        send_keys,
-        send_prints,
-        held_rows,
+        index=index,
+        result=result,
+        unique=unique,
+        unique_keys=unique_keys,
+        valid_at=valid_at,
+        prints=prints,
+        same=same,
+        send=send,
+        answered=answered,
+        rows=rows,
+        table=table,
+        send_keys=send_keys,
+        send_prints=send_prints,
+        held_rows=held_rows,
     )
 
 
@@ -336,34 +350,6 @@ def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.S
     if len(named) < obj.records_failed:
         return pl.repeat(False, len(keys), eager=True)
     return ~pl.from_arrow(pc.is_in(keys, value_set=pa.array(sorted(named), pa.string())))
-
-
-def _spool_table(
-    unique: pa.RecordBatch,
-    unique_keys: pa.Array,
-    valid_at: pl.Series,
-    prints: pa.Array,
-    accepted: pl.Series,
-    same: pl.Series,
-    send: pl.Series,
-) -> pa.Table:
-    """One row per distinct record of the batch; invalid records have no fingerprint and are not held."""
-    n = len(unique_keys)
-    nothing = pl.repeat(False, n, eager=True)
-    found = pl.repeat(None, n, dtype=pl.UInt64, eager=True).scatter(valid_at, pl.from_arrow(prints))
-    return pa.table(
-        {
-            "record_key": unique_keys,
-            "sent": _arrow(nothing.scatter(valid_at, accepted)),
-            "person_id": column_or_null(unique, "person_id"),
-            "email": column_or_null(unique, "email"),
-            "uid2": column_or_null(unique, "uid2"),
-            "fingerprint": _arrow(found),
-            "held": _arrow(nothing.scatter(valid_at, accepted | (same & ~send))),
-            "unchanged": _arrow(nothing.scatter(valid_at, same)),
-        },
-        schema=spool.SPOOL_SCHEMA,
-    )
 
 
 def _arrow(series: pl.Series) -> pa.Array:
