@@ -31,13 +31,7 @@ from delivr_admin.emails import email_sha256_sql
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import ACTIVE_RUN_STATUSES, Export, OptOutRemoval
-from exports.services.runs.snapshot import (
-    SNAPSHOT_FILE_SCHEMA,
-    SNAPSHOT_SCHEMA,
-    snapshot_fingerprint,
-    snapshot_name,
-    snapshot_swap,
-)
+from exports.services.runs.snapshot import snapshot_fingerprint, snapshot_name, snapshot_swap, stored_schema
 from exports.services.runs.spool import local_temp_path
 
 logger = logging.getLogger(__name__)
@@ -99,8 +93,7 @@ def _propagate(export: Export, optouts: list, name: str, now: datetime) -> tuple
         if ok:
             kept = table.filter(pc.invert(pc.is_in(table.column("record_key"), matched.column("record_key"))))
             # a filter keeps the key-hash order the next run's lookup relies on
-            schema = SNAPSHOT_FILE_SCHEMA if "key_hash" in kept.schema.names else SNAPSHOT_SCHEMA
-            kept = kept.cast(schema).replace_schema_metadata(table.schema.metadata)
+            kept = kept.cast(stored_schema(kept.schema.names)).replace_schema_metadata(table.schema.metadata)
             pq.write_table(kept, path, compression="lz4")
             snapshot_swap(export, path)
             return matched.num_rows, 0

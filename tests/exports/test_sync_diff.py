@@ -1,15 +1,17 @@
-"""The sync diff's key matching: 64-bit key hashes first, then the keys themselves, so a hash collision can
-neither drop a removal nor turn an added record into a changed one."""
+"""The sync diff's key matching: two independent 64-bit key hashes (128 bits), and the text keys of the
+records that would be sent as changes, so a collision can neither drop a removal nor turn an added record
+into a changed one."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
 
-from exports.services.runs.snapshot import SNAPSHOT_SCHEMA, Previous, key_hashes
+from exports.services.runs.snapshot import SNAPSHOT_SCHEMA, Previous, key_checks, key_hashes
 
 
 def _snapshot(keys: list[str]) -> pa.Table:
@@ -72,15 +74,15 @@ def test_new_keys_only_when_the_snapshot_is_empty() -> None:
 
 def test_snapshot_in_key_hash_order_when_loaded_finds_rows_and_unchanged_fingerprints() -> None:
     """The snapshot as written (sorted by its stored key hashes): no sort at load, the same answers."""
-    import numpy as np
-
     from exports.services.runs.snapshot import SNAPSHOT_FILE_SCHEMA
 
     keys = [f"k{n}" for n in range(50)]
     hashes = key_hashes(pa.array(keys)).to_numpy().astype(np.uint64)
     order = np.argsort(hashes)
     table = _snapshot(keys).take(pa.array(order))
-    table = table.append_column("key_hash", pa.array(hashes[order])).cast(SNAPSHOT_FILE_SCHEMA)
+    checks = key_checks(pa.array(keys)).to_numpy().astype(np.uint64)
+    table = table.append_column("key_hash", pa.array(hashes[order]))
+    table = table.append_column("key_check", pa.array(checks[order])).cast(SNAPSHOT_FILE_SCHEMA)
     previous = Previous(None, table)
     assert previous._key_order is None  # used as stored
     wanted = pa.array(["k7", "nope", "k49", "k0"])
@@ -88,4 +90,50 @@ def test_snapshot_in_key_hash_order_when_loaded_finds_rows_and_unchanged_fingerp
     found = [table.column("record_key")[int(r)].as_py() if r >= 0 else None for r in rows]
     assert found == ["k7", None, "k49", "k0"]
     prints = pa.array([107, 5, 1, 100], pa.uint64())  # k7 and k0 as held, k49 changed
-    assert previous.unchanged(prints, rows).to_list() == [True, False, False, True]
+    assert previous.unchanged(prints, rows).tolist() == [True, False, False, True]
+
+
+def test_keys_sharing_both_hashes_are_told_apart_when_they_would_be_sent() -> None:
+    """Both 64-bit hashes forced equal for every key (a 128-bit collision): the records found with other
+    values are compared as text before they count as changed, so a new key is not taken for another's row
+    and a changed record finds its own row."""
+    snapshot = _snapshot(["k1", "k2", "k3"])
+    previous = Previous(None, snapshot, hash_keys=_all_collide, check_keys=_all_collide)
+    keys = pa.array(["k3", "k9", "k2"])
+    prints = pa.array([5, 6, 101], pa.uint64())  # k3 changed, k9 new, k2 as held (row 1's fingerprint)
+    rows, same = previous.diff(keys, prints, np.arange(3))
+    assert rows.tolist() == [2, -1, 1]
+    assert same.tolist() == [False, False, True]
+    previous.meet(_spool(["k3", "k9", "k2"], same.tolist()), rows)
+    assert (previous.added, previous.changed) == (1, 1)
+    assert previous.departed().column("record_key").to_pylist() == ["k1"]
+
+
+def test_only_the_first_hash_colliding_needs_no_text_key() -> None:
+    """Keys sharing the first hash are told apart by the second alone: unchanged records are found too."""
+    snapshot = _snapshot(["k1", "k2", "k3", "k4"])
+    previous = Previous(None, snapshot, hash_keys=_all_collide)
+    rows, same = previous.diff(pa.array(["k4", "k2", "k7"]), pa.array([103, 0, 1], pa.uint64()), np.arange(3))
+    assert rows.tolist() == [3, 1, -1]
+    assert same.tolist() == [True, False, False]
+
+
+def test_a_snapshot_written_before_the_second_hash_is_read_as_it_was() -> None:
+    """A snapshot file with the key hash but no key check (written by the previous version): the check
+    hashes are made at load, the rows found the same (no export resends everything after the upgrade)."""
+    from exports.services.runs.snapshot import stored_schema
+
+    keys = [f"k{n}" for n in range(40)]
+    hashes = key_hashes(pa.array(keys)).to_numpy().astype(np.uint64)
+    order = np.argsort(hashes)
+    table = _snapshot(keys).take(pa.array(order)).append_column("key_hash", pa.array(hashes[order]))
+    table = table.cast(stored_schema(table.schema.names))
+    assert "key_check" not in table.schema.names
+    previous = Previous(None, table)
+    assert previous._key_order is None
+    rows = previous.lookup(pa.array(["k3", "k39", "zz"]))
+    assert [table.column("record_key")[int(r)].as_py() if r >= 0 else None for r in rows] == [
+        "k3",
+        "k39",
+        None,
+    ]

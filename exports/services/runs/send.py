@@ -275,10 +275,10 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
     valid_keys = unique_keys.filter(checked.valid)
     hashes = key_hashes(unique_keys)  # hashed once: for the fingerprints and the snapshot lookup
     prints = fingerprints(valid_keys, checked.table, hashes.filter(valid))
-    rows = ctx.previous.lookup(unique_keys, hashes)
+    rows, held = ctx.previous.diff(unique_keys, prints, valid_at.to_numpy(), hashes)
     valid_rows = rows[valid_at.to_numpy()]
-    same = ctx.previous.unchanged(prints, valid_rows)
-    progress.unchanged += int(same.sum())
+    same = pl.Series(held)
+    progress.unchanged += int(np.count_nonzero(held))
     send = pl.repeat(True, len(valid_at), eager=True) if ctx.sends_unchanged else ~same
     answered = pl.repeat(False, len(valid_at), eager=True)
     if ctx.presend is not None and send.any():

@@ -1,9 +1,9 @@
 """What the destination holds after the export's last successful run: one row per record (identity key, a
 hash of the mapped values sent, and the identities a removal needs), kept as Parquet next to the outputs.
 
-Each validated batch's keys are found in the snapshot by their 64-bit hashes (the snapshot is stored sorted
-by them, with a bucket directory over their top bits built at load; then the text keys compared, so a
-collision cannot misclassify). A key's row gives its fingerprint (a 64-bit hash of the key and the mapped
+Each validated batch's keys are found in the snapshot by two independent 64-bit hashes (the snapshot stores
+both and is sorted by the first, with a bucket directory over its top bits built at load); the text keys
+are compared only for the records found with other values, which are sent as changes. A key's row gives its fingerprint (a 64-bit hash of the key and the mapped
 values): records whose fingerprint differs are sent (in `changes` and `mirror`), which splits added from
 changed, and the rows met are marked, so the removals (rows not met) and the next snapshot need no join
 over the text keys at the end. The next snapshot is written to a temporary name and swapped in only after
@@ -45,12 +45,17 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("sent_at", pa.timestamp("us", tz="UTC")),  # when the destination last accepted this record
     ]
 )
-# on disk, the snapshot also carries each key's hash and is sorted by it (older snapshots: hashed at load)
-SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64()))
+# on disk, the snapshot also carries each key's two hashes and is sorted by the first (older snapshots,
+# without one or both: hashed at load)
+SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64())).append(
+    pa.field("key_check", pa.uint64())
+)
 FINGERPRINT_KEY = b"delivr.fingerprint"
 HELD_COLUMNS = ["record_key", "fingerprint", "person_id", "email", "uid2"]
 KEY_SEED = 7
+CHECK_SEED = 0x5DEECE66D  # another seed: polars' hash of the same key is then an independent 64 bits
 MAX_BUCKET_BITS = 23
+BUCKET_BITS_PER_ROW = 2
 
 
 def snapshot_name(export: Export) -> str:
@@ -83,21 +88,35 @@ def fingerprints(keys: pa.Array, table: pa.Table, hashes: pl.Series | None = Non
 
 
 def key_hashes(keys: pa.Array) -> pl.Series:
-    """A 64-bit hash per record key: what the diff matches first (equal hashes are then checked on the key)."""
+    """A 64-bit hash per record key: the snapshot's order, and the first half of what the diff matches."""
     return pl.from_arrow(keys).hash(seed=KEY_SEED)
+
+
+def key_checks(keys: pa.Array) -> pl.Series:
+    """A second, independent 64-bit hash per record key: with `key_hashes`, the 128 bits the diff matches."""
+    return pl.from_arrow(keys).hash(seed=CHECK_SEED)
+
+
+def stored_schema(names: list[str]) -> pa.Schema:
+    """The schema of a snapshot file with these columns (written before the key hashes were kept: fewer)."""
+    extra = [name for name in ("key_hash", "key_check") if name in names]
+    return pa.schema([*SNAPSHOT_SCHEMA, *(SNAPSHOT_FILE_SCHEMA.field(name) for name in extra)])
 
 
 class Previous:
     """The last successful run's snapshot, in memory, and the run's diff against it, batch by batch.
 
-    The snapshot is kept on disk in key-hash order with its key hashes, so loading it sorts nothing (an older
-    snapshot without them, or test-injected hashes, is hashed and ordered once at load). A bucket directory
-    over the top bits of the sorted hashes sends each key straight to its few candidates (no sort of the
-    batch, no binary search): `lookup` returns each key's snapshot row. A key-hash match counts only when the
-    keys are equal (compared for every match): a 64-bit collision sends the few records concerned through an
-    exact lookup of the text keys instead. A record is unchanged when its key's row has its fingerprint.
-    `met`/`held` mark the snapshot rows the run met / left at the destination: the removals are the rows it
-    did not meet, and the next snapshot is written from the run's rows plus the rows it did not hold.
+    A key is found by 128 bits: its 64-bit hash and a second, independent 64-bit hash (`key_checks`), both
+    stored in the snapshot, which is kept in key-hash order, so loading it sorts nothing (an older snapshot
+    without them is hashed and ordered once at load). A bucket directory over the top bits of the sorted
+    hashes sends each key straight to its few candidates (no sort of the batch, no binary search): `lookup`
+    returns each key's snapshot row. No text key is compared on the way: the chance that two of a billion
+    keys share 128 bits is about 1.5e-21 (n^2 / 2^129). The text keys are compared where a wrong match would
+    act on a record, the records that differ from their row (sent as changes; a collision there would update
+    another person's contact): `diff` checks each of them and looks a mismatch up exactly.
+    A record is unchanged when its key's row has its fingerprint. `met`/`held` mark the snapshot rows the run
+    met / left at the destination: the removals are the rows it did not meet, and the next snapshot is
+    written from the run's rows plus the rows it did not hold.
     """
 
     def __init__(
@@ -105,122 +124,161 @@ class Previous:
         path: str | None,
         table: pa.Table | None,
         hash_keys: Callable[[pa.Array], pl.Series] = key_hashes,
+        check_keys: Callable[[pa.Array], pl.Series] = key_checks,
     ):
         self.path = path
         self.table = table
         self.rows = table.num_rows if table is not None else 0
         self.added = self.changed = 0
-        self._hash_keys = hash_keys
-        self.met = np.zeros(self.rows, dtype=bool)
-        self.held = np.zeros(self.rows, dtype=bool)
+        self._hash_keys, self._check_keys = hash_keys, check_keys
+        # one slot more than rows: a key not in the snapshot (row -1) marks the last slot, not a row
+        self._met = np.zeros(self.rows + 1, dtype=bool)
+        self._held = np.zeros(self.rows + 1, dtype=bool)
+        self.met, self.held = self._met[: self.rows], self._held[: self.rows]
         if table is None or not self.rows:
             return
-        self._fingerprints = table.column("fingerprint").combine_chunks().to_numpy(zero_copy_only=False)
-        self._keys = table.column("record_key").combine_chunks()
-        self._key_series = pl.from_arrow(self._keys)  # polars gathers text several times faster than Arrow
-        stored = "key_hash" in table.schema.names and hash_keys is key_hashes
-        if stored:
-            hashes = table.column("key_hash").combine_chunks().to_numpy(zero_copy_only=False)
-        else:
-            hashes = _numpy(hash_keys(self._keys))
+        self._fingerprints = _column(table, "fingerprint")
+        self._combined: dict[str, pa.Array] = {}
+        hashes = self._stored(table, "key_hash", hash_keys, key_hashes)
+        checks = self._stored(table, "key_check", check_keys, key_checks)
         # positions in hash order -> snapshot rows; None when the table is in hash order already (on disk)
         self._key_order: np.ndarray | None = None
         if len(hashes) > 1 and not bool((hashes[:-1] <= hashes[1:]).all()):
             self._key_order = np.argsort(hashes, kind="stable")
-            hashes = hashes[self._key_order]
-        self._key_hashes = hashes
+            hashes, checks = hashes[self._key_order], checks[self._key_order]
+        self._key_hashes, self._key_checks = hashes, checks
         # about a quarter of a snapshot row per bucket: most keys are alone in theirs, so one probe finds
         # them (at one row per bucket, 37% of the keys needed a second); at most 2**23 buckets (32 MB)
-        self._bits = min(max(1, int(self.rows - 1).bit_length() + 2), MAX_BUCKET_BITS)
-        shift = np.uint64(64 - self._bits)
-        counts = np.bincount((hashes >> shift).astype(np.int64), minlength=1 << self._bits)
-        self._buckets = np.zeros(len(counts) + 1, dtype=np.int32 if self.rows < 2**31 else np.int64)
-        np.cumsum(counts, out=self._buckets[1:])
+        self._bits = min(max(1, int(self.rows - 1).bit_length() + BUCKET_BITS_PER_ROW), MAX_BUCKET_BITS)
+        top = (hashes >> np.uint64(64 - self._bits)).astype(np.intp)
+        counts = np.bincount(top, minlength=1 << self._bits)
+        # the first row of each bucket (and of every later one: an empty bucket points at the next row)
+        self._buckets = np.zeros(len(counts), dtype=np.int32 if self.rows < 2**31 else np.int64)
+        np.cumsum(counts[:-1], out=self._buckets[1:])
 
-    def lookup(self, keys: pa.Array, hashes: pl.Series | None = None) -> np.ndarray:
-        """The snapshot row of each key (-1 when the snapshot does not have it). `hashes`: the keys'
-        `key_hashes`, when the caller has them already."""
+    def _stored(self, table: pa.Table, name: str, hashing: Callable, default: Callable) -> np.ndarray:
+        """The keys' hashes as stored in the snapshot, or made now (an older snapshot, injected hashing)."""
+        if name in table.schema.names and hashing is default:
+            return _column(table, name)
+        return _numpy(hashing(self.column("record_key")))
+
+    def column(self, name: str) -> pa.Array:
+        """One of the snapshot's columns in one piece (made once: a take from chunks joins them each time)."""
+        if name not in self._combined:
+            column = self.table.column(name)
+            self._combined[name] = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        return self._combined[name]
+
+    def lookup(
+        self, keys: pa.Array, hashes: pl.Series | None = None, checks: pl.Series | None = None
+    ) -> np.ndarray:
+        """The snapshot row of each key (-1 when the snapshot does not have it), matched on both of its
+        hashes. `hashes`, `checks`: the keys' `key_hashes` / `key_checks`, when the caller has them."""
         n = len(keys)
         if not self.rows or not n:
             return np.full(n, -1, dtype=np.int64)
-        mine = hashes is not None and self._hash_keys is key_hashes
-        needles = _numpy(hashes if mine else self._hash_keys(keys))
-        bucket = (needles >> np.uint64(64 - self._bits)).astype(np.intp)
-        at, end = self._buckets[bucket], self._buckets[bucket + 1]
+        needles = _numpy(
+            hashes if hashes is not None and self._hash_keys is key_hashes else self._hash_keys(keys)
+        )
+        mine = checks if checks is not None and self._check_keys is key_checks else self._check_keys(keys)
+        wanted_checks = _numpy(mine)
+        last = self.rows - 1
         # most keys are their bucket's first row: one probe over the whole batch, then the few others
-        held = self._key_hashes[np.minimum(at, self.rows - 1)]
-        hit = (held == needles) & (at < end)
-        rows = np.where(hit, at, -1).astype(np.int64)
-        probing = np.flatnonzero(~hit & (held < needles) & (at + 1 < end))
+        at = np.minimum(self._buckets[needles >> np.uint64(64 - self._bits)], last).astype(np.int64)
+        held = self._key_hashes[at]
+        hit = (held == needles) & (self._key_checks[at] == wanted_checks)
+        rows = np.where(hit, at, -1)
+        probing = np.flatnonzero(~hit & (held <= needles) & (at < last))
         at = at[probing] + 1
-        while len(probing):  # a linear probe of each sorted bucket, all needles at once
-            held = self._key_hashes[at]
-            wanted = needles[probing]
-            hit = held == wanted
+        while len(probing):  # a linear probe of the sorted hashes, all needles at once
+            held, wanted = self._key_hashes[at], needles[probing]
+            hit = (held == wanted) & (self._key_checks[at] == wanted_checks[probing])
             rows[probing[hit]] = at[hit]
-            more = (held < wanted) & (at + 1 < end[probing])
+            more = ~hit & (held <= wanted) & (at < last)
             probing, at = probing[more], at[more] + 1
-        found = np.flatnonzero(rows >= 0)
         if self._key_order is not None:
+            found = rows >= 0
             rows[found] = self._key_order[rows[found]]
-        # every hash match is checked on the key itself; a mismatch (a collision) is looked up exactly
-        mine = pl.from_arrow(keys)
-        mine = mine if len(found) == n else mine.gather(found)
-        same = (self._key_series.gather(rows[found]) == mine).fill_null(False)
-        same = same.to_numpy()
-        wrong = found[~same]
-        if len(wrong):  # a key whose hash is not in the snapshot is not in it: only these need the keys
-            exact = pc.index_in(keys.take(pa.array(wrong)), value_set=self._keys)
-            rows[wrong] = pc.fill_null(exact, -1).to_numpy().astype(np.int64)
         return rows
 
-    def unchanged(self, fingerprints: pa.Array, rows: np.ndarray) -> pl.Series:
+    def unchanged(self, fingerprints: pa.Array, rows: np.ndarray) -> np.ndarray:
         """True for the records the destination holds already with the same values (`rows`: their keys'
         snapshot rows, from `lookup`)."""
         n = len(fingerprints)
         if not self.rows or not n:
-            return pl.repeat(False, n, eager=True)
+            return np.zeros(n, dtype=bool)
         prints = fingerprints.to_numpy(zero_copy_only=False)
-        known = rows >= 0
-        same = np.zeros(n, dtype=bool)
-        same[known] = self._fingerprints[rows[known]] == prints[known]
-        return pl.Series(same)
+        return (self._fingerprints[rows] == prints) & (rows >= 0)  # row -1 reads the last row: masked
+
+    def diff(
+        self, keys: pa.Array, fingerprints: pa.Array, valid: np.ndarray, hashes: pl.Series | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One batch against the snapshot: each key's row (-1: not in it) and, per valid record (`valid`:
+        their positions in `keys`, `fingerprints` theirs), whether the destination holds it already. The
+        records found with other values are checked on the text key (`_exact`) before they are sent."""
+        rows = self.lookup(keys, hashes)
+        if not self.rows:
+            return rows, np.zeros(len(valid), dtype=bool)
+        valid_rows = rows[valid]
+        same = self.unchanged(fingerprints, valid_rows)
+        differ = np.flatnonzero(~same & (valid_rows >= 0))
+        fixed = self._exact(keys, rows, valid[differ])
+        if len(fixed):  # a collision: the record's own row (if any) decides whether it is unchanged
+            at = differ[np.isin(valid[differ], fixed)]
+            same[at] = self.unchanged(fingerprints.take(pa.array(at)), rows[valid[at]])
+        return rows, same
+
+    def _exact(self, keys: pa.Array, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Compares the keys at `positions` with their rows' text keys; a mismatch (two keys sharing both
+        hashes) is looked up exactly, in place in `rows`. Returns the positions that were wrong."""
+        if not len(positions):
+            return positions
+        mine = keys.take(pa.array(positions))
+        theirs = self.column("record_key").take(pa.array(rows[positions]))
+        same = pc.equal(mine, theirs).fill_null(False).to_numpy(zero_copy_only=False)
+        wrong = positions[~same]
+        if len(wrong):
+            exact = pc.index_in(keys.take(pa.array(wrong)), value_set=self.column("record_key"))
+            rows[wrong] = pc.fill_null(exact, -1).to_numpy().astype(np.int64)
+        return wrong
 
     def held_emails(self, rows: np.ndarray) -> list[str | None]:
         """The email the snapshot holds for each row (None for -1: not in the snapshot)."""
         if not self.rows:
             return [None] * len(rows)
         known = rows >= 0
-        return self.table.column("email").take(pa.array(rows, mask=~known)).to_pylist()
+        return self.column("email").take(pa.array(rows, mask=~known)).to_pylist()
 
     def meet(self, spool: pa.Table, rows: np.ndarray | None = None) -> pa.Array:
         """Takes one batch's spool rows (record_key, fingerprint, held, unchanged) into the diff: counts its
         added and changed records and marks the snapshot rows it met. `rows`: the keys' snapshot rows when
-        `lookup` gave them already. Returns each row's snapshot row (null for keys the snapshot does not
-        have)."""
+        `diff` gave them already (else they are looked up, and the differing records' keys checked).
+        Returns each row's snapshot row (null for keys the snapshot does not have)."""
         keys = spool.column("record_key").combine_chunks()
         differs = pc.and_(pc.is_valid(spool.column("fingerprint")), pc.invert(spool.column("unchanged")))
-        n = len(keys)
-        if not self.rows or not n:
-            self.added += pc.sum(pc.cast(differs, pa.int64())).as_py() or 0
-            return pa.nulls(n, pa.int64())
-        rows = self.lookup(keys) if rows is None else rows
-        known = rows >= 0
         differs = differs.combine_chunks() if isinstance(differs, pa.ChunkedArray) else differs
         differs = differs.to_numpy(zero_copy_only=False)
+        n = len(keys)
+        if not self.rows or not n:
+            self.added += int(np.count_nonzero(differs))
+            return pa.nulls(n, pa.int64())
+        if rows is None:
+            rows = self.lookup(keys)
+            self._exact(keys, rows, np.flatnonzero(differs & (rows >= 0)))
+        known = rows >= 0
         changed = int(np.count_nonzero(differs & known))
         self.changed += changed
         self.added += int(np.count_nonzero(differs)) - changed
-        self.met[rows[known]] = True
+        self._met[rows] = True  # row -1: the spare slot
         held = spool.column("held").combine_chunks().to_numpy(zero_copy_only=False)
-        self.held[rows[known & held]] = True
+        self._held[np.where(held, rows, -1)] = True
         return pa.array(rows, mask=~known)
 
     def departed(self) -> pa.Table:
         """The snapshot rows the run did not meet (they left the audience)."""
         if not self.rows:
             return SNAPSHOT_SCHEMA.empty_table()
-        return self.table.take(pa.array(np.flatnonzero(~self.met)))
+        return self.table.filter(pa.array(~self.met))  # chunk by chunk (a take would join the chunks)
 
     def discard(self) -> None:
         if self.path and os.path.exists(self.path):
@@ -229,6 +287,13 @@ class Previous:
 
 def _numpy(series: pl.Series) -> np.ndarray:
     return series.to_numpy().astype(np.uint64, copy=False)
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    column = table.column(name)
+    return (column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()).to_numpy(
+        zero_copy_only=False
+    )
 
 
 def snapshot_load(export: Export) -> Previous:
@@ -247,8 +312,7 @@ def snapshot_load(export: Export) -> Previous:
         )
         os.unlink(path)
         return Previous(None, None)
-    stored = "key_hash" in table.schema.names  # written before the key hashes were kept: hashed at load
-    return Previous(path, table.cast(SNAPSHOT_FILE_SCHEMA if stored else SNAPSHOT_SCHEMA))
+    return Previous(path, table.cast(stored_schema(table.schema.names)))  # older: hashed at load
 
 
 def snapshot_next(
@@ -274,9 +338,13 @@ def snapshot_next(
             kept = kept.filter(pc.invert(pc.is_in(kept.column("record_key"), value_set=removed)))
         parts.append(kept.select(SNAPSHOT_SCHEMA.names))
     table = pa.concat_tables([t.cast(SNAPSHOT_SCHEMA) for t in parts])
-    hashes = _numpy(key_hashes(table.column("record_key").combine_chunks()))
+    keys = table.column("record_key").combine_chunks()
+    hashes, checks = _numpy(key_hashes(keys)), _numpy(key_checks(keys))
     order = np.argsort(hashes)  # the next run finds its keys in this order without sorting anything
-    table = table.take(pa.array(order)).append_column("key_hash", pa.array(hashes[order]))
+    table = table.take(pa.array(order))
+    table = table.append_column("key_hash", pa.array(hashes[order])).append_column(
+        "key_check", pa.array(checks[order])
+    )
     metadata = {FINGERPRINT_KEY: snapshot_fingerprint(export).encode()}
     # lz4: about half zstd's time to write and read for a file that is read once per run
     pq.write_table(table.replace_schema_metadata(metadata), out, compression="lz4")
