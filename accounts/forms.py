@@ -41,7 +41,7 @@ class ProjectForm(forms.Form):
 
 class MemberForm(forms.Form):
     email = forms.EmailField()
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MARKETER)  # an admin is chosen on purpose
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     password = forms.CharField(

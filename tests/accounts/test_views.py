@@ -24,6 +24,13 @@ def test_support_cannot_manage_clients_or_members(client, tenant_factory):
     assert r.status_code == 200 and b"API clients" not in r.content
 
 
+def test_add_member_form_when_opened_offers_marketer_not_admin_first(client, tenant):
+    client.force_login(tenant.user)
+    body = client.get("/settings/").content.decode()
+    assert '<option value="marketer" selected>Marketer</option>' in body
+    assert '<option value="admin" selected>' not in body
+
+
 def test_admin_adds_member_who_can_sign_in(client, tenant):
     client.force_login(tenant.user)
     r = client.post(

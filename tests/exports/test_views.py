@@ -126,6 +126,8 @@ def test_form_saves_export_and_redirects_to_detail(browser, audience):
     assert [f["target"] for f in export.field_mapping] == ["Email", "Title"]
     r = browser.get(r["Location"])
     assert r.status_code == 200 and b"100 records, truncate" in r.content
+    # the mapping's types in the form's words ("text", not the API's "string")
+    assert "<td>Title</td><td>text</td>" in r.content.decode() and "<td>string</td>" not in r.content.decode()
 
 
 def test_form_with_bad_mapping_shows_error_next_to_the_source_and_keeps_values(browser, audience):
