@@ -43,7 +43,7 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
     answered_at_banner = None
     try:
         # Hang guards only (what is proven is the order: banner after the answer). A first run migrates, seeds
-        # the 600,000-row demo tree and collects static files: ~25 s of CPU, 107 s at load 17, 6 min at load 25.
+        # the 600,000-row demo tree (beside the starting server): ~25 s of CPU, 107 s at load 17, 6 min at load 25.
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -69,6 +69,18 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
         while "ready." not in worker_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "ready." in worker_log.read_text()
+        # The demo's data is seeded beside the starting servers; its last line says the seed finished.
+        seed_log = tmp_path / "var" / "log" / "seed.log"
+        deadline = time.monotonic() + 600
+        while "Demo organization:" not in seed_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "Demo organization: Acme Demo Co" in seed_log.read_text()
+        assert (tmp_path / "var" / "data" / "intent" / "_SUCCESS").exists()
+        # ... and the console says so once the seeding process has ended (a line that follows at once).
+        while not any(line.startswith("  Demo data: ready") for line in console):
+            line = proc.stdout.readline()
+            assert line and "seeding failed" not in line, "".join(console) + line
+            console.append(line)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         rest, _ = proc.communicate(timeout=90)

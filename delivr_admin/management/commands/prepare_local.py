@@ -1,51 +1,27 @@
-"""`bin/run`'s preparation in one process: migrations, demo data and static files.
+"""What `bin/run` needs before it starts serving: migrations and the demo's sign-ins, in one process.
 
-One process instead of three: each `manage.py` start imports every app (Django, DuckDB, pyarrow, polars,
-plotly...), which is most of a first start's time after the install on a busy machine.
+The rest of the demo (its Parquet dataset, audiences, exports, campaigns, opt-outs: `manage.py seed_demo`) is
+seeded by `bin/run` beside the starting web server and worker, so the first page answers without waiting for
+it. Static files need no collecting: WhiteNoise serves them from the apps' and the project's folders
+(`WHITENOISE_USE_FINDERS`).
 """
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
 
+from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-
-@contextmanager
-def _logs_to(log: TextIO) -> Iterator[None]:
-    """The console's log records (e.g. kombu's "No hostname was supplied" when the seed queues a task on the
-    filesystem broker) go to ``log`` while the block runs: the console shows the steps only."""
-    handlers = [
-        h
-        for h in logging.getLogger().handlers
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-    ]
-    streams = [h.setStream(log) for h in handlers]
-    try:
-        yield
-    finally:
-        for handler, stream in zip(handlers, streams, strict=True):
-            handler.setStream(stream)
+from delivr_admin.management.commands.seed_demo import ensure_demo_accounts
 
 
 class Command(BaseCommand):
-    help = "Apply migrations, seed the demo (output to --seed-log) and collect static files, in one process."
+    help = "Apply migrations and create the demo organization and its users (safe to run again)."
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--seed-log", type=Path, required=True, help="Where the demo seeding writes.")
-
-    def handle(self, *args, seed_log: Path, **options) -> None:
+    def handle(self, *args, **options) -> None:
         self.stdout.write("  Database: applying migrations...")
         call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("  Demo: seeding the demo organization and its Parquet dataset (first run only)...")
-        with seed_log.open("w") as log, _logs_to(log):
-            try:
-                call_command("seed_demo", stdout=log, stderr=log)
-            except Exception as exc:
-                log.flush()
-                raise CommandError(f"seeding the demo failed:\n{seed_log.read_text()}") from exc
-        self.stdout.write("  Static files: collecting...")
-        call_command("collectstatic", interactive=False, verbosity=0)
+        self.stdout.write("  Demo: organization and sign-ins...")
+        ensure_demo_accounts()
+        # The data root the demo's dataset goes to: readable (and /readyz ready) before the dataset is written.
+        Path(settings.DELIVR_DEMO_DATA).parent.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,14 @@
 Each app with a `demo.py` module exposing `seed(context: DemoContext)` adds its own demo data.
 """
 
+import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -22,29 +25,32 @@ class DemoContext:
     stdout: object
 
 
+def _demo_user(email: str, first_name: str, last_name: str, password_hash: Callable[[], str]) -> User:
+    """The demo user with this email, made with the demo password (hashed by ``password_hash``) when missing."""
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create(
+            email=email, password=password_hash(), first_name=first_name, last_name=last_name
+        )
+    return user
+
+
 def ensure_demo_accounts() -> tuple[Organization, Project, User]:
+    # The three users share the demo password: hashed once, and only when a user is missing (an argon2 hash
+    # costs a fraction of a second of CPU).
+    password_hash = functools.cache(lambda: make_password(settings.DEMO_ADMIN_PASSWORD))
     with transaction.atomic():
         org, _ = Organization.objects.get_or_create(name="Acme Demo Co", parent=None)
         project, _ = Project.objects.get_or_create(organization=org, name="Default")
         Project.objects.get_or_create(organization=org, name="Q4 Campaigns")
-        admin = User.objects.filter(email=settings.DEMO_ADMIN_EMAIL.lower()).first()
-        if admin is None:
-            admin = User.objects.create_user(
-                email=settings.DEMO_ADMIN_EMAIL,
-                password=settings.DEMO_ADMIN_PASSWORD,
-                first_name="Demo",
-                last_name="Admin",
-            )
+        admin = _demo_user(settings.DEMO_ADMIN_EMAIL, "Demo", "Admin", password_hash)
         Membership.objects.get_or_create(user=admin, organization=org, defaults={"role": Role.ADMIN})
         for email, role, first in (
             ("marketer@example.com", Role.MARKETER, "Mara"),
             ("support@example.com", Role.SUPPORT, "Sam"),
         ):
-            user = User.objects.filter(email=email).first()
-            if user is None:
-                user = User.objects.create_user(
-                    email=email, password=settings.DEMO_ADMIN_PASSWORD, first_name=first, last_name="Demo"
-                )
+            user = _demo_user(email, first, "Demo", password_hash)
             Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})
         # The demo's password is public (README): none of its users may reach Django admin. Earlier seeds made
         # the admin a superuser; seeding again takes that back.
