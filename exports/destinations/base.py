@@ -173,6 +173,8 @@ class BatchContext:
     # one per row when known (changes/mirror runs): the email the destination holds the record under since an
     # earlier run, which put it on the export's list too (None: not held; empty list: unknown, as in `full`)
     held_emails: list[str | None] = field(default_factory=list)
+    # at close: the mapped records' columns, when the run read any (a file of no records still has them)
+    schema: pa.Schema | None = None
 
 
 class Destination:

@@ -164,8 +164,8 @@ class FileDestination(Destination):
                 self._writer.close()
             if not success:
                 return {}
-            if self._writer is None:  # nothing was sent: still leave a valid (empty) file
-                open(self._path, "wb").close()
+            if self._writer is None:  # nothing was sent: still a valid file, with the columns when known
+                self._write_empty(context.schema)
             stored = storage.move_file(self._name(context), self._path)
             details = {"file_name": stored, "format": self.format, "rows": self._rows}
             if self._removed:
@@ -174,6 +174,16 @@ class FileDestination(Destination):
         finally:
             if os.path.exists(self._path):
                 os.unlink(self._path)
+
+    def _write_empty(self, schema: pa.Schema | None) -> None:
+        """A file of no records: the header (CSV) or the schema (Parquet) of the mapped columns."""
+        schema = schema if schema is not None else pa.schema([])
+        if self.format == "parquet":
+            pq.write_table(schema.empty_table(), self._path, compression="zstd")
+        elif len(schema):
+            pacsv.write_csv(schema.empty_table(), self._path)
+        else:  # no column known (the audience had no record): an empty text file
+            open(self._path, "wb").close()
 
     def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         """Collects the keys of the records that left: written at close as `<run_id>-removals.<format>`."""

@@ -318,3 +318,29 @@ def test_changes_run_packs_the_changes_of_many_read_batches_into_full_writes(
     assert len(write["body"]["records"]) == run.records_exported
     assert {r["fields"]["FirstName"] for r in write["body"]["records"]} == {"Packed"}
     assert execute(export).records_exported == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_changes_file_export_with_nothing_changed_writes_a_readable_file_with_the_mapped_columns(
+    tenant, synced_audience, dataset, fmt
+):
+    export = export_create(
+        principal=tenant.principal,
+        project_id=tenant.project.id,
+        audience_id=synced_audience.id,
+        name=f"File changes {fmt}",
+        destination_type="file",
+        destination_config={"format": fmt},
+        field_mapping=MAPPING,
+        sync_mode="changes",
+    )
+    assert execute(export).status == "completed"
+    run = execute(export)  # nothing changed: a file of no records, which still opens with its columns
+    assert run.status == "completed" and run.details["rows"] == 0
+    with default_storage.open(run.details["file_name"], "rb") as fh:
+        data = fh.read()
+    if fmt == "csv":
+        assert data.decode().splitlines() == ['"Email","FirstName"']
+    else:
+        table = pq.read_table(io.BytesIO(data))
+        assert table.num_rows == 0 and table.column_names == ["Email", "FirstName"]

@@ -126,6 +126,7 @@ class RunContext:
     list_sink: ListSink | None = None
     keys_sink: KeysSink | None = None
     removed_path: str | None = None  # the removals the destination accepted (local Parquet)
+    mapped_schema: pa.Schema | None = None  # the mapped records' columns, from the first batch read
 
     def batch_context(self, index: int, idempotency_keys: list[str] | None = None) -> BatchContext:
         return BatchContext(

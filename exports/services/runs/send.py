@@ -110,7 +110,9 @@ def run_send(ctx: RunContext) -> None:
     except BaseException:
         _close_quietly(ctx)
         raise
-    ctx.details = destination.close(ctx.batch_context(ctx.batches_done), success=True) or {}
+    closing = ctx.batch_context(ctx.batches_done)
+    closing.schema = ctx.mapped_schema
+    ctx.details = destination.close(closing, success=True) or {}
 
 
 def _send_all(ctx: RunContext) -> None:
@@ -269,6 +271,8 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
     else:
         unique, unique_keys = batch.filter(first), keys.filter(first)
     checked = validate_batch_full(unique, ctx.mapping)
+    if ctx.mapped_schema is None:
+        ctx.mapped_schema = checked.table.schema
     _count_invalid(ctx, checked, unique_keys, primary)
     valid = pl.from_arrow(checked.valid)
     valid_at = valid.arg_true()
