@@ -13,6 +13,8 @@ import datetime as dt
 import decimal
 import io
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -152,20 +154,43 @@ def counts_from_footers(sel: Selection) -> bool:
     return not is_remote(sel.input_path) and not sel.where_sql and not sel.suppression
 
 
+# Rows of local Parquet files from their footers, by (path, bytes, modification time): a tree's files are
+# written once and a rewritten one has a new time, so a recount of the same tree opens no footer again.
+_FOOTER_ROWS_KEPT = 250_000  # ~60 MB at most; the 100,000-partition tree fits
+_footer_rows: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+_footer_lock = threading.Lock()
+
+
+def _file_rows(path: str) -> int:
+    """Rows of one local Parquet file from its footer (remembered, see ``_footer_rows``)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise removed_file_error(path) from None
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _footer_lock:
+        rows = _footer_rows.get(key)
+    if rows is not None:
+        return rows
+    try:
+        rows = pq.read_metadata(path).num_rows
+    except FileNotFoundError:
+        raise removed_file_error(path) from None
+    except pa.ArrowInvalid as exc:  # named, so the operation reports which file (UnreadableFileError)
+        raise pa.ArrowInvalid(f"cannot read '{path}': {exc}") from exc
+    with _footer_lock:
+        _footer_rows[key] = rows
+        while len(_footer_rows) > _FOOTER_ROWS_KEPT:
+            _footer_rows.popitem(last=False)
+    return rows
+
+
 def _footer_counts(files: Sequence[str], partitions: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Row counts per partition from the local files' Parquet footers alone (no filter, nothing suppressed),
     read by the engine's threads (a footer is a small read and a parse; the GIL is released for both)."""
 
-    def rows(path: str) -> int:
-        try:
-            return pq.read_metadata(path).num_rows
-        except FileNotFoundError:
-            raise removed_file_error(path) from None
-        except pa.ArrowInvalid as exc:  # named, so the operation reports which file (UnreadableFileError)
-            raise pa.ArrowInvalid(f"cannot read '{path}': {exc}") from exc
-
     def run(chunk: Sequence[str]) -> list[tuple[str, int]]:
-        return [(path, rows(path)) for path in chunk]
+        return [(path, _file_rows(path)) for path in chunk]
 
     threads = min(engine_threads(), len(files))
     if threads > 1:  # one run of files per thread (a future per file would cost more than its footer)

@@ -106,3 +106,18 @@ def test_count_partitions_when_a_listed_file_was_removed_since_then_error_naming
     os.remove(os.path.join(root, key, listing[key][0][0]))
     with pytest.raises(EngineError, match=f"{key}/part-0.parquet was removed"):
         DUCKDB.count_partitions(sel, sorted(listing), listing=listing)
+
+
+def test_count_partitions_when_a_file_is_rewritten_after_a_count_then_the_new_rows(tmp_path):
+    import pyarrow.parquet as pq
+
+    root = str(tmp_path / "tree")
+    generate(root, GenerateParams(rows=900, days=1, prefixes=1, seed=4))
+    sel = Selection(input_path=root)
+    keys = DUCKDB.list_partitions(sel)
+    first = DUCKDB.count_partitions(sel, keys)  # footers read once and remembered...
+    path = os.path.join(root, keys[0], "part-0.parquet")
+    table = pq.read_table(path, partitioning=None)
+    pq.write_table(table.slice(0, 7), path)  # ...until a file is written again
+    again = DUCKDB.count_partitions(sel, keys, listing=DUCKDB.partition_files(sel))
+    assert again == {**first, keys[0]: (7, 0)} and first[keys[0]] != (7, 0)
