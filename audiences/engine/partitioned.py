@@ -8,7 +8,9 @@ operations, for backends that have no grouped writer of their own.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -65,9 +67,9 @@ def unload_each(
 ) -> dict[str, int]:
     """``Engine.unload_partitioned`` as one ``unload`` per partition (the generic form, for any backend)."""
     rows = {}
+    os.makedirs(dest_dir, exist_ok=True)
     for key in sorted(set(partitions)):
         path = partition_file(dest_dir, key, fmt)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         rows[key] = unload(sel, key or None, fmt, path, limit)
         if on_file is not None:
             on_file(key, path)
@@ -86,7 +88,6 @@ class _Writers:
 
     def _open(self, key: str) -> None:
         path = partition_file(self.dest_dir, key, self.fmt)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         if self.fmt == "parquet":
             self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
         else:
@@ -118,6 +119,45 @@ class _Writers:
             return
         self._writer.write_batch(batch)
         self.rows[key] += batch.num_rows
+
+
+def read_ahead(reader: pa.RecordBatchReader, depth: int = 4) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, fetched by a thread of their own up to ``depth`` batches ahead: the engine scans
+    the next batches while the caller writes this one (both release the GIL), instead of taking turns.
+    An error of the reader is raised here; leaving early stops the thread."""
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for batch in reader:
+                if not hand(batch):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            hand(exc)
+            return
+        hand(end)
+
+    thread = threading.Thread(target=pump, name="unload-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _runs(batch: pa.RecordBatch) -> list[tuple[int, int]]:
@@ -172,6 +212,7 @@ def unload_partitioned(
         return unload_each(reads.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
     lookup = _key_lookup(partitions)
     plan = plan_for(sel, partitions=partitions, listing=listing)
+    os.makedirs(dest_dir, exist_ok=True)
     names = output_names(sel, plan)
     con = connect()
     try:
@@ -183,7 +224,7 @@ def unload_partitioned(
         schema = pa.schema([f for f in reader.schema if f.name not in _KEYS])
         writers = _Writers(dest_dir, fmt, schema, on_file)
         try:
-            for batch in reader:
+            for batch in read_ahead(reader):
                 for start, end in _runs(batch):
                     part = batch.slice(start, end - start)
                     day, prefix, score = (part.column(k)[0].as_py() for k in _KEYS)

@@ -213,3 +213,23 @@ def test_place_from_folder_when_a_writer_leaves_a_file_per_sub_folder_then_each_
         with storage.open_read(name) as fh:
             assert fh.read() == f"n\n{i}\n".encode()
     assert _staged(scheme) == []
+
+
+def test_move_file_when_local_then_folders_made_once_file_readable_and_replaced(settings, tmp_path):
+    settings.DELIVR_OUTPUT_URL = (tmp_path / "store").as_uri()
+    name = "tasks/org/t1/day=2024-05-01/prefix=a/score=high/part-0.csv"
+    staged = tmp_path / "staged.csv"
+    fd = os.open(staged, os.O_CREAT | os.O_WRONLY, 0o600)  # as a private temporary file would be made
+    os.write(fd, b"a\n1\n")
+    os.close(fd)
+    assert storage.move_file(name, str(staged)) == name  # its folders did not exist yet
+    target = tmp_path / "store" / name
+    assert target.read_bytes() == b"a\n1\n" and not staged.exists()
+    assert target.stat().st_mode & 0o777 == 0o644  # the web server may run as another user
+    again = tmp_path / "again.csv"
+    again.write_bytes(b"a\n2\n")
+    storage.move_file(name, str(again))  # a retried unit: its folder exists, the file is replaced
+    assert target.read_bytes() == b"a\n2\n" and not again.exists()
+    with pytest.raises(FileNotFoundError):
+        storage.move_file("tasks/org/t1/other/part-0.csv", str(tmp_path / "never-written.csv"))
+    assert not (tmp_path / "store" / "tasks/org/t1/other/part-0.csv").exists()

@@ -1,0 +1,95 @@
+"""The one-pass partitioned unload's plumbing: files written flat in the destination (no folder per partition)
+and the scan read ahead on a thread of its own while the caller writes."""
+
+import json
+import os
+import threading
+
+import pyarrow as pa
+import pytest
+
+from audiences import engine
+from audiences.engine import Selection
+from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.partitioned import partition_file, read_ahead
+
+DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("flat") / "tree")
+    generate(root, GenerateParams(rows=3_000, days=2, prefixes=2, seed=11))
+    with open(os.path.join(root, "_manifest.json")) as fh:
+        return root, json.load(fh)
+
+
+def _batches(n: int) -> list[pa.RecordBatch]:
+    return [pa.record_batch([pa.array([i, i])], names=["n"]) for i in range(n)]
+
+
+def _reader(batches) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(pa.schema([("n", pa.int64())]), batches)
+
+
+def _read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "unload-read-ahead"]
+
+
+def test_partition_file_when_keys_differ_then_distinct_names_directly_in_the_folder():
+    keys = [
+        "day=2024-05-01/prefix=a/score=high",
+        "day=2024-05-01/prefix=a%2Fprefix=b/score=high",  # a prefix spelling another key's encoding
+        "day=2024-05-01/prefix=a%252F/score=high",
+        "",
+    ]
+    paths = [partition_file("/out", key, "csv") for key in keys]
+    assert len(set(paths)) == len(keys)
+    assert all(os.path.dirname(p) == "/out" for p in paths)
+    assert paths[0] == "/out/day=2024-05-01%2Fprefix=a%2Fscore=high.csv"
+    assert paths[-1] == "/out/_all.csv"
+    assert partition_file("/out", keys[0], "parquet").endswith("score=high.parquet")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_unload_partitioned_when_many_partitions_then_only_files_in_the_destination(tree, tmp_path, fmt):
+    root, manifest = tree
+    keys = sorted(manifest["partitions"])
+    assert len(keys) > 3
+    out = tmp_path / "out"
+    rows = DUCKDB.unload_partitioned(Selection(root, columns=("person_id",)), keys, fmt, str(out))
+    assert rows == manifest["partitions"]
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(partition_file(str(out), k, fmt)) for k in keys)
+    assert all((out / name).is_file() for name in os.listdir(out))
+
+
+def test_read_ahead_when_read_to_the_end_then_every_batch_in_order():
+    got = [b.column(0)[0].as_py() for b in read_ahead(_reader(_batches(25)), depth=2)]
+    assert got == list(range(25))
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_when_the_reader_fails_then_the_error_is_raised_to_the_caller():
+    def failing():
+        yield from _batches(3)
+        raise pa.ArrowInvalid("a file could not be read")
+
+    got = []
+    with pytest.raises(pa.ArrowInvalid, match="could not be read"):
+        for batch in read_ahead(_reader(failing()), depth=1):
+            got.append(batch.column(0)[0].as_py())
+    assert got == [0, 1, 2]
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_when_the_caller_stops_early_then_its_thread_ends():
+    def endless():
+        i = 0
+        while True:
+            yield pa.record_batch([pa.array([i])], names=["n"])
+            i += 1
+
+    batches = read_ahead(_reader(endless()), depth=1)
+    assert next(batches).column(0)[0].as_py() == 0
+    batches.close()  # the caller left (a write failed): the thread is told and joined
+    assert not _read_ahead_threads()
