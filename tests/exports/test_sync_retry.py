@@ -155,3 +155,30 @@ def test_failed_run_never_advances_the_snapshot_and_its_retry_does(
     with default_storage.open(name, "rb") as fh:
         assert fh.read() != first
     assert ExportRun.objects.get(pk=run.pk).attempts == 2
+
+
+def test_progress_parts_when_two_attempts_wrote_the_same_number_are_both_read_and_stale_ones_are_not(
+    settings, tmp_path
+):
+    import uuid
+
+    from delivr_admin import storage
+    from exports.services.runs import spool
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    run_id = uuid.uuid4()
+
+    def part(keys: list[str]) -> spool.Part:
+        n = len(keys)
+        return spool.Part(pa.array(keys), pa.array(range(n), pa.uint64()), pa.array([True] * n), {})
+
+    spool.part_write(run_id, "sent", 2, 0, part(["a"]), attempt=1)  # the reaper's victim, still going
+    spool.part_write(run_id, "sent", 2, 0, part(["b"]), attempt=2)  # the attempt that took the run over
+    spool.part_write(run_id, "sent", 1, 0, part(["old"]), attempt=1)  # before the commit of 2 batches
+    storage.write_bytes(f"export-runs/{run_id}/sent-000002-000001-02.parquet", b"cut short")
+    parts, following = spool.parts_read(run_id, "sent", 2)
+    assert sorted(k for p in parts for k in p.keys.to_pylist()) == ["a", "b"] and following == 2
+    spool.spool_clear(run_id, keep=2)  # an attempt resuming after 2 batches drops what came before
+    assert not any("sent-000001" in n for n in storage.list_folder(f"export-runs/{run_id}"))
+    spool.spool_clear(run_id)
+    assert storage.list_folder(f"export-runs/{run_id}") == []

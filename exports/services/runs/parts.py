@@ -71,7 +71,7 @@ def sent_part_commit(
     if not ctx.resumable:
         return
     part = spool.Part(keys, prints, _arrow(accepted), _results_json(result))
-    spool.part_write(ctx.run.pk, "sent", ctx.committed, ctx.parts, part)
+    spool.part_write(ctx.run.pk, "sent", ctx.committed, ctx.parts, part, attempt=ctx.attempt)
     ctx.parts += 1
 
 
@@ -98,9 +98,8 @@ def removed_part_commit(
     if not ctx.resumable:
         return
     prints = pa.nulls(len(keys), pa.uint64())
-    spool.part_write(
-        ctx.run.pk, "removed", None, seq, spool.Part(keys, prints, _arrow(accepted), _results_json(result))
-    )
+    part = spool.Part(keys, prints, _arrow(accepted), _results_json(result))
+    spool.part_write(ctx.run.pk, "removed", None, seq, part, attempt=ctx.attempt)
 
 
 def _results_json(result: BatchResult) -> dict:

@@ -8,8 +8,8 @@ Between two commits (a `changes` run packs the changes of many read batches into
 destination answered leaves a progress part: its record keys, their fingerprints, whether each was accepted,
 and the write's results. A retried attempt reloads the parts written since the last commit and does not send
 their records again (it files them as that write's answer said), so a retry resends at most the write that was
-in flight. Parts are named after the commit they follow (`sent-<batches_done>-<n>`): once the run commits
-again, they are stale and never read. A `mirror` run's removals leave parts the same way (`removed-<n>`).
+in flight. Parts are named after the commit they follow (`sent-<batches_done>-<n>-<attempt>`): once the run commits
+again, they are stale and never read. A `mirror` run's removals leave parts the same way (`removed-<n>-<attempt>`).
 """
 
 from __future__ import annotations
@@ -110,27 +110,29 @@ class Part:
     results: dict
 
 
-def _part_name(run_id, kind: str, base: int | None, seq: int) -> str:
-    middle = f"{base:06d}-" if base is not None else ""
-    return f"export-runs/{run_id}/{kind}-{middle}{seq:06d}.parquet"
+def _part_prefix(kind: str, base: int | None) -> str:
+    return f"{kind}-{base:06d}-" if base is not None else f"{kind}-"
 
 
-def part_write(run_id, kind: str, base: int | None, seq: int, part: Part) -> None:
-    """Commits one answered write: `kind` is "sent" (after the commit of `base` batches) or "removed"."""
+def part_write(run_id, kind: str, base: int | None, seq: int, part: Part, *, attempt: int) -> None:
+    """Commits one answered write: `kind` is "sent" (after the commit of `base` batches) or "removed". The
+    attempt is in the name: an attempt the reaper took the run from (slow, not dead) never overwrites one of
+    the next attempt's parts."""
     table = pa.table(
         {"record_key": part.keys, "fingerprint": part.fingerprints, "accepted": part.accepted},
         schema=PART_SCHEMA,
     ).replace_schema_metadata({PART_RESULTS_KEY: json.dumps(part.results).encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    storage.write_bytes(_part_name(run_id, kind, base, seq), buf.getvalue())
+    name = f"export-runs/{run_id}/{_part_prefix(kind, base)}{seq:06d}-{attempt:02d}.parquet"
+    storage.write_bytes(name, buf.getvalue())
 
 
 def parts_read(run_id, kind: str, base: int | None = None) -> tuple[list[Part], int]:
     """The run's progress parts of `kind` (after the commit of `base` batches), in the order written, and the
     number the next one takes. A part that cannot be read (its writer died while writing it) is the write in
     flight: it is not counted."""
-    prefix = _part_name(run_id, kind, base, 0).rsplit("/", 1)[-1][: -len("000000.parquet")]
+    prefix = _part_prefix(kind, base)
     try:
         names = storage.list_folder(f"export-runs/{run_id}")
     except OSError:
