@@ -201,6 +201,7 @@ def match_rate_figure(match: dict) -> dict:
                     [name, percent(item["match_rate"])] for name, item in zip(names, lists, strict=True)
                 ],
                 "textposition": "auto",
+                "textangle": 0,  # never turned on its side in a short bar (a phone)
                 "marker": {"color": COLORS["match"]},
                 "hovertemplate": "%{customdata[0]}: %{customdata[1]}<extra></extra>",
             }

@@ -132,3 +132,29 @@ def chart_text_problems(page) -> list[str]:
     """What is cut off or drawn over in the page's plotly charts (empty when every text is clear)."""
     ids = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(c => c.id)")
     return [problem for chart in ids for problem in page.evaluate(CHART_TEXT_PROBLEMS, chart)]
+
+
+VIEWPORTS = {1440: {"width": 1440, "height": 900}, 390: {"width": 390, "height": 844}}
+NARROW_CHART = 560  # campaigns/charts.js draws a chart narrower than this with its phone layout
+
+
+def screenshots(page, name: str) -> list[Path]:
+    """The page as it is now at a phone and a desktop viewport (<name>-390.png, <name>-1440.png), each once it
+    does not scroll sideways and its charts are drawn for that width (a timeout when that never happens),
+    with no chart text cut off or drawn over; the viewport is left at 1440."""
+    from tests.e2e.conftest import screenshot
+
+    paths = []
+    for width in (390, 1440):
+        page.set_viewport_size(VIEWPORTS[width])
+        page.wait_for_function(  # plotly relayouts a moment after a resize: wait for it, not a fixed time
+            """([width, narrow]) => document.documentElement.clientWidth === width
+              && document.documentElement.scrollWidth <= window.innerWidth
+              && Array.from(document.querySelectorAll('[data-figure]')).every(el =>
+                   (el.dataset.narrow === '1') === (el.clientWidth < narrow))""",
+            arg=[width, NARROW_CHART],
+            timeout=10000,
+        )
+        assert chart_text_problems(page) == [], f"{name} at {width}"
+        paths.append(screenshot(page, f"{name}-{width}"))
+    return paths

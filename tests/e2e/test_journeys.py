@@ -1,5 +1,5 @@
 """The three browser journeys of issue 8, one per person, each driven through the UI as that person would, each
-saving a screenshot of its last page under tests/e2e/artifacts/ (journey-<person>.png).
+saving screenshots of its last page under tests/e2e/artifacts/ (journey-<person>-1440.png and -390.png).
 
 - marketer: builds an audience (topics, scores, an employee-count range) watching the live count, previews,
   saves and downloads it; configures a HubSpot export with a record limit against the local HubSpot stand-in
@@ -18,13 +18,14 @@ import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import login
 from tests.e2e.journey_support import (
     csv_lines,
     csv_rows,
     estimate,
     failure_screenshot,
     row_with_source,
+    screenshots,
     seed_dsp_campaigns,
     stat,
     wait_for_estimate_change,
@@ -209,7 +210,7 @@ def test_marketer_journey_builds_audience_exports_to_hubspot_and_reads_campaign_
         _download_audience(page, count)
         _hubspot_export(page, hubspot_standin)
         _campaign_range(page)
-    screenshot(page, "journey-marketer")
+    screenshots(page, "journey-marketer")
 
 
 def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(page, tenant, password):
@@ -262,7 +263,7 @@ def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(pa
     page.click("text=← Pixels")
     page.wait_for_selector("#pixels .pending")
     assert "Journey site" in page.locator("#pixels tr", has=page.locator(".pending")).inner_text()
-    screenshot(page, "journey-admin")
+    screenshots(page, "journey-admin")
 
 
 def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
@@ -314,4 +315,4 @@ def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
     rows = csv_rows(download.path())
     assert [r["identifier_value"] for r in rows] == [identifier, identifier]
     assert {r["action"] for r in rows} == {"optout.created", "optout.updated"}
-    screenshot(page, "journey-support")
+    screenshots(page, "journey-support")

@@ -44,16 +44,37 @@
     return narrow;
   }
 
+  function isNarrow(el) { return (el.clientWidth || window.innerWidth) < NARROW; }
+
+  function drawOne(el) {
+    var source = document.getElementById(el.getAttribute("data-figure"));
+    if (!source) return;
+    var figure = JSON.parse(source.textContent);
+    el.dataset.narrow = isNarrow(el) ? "1" : "";
+    var layout = adapt(figure.layout, el.clientWidth || window.innerWidth);
+    window.Plotly.react(el, figure.data, layout, { responsive: true, displaylogo: false });
+  }
+
   function draw(root) {
     if (!window.Plotly) return;
-    root.querySelectorAll("[data-figure]").forEach(function (el) {
-      var source = document.getElementById(el.getAttribute("data-figure"));
-      if (!source) return;
-      var figure = JSON.parse(source.textContent);
-      var layout = adapt(figure.layout, el.clientWidth || window.innerWidth);
-      window.Plotly.react(el, figure.data, layout, { responsive: true, displaylogo: false });
+    root.querySelectorAll("[data-figure]").forEach(drawOne);
+  }
+
+  // plotly's responsive mode resizes a chart but keeps its layout: a chart drawn wide and then shown on a
+  // narrow screen (a phone turned, a window made smaller) is drawn again with the narrow layout, and back.
+  var pending = null;
+  function redrawCrossed() {
+    pending = null;
+    if (!window.Plotly) return;
+    document.querySelectorAll("[data-figure]").forEach(function (el) {
+      if ((el.dataset.narrow === "1") !== isNarrow(el)) drawOne(el);
     });
   }
+  window.addEventListener("resize", function () {
+    if (pending) window.clearTimeout(pending);
+    pending = window.setTimeout(redrawCrossed, 150);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     draw(document);
     document.body.addEventListener("htmx:afterSettle", function (event) {
