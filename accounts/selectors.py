@@ -5,11 +5,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
 from delivr_admin.errors import ApplicationError
+from delivr_admin.selectors import one_or_404
 
 from .models import ApiClient, Membership, Organization, Project, Role, User
 
@@ -88,10 +88,7 @@ def organization_list(principal: Principal) -> QuerySet[Organization]:
 
 
 def organization_get(principal: Principal, organization_id: uuid.UUID | str) -> Organization:
-    try:
-        return organization_list(principal).get(id=organization_id)
-    except (Organization.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("organization not found") from exc
+    return one_or_404(organization_list(principal), "organization not found", id=organization_id)
 
 
 def project_list(principal: Principal) -> QuerySet[Project]:
@@ -104,10 +101,7 @@ def project_list(principal: Principal) -> QuerySet[Project]:
 
 def project_get(principal: Principal, project_id: uuid.UUID | str) -> Project:
     """The project if the caller may see it; 404 otherwise (another org's project looks like no project)."""
-    try:
-        return project_list(principal).get(id=project_id)
-    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("project not found") from exc
+    return one_or_404(project_list(principal), "project not found", id=project_id)
 
 
 def project_resolve(principal: Principal, project_id: object) -> Project:
@@ -145,7 +139,4 @@ def api_client_list(principal: Principal) -> QuerySet[ApiClient]:
 
 
 def api_client_get(principal: Principal, client_id: uuid.UUID | str) -> ApiClient:
-    try:
-        return api_client_list(principal).get(id=client_id)
-    except (ApiClient.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("client not found") from exc
+    return one_or_404(api_client_list(principal), "client not found", id=client_id)

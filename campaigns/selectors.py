@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.core.exceptions import ValidationError
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -22,9 +21,9 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Least
-from django.http import Http404
 
 from accounts.selectors import Principal
+from delivr_admin.selectors import one_or_404
 
 from .models import Campaign, CampaignDailyPerformance, CampaignList, CampaignSync, DspAccount
 
@@ -175,14 +174,7 @@ def totals_of(campaigns) -> dict:
 
 def campaign_get(principal: Principal, campaign_id: uuid.UUID | str) -> Campaign:
     """The campaign if the caller may see it; 404 otherwise (another org's campaign looks like none)."""
-    try:
-        return campaign_list(principal).get(id=campaign_id)
-    except (Campaign.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("campaign not found") from exc
-    except Exception as exc:  # malformed UUIDs raise ValidationError on some backends
-        if exc.__class__.__name__ == "ValidationError":
-            raise Http404("campaign not found") from exc
-        raise
+    return one_or_404(campaign_list(principal), "campaign not found", id=campaign_id)
 
 
 def campaign_daily(campaign: Campaign, period: DateRange = DateRange()) -> list[CampaignDailyPerformance]:  # noqa: B008

@@ -12,3 +12,12 @@ def render_polled(request: HttpRequest, template_name: str, context: dict, *, ac
     if active:
         return render(request, template_name, context)
     return HttpResponseStopPolling(render_to_string(template_name, context, request))
+
+
+def render_page_or_polled(
+    request: HttpRequest, template_name: str, partial: str, context: dict, *, active: bool
+) -> HttpResponse:
+    """The whole page; for htmx's polling (a GET from the page) only its `partial`, see `render_polled`."""
+    if request.htmx and request.method == "GET":
+        return render_polled(request, f"{template_name}#{partial}", context, active=active)
+    return render(request, template_name, context)

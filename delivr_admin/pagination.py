@@ -1,6 +1,6 @@
 """limit/offset paging shared by every list endpoint: one LimitOffsetPagination subclass."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from drf_spectacular.utils import inline_serializer
@@ -19,9 +19,8 @@ MAX_OFFSET = 2**31 - 1
 class KeyedLimitOffsetPagination(LimitOffsetPagination):
     """`{<key>: [...], "total", "limit", "offset"}`; limit/offset out of range is a 400 (never clamped).
 
-    A list API declares a subclass with its `key`, `default_limit` and `max_limit`, pages with
-    `paginate_queryset` and answers with `get_paginated_response`; `parameters()` and `schema()` document
-    exactly that.
+    A list API declares a subclass with its `key`, `default_limit` and `max_limit` and answers with `respond`
+    (`paginate_queryset`, then `get_paginated_response`); `parameters()` and `schema()` document exactly that.
     """
 
     key = "results"
@@ -52,6 +51,12 @@ class KeyedLimitOffsetPagination(LimitOffsetPagination):
 
     def get_paginated_response(self, data: Sequence) -> Response:
         return Response({self.key: data, "total": self.count, "limit": self.limit, "offset": self.offset})
+
+    @classmethod
+    def respond(cls, request: Request, queryset: Any, items: Callable[[list], Sequence]) -> Response:
+        """The requested page of `queryset` as the response; `items` turns the page's rows into its items."""
+        pager = cls()
+        return pager.get_paginated_response(items(pager.paginate_queryset(queryset, request)))
 
     @classmethod
     def parameters(cls) -> list:

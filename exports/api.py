@@ -214,11 +214,11 @@ class ExportListApi(APIView):
         },
     )
     def get(self, request):
-        pager = ExportPagination()
         query = query_parse(ExportListQuery, request)
         exports = selectors.export_list(principal_of(request), project_id=query["project_id"])
-        page = pager.paginate_queryset(exports, request)
-        return pager.get_paginated_response(ExportOutputSerializer(page, many=True).data)
+        return ExportPagination.respond(
+            request, exports, lambda page: ExportOutputSerializer(page, many=True).data
+        )
 
     @extend_schema(
         request=InputSerializer, responses={201: ExportOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}
@@ -284,9 +284,11 @@ class ExportRunListApi(APIView):
     )
     def get(self, request, export_id):
         export = selectors.export_get(principal_of(request), export_id)
-        pager = ExportRunPagination()
-        page = pager.paginate_queryset(selectors.export_run_list(export), request)
-        return pager.get_paginated_response(ExportRunOutputSerializer(page, many=True).data)
+        return ExportRunPagination.respond(
+            request,
+            selectors.export_run_list(export),
+            lambda page: ExportRunOutputSerializer(page, many=True).data,
+        )
 
     @extend_schema(
         request=None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -14,6 +13,7 @@ from audiences.definitions import field_label
 from audiences.models import Audience
 from audiences.selectors.audiences import audience_input_path
 from delivr_admin.errors import ApplicationError
+from delivr_admin.selectors import one_or_404
 from delivr_admin.signed_links import INVALID, signed_link_read, signed_link_token
 from delivr_admin.templatetags.ui import dt
 from exports.destinations.base import destination_kinds, get_destination
@@ -30,10 +30,7 @@ def export_list(principal: Principal, *, project_id: uuid.UUID | None = None) ->
 
 
 def export_get(principal: Principal, export_id: uuid.UUID | str) -> Export:
-    try:
-        return export_list(principal).get(pk=export_id)
-    except (Export.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("Export not found.") from exc
+    return one_or_404(export_list(principal), "Export not found.", pk=export_id)
 
 
 def export_run_list(export: Export) -> QuerySet[ExportRun]:
@@ -41,10 +38,7 @@ def export_run_list(export: Export) -> QuerySet[ExportRun]:
 
 
 def export_run_get(export: Export, run_id: uuid.UUID | str) -> ExportRun:
-    try:
-        return export_run_list(export).get(pk=run_id)
-    except (ExportRun.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("Export run not found.") from exc
+    return one_or_404(export_run_list(export), "Export run not found.", pk=run_id)
 
 
 def export_last_runs(exports: list[Export]) -> dict:
@@ -73,10 +67,9 @@ def destination_options() -> list[dict]:
 
 def connection_check_get(export: Export, check_id: uuid.UUID | str) -> ConnectionCheck:
     """A connection check of `export` (already scoped to the caller by `export_get`); 404 otherwise."""
-    try:
-        return ConnectionCheck.objects.get(export=export, pk=check_id)
-    except (ConnectionCheck.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("Connection check not found.") from exc
+    return one_or_404(
+        ConnectionCheck.objects.filter(export=export), "Connection check not found.", pk=check_id
+    )
 
 
 def connection_check_latest(export: Export) -> ConnectionCheck | None:

@@ -13,7 +13,7 @@ from accounts.selectors import project_list
 from audiences.selectors.audiences import audience_get, audience_list
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
-from delivr_admin.htmx import render_polled
+from delivr_admin.htmx import render_page_or_polled, render_polled
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
@@ -424,11 +424,9 @@ def _detail_context(export) -> dict:
 def export_detail(request: HttpRequest, export_id) -> HttpResponse:
     export = selectors.export_get(request.principal, export_id)
     context = _detail_context(export)
-    if request.htmx and request.method == "GET":
-        return render_polled(
-            request, "exports/export_detail.html#run-history", context, active=context["active"]
-        )
-    return render(request, "exports/export_detail.html", context)
+    return render_page_or_polled(
+        request, "exports/export_detail.html", "run-history", context, active=context["active"]
+    )
 
 
 @require_POST

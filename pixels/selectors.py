@@ -2,11 +2,10 @@
 
 import uuid
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, QuerySet
-from django.http import Http404
 
 from accounts.selectors import Principal
+from delivr_admin.selectors import one_or_404
 
 from .models import Pixel, PixelMode
 
@@ -19,10 +18,7 @@ def pixel_list(principal: Principal, *, with_stats: bool = False) -> QuerySet[Pi
 
 
 def pixel_get(principal: Principal, pixel_id: uuid.UUID | str) -> Pixel:
-    try:
-        return pixel_list(principal).get(id=pixel_id)
-    except (Pixel.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("pixel not found") from exc
+    return one_or_404(pixel_list(principal), "pixel not found", id=pixel_id)
 
 
 def pixel_is_pending(pixel: Pixel) -> bool:

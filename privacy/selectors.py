@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.selectors import Principal
 from audiences.engine import Suppression  # the engine subtracts the registry from every output
+from delivr_admin.selectors import one_or_404
 
 from .models import AuditEvent, IdentifierType, OptOut, SuppressionRecord
 
@@ -28,10 +28,7 @@ def optout_list(principal: Principal) -> QuerySet[OptOut]:
 
 
 def optout_get(principal: Principal, optout_id: uuid.UUID | str) -> OptOut:
-    try:
-        return optout_list(principal).get(id=optout_id)
-    except (OptOut.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("opt-out not found") from exc
+    return one_or_404(optout_list(principal), "opt-out not found", id=optout_id)
 
 
 def audit_event_list(principal: Principal) -> QuerySet[AuditEvent]:

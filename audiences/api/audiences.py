@@ -151,11 +151,11 @@ class AudienceListApi(APIView):
         },
     )
     def get(self, request):
-        pager = AudiencePagination()
         query = query_parse(AudienceListQuery, request)
         audiences = audience_selectors.audience_list(principal_of(request), project_id=query["project_id"])
-        page = pager.paginate_queryset(audiences, request)
-        return pager.get_paginated_response(AudienceOutputSerializer(page, many=True).data)
+        return AudiencePagination.respond(
+            request, audiences, lambda page: AudienceOutputSerializer(page, many=True).data
+        )
 
     @extend_schema(
         request=InputSerializer, responses={201: AudienceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR}
@@ -304,9 +304,7 @@ class AudiencePreviewApi(APIView):
         limit = query_parse(AudiencePreviewQuery, request)["limit"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
-            sel = audience_selectors.audience_selection(audience)
-            rows = engine.engine_for(sel.input_path).preview(sel, limit)
-            columns = list(engine.engine_for(sel.input_path).dataset_columns(sel.input_path))
+            columns, rows = audience_selectors.audience_preview(audience, limit)
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
         return Response({"audience_id": audience.pk, "limit": limit, "columns": columns, "rows": rows})
@@ -349,8 +347,7 @@ class AudienceSampleApi(APIView):
         limit = query_parse(AudienceSampleQuery, request)["limit"]
         audience = audience_selectors.audience_get(principal_of(request), audience_id)
         try:
-            sel = audience_selectors.audience_selection(audience)
-            contacts = engine.engine_for(sel.input_path).sample(sel, limit)
+            contacts = audience_selectors.audience_sample(audience, limit)
         except engine.EngineError as exc:
             raise _engine_errors(exc) from exc
         return Response({"audience_id": audience.pk, "limit": limit, "contacts": contacts})

@@ -104,13 +104,13 @@ class ContactListListApi(APIView):
         },
     )
     def get(self, request):
-        pager = ContactListPagination()
         query = query_parse(ContactListListQuery, request)
         lists = list_selectors.contact_list_list(
             principal_of(request), type=query["type"], source=query["source"]
         )
-        page = pager.paginate_queryset(lists, request)
-        return pager.get_paginated_response([list_body(c, request) for c in page])
+        return ContactListPagination.respond(
+            request, lists, lambda page: [list_body(c, request) for c in page]
+        )
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},

@@ -199,13 +199,13 @@ class TaskListApi(APIView):
         },
     )
     def get(self, request):
-        pager = TaskPagination()
-        page = pager.paginate_queryset(task_selectors.task_list(principal_of(request)), request)
         base = _base_url(request)
-        jobs = task_selectors.task_jobs_by_task(page)
-        return pager.get_paginated_response(
-            [task_selectors.task_status(t, base_url=base, jobs=jobs[t.pk]) for t in page]
-        )
+
+        def items(page: list) -> list:
+            jobs = task_selectors.task_jobs_by_task(page)
+            return [task_selectors.task_status(t, base_url=base, jobs=jobs[t.pk]) for t in page]
+
+        return TaskPagination.respond(request, task_selectors.task_list(principal_of(request)), items)
 
 
 class TaskStatusQuery(serializers.Serializer):

@@ -8,15 +8,14 @@ import posixpath
 import uuid
 
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404
 
 from accounts.selectors import Principal
 from audiences import datasets, definitions, engine
 from audiences.models import Audience, AudienceBuild, AudienceType, ContactList
 from delivr_admin import storage
 from delivr_admin.errors import ApplicationError
+from delivr_admin.selectors import one_or_404
 
 
 def audience_list(principal: Principal, *, project_id: uuid.UUID | None = None) -> QuerySet[Audience]:
@@ -27,10 +26,7 @@ def audience_list(principal: Principal, *, project_id: uuid.UUID | None = None) 
 
 
 def audience_get(principal: Principal, audience_id: uuid.UUID | str) -> Audience:
-    try:
-        return audience_list(principal).get(pk=audience_id)
-    except (Audience.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("Audience not found.") from exc
+    return one_or_404(audience_list(principal), "Audience not found.", pk=audience_id)
 
 
 def audience_input_path(audience: Audience) -> tuple[str, bool]:
@@ -93,6 +89,21 @@ def audience_selection(
         columns=columns,
         suppress=suppress,
     )
+
+
+def audience_preview(audience: Audience, limit: int) -> tuple[list[str], list[dict]]:
+    """(the dataset's columns, the audience's first ``limit`` rows), opt-outs removed; EngineError when the
+    data cannot be read."""
+    sel = audience_selection(audience)
+    reader = engine.engine_for(sel.input_path)
+    return list(reader.dataset_columns(sel.input_path)), reader.preview(sel, limit)
+
+
+def audience_sample(audience: Audience, limit: int) -> list[dict]:
+    """Up to ``limit`` of the audience's people, one row each, opt-outs removed; EngineError when the data
+    cannot be read."""
+    sel = audience_selection(audience)
+    return engine.engine_for(sel.input_path).sample(sel, limit)
 
 
 def definition_estimate(*, definition: dict, input_path: str | None, organization_ids) -> engine.Summary:

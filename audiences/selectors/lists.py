@@ -8,13 +8,13 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.selectors import Principal
 from audiences.models import ContactList
 from delivr_admin import csvsafe, storage
+from delivr_admin.selectors import one_or_404
 
 
 def contact_list_list(
@@ -29,10 +29,7 @@ def contact_list_list(
 
 
 def contact_list_get(principal: Principal, list_id: uuid.UUID | str) -> ContactList:
-    try:
-        return contact_list_list(principal).get(pk=list_id)
-    except (ContactList.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404("List not found.") from exc
+    return one_or_404(contact_list_list(principal), "List not found.", pk=list_id)
 
 
 def contact_list_report_name(contact_list: ContactList, kind: str) -> str:

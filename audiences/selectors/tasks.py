@@ -6,7 +6,6 @@ import uuid
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -15,6 +14,7 @@ from django.utils import timezone
 from accounts.selectors import Principal
 from audiences.models import Job, JobKind, JobStatus, OutputFormat, Task
 from delivr_admin import storage
+from delivr_admin.selectors import one_or_404
 from delivr_admin.signed_links import INVALID, signed_link_read, signed_link_token
 
 _SIGNER_SALT = "audiences.task-output"
@@ -28,10 +28,7 @@ def task_list(principal: Principal) -> QuerySet[Task]:
 def task_get(principal: Principal, task_id: uuid.UUID | str) -> Task:
     # By primary key first, then the org check: a task of the caller's own organization (the usual case)
     # needs no walk of the organization tree (one query fewer on the busiest endpoint).
-    try:
-        task = Task.objects.get(pk=task_id, expires_at__gt=timezone.now())
-    except (Task.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
-        raise Http404(NOT_FOUND) from exc
+    task = one_or_404(Task.objects.filter(expires_at__gt=timezone.now()), NOT_FOUND, pk=task_id)
     if task.organization_id != principal.organization.id and task.organization_id not in set(
         principal.organization_ids
     ):

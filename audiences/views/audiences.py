@@ -26,7 +26,7 @@ from audiences.views import builder_ui
 from audiences.views import filters as filter_views
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
-from delivr_admin.htmx import render_polled
+from delivr_admin.htmx import render_page_or_polled
 
 logger = logging.getLogger(__name__)
 PREVIEW_LIMITS = (10, 25, 100)
@@ -61,11 +61,9 @@ def audience_list(request: HttpRequest) -> HttpResponse:
         audience_selectors.audience_list(request.principal).select_related("project__organization")
     )
     context = {"audiences": audiences, "any_building": any(a.build_status in BUILDING for a in audiences)}
-    if request.htmx:
-        return render_polled(
-            request, "audiences/audience_list.html#audience-table", context, active=context["any_building"]
-        )
-    return render(request, "audiences/audience_list.html", context)
+    return render_page_or_polled(
+        request, "audiences/audience_list.html", "audience-table", context, active=context["any_building"]
+    )
 
 
 def _builder_context(request, *, state: dict, audience=None, name: str = "", project_id=None, error=None):
@@ -209,11 +207,9 @@ def _detail_context(audience) -> dict:
 def audience_detail(request: HttpRequest, audience_id) -> HttpResponse:
     audience = audience_selectors.audience_get(request.principal, audience_id)
     context = _detail_context(audience)
-    if request.htmx:
-        return render_polled(
-            request, "audiences/audience_detail.html#audience-status", context, active=context["building"]
-        )
-    return render(request, "audiences/audience_detail.html", context)
+    return render_page_or_polled(
+        request, "audiences/audience_detail.html", "audience-status", context, active=context["building"]
+    )
 
 
 @member_required
@@ -221,8 +217,7 @@ def audience_sample(request: HttpRequest, audience_id) -> HttpResponse:
     audience = audience_selectors.audience_get(request.principal, audience_id)
     context = {"audience": audience, "contacts": [], "error": None, "loaded": True}
     try:
-        sel = audience_selectors.audience_selection(audience)
-        context["contacts"] = engine.engine_for(sel.input_path).sample(sel, SAMPLE_LIMIT)
+        context["contacts"] = audience_selectors.audience_sample(audience, SAMPLE_LIMIT)
     except (ApplicationError, engine.EngineError) as exc:
         context["error"] = builder_ui.error_words(exc, request.principal)[1]
     return render(request, "audiences/audience_detail.html#sample", context)

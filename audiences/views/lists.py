@@ -18,7 +18,7 @@ from audiences.services import audiences as audience_services
 from audiences.services import lists as list_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
-from delivr_admin.htmx import render_polled
+from delivr_admin.htmx import render_page_or_polled
 
 REPORT_KINDS = ("invalid", "duplicates")
 
@@ -62,11 +62,9 @@ def list_list(request: HttpRequest) -> HttpResponse:
             return redirect("audiences:list-list")
         return render(request, "audiences/list_list.html", context, status=400)
     context = _context(request)
-    if request.htmx:
-        return render_polled(
-            request, "audiences/list_list.html#list-table", context, active=context["any_processing"]
-        )
-    return render(request, "audiences/list_list.html", context)
+    return render_page_or_polled(
+        request, "audiences/list_list.html", "list-table", context, active=context["any_processing"]
+    )
 
 
 @require_POST

@@ -6,7 +6,7 @@ import zipfile
 from datetime import date
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
@@ -19,7 +19,7 @@ from audiences.services import tasks as task_services
 from delivr_admin import storage
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
-from delivr_admin.htmx import render_polled
+from delivr_admin.htmx import render_page_or_polled
 
 RUNNING = (TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING)
 # the service's error codes that are about one form field: the error shows next to that field, without the
@@ -73,11 +73,9 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "overview": overview,
         "any_running": any(t.status in RUNNING for t in tasks),
     }
-    if request.htmx and request.method == "GET":
-        return render_polled(
-            request, "audiences/tasks.html#task-table", context, active=context["any_running"]
-        )
-    return render(request, "audiences/tasks.html", context)
+    return render_page_or_polled(
+        request, "audiences/tasks.html", "task-table", context, active=context["any_running"]
+    )
 
 
 def _empty_range(form: TaskForm, available: list[str]) -> bool:
@@ -113,11 +111,9 @@ def task_detail(request: HttpRequest, task_id) -> HttpResponse:
         "rows": list(rows.values()),
         "running": task.status in RUNNING,
     }
-    if request.htmx:
-        return render_polled(
-            request, "audiences/task_detail.html#task-progress", context, active=context["running"]
-        )
-    return render(request, "audiences/task_detail.html", context)
+    return render_page_or_polled(
+        request, "audiences/task_detail.html", "task-progress", context, active=context["running"]
+    )
 
 
 @require_POST

@@ -29,6 +29,17 @@ class DestinationError(Exception):
         self.field = field  # the config/credential field at fault, for the form and the API error
 
 
+class RequestFailed(Exception):
+    """A call to a destination's API that failed for good: after its retries, or at once for a status no retry
+    can fix. `status` is the HTTP status (0: unreachable), `code` the API's error code."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
 def url_check(url: Any, *, what: str, field: str) -> None:
     """Save-time check of a configured URL (http(s), not an internal address) as a DestinationError."""
     from delivr_admin import outbound

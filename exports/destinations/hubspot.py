@@ -99,6 +99,7 @@ from exports.destinations.base import (
     BatchResult,
     Destination,
     DestinationError,
+    RequestFailed,
     Setting,
     TargetField,
     register,
@@ -181,16 +182,6 @@ class _Row:
 class _Response:
     status: int
     body: Any
-
-
-class _Failed(Exception):
-    """A request that failed for good after retries (or at once for non-retryable statuses)."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def normalize_domain(value: Any) -> str:
@@ -393,7 +384,7 @@ class HubSpotDestination(Destination):
         """Calls one client method with the outbound layer's retry policy (429/5xx/connection errors).
 
         Returns any 2xx response (207 included) parsed; raises DestinationError for credentials and refused
-        addresses, _Failed for the rest (after retries when the failure is transient).
+        addresses, RequestFailed for the rest (after retries when the failure is transient).
         """
         tries = outbound.Attempts(self._policy())
         status, message, body = 0, "HubSpot did not answer in time.", None
@@ -438,7 +429,7 @@ class HubSpotDestination(Destination):
             if not transient or not tries.wait(_header(headers, "Retry-After")):
                 break
         code = (body or {}).get("category") if isinstance(body, dict) else None
-        raise _Failed(status, code or (f"HTTP_{status}" if status else "UNREACHABLE"), message)
+        raise RequestFailed(status, code or (f"HTTP_{status}" if status else "UNREACHABLE"), message)
 
     def _note_rate_headers(self, headers: Any) -> None:
         """When the rolling window is (nearly) spent, the next request waits for the window to pass."""
@@ -459,7 +450,7 @@ class HubSpotDestination(Destination):
         try:
             self._call(self._contacts_basic.get_page_with_http_info, limit=1)
             self._optout_settings_check()
-        except _Failed as exc:
+        except RequestFailed as exc:
             raise DestinationError(
                 f"HubSpot did not answer ({exc.code}: {exc.message})", retryable=exc.status != 400
             ) from exc
@@ -504,7 +495,7 @@ class HubSpotDestination(Destination):
         outbound.guard_pool_manager(properties.api_client.rest_client.pool_manager)
         try:
             response = self._call(properties.get_all_with_http_info, "contacts", archived=False)
-        except _Failed as exc:
+        except RequestFailed as exc:
             raise DestinationError(
                 f"HubSpot did not list its properties ({exc.code}: {exc.message})"
             ) from exc
@@ -591,7 +582,7 @@ class HubSpotDestination(Destination):
         )
         try:
             response = self._call(self._contacts_batch.upsert_with_http_info, payload)
-        except _Failed as exc:
+        except RequestFailed as exc:
             if exc.status == 400 and "PROPERTY_DOESNT_EXIST" in exc.message:
                 raise DestinationError(f"HubSpot: {exc.message}", user_error=True) from exc
             if exc.status == 400 and len(rows) > 1:
@@ -641,7 +632,7 @@ class HubSpotDestination(Destination):
         name = context.list_name or f"Delivr export {context.export_id}"
         try:
             body = self._call(self._lists.get_by_name_with_http_info, name, CONTACTS_TYPE_ID).body or {}
-        except _Failed as exc:
+        except RequestFailed as exc:
             if exc.status != 404:
                 raise DestinationError(
                     f"HubSpot did not find the list {name} ({exc.code}: {exc.message})"
@@ -654,7 +645,7 @@ class HubSpotDestination(Destination):
             )
             try:
                 body = self._call(self._lists.create_with_http_info, request).body or {}
-            except _Failed as failed:
+            except RequestFailed as failed:
                 raise DestinationError(
                     f"HubSpot did not create the list {name} ({failed.code}: {failed.message})"
                 ) from failed
@@ -669,7 +660,7 @@ class HubSpotDestination(Destination):
         for chunk in _chunks([row.contact_id for row in rows], MEMBERSHIP_LIMIT):
             try:
                 self._call(self._memberships.add_with_http_info, list_id, chunk)
-            except _Failed as exc:
+            except RequestFailed as exc:
                 raise DestinationError(
                     f"HubSpot did not add the contacts to the list {self.list_name} ({exc.code}: {exc.message})",
                     retryable=exc.status == 0 or exc.status >= 500,
@@ -697,7 +688,7 @@ class HubSpotDestination(Destination):
                 ids = self._contact_ids([email for email, _ in chunk])
                 if ids:
                     self._call(self._memberships.remove_with_http_info, list_id, list(ids.values()))
-            except _Failed as exc:
+            except RequestFailed as exc:
                 for _email, key in chunk:
                     removed.add_error(key, exc.code, exc.message)
                 continue
@@ -731,7 +722,7 @@ class HubSpotDestination(Destination):
                 done = {str(item.get("id")) for item in body.get("results") or []}
                 reason = _first_error(body) or "HubSpot did not update the contact"
                 failed.update({e: ("PROPERTY_NOT_SET", reason) for e, i in ids.items() if i not in done})
-            except _Failed as exc:
+            except RequestFailed as exc:
                 failed.update({email: (exc.code, f"property not set: {exc.message}") for email in ids})
         if self.optout_subscription:
             for email in ids:
@@ -750,7 +741,7 @@ class HubSpotDestination(Destination):
         )
         try:
             self._call(self._preferences.unsubscribe_with_http_info, request)
-        except _Failed as exc:
+        except RequestFailed as exc:
             if exc.status == 400 and "already unsubscribed" in exc.message.lower():
                 return ""
             return f"not unsubscribed: {exc.code}: {exc.message}"
@@ -787,7 +778,7 @@ class HubSpotDestination(Destination):
         failed: dict[str, str] = {}
         try:
             self.company_ids.update(self._search_companies(unknown))
-        except _Failed as exc:
+        except RequestFailed as exc:
             failed.update({d: f"{exc.code}: {exc.message}" for d in unknown})
         linked_existing = {d for d in domains if d in self.company_ids}
         to_create = [d for d in unknown if d not in self.company_ids and d not in failed]
@@ -805,7 +796,7 @@ class HubSpotDestination(Destination):
             )
             try:
                 body = self._call(self._companies_batch.create_with_http_info, payload).body or {}
-            except _Failed as exc:
+            except RequestFailed as exc:
                 failed.update({d: f"{exc.code}: {exc.message}" for d in chunk})
                 continue
             for item in body.get("results") or []:
@@ -887,7 +878,7 @@ class HubSpotDestination(Destination):
                     ).body
                     or {}
                 )
-            except _Failed as exc:
+            except RequestFailed as exc:
                 for row, _company_id in chunk:
                     companies.add_error(row.key, exc.code, f"association failed: {exc.message}")
                 continue
@@ -946,7 +937,7 @@ class HubSpotDestination(Destination):
         todo = [row for row in rows if row.activity or row.seen_at]
         try:
             template_id = self._template()
-        except _Failed as exc:
+        except RequestFailed as exc:
             for row in todo:
                 events.add_error(row.key, exc.code, f"timeline template unavailable: {exc.message}")
             return
@@ -972,7 +963,7 @@ class HubSpotDestination(Destination):
             )
             try:
                 body = self._call(self._timeline.create_batch_with_http_info, payload).body or {}
-            except _Failed as exc:
+            except RequestFailed as exc:
                 for row in chunk:
                     events.add_error(row.key, exc.code, exc.message)
                 continue

@@ -27,6 +27,7 @@ from exports.destinations.base import (
     BatchResult,
     Destination,
     DestinationError,
+    RequestFailed,
     Setting,
     TargetField,
     register,
@@ -41,14 +42,6 @@ NOT_FIELDS = frozenset({"company_domain"})
 MAX_CALL_SECONDS = 15 * 60.0
 # Whole-request errors that no retry can fix: the mapping or config names something Salesforce lacks.
 CONFIG_ERRORS = frozenset({"INVALID_FIELD", "NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD_FOR_INSERT_UPDATE"})
-
-
-class _Failed(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def _value(value: Any) -> Any:
@@ -187,7 +180,7 @@ class SalesforceDestination(Destination):
             except outbound.OutboundError as exc:
                 if exc.user_error:
                     raise DestinationError(exc.message, user_error=True) from exc
-                raise _Failed(0, "UNREACHABLE", exc.message) from exc
+                raise RequestFailed(0, "UNREACHABLE", exc.message) from exc
             status, body = response.status_code, _json(response)
             if 200 <= status < 300:
                 return body
@@ -204,7 +197,7 @@ class SalesforceDestination(Destination):
                 raise DestinationError(f"Salesforce refused access: {message}", user_error=True)
             if code in CONFIG_ERRORS or status == 404:
                 raise DestinationError(f"Salesforce: {code}: {message}", user_error=True)
-            raise _Failed(status, code, message)
+            raise RequestFailed(status, code, message)
 
     # interface -----------------------------------------------------------------------------------------
     def test_connection(self) -> None:
@@ -213,7 +206,7 @@ class SalesforceDestination(Destination):
         self.session.policy = dataclasses.replace(policy, attempts=min(policy.attempts, 2))  # a person waits
         try:
             self._request("GET", f"/services/data/{API_VERSION}/limits")
-        except _Failed as exc:
+        except RequestFailed as exc:
             raise DestinationError(
                 f"Salesforce did not answer ({exc.code}: {exc.message})", retryable=True
             ) from exc
@@ -226,7 +219,7 @@ class SalesforceDestination(Destination):
         self.session.policy = dataclasses.replace(policy, attempts=min(policy.attempts, 2))
         try:
             body = self._request("GET", f"/services/data/{API_VERSION}/sobjects/{self.object_type}/describe")
-        except _Failed as exc:
+        except RequestFailed as exc:
             raise DestinationError(f"Salesforce did not describe {self.object_type} ({exc.code})") from exc
         finally:
             self.session.policy = policy
@@ -263,7 +256,7 @@ class SalesforceDestination(Destination):
             chunk = pending[start : start + COLLECTION_LIMIT]
             try:
                 body = self._request("PATCH", path, {"allOrNone": False, "records": [r for _, r in chunk]})
-            except _Failed as exc:
+            except RequestFailed as exc:
                 for key, _record in chunk:
                     objects.add_error(key, exc.code, exc.message)
                 continue

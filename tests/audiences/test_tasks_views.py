@@ -5,21 +5,24 @@ from audiences.models import Task, TaskStatus, Topic
 pytestmark = pytest.mark.django_db
 
 
+def _task_form(**fields) -> dict:
+    """The Tasks page's form: one day of topic 4eyes_101, high intent, Parquet; `fields` add or replace."""
+    return {
+        "start_day": "2024-05-01",
+        "end_day": "2024-05-01",
+        "topic_id_prefixes": ["4eyes_101"],
+        "scores": ["high"],
+        "format": "parquet",
+        **fields,
+    }
+
+
 def test_tasks_page_lists_tasks_and_creates_one(client, tenant, django_capture_on_commit_callbacks):
     client.force_login(tenant.user)
     r = client.get("/tasks/")
     assert r.status_code == 200 and b"New intent task" in r.content and b"4eyes_101" in r.content
     with django_capture_on_commit_callbacks(execute=True):
-        r = client.post(
-            "/tasks/",
-            {
-                "start_day": "2024-05-01",
-                "end_day": "2024-05-02",
-                "topic_id_prefixes": ["4eyes_101"],
-                "scores": ["high"],
-                "format": "parquet",
-            },
-        )
+        r = client.post("/tasks/", _task_form(end_day="2024-05-02"))
     assert r.status_code == 302
     task = Task.objects.get(organization=tenant.org)
     assert task.status == TaskStatus.COUNTED and task.days == ["2024-05-01", "2024-05-02"]
@@ -34,17 +37,7 @@ def test_tasks_page_lists_tasks_and_creates_one(client, tenant, django_capture_o
 
 def test_tasks_page_shows_form_error_for_unsafe_filter(client, tenant):
     client.force_login(tenant.user)
-    r = client.post(
-        "/tasks/",
-        {
-            "start_day": "2024-05-01",
-            "end_day": "2024-05-01",
-            "topic_id_prefixes": ["4eyes_101"],
-            "scores": ["high"],
-            "format": "parquet",
-            "where_expr": "read_csv('/etc/passwd')",
-        },
-    )
+    r = client.post("/tasks/", _task_form(where_expr="read_csv('/etc/passwd')"))
     assert r.status_code == 200 and b"read_csv" in r.content and not Task.objects.exists()
     # the error sits next to the Filter field, in words: no API field name in front of it
     error = r.context["form"].errors["where_expr"][0]
@@ -56,18 +49,7 @@ def test_tasks_page_shows_form_error_for_unsafe_filter(client, tenant):
 
 def test_tasks_page_shows_sql_syntax_error_next_to_the_field_with_its_position(client, tenant):
     client.force_login(tenant.user)
-    r = client.post(
-        "/tasks/",
-        {
-            "start_day": "2024-05-01",
-            "end_day": "2024-05-01",
-            "topic_id_prefixes": ["4eyes_101"],
-            "scores": ["high"],
-            "format": "parquet",
-            "where_expr": "country = ",
-            "select": "person_id, nosuchcolumn",
-        },
-    )
+    r = client.post("/tasks/", _task_form(where_expr="country = ", select="person_id, nosuchcolumn"))
     assert r.status_code == 200 and not Task.objects.exists()
     error = r.context["form"].errors["where_expr"][0]
     assert not error.startswith("where_expr") and "line 1, character" in error
@@ -78,17 +60,7 @@ def test_task_detail_htmx_returns_partial_and_stops_polling_when_done(
 ):
     client.force_login(tenant.user)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            "/tasks/",
-            {
-                "start_day": "2024-05-01",
-                "end_day": "2024-05-01",
-                "topic_id_prefixes": ["4eyes_101"],
-                "scores": ["high"],
-                "format": "parquet",
-                "perform_unload": "on",
-            },
-        )
+        client.post("/tasks/", _task_form(perform_unload="on"))
     task = Task.objects.get()
     r = client.get(f"/tasks/{task.pk}/", HTTP_HX_REQUEST="true")
     assert r.status_code == 286  # htmx stops polling a finished task
@@ -120,30 +92,13 @@ def test_support_sees_tasks_but_cannot_start_or_unload(client, tenant_factory):
     client.force_login(support.user)
     r = client.get("/tasks/")
     assert r.status_code == 200 and b"New intent task" not in r.content
-    r = client.post(
-        "/tasks/",
-        {
-            "start_day": "2024-05-01",
-            "end_day": "2024-05-01",
-            "topic_id_prefixes": ["4eyes_101"],
-            "scores": ["high"],
-        },
-    )
+    r = client.post("/tasks/", _task_form())
     assert r.status_code == 403
 
 
 def test_tasks_page_when_range_has_no_data_warns_and_creates_nothing(client, tenant):
     client.force_login(tenant.user)
-    r = client.post(
-        "/tasks/",
-        {
-            "start_day": "2023-01-01",
-            "end_day": "2023-01-31",
-            "topic_id_prefixes": ["4eyes_101"],
-            "scores": ["high"],
-            "format": "parquet",
-        },
-    )
+    r = client.post("/tasks/", _task_form(start_day="2023-01-01", end_day="2023-01-31"))
     body = r.content.decode()
     assert r.status_code == 200 and not Task.objects.exists()
     assert "There is no data from 1 Jan 2023 to 31 Jan 2023: the data covers 1 May 2024 to 4 May 2024" in body
@@ -160,15 +115,7 @@ def test_task_download_all_when_unloaded_gives_one_zip_of_every_output(
     client.force_login(tenant.user)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
-            "/tasks/",
-            {
-                "start_day": "2024-05-01",
-                "end_day": "2024-05-02",
-                "topic_id_prefixes": ["4eyes_101"],
-                "scores": ["high", "medium"],
-                "format": "parquet",
-                "perform_unload": "on",
-            },
+            "/tasks/", _task_form(end_day="2024-05-02", scores=["high", "medium"], perform_unload="on")
         )
     task = Task.objects.get()
     assert b'id="download-all"' in client.get(f"/tasks/{task.pk}/").content
@@ -203,8 +150,7 @@ def test_task_detail_when_columns_chosen_names_them_in_words(
     client, tenant, django_capture_on_commit_callbacks
 ):
     client.force_login(tenant.user)
-    form = {"start_day": "2024-05-01", "end_day": "2024-05-01", "topic_id_prefixes": ["4eyes_101"],
-            "scores": ["high"], "format": "parquet", "select": "person_id, company_employee_count, seen_at"}  # fmt: skip
+    form = _task_form(select="person_id, company_employee_count, seen_at")
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post("/tasks/", form)
     assert r.status_code == 302, r.content.decode()[:400]
