@@ -194,6 +194,20 @@ SPLIT_WORDS_JS = r"""() => {
 }"""
 
 
+# What a marketer must not read (issue 11 item 10): ids (UUIDs), server paths and files, the API's internal field
+# paths ("field_mapping[0].source"). Code the marketer copies (a pixel's snippet) is left out of the check.
+MARKETER_TEXT_JS = """() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('code, pre, script, template, style').forEach(e => e.remove());
+  return body.textContent;
+}"""
+INTERNAL_TEXT = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/work/|/tmp/|var/media|\.parquet\b"
+    r"|site-packages|\b[a-z_]+\[\d+\]\.[a-z_]+|\b(?:definition|destination_config|record_limit)\.[a-zA-Z_]+",
+    re.IGNORECASE,
+)
+
+
 def _violations(axe: Axe, page, rules: list[str] | None = None) -> list[str]:
     options = {"resultTypes": ["violations"]}
     if rules:
@@ -253,6 +267,10 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 if overflow > 0:
                     problems.append(f"{where}: scrolls sideways by {overflow}px")
+                if role == "marketer" and viewport == "desktop":
+                    internal = INTERNAL_TEXT.search(page.evaluate(MARKETER_TEXT_JS))
+                    if internal:
+                        problems.append(f"{where}: shows the marketer {internal.group(0)!r}")
                 if viewport == "phone":
                     problems.extend(f"{where}: {split}" for split in page.evaluate(SPLIT_WORDS_JS))
                 else:

@@ -51,6 +51,28 @@ def test_forbidden_page_when_opened_is_styled_with_reason_and_way_back(client, t
     assert '<nav class="mainnav"' in body  # the whole layout, not Django's bare text
 
 
+def test_server_error_when_a_page_fails_is_styled_with_a_way_back_and_htmx_gets_a_message(
+    client, tenant, monkeypatch
+):
+    from exports import selectors
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(selectors, "export_list", fail)
+    client.force_login(tenant.user)
+    client.raise_request_exception = False
+    r = client.get("/exports/", HTTP_REFERER="http://testserver/audiences/")
+    body = r.content.decode()
+    assert r.status_code == 500 and "Something went wrong on our side" in body
+    assert 'href="http://testserver/audiences/"' in body and 'id="error-home"' in body
+    assert '<nav class="mainnav"' in body and "secret internals" not in body and "Traceback" not in body
+    r = client.get("/exports/", HTTP_HX_REQUEST="true")
+    body = r.content.decode()
+    assert r.status_code == 500 and "data-error-message" in body and "<html" not in body
+    assert "Something went wrong on our side" in body and "secret internals" not in body
+
+
 def test_missing_page_when_opened_is_styled_and_htmx_gets_a_message(client, tenant):
     client.force_login(tenant.user)
     r = client.get("/audiences/00000000-0000-0000-0000-000000000000/")
