@@ -25,15 +25,7 @@ def seed(context) -> None:
         if OptOut.objects.filter(identifier_type="uid2", value=value, organization=None).exists():
             continue
         when = BASE_TIME + timedelta(hours=7 * i)
-        optout_record(
-            identifier_type="uid2",
-            value=value,
-            source="uid2_webhook",
-            opted_out_at=when,
-            actor="uid2_operator",
-            request_meta=OPERATOR,
-        )
-        if i == 0:  # the operator retried this one: one entry, two audit events
+        for _ in range(2 if i == 0 else 1):  # the operator retried the first one: one entry, two audit events
             optout_record(
                 identifier_type="uid2",
                 value=value,

@@ -118,6 +118,22 @@ def _created(task) -> Response:
     return Response(TaskCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+def _create(request, kind: str, v: dict, **source) -> Response:
+    """Creates the task the validated body `v` asks for (`source`: what it reads) and answers 201."""
+    task = task_services.task_create(
+        principal=principal_of(request),
+        kind=kind,
+        limit=v.get("limit"),
+        perform_unload=v["perform_unload"],
+        select=v.get("select"),
+        where_expr=v.get("where_expr"),
+        output_format=v["format"],
+        request_data=request.data,
+        **source,
+    )
+    return _created(task)
+
+
 def _base_url(request) -> str:
     return request.build_absolute_uri("/")[:-1]
 
@@ -138,21 +154,15 @@ class IntentHiveTaskCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        task = task_services.task_create(
-            principal=principal_of(request),
-            kind=TaskKind.INTENT_HIVE,
+        return _create(
+            request,
+            TaskKind.INTENT_HIVE,
+            v,
             input_path=v.get("input_path"),
             days=v["days"],
             topic_id_prefixes=v["topic_id_prefixes"],
             scores=v["scores"],
-            limit=v.get("limit"),
-            perform_unload=v["perform_unload"],
-            select=v.get("select"),
-            where_expr=v.get("where_expr"),
-            output_format=v["format"],
-            request_data=request.data,
         )
-        return _created(task)
 
 
 class GenericParquetTaskCreateApi(APIView):
@@ -168,18 +178,7 @@ class GenericParquetTaskCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        task = task_services.task_create(
-            principal=principal_of(request),
-            kind=TaskKind.GENERIC_PARQUET,
-            input_path=v["input_path"],
-            limit=v.get("limit"),
-            perform_unload=v["perform_unload"],
-            select=v.get("select"),
-            where_expr=v.get("where_expr"),
-            output_format=v["format"],
-            request_data=request.data,
-        )
-        return _created(task)
+        return _create(request, TaskKind.GENERIC_PARQUET, v, input_path=v["input_path"])
 
 
 class TaskPagination(KeyedLimitOffsetPagination):

@@ -60,6 +60,19 @@ def _as_range(value: str | int | float) -> tuple[float, float]:
     return number, number
 
 
+def _operator(op: str, value: object, what: str) -> str:
+    """``op`` lower-cased (``<>`` as ``!=``) when it is known, with a (low, high) pair for ``between``; else
+    BucketError saying so (``what``: the kind of buckets, for the message)."""
+    op = op.lower().strip()
+    op = "!=" if op == "<>" else op
+    if op == "between":
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            raise BucketError("between needs a (low, high) pair")
+    elif op not in OPERATORS:
+        raise BucketError(f"unsupported operator for {what}: {op!r}")
+    return op
+
+
 def employee_buckets_in_range(op: str, value: str | int | float | tuple) -> tuple[str, ...]:
     """Buckets wholly satisfying ``company_employee_count <op> value``, in bucket order.
 
@@ -68,16 +81,10 @@ def employee_buckets_in_range(op: str, value: str | int | float | tuple) -> tupl
     ``< 500`` buckets ending below 500, ``BETWEEN '11-50' AND '201-500'`` buckets inside 11..500.
     ``=``/``!=`` with a number select the bucket containing it (or all the others).
     """
-    op = op.lower().strip()
-    if op == "<>":
-        op = "!="
+    op = _operator(op, value, "employee-count buckets")
     if op == "between":
-        if not isinstance(value, tuple | list) or len(value) != 2:
-            raise BucketError("between needs a (low, high) pair")
         low, high = _as_range(value[0])[0], _as_range(value[1])[1]
         return tuple(b for b, (lo, hi) in _EMPLOYEE_BOUNDS.items() if lo >= low and hi <= high)
-    if op not in OPERATORS:
-        raise BucketError(f"unsupported operator for employee-count buckets: {op!r}")
     vlo, vhi = _as_range(value)  # type: ignore[arg-type]
     tests = {
         ">": lambda lo, hi: lo > vhi,
@@ -99,16 +106,10 @@ def _score_rank(value: str) -> int:
 
 def score_buckets(op: str, value: str | tuple) -> tuple[str, ...]:
     """Scores satisfying ``score <op> value`` by the order low < medium < high (``between``: a pair)."""
-    op = op.lower().strip()
-    if op == "<>":
-        op = "!="
+    op = _operator(op, value, "scores")
     if op == "between":
-        if not isinstance(value, tuple | list) or len(value) != 2:
-            raise BucketError("between needs a (low, high) pair")
         low, high = _score_rank(value[0]), _score_rank(value[1])
         return tuple(s for i, s in enumerate(SCORES) if low <= i <= high)
-    if op not in OPERATORS:
-        raise BucketError(f"unsupported operator for scores: {op!r}")
     rank = _score_rank(value)  # type: ignore[arg-type]
     tests = {
         ">": lambda i: i > rank,
