@@ -361,9 +361,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, plan: Plan) -> list[dict]:
-    table = con.sql(sql, params=plan.params or None).to_arrow_table()
+def json_rows(table: pa.Table) -> list[dict]:
+    """The table's rows as JSON-friendly dicts: dates and times in ISO text, decimals as floats, bytes in
+    base64 (previews and samples of every engine)."""
     return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, plan: Plan) -> list[dict]:
+    return json_rows(con.sql(sql, params=plan.params or None).to_arrow_table())
 
 
 @operation

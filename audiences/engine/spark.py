@@ -45,7 +45,7 @@ from audiences.engine.connection import report_timing
 from audiences.engine.contract import DuckDBEngine
 from audiences.engine.partitioned import OnFile, partition_file, unload_each
 from audiences.engine.paths import is_remote
-from audiences.engine.reads import spread
+from audiences.engine.reads import json_rows, spread
 from audiences.engine.selection import Listing, layout, selected_keys
 from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
@@ -549,7 +549,7 @@ class SparkEngine:
     @_spark_errors
     def preview(self, sel: Selection, limit: int) -> list[dict]:
         df = self._frame(sel, project=True, limit=limit)[0]
-        return _json_rows(df.toArrow())
+        return json_rows(df.toArrow())
 
     @_spark_errors
     def sample(self, sel: Selection, limit: int) -> list[dict]:
@@ -582,7 +582,7 @@ class SparkEngine:
             .orderBy("_profile")
             .drop("_profile")
         )
-        return _json_rows(out.toArrow())
+        return json_rows(out.toArrow())
 
     def _people(
         self, df: DataFrame, columns: Mapping[str, str], hive: bool, bucket: tuple[int, int] | None = None
@@ -956,25 +956,3 @@ def _resolve(name: str, columns: Mapping[str, str]) -> str:
         return lookup[name.lower()]
     except KeyError:
         raise EngineError(f"unknown column {name!r}") from None
-
-
-def _jsonable(value: Any) -> Any:
-    import base64
-    import datetime as dt
-    import decimal
-
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _json_rows(table: pa.Table) -> list[dict]:
-    return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
