@@ -24,7 +24,7 @@ from audiences.engine import sql as q
 from audiences.engine.connection import connect, operation
 from audiences.engine.errors import EngineError
 from audiences.engine.plan import output_names, plan_for, select_query
-from audiences.engine.selection import KEY_RE, Listing, Selection, as_date, layout, relative_listing
+from audiences.engine.selection import KEY_RE, Listing, Selection, as_date, list_files
 
 OnFile = Callable[[str, str], None]
 # An engine's per-partition unload: (sel, partition or None, fmt, path, limit) -> rows written.
@@ -46,8 +46,7 @@ def partition_files(sel: Selection) -> dict[str, list[tuple[str, int]]]:
     """The selection's :data:`Listing` from one listing (no file is opened): {partition key: [(file path
     relative to its folder, bytes)]}; a tree without hive folders gives key ``""``, an empty selection ``{}``.
     A planner hands each work unit its part, so the unit reads its files without listing again."""
-    _, found = layout(sel)
-    return relative_listing(sel, found)
+    return list_files(sel)
 
 
 def partition_sizes(sel: Selection) -> dict[str, int]:

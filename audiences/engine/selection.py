@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from audiences.engine import remote
@@ -124,30 +124,62 @@ def layout(sel: Selection) -> tuple[bool, dict[str, list]]:
     if is_remote(root):
         fs, base = storage_filesystem(root)
         return remote.list_tree(fs, base, lambda k, v: wanted(sel, k, v), sel.prefixes, KEY_RE)
-    if not os.path.isdir(root):
-        raise EngineError(f"input path is not a directory: {root}")
-    days = _subdirs(root, "day")
-    if not days:
+    folders = _hive_folders(sel)
+    if folders is None:
         files = sorted(
             os.path.join(d, f) for d, _, names in os.walk(root) for f in names if _visible_parquet(f)
         )
         return False, ({"": files} if files else {})
     out = {}
-    for day in days:
-        if not wanted(sel, "day", day):
-            continue
-        day_dir = os.path.join(root, f"day={day}")
-        for prefix in _subdirs(day_dir, "prefix"):
-            if not wanted(sel, "prefix", prefix):
-                continue
-            prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
-            for score in _subdirs(prefix_dir, "score"):
-                if not wanted(sel, "score", score):
-                    continue
-                files = parquet_files(os.path.join(prefix_dir, f"score={score}"))
-                if files:
-                    out[f"day={day}/prefix={prefix}/score={score}"] = files
+    for key, folder in folders:
+        files = parquet_files(folder)
+        if files:
+            out[key] = files
     return True, out
+
+
+def list_files(sel: Selection) -> dict[str, list[tuple[str, int]]]:
+    """The selection's :data:`Listing`: as :func:`layout`, with each file's bytes (on a local tree from one
+    ``scandir`` per partition folder: no path is joined or stat'ed apart, which 109,500 partitions feel)."""
+    folders = None if is_remote(sel.input_path) else _hive_folders(sel)
+    if folders is None:
+        return relative_listing(sel, layout(sel)[1])
+    out = {}
+    for key, folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                files = sorted((e.name, e.stat().st_size) for e in entries if _visible_parquet(e.name))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if files:
+            out[key] = files
+    return out
+
+
+def _hive_folders(sel: Selection) -> Iterator[tuple[str, str]] | None:
+    """(partition key, folder) of each wanted ``day=/prefix=/score=`` folder of a local tree, in key order;
+    None when the tree has no ``day=`` folders."""
+    root = sel.input_path
+    if not os.path.isdir(root):
+        raise EngineError(f"input path is not a directory: {root}")
+    every_day = _subdirs(root, "day")
+    if not every_day:
+        return None
+    days = [day for day in every_day if wanted(sel, "day", day)]
+
+    def walk() -> Iterator[tuple[str, str]]:
+        for day in days:
+            day_dir = os.path.join(root, f"day={day}")
+            for prefix in _subdirs(day_dir, "prefix"):
+                if not wanted(sel, "prefix", prefix):
+                    continue
+                prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+                for score in _subdirs(prefix_dir, "score"):
+                    if wanted(sel, "score", score):
+                        key = f"day={day}/prefix={prefix}/score={score}"
+                        yield key, os.path.join(prefix_dir, f"score={score}")
+
+    return walk()
 
 
 def local_partitions_layout(sel: Selection, keys: Sequence[str]) -> dict[str, list[str]]:
