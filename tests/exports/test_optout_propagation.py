@@ -146,3 +146,38 @@ def test_optout_for_a_destination_that_cannot_remove_is_in_the_ledger_as_not_rem
     assert export_optouts_propagate()["failed"] == 1
     row = OptOutRemoval.objects.get(export=export)
     assert row.status == "failed" and row.removed_at is None and "cannot remove records" in row.message
+
+
+def test_optouts_from_the_uid2_webhook_and_a_suppression_list_are_taken_back_and_in_the_ledger(
+    tenant, synced_audience, dataset, webhook, api
+):
+    """The other ways an identity opts out (issue 13 item 3): the UID2 operator's webhook (a global opt-out
+    by UID2) and a suppression list uploaded by the marketer (by email), through their own endpoints."""
+    from tests.audiences.test_lists import upload
+
+    hook = make(
+        tenant, synced_audience, "CRM hook", "webhook", {"url": webhook.url}, {"secret": "whsec-test"}
+    )
+    assert execute(hook).status == "completed"
+    export_optouts_propagate()  # the watermark
+    wanted = set(persons(dataset)[:2])
+    people = {}
+    for path in sorted(dataset.rglob("*.parquet")):
+        for row in pq.read_table(path, columns=["person_id", "email", "uid2"]).to_pylist():
+            if row["person_id"] in wanted and row["uid2"] and row["email"]:
+                people.setdefault(row["person_id"], row)
+    by_uid2, by_email = (people[p] for p in sorted(wanted))
+    assert {by_uid2["person_id"], by_email["person_id"]} <= set(webhook.holds)
+
+    r = api.get("/api/v1/uid2/optout", {"user": by_uid2["uid2"], "optouttime": "2026-03-04T05:06:07Z"})
+    assert r.status_code == 204, r.content
+    listed = upload(tenant, f"email\n{by_email['email']}\n", type="suppression")
+    assert listed.status_code == 202, listed.content  # imported on commit (the task runs in process here)
+    out = export_optouts_propagate()
+    assert (out["removed"], out["failed"]) == (2, 0)
+    assert sorted(webhook.removed) == sorted([by_uid2["person_id"], by_email["person_id"]])
+    assert not {by_uid2["person_id"], by_email["person_id"]} & set(webhook.holds)
+    ledger = {(r.identifier_type, r.identifier_value): r for r in OptOutRemoval.objects.filter(export=hook)}
+    assert set(ledger) == {("uid2", by_uid2["uid2"]), ("email", by_email["email"].strip().lower())}
+    assert all(r.status == "removed" and r.removed_at for r in ledger.values())
+    assert export_optouts_propagate()["removed"] == 0  # safe to run twice

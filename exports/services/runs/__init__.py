@@ -7,7 +7,8 @@ nothing. After every batch the run commits a checkpoint: batches_done, the accum
 results, and a small spool file with the batch's record keys. A retried attempt reloads those keys and skips
 the records they name, so it resumes after the last committed batch (whatever order the engine streams in);
 the batch in flight when a worker died is sent again with the same idempotency keys (`<run_id>:<record_key>`),
-which the destination uses to never create a record twice. Destinations that cannot resume (a file built
+which the destination uses to never create a record twice. Between two commits, every write the destination
+answered is committed on its own as a progress part (parts.py), so a retry resends only the write in flight. Destinations that cannot resume (a file built
 locally) declare `resumable = False`, and their runs restart from zero instead.
 """
 
