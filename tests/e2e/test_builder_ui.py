@@ -146,6 +146,17 @@ def test_failed_estimate_says_why_and_preview_does_not_claim_no_rows(builder):
     page.wait_for_selector("#preview-table")
 
 
+def test_builder_uses_the_width_of_a_desktop_page(builder):
+    """Issue 11 item 11: at 1440 px the form and the estimate beside it span the page (not a narrow column)."""
+    page = builder
+    width = page.evaluate("document.documentElement.clientWidth")
+    form = page.locator("#builder-form").bounding_box()
+    side = page.locator("#estimate-panel").bounding_box()
+    assert side["x"] > form["x"] + form["width"] - 1  # the estimate beside the form, not under it
+    assert side["x"] + side["width"] - form["x"] >= 0.9 * width
+    assert page.locator("#preview-table").bounding_box()["width"] >= 0.45 * width
+
+
 def test_phone_keeps_the_estimate_visible_while_editing(builder):
     page = builder
     page.set_viewport_size({"width": 390, "height": 844})
