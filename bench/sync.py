@@ -215,8 +215,8 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
     from audiences import engine
     from audiences.selectors.audiences import audience_selection
     from exports.services.runs.keys import KEY_COLUMNS, record_keys
-    from exports.services.runs.snapshot import Previous, fingerprints, key_hashes, snapshot_next
-    from exports.services.runs.spool import SPOOL_SCHEMA, KeysSink
+    from exports.services.runs.snapshot import NextSnapshot, Previous, fingerprints, key_hashes
+    from exports.services.runs.spool import SPOOL_SCHEMA
     from exports.validation import mapping_parse, mapping_sources, validate_batch_full
 
     mapping = mapping_parse(MAPPING)
@@ -241,15 +241,16 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
             rows, held = previous.diff(keys, prints, np.arange(len(keys)), hashes)  # second hash made here
             same = pa.array(held)
             unchanged += int(np.count_nonzero(held))
-            spool = pa.table({"record_key": keys, "fingerprint": prints, "held": pa.compute.invert(same)})
+            # held: every record, as in a run where the destination accepted everything sent
+            spool = pa.table({"record_key": keys, "fingerprint": prints, "held": pa.repeat(True, len(keys))})
             spool = spool.append_column("unchanged", same)
             spools.append((spool, previous.meet(spool, rows)))
         removed = previous.departed().num_rows
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
         if took < best:
             best, best_cpu = took, cpu
-    sink = KeysSink("bench")  # what the run's keys file holds (everything sent and accepted here)
-    n = 0
+    t0 = time.perf_counter()
+    sink = NextSnapshot(export, previous, datetime.now(UTC))  # as a run files its batches
     for spool, rows in spools:
         size = spool.num_rows
         full = pa.table(
@@ -265,13 +266,9 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
             }
         )
         sink.write(full.cast(SPOOL_SCHEMA), rows)
-        n += size
-    sink.close()
-    t0 = time.perf_counter()
-    out = snapshot_next(export, previous, sink.path, None, datetime.now(UTC))
-    next_seconds = time.perf_counter() - t0
-    for path in (out, sink.path):
-        os.unlink(path)
+    t1 = time.perf_counter()
+    os.unlink(sink.finish(None))  # the old snapshot's rows left at the destination, and the file closed
+    end = time.perf_counter()
     return {
         "current": current,
         "snapshot": table.num_rows,
@@ -282,7 +279,8 @@ def bench_diff(export, root: Path, repeat: int) -> dict:
         "seconds": best,
         "cpu": best_cpu,
         "rate": current / best,
-        "next_seconds": next_seconds,
+        "next_seconds": end - t0,
+        "next_end_seconds": end - t1,
     }
 
 
@@ -327,7 +325,8 @@ def main() -> None:
         f"({d['unchanged']:,} unchanged, {d['added']:,} added, {d['changed']:,} changed, {d['removed']:,} to "
         f"remove) in {d['seconds']:.3f} s ({d['cpu']:.3f} CPU s) = {d['rate']:,.0f} records/s, "
         f"{d['current'] / d['cpu']:,.0f} per CPU second "
-        f"(goal >= 5M; best of {args.repeat}); next snapshot written in {d['next_seconds']:.3f} s"
+        f"(goal >= 5M; best of {args.repeat}); next snapshot written in {d['next_seconds']:.3f} s as the "
+        f"batches are filed, of which {d['next_end_seconds']:.3f} s at the end (old rows kept, file closed)"
     )
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     shutil.rmtree(BENCH_DIR / "media", ignore_errors=True)
@@ -421,9 +420,16 @@ def hubspot_pacing(persons: int, every: int, limit: int, window: float) -> None:
         f"the limit allows {allowed:.2f} s -> {seconds / allowed:.3f}x (goal <= 1.10); stand-in: "
         f"{stats['max']} requests in its busiest window, {stats['refused']} refused; load {load:.1f}"
     )
+    # the run's own record: claimed (started_at) to its final status (finished_at), on the wall clock
+    offset = time.time() - time.monotonic()
+    recorded = (second.finished_at - second.started_at).total_seconds()
+    finished = second.finished_at.timestamp() - offset  # on the monotonic clock of the stand-in's times
     print(
         f"re-sync timeline: first request {stats['first'] - started:.2f} s after the start, requests over "
-        f"{stats['last'] - stats['first']:.2f} s, finished {ended - stats['last']:.2f} s after the last"
+        f"{stats['last'] - stats['first']:.2f} s, the run recorded finished (status {second.status}) "
+        f"{finished - stats['last']:.2f} s after the last, the worker returned {ended - stats['last']:.2f} s "
+        f"after the last (its files cleared); the run's recorded time {recorded:.2f} s -> "
+        f"{recorded / allowed:.3f}x"
     )
     full_requests = math.ceil(first.records_exported / 100)
     print(

@@ -137,3 +137,19 @@ def test_a_snapshot_written_before_the_second_hash_is_read_as_it_was() -> None:
         "k39",
         None,
     ]
+
+
+def test_a_snapshot_in_the_order_its_batches_were_filed_is_ordered_at_load() -> None:
+    """The snapshot as a run writes it (rows as filed, both hashes stored): the load orders the hashes, and
+    rows come back as the table's own rows."""
+    keys = [f"k{n}" for n in range(60)]
+    table = _snapshot(keys)
+    table = table.append_column("key_hash", key_hashes(pa.array(keys)).to_arrow())
+    table = table.append_column("key_check", key_checks(pa.array(keys)).to_arrow())
+    previous = Previous(None, table)
+    assert previous._key_order is not None
+    wanted = pa.array(["k59", "k0", "nope", "k31"])
+    prints = pa.array([159, 1, 2, 131], pa.uint64())  # k59 and k31 as held, k0 changed
+    rows, same = previous.diff(wanted, prints, np.arange(4))
+    assert rows.tolist() == [59, 0, -1, 31]
+    assert same.tolist() == [True, False, False, True]

@@ -344,3 +344,35 @@ def test_changes_file_export_with_nothing_changed_writes_a_readable_file_with_th
     else:
         table = pq.read_table(io.BytesIO(data))
         assert table.num_rows == 0 and table.column_names == ["Email", "FirstName"]
+
+
+def test_the_next_snapshot_holds_every_record_the_destination_holds_with_its_hashes_and_send_time(
+    tenant, synced_audience, dataset, webhook
+):
+    """Written as the batches are filed: the current records (a changed one with this run's time, the others
+    with the time they were sent), the one that left in `changes` (still at the destination), its two key
+    hashes per row; read back, every key is found."""
+    from exports.services.runs.snapshot import Previous, key_checks, key_hashes, snapshot_load
+
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    first = execute(export)
+    everyone = persons(dataset)
+    changed, leaver = everyone[1], everyone[2]
+    rewrite(dataset, rename(changed, "Renamed"))
+    rewrite(dataset, drop(leaver))
+    second = execute(export)
+    assert (second.records_changed, second.records_exported, second.records_removed) == (1, 1, 0)
+    with default_storage.open(snapshot_name(export), "rb") as fh:
+        table = pq.read_table(io.BytesIO(fh.read()))
+    keys = table.column("record_key").to_pylist()
+    assert sorted(keys) == everyone  # the leaver too: a changes run leaves it at the destination
+    assert table.column("key_hash").to_pylist() == key_hashes(table.column("record_key")).to_list()
+    assert table.column("key_check").to_pylist() == key_checks(table.column("record_key")).to_list()
+    sent_at = dict(zip(keys, table.column("sent_at").to_pylist(), strict=True))
+    assert sent_at[changed] == second.started_at
+    assert {sent_at[k] for k in everyone if k != changed} == {first.started_at}
+    previous = snapshot_load(export)
+    assert isinstance(previous, Previous) and previous.rows == len(everyone)
+    rows = previous.lookup(pa.array(everyone))
+    assert [keys[r] for r in rows] == everyone
+    previous.discard()

@@ -17,8 +17,8 @@ from exports.destinations.base import BatchContext, BatchResult, Destination, Ob
 from exports.models import Export, ExportRun, RunStatus, SyncMode
 from exports.services.runs.errors import RunLost
 from exports.services.runs.keys import SeenKeys
-from exports.services.runs.snapshot import Previous
-from exports.services.runs.spool import KeysSink, ListSink
+from exports.services.runs.snapshot import NextSnapshot, Previous
+from exports.services.runs.spool import ListSink
 from exports.validation import FieldSpec
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class RunContext:
     destination: Destination | None = None
     details: dict[str, Any] = field(default_factory=dict)
     list_sink: ListSink | None = None
-    keys_sink: KeysSink | None = None
+    next_snapshot: NextSnapshot | None = None  # written as the batches are filed
     removed_path: str | None = None  # the removals the destination accepted (local Parquet)
     mapped_schema: pa.Schema | None = None  # the mapped records' columns, from the first batch read
 

@@ -24,6 +24,7 @@ from exports.services.runs.errors import RunFailed, RunLost, RunRetry
 from exports.services.runs.finish import run_finish
 from exports.services.runs.read import run_read
 from exports.services.runs.send import run_send
+from exports.services.runs.snapshot import NextSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,14 @@ def _steps(run: ExportRun, attempt: int) -> str:
     if attempt > 1:  # a worker that died left its local files behind (on this machine, if it ran here)
         spool.local_leftovers_clear(run.pk, run.export_id)
     ctx = run_read(run, attempt)
-    ctx.list_sink, ctx.keys_sink = spool.ListSink(run.pk), spool.KeysSink(run.pk)
+    ctx.list_sink = spool.ListSink(run.pk)
+    ctx.next_snapshot = NextSnapshot(ctx.export, ctx.previous, run.started_at or timezone.now())
     try:
         run_send(ctx)
         return run_finish(ctx)
     finally:
         ctx.list_sink.discard()
-        ctx.keys_sink.discard()
+        ctx.next_snapshot.discard()
         ctx.previous.discard()
 
 

@@ -16,7 +16,7 @@ from exports.models import FailureKind, RunStatus
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext, finish_update
 from exports.services.runs.errors import RunLost
-from exports.services.runs.snapshot import snapshot_next, snapshot_swap
+from exports.services.runs.snapshot import snapshot_swap
 
 MAX_REASONS = 3
 
@@ -25,9 +25,7 @@ def run_finish(ctx: RunContext) -> str:
     """Saves the final counts and status; returns the status. RunLost when the run was taken from us."""
     ctx.list_sink.close()
     contact_list = _record_list(ctx, ctx.list_sink)
-    next_snapshot = snapshot_next(
-        ctx.export, ctx.previous, ctx.keys_sink.path, ctx.removed_path, ctx.run.started_at or timezone.now()
-    )
+    next_snapshot = ctx.next_snapshot.finish(ctx.removed_path)  # written as the batches were filed
     try:
         status, failure = _status(ctx)
         finished = finish_update(

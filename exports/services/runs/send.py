@@ -98,12 +98,11 @@ def run_send(ctx: RunContext) -> None:
     ctx.destination = destination
     for table in ctx.spools:  # the committed batches' records come first in the list, as they were sent
         ctx.list_sink.write(table)
-        ctx.keys_sink.write(table, ctx.previous.meet(table))
+        ctx.next_snapshot.write(table, ctx.previous.meet(table))
     ctx.spools = []
     destination.open(ctx.batch_context(ctx.batches_done))
     try:
         _send_all(ctx)
-        ctx.keys_sink.close()
         ctx.progress.added, ctx.progress.changed = ctx.previous.added, ctx.previous.changed
         if ctx.removes_departed:
             run_remove_departed(ctx)
@@ -163,7 +162,7 @@ def _file(ctx: RunContext, group: list[_Prepared]) -> None:
         ctx.progress.merge(prepared.result)
         table = prepared.spool_table()
         ctx.list_sink.write(table)
-        ctx.keys_sink.write(table, ctx.previous.meet(table, prepared.rows))
+        ctx.next_snapshot.write(table, ctx.previous.meet(table, prepared.rows))
         ctx.batches_done = prepared.index + 1
         if ctx.resumable:
             spool.spool_write(ctx.run.pk, prepared.index, table)

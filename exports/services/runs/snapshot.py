@@ -2,12 +2,12 @@
 hash of the mapped values sent, and the identities a removal needs), kept as Parquet next to the outputs.
 
 Each validated batch's keys are found in the snapshot by two independent 64-bit hashes (the snapshot stores
-both and is sorted by the first, with a bucket directory over its top bits built at load); the text keys
-are compared only for the records found with other values, which are sent as changes. A key's row gives its fingerprint (a 64-bit hash of the key and the mapped
+both; at load the first is ordered, with a bucket directory over its top bits); the text keys are compared
+only for the records found with other values, which are sent as changes. A key's row gives its fingerprint (a 64-bit hash of the key and the mapped
 values): records whose fingerprint differs are sent (in `changes` and `mirror`), which splits added from
 changed, and the rows met are marked, so the removals (rows not met) and the next snapshot need no join
-over the text keys at the end. The next snapshot is written to a temporary name and swapped in only after
-the run is recorded as finished: a failed run never advances it.
+over the text keys at the end. The next snapshot is written as the run files its batches (`NextSnapshot`),
+to a temporary name swapped in only after the run is recorded as finished: a failed run never advances it.
 
 The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
 version: when any of them changed, the old snapshot no longer says what the destination holds in the new
@@ -30,8 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from delivr_admin import storage
+from exports.destinations.file import BackgroundWriter
 from exports.models import Export
-from exports.services.runs.spool import local_temp_path
+from exports.services.runs.spool import LocalParquetSink, local_temp_path
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +108,10 @@ class Previous:
     """The last successful run's snapshot, in memory, and the run's diff against it, batch by batch.
 
     A key is found by 128 bits: its 64-bit hash and a second, independent 64-bit hash (`key_checks`), both
-    stored in the snapshot, which is kept in key-hash order, so loading it sorts nothing (an older snapshot
-    without them is hashed and ordered once at load). A bucket directory over the top bits of the sorted
-    hashes sends each key straight to its few candidates (no sort of the batch, no binary search): `lookup`
-    returns each key's snapshot row. No text key is compared on the way: the chance that two of a billion
+    stored in the snapshot (an older snapshot without them is hashed at load). The first hashes are ordered
+    at load (an argsort of 64-bit ints; a snapshot already in that order is used as it is), and a bucket
+    directory over their top bits sends each key straight to its few candidates (no sort of the batch, no
+    binary search): `lookup` returns each key's snapshot row. No text key is compared on the way: the chance that two of a billion
     keys share 128 bits is about 1.5e-21 (n^2 / 2^129). The text keys are compared where a wrong match would
     act on a record, the records that differ from their row (sent as changes; a collision there would update
     another person's contact): `diff` checks each of them and looks a mismatch up exactly.
@@ -144,7 +145,7 @@ class Previous:
         # positions in hash order -> snapshot rows; None when the table is in hash order already (on disk)
         self._key_order: np.ndarray | None = None
         if len(hashes) > 1 and not bool((hashes[:-1] <= hashes[1:]).all()):
-            self._key_order = np.argsort(hashes, kind="stable")
+            self._key_order = np.argsort(hashes)  # keys are distinct: any order of equal hashes will do
             hashes, checks = hashes[self._key_order], checks[self._key_order]
         self._key_hashes, self._key_checks = hashes, checks
         # about a quarter of a snapshot row per bucket: most keys are alone in theirs, so one probe finds
@@ -196,9 +197,8 @@ class Previous:
             rows[probing[hit]] = at[hit]
             more = ~hit & (held <= wanted) & (at < last)
             probing, at = probing[more], at[more] + 1
-        if self._key_order is not None:
-            found = rows >= 0
-            rows[found] = self._key_order[rows[found]]
+        if self._key_order is not None:  # row -1 reads the last position: kept -1 below
+            rows = np.where(rows >= 0, self._key_order[rows], -1)
         return rows
 
     def unchanged(self, fingerprints: pa.Array, rows: np.ndarray) -> np.ndarray:
@@ -298,57 +298,108 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def snapshot_load(export: Export) -> Previous:
     """The export's snapshot when it matches the export's current shape, else an empty one."""
-    path = local_temp_path(f"export-snapshot-{export.pk}-")
     try:
-        storage.read_to(snapshot_name(export), path)
+        with storage.open_read(snapshot_name(export)) as fh:
+            data = fh.read()  # read once into memory: no local copy to write and read back
     except FileNotFoundError:
-        os.unlink(path)
         return Previous(None, None)
-    table = pq.read_table(path)
+    table = pq.read_table(pa.BufferReader(data))
     fingerprint = (table.schema.metadata or {}).get(FINGERPRINT_KEY, b"").decode()
     if fingerprint != snapshot_fingerprint(export):
         logger.info(
             "export %s: snapshot made for another mapping or destination; sending everything", export.pk
         )
-        os.unlink(path)
         return Previous(None, None)
-    return Previous(path, table.cast(stored_schema(table.schema.names)))  # older: hashed at load
+    return Previous(None, table.cast(stored_schema(table.schema.names)))  # older: hashed at load
 
 
-def snapshot_next(
-    export: Export, previous: Previous, run_keys_path: str, removed_path: str | None, sent_at: datetime
-) -> str:
-    """Writes the next snapshot to a local file and returns its path, without a join: the run's rows the
-    destination holds (their snapshot row, found during the run, gives the time an unchanged record was sent)
-    and the old snapshot's rows the run did not leave there, less the ones the run removed."""
-    out = local_temp_path(f"export-snapshot-next-{export.pk}-")
-    run = pq.read_table(run_keys_path, columns=[*HELD_COLUMNS, "sent", "held", "prev_row"])
-    run = run.filter(run.column("held"))
-    now = pa.scalar(sent_at, SNAPSHOT_SCHEMA.field("sent_at").type)
-    if previous.rows:
-        before = pc.take(previous.table.column("sent_at"), run.column("prev_row"))
-        when = pc.if_else(run.column("sent"), now, pc.coalesce(before, now))
-    else:
-        when = pa.repeat(now, run.num_rows)
-    parts = [run.select(HELD_COLUMNS).append_column("sent_at", when)]
-    if previous.rows:
-        kept = previous.table.take(pa.array(np.flatnonzero(~previous.held)))
-        if removed_path is not None:
-            removed = pq.read_table(removed_path).column("record_key")
-            kept = kept.filter(pc.invert(pc.is_in(kept.column("record_key"), value_set=removed)))
-        parts.append(kept.select(SNAPSHOT_SCHEMA.names))
-    table = pa.concat_tables([t.cast(SNAPSHOT_SCHEMA) for t in parts])
-    keys = table.column("record_key").combine_chunks()
-    hashes, checks = _numpy(key_hashes(keys)), _numpy(key_checks(keys))
-    order = np.argsort(hashes)  # the next run finds its keys in this order without sorting anything
-    table = table.take(pa.array(order))
-    table = table.append_column("key_hash", pa.array(hashes[order])).append_column(
-        "key_check", pa.array(checks[order])
-    )
-    metadata = {FINGERPRINT_KEY: snapshot_fingerprint(export).encode()}
-    # lz4: about half zstd's time to write and read for a file that is read once per run
-    pq.write_table(table.replace_schema_metadata(metadata), out, compression="lz4")
-    return out
+class NextSnapshot(LocalParquetSink):
+    """The next snapshot, written while the run goes, to a local file swapped in only once the run is
+    recorded as finished (a failed run never advances the snapshot).
+
+    Each filed batch's rows the destination holds after this run (sent and accepted, or unchanged since the
+    snapshot) go in as the batch is filed, with their key hashes and the time they were sent (this run's
+    start, or the snapshot's time for an unchanged record), through a writer thread: a rate-limited run
+    does this work while it waits for its next request. `finish` adds the old snapshot's rows the run left
+    at the destination (not met, or not accepted again), less the ones it removed, and closes the file.
+    The rows stay in the order they were filed: the next run's load orders the 64-bit key hashes (an
+    argsort), which costs far less than sorting and moving the text columns here, at the end of the run.
+    """
+
+    kind = "snapshot"
+    # rows per row group at least (filed batches are often smaller); small enough that little is left to
+    # encode when the run ends, the writer thread having encoded the rest while the run sent
+    ROW_GROUP = 8192
+
+    def __init__(self, export: Export, previous: Previous, sent_at: datetime):
+        self.path = local_temp_path(f"export-snapshot-next-{export.pk}-")
+        self.previous = previous
+        self._now = pa.scalar(sent_at, SNAPSHOT_SCHEMA.field("sent_at").type)
+        schema = SNAPSHOT_FILE_SCHEMA.with_metadata({FINGERPRINT_KEY: snapshot_fingerprint(export).encode()})
+        # lz4: about half zstd's time to write and read for a file that is read once per run
+        writer = pq.ParquetWriter(self.path, schema, compression="lz4")
+        self._writer: BackgroundWriter | None = BackgroundWriter(writer, name=f"export-snapshot-{export.pk}")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, spool: pa.Table, prev_rows: pa.Array) -> None:
+        """Adds one filed batch (its spool rows; `prev_rows`: each one's row in the old snapshot, or null)."""
+        held = spool.column("held")
+        if not pc.all(held).as_py():
+            spool, prev_rows = spool.filter(held), prev_rows.filter(held.combine_chunks())
+        if not spool.num_rows:
+            return
+        sent = spool.column("sent")
+        if self.previous.rows:
+            before = self.previous.column("sent_at").take(prev_rows)
+            when = pc.if_else(sent, self._now, pc.coalesce(before, self._now))
+        else:
+            when = pa.repeat(self._now, spool.num_rows)
+        keys = spool.column("record_key").combine_chunks()
+        columns = {name: spool.column(name) for name in HELD_COLUMNS}
+        columns["sent_at"] = when
+        columns["key_hash"] = pa.array(_numpy(key_hashes(keys)))
+        columns["key_check"] = pa.array(_numpy(key_checks(keys)))
+        self._add(pa.table(columns, schema=SNAPSHOT_FILE_SCHEMA))
+
+    def _add(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.concat_tables(self._pending)
+            self._pending, self._pending_rows = [], 0
+            self._writer.write(table)
+            self.rows += table.num_rows
+
+    def finish(self, removed_path: str | None) -> str:
+        """Adds the old snapshot's rows the run left at the destination, closes the file, returns its path."""
+        previous = self.previous
+        keep = ~previous.held  # not met (left the audience), or met but not accepted again
+        if previous.rows and keep.any():
+            kept = previous.table.filter(pa.array(keep))
+            if removed_path is not None:  # less the ones the destination removed
+                removed = pq.read_table(removed_path).column("record_key")
+                kept = kept.filter(pc.invert(pc.is_in(kept.column("record_key"), value_set=removed)))
+            if kept.num_rows:
+                self._add(_with_key_hashes(kept))
+        self._flush()
+        self.close()
+        return self.path
+
+
+def _with_key_hashes(table: pa.Table) -> pa.Table:
+    """Snapshot rows with both key hashes (made here for rows of a snapshot written without them)."""
+    keys = None
+    for name, hashing in (("key_hash", key_hashes), ("key_check", key_checks)):
+        if name not in table.schema.names:
+            keys = table.column("record_key").combine_chunks() if keys is None else keys
+            table = table.append_column(name, pa.array(_numpy(hashing(keys))))
+    return table.select(SNAPSHOT_FILE_SCHEMA.names).cast(SNAPSHOT_FILE_SCHEMA)
 
 
 def snapshot_swap(export: Export, path: str) -> None:
