@@ -128,6 +128,7 @@ def test_hubspot_changes_run_killed_resends_at_most_the_write_in_flight(
     assert {k for w in writes for k in w} == set(moved)  # nothing lost
     assert {f"moved.{p}@example.org" for p in moved} <= hubspot_standin.members_of("Delivr synced")
     assert run.records_exported == len(moved)
+    assert run.contact_list.row_count == len(moved)  # the run's list: what HubSpot took, each once
     assert execute(export).records_exported == 0  # the snapshot holds what the destination holds
 
 
@@ -144,6 +145,7 @@ def test_dsp_run_killed_resends_at_most_the_write_in_flight(tenant, synced_audie
     run.refresh_from_db()
     held = set(dsp_standin.members_of())
     assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
+    assert run.contact_list.row_count == len(held)  # the run's list: what the destination took, each once
     assert max(dsp_standin.applied.values()) == 1  # the resent write was answered from its Idempotency-Key
 
 
@@ -162,6 +164,7 @@ def test_brevo_run_killed_resends_at_most_the_write_in_flight(
     run.refresh_from_db()
     held = set().union(*(brevo_standin.in_list(i) for i in brevo_standin.lists))
     assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
+    assert run.contact_list.row_count == len(held)  # the run's list: what the destination took, each once
 
 
 # the webhook's `mirror` removals ----------------------------------------------------------------------
