@@ -1,11 +1,13 @@
 """Time from `make run` on a fresh clone (no venv, no data) to the first answered page, for two commits.
 
-    .venv/bin/python -m bench.first_run [OLD_REF] [NEW_REF]     (defaults: the commit before the
+    .venv/bin/python -m bench.first_run [OLD_REF] [NEW_REF] [--abba]   (defaults: the commit before the
                                                                    requirements-dev split, and HEAD)
 
 Each commit is cloned into a temporary folder and started with `make run` on a free port; the clock stops
 when `GET /login/` answers 200 (not when a banner is printed). pip runs without its cache so both commits pay
-for their downloads the same way. Both runs happen in one invocation, back to back, on the same machine.
+for their downloads the same way. Both runs happen in one invocation, back to back, on the same machine;
+with --abba four runs (old, new, new, old) and the ratio of the sums, so a load that drifts during the runs
+weighs on both commits alike.
 """
 
 import os
@@ -77,17 +79,24 @@ def first_run(ref: str) -> dict[str, float]:
 
 
 def main() -> None:
-    old = sys.argv[1] if len(sys.argv) > 1 else OLD_DEFAULT
-    new = sys.argv[2] if len(sys.argv) > 2 else "HEAD"
+    args = [a for a in sys.argv[1:] if a != "--abba"]
+    abba = "--abba" in sys.argv[1:]
+    old = args[0] if args else OLD_DEFAULT
+    new = args[1] if len(args) > 1 else "HEAD"
     new = subprocess.run(
         ["git", "rev-parse", "--short", new], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    results = {ref: first_run(ref) for ref in (old, new)}
-    print(f"{'commit':<10} {'install s':>10} {'answered s':>11}")
-    for ref, figures in results.items():
-        print(f"{ref:<10} {figures['install_s']:>10.1f} {figures['answered_s']:>11.1f}")
-    ratio = results[new]["answered_s"] / results[old]["answered_s"]
-    print(f"new / old time to first answer: {ratio:.2f} (goal < 0.50)")
+    # --abba: old, new, new, old; a load that rises or falls steadily during the runs weighs on both alike
+    order = (old, new, new, old) if abba else (old, new)
+    runs: list[tuple[str, dict[str, float], float]] = []
+    for ref in order:
+        figures = first_run(ref)
+        runs.append((ref, figures, os.getloadavg()[0]))
+    print(f"{'commit':<10} {'install s':>10} {'answered s':>11} {'load after':>11}")
+    for ref, figures, load in runs:
+        print(f"{ref:<10} {figures['install_s']:>10.1f} {figures['answered_s']:>11.1f} {load:>11.1f}")
+    total = {ref: sum(f["answered_s"] for r, f, _ in runs if r == ref) for ref in (old, new)}
+    print(f"new / old time to first answer: {total[new] / total[old]:.2f} (goal < 0.50)")
 
 
 if __name__ == "__main__":
