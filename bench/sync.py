@@ -6,10 +6,11 @@
 2. The dataset changes: 1% of people get a new first name, 1% leave (their rows are deleted).
 3. Re-sync in `--mode`: the records sent (changed + new, plus removals in mirror) against the audience size
    (goal: <= 2.2%), and the run's wall time.
-4. The diff itself, in isolation, over the same data: loading the snapshot's sorted fingerprints, looking up
-   every current record's fingerprint (key + mapped values), splitting the differing ones into added and
-   changed, and the engine's anti-join for the removals (goal: >= 5M records/s). The current records'
-   fingerprints are computed first (validation's work, measured by bench.exports).
+4. The diff itself, in isolation, over the same data: loading the snapshot (its key hashes ordered), finding
+   every current record's key by its two 64-bit hashes, comparing its fingerprint (key + mapped values) with
+   its row's, splitting the differing ones into added and changed (their text keys checked), and the rows
+   not met for the removals (goal: >= 5M records/s). The current records' fingerprints and first key hashes
+   are computed first (validation's work, measured by bench.exports; a run hashes each key once for both).
 5. A `full` run over the same changed data for comparison (sends everyone again).
 
 HubSpot pacing: `--destination hubspot [--persons 100000 --every 10 --limit 100 --window 10]` times a
@@ -202,12 +203,12 @@ def scenario(make_export: Callable[[str], object], root: Path, mode: str) -> dic
 
 
 def bench_diff(export, root: Path, repeat: int) -> dict:
-    """The diff alone: snapshot loaded (kept in key-hash order with both key hashes: a bucket directory
-    built), every current record's key looked up (batches of 65,536; its second hash made, both matched) and
-    its fingerprint compared with its row's, the keys of the records found with other values compared as
-    text, which splits unchanged, added and changed and marks the snapshot rows met; the removals are the
-    rows not met. Then, timed apart, the next snapshot written from
-    it (no join)."""
+    """The diff alone: snapshot loaded (its stored key hashes ordered, a bucket directory built), every
+    current record's key looked up (batches of 65,536; its second hash made, both matched) and its
+    fingerprint compared with its row's, the keys of the records found with other values compared as text,
+    which splits unchanged, added and changed and marks the snapshot rows met; the removals are the rows not
+    met. Then, timed apart, the next snapshot written as a run files its batches, and what is left of it at
+    the end (the old rows kept, the file closed)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq

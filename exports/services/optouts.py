@@ -92,7 +92,6 @@ def _propagate(export: Export, optouts: list, name: str, now: datetime) -> tuple
         _ledger(export, matched, ok, message, now)
         if ok:
             kept = table.filter(pc.invert(pc.is_in(table.column("record_key"), matched.column("record_key"))))
-            # a filter keeps the key-hash order the next run's lookup relies on
             kept = kept.cast(stored_schema(kept.schema.names)).replace_schema_metadata(table.schema.metadata)
             pq.write_table(kept, path, compression="lz4")
             snapshot_swap(export, path)

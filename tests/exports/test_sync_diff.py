@@ -73,7 +73,7 @@ def test_new_keys_only_when_the_snapshot_is_empty() -> None:
 
 
 def test_snapshot_in_key_hash_order_when_loaded_finds_rows_and_unchanged_fingerprints() -> None:
-    """The snapshot as written (sorted by its stored key hashes): no sort at load, the same answers."""
+    """A snapshot in key-hash order (as written before 1ec59c8): used as it is, no sort at load."""
     from exports.services.runs.snapshot import SNAPSHOT_FILE_SCHEMA
 
     keys = [f"k{n}" for n in range(50)]

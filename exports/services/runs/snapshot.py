@@ -46,8 +46,8 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("sent_at", pa.timestamp("us", tz="UTC")),  # when the destination last accepted this record
     ]
 )
-# on disk, the snapshot also carries each key's two hashes and is sorted by the first (older snapshots,
-# without one or both: hashed at load)
+# on disk, the snapshot also carries each key's two hashes, its rows in the order a run filed them (older
+# snapshots, without one or both: hashed at load)
 SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64())).append(
     pa.field("key_check", pa.uint64())
 )
@@ -142,7 +142,7 @@ class Previous:
         self._combined: dict[str, pa.Array] = {}
         hashes = self._stored(table, "key_hash", hash_keys, key_hashes)
         checks = self._stored(table, "key_check", check_keys, key_checks)
-        # positions in hash order -> snapshot rows; None when the table is in hash order already (on disk)
+        # positions in hash order -> snapshot rows; None when the table is in hash order already
         self._key_order: np.ndarray | None = None
         if len(hashes) > 1 and not bool((hashes[:-1] <= hashes[1:]).all()):
             self._key_order = np.argsort(hashes)  # keys are distinct: any order of equal hashes will do
