@@ -188,6 +188,12 @@ def match_rate_figure(match: dict) -> dict:
     lists = match["lists"]
     keys = [str(i) for i in range(len(lists))]
     names = [item["list_name"] for item in lists]
+    words = [
+        f"{percent(item['match_rate'])} of {item['identifiers_count']:,}"
+        if item["identifiers_count"]
+        else "no identifiers sent"
+        for item in lists
+    ]
     return {
         "data": [
             {
@@ -196,11 +202,10 @@ def match_rate_figure(match: dict) -> dict:
                 "name": "Match rate",
                 "y": keys,
                 "x": [item["match_rate"] * 100 for item in lists],
-                "text": [f"{percent(item['match_rate'])} of {item['identifiers_count']:,}" for item in lists],
-                "customdata": [
-                    [name, percent(item["match_rate"])] for name, item in zip(names, lists, strict=True)
-                ],
-                "textposition": "auto",
+                "text": words,
+                "customdata": [[name, text] for name, text in zip(names, words, strict=True)],
+                # beside an empty bar (nothing to write inside), else inside when it fits
+                "textposition": ["auto" if item["match_rate"] else "outside" for item in lists],
                 "textangle": 0,  # never turned on its side in a short bar (a phone)
                 "marker": {"color": COLORS["match"]},
                 "hovertemplate": "%{customdata[0]}: %{customdata[1]}<extra></extra>",

@@ -207,7 +207,8 @@ def campaign_detail(request: HttpRequest, campaign_id: uuid.UUID) -> HttpRespons
             item,
             identifiers_display=f"{item['identifiers_count']:,}",
             matched_display=f"{item['matched_count']:,}",
-            match_rate_display=charts.percent(item["match_rate"]),
+            # a list with no identifiers sent has no rate (not "0.0%"), as the overall rate above
+            match_rate_display=charts.percent(item["match_rate"]) if item["identifiers_count"] else "—",
         )
         for item in match["lists"]
     ]

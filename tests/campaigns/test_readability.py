@@ -49,7 +49,10 @@ def test_campaign_page_when_rate_has_many_decimals_shows_one_rounding_everywhere
     figure = _figure(html, "fig-match")
     assert "66.7%" in figure["layout"]["title"]["text"]
     assert figure["data"][0]["text"][0].startswith("66.7% of 3")
-    assert figure["data"][0]["customdata"][0][1] == "66.7%"  # the hover
+    assert figure["data"][0]["customdata"][0][1] == "66.7% of 3"  # the hover
+    # the factory's second list sent no identifiers: no rate, said in words (not "0.0%")
+    assert figure["data"][0]["text"][1] == "no identifiers sent"
+    assert '<td>Visitors</td><td class="num">0</td><td class="num">0</td><td class="num">—</td>' in html
 
 
 def test_csv_downloads_when_amounts_have_four_places_write_two_decimals(client, tenant):
