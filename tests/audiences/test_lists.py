@@ -252,6 +252,12 @@ def test_list_upload_when_semicolon_or_tab_separated_sniffs_the_delimiter(tenant
     assert table.column("last_name").to_pylist() == ["Lee", "Dow"]
 
 
+def test_lists_page_says_which_separators_an_upload_may_use(client, tenant):
+    client.force_login(tenant.user)
+    body = client.get("/lists/").content.decode()
+    assert "separated by commas, semicolons or tabs" in body
+
+
 def test_list_upload_when_one_column_without_delimiter_reads_it(tenant):
     r = upload(tenant, "email\nann@acme.io\nbob@acme.io\n")
     body = tenant.key().get(f"/api/v1/lists/{r.json()['id']}").json()
