@@ -1,7 +1,8 @@
 """Lists inside one object read with a fixed number of queries: a person's page (registry entries, audit events,
-suppressions, destinations), an opt-out's destinations in the API and a campaign's lists (match rates). Ten
-times the rows costs no extra query (no N+1) and each stays under its bound; the other list pages and
-endpoints have the same check in tests/test_api_list_queries.py and tests/ux/."""
+suppressions, destinations), an opt-out's destinations in the API, a campaign's lists (match rates), and the
+export form's audiences to choose from. Ten times the rows costs no extra query (no N+1) and each stays under
+its bound; the other list pages and endpoints have the same check in tests/test_api_list_queries.py and
+tests/ux/."""
 
 from datetime import timedelta
 
@@ -117,3 +118,27 @@ def test_campaign_match_rates_when_lists_grow_tenfold_take_no_extra_query(
     assert (
         len(client.get(url).json()["lists"]) == CampaignList.objects.filter(campaign=campaign).count() >= 20
     )
+
+
+def test_export_form_when_its_audiences_grow_tenfold_takes_no_extra_query(
+    client, tenant_factory, django_assert_max_num_queries
+):
+    """The export form offers every audience of the organization to export."""
+    from tests.factories import AudienceFactory
+
+    member = tenant_factory(role=Role.ADMIN)
+    client.force_login(member.user)
+
+    def add(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            AudienceFactory(organization=member.org, project=member.project, name=f"Audience {i:02d}")
+
+    add(2, 0)
+    client.get("/exports/new/")
+    few = _queries(client, "/exports/new/")
+    add(18, 2)
+    with django_assert_max_num_queries(12):
+        many = _queries(client, "/exports/new/")
+    assert many == few, f"/exports/new/: {few} queries with 2 audiences, {many} with 20"
+    body = client.get("/exports/new/").content.decode()
+    assert "Audience 00" in body and "Audience 19" in body
