@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from audiences.engine import remote
@@ -138,48 +139,66 @@ def layout(sel: Selection) -> tuple[bool, dict[str, list]]:
     return True, out
 
 
+# Threads that list a local tree's day folders for a planner: a cold folder costs a disk read, and reads
+# overlap (109,500 folders, cold: 24 s one by one, 6 s in 4 threads; warm: 3.6 s vs 2.6 s, at load 10).
+LOCAL_LIST_THREADS = 4
+
+
 def list_files(sel: Selection) -> dict[str, list[tuple[str, int]]]:
     """The selection's :data:`Listing`: as :func:`layout`, with each file's bytes (on a local tree from one
-    ``scandir`` per partition folder: no path is joined or stat'ed apart, which 109,500 partitions feel)."""
-    folders = None if is_remote(sel.input_path) else _hive_folders(sel)
-    if folders is None:
+    ``scandir`` per partition folder, no path joined or stat'ed apart, the days listed by a few threads)."""
+    days = None if is_remote(sel.input_path) else _hive_days(sel)
+    if days is None:
         return relative_listing(sel, layout(sel)[1])
-    out = {}
-    for key, folder in folders:
-        try:
-            with os.scandir(folder) as entries:
-                files = sorted((e.name, e.stat().st_size) for e in entries if _visible_parquet(e.name))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if files:
-            out[key] = files
-    return out
+
+    def day_files(day: str) -> list[tuple[str, list[tuple[str, int]]]]:
+        found = []
+        for key, folder in _day_folders(sel, day):
+            try:
+                with os.scandir(folder) as entries:
+                    files = sorted((e.name, e.stat().st_size) for e in entries if _visible_parquet(e.name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if files:
+                found.append((key, files))
+        return found
+
+    if len(days) < 2:
+        return dict(item for day in days for item in day_files(day))
+    with ThreadPoolExecutor(max_workers=min(LOCAL_LIST_THREADS, len(days))) as pool:
+        return dict(item for found in pool.map(day_files, days) for item in found)
 
 
 def _hive_folders(sel: Selection) -> Iterator[tuple[str, str]] | None:
     """(partition key, folder) of each wanted ``day=/prefix=/score=`` folder of a local tree, in key order;
     None when the tree has no ``day=`` folders."""
+    days = _hive_days(sel)
+    if days is None:
+        return None
+    return (item for day in days for item in _day_folders(sel, day))
+
+
+def _hive_days(sel: Selection) -> list[str] | None:
+    """The wanted ``day=`` values of a local tree, sorted; None when it has no ``day=`` folders."""
     root = sel.input_path
     if not os.path.isdir(root):
         raise EngineError(f"input path is not a directory: {root}")
     every_day = _subdirs(root, "day")
     if not every_day:
         return None
-    days = [day for day in every_day if wanted(sel, "day", day)]
+    return [day for day in every_day if wanted(sel, "day", day)]
 
-    def walk() -> Iterator[tuple[str, str]]:
-        for day in days:
-            day_dir = os.path.join(root, f"day={day}")
-            for prefix in _subdirs(day_dir, "prefix"):
-                if not wanted(sel, "prefix", prefix):
-                    continue
-                prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
-                for score in _subdirs(prefix_dir, "score"):
-                    if wanted(sel, "score", score):
-                        key = f"day={day}/prefix={prefix}/score={score}"
-                        yield key, os.path.join(prefix_dir, f"score={score}")
 
-    return walk()
+def _day_folders(sel: Selection, day: str) -> Iterator[tuple[str, str]]:
+    """(partition key, folder) of the wanted ``prefix=/score=`` folders of one day, in key order."""
+    day_dir = os.path.join(sel.input_path, f"day={day}")
+    for prefix in _subdirs(day_dir, "prefix"):
+        if not wanted(sel, "prefix", prefix):
+            continue
+        prefix_dir = os.path.join(day_dir, f"prefix={prefix}")
+        for score in _subdirs(prefix_dir, "score"):
+            if wanted(sel, "score", score):
+                yield f"day={day}/prefix={prefix}/score={score}", os.path.join(prefix_dir, f"score={score}")
 
 
 def local_partitions_layout(sel: Selection, keys: Sequence[str]) -> dict[str, list[str]]:
