@@ -153,3 +153,20 @@ def test_a_snapshot_in_the_order_its_batches_were_filed_is_ordered_at_load() -> 
     rows, same = previous.diff(wanted, prints, np.arange(4))
     assert rows.tolist() == [59, 0, -1, 31]
     assert same.tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hash_order_is_an_argsort_also_when_high_bits_tie(seed: int) -> None:
+    """The packed sort orders by the hash's high bits and the position; runs of equal high bits (forced
+    here: many hashes differ only in their low bits) still come out in full-hash order."""
+    from exports.services.runs.snapshot import hash_order
+
+    rng = np.random.default_rng(seed)
+    high = rng.integers(0, 50, 3000, dtype=np.uint64) << np.uint64(40)  # 50 values of high bits for 3,000
+    hashes = high | rng.integers(0, 1 << 12, 3000, dtype=np.uint64)  # low bits below the position's 12
+    order = hash_order(hashes)
+    assert sorted(order.tolist()) == list(range(3000))
+    assert (np.diff(hashes[order].astype(np.float64)) >= 0).all()
+    assert (hashes[order] == np.sort(hashes)).all()
+    plain = rng.integers(0, 2**63, 5000, dtype=np.uint64) * np.uint64(2)
+    assert (plain[hash_order(plain)] == np.sort(plain)).all()
