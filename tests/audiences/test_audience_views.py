@@ -1,10 +1,10 @@
-import pyarrow.dataset as ds
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Role
 from audiences.models import Audience, AudienceStatus, BuildStatus, ContactList
 from tests.audiences.builder_post import rows_post
+from tests.audiences.truth import rows_where
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,21 +17,10 @@ FORM = {
     **rows_post([("", "c1", "company_employee_count", ">=", "201-500")]),
     "preview_limit": "25",
 }
-BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
 
 
 def expected_rows(root):
-    table = ds.dataset(
-        str(root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
-    ).to_table()
-    return [
-        r
-        for r in table.to_pylist()
-        if r["prefix"] in ("4eyes_101", "4eyes_102")
-        and r["score"] in ("high", "medium")
-        and str(r["day"]) in ("2024-05-03", "2024-05-04")
-        and r["company_employee_count"] in BIG
-    ]
+    return rows_where(root)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import io
 import pyarrow.dataset as ds
 import pytest
 
+from tests.audiences.truth import rows_where
+
 pytestmark = pytest.mark.django_db
 
 GROUPED = {
@@ -32,18 +34,7 @@ GROUPED = {
 
 
 def expected_rows(root):
-    table = ds.dataset(
-        str(root), format="parquet", partitioning="hive", ignore_prefixes=["_", "."]
-    ).to_table()
-    return [
-        r
-        for r in table.to_pylist()
-        if r["prefix"] in ("4eyes_101", "4eyes_102")
-        and r["score"] in ("high", "medium")
-        and str(r["day"]) in ("2024-05-03", "2024-05-04")
-        and r["country"] in ("US", "GB")
-        and r["company_employee_count"] in ("201-500", "501-1000", "1001-5000", "5001-10000", "10001+")
-    ]
+    return rows_where(root, countries=("US", "GB"))
 
 
 def post(tenant, definition):
