@@ -23,7 +23,7 @@ from audiences.engine import reads
 from audiences.engine import sql as q
 from audiences.engine.connection import connect, operation
 from audiences.engine.errors import EngineError
-from audiences.engine.plan import output_names, plan_for, select_query
+from audiences.engine.plan import file_hashes, output_names, plan_for, select_query
 from audiences.engine.selection import KEY_RE, Listing, Selection, as_date, list_files
 
 OnFile = Callable[[str, str], None]
@@ -31,6 +31,7 @@ OnFile = Callable[[str, str], None]
 UnloadOne = Callable[[Selection, str | None, Literal["parquet", "csv"], str, int | None], int]
 # Hidden columns carrying each row's partition through the single pass (never written to an output).
 _KEYS = ("__delivr_day", "__delivr_prefix", "__delivr_score")
+_FILE = "__delivr_file"  # or, over local files, the hash of the row's file path (plan.file_hashes)
 
 
 def partition_file(dest_dir: str, partition: str, fmt: str) -> str:
@@ -159,18 +160,34 @@ def read_ahead(reader: pa.RecordBatchReader, depth: int = 4) -> Iterator[pa.Reco
         thread.join()
 
 
-def _runs(batch: pa.RecordBatch) -> list[tuple[int, int]]:
-    """(start, end) of the runs of rows with the same partition columns in ``batch``."""
+def _runs(batch: pa.RecordBatch, columns: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) of the runs of rows with the same values of ``columns`` in ``batch``."""
     n = batch.num_rows
     if n <= 1:
         return [(0, n)] if n else []
     change = None
-    for name in _KEYS:
+    for name in columns:
         col = batch.column(name)
         differs = pc.not_equal(col.slice(1), col.slice(0, n - 1))
         change = differs if change is None else pc.or_(change, differs)
     starts = [0] + [i + 1 for i in pc.indices_nonzero(pc.fill_null(change, True)).to_pylist()]
     return list(zip(starts, starts[1:] + [n], strict=True))
+
+
+def _partition_of(
+    by_file: dict[int, str] | None, partitions: Sequence[str]
+) -> Callable[[pa.RecordBatch], str]:
+    """How a run of rows names its partition: by its file's hash (one integer column), else by its hive
+    columns."""
+    if by_file is not None:
+        return lambda part: by_file[part.column(_FILE)[0].as_py()]
+    lookup = _key_lookup(partitions)
+
+    def by_columns(part: pa.RecordBatch) -> str:
+        day, prefix, score = (part.column(k)[0].as_py() for k in _KEYS)
+        return lookup[(as_date(day), prefix, str(score).lower())]
+
+    return by_columns
 
 
 def _key_lookup(partitions: Sequence[str]) -> dict[tuple, str]:
@@ -209,26 +226,32 @@ def unload_partitioned(
         return {}
     if limit is not None or partitions == [""]:
         return unload_each(reads.unload, sel, partitions, fmt, dest_dir, limit, on_file=on_file)
-    lookup = _key_lookup(partitions)
     plan = plan_for(sel, partitions=partitions, listing=listing)
     os.makedirs(dest_dir, exist_ok=True)
     names = output_names(sel, plan)
+    cols = ", ".join(q.quote(n) for n in names)
     con = connect()
     try:
-        inner = select_query(con, sel, plan, project=False)
-        cols = ", ".join(q.quote(n) for n in names)
-        sql = f"SELECT {cols}, day AS {_KEYS[0]}, prefix AS {_KEYS[1]}, score AS {_KEYS[2]} FROM ({inner})"
+        by_file = file_hashes(con, sel, plan)
+        if by_file is not None and not set(by_file.values()) <= set(partitions):
+            by_file = None  # a folder spelled otherwise than the partitions asked for: name rows by columns
+        if by_file is not None:  # one integer per row tells its partition (the hive columns cost 15% more)
+            inner = select_query(con, sel, plan, project=False, file_hash=_FILE)
+            sql, marks = f"SELECT {cols}, {_FILE} FROM ({inner})", (_FILE,)
+        else:
+            inner = select_query(con, sel, plan, project=False)
+            hive = f"day AS {_KEYS[0]}, prefix AS {_KEYS[1]}, score AS {_KEYS[2]}"
+            sql, marks = f"SELECT {cols}, {hive} FROM ({inner})", _KEYS
         sql = q.csv_safe(sql, names, plan.columns) if fmt == "csv" else sql
         reader = con.sql(sql, params=plan.params or None).to_arrow_reader(batch_size)
-        schema = pa.schema([f for f in reader.schema if f.name not in _KEYS])
+        schema = pa.schema([f for f in reader.schema if f.name not in marks])
+        partition_of = _partition_of(by_file, partitions)
         writers = _Writers(dest_dir, fmt, schema, on_file)
         try:
             for batch in read_ahead(reader):
-                for start, end in _runs(batch):
+                for start, end in _runs(batch, marks):
                     part = batch.slice(start, end - start)
-                    day, prefix, score = (part.column(k)[0].as_py() for k in _KEYS)
-                    key = lookup[(as_date(day), prefix, str(score).lower())]
-                    writers.write(key, part.select(names))
+                    writers.write(partition_of(part), part.select(names))
         finally:
             writers.close()
     finally:

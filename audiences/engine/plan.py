@@ -149,11 +149,13 @@ def select_query(
     suppress: bool = True,
     limit: int | None = None,
     csv_safe: bool = False,
+    file_hash: str | None = None,
 ) -> str:
     """SELECT over the plan's files with the WHERE, suppression anti-joins, projection and limit.
 
     Run it with ``plan.params``. `csv_safe` (CSV outputs): text columns that start like a spreadsheet formula
-    get a leading quote.
+    get a leading quote. ``file_hash``: also a column of that name, DuckDB's ``hash()`` of the path of each
+    row's file (local files only, see :func:`file_hashes`).
     """
     if csv_safe:
         inner = select_query(con, sel, plan, project=project, suppress=suppress, limit=limit)
@@ -162,6 +164,8 @@ def select_query(
         cols = ", ".join("t." + q.quote(q.resolve_column(c, plan.columns)) for c in sel.columns)
     else:
         cols = "t.*"
+    if file_hash is not None:
+        cols += f", hash(t.filename) AS {q.quote(file_hash)}"
     if not plan.files:
         return f"SELECT {cols} FROM (SELECT {q.empty_projection(plan.columns)}) t WHERE false"
     joins = anti_joins(con, sel.suppression, plan.columns) if suppress else []
@@ -174,3 +178,18 @@ def select_query(
 def output_names(sel: Selection, plan: Plan) -> list[str]:
     """The dataset's names of the selection's output columns (all columns without a projection)."""
     return [q.resolve_column(c, plan.columns) for c in sel.columns] if sel.columns else list(plan.columns)
+
+
+def file_hashes(con: duckdb.DuckDBPyConnection, sel: Selection, plan: Plan) -> dict[int, str] | None:
+    """{``hash(path)``: the file's partition key} of the plan's local files, for a reader that tells rows'
+    partitions apart by one integer instead of day/prefix/score; None for a remote dataset, a dataset with
+    a column named ``filename`` (it would hide DuckDB's), a file outside a day/prefix/score folder, or two
+    paths of equal hash."""
+    if plan.dataset is not None or not plan.files or "filename" in {c.lower() for c in plan.columns}:
+        return None
+    keys = ["/".join(os.path.relpath(path, sel.input_path).split(os.sep)[:3]) for path in plan.files]
+    if not all(KEY_RE.fullmatch(key) for key in keys):
+        return None
+    rows = con.execute("SELECT hash(f) FROM unnest($files) AS u(f)", {"files": plan.files}).fetchall()
+    found = {int(h): key for (h,), key in zip(rows, keys, strict=True)}
+    return found if len(found) == len(set(plan.files)) else None

@@ -1,17 +1,20 @@
-"""The one-pass partitioned unload's plumbing: files written flat in the destination (no folder per partition)
-and the scan read ahead on a thread of its own while the caller writes."""
+"""The one-pass partitioned unload's plumbing: files written flat in the destination (no folder per partition),
+the scan read ahead on a thread of its own while the caller writes, rows told apart by their file's hash."""
 
 import json
 import os
 import threading
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from audiences import engine
 from audiences.engine import Selection
+from audiences.engine.connection import connect
 from audiences.engine.generator import GenerateParams, generate
 from audiences.engine.partitioned import partition_file, read_ahead
+from audiences.engine.plan import file_hashes, plan_for
 
 DUCKDB = engine.DuckDBEngine()  # the embedded backend these tests exercise
 
@@ -93,3 +96,38 @@ def test_read_ahead_when_the_caller_stops_early_then_its_thread_ends():
     assert next(batches).column(0)[0].as_py() == 0
     batches.close()  # the caller left (a write failed): the thread is told and joined
     assert not _read_ahead_threads()
+
+
+def _plan_hashes(sel: Selection, keys: list[str]) -> dict[int, str] | None:
+    con = connect()
+    try:
+        return file_hashes(con, sel, plan_for(sel, partitions=keys))
+    finally:
+        con.close()
+
+
+def test_unload_partitioned_when_local_files_then_rows_told_apart_by_file_hash(tree, tmp_path):
+    root, manifest = tree
+    keys = sorted(manifest["partitions"])
+    sel = Selection(root, where_sql=engine.validate_where("score = 'high'", DUCKDB.dataset_columns(root)))
+    hashes = _plan_hashes(sel, keys)
+    assert hashes is not None and sorted(set(hashes.values())) == keys  # one integer per file names its key
+    rows = DUCKDB.unload_partitioned(sel, keys, "csv", str(tmp_path / "out"))
+    for key in keys:  # the WHERE prunes whole files: rows still land in their own partition's file
+        assert rows[key] == (manifest["partitions"][key] if key.endswith("score=high") else 0)
+
+
+def test_unload_partitioned_when_data_has_a_filename_column_then_hive_columns_name_partitions(tmp_path):
+    root = tmp_path / "tree"
+    keys = ["day=2024-05-01/prefix=a/score=high", "day=2024-05-01/prefix=b/score=low"]
+    for i, key in enumerate(keys):
+        folder = root / key
+        folder.mkdir(parents=True)
+        table = pa.table({"person_id": [f"p{i}-{n}" for n in range(3 + i)], "filename": ["x.csv"] * (3 + i)})
+        pq.write_table(table, folder / "part-0.parquet")
+    sel = Selection(str(root), columns=("person_id", "filename"))
+    assert _plan_hashes(sel, keys) is None  # DuckDB's filename would be the data's: not used
+    rows = DUCKDB.unload_partitioned(sel, keys, "csv", str(tmp_path / "out"))
+    assert rows == {keys[0]: 3, keys[1]: 4}
+    first = (tmp_path / "out" / os.path.basename(partition_file("", keys[0], "csv"))).read_text()
+    assert first.splitlines() == ['"person_id","filename"'] + [f'"p0-{n}","x.csv"' for n in range(3)]
