@@ -630,29 +630,44 @@ class HubSpotDestination(Destination):
         if self.list_id:
             return self.list_id
         name = context.list_name or f"Delivr export {context.export_id}"
-        try:
-            body = self._call(self._lists.get_by_name_with_http_info, name, CONTACTS_TYPE_ID).body or {}
-        except RequestFailed as exc:
-            if exc.status != 404:
-                raise DestinationError(
-                    f"HubSpot did not find the list {name} ({exc.code}: {exc.message})"
-                ) from exc
-            request = ListCreateRequest(
-                name=name,
-                object_type_id=CONTACTS_TYPE_ID,
-                processing_type="MANUAL",
-                local_vars_configuration=self._models["lists"],
-            )
-            try:
-                body = self._call(self._lists.create_with_http_info, request).body or {}
-            except RequestFailed as failed:
-                raise DestinationError(
-                    f"HubSpot did not create the list {name} ({failed.code}: {failed.message})"
-                ) from failed
+        body = self._list_by_name(name)
+        if body is None:
+            body = self._list_create(name)
         self.list_id, self.list_name = str((body.get("list") or {}).get("listId") or ""), name
         if not self.list_id:
             raise DestinationError(f"HubSpot did not give the id of the list {name}")
         return self.list_id
+
+    def _list_by_name(self, name: str) -> dict | None:
+        """The list called `name` as HubSpot answers it, None when there is none."""
+        try:
+            return self._call(self._lists.get_by_name_with_http_info, name, CONTACTS_TYPE_ID).body or {}
+        except RequestFailed as exc:
+            if exc.status == 404:
+                return None
+            raise DestinationError(
+                f"HubSpot did not find the list {name} ({exc.code}: {exc.message})"
+            ) from exc
+
+    def _list_create(self, name: str) -> dict:
+        """Creates the list `name`. Another sender to the same portal (a second export with the same list name,
+        a run on another worker) may create it between our look-up and our create: HubSpot then refuses the
+        name, and the list it now has is the one to use."""
+        request = ListCreateRequest(
+            name=name,
+            object_type_id=CONTACTS_TYPE_ID,
+            processing_type="MANUAL",
+            local_vars_configuration=self._models["lists"],
+        )
+        try:
+            return self._call(self._lists.create_with_http_info, request).body or {}
+        except RequestFailed as failed:
+            created_meanwhile = self._list_by_name(name) if 400 <= failed.status < 500 else None
+            if created_meanwhile is not None:
+                return created_meanwhile
+            raise DestinationError(
+                f"HubSpot did not create the list {name} ({failed.code}: {failed.message})"
+            ) from failed
 
     def _add_members(self, rows: list[_Row], context: BatchContext) -> None:
         """Puts the upserted contacts on the export's list; a refusal fails the batch (a retry resends it)."""
