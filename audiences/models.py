@@ -57,6 +57,11 @@ class Task(models.Model):
     error = models.TextField(blank=True, default="")
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    planned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker listed the data and created the jobs; empty while the task is being planned.",
+    )
     counted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -1,6 +1,7 @@
 """Celery tasks of the audiences app.
 
-Safe to run twice: a job (a work unit of partitions) is claimed with a conditional update (a second delivery
+Safe to run twice: a task is planned once (the first delivery to mark it planned creates its units; a later
+one finds it planned and does nothing); a job (a work unit of partitions) is claimed with a conditional update (a second delivery
 finds it running or done and does nothing), finished with another that writes its per-partition results, and
 totals move by F() increments exactly once per job; a re-run unload replaces its files whole.
 Warming the value suggestions only stores counts of days not stored yet, so a second run changes nothing.
@@ -30,6 +31,11 @@ DATA_WORK = {
     "retry_backoff_max": 60,
     "max_retries": 5,
 }
+
+
+@shared_task(name="audiences.tasks.task_plan", **DATA_WORK)
+def task_plan(task_id: str) -> None:
+    task_services.task_plan(task_id=task_id)
 
 
 @shared_task(name="audiences.tasks.task_jobs_run", **DATA_WORK)

@@ -158,6 +158,14 @@ def worker_env() -> dict:
     for option, name in settings.DELIVR_STORAGE_OPTION_ENV.items():
         env[name] = str(settings.DELIVR_STORAGE_OPTIONS.get(option) or "")
     env["DJANGO_SECRET_KEY"] = settings.SECRET_KEY  # links one machine signs, the other checks
+    # the worker plans tasks (lists the data, sizes the work units): with this process's unit settings
+    for name in (
+        "DELIVR_TASK_UNITS",
+        "DELIVR_TASK_UNIT_MIN_BYTES",
+        "DELIVR_TASK_UNIT_MIN_FILES",
+        "DELIVR_TASK_UNIT_MAX_PARTITIONS",
+    ):
+        env[name] = str(getattr(settings, name))
     env.setdefault("DJANGO_SETTINGS_MODULE", "delivr_admin.settings")
     return env
 

@@ -68,17 +68,23 @@ class CommonTaskInput(serializers.Serializer):
     )
 
 
+PLANNED_JOBS_HELP = (
+    "Work units of the task. 0 until a worker has listed the data and planned them (a moment after creation; "
+    "the status stays in_progress, or unloading when limit skips the count, meanwhile)."
+)
+
+
 class TaskCreatedSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     status = serializers.CharField()
-    total_jobs = serializers.IntegerField()
+    total_jobs = serializers.IntegerField(help_text=PLANNED_JOBS_HELP)
     completed_jobs = serializers.IntegerField()
 
 
 class TaskStatusSerializer(serializers.Serializer):
     task_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["in_progress", "counted", "unloading", "completed", "failed"])
-    total_jobs = serializers.IntegerField()
+    total_jobs = serializers.IntegerField(help_text=PLANNED_JOBS_HELP)
     completed_jobs = serializers.IntegerField()
     total_count = serializers.IntegerField(allow_null=True)
     suppressed_count = serializers.IntegerField(help_text="Rows left out because their identity opted out.")

@@ -121,7 +121,10 @@ def task_create(
     project: Project | None = None,
     request_data: dict | None = None,
 ) -> Task:
-    """Validates the selection against the dataset, creates the task and its work units, queues them."""
+    """Validates the request against the dataset (its path, the first file's footer, where_expr, select),
+    creates the task and queues its planning: a worker lists the data and creates the work units
+    (:func:`task_plan`), so the request never waits for a listing of the tree. Until then the task shows its
+    first status (in_progress, or unloading when ``limit`` skips the count) with no jobs."""
     resolved = datasets.input_path_resolve(input_path)
     try:
         columns = datasets.dataset_columns(resolved)
@@ -129,28 +132,7 @@ def task_create(
         raise datasets.unreadable_error(exc) from exc
     except engine.EngineError as exc:  # no Parquet there, or object storage refused (credentials, bucket)
         raise ApplicationError(f"input_path cannot be read: {exc}", code="invalid_input_path") from exc
-    where_sql = datasets.where_validate(where_expr, columns)
-    projection = datasets.select_validate(select, columns)
-    days = sorted(set(days or []))
-    prefixes = sorted(set(topic_id_prefixes or []))
-    scores = sorted(set(scores or []))
-    sel = datasets.selection(
-        input_path=resolved,
-        organization_ids=(),
-        days=days,
-        prefixes=prefixes,
-        scores=scores,
-        where_sql=where_sql,
-        suppress=False,
-    )
-    reader = engine.engine_for(sel.input_path)
-    listing = reader.partition_files(sel)
-    if kind == TaskKind.INTENT_HIVE:
-        listing.pop("", None)  # a tree without hive folders has no day/topic/score partition to select
-    elif not listing:
-        listing = {"": []}  # a tree without hive folders is read whole, as one job
     skip_count = limit is not None and perform_unload
-    now = timezone.now()
     task = Task.objects.create(
         organization=principal.organization,
         project=project,
@@ -158,32 +140,101 @@ def task_create(
         status=TaskStatus.UNLOADING if skip_count else TaskStatus.IN_PROGRESS,
         request=request_data or {},
         input_path=resolved,
-        days=[d.isoformat() for d in days],
-        topic_id_prefixes=prefixes,
-        scores=scores,
-        where_sql=where_sql,
-        columns=projection,
+        days=[d.isoformat() for d in sorted(set(days or []))],
+        topic_id_prefixes=sorted(set(topic_id_prefixes or [])),
+        scores=sorted(set(scores or [])),
+        where_sql=datasets.where_validate(where_expr, columns),
+        columns=datasets.select_validate(select, columns),
         limit=limit,
         perform_unload=perform_unload,
         output_format=output_format,
         created_by=principal.actor,
-        expires_at=now + timedelta(days=settings.DELIVR_TASK_RETENTION_DAYS),
+        expires_at=timezone.now() + timedelta(days=settings.DELIVR_TASK_RETENTION_DAYS),
     )
-    job_kind = JobKind.UNLOAD if skip_count else JobKind.COUNT
+    _enqueue_plan(task.pk)
+    return task
+
+
+def _enqueue_plan(task_id) -> None:
+    from audiences.tasks import task_plan as plan_message
+
+    plan_message.delay_on_commit(str(task_id))
+
+
+def task_plan(*, task_id) -> None:
+    """Plans a task in the worker: lists the selection's files once, groups its partitions into work units
+    (by files when the count reads only footers, else by bytes), creates them with their files and queues
+    them. Safe to run twice: the first delivery to mark the task planned creates the units, a later one finds
+    it planned and does nothing. Data that cannot be listed fails the task with the reason in words."""
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None or task.planned_at is not None or task.status == TaskStatus.FAILED:
+        return
+    sel = datasets.selection(
+        input_path=task.input_path,
+        organization_ids=(),
+        days=[date.fromisoformat(d) for d in task.days],
+        prefixes=task.topic_id_prefixes,
+        scores=task.scores,
+        where_sql=task.where_sql,
+        suppress=False,
+    )
+    reader = engine.engine_for(sel.input_path)
+    try:
+        listing = reader.partition_files(sel)
+    except (engine.EngineError, OSError) as exc:
+        _plan_fail(task, exc)
+        return
+    if task.kind == TaskKind.INTENT_HIVE:
+        listing.pop("", None)  # a tree without hive folders has no day/topic/score partition to select
+    elif not listing:
+        listing = {"": []}  # a tree without hive folders is read whole, as one job
+    job_kind = JobKind.UNLOAD if task.status == TaskStatus.UNLOADING else JobKind.COUNT
     footers = (
         job_kind == JobKind.COUNT
         and reader.counts_from_footers(sel)
-        and not optouts_apply([principal.organization.id])
+        and not optouts_apply([task.organization_id])
     )
-    jobs = _create_jobs(task.pk, job_kind, _plan(listing, footers=footers))
-    Task.objects.filter(pk=task.pk).update(total_jobs=len(jobs))
-    task.total_jobs = len(jobs)
-    if jobs:
-        _enqueue(list(Job.objects.filter(task=task).values_list("pk", flat=True)))
+    _plan_save(task.pk, job_kind, _plan(listing, footers=footers))
+
+
+@transaction.atomic
+def _plan_save(task_id, job_kind: str, planned: list[Job]) -> None:
+    """Marks the task planned and creates its units, once: a delivery that finds it planned (or failed)
+    already writes nothing."""
+    won = (
+        Task.objects.filter(pk=task_id, planned_at__isnull=True)
+        .exclude(status=TaskStatus.FAILED)
+        .update(planned_at=timezone.now(), total_jobs=len(planned))
+    )
+    if not won:
+        return
+    _create_jobs(task_id, job_kind, planned)
+    ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True))
+    if ids:
+        _enqueue(ids)
     else:
-        _phase_advance(task.pk)
-        task.refresh_from_db()
-    return task
+        _phase_advance(task_id)
+
+
+def _plan_fail(task: Task, exc: Exception) -> None:
+    """Fails a task whose data could not be listed, saying why in words (the file or folder for admins)."""
+    if isinstance(exc, engine.UnreadableFileError):
+        reason = datasets.unreadable_error(exc).message
+    elif isinstance(exc, engine.EngineError):  # the dataset named in words, not by its server path
+        reason = (
+            f"The data could not be listed: {str(exc).replace(task.input_path.rstrip('/'), 'the dataset')}"
+        )
+    else:  # a folder the worker may not read: named by its place in the dataset, never by a server path
+        where = str(getattr(exc, "filename", None) or "")
+        root = task.input_path.rstrip("/") + "/"
+        where = where[len(root) :] if where.startswith(root) else ""
+        reason = f"The data could not be listed: {getattr(exc, 'strerror', None) or exc}"
+        reason += f" ({where})" if where else ""
+    now = timezone.now()
+    Task.objects.filter(pk=task.pk, planned_at__isnull=True).exclude(
+        status__in=[TaskStatus.COMPLETED, TaskStatus.FAILED]
+    ).update(status=TaskStatus.FAILED, error=reason[:2000], completed_at=now, planned_at=now)
+    logger.warning("task %s failed while planning: %s (%s)", task.pk, reason, exc)
 
 
 @transaction.atomic
@@ -424,6 +475,8 @@ def _phase_advance(task_id) -> None:
     """Moves the task to its next status when every job of the current phase is done (one caller wins)."""
     task = Task.objects.get(pk=task_id)
     now = timezone.now()
+    if task.planned_at is None:  # no unit exists yet: nothing of the phase is done
+        return
     if task.status == TaskStatus.IN_PROGRESS:
         if Job.objects.filter(task_id=task_id, kind=JobKind.COUNT).exclude(status=JobStatus.DONE).exists():
             return
@@ -450,7 +503,8 @@ def _phase_advance(task_id) -> None:
 
 
 def task_jobs_reap() -> dict[str, int]:
-    """Requeues jobs whose worker died (stale heartbeat) or whose message was lost; fails them after retries."""
+    """Requeues jobs whose worker died (stale heartbeat) or whose message was lost, fails them after retries,
+    and resends the planning of tasks left unplanned (its message lost; a redelivered one plans once)."""
     now = timezone.now()
     requeued = failed = resent = 0
     stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - JOB_STALE_AFTER)
@@ -471,6 +525,14 @@ def task_jobs_reap() -> dict[str, int]:
             if moved:
                 _enqueue([job.pk])
                 requeued += 1
+    for task_id in Task.objects.filter(
+        planned_at__isnull=True,
+        created_at__lt=now - QUEUED_RESEND_AFTER,
+        status__in=[TaskStatus.IN_PROGRESS, TaskStatus.UNLOADING],
+    ).values_list("pk", flat=True)[:1000]:
+        with transaction.atomic():
+            _enqueue_plan(task_id)
+        resent += 1
     lost = list(
         Job.objects.filter(
             status=JobStatus.QUEUED,
@@ -481,7 +543,7 @@ def task_jobs_reap() -> dict[str, int]:
     if lost:
         with transaction.atomic():
             _enqueue(lost)
-        resent = len(lost)
+        resent += len(lost)
     return {"requeued": requeued, "failed": failed, "resent": resent}
 
 

@@ -72,6 +72,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "tasks": tasks,
         "overview": overview,
         "any_running": any(t.status in RUNNING for t in tasks),
+        "running_statuses": RUNNING,
     }
     return render_page_or_polled(
         request, "audiences/tasks.html", "task-table", context, active=context["any_running"]
@@ -110,6 +111,7 @@ def task_detail(request: HttpRequest, task_id) -> HttpResponse:
         "status": status,
         "rows": list(rows.values()),
         "running": task.status in RUNNING,
+        "planning": task.planned_at is None and task.status in RUNNING,
     }
     return render_page_or_polled(
         request, "audiences/task_detail.html", "task-progress", context, active=context["running"]

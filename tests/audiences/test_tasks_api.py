@@ -342,8 +342,13 @@ def test_concurrent_job_completion_never_loses_a_count(tenant, manifest, transac
         from celery.app.task import Task as CeleryTask  # noqa: F401
 
         with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("audiences.tasks.task_plan.delay", lambda *a, **k: None)
             mp.setattr("audiences.tasks.task_jobs_run.delay", lambda *a, **k: None)
             task_id = create(tenant.key(), perform_unload=False).json()["task_id"]
+            assert not Job.objects.filter(task_id=task_id).exists()  # planned by a worker, not the request
+            # The planning delivered three times at once: one delivery creates the units.
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                list(pool.map(lambda _: task_services.task_plan(task_id=task_id), range(3)))
         # Every job twice, as single-job messages and as one overlapping multi-job message.
         job_ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True))
         messages = [[j] for j in job_ids] * 2 + [job_ids[::2], job_ids[1::3]]

@@ -15,6 +15,8 @@ import pytest
 from django.utils import timezone
 
 from audiences.engine.generator import GenerateParams, generate
+from audiences.models import Task
+from tests.conftest import wait_for
 
 # 8 days x 4 prefixes x 3 scores = 96 partitions: on one worker process (concurrency 1) the count takes
 # several seconds, long enough to kill the worker or restart Redis in the middle.
@@ -49,7 +51,7 @@ def fault_settings(settings, fault_root, tmp_path):
 
 
 def count_task_create(tenant) -> str:
-    """A count-only task over the whole fault tree, through the API; returns its id."""
+    """A count-only task over the whole fault tree, through the API, once a worker planned it; its id."""
     days = [f"2024-05-0{d}" for d in range(1, 1 + FAULT_PARAMS.days)]
     prefixes = [f"4eyes_{100 + i}" for i in range(FAULT_PARAMS.prefixes)]
     r = tenant.key().post(
@@ -63,7 +65,10 @@ def count_task_create(tenant) -> str:
         format="json",
     )
     assert r.status_code == 201, r.content
-    return r.json()["task_id"]
+    task_id = r.json()["task_id"]
+    # A worker plans the task (lists the tree, creates its units) before any unit runs.
+    wait_for(lambda: Task.objects.filter(pk=task_id, planned_at__isnull=False).exists(), timeout=90)
+    return task_id
 
 
 def reap_as_if_stale() -> dict:
