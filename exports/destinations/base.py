@@ -108,6 +108,12 @@ class ObjectResult:
 @dataclass
 class BatchResult:
     objects: dict[str, ObjectResult] = field(default_factory=dict)
+    # Follow-up work a write queued instead of sending it (BatchContext.defer_follow_ups): kind -> new items
+    # (JSON values), sent later in whole requests by `follow_up`; `settled`: kind -> how many of the oldest
+    # queued items of that kind this call sent. A run keeps both with the call's progress part, so a retry
+    # knows what is still owed (parts.py).
+    queued: dict[str, list] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
 
     def object(self, object_type: str, operation: str = "upsert") -> ObjectResult:
         if object_type not in self.objects:
@@ -186,6 +192,9 @@ class BatchContext:
     held_emails: list[str | None] = field(default_factory=list)
     # at close: the mapped records' columns, when the run read any (a file of no records still has them)
     schema: pa.Schema | None = None
+    # A run sets it: work that follows a write and can be packed across writes (HubSpot's list adds,
+    # associations, timeline events) is queued in the result and sent by `follow_up`, so a write is one request
+    defer_follow_ups: bool = False
 
 
 class Destination:
@@ -209,7 +218,8 @@ class Destination:
     # a destination that makes a new list per run (sending only changes would leave that list partial).
     supports_changes: ClassVar[bool] = True
     # How many records one request to the destination carries when a write is split into several (HubSpot's
-    # batch endpoints: 100); 0 when a write is one request. A `changes` run packs whole requests.
+    # batch endpoints: 100); 0 when a write is one request. A run writes one request at a time (each
+    # committed once answered, so a retry resends at most one request); a `changes` run packs whole ones.
     records_per_request: ClassVar[int] = 0
     # The credential a run cannot do without, and the words to ask for it ("" = none needed).
     required_credential: ClassVar[tuple[str, str]] = ("", "")
@@ -243,10 +253,23 @@ class Destination:
         """Called once before the first batch of a run."""
 
     def write_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
-        """Sends one write: up to `batch_size` records in a `full` run; in `changes`/`mirror` the changes of
-        several read batches packed together (whole requests of `records_per_request`), under twice
-        `batch_size`."""
+        """Sends one write: `records_per_request` records when the destination declares it (one request; the
+        last of a batch may be part-filled), else up to `batch_size` records; in `changes`/`mirror` the
+        changes of several read batches are packed together into such writes."""
         raise NotImplementedError
+
+    def prepare(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult | None:
+        """Called by a run with a read batch's records to send before its writes, which may be one request
+        each: the lookups a destination does for a whole batch at once (HubSpot's companies by domain)."""
+        return None
+
+    def follow_up(self, context: BatchContext, *, whole_only: bool) -> BatchResult | None:
+        """Sends one request of the follow-up work writes queued (oldest first; with `whole_only`, only a full
+        request's worth); its result says what it settled. None when there is nothing (whole) to send."""
+        return None
+
+    def follow_ups_restore(self, pending: dict[str, list]) -> None:  # noqa: B027 - optional hook
+        """Takes back the follow-up work an earlier attempt queued and never sent (kind -> items, oldest first)."""
 
     def remove_batch(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult:
         """Takes back records sent by earlier runs (columns record_key, person_id, email; one idempotency key

@@ -25,6 +25,12 @@ read); the contacts themselves stay in the CRM. A `changes`/`mirror` run tells w
 holds since an earlier run and under which email (BatchContext.held_emails): those are on the list already,
 so a changed record costs one upsert and no memberships request.
 
+A run's write is one upsert request (BatchContext.defer_follow_ups): what follows it (list adds, company
+associations, timeline events) is queued and sent in whole requests across writes (`follow_up`: 100
+associations or events per request, the list adds once before the run commits its read batches), and the
+companies of a read batch are found or created before its writes (`prepare`), so a run spends no more requests
+than writes of whole read batches did, while a retry resends at most the one request in flight.
+
 Opt-outs: besides leaving the list, an opted-out contact can get the contact property the export names set to
 its value (`optout_property`, `optout_property_value`: `POST /crm/v3/objects/contacts/batch/update` by id)
 and/or be unsubscribed from the subscription type the export names (`optout_subscription_id`:
@@ -279,6 +285,9 @@ class HubSpotDestination(Destination):
         self.timeout = float(config.get("timeout_seconds", 30.0))
         self.rate_floor = int(config.get("rate_limit_floor", 1))
         self.company_ids: dict[str, str] = {}  # domain -> company id, for the whole run
+        self.created_domains: set[str] = set()  # the companies this run created (not counted as updated)
+        self.company_failed: dict[str, str] = {}  # domain -> why its company was not found nor created
+        self.pending: dict[str, list] = {}  # follow-up kind -> queued items, oldest first
         self.list_id, self.list_name = "", ""  # the export's contact list, found or created on first use
         self._pause_until = 0.0
         self.rate_limit = int(config.get("rate_limit") or django_settings.DELIVR_HUBSPOT_RATE_LIMIT)
@@ -513,14 +522,95 @@ class HubSpotDestination(Destination):
         for chunk in _chunks(rows, BATCH_LIMIT):
             self._upsert_contacts(chunk, result)
         written = [row for row in rows if row.contact_id]
+        if context.defer_follow_ups:
+            self._queue_follow_ups(written, result)
+            return result
         unlisted = [row for row in written if not row.listed]  # a changed record is on the list already
         if unlisted:
-            self._add_members(unlisted, context)
+            self._add_members([row.contact_id for row in unlisted], context)
         if any(row.domain for row in written):
             self._companies(written, result)
         if any(row.activity or row.seen_at for row in written):
             self._timeline_events(written, result)
         return result
+
+    # follow-ups: what a run's writes queue, sent in whole requests ------------------------------------
+    def prepare(self, batch: pa.RecordBatch, context: BatchContext) -> BatchResult | None:
+        """Finds (or creates) the companies of a read batch's records before its writes, 100 domains per
+        search and per create, as one write of the whole batch would."""
+        if "company_domain" not in batch.schema.names:
+            return None
+        result = BatchResult()
+        domains: dict[str, str] = {}
+        names = {
+            n: batch.column(n).to_pylist() for n in ("company_name", "company") if n in batch.schema.names
+        }
+        for index, value in enumerate(batch.column("company_domain").to_pylist()):
+            domain = normalize_domain(value)
+            if domain and domain not in self.company_ids and domain not in domains:
+                name = next((str(v[index]) for v in names.values() if v[index]), "")
+                domains[domain] = name or domain
+        if domains:
+            self._resolve_companies(domains, result)
+        return result
+
+    def _queue_follow_ups(self, rows: list[_Row], result: BatchResult) -> None:
+        """Queues the written contacts' list adds, company associations and timeline events (oldest first)."""
+        unknown: dict[str, str] = {}  # domain -> name for a company created here, first row wins
+        for row in rows:
+            if row.domain and row.domain not in self.company_ids and row.domain not in self.company_failed:
+                unknown.setdefault(row.domain, row.company_name or row.domain)
+        if unknown:  # a write no `prepare` saw (a run always calls it)
+            self._resolve_companies(unknown, result)
+        queued = {
+            "list": [row.contact_id for row in rows if not row.listed],  # a changed record is listed already
+            "associate": [
+                [row.key, row.contact_id, self.company_ids[row.domain], row.domain]
+                for row in rows
+                if row.domain in self.company_ids
+            ],
+            "event": [
+                [
+                    row.key,
+                    row.contact_id,
+                    row.email,
+                    row.activity,
+                    row.seen_at.isoformat() if row.seen_at else None,
+                ]
+                for row in rows
+                if row.activity or row.seen_at
+            ],
+        }
+        result.queued = {kind: items for kind, items in queued.items() if items}
+        self.follow_ups_restore(result.queued)
+
+    def follow_ups_restore(self, pending: dict[str, list]) -> None:
+        for kind, items in pending.items():
+            self.pending.setdefault(kind, []).extend(items)
+
+    def follow_up(self, context: BatchContext, *, whole_only: bool) -> BatchResult | None:
+        """One request of queued work: associations and timeline events by 100, list adds all at once (a
+        list request takes 100,000 ids, more than a run queues between two commits)."""
+        for kind, size in (("associate", BATCH_LIMIT), ("event", BATCH_LIMIT), ("list", MEMBERSHIP_LIMIT)):
+            pending = self.pending.get(kind) or []
+            if not pending or (whole_only and len(pending) < size):
+                continue
+            chunk, result = pending[:size], BatchResult()
+            if kind == "list":
+                self._add_members([str(contact_id) for contact_id in chunk], context)
+            elif kind == "associate":
+                pairs = [
+                    (_Row(key, "", {}, domain, "", {}, None, contact_id=contact_id), company_id)
+                    for key, contact_id, company_id, domain in chunk
+                ]
+                linked = self._associate(pairs, result)
+                result.object("Company", "upsert").records_updated += len(linked - self.created_domains)
+            else:
+                self._timeline_events([_event_row(item) for item in chunk], result)
+            del pending[:size]
+            result.settled = {kind: len(chunk)}
+            return result
+        return None
 
     # contacts ------------------------------------------------------------------------------------------
     def _rows(self, batch: pa.RecordBatch, context: BatchContext, result: BatchResult) -> list[_Row]:
@@ -669,10 +759,11 @@ class HubSpotDestination(Destination):
                 f"HubSpot did not create the list {name} ({failed.code}: {failed.message})"
             ) from failed
 
-    def _add_members(self, rows: list[_Row], context: BatchContext) -> None:
-        """Puts the upserted contacts on the export's list; a refusal fails the batch (a retry resends it)."""
+    def _add_members(self, contact_ids: list[str], context: BatchContext) -> None:
+        """Puts the upserted contacts on the export's list; a refusal fails the write (a retry sends it again:
+        adding a member twice is harmless)."""
         list_id = self._list(context)
-        for chunk in _chunks([row.contact_id for row in rows], MEMBERSHIP_LIMIT):
+        for chunk in _chunks(contact_ids, MEMBERSHIP_LIMIT):
             try:
                 self._call(self._memberships.add_with_http_info, list_id, chunk)
             except RequestFailed as exc:
@@ -784,18 +875,27 @@ class HubSpotDestination(Destination):
 
     # companies -----------------------------------------------------------------------------------------
     def _companies(self, rows: list[_Row], result: BatchResult) -> None:
-        companies = result.object("Company", "upsert")
         domains: dict[str, str] = {}  # domain -> name for a created company, first row wins
         for row in rows:
             if row.domain:
                 domains.setdefault(row.domain, row.company_name or row.domain)
+        before = set(self.created_domains)
+        self._resolve_companies({d: n for d, n in domains.items() if d not in self.company_ids}, result)
+        linked_existing = {d for d in domains if d in self.company_ids} - (self.created_domains - before)
+        pairs = [(row, self.company_ids[row.domain]) for row in rows if row.domain in self.company_ids]
+        associated_existing = self._associate(pairs, result)
+        result.object("Company", "upsert").records_updated += len(linked_existing & associated_existing)
+
+    def _resolve_companies(self, domains: dict[str, str], result: BatchResult) -> None:
+        """Finds the companies of these domains (domain -> the name of one created here), creating those
+        HubSpot lacks; the ones neither found nor created are reported (and kept in company_failed)."""
+        companies = result.object("Company", "upsert")
         unknown = [d for d in domains if d not in self.company_ids]
         failed: dict[str, str] = {}
         try:
             self.company_ids.update(self._search_companies(unknown))
         except RequestFailed as exc:
             failed.update({d: f"{exc.code}: {exc.message}" for d in unknown})
-        linked_existing = {d for d in domains if d in self.company_ids}
         to_create = [d for d in unknown if d not in self.company_ids and d not in failed]
         created: set[str] = set()
         for chunk in _chunks(to_create, BATCH_LIMIT):
@@ -823,12 +923,11 @@ class HubSpotDestination(Destination):
                 if domain not in self.company_ids:
                     failed.setdefault(domain, _first_error(body) or "HubSpot created no company")
         companies.records_created += len(created)
+        self.created_domains |= created
+        self.company_failed.update(failed)
         for domain, reason in failed.items():
             code, _, message = reason.partition(": ")
             companies.add_error(domain, code if message else "ERROR", message or reason)
-        pairs = [(row, self.company_ids[row.domain]) for row in rows if row.domain in self.company_ids]
-        associated_existing = self._associate(pairs, result)
-        companies.records_updated += len(linked_existing & associated_existing)
 
     def _search_companies(self, domains: list[str]) -> dict[str, str]:
         """Existing companies by domain (the oldest when HubSpot holds several), IN-batched and paged."""
@@ -999,6 +1098,15 @@ class HubSpotDestination(Destination):
             for event_id, row in by_id.items():
                 if event_id not in done:
                     events.add_error(row.key, "NO_RESULT", _first_error(body) or "HubSpot returned no event")
+
+
+def _event_row(item: list) -> _Row:
+    """A queued timeline event (key, contact id, email, tokens, ISO time) as the row `_timeline_events` takes."""
+    key, contact_id, email, activity, seen_at = item
+    when = datetime.fromisoformat(seen_at) if seen_at else None
+    return _Row(
+        key, email, {}, "", "", activity=dict(activity or {}), seen_at=when, contact_id=str(contact_id)
+    )
 
 
 def _property_field(item: dict) -> TargetField | None:

@@ -61,6 +61,7 @@ class SalesforceDestination(Destination):
     config_fields = ("object_type", "external_id_field", "login_url")
     credential_fields = ("instance_url", "access_token", "client_id", "client_secret", "username", "password")
     object_types = OBJECT_TYPES
+    records_per_request = COLLECTION_LIMIT  # a write is one sObject Collections request: a retry resends one
     form_settings = {
         "object_type": Setting(
             "Record type",

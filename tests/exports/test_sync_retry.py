@@ -80,49 +80,42 @@ def upserted(standin, since: int = 0) -> list[str]:
     return keys
 
 
-def in_flight_write(standin, since: int) -> list[str]:
-    """The record keys upserted after the last list request that was answered: the write in flight."""
-    answered = [c.at for c in standin.calls("PUT", MEMBERSHIPS) if c.status == 200]
-    keys = []
-    for call in standin.calls("POST", UPSERT)[since:]:
-        if call.at > answered[-1]:
-            keys.extend(i["objectWriteTraceId"].split(":", 1)[1] for i in call.body["inputs"])
-    return keys
-
-
-def test_changes_retry_resends_only_the_write_whose_answer_was_lost(
+def test_changes_retry_resends_only_the_request_whose_answer_was_lost(
     tenant, synced_audience, dataset, hubspot_standin, settings
 ):
-    settings.DELIVR_EXPORT_BATCH_SIZE = 500  # 8 read batches; a third of each changed: packed writes
-    export = hubspot_export(tenant, synced_audience, hubspot_standin)
+    settings.DELIVR_EXPORT_BATCH_SIZE = 200  # 20 read batches; a third of each changed: packed writes, and
+    export = hubspot_export(tenant, synced_audience, hubspot_standin)  # a commit per 200 sent (2 or more)
     first = execute(export)
     assert first.status in DONE
     moved = persons(dataset)[::3]
     rewrite(dataset, new_emails(moved))
     before = len(hubspot_standin.calls("POST", UPSERT))
-    # the 4th write's list request is done but never answered: the run stops (retryable) with 3 writes
-    # answered since its last commit
-    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS, after=3)
+    lists_before = len(hubspot_standin.calls("PUT", MEMBERSHIPS))
+    # The writes' list adds are queued and sent before each commit. The second commit's list request is done
+    # but never answered: the run stops (retryable) with the writes since its first commit answered (their
+    # upserts committed as parts) and their list adds in flight.
+    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS, after=1)
     run = ExportRunFactory(export=export)
     with pytest.raises(run_services.RunRetry):
         run_services.export_run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == "queued"
     first_attempt = upserted(hubspot_standin, before)
-    in_flight = in_flight_write(hubspot_standin, before)
-    # writes answered since the last commit, whose records the retry must not send again
-    assert len(first_attempt) > len(in_flight) > 0 and run.batches_done < 8
+    lists = hubspot_standin.calls("PUT", MEMBERSHIPS)[lists_before:]
+    in_flight = set(lists[-1].body)  # the contact ids of the list request whose answer was lost
+    assert lists[-1].status == 503 and len(lists) > 2 and in_flight
+    assert 0 < run.batches_done < 20 and len(first_attempt) > len(in_flight)
     hubspot_standin._lost.clear()
 
     assert run_services.export_run_execute(run_id=run.pk) in DONE
     run.refresh_from_db()
     sent = upserted(hubspot_standin, before)
     counts = Counter(sent)
-    resent = sorted(k for k, n in counts.items() if n > 1)
-    assert resent == sorted(in_flight)  # the write in flight, and nothing the answered writes had sent
-    assert max(counts.values()) == 2
+    assert max(counts.values()) == 1  # no upsert was sent twice: every one was answered and committed
     assert set(counts) == set(moved)  # nothing lost, and nothing unchanged sent
-    assert run.attempts == 2 and run.records_exported == len(moved)  # the resent write counted once
+    retried = hubspot_standin.calls("PUT", MEMBERSHIPS)[lists_before + len(lists) :]
+    assert set(retried[0].body) == in_flight  # the retry sent the list request in flight, from its parts
+    assert run.attempts == 2 and run.records_exported == len(moved)
     assert run.records_changed + run.records_added == len(moved)
     # the dataset's invalid emails fail in every run, but for the people who got a valid one (added)
     assert run.records_failed == first.records_failed - run.records_added
@@ -144,7 +137,7 @@ def test_failed_run_never_advances_the_snapshot_and_its_retry_does(
     with default_storage.open(name, "rb") as fh:
         first = fh.read()
     rewrite(dataset, new_emails(persons(dataset)[::3]))
-    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS, after=2)
+    hubspot_standin.lose_answers(count=50, path_contains=MEMBERSHIPS)  # the first commit's list adds
     run = ExportRunFactory(export=export)
     with pytest.raises(run_services.RunRetry):
         run_services.export_run_execute(run_id=run.pk)

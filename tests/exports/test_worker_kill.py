@@ -8,7 +8,6 @@ more than once all belong to one write (the one in flight when the worker died: 
 run), and the destination ends holding every record. The webhook's kill test in `full` mode is test_worker.py.
 """
 
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -25,7 +24,7 @@ from exports.services.runs import spool
 from tests.conftest import WorkerProcess, _purge_queue, wait_for
 from tests.exports import test_sync_modes
 from tests.exports.test_sync_modes import execute, persons, rewrite
-from tests.exports.test_sync_retry import MEMBERSHIPS, UPSERT, hubspot_export, new_emails, standin_export
+from tests.exports.test_sync_retry import UPSERT, hubspot_export, new_emails, standin_export
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
@@ -44,24 +43,37 @@ def batch_size(settings, transactional_db):
 def kill_and_resume(run: ExportRun, mid_run: Callable[[], object], message: str) -> ExportRun:
     """Runs `run` on a real worker, kills the worker once `mid_run()` holds, has the reaper requeue the silent
     run, and lets a second worker finish it; returns the finished run."""
+    return kill_and_resume_all([run], mid_run, message)[0]
+
+
+def kill_and_resume_all(
+    runs: list[ExportRun], mid_run: Callable[[], object], message: str
+) -> list[ExportRun]:
+    """kill_and_resume for runs queued together (at most 2: the worker's processes take one each)."""
     first = WorkerProcess("killed", env=ENV).start()
     try:
         wait_for(mid_run, 120, interval=0.05, message=message)
     finally:
         first.kill()
         first.stop()
-    run.refresh_from_db()
-    assert run.status == "running", (run.status, run.error)
-    assert run_services.export_runs_reap(timeout_seconds=0)["requeued"] == 1
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == "running", (run.status, run.error)
+    assert run_services.export_runs_reap(timeout_seconds=0)["requeued"] == len(runs)
     second = WorkerProcess("resumes", env=ENV).start()
     try:
-        wait_for(lambda: not ExportRun.objects.get(pk=run.pk).is_active, 120, message="the retry to finish")
+        wait_for(
+            lambda: not any(ExportRun.objects.get(pk=run.pk).is_active for run in runs),
+            120,
+            message="the retries to finish",
+        )
     finally:
         second.stop()
-    run.refresh_from_db()
-    assert run.status in DONE, (run.status, run.error)
-    assert run.attempts == 2
-    return run
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status in DONE, (run.status, run.error)
+        assert run.attempts == 2
+    return runs
 
 
 def resent_within_one_write(writes: list[list[str]]) -> set[str]:
@@ -88,48 +100,95 @@ def start(export: Export) -> ExportRun:
     return run_services.export_run_start(export=export, actor="test")
 
 
-# HubSpot: a `changes` re-sync, whose writes are packed one request each between commits ------------------
-def test_hubspot_changes_run_killed_resends_at_most_the_write_in_flight(
+# HubSpot: a write is one upsert request (its list adds, associations and events queued and sent packed) -----
+def upserts_since(standin, since: int, run: ExportRun | None = None) -> list[list[str]]:
+    """The record keys of each upsert request from the `since`th on (of `run` only, when given)."""
+    writes = []
+    for call in standin.calls("POST", UPSERT)[since:]:
+        traces = [i["objectWriteTraceId"].split(":", 1) for i in call.body["inputs"]]
+        if run is None or traces[0][0] == str(run.pk):
+            writes.append([key for _, key in traces])
+    return writes
+
+
+def answered_since_commit(run: ExportRun) -> list[spool.Part]:
+    """The upserts of `run` answered and committed as parts, their read batches not yet committed."""
+    done = ExportRun.objects.get(pk=run.pk).batches_done
+    return [p for p in spool.parts_read(run.pk, "sent", done)[0] if len(p.keys)]
+
+
+def hubspot_list_export(tenant, audience, standin, sync_mode: str, list_name: str) -> Export:
+    export = hubspot_export(tenant, audience, standin, sync_mode)
+    Export.objects.filter(pk=export.pk).update(list_name=list_name)
+    return Export.objects.get(pk=export.pk)
+
+
+def test_hubspot_changes_run_killed_resends_at_most_the_request_in_flight(
     tenant, synced_audience, dataset, hubspot_standin
 ):
+    """A `changes` re-sync packs a few changes per read batch into whole requests, each committed once
+    answered: the kill resends at most the one in flight."""
     export = hubspot_export(tenant, synced_audience, hubspot_standin)
-    first = execute(export)  # in process: everyone is on the list
-    assert first.status in DONE
+    assert execute(export).status in DONE  # in process: everyone is on the list
     moved = persons(dataset)[::3]  # a third of the people get a new email: upserted and listed again
     rewrite(dataset, new_emails(moved))
+    before = len(hubspot_standin.calls("POST", UPSERT))
     hubspot_standin.slow(0.5, path_contains=UPSERT)
-    began = time.monotonic()
     run = start(export)
     answered: list = []
 
-    def since(method: str, path: str) -> list:
-        return [c for c in hubspot_standin.calls(method, path) if c.at > began]
-
-    def answered_since_commit() -> bool:
-        """Writes answered and committed as parts, not yet as read batches (what the fix is about)."""
-        done = ExportRun.objects.get(pk=run.pk).batches_done
-        answered[:] = spool.parts_read(run.pk, "sent", done)[0]
+    def two_answered() -> bool:
+        answered[:] = answered_since_commit(run)
         return len(answered) >= 2
 
-    run = kill_and_resume(run, answered_since_commit, "writes answered since the last commit")
-    committed_as_parts = {k for part in answered for k in part.keys.to_pylist()}
-    # a HubSpot write: its contact upserts, then one list request (every record here is new to the list)
-    writes, current = [], []
-    for call in sorted(since("POST", UPSERT) + since("PUT", MEMBERSHIPS), key=lambda r: r.at):
-        if call.method == "PUT":
-            writes.append(current)
-            current = []
-        else:
-            current.extend(i["objectWriteTraceId"].split(":", 1)[1] for i in call.body["inputs"])
-    writes.append(current)
+    run = kill_and_resume(run, two_answered, "upserts answered since the last commit")
+    writes = upserts_since(hubspot_standin, before)
     resent = resent_within_one_write(writes)
     assert len(resent) <= 100  # one request: HubSpot's batch of 100 contacts
-    assert not resent & committed_as_parts  # the writes answered since the last commit were not resent
+    assert not resent & {k for part in answered for k in part.keys.to_pylist()}  # answered: not resent
     assert {k for w in writes for k in w} == set(moved)  # nothing lost
     assert {f"moved.{p}@example.org" for p in moved} <= hubspot_standin.members_of("Delivr synced")
     assert run.records_exported == len(moved)
     assert run.contact_list.row_count == len(moved)  # the run's list: what HubSpot took, each once
     assert execute(export).records_exported == 0  # the snapshot holds what the destination holds
+
+
+def test_hubspot_full_run_and_first_sync_killed_resend_at_most_the_request_in_flight(
+    tenant, synced_audience, dataset, hubspot_standin
+):
+    """A `full` run and a first sync (a `changes` run with nothing synced yet) send every record, hundreds per
+    read batch, in upsert requests of 100 each committed once answered, their list adds queued and sent before
+    each commit of read batches: killed together on one worker, each resends at most the request it had in
+    flight, and every contact ends on its export's list."""
+    reference = hubspot_list_export(tenant, synced_audience, hubspot_standin, "full", "Reference")
+    assert execute(reference).status in DONE  # in process: what a whole run upserts
+    expected = {k for write in upserts_since(hubspot_standin, 0) for k in write}
+    before = len(hubspot_standin.calls("POST", UPSERT))
+    full = hubspot_list_export(tenant, synced_audience, hubspot_standin, "full", "Full")
+    first_sync = hubspot_list_export(tenant, synced_audience, hubspot_standin, "changes", "First sync")
+    hubspot_standin.slow(0.5, path_contains=UPSERT)
+    runs = [start(full), start(first_sync)]
+    answered: dict[str, set] = {}
+
+    def both_mid_run() -> bool:
+        """Each run has an upsert answered since its last commit (and the next one in flight)."""
+        for run in runs:
+            answered[str(run.pk)] = {k for p in answered_since_commit(run) for k in p.keys.to_pylist()}
+        return all(answered.values())
+
+    runs = kill_and_resume_all(runs, both_mid_run, "both runs to have upserts answered since a commit")
+    for run, list_name in zip(runs, ("Full", "First sync"), strict=True):
+        writes = upserts_since(hubspot_standin, before, run)
+        resent = resent_within_one_write(writes)
+        assert len(resent) <= 100, list_name  # one request: HubSpot's batch of 100 contacts
+        assert not resent & answered[str(run.pk)], list_name  # the answered upserts were not resent
+        assert {k for w in writes for k in w} == expected, list_name  # nothing lost
+        # every contact is on the list: the list adds queued before the kill were sent after it
+        assert hubspot_standin.members_of(list_name) == hubspot_standin.members_of("Reference"), list_name
+        assert run.records_exported == len(expected), list_name
+        assert run.contact_list.row_count == len(expected), list_name  # what HubSpot took, each once
+    assert execute(first_sync).records_exported == 0  # its snapshot holds what the destination holds
+    assert hubspot_standin.members_of("Reference") == set(hubspot_standin.contacts)
 
 
 # DelivrDSP and Brevo: `full` runs, a write per read batch ----------------------------------------------

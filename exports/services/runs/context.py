@@ -117,6 +117,7 @@ class RunContext:
     committed: int = 0  # batches_done at the last commit: the progress parts written since follow it
     parts: int = 0  # progress parts written since that commit (earlier attempts' included)
     presend: Presend | None = None  # the records an earlier attempt's answered writes took (or refused)
+    follow_ups: dict[str, list] = field(default_factory=dict)  # follow-up work an earlier attempt still owed
     spools: list[pa.Table] = field(default_factory=list)  # committed batches of an earlier attempt
     progress: Progress | None = None
     seen: SeenKeys = field(default_factory=SeenKeys)

@@ -6,7 +6,10 @@ committed on its own, at once, as a small progress part (spool.part_write): its 
 fingerprints, which of them the destination took, and the write's results. A retried attempt reads the parts
 that follow the last commit (`sent_parts_restore`): their results join the run's counts, and their records,
 met again in the re-read batches with the same values, are filed as that write's answer said instead of being
-sent again (`Presend.split`). The removals of a `mirror` run are committed per answered removal write the
+sent again (`Presend.split`). Follow-up work a write queued (HubSpot's list adds, associations and timeline
+events, packed into whole requests across writes) is kept in the write's part, and each follow-up request
+answered leaves a part of no records saying what it settled: a retry hands the destination what is still owed
+(`follow_ups_pending`). The removals of a `mirror` run are committed per answered removal write the
 same way (`removed_parts_restore`).
 """
 
@@ -53,7 +56,8 @@ class Presend:
 
 
 def sent_parts_restore(ctx: RunContext) -> None:
-    """Takes in the writes answered since the last commit (call once ctx.progress is loaded)."""
+    """Takes in the writes answered since the last commit (call once ctx.progress is loaded), and the
+    follow-up work they queued that no answered request settled (ctx.follow_ups)."""
     ctx.committed = ctx.batches_done
     if not ctx.resumable:
         return
@@ -62,17 +66,42 @@ def sent_parts_restore(ctx: RunContext) -> None:
         ctx.progress.merge(_result(part))
     if parts:
         ctx.presend = Presend(parts)
+    ctx.follow_ups = follow_ups_pending(parts)
+
+
+def follow_ups_pending(parts: list[spool.Part]) -> dict[str, list]:
+    """What the parts' calls queued and no part settled, per kind, oldest first (a destination settles the
+    oldest items of a kind first, and everything before each commit)."""
+    queued: dict[str, list] = {}
+    settled: dict[str, int] = {}
+    for part in parts:
+        for kind, items in (part.follow_ups.get("queued") or {}).items():
+            queued.setdefault(kind, []).extend(items)
+        for kind, count in (part.follow_ups.get("settled") or {}).items():
+            settled[kind] = settled.get(kind, 0) + int(count)
+    owed = {kind: items[settled.get(kind, 0) :] for kind, items in queued.items()}
+    return {kind: items for kind, items in owed.items() if items}
 
 
 def sent_part_commit(
     ctx: RunContext, keys: pa.Array, prints: pa.Array, accepted: pl.Series, result: BatchResult
 ) -> None:
-    """Commits one answered write (its records in the order sent, `accepted` per record)."""
+    """Commits one answered write (its records in the order sent, `accepted` per record), or with no records
+    one answered call that sent none (a follow-up request, a batch's lookups)."""
     if not ctx.resumable:
         return
-    part = spool.Part(keys, prints, _arrow(accepted), _results_json(result))
+    follow_ups = (
+        {"queued": result.queued, "settled": result.settled} if result.queued or result.settled else {}
+    )
+    part = spool.Part(keys, prints, _arrow(accepted), _results_json(result), follow_ups)
     spool.part_write(ctx.run.pk, "sent", ctx.committed, ctx.parts, part, attempt=ctx.attempt)
     ctx.parts += 1
+
+
+def call_part_commit(ctx: RunContext, result: BatchResult) -> None:
+    """Commits an answered call that sent no records (its results and the follow-up work it settled)."""
+    nothing = pl.Series([], dtype=pl.Boolean)
+    sent_part_commit(ctx, pa.array([], pa.string()), pa.array([], pa.uint64()), nothing, result)
 
 
 def sent_parts_committed(ctx: RunContext) -> None:

@@ -1,16 +1,21 @@
 """Step 3 of a run: stream the audience in batches, skip what committed batches handled, apply the record
 limit, dedupe, validate, diff, send to the destination, and commit a checkpoint.
 
-A `full` run sends each read batch as it comes. A `changes`/`mirror` run sends only what changed, a few
-records per read batch: it packs them across read batches into writes of one whole request each (a
-destination's `records_per_request`, e.g. HubSpot's 100; else its batch size), carrying the rest to the next
-write, so a rate-limited destination gets full requests rather than one part-filled request per read batch,
-and the first write still goes after the first read batch. The read batches are committed together once
-every record they hold was answered, at the latest when a batch size of records was sent since the last
-commit (that write may end in a part-filled request), and every write answered in between is committed on
-its own as a progress part (parts.py): a retry re-reads the batches since the last commit, files the records
-those writes answered as they were answered, and resends only the write that was in flight. A resumable run
-commits that way; one that restarts from zero anyway (a file built locally) commits every
+A run writes one request at a time: a destination that splits a write into requests declares how many records
+one carries (`records_per_request`, e.g. HubSpot's 100; else a write is its batch size), and every write the
+destination answered is committed on its own at once as a progress part (parts.py). The read batches are
+committed once every record they hold was answered: a `full` run (and a first sync, where everything is new)
+after each read batch; a `changes`/`mirror` run, which sends a few records per read batch, packs them across
+read batches into whole requests, carrying the rest to the next write (so a rate-limited destination gets full
+requests rather than one part-filled request per read batch, and the first write still goes after the first
+read batch), and commits once a batch size of records was sent since the last commit (that write may end in a
+part-filled request). Work that follows a write and packs across writes (HubSpot's list adds, associations,
+timeline events) is queued by the destination, sent in whole requests as they fill, and the rest before each
+commit, each request committed as a part of its own; the lookups a read batch needs (HubSpot's companies) are
+made once per read batch (`prepare`). So a retry re-reads the batches since the last commit, files the records
+the answered writes took as they were answered, has the destination send the follow-up work still owed, and
+resends only the request that was in flight, for the same API budget as writes of whole read batches. A
+resumable run commits that way; one that restarts from zero anyway (a file built locally) commits every
 CHECKPOINT_SECONDS, without key spools or parts.
 """
 
@@ -27,12 +32,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audiences import engine
-from exports.destinations.base import MAX_RECORD_ERRORS, BatchResult, ObjectResult
+from exports.destinations.base import MAX_RECORD_ERRORS, BatchResult, Destination, ObjectResult
 from exports.services.runs import context as run_context
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext
 from exports.services.runs.keys import coalesce, column_or_null, first_occurrences, record_keys
-from exports.services.runs.parts import sent_part_commit, sent_parts_committed
+from exports.services.runs.parts import call_part_commit, sent_part_commit, sent_parts_committed
 from exports.services.runs.remove import run_remove_departed
 from exports.services.runs.snapshot import fingerprints, key_hashes
 from exports.validation import validate_batch_full
@@ -101,6 +106,7 @@ def run_send(ctx: RunContext) -> None:
         ctx.next_snapshot.write(table, ctx.previous.meet(table))
     ctx.spools = []
     destination.open(ctx.batch_context(ctx.batches_done))
+    destination.follow_ups_restore(ctx.follow_ups)
     try:
         _send_all(ctx)
         ctx.progress.added, ctx.progress.changed = ctx.previous.added, ctx.previous.changed
@@ -140,7 +146,7 @@ def _send_all(ctx: RunContext) -> None:
                 _file(ctx, group[:answered])
                 group = group[answered:]
             continue
-        _write(ctx, group, unsent)
+        _write_requests(ctx, group, unsent, unit)
         _file(ctx, group)
         group, since_commit, batches = [], 0, 0
         if ctx.resumable or time.monotonic() - last_commit >= CHECKPOINT_SECONDS:
@@ -149,11 +155,20 @@ def _send_all(ctx: RunContext) -> None:
         else:
             uncommitted = True
     if group:
-        _write(ctx, group, sum(p.unsent for p in group))
+        _write_requests(ctx, group, sum(p.unsent for p in group), unit)
         _file(ctx, group)
         uncommitted = True
-    if uncommitted:
+    if uncommitted or ctx.follow_ups:  # (follow-ups: what an earlier attempt still owed)
         _commit(ctx)
+
+
+def _write_requests(ctx: RunContext, group: list[_Prepared], count: int, unit: int) -> None:
+    """Sends the next `count` unsent records of the group in writes of `unit` records (one request each)."""
+    while count > 0:
+        sent = _write(ctx, group, min(unit, count))
+        if not sent:
+            return
+        count -= sent
 
 
 def _file(ctx: RunContext, group: list[_Prepared]) -> None:
@@ -169,6 +184,9 @@ def _file(ctx: RunContext, group: list[_Prepared]) -> None:
 
 
 def _commit(ctx: RunContext) -> None:
+    """Sends the follow-up work still queued (the destination owes nothing across a commit), then commits."""
+    _follow_ups(ctx, whole_only=False)
+    ctx.follow_ups = {}
     run_context.checkpoint(ctx.run, ctx.attempt, batches_done=ctx.batches_done, **ctx.progress.fields())
     sent_parts_committed(ctx)
 
@@ -294,6 +312,7 @@ def _prepare(ctx: RunContext, batch: pa.RecordBatch, keys: pa.Array, index: int)
         send_keys = valid_keys if everything else valid_keys.filter(mask)
         send_prints = prints if everything else prints.filter(mask)
         held_rows = valid_rows if everything else valid_rows[send.to_numpy()]
+        _destination_prepare(ctx, table, index)
     return _Prepared(
         index=index,
         result=result,
@@ -326,21 +345,44 @@ def _write(ctx: RunContext, group: list[_Prepared], count: int) -> int:
     table = pa.concat_tables([p.table.slice(at, n) for p, at, n in parts], promote_options="default")
     keys = pa.concat_arrays([p.send_keys.slice(at, n) for p, at, n in parts])
     context = ctx.batch_context(parts[0][0].index, _idempotency_keys(ctx, keys))
+    context.defer_follow_ups = True
     context.held_emails = _held_emails(ctx, np.concatenate([p.held_rows[at : at + n] for p, at, n in parts]))
     sent = ctx.destination.write_batch(table.combine_chunks().to_batches()[0], context)
-    result = BatchResult()
+    result = BatchResult(queued=sent.queued, settled=sent.settled)
     for name, obj in sent.objects.items():
         result.object(name, obj.operation).merge(obj)
     ctx.progress.merge(result)
     took = _accepted(ctx, keys, sent.objects.get(ctx.progress.object_type))
     prints = pa.concat_arrays([p.send_prints.slice(at, n) for p, at, n in parts])
     sent_part_commit(ctx, keys, prints, took, result)
+    _follow_ups(ctx, whole_only=True)
     offset = 0
     for prepared, at, n in parts:
         prepared.took.append(took.slice(offset, n))
         prepared.cursor = at + n
         offset += n
     return count
+
+
+def _follow_ups(ctx: RunContext, *, whole_only: bool) -> None:
+    """Sends the destination's queued follow-up work a request at a time (with `whole_only`, only full
+    requests), each committed once answered."""
+    while True:
+        result = ctx.destination.follow_up(ctx.batch_context(ctx.batches_done), whole_only=whole_only)
+        if result is None:
+            return
+        ctx.progress.merge(result)
+        call_part_commit(ctx, result)
+
+
+def _destination_prepare(ctx: RunContext, table: pa.Table, index: int) -> None:
+    """Lets the destination look up what a read batch's records to send need (once per batch, not per write)."""
+    if type(ctx.destination).prepare is Destination.prepare:
+        return  # (no copy of a file's 65,536-row batches for nothing)
+    result = ctx.destination.prepare(table.combine_chunks().to_batches()[0], ctx.batch_context(index))
+    if result is not None and (result.objects or result.queued or result.settled):
+        ctx.progress.merge(result)
+        call_part_commit(ctx, result)
 
 
 def _accepted(ctx: RunContext, keys: pa.Array, obj: ObjectResult | None) -> pl.Series:

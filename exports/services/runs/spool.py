@@ -4,9 +4,10 @@ identities sent.
 Each committed batch of a resumable run leaves a small Parquet spool with its record keys, whether each was
 sent, and the identities (person_id, email); a retried attempt reloads them and skips those records.
 
-Between two commits (a `changes` run packs the changes of many read batches into its writes), every write the
-destination answered leaves a progress part: its record keys, their fingerprints, whether each was accepted,
-and the write's results. A retried attempt reloads the parts written since the last commit and does not send
+Between two commits (a run writes one request at a time and commits its read batches when they are answered),
+every write the destination answered leaves a progress part: its record keys, their fingerprints, whether each
+was accepted, the write's results, and the follow-up work it queued or settled (HubSpot's list adds,
+associations, timeline events, sent later in whole requests, each such request leaving a part of no records). A retried attempt reloads the parts written since the last commit and does not send
 their records again (it files them as that write's answer said), so a retry resends at most the write that was
 in flight. Parts are named after the commit they follow (`sent-<batches_done>-<n>-<attempt>`): once the run commits
 again, they are stale and never read. A `mirror` run's removals leave parts the same way (`removed-<n>-<attempt>`).
@@ -20,7 +21,7 @@ import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -51,6 +52,7 @@ LIST_SCHEMA = pa.schema([("person_id", pa.string()), ("email", pa.string())])
 # one write the destination answered: its records and whether each was accepted
 PART_SCHEMA = pa.schema([("record_key", pa.string()), ("fingerprint", pa.uint64()), ("accepted", pa.bool_())])
 PART_RESULTS_KEY = b"delivr.results"
+PART_FOLLOW_UPS_KEY = b"delivr.follow_ups"  # {"queued": {kind: [items]}, "settled": {kind: n}}
 
 
 def _spool_name(run_id, index: int) -> str:
@@ -113,6 +115,7 @@ class Part:
     fingerprints: pa.Array
     accepted: pa.Array
     results: dict
+    follow_ups: dict = field(default_factory=dict)  # the follow-up work the call queued and settled
 
 
 def _part_prefix(kind: str, base: int | None) -> str:
@@ -126,7 +129,12 @@ def part_write(run_id, kind: str, base: int | None, seq: int, part: Part, *, att
     table = pa.table(
         {"record_key": part.keys, "fingerprint": part.fingerprints, "accepted": part.accepted},
         schema=PART_SCHEMA,
-    ).replace_schema_metadata({PART_RESULTS_KEY: json.dumps(part.results).encode()})
+    ).replace_schema_metadata(
+        {
+            PART_RESULTS_KEY: json.dumps(part.results).encode(),
+            PART_FOLLOW_UPS_KEY: json.dumps(part.follow_ups).encode(),
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     name = f"export-runs/{run_id}/{_part_prefix(kind, base)}{seq:06d}-{attempt:02d}.parquet"
@@ -151,7 +159,9 @@ def parts_read(run_id, kind: str, base: int | None = None) -> tuple[list[Part], 
         try:
             with storage.open_read(name) as fh:
                 table = pq.read_table(io.BytesIO(fh.read()))
-            results = json.loads((table.schema.metadata or {})[PART_RESULTS_KEY])
+            metadata = table.schema.metadata or {}
+            results = json.loads(metadata[PART_RESULTS_KEY])
+            follow_ups = json.loads(metadata.get(PART_FOLLOW_UPS_KEY, b"{}"))
         except (OSError, KeyError, ValueError, pa.ArrowException):
             logger.warning("export run %s: progress part %s unreadable; its write is resent", run_id, name)
             continue
@@ -162,6 +172,7 @@ def parts_read(run_id, kind: str, base: int | None = None) -> tuple[list[Part], 
                 table.column("fingerprint").combine_chunks(),
                 table.column("accepted").combine_chunks(),
                 results,
+                follow_ups,
             )
         )
     return parts, following
