@@ -158,3 +158,39 @@ def screenshots(page, name: str) -> list[Path]:
         assert chart_text_problems(page) == [], f"{name} at {width}"
         paths.append(screenshot(page, f"{name}-{width}"))
     return paths
+
+
+def nav_labels(page) -> list[str]:
+    """The main navigation's entries as the person reads them."""
+    return [text.strip() for text in page.locator("nav.mainnav a").all_inner_texts()]
+
+
+def styled_error(page, status: int) -> str:
+    """The styled error page in the whole layout (issue 11 item 8): its code, a way back; returns its reason."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".error-code")).to_have_text(f"Error {status}")
+    assert page.locator("nav.mainnav").is_visible() and page.locator("#error-home").is_visible()
+    return page.locator("#error-reason").inner_text()
+
+
+def seed_failed_hubspot_run(member):
+    """An export whose last run sent 0 of 497 records to HubSpot, every one refused (stored as the worker
+    stores it: completed_with_errors), which every page must show as failed."""
+    from exports.models import Export, ExportRun
+
+    export = Export.objects.create(
+        organization=member.org,
+        project=member.project,
+        name="Webinar leads to HubSpot",
+        destination_type="hubspot",
+    )
+    ExportRun.objects.create(
+        export=export,
+        organization=member.org,
+        status="completed_with_errors",
+        records_total=497,
+        records_failed=497,
+        error="497 records were refused by HubSpot.",
+    )
+    return export

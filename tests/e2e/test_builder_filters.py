@@ -2,13 +2,16 @@
 a hint next to an unfinished condition, 'did you mean' next to a value the data lacks, and the saved audience
 keeping its groups. Screenshots at 1440x900 and 390x844."""
 
+import csv
+import re
+
 import pyarrow.dataset as ds
 import pytest
 
 from audiences.models import Audience
 from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
 from tests.e2e.conftest import login, screenshot
-from tests.e2e.journey_support import chart_text_problems
+from tests.e2e.journey_support import EMPLOYEE_BUCKETS, chart_text_problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 BIG = {"201-500", "501-1000", "1001-5000", "5001-10000", "10001+"}
@@ -66,6 +69,9 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     datalist = "#values-" + a.locator("input.row-key").input_value()
     page.wait_for_function(f"document.querySelectorAll('{datalist} option').length > 0")
     assert page.locator(f"{datalist} option[value=US]").count() == 1
+    assert re.fullmatch(
+        r"US · (about )?[\d,]+ rows", page.locator(f"{datalist} option[value=US]").get_attribute("label")
+    )
     value.press_sequentially("us")
     after_a = _wait_records_change(page, start)
 
@@ -103,7 +109,11 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     c = page.locator(".filter-group").nth(1).locator(".filter-row").nth(0)
     c.locator("select.row-field").select_option("company_employee_count")
     c.locator("select.row-op").select_option(">=")
-    c.locator("input.row-value").focus()
+    c.locator("input.row-value").focus()  # company sizes are suggested in their order, not by frequency
+    sizes = "#values-" + c.locator("input.row-key").input_value()
+    page.wait_for_function(f"document.querySelectorAll('{sizes} option').length > 1")
+    offered = page.eval_on_selector_all(f"{sizes} option", "options => options.map(o => o.value)")
+    assert offered == [b for b in EMPLOYEE_BUCKETS if b in offered], offered
     c.locator("input.row-value").press_sequentially("201-500")
     prefixes = page.eval_on_selector_all("input[name=topic_id_prefixes]", "els => els.map(e => e.value)")
     want = final_records = _expected(intent_root, set(prefixes))
@@ -148,6 +158,12 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     page.wait_for_selector("#chart-audience-size .main-svg")
     assert "records −60" in page.locator("#build-change").inner_text()
     page.select_option("#download-rows", "records")
+    with page.expect_download() as info:  # the download keeps the groups: (US or CA) and 201+ employees
+        page.click("#download-audience")
+    with open(info.value.path(), newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == final_records
+    assert {r["country"] for r in rows} <= {"US", "CA"} and {r["company_employee_count"] for r in rows} <= BIG
     screenshot(page, "audience-size-over-time-1440")
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function(  # plotly's responsive relayout after the resize

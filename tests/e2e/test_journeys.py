@@ -1,16 +1,24 @@
-"""The three browser journeys of issue 8, one per person, each driven through the UI as that person would, each
-saving screenshots of its last page under tests/e2e/artifacts/ (journey-<person>-1440.png and -390.png).
+"""The three browser journeys of issues 8 and 11, one per person, each driven through the UI as that person would,
+each saving screenshots at 1440x900 and 390x844 under tests/e2e/artifacts/ (journey-<person>[-<step>]-<width>.png)
+once the page does not scroll sideways and no chart text is cut off.
 
-- marketer: builds an audience (topics, scores, an employee-count range) watching the live count, previews,
-  saves and downloads it; configures a HubSpot export with a record limit against the local HubSpot stand-in
-  (the official client really calls it), dry-runs, runs and reads the per-object results; opens a campaign and
-  changes the date range of its charts.
-- admin: adds a project and a member, creates an API client (secret shown once), creates a pixel, turns
-  cookieless on and sees the pixel pending regeneration.
-- support: finds an identifier that came through the UID2 webhook (called over HTTP), reads its audit trail
-  and exports the log as CSV.
+- marketer: sees only their pages in the navigation and, on the home, the export that sent 0 of 497 records as
+  failed (red) and yesterday's spend; builds an audience (topic chips, scores, an employee-count range) watching
+  the live count, previews, saves and downloads it one row per person and one row per record; configures a
+  HubSpot export with a record limit against the local HubSpot stand-in (the official client really calls it),
+  dry-runs, runs and reads the per-object results and the run's status in words; opens a campaign, changes the
+  date range, reads one rounding of match rates in header, chart and table, downloads the CSV (money with two
+  decimals); meets a refused and a missing page (styled, with a way back); finds the day's work on the home.
+- admin: the home's members, API clients and cookie setting; adds a project, a member and an API client
+  (secret shown once, copied), creates a pixel and copies its snippet, turns cookieless on from Settings (the
+  confirmation says what changes) and sees the pixel pending regeneration; imports topic names from a CSV (a bad
+  row said and skipped) and sees them in the builder's picker with category and size, an unknown prefix by code.
+- support: the home's recent opt-outs and their sources; reads a customer's audience in a sentence and copies
+  its ID (never shown); is refused a writers' page in words; finds an identifier that came through the UID2
+  webhook (called over HTTP), reads its audit trail and exports the log as CSV.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -24,10 +32,13 @@ from tests.e2e.journey_support import (
     csv_rows,
     estimate,
     failure_screenshot,
+    nav_labels,
     row_with_source,
     screenshots,
     seed_dsp_campaigns,
+    seed_failed_hubspot_run,
     stat,
+    styled_error,
     wait_for_estimate_change,
 )
 from tests.exports.standins.fixtures import hubspot_standin  # noqa: F401 - fixture
@@ -92,9 +103,24 @@ def _build_audience(page) -> int:
 
 
 def _download_audience(page, count: int) -> None:
+    """Issue 11 item 7: one row per person by default (the file says so), one row per record on request."""
+    profiles = stat(page, "#distinct-count")
+    assert 0 < profiles <= count
+    assert page.locator("#download-rows").input_value() == "people"
+    page.fill("#record-limit", "0")
+    with page.expect_download() as info:
+        page.click("#download-audience")
+    assert "-people-" in info.value.suggested_filename
+    people = csv_rows(info.value.path())
+    assert len(people) == profiles and len({r["person_id"] for r in people}) == profiles
+    assert sum(int(r["intent_frequency"]) for r in people) == count  # each person's records in the audience
+    assert {r["company_employee_count"] for r in people} <= {"1001-5000", "5001-10000"}
+
+    page.select_option("#download-rows", "records")
     page.fill("#record-limit", "40")
     with page.expect_download() as info:
         page.click("#download-audience")
+    assert "-records-" in info.value.suggested_filename
     path = info.value.path()
     assert csv_lines(path) == 1 + min(40, count)  # header + the limited records
     assert {r["company_employee_count"] for r in csv_rows(path)} <= {"1001-5000", "5001-10000"}
@@ -148,6 +174,8 @@ def _hubspot_export(page, standin) -> None:
         timeout=30000,
     )
     assert page.get_attribute("#latest-status", "data-status") == "completed_with_errors"  # the blank emails
+    badge = page.locator("#latest-status")  # in words, coloured by meaning (item 10)
+    assert badge.inner_text() == "Completed with errors" and "tone-warning" in badge.get_attribute("class")
     # the per-object results match what HubSpot (the stand-in) recorded
     results = {
         cells[0]: [int(c.replace(",", "")) for c in cells[2:6]]  # created, updated, failed, skipped
@@ -194,6 +222,68 @@ def _campaign_range(page) -> None:
     assert stat(page, "#period-days") == len(after)
     assert f"from={start}" in page.url
 
+    # item 13: one rounding rule for match rates (header, chart, table); the CSV's money has two decimals
+    overall = page.locator("#campaign-match-rate").inner_text()
+    assert re.fullmatch(r"\d{1,3}\.\d%", overall), overall
+    title = page.evaluate("document.getElementById('chart-match').layout.title.text")
+    assert f"(overall {overall})" in title, title
+    bars = page.evaluate("document.getElementById('chart-match').data[0].text")
+    table = page.eval_on_selector_all(
+        "#list-table tbody tr", "rows => rows.map(r => r.lastElementChild.textContent.trim())"
+    )
+    assert table and [bar.split(" of ")[0] for bar in bars] == table, (bars, table)
+    with page.expect_download() as info:
+        page.click("#campaign-csv")
+    daily = csv_rows(info.value.path())
+    assert len(daily) == len(after) and all(re.fullmatch(r"\d+\.\d\d", r["spend_usd"]) for r in daily), daily[
+        :2
+    ]
+    screenshots(page, "journey-marketer-campaign")
+
+
+def _marketer_home_first(page) -> None:
+    """Items 8-10: the marketer's navigation; the home says what needs them (the export that sent 0 of 497
+    records reads as failed, in red), yesterday's spend, and that there is no audience yet."""
+    assert nav_labels(page) == [
+        "Dashboard", "Audiences", "Tasks", "Lists", "Exports", "Campaigns", "Pixels", "Settings"
+    ]  # fmt: skip
+    expect(page.locator("#worker-status")).to_be_visible()  # worker health: one status line
+    row = page.locator("#export-attention li", has_text="Webinar leads to HubSpot")
+    expect(row.locator(".badge")).to_have_text("Failed")
+    assert "tone-failed" in row.locator(".badge").get_attribute("class")
+    assert "to HubSpot · 0 of 497 sent" in row.inner_text()
+    assert re.fullmatch(r"\$[\d,]+\.\d\d", page.inner_text("#yesterday-spend"))
+    assert "No audiences yet" in page.inner_text("#recent-audiences")
+    screenshots(page, "journey-marketer-home-first")
+    row.locator("a").click()
+    page.wait_for_url("**/exports/*/")
+    expect(page.locator("#latest-status")).to_have_text("Failed")
+    assert "refused by HubSpot" in page.inner_text("#latest-error")
+
+
+def _refused_and_missing_pages(page) -> None:
+    """Item 8: a page the role may not open, and a missing one, are styled pages with the reason and a way back."""
+    came_from = page.url
+    page.goto("/privacy/", referer=came_from)
+    assert "not available to the marketer role" in styled_error(page, 403)
+    screenshots(page, "journey-marketer-forbidden")
+    page.click("#error-back")
+    page.wait_for_url(came_from)
+    page.goto("/audiences/00000000-0000-0000-0000-000000000000/")
+    styled_error(page, 404)
+
+
+def _marketer_home_after(page, count: int) -> None:
+    """Item 9 after the day's work: the new audience with its size, the export run that needs a look."""
+    page.click("nav.mainnav >> text=Dashboard")
+    page.wait_for_url("**/")
+    audience = page.locator("#recent-audiences tr", has_text="Journey large companies")
+    expect(audience.locator(".badge")).to_have_text("Ready")
+    assert f"{count:,}" in audience.inner_text()
+    run = page.locator("#export-attention li", has_text="Journey HubSpot export")
+    expect(run.locator(".badge")).to_have_text("Completed with errors")
+    assert "of 150 sent" in run.inner_text()
+
 
 def test_marketer_journey_builds_audience_exports_to_hubspot_and_reads_campaign_charts(
     page,
@@ -204,17 +294,81 @@ def test_marketer_journey_builds_audience_exports_to_hubspot_and_reads_campaign_
 ):
     marketer = tenant_factory(role="marketer")
     seed_dsp_campaigns(marketer.org)
+    seed_failed_hubspot_run(marketer)
     login(page, marketer.user.email, password)
     with failure_screenshot(page, "journey-marketer"):
+        _marketer_home_first(page)
         count = _build_audience(page)
         _download_audience(page, count)
         _hubspot_export(page, hubspot_standin)
         _campaign_range(page)
+        _refused_and_missing_pages(page)
+        _marketer_home_after(page, count)
     screenshots(page, "journey-marketer")
 
 
-def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(page, tenant, password):
+def _admin_home(page, mode: str) -> tuple[int, int]:
+    """Item 9: the admin's home counts members and API clients and says how pixels collect; returns the counts."""
+    page.click("nav.mainnav >> text=Dashboard")
+    page.wait_for_url("**/")
+    assert mode in page.inner_text("#cookie-setting")
+    expect(page.locator("#worker-status")).to_be_visible()
+    return stat(page, "#member-count"), stat(page, "#client-count")
+
+
+def _admin_topic_catalogue(page, tmp_path) -> None:
+    """Item 1: the admin imports the organization's topic names from a CSV; the builder shows them by name with
+    their category and size in the data, and a prefix the catalogue lacks still by its code."""
+    page.click("nav.mainnav >> text=Audiences")
+    page.click("#topic-catalogue-link")
+    page.wait_for_url("**/audiences/topics/")
+    upload = tmp_path / "topics.csv"
+    upload.write_text(
+        "code,name,category,description\n"
+        "4eyes_100,CRM Software,Sales,Tools to manage customer relationships\n"
+        "4eyes_101,Marketing Automation,Marketing,\n"
+        "4eyes_109,,Sales,\n"
+    )
+    page.set_input_files("#topic-file", str(upload))
+    page.click("#topic-import button.primary")
+    result = page.locator("#topic-import-result")
+    expect(result).to_contain_text("2 created, 0 updated, 0 unchanged, 1 row skipped")
+    assert "Line 4: topic 4eyes_109 has no name." in result.inner_text()  # said, and skipped
+    expect(page.locator("#topic-4eyes_100")).to_contain_text("CRM Software")
+
+    page.goto("/audiences/new/")
+    page.wait_for_selector("#estimate-records")
+    chips = [t.replace("×", "").strip() for t in page.locator("#topic-chips .topic-chip").all_inner_texts()]
+    assert chips[:2] == ["CRM Software", "Marketing Automation"] and "4eyes_102" in chips, chips
+    page.locator("#topic-search").fill("crm")
+    option = page.locator("#topic-listbox [role=option]:not([hidden])")
+    expect(option).to_have_count(1)
+    assert "Sales · 4eyes_100" in option.inner_text() and "Tools to manage" in option.inner_text()
+    assert re.search(r"[\d,]+ rows", option.locator(".opt-size").inner_text())
+    page.locator("#topic-search").fill("4eyes_103")
+    expect(page.locator("#topic-listbox [role=option]:not([hidden])")).to_contain_text(
+        "Not in the topic catalogue"
+    )
+    screenshots(page, "journey-admin-builder-topics")
+
+
+def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(
+    page, tenant, password, journey_data, tmp_path
+):
     login(page, tenant.user.email, password)
+    assert nav_labels(page) == [
+        "Dashboard", "Audiences", "Tasks", "Lists", "Exports", "Campaigns", "Privacy", "Pixels", "Settings"
+    ]  # fmt: skip
+    with failure_screenshot(page, "journey-admin"):
+        members, clients = _admin_home(page, "with cookies")
+        _admin_settings_and_pixels(page)
+        _admin_topic_catalogue(page, tmp_path)
+        # the member and the API client added today count on the home, and pixels collect without cookies
+        assert _admin_home(page, "without cookies (cookieless)") == (members + 1, clients + 1)
+    screenshots(page, "journey-admin-home")
+
+
+def _admin_settings_and_pixels(page) -> None:
     page.click("nav.mainnav >> text=Settings")
     page.wait_for_url("**/settings/")
 
@@ -247,6 +401,10 @@ def test_admin_journey_adds_project_member_api_client_and_turns_cookieless_on(pa
     page.click("#pixel-form button.primary")
     page.wait_for_selector("#pixels td >> text=Journey site")
     assert page.locator("#pixels .pending").count() == 0
+    page.click("#pixels button[aria-label='Copy the snippet of Journey site']")  # item 10
+    expect(page.locator("#pixels button[aria-label='Copy the snippet of Journey site']")).to_have_text(
+        "Copied"
+    )
 
     page.click("nav.mainnav >> text=Settings")
     page.click("#cookieless-link")  # cookieless mode is reachable from Settings
@@ -284,7 +442,62 @@ def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
     )
     assert again.status_code == 204, again.text
 
+    from audiences.models import Audience
+
+    audience = Audience.objects.create(  # a customer's audience the agent is asked about
+        organization=support.org,
+        project=support.project,
+        name="Customer's CRM buyers",
+        definition={"topic_id_prefixes": ["4eyes_100"], "scores": ["high"], "lookback_days": 14},
+        build_status="ready",
+        record_count=1234,
+        distinct_profile_count=1000,
+        last_built_at=timezone.now(),
+    )
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     login(page, support.user.email, password)
+    with failure_screenshot(page, "journey-support"):
+        _support_home_and_reads(page, identifier, audience)
+        _support_search_trail_and_export(page, identifier)
+    screenshots(page, "journey-support")
+
+
+def _support_home_and_reads(page, identifier: str, audience) -> None:
+    """Items 8-10 for support: their navigation and home (recent opt-outs and where they come from), an
+    audience read in a sentence with its ID one click away (never shown), a page for writers refused in words."""
+    assert nav_labels(page) == [
+        "Dashboard",
+        "Audiences",
+        "Tasks",
+        "Exports",
+        "Campaigns",
+        "Privacy",
+        "Settings",
+    ]
+    recent = page.locator("#recent-optouts tbody tr", has_text=identifier)
+    expect(recent).to_contain_text("UID2 webhook")
+    expect(page.locator("#optout-sources")).to_contain_text("1 from UID2 webhook")
+    screenshots(page, "journey-support-home")
+
+    page.click("nav.mainnav >> text=Audiences")
+    page.click(f"text={audience.name}")
+    page.wait_for_url(f"**/audiences/{audience.pk}/")
+    assert page.inner_text("#audience-summary").startswith(
+        "People with high intent for 4eyes_100 in the last 14 days"
+    )
+    assert page.locator("#audience-actions").count() == 0  # support reads
+    assert str(audience.pk) not in page.inner_text("main")
+    page.click("button[aria-label='Copy audience ID']")
+    expect(page.locator("button[aria-label='Copy audience ID']")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == str(audience.pk)
+
+    page.goto("/lists/", referer=page.url)
+    assert "not available to the support role" in styled_error(page, 403)
+    page.click("#error-back")
+    page.wait_for_url(f"**/audiences/{audience.pk}/")
+
+
+def _support_search_trail_and_export(page, identifier: str) -> None:
     page.click("nav.mainnav >> text=Privacy")
     page.wait_for_url("**/privacy/")
     page.fill("#registry-search input[name=q]", identifier)
@@ -315,4 +528,3 @@ def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
     rows = csv_rows(download.path())
     assert [r["identifier_value"] for r in rows] == [identifier, identifier]
     assert {r["action"] for r in rows} == {"optout.created", "optout.updated"}
-    screenshots(page, "journey-support")

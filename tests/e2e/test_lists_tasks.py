@@ -1,8 +1,13 @@
-"""Issue 11 item 12 in the browser: a ;-separated upload is read, its import is a sentence with a link to the
-refused rows, the report pages them, a failed upload can be dismissed; the Tasks form warns about an empty
-date range and explains a SQL error with its position, and a task names its columns in words."""
+"""Issue 11 item 12 in the browser: a ;-separated and a tab-separated upload are read, an import is a sentence
+with a link to the refused rows, the report pages them, a failed upload can be dismissed; the Tasks form warns
+about an empty date range and explains a SQL error with its position, a task names its columns in words, and
+its unloaded outputs download as one archive."""
+
+import csv
+import zipfile
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
 from tests.e2e.conftest import login, screenshot
@@ -35,6 +40,24 @@ def test_browser_list_upload_report_pages_and_failed_upload_is_dismissed(page, t
     screenshot(page, "list-report-page-2")
 
     page.goto("/lists/")
+    _upload(
+        page, tmp_path, "Tab leads", "name\temail\tcompany\nBo\tbo@acme.io\tAcme; Inc\nCy\tcy@acme.io\tBeta\n"
+    )
+    tabbed = page.locator("#list-table tr", has_text="Tab leads")
+    tabbed.locator(".import-summary", has_text="2 of 2 rows imported").wait_for()  # tabs read as tabs
+    # item 7: an audience of this email-only list counts, samples and downloads the same two people
+    tabbed.locator("button", has_text="Create audience").click()
+    page.wait_for_url("**/audiences/*/")
+    expect(page.locator("#build-status")).to_have_text("Ready", timeout=30000)
+    assert page.inner_text("#record-count") == "2" and page.inner_text("#distinct-count") == "2"
+    expect(page.locator("#sample-table tbody tr")).to_have_count(2)
+    with page.expect_download() as info:
+        page.click("#download-audience")
+    with open(info.value.path(), newline="", encoding="utf-8") as fh:
+        people = list(csv.DictReader(fh))
+    assert sorted(r["email"] for r in people) == ["bo@acme.io", "cy@acme.io"]
+    page.goto("/lists/")
+
     _upload(page, tmp_path, "No identifiers", "name;city\nAnn;Paris\n")
     failed = page.locator("#list-table tr", has_text="No identifiers")
     failed.locator(".error").wait_for()
@@ -70,6 +93,17 @@ def test_browser_task_form_warns_on_empty_range_and_explains_sql_errors(page, te
     page.click("#task-form button[type=submit]")
     page.wait_for_selector("#task-columns")
     assert page.inner_text("#task-columns") == "Person ID, Company size (employees)"
+
+    # unloaded, the task's outputs come as one archive ("Download all")
+    page.click("#unload-button")
+    page.wait_for_selector("#download-all")
+    files = int(page.inner_text("#download-all").split("(")[1].split()[0])
+    with page.expect_download() as info:
+        page.click("#download-all")
+    assert info.value.suggested_filename.endswith(".zip")
+    names = zipfile.ZipFile(info.value.path()).namelist()
+    assert len(names) == files > 0 and all(n.endswith(".parquet") for n in names), names
+    screenshot(page, "task-unloaded-download-all")
 
 
 def test_browser_copy_button_copies_the_pixel_snippet(page, tenant, password):

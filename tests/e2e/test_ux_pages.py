@@ -15,6 +15,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 
 from tests.e2e.conftest import login, screenshot
+from tests.e2e.journey_support import styled_error
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -293,10 +294,35 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
     assert not problems, "\n".join(problems)
 
 
-def test_htmx_refusal_shows_a_message_and_expired_session_returns_after_login(page, tenant_factory, password):
+def test_htmx_refusal_shows_a_message_and_expired_session_returns_after_login(
+    page, tenant_factory, password, monkeypatch
+):
+    from exports import selectors
+
     marketer = tenant_factory(role="marketer")
     login(page, marketer.user.email, password)
     page.goto("/audiences/")
+
+    # a failure on our side (the live server runs in this process): a styled page with a way back and no
+    # internals, and the same words as a message for an htmx request
+    def fail(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(selectors, "export_list", fail)
+    page.goto("/exports/", referer=page.url)
+    assert "Try again in a few seconds" in styled_error(page, 500)
+    assert page.inner_text("#error-title") == "Something went wrong on our side"
+    assert "secret internals" not in page.content()
+    screenshot(page, "ux-server-error")
+    page.click("#error-back")
+    page.wait_for_url("**/audiences/")
+    page.evaluate("htmx.ajax('GET', '/exports/', {target: '#main', swap: 'innerHTML'})")
+    failed = page.locator("#toasts .toast.error")
+    failed.wait_for()
+    assert "Something went wrong on our side" in failed.inner_text()
+    page.click("#toasts .toast-close")
+    monkeypatch.undo()
+
     # an htmx request the role may not make: a visible message, the page stays as it was
     page.evaluate("htmx.ajax('GET', '/privacy/', {target: '#main', swap: 'innerHTML'})")
     toast = page.locator("#toasts .toast.error")
