@@ -170,7 +170,9 @@ def _runs(batch: pa.RecordBatch, columns: Sequence[str]) -> list[tuple[int, int]
         col = batch.column(name)
         differs = pc.not_equal(col.slice(1), col.slice(0, n - 1))
         change = differs if change is None else pc.or_(change, differs)
-    starts = [0] + [i + 1 for i in pc.indices_nonzero(pc.fill_null(change, True)).to_pylist()]
+    # a null (a null value next to another) counts as a change; or_kleene, not fill_null(change, True): a
+    # Python value converted to Arrow imports pandas where it is installed (~45 MB more in each worker)
+    starts = [0] + [i + 1 for i in pc.indices_nonzero(pc.or_kleene(change, pc.is_null(change))).to_pylist()]
     return list(zip(starts, starts[1:] + [n], strict=True))
 
 

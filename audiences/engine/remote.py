@@ -13,17 +13,20 @@ Nothing here knows about Django: credentials come from the engine's ``configure(
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 HIVE_TYPES = {"day": pa.date32(), "prefix": pa.string(), "score": pa.string()}
 LIST_THREADS = 8  # listings are network round trips: overlap them, the CPU cost is nil
@@ -33,7 +36,19 @@ _lock = threading.Lock()
 _filesystems: dict[tuple, pafs.FileSystem] = {}
 _pid = os.getpid()
 _fragments: OrderedDict[tuple, ds.ParquetFileFragment] = OrderedDict()
-_FORMAT = ds.ParquetFileFormat()
+
+
+def _ds():
+    """``pyarrow.dataset``, imported on the first remote read: it imports pandas when pandas is installed
+    (~45 MB of private memory in every web and worker process), and only remote trees need it."""
+    import pyarrow.dataset
+
+    return pyarrow.dataset
+
+
+@functools.cache
+def _parquet_format():
+    return _ds().ParquetFileFormat()
 
 
 class RemoteError(RuntimeError):
@@ -286,7 +301,9 @@ def _fragment(
             _fragments.move_to_end(key)
             return frag
     # the size from the listing spares a HEAD request per file
-    frag = _FORMAT.make_fragment(info.path, fs, partition_expression=expression, file_size=info.size)
+    frag = _parquet_format().make_fragment(
+        info.path, fs, partition_expression=expression, file_size=info.size
+    )
     with _lock:
         _fragments[key] = frag
         while len(_fragments) > _FRAGMENT_CACHE_SIZE:
@@ -306,7 +323,7 @@ def _partition_expression(key: str) -> ds.Expression:
         raise RemoteError(f"partition folder day={parts['day']} is not a date") from None
     expr = None
     for name, value in values.items():
-        term = ds.field(name) == pa.scalar(value, HIVE_TYPES[name])
+        term = _ds().field(name) == pa.scalar(value, HIVE_TYPES[name])
         expr = term if expr is None else expr & term
     return expr
 
@@ -329,4 +346,4 @@ def dataset(fs: pafs.FileSystem, layout: Mapping[str, Sequence[pafs.FileInfo]], 
         schema = pa.schema(kept + [pa.field(n, t) for n, t in HIVE_TYPES.items()])
     else:
         schema = physical
-    return ds.FileSystemDataset(fragments, schema, _FORMAT, fs)
+    return _ds().FileSystemDataset(fragments, schema, _parquet_format(), fs)

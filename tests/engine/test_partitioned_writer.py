@@ -131,3 +131,37 @@ def test_unload_partitioned_when_data_has_a_filename_column_then_hive_columns_na
     assert rows == {keys[0]: 3, keys[1]: 4}
     first = (tmp_path / "out" / os.path.basename(partition_file("", keys[0], "csv"))).read_text()
     assert first.splitlines() == ['"person_id","filename"'] + [f'"p0-{n}","x.csv"' for n in range(3)]
+
+
+def test_runs_when_values_are_null_then_a_null_next_to_a_value_starts_a_run():
+    from audiences.engine.partitioned import _runs
+
+    batch = pa.record_batch([pa.array([1, 1, None, None, 2, 2, None])], names=["k"])
+    # a null beside anything counts as a change (nulls are never merged into a run with their neighbour)
+    assert _runs(batch, ["k"]) == [(0, 2), (2, 3), (3, 4), (4, 6), (6, 7)]
+    assert _runs(batch.slice(0, 1), ["k"]) == [(0, 1)]
+
+
+def test_unload_in_a_worker_process_when_pandas_is_installed_then_it_is_not_imported(tree, tmp_path):
+    """pandas (installed beside the Spark client) costs ~45 MB of private memory per process once imported;
+    a worker's local count and unload must not import it (pyarrow does on a Python-to-Arrow conversion)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pandas")
+    root, manifest = tree
+    keys = sorted(manifest["partitions"])
+    script = f"""
+import sys
+from audiences import engine
+from audiences.engine import Selection
+sel = Selection({root!r}, columns=("person_id", "email"))
+eng = engine.DuckDBEngine()
+for fmt in ("csv", "parquet"):
+    eng.unload_partitioned(sel, {keys!r}, fmt, {str(tmp_path / "out")!r} + fmt)
+eng.count_partitions(sel, {keys!r})
+print("pandas" in sys.modules, "pyarrow.dataset" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "False"]
