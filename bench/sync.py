@@ -401,7 +401,16 @@ def hubspot_pacing(persons: int, every: int, limit: int, window: float) -> None:
     Export.objects.filter(pk=export.pk).update(destination_config=config)  # the window is not a form field
     export.refresh_from_db()
     first, first_seconds = execute(export)
-    print(f"initial sync (paced too): {first.records_exported:,} contacts in {first_seconds:.1f} s")
+    conn.send(("stats", 0))
+    initial = conn.recv()
+    first_needed = math.ceil(first.records_exported / 100)
+    first_allowed = initial["requests"] * window / limit
+    print(
+        f"initial sync (a first sync, paced too): {first.records_exported:,} contacts in {initial['requests']:,} "
+        f"requests ({first_needed:,} upserts needed; the rest: list look-up/create and list adds) in "
+        f"{first_seconds:.1f} s; the limit allows {first_allowed:.1f} s for those requests -> "
+        f"{first_seconds / first_allowed:.3f}x; {initial['refused']} refused"
+    )
 
     changed, _left = churn(root, every)
     conn.send("stats")

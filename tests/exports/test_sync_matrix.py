@@ -223,3 +223,39 @@ def _invalid(root) -> set[str]:
             if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
                 out.add(row["person_id"])
     return out
+
+
+@pytest.mark.parametrize("sync_mode", ["full", "changes"])  # changes on nothing synced yet: a first sync
+@pytest.mark.parametrize("target", KINDS, indirect=True)
+def test_full_run_and_first_sync_commit_each_request_before_sending_the_next(
+    tenant, synced_audience, dataset, target, sync_mode, settings, monkeypatch
+):
+    """A retry resends at most the request in flight when every write is one request and is committed (its
+    progress part) before the next write goes: here for every destination, in a `full` run and a first sync,
+    which send every record. The kill tests (test_worker_kill.py) show the same from outside."""
+    from exports.destinations.base import get_destination
+    from exports.services.runs import spool
+
+    settings.DELIVR_EXPORT_BATCH_SIZE = 500
+    cls = get_destination(target.kind)
+    events: list[tuple[str, int]] = []
+    write_batch, part_write = cls.write_batch, spool.part_write
+
+    def write_logged(self, batch, context):
+        events.append(("write", batch.num_rows))
+        return write_batch(self, batch, context)
+
+    def part_logged(run_id, kind, base, seq, part, *, attempt):
+        part_write(run_id, kind, base, seq, part, attempt=attempt)
+        if len(part.keys):  # (HubSpot's follow-up requests and company look-ups leave parts of no records)
+            events.append(("part", len(part.keys)))
+
+    monkeypatch.setattr(cls, "write_batch", write_logged)
+    monkeypatch.setattr(spool, "part_write", part_logged)
+    run = execute(_export(tenant, synced_audience, target, sync_mode))
+    assert run.status in DONE, run.error
+    writes = [n for event, n in events if event == "write"]
+    assert events == [e for n in writes for e in (("write", n), ("part", n))]  # committed before the next
+    assert len(target.writes()) == len(writes)  # a write is one request to the destination
+    assert max(writes) <= (cls.records_per_request or getattr(cls, "batch_size", 0) or 500)
+    assert sum(writes) >= run.records_exported > 0
