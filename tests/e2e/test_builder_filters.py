@@ -32,6 +32,17 @@ def _expected(root, prefixes) -> int:
     )
 
 
+# Whether the preview holds rows and each is in the US or Canada at a company of one of the given sizes.
+PREVIEW_MATCHES = """big => {
+  const heads = [...document.querySelectorAll('#preview-table thead th')].map(th => th.dataset.column);
+  const country = heads.indexOf('country'), size = heads.indexOf('company_employee_count');
+  const rows = [...document.querySelectorAll('#preview-table tbody tr')];
+  return country >= 0 && size >= 0 && rows.length > 0 && rows.every(tr =>
+    ['US', 'CA'].includes(tr.children[country].textContent.trim())
+    && big.includes(tr.children[size].textContent.trim()));
+}"""
+
+
 def _records(page) -> str:
     return page.locator("#estimate-records").get_attribute("data-value")
 
@@ -125,6 +136,9 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
         timeout=20000,
     )
     assert "in the US or Canada" in page.locator("#estimate").inner_text()
+    # the preview follows the groups too: every row shown is (US or CA) and 201+ employees (which rows the
+    # preview picks is the engine's business; each one must match)
+    page.wait_for_function(PREVIEW_MATCHES, arg=sorted(BIG), timeout=20000)
     screenshot(page, "builder-filters-groups-1440")
 
     page.set_viewport_size({"width": 390, "height": 844})
