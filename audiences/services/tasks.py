@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -313,9 +313,12 @@ def _heartbeat(job_ids: list[int]) -> Iterator[None]:
 
         try:
             while not stop.wait(JOB_HEARTBEAT_EVERY):
-                Job.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    Job.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # e.g. SQLite busy past its timeout: the next beat tries again
+                    logger.warning("task jobs %s: heartbeat failed", job_ids, exc_info=True)
         finally:
             connection.close()
 
