@@ -163,8 +163,8 @@ def _enqueue_plan(task_id) -> None:
 
 def task_plan(*, task_id) -> None:
     """Plans a task in the worker: lists the selection's files once, groups its partitions into work units
-    (by files when the count reads only footers, else by bytes), creates them with their files and queues
-    them. Safe to run twice: the first delivery to mark the task planned creates the units, a later one finds
+    (by files when the count reads only footers, else by bytes), creates them with their files, queues them
+    and runs the first itself. Safe to run twice: the first delivery to mark the task planned creates the units, a later one finds
     it planned and does nothing. Data that cannot be listed fails the task with the reason in words."""
     task = Task.objects.filter(pk=task_id).first()
     if task is None or task.planned_at is not None or task.status == TaskStatus.FAILED:
@@ -194,26 +194,29 @@ def task_plan(*, task_id) -> None:
         and reader.counts_from_footers(sel)
         and not optouts_apply([task.organization_id])
     )
-    _plan_save(task.pk, job_kind, _plan(listing, footers=footers))
+    ids = _plan_save(task.pk, job_kind, _plan(listing, footers=footers))
+    if ids:  # the planner runs the first unit itself (one message hop less; its own message then finds it
+        task_jobs_run(job_ids=ids[:1])  # claimed or done, and another worker's claim first is as harmless)
 
 
 @transaction.atomic
-def _plan_save(task_id, job_kind: str, planned: list[Job]) -> None:
-    """Marks the task planned and creates its units, once: a delivery that finds it planned (or failed)
-    already writes nothing."""
+def _plan_save(task_id, job_kind: str, planned: list[Job]) -> list[int]:
+    """Marks the task planned, creates its units and queues a message for each, once: a delivery that finds
+    it planned (or failed) already writes nothing. The units' ids in order ([] when none or not won)."""
     won = (
         Task.objects.filter(pk=task_id, planned_at__isnull=True)
         .exclude(status=TaskStatus.FAILED)
         .update(planned_at=timezone.now(), total_jobs=len(planned))
     )
     if not won:
-        return
+        return []
     _create_jobs(task_id, job_kind, planned)
-    ids = list(Job.objects.filter(task_id=task_id).values_list("pk", flat=True))
+    ids = list(Job.objects.filter(task_id=task_id).order_by("id").values_list("pk", flat=True))
     if ids:
         _enqueue(ids)
     else:
         _phase_advance(task_id)
+    return ids
 
 
 def _plan_fail(task: Task, exc: Exception) -> None:

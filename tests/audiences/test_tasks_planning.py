@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from audiences.engine.generator import GenerateParams, generate
-from audiences.models import Job, JobKind, Task, TaskStatus
+from audiences.models import Job, JobKind, JobStatus, Task, TaskStatus
 from audiences.services import tasks as task_services
 from tests.audiences.test_tasks_api import create, selected_keys, status_of
 from tests.factories import MembershipFactory
@@ -33,8 +33,10 @@ def _run_jobs(task_id) -> None:
 
 
 def test_create_when_not_planned_yet_then_201_in_progress_with_no_jobs_until_a_worker_plans(
-    tenant, manifest, plans
+    tenant, manifest, plans, settings
 ):
+    settings.DELIVR_TASK_UNITS, settings.DELIVR_TASK_UNIT_MIN_BYTES = 3, 1  # a few units
+    settings.DELIVR_TASK_UNIT_MIN_FILES = 1
     client = tenant.key()
     r = create(client, perform_unload=False)
     assert r.status_code == 201, r.content
@@ -49,8 +51,11 @@ def test_create_when_not_planned_yet_then_201_in_progress_with_no_jobs_until_a_w
     task_services.task_plan(task_id=body["task_id"])
     task = Task.objects.get(pk=body["task_id"])
     assert task.planned_at is not None and task.status == TaskStatus.IN_PROGRESS
-    units = Job.objects.filter(task=task)
-    assert task.total_jobs == units.count() >= 1 and {u.kind for u in units} == {JobKind.COUNT}
+    units = Job.objects.filter(task=task).order_by("id")
+    assert task.total_jobs == units.count() > 1 and {u.kind for u in units} == {JobKind.COUNT}
+    # the planner ran the first unit itself; the others wait for their messages
+    assert [u.status for u in units] == [JobStatus.DONE] + [JobStatus.QUEUED] * (task.total_jobs - 1)
+    assert task.completed_jobs == 1
     keys = selected_keys() & set(manifest["partitions"])
     assert sorted(k for u in units for k in u.partitions) == sorted(keys)
 
