@@ -203,6 +203,12 @@ def _hubspot_export(page, standin) -> None:
 def _campaign_range(page) -> None:
     page.click("nav.mainnav >> text=Campaigns")
     page.wait_for_url("**/campaigns/**")
+    # item 13: the overview charts the selected campaigns' daily spend and impressions together
+    page.wait_for_function("document.getElementById('chart-daily')?.data?.length === 2")
+    traces = page.evaluate("document.getElementById('chart-daily').data.map(t => [t.name, t.x.length])")
+    assert [name for name, _ in traces] == ["Spend (USD)", "Impressions delivered"] and traces[0][1] > 10, (
+        traces
+    )
     page.click("#campaign-table >> text=Spring Launch — Prospecting")
     page.wait_for_url("**/campaigns/*/**")
     page.wait_for_function("document.querySelectorAll('#charts .js-plotly-plot').length === 2")
