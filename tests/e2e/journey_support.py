@@ -29,11 +29,10 @@ def journey_intent_root(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def journey_data(settings, journey_intent_root, tmp_path) -> Path:
-    """Points the default dataset, the allowed roots and the media root (downloads, export files) at temp dirs."""
-    settings.DELIVR_DEMO_DATA = journey_intent_root
-    settings.DELIVR_DATA_ROOTS = [str(journey_intent_root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return journey_intent_root
+    """The session's journey tree as the default dataset (see tests.e2e.conftest.use_data)."""
+    from tests.e2e.conftest import use_data
+
+    return use_data(settings, journey_intent_root, tmp_path / "media")
 
 
 def seed_dsp_campaigns(organization):
@@ -52,7 +51,7 @@ def stat(page, selector: str) -> int:
     return int(page.locator(selector).inner_text().strip().replace(",", ""))
 
 
-def wait_for_estimate_change(page, before: str, timeout: float = 20000) -> int:
+def wait_for_estimate_change(page, before: str, timeout: float = 45000) -> int:
     """Waits until the live estimate shows another record count than `before`; returns the new count."""
     page.wait_for_function(
         "before => { const el = document.querySelector('#estimate-records');"
@@ -153,7 +152,7 @@ def screenshots(page, name: str) -> list[Path]:
               && Array.from(document.querySelectorAll('[data-figure]')).every(el =>
                    (el.dataset.narrow === '1') === (el.clientWidth < narrow))""",
             arg=[width, NARROW_CHART],
-            timeout=10000,
+            timeout=45000,
         )
         assert chart_text_problems(page) == [], f"{name} at {width}"
         paths.append(screenshot(page, f"{name}-{width}"))

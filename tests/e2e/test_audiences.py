@@ -30,14 +30,14 @@ def test_browser_builds_audience_with_live_counts_preview_save_and_download(page
     page.locator(".filter-row input.row-value").press("Backspace")
     page.wait_for_function(
         f"(el => !!el && el.dataset.value !== '{before}')(document.querySelector('#estimate-records'))",
-        timeout=20000,
+        timeout=45000,
     )
     after = int(_records(page))
     assert 0 < after < int(before)
 
     page.select_option("#preview-limit", "25")
     page.wait_for_function(
-        "document.querySelectorAll('#preview-table tbody tr').length === 25", timeout=20000
+        "document.querySelectorAll('#preview-table tbody tr').length === 25", timeout=45000
     )
     heads = page.locator("#preview-table thead th").all_inner_texts()
     assert (

@@ -51,7 +51,7 @@ def _wait_records_change(page, before: str) -> str:
     page.wait_for_function(
         "b => { const el = document.querySelector('#estimate-records'); return !!el && el.dataset.value !== b; }",
         arg=before,
-        timeout=20000,
+        timeout=45000,
     )
     return _records(page)
 
@@ -133,7 +133,7 @@ def test_builder_builds_a_or_b_and_c_by_keyboard_and_saves_the_groups(page, tena
     page.wait_for_function(
         "w => (document.querySelector('#estimate-records') || {dataset: {}}).dataset.value === w",
         arg=str(want),
-        timeout=20000,
+        timeout=45000,
     )
     assert "in the US or Canada" in page.locator("#estimate").inner_text()
     # the preview follows the groups too: every row shown is (US or CA) and 201+ employees (which rows the

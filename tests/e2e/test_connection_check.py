@@ -3,27 +3,20 @@ refused on save with the reason next to the field."""
 
 import pytest
 
+from audiences.engine.generator import GenerateParams
 from delivr_admin.celery import app as celery_app
 from tests.conftest import _purge_queue
 from tests.e2e.conftest import login, screenshot
 from tests.exports.conftest import MAPPING
 from tests.security.outbound_standins import HangingServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.intent_data(GenerateParams(rows=500, days=1, prefixes=1, seed=3, start_day="2024-05-01")),
+]
 
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
-
-
-@pytest.fixture
-def intent_data(settings, tmp_path_factory, tmp_path):
-    from audiences.engine.generator import GenerateParams, generate
-
-    root = tmp_path_factory.mktemp("e2e-checks") / "intent"
-    generate(str(root), GenerateParams(rows=500, days=1, prefixes=1, seed=3, start_day="2024-05-01"))
-    settings.DELIVR_DEMO_DATA = root
-    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return root
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
 from tests.campaigns.factories import make_campaign
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import BROWSER_TIMEOUT_MS, login, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +23,7 @@ def watched(browser, live_server):
     collected. Predicates are functions: Playwright evals string predicates in the page, which the CSP blocks."""
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     problems: list[str] = []
     context.add_init_script(RECORD_VIOLATIONS)
     page.on(

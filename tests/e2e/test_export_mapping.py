@@ -6,22 +6,16 @@ row; the pages are looked at on a desktop and a phone (the mapping stacks one ca
 import pytest
 from playwright.sync_api import expect
 
-from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.generator import GenerateParams
 from tests.e2e.conftest import login, screenshot
 from tests.e2e.journey_support import row_with_source
 from tests.exports.standins.hubspot_standin import HubSpotStandIn
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def intent_data(settings, tmp_path_factory, tmp_path):
-    root = tmp_path_factory.mktemp("e2e-mapping") / "intent"
-    generate(str(root), GenerateParams(rows=1500, days=1, prefixes=1, seed=4, start_day="2024-05-01"))
-    settings.DELIVR_DEMO_DATA = root
-    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return root
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.intent_data(GenerateParams(rows=1500, days=1, prefixes=1, seed=4, start_day="2024-05-01")),
+]
 
 
 @pytest.fixture

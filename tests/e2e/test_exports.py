@@ -2,20 +2,14 @@
 
 import pytest
 
-from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.generator import GenerateParams
 from tests.e2e.conftest import login, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def intent_data(settings, tmp_path_factory, tmp_path):
-    root = tmp_path_factory.mktemp("e2e-exports") / "intent"
-    generate(str(root), GenerateParams(rows=3000, days=2, prefixes=2, seed=9, start_day="2024-05-01"))
-    settings.DELIVR_DEMO_DATA = root
-    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return root
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.intent_data(GenerateParams(rows=3000, days=2, prefixes=2, seed=9, start_day="2024-05-01")),
+]
 
 
 def test_browser_configures_file_export_dry_runs_runs_and_reads_results(page, tenant, password, intent_data):

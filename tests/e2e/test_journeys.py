@@ -438,13 +438,13 @@ def test_support_journey_finds_uid2_optout_reads_audit_trail_and_exports_csv(
     first = requests.get(
         f"{live_server.url}/api/v1/uid2/optout",
         params={"user": identifier, "optouttime": "2026-03-01T10:00:00Z"},
-        timeout=10,
+        timeout=30,
     )
     assert first.status_code == 204, first.text
     again = requests.get(
         f"{live_server.url}/api/v1/uid2/optout",
         params={"user": identifier, "optouttime": "2026-03-01T09:00:00Z"},  # an earlier time: kept
-        timeout=10,
+        timeout=30,
     )
     assert again.status_code == 204, again.text
 

@@ -2,21 +2,15 @@
 
 import pytest
 
-from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.generator import GenerateParams
 from tests.conftest import wait_for
 from tests.e2e.conftest import login, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def intent_data(settings, tmp_path_factory, tmp_path):
-    root = tmp_path_factory.mktemp("e2e-sync") / "intent"
-    generate(str(root), GenerateParams(rows=1500, days=1, prefixes=2, seed=4, start_day="2024-05-01"))
-    settings.DELIVR_DEMO_DATA = root
-    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return root
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.intent_data(GenerateParams(rows=1500, days=1, prefixes=2, seed=4, start_day="2024-05-01")),
+]
 
 
 def test_browser_mirror_file_export_second_run_sends_nothing_and_says_so(page, tenant, password, intent_data):

@@ -6,33 +6,20 @@ import re
 
 import pytest
 
-from audiences.engine.generator import GenerateParams, generate
+from audiences.engine.generator import GenerateParams
 from exports.models import Export, ExportRun
-from exports.services.exports import export_create
-from tests.conftest import WorkerProcess, _purge_queue, wait_for
+from tests.conftest import wait_for
 from tests.e2e.conftest import login, screenshot
+from tests.exports.conftest import make_export
 from tests.exports.webhook_standin import WebhookStandin
 
-pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.intent_data(GenerateParams(rows=4000, days=1, prefixes=2, seed=4, start_day="2024-05-01")),
+]
 FINAL = ("completed", "completed_with_errors", "failed")
-
-
-@pytest.fixture
-def intent_data(settings, tmp_path_factory, tmp_path):
-    root = tmp_path_factory.mktemp("e2e-sync-runs") / "intent"
-    generate(str(root), GenerateParams(rows=4000, days=1, prefixes=2, seed=4, start_day="2024-05-01"))
-    settings.DELIVR_DEMO_DATA = root
-    settings.DELIVR_DATA_ROOTS = [str(root.parent)]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return root
-
-
-@pytest.fixture
-def worker(intent_data):
-    _purge_queue()
-    process = WorkerProcess("e2e-sync-runs").start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -42,21 +29,11 @@ def hook():
     server.stop()
 
 
+MAPPING = [{"source": "email", "target": "email"}, {"source": "first_name", "target": "first_name"}]
+
+
 def _export(tenant, audience, name: str, kind: str, config: dict, credentials: dict) -> Export:
-    return export_create(
-        principal=tenant.principal,
-        project_id=tenant.project.id,
-        audience_id=audience.id,
-        name=name,
-        destination_type=kind,
-        destination_config=config,
-        credentials=credentials,
-        field_mapping=[
-            {"source": "email", "target": "email"},
-            {"source": "first_name", "target": "first_name"},
-        ],
-        sync_mode="full",
-    )
+    return make_export(tenant, audience, name, kind, config, credentials, mapping=MAPPING, sync_mode="full")
 
 
 def _both_sizes(page, name: str) -> None:

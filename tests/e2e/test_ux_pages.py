@@ -14,7 +14,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import BROWSER_TIMEOUT_MS, login, screenshot
 from tests.e2e.journey_support import styled_error
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -241,7 +241,7 @@ def test_every_page_for_each_role_passes_axe_and_never_scrolls_sideways(
     ):
         context = browser.new_context(base_url=live_server.url, viewport=VIEWPORTS["desktop"])
         page = context.new_page()
-        page.set_default_timeout(15000)
+        page.set_default_timeout(BROWSER_TIMEOUT_MS)
         login(page, email, settings.DEMO_ADMIN_PASSWORD)
         started = time.monotonic()
         nav = set(

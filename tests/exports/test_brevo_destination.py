@@ -7,7 +7,6 @@ import pytest
 
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import Export, ExportRun
-from tests.exports.test_sync_modes import dataset  # noqa: F401 - a private copy of the export dataset
 
 pytestmark = pytest.mark.django_db  # requests book slots of the account's budget (exports/pacing.py)
 
@@ -164,7 +163,7 @@ def test_brevo_mirror_when_a_person_leaves_the_audience_takes_them_off_the_list(
 
     from audiences.models import Audience
     from exports.services.exports import export_create
-    from tests.exports.test_sync_modes import drop, execute, rewrite
+    from tests.exports.conftest import drop, execute, rewrite
 
     audience = Audience.objects.create(
         organization=tenant.org,

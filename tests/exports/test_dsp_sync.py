@@ -11,13 +11,10 @@ from exports.models import Export, OptOutRemoval
 from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.optouts import export_optouts_propagate
-from tests.exports import test_sync_modes
-from tests.exports.test_optout_propagation import first_person, snapshot_keys
-from tests.exports.test_sync_modes import drop, execute, persons, rename, rewrite
+from tests.exports.conftest import drop, execute, first_person, persons, rename, rewrite, snapshot_keys
 from tests.factories import ExportRunFactory
 
 pytestmark = pytest.mark.django_db
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 MAPPING = [

@@ -8,12 +8,9 @@ import pytest
 from exports.models import OptOutRemoval
 from exports.services.exports import export_create
 from exports.services.optouts import export_optouts_propagate
-from tests.exports import test_sync_modes
-from tests.exports.test_optout_propagation import first_person, snapshot_keys
-from tests.exports.test_sync_modes import drop, execute, persons, rewrite
+from tests.exports.conftest import drop, execute, first_person, persons, rewrite, snapshot_keys
 
 pytestmark = pytest.mark.django_db
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 MAPPING = [
@@ -318,7 +315,7 @@ def test_changes_run_when_a_value_changed_upserts_it_without_adding_it_to_the_li
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from tests.exports.test_sync_modes import rename
+    from tests.exports.conftest import rename
 
     export = hubspot_export(tenant, synced_audience, hubspot_standin, "changes")
     first = execute(export)

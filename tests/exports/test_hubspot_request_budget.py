@@ -17,12 +17,10 @@ import pytest
 from exports.destinations.hubspot import HubSpotDestination
 from exports.models import Export
 from exports.services.exports import export_create
-from tests.exports import test_sync_modes
 from tests.exports.standins.hubspot_standin import HubSpotStandIn
-from tests.exports.test_sync_modes import execute, persons, rewrite
+from tests.exports.conftest import execute, persons, rewrite
 
 pytestmark = pytest.mark.django_db
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 MAPPING = [

@@ -4,64 +4,13 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
-from django.core.files.storage import default_storage
 
 from exports.models import OptOutRemoval
 from exports.services.exports import export_create
 from exports.services.optouts import export_optouts_propagate
-from exports.services.runs.snapshot import snapshot_name
-from tests.exports.test_sync_modes import MAPPING, execute, persons
+from tests.exports.conftest import execute, first_person, make_export, persons, snapshot_keys
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def synced_audience(tenant, dataset):
-    from audiences.models import Audience
-
-    return Audience.objects.create(
-        organization=tenant.org, project=tenant.project, name="Synced", definition={}, input_path=str(dataset)
-    )
-
-
-@pytest.fixture
-def dataset(export_intent_root, tmp_path, settings):
-    import shutil
-
-    root = tmp_path / "optout-data" / "intent"
-    shutil.copytree(export_intent_root, root)
-    settings.DELIVR_DATA_ROOTS = [*settings.DELIVR_DATA_ROOTS, str(root.parent)]
-    return root
-
-
-def first_person(root) -> dict:
-    wanted = persons(root)[0]
-    for path in sorted(root.rglob("*.parquet")):
-        for row in pq.read_table(path, columns=["person_id", "email"]).to_pylist():
-            if row["person_id"] == wanted:
-                return row
-    raise AssertionError("no person")
-
-
-def make(tenant, audience, name: str, kind: str, config: dict, credentials=None):
-    return export_create(
-        principal=tenant.principal,
-        project_id=tenant.project.id,
-        audience_id=audience.id,
-        name=name,
-        destination_type=kind,
-        destination_config=config,
-        credentials=credentials,
-        field_mapping=MAPPING,
-        sync_mode="changes",
-    )
-
-
-def snapshot_keys(export) -> set:
-    with default_storage.open(snapshot_name(export), "rb") as fh:
-        import io
-
-        return set(pq.read_table(io.BytesIO(fh.read())).column("record_key").to_pylist())
 
 
 def test_optout_is_removed_from_every_destination_that_had_it_and_the_ledger_says_so(
@@ -69,10 +18,10 @@ def test_optout_is_removed_from_every_destination_that_had_it_and_the_ledger_say
 ):
     from privacy.services import optout_record
 
-    hook = make(
+    hook = make_export(
         tenant, synced_audience, "CRM hook", "webhook", {"url": webhook.url}, {"secret": "whsec-test"}
     )
-    files = make(tenant, synced_audience, "Nightly file", "file", {"format": "csv"})
+    files = make_export(tenant, synced_audience, "Nightly file", "file", {"format": "csv"})
     assert execute(hook).status == "completed" and execute(files).status == "completed"
     person = first_person(dataset)
     assert person["person_id"] in webhook.holds
@@ -155,7 +104,7 @@ def test_optouts_from_the_uid2_webhook_and_a_suppression_list_are_taken_back_and
     by UID2) and a suppression list uploaded by the marketer (by email), through their own endpoints."""
     from tests.audiences.test_lists import upload
 
-    hook = make(
+    hook = make_export(
         tenant, synced_audience, "CRM hook", "webhook", {"url": webhook.url}, {"secret": "whsec-test"}
     )
     assert execute(hook).status == "completed"

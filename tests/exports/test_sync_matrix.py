@@ -14,13 +14,10 @@ from exports.models import Export, OptOutRemoval
 from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.optouts import export_optouts_propagate
-from tests.exports import test_sync_modes
-from tests.exports.test_optout_propagation import first_person, snapshot_keys
-from tests.exports.test_sync_modes import execute
+from tests.exports.conftest import SYNC_MAPPING, execute, first_person, snapshot_keys
 from tests.factories import ExportRunFactory
 
 pytestmark = pytest.mark.django_db
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 
@@ -55,7 +52,7 @@ def _target(kind: str, request) -> Target:
     email = {"source": "email", "target": "email", "type": "email", "required": True}
     if kind == "webhook":
         hook = request.getfixturevalue("webhook")
-        return Target(kind, hook, {"url": hook.url}, {"secret": "whsec-test"}, test_sync_modes.MAPPING, "")
+        return Target(kind, hook, {"url": hook.url}, {"secret": "whsec-test"}, SYNC_MAPPING, "")
     standin = request.getfixturevalue(f"{kind}_standin")
     if kind == "hubspot":
         first = {"source": "first_name", "target": "firstname"}
@@ -118,7 +115,7 @@ def test_second_run_with_nothing_changed_sends_nothing(tenant, synced_audience, 
 
 @pytest.mark.parametrize("target", KINDS, indirect=True)
 def test_one_changed_value_sends_one_update(tenant, synced_audience, dataset, target):
-    from tests.exports.test_sync_modes import rename, rewrite
+    from tests.exports.conftest import rename, rewrite
 
     export = _export(tenant, synced_audience, target)
     assert execute(export).status in DONE

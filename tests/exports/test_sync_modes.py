@@ -3,8 +3,6 @@ the snapshot never advances on a failed run; the form/API offer only the modes a
 
 import csv
 import io
-import shutil
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,89 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.storage import default_storage
 
-from exports.models import ExportRun
-from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.runs.snapshot import snapshot_name
-from tests.factories import ExportRunFactory
+from tests.exports.conftest import SYNC_MAPPING as MAPPING
+from tests.exports.conftest import drop, execute, persons, rename, rewrite, webhook_export
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/exports"
-MAPPING = [{"source": "email", "target": "Email"}, {"source": "first_name", "target": "FirstName"}]
-
-
-@pytest.fixture
-def dataset(export_intent_root, tmp_path, settings) -> Path:
-    """A private copy of the export dataset that a test may change."""
-    root = tmp_path / "sync-data" / "intent"
-    shutil.copytree(export_intent_root, root)
-    settings.DELIVR_DATA_ROOTS = [*settings.DELIVR_DATA_ROOTS, str(root.parent)]
-    return root
-
-
-@pytest.fixture
-def synced_audience(tenant, dataset):
-    from audiences.models import Audience
-
-    return Audience.objects.create(
-        organization=tenant.org,
-        project=tenant.project,
-        name="Synced",
-        definition={},
-        input_path=str(dataset),
-    )
-
-
-def rewrite(root: Path, change) -> None:
-    """Applies change(table) -> table to every Parquet file of the dataset."""
-    for path in sorted(root.rglob("*.parquet")):
-        table = pq.read_table(path, partitioning=None)
-        pq.write_table(change(table), path)
-
-
-def persons(root: Path) -> list[str]:
-    ids = set()
-    for path in root.rglob("*.parquet"):
-        ids.update(pq.read_table(path, columns=["person_id"]).column("person_id").to_pylist())
-    return sorted(i for i in ids if i)
-
-
-def rename(person_id: str, first_name: str):
-    def change(table: pa.Table) -> pa.Table:
-        index = table.schema.get_field_index("first_name")
-        hit = pc.equal(table.column("person_id"), person_id)
-        column = pc.if_else(hit, pa.scalar(first_name), table.column("first_name"))
-        return table.set_column(index, "first_name", column)
-
-    return change
-
-
-def drop(person_id: str):
-    return lambda table: table.filter(
-        pc.invert(pc.fill_null(pc.equal(table.column("person_id"), person_id), False))
-    )
-
-
-def webhook_export(tenant, audience, webhook, sync_mode: str):
-    return export_create(
-        principal=tenant.principal,
-        project_id=tenant.project.id,
-        audience_id=audience.id,
-        name=f"Webhook {sync_mode}",
-        destination_type="webhook",
-        destination_config={"url": webhook.url},
-        credentials={"secret": "whsec-test"},
-        field_mapping=MAPPING,
-        sync_mode=sync_mode,
-    )
-
-
-def execute(export) -> ExportRun:
-    run = ExportRunFactory(export=export)
-    run_services.export_run_execute(run_id=run.pk)
-    run.refresh_from_db()
-    return run
 
 
 def records_sent(webhook) -> int:

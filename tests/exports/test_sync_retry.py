@@ -17,12 +17,10 @@ from exports.models import Export, ExportRun
 from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.runs.snapshot import snapshot_name
-from tests.exports import test_sync_modes
-from tests.exports.test_sync_modes import execute, persons, rewrite
+from tests.exports.conftest import execute, persons, rewrite
 from tests.factories import ExportRunFactory
 
 pytestmark = pytest.mark.django_db
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 UPSERT = "/contacts/batch/upsert"

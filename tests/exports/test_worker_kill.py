@@ -22,12 +22,10 @@ from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.runs import spool
 from tests.conftest import WorkerProcess, _purge_queue, wait_for
-from tests.exports import test_sync_modes
-from tests.exports.test_sync_modes import execute, persons, rewrite
+from tests.exports.conftest import execute, persons, rewrite, webhook_export
 from tests.exports.test_sync_retry import UPSERT, hubspot_export, new_emails, standin_export
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-dataset, synced_audience = test_sync_modes.dataset, test_sync_modes.synced_audience  # the same fixtures
 
 DONE = ("completed", "completed_with_errors")
 BATCH = 500  # the read batch of the destinations without their own (HubSpot, in these tests)
@@ -230,7 +228,7 @@ def test_brevo_run_killed_resends_at_most_the_write_in_flight(
 def test_mirror_removals_killed_resend_at_most_the_removal_in_flight(
     tenant, synced_audience, dataset, webhook
 ):
-    export = test_sync_modes.webhook_export(tenant, synced_audience, webhook, "mirror")
+    export = webhook_export(tenant, synced_audience, webhook, "mirror")
     assert execute(export).status in DONE
     everyone = persons(dataset)
     leavers = everyone[50:]  # two removal events (the webhook's batch is 500)
