@@ -8,6 +8,7 @@ the estimate request), so there is no sleep and no server change for the test.
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from audiences.services.topics import topic_import
 from tests.audiences.conftest import intent_root, intent_settings  # noqa: F401 - fixtures (autouse settings)
@@ -133,7 +134,7 @@ def test_failed_estimate_says_why_and_preview_does_not_claim_no_rows(builder):
 
     # typing dates selects the date range; reversed dates are explained next to the window
     page.fill("#date-from", "2024-05-04")
-    assert page.is_checked("#window-range")
+    expect(page.locator("#window-range")).to_be_checked()
     page.fill("#date-to", "2024-05-02")
     page.wait_for_function("document.querySelector('#error-window').textContent.includes('before the start')")
     assert page.locator("#error-window").inner_text() == "The end date is before the start date."
@@ -226,7 +227,7 @@ def test_builder_with_topic_list_open_has_no_serious_accessibility_violation(bui
     page = builder
     page.locator("#topic-search").focus()
     page.locator("#topic-search").press("ArrowDown")
-    assert page.locator("#topic-listbox").is_visible()
+    expect(page.locator("#topic-listbox")).to_be_visible()
     results = Axe().run(page)
     serious = [
         (v["id"], [n["target"] for n in v["nodes"]][:3])

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import login, screenshot
 
@@ -25,4 +26,4 @@ def test_browser_wrong_password_shows_error(page, tenant):
     page.fill("#id_username", tenant.user.email)
     page.fill("#id_password", "wrong-password")
     page.click("button[type=submit]")
-    assert page.locator("[role=alert]").is_visible()
+    expect(page.locator("[role=alert]")).to_be_visible()  # the answer's page may still be loading

@@ -43,7 +43,7 @@ def test_browser_mirror_file_export_second_run_sends_nothing_and_says_so(page, t
     finals = ("completed", "completed_with_errors", "failed")
     for done in (1, 2):
         page.click("#run-now")
-        wait_for(lambda n=done: ExportRun.objects.filter(status__in=finals).count() == n, 30, message="run")
+        wait_for(lambda n=done: ExportRun.objects.filter(status__in=finals).count() == n, 120, message="run")
         page.reload()
     second = ExportRun.objects.order_by("-queued_at").first()
     assert second.status in ("completed", "completed_with_errors"), second.error

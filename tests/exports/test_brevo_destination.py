@@ -188,7 +188,7 @@ def test_brevo_mirror_when_a_person_leaves_the_audience_takes_them_off_the_list(
     first = execute(export)
     assert first.status in ("completed", "completed_with_errors"), first.error
     ((list_id, _),) = brevo_standin.lists.items()
-    table = pq.read_table(next(dataset.rglob("*.parquet")), columns=["person_id", "email"], partitioning=None)
+    table = pq.read_table(min(dataset.rglob("*.parquet")), columns=["person_id", "email"], partitioning=None)
     leaver, email = next(
         (p, e) for p, e in zip(*table.to_pydict().values(), strict=True) if p and e and "@" in e
     )

@@ -26,7 +26,7 @@ def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
         sync_mode="full",  # a write per read batch (changes packs them): slow enough to be killed mid-run
     )
     run = run_services.export_run_start(export=export, actor="test")
-    wait_for(lambda: ExportRun.objects.get(pk=run.pk).batches_done >= 2, 60, message="two committed batches")
+    wait_for(lambda: ExportRun.objects.get(pk=run.pk).batches_done >= 2, 120, message="two committed batches")
     celery_worker_process.kill()
     run.refresh_from_db()
     assert run.status == "running"
@@ -34,7 +34,7 @@ def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
     assert run_services.export_runs_reap(timeout_seconds=0)["requeued"] == 1
     worker = WorkerProcess("testworker2").start()
     try:
-        wait_for(lambda: not ExportRun.objects.get(pk=run.pk).is_active, 90, message="the run to finish")
+        wait_for(lambda: not ExportRun.objects.get(pk=run.pk).is_active, 180, message="the run to finish")
     finally:
         worker.stop()
     run.refresh_from_db()

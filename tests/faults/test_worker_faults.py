@@ -90,7 +90,7 @@ def test_count_when_redis_restarted_mid_run_worker_reconnects_and_finishes(
         assert Task.objects.get(pk=task_id).completed_jobs < total
         wait_for(  # the worker has seen its broker go before the broker comes back
             lambda: "Connection to broker lost" in worker.output(),
-            timeout=60,
+            timeout=120,
             interval=0.05,
             message=f"the worker to notice the broker is gone; log:\n{worker.output()[-3000:]}",
         )
@@ -100,7 +100,7 @@ def test_count_when_redis_restarted_mid_run_worker_reconnects_and_finishes(
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
         wait_for(
-            lambda: not Job.objects.filter(task_id=task_id, status=JobStatus.RUNNING).exists(), timeout=60
+            lambda: not Job.objects.filter(task_id=task_id, status=JobStatus.RUNNING).exists(), timeout=120
         )
         reap_as_if_stale()
         wait_counted(task_id, worker)
