@@ -96,10 +96,13 @@ class HangingServer:
         self.sock.close()
 
 
+_HELD: list[socket.socket] = []  # the closed ports' sockets, kept bound until the test process ends
+
+
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound then released)."""
+    """A loopback port nothing listens on: bound here and never listening, so a connection is refused, and no
+    other process can start listening on it meanwhile (a port bound then released could be taken again)."""
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
+    _HELD.append(probe)
+    return probe.getsockname()[1]
