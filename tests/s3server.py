@@ -39,7 +39,7 @@ class S3Server:
         )
 
     def require_auth(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=30).raise_for_status()
 
     @contextlib.contextmanager
     def unsigned_allowed(self) -> Iterator[None]:
@@ -81,7 +81,7 @@ def moto_s3(buckets: tuple[str, ...] = ()) -> Iterator[S3Server]:
     endpoint = f"http://{host}:{port}"
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     try:
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
         boot = {"endpoint_url": endpoint, "region_name": "us-east-1"}
         boot |= {"aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
         iam = boto3.client("iam", **boot)

@@ -60,7 +60,7 @@ def test_run_script_when_started_and_interrupted_prints_banner_after_server_answ
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=30) as response:
             assert json.load(response)["status"] == "ready"
         # Two gunicorn workers and the Celery worker write metrics to one folder; /metrics adds them up.
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
             metrics = response.read().decode()
         assert 'route="healthz"' in metrics and "delivr_queue_depth" in metrics
         # The worker starts beside the web server; its "ready" line must land in its log, not the console.

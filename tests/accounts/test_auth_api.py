@@ -90,7 +90,7 @@ def test_api_key_headers_are_case_insensitive(tenant, live_server):
     r = requests.get(
         f"{live_server.url}/api/v1/projects",
         headers={"x-api-key": tenant.api_key, "X-API-SECRET": tenant.api_secret},
-        timeout=10,
+        timeout=30,
     )
     assert r.status_code == 200
 

@@ -33,11 +33,11 @@ def test_api_when_postgres_backends_terminated_fails_cleanly_then_recovers(live_
     headers = {"X-API-Key": tenant.api_key, "X-Api-Secret": tenant.api_secret}
     session = requests.Session()
     url = f"{live_server.url}/api/v1/projects"
-    assert session.get(url, headers=headers, timeout=10).status_code == 200
+    assert session.get(url, headers=headers, timeout=30).status_code == 200
     failures = 0
     for _ in range(5):
         assert terminate_backends() >= 1
-        answers = [session.get(url, headers=headers, timeout=10) for _ in range(3)]
+        answers = [session.get(url, headers=headers, timeout=30) for _ in range(3)]
         for r in answers:
             if r.status_code != 200:
                 failures += 1

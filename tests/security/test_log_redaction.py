@@ -100,7 +100,7 @@ def test_gunicorn_access_log_with_the_bin_run_logger_class_is_redacted(tmp_path)
 
         def get(path: str) -> int:
             try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).status
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).status
             except urllib.error.HTTPError as exc:
                 return exc.code
             except OSError:

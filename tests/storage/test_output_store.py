@@ -74,7 +74,7 @@ def test_presign_when_s3_downloads_with_file_name_for_15_minutes(s3_outputs):
     server, _ = s3_outputs
     link = storage.presign("tasks/org/t/part-0.parquet", filename="p.parquet")
     with server.unsigned_allowed():
-        r = requests.get(link, timeout=10)
+        r = requests.get(link, timeout=30)
     assert r.status_code == 200 and r.content == b"PAR1"
     assert r.headers["Content-Disposition"] == 'attachment; filename="p.parquet"'
     assert "X-Amz-Expires=900" in link  # DELIVR_SIGNED_LINK_TTL_SECONDS: 15 minutes

@@ -55,7 +55,7 @@ def test_task_outputs_when_object_store_are_bucket_urls_with_presigned_links(
     key, link = next(iter(status["output_links"].items()))
     assert link.startswith(f"{s3_server.endpoint}/{BUCKET}/") and "X-Amz-Expires=900" in link
     with s3_server.unsigned_allowed():
-        r = requests.get(link, timeout=10)
+        r = requests.get(link, timeout=30)
     assert r.status_code == 200 and pq.read_table(io.BytesIO(r.content)).num_rows == manifest[key]
     stem = key.replace("/", "_").replace("=", "-")
     assert r.headers["Content-Disposition"] == f'attachment; filename="{stem}.parquet"'
