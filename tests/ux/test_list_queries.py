@@ -25,7 +25,7 @@ def _add(member, kind: str, n: int, start: int) -> None:
                 export__organization=org, export__project=project, status="failed", records_failed=1
             )
         elif kind == "tasks":
-            TaskFactory(organization=org, project=project, expires_at=now)
+            TaskFactory(organization=org, project=project)  # not expired: the page lists it
         elif kind == "lists":
             ContactListFactory(organization=org, project=project)
         elif kind == "optouts":
