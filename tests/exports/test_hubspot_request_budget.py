@@ -17,8 +17,8 @@ import pytest
 from exports.destinations.hubspot import HubSpotDestination
 from exports.models import Export
 from exports.services.exports import export_create
-from tests.exports.standins.hubspot_standin import HubSpotStandIn
 from tests.exports.conftest import execute, persons, rewrite
+from tests.exports.standins.hubspot_standin import HubSpotStandIn
 
 pytestmark = pytest.mark.django_db
 

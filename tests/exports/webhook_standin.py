@@ -13,6 +13,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.exports.standins.base import Gate
+
 
 class WebhookStandin:
     def __init__(self, secret: str):
@@ -26,6 +28,7 @@ class WebhookStandin:
         self.fail_next: list[int] = []  # statuses to answer for the next requests
         self.retry_after: str | None = None
         self.sleep_per_batch = 0.0
+        self.gate: Gate | None = None  # see hold()
         self.requests = 0
         self.bad_signatures = 0
 
@@ -65,6 +68,8 @@ class WebhookStandin:
                 data = json.loads(body)
                 if standin.sleep_per_batch and data.get("records"):
                     time.sleep(standin.sleep_per_batch)
+                if standin.gate is not None and data.get("records"):
+                    standin.gate.wait_if_held("POST", str(data.get("type") or "records"), standin.lock)
                 results = []
                 with standin.lock:
                     standin.batches.append({"headers": dict(self.headers), "body": data})
@@ -89,6 +94,15 @@ class WebhookStandin:
         self.thread.start()
         return self
 
+    def hold(self, *, kind: str, after: int) -> Gate:
+        """Batches of `kind` ("removed", or "records" for the others) after the next `after` of them wait, not
+        done and not answered, until the gate is opened (see tests.exports.standins.base.Gate)."""
+        with self.lock:
+            self.gate = Gate("POST", kind, after)
+            return self.gate
+
     def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.opened.set()
         self.server.shutdown()
         self.server.server_close()

@@ -38,6 +38,29 @@ class Fault:
 
 
 @dataclass
+class Gate:
+    """Matching requests after the first `after` wait, neither done nor answered, until `opened` is set: a test
+    kills a worker while one of its writes is held, whatever the machine's speed (see StandIn.hold)."""
+
+    method: str
+    path_contains: str
+    after: int
+    seen: int = 0
+    waiting: int = 0
+    opened: threading.Event = field(default_factory=threading.Event)
+
+    def wait_if_held(self, method: str, path: str, lock) -> None:
+        with lock:
+            if self.opened.is_set() or method != self.method or self.path_contains not in path:
+                return
+            self.seen += 1
+            if self.seen <= self.after:
+                return
+            self.waiting += 1
+        self.opened.wait(600)  # released by the test (or its stand-in's stop)
+
+
+@dataclass
 class Reply:
     status: int
     body: Any = None
@@ -61,6 +84,7 @@ class StandIn:
         self._window: dict[str, deque] = {}
         self._lost: list[list] = []  # [remaining, path_contains, after]: answers lost after the work is done
         self.delays: list[tuple[str, str, float]] = []  # (method, path_contains, seconds): slow answers
+        self.gate: Gate | None = None
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +118,8 @@ class StandIn:
                 delay = standin.delay_for(request)
                 if delay:  # before the work, outside the lock: a client that dies meanwhile is not told
                     time.sleep(delay)
+                if standin.gate is not None:  # the same, until the test opens the gate
+                    standin.gate.wait_if_held(request.method, request.path, standin.lock)
                 reply = standin._dispatch(request)
                 request.status = reply.status
                 text = isinstance(reply.body, str)  # a proxy's HTML error page, say
@@ -124,6 +150,8 @@ class StandIn:
         return self
 
     def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.opened.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -148,6 +176,14 @@ class StandIn:
         can be killed while one is in flight (a test waits on the log, never on the clock)."""
         with self.lock:
             self.delays.append((method, path_contains, seconds))
+
+    def hold(self, *, path_contains: str, after: int, method: str = "POST") -> Gate:
+        """Requests (`method`, path containing `path_contains`) after the next `after` of them wait, not done
+        and not answered, until the gate is opened (`gate.opened.set()`); then each is done, and answered to
+        whoever still listens. A test kills a worker once `gate.waiting` (never on the clock)."""
+        with self.lock:
+            self.gate = Gate(method, path_contains, after)
+            return self.gate
 
     def delay_for(self, request: Request) -> float:
         with self.lock:
