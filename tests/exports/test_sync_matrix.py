@@ -34,6 +34,8 @@ class Target:
     def writes(self) -> list:
         if self.kind == "webhook":
             return [b for b in self.standin.batches if b["body"].get("type") != "removed"]
+        if self.kind == "salesforce":
+            return self.standin.calls("PATCH", self.write_path)
         return [r for r in self.standin.calls("POST", self.write_path) if not r.path.endswith("/remove")]
 
     def holds(self) -> set[str]:
@@ -57,6 +59,10 @@ def _target(kind: str, request) -> Target:
     if kind == "hubspot":
         first = {"source": "first_name", "target": "firstname"}
         return Target(kind, standin, standin.config(), standin.credentials(), [email, first], "/batch/upsert")
+    if kind == "salesforce":
+        mapping = [{**email, "target": "Email"}, {"source": "last_name", "target": "LastName"}]
+        credentials = standin.credentials()
+        return Target(kind, standin, standin.config(), credentials, mapping, "/composite/sobjects/")
     if kind == "brevo":
         first = {"source": "first_name", "target": "FIRSTNAME"}
         config = standin.config(rate_limit=1000) | {"poll_seconds": 0.02}
@@ -223,7 +229,7 @@ def _invalid(root) -> set[str]:
 
 
 @pytest.mark.parametrize("sync_mode", ["full", "changes"])  # changes on nothing synced yet: a first sync
-@pytest.mark.parametrize("target", KINDS, indirect=True)
+@pytest.mark.parametrize("target", [*KINDS, "salesforce"], indirect=True)
 def test_full_run_and_first_sync_commit_each_request_before_sending_the_next(
     tenant, synced_audience, dataset, target, sync_mode, settings, monkeypatch
 ):
