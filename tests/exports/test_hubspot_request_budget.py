@@ -140,3 +140,46 @@ def test_hubspot_run_by_request_spends_no_more_requests_than_writes_of_whole_rea
     assert by_request["upsert"] >= run.records_exported / 100
     assert 0 < by_request["list add"] <= by_batch["list add"]
     assert hubspot_standin.rate_limited == baseline.rate_limited == 0
+
+
+def test_hubspot_run_stopped_at_a_list_add_resumes_its_follow_ups_without_sending_one_twice(
+    tenant, synced_audience, dataset, hubspot_standin, settings
+):
+    """The second commit's list request is done but never answered: the run stops (retryable). The associations
+    and timeline events queued before it were sent (and committed) before it; the retry sends the list request
+    again, from the parts, and nothing else twice. The portal ends as after a run never stopped."""
+    from exports.services import runs as run_services
+    from tests.factories import ExportRunFactory
+
+    settings.DELIVR_EXPORT_BATCH_SIZE = 500
+    hubspot_standin.lose_answers(count=50, path_contains=ENDPOINTS["list add"], after=1)
+    export = hubspot_export(tenant, synced_audience, hubspot_standin, "full")
+    run = ExportRunFactory(export=export)
+    with pytest.raises(run_services.RunRetry):
+        run_services.export_run_execute(run_id=run.pk)
+    hubspot_standin._lost.clear()
+    assert run_services.export_run_execute(run_id=run.pk) in DONE
+    run.refresh_from_db()
+    assert run.attempts == 2
+
+    def inputs(endpoint: str) -> list:
+        return [i for c in hubspot_standin.calls("POST", ENDPOINTS[endpoint]) for i in c.body["inputs"]]
+
+    events = [i["id"] for i in inputs("timeline event")]
+    pairs = [(i["from"]["id"], i["to"]["id"]) for i in inputs("association")]
+    upserts = [i["objectWriteTraceId"] for i in inputs("upsert")]
+    assert len(events) == len(set(events)) == len(hubspot_standin.events) > 0  # none sent twice
+    assert len(pairs) == len(set(pairs)) == len(hubspot_standin.associations) > 0
+    assert len(upserts) == len(set(upserts))  # every upsert was answered and committed before the stop
+    lists = hubspot_standin.calls("PUT", ENDPOINTS["list add"])
+    lost = [n for n, call in enumerate(lists) if call.status == 503]  # its tries, all answered 503
+    assert lost and set(lists[lost[-1] + 1].body) == set(lists[lost[0]].body)  # sent again by the retry
+    assert run.records_exported == len(hubspot_standin.contacts)
+    assert run.object_type_results["TimelineEvent"]["records_created"] == len(events)
+
+    uninterrupted = HubSpotStandIn().start()
+    try:
+        assert execute(hubspot_export(tenant, synced_audience, uninterrupted, "full")).status in DONE
+        assert held(hubspot_standin) == held(uninterrupted)
+    finally:
+        uninterrupted.stop()
