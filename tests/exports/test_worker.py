@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
     tenant, audience, webhook, celery_worker_process
 ):
-    webhook.sleep_per_batch = 0.4  # 500-row batches: the run takes a few seconds
+    gate = webhook.hold(kind="records", after=2)  # 500-row batches: the third waits at the gate
     export = export_create(
         principal=tenant.principal,
         project_id=tenant.project.id,
@@ -26,8 +26,18 @@ def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
         sync_mode="full",  # a write per read batch (changes packs them): slow enough to be killed mid-run
     )
     run = run_services.export_run_start(export=export, actor="test")
-    wait_for(lambda: ExportRun.objects.get(pk=run.pk).batches_done >= 2, 120, message="two committed batches")
+    wait_for(
+        lambda: gate.waiting and ExportRun.objects.get(pk=run.pk).batches_done >= 2,
+        120,
+        message="two committed batches, the third held",
+    )
     celery_worker_process.kill()
+    gate.opened.set()  # the held batch is done, its answer lost: the write in flight
+    wait_for(
+        lambda: sum(1 for b in webhook.batches if b["body"].get("records")) == 3,
+        60,
+        message="the held batch to be done",
+    )
     run.refresh_from_db()
     assert run.status == "running"
     # the reaper finds the silent run and requeues it; a new worker resumes after the last checkpoint
