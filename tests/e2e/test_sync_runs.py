@@ -63,7 +63,9 @@ def test_browser_run_page_shows_progress_failures_in_words_the_file_and_no_run_w
     login(page, tenant.user.email, password)
 
     # a running run: records processed of expected, and the time left
-    hook.sleep_per_batch = 0.7  # 500 records per request: the run lasts several seconds
+    # 500 records per request: the third waits at the stand-in's gate, so the run is still going (whatever the
+    # machine's speed) while the page shows its progress
+    gate = hook.hold(kind="records", after=2)
     slow = _export(tenant, audience, "Slow webhook", "webhook", {"url": hook.url}, {"secret": "whsec-test"})
     page.goto(f"/exports/{slow.pk}/")
     page.click("#run-now")
@@ -74,12 +76,12 @@ def test_browser_run_page_shows_progress_failures_in_words_the_file_and_no_run_w
         r"[\d,]+ of [\d,]+ records processed \([\d,]+ sent\), (about .+|under a minute) left", text
     )
     _both_sizes(page, "sync-run-progress")
+    gate.opened.set()
     wait_for(lambda: slow.runs.filter(status__in=FINAL).exists(), 90, message="the slow run to finish")
     page.wait_for_selector("#run-progress", state="detached")  # the page's own poll showed the end
     assert slow.runs.get().status == "completed"
 
     # a failed run says why, in words
-    hook.sleep_per_batch = 0
     wrong = _export(tenant, audience, "Wrong secret", "webhook", {"url": hook.url}, {"secret": "whsec-wrong"})
     run = _run_and_wait(page, wrong)
     assert run.status == "failed"
