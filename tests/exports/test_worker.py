@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
     tenant, audience, webhook, celery_worker_process
 ):
-    gate = webhook.hold(kind="records", after=2)  # 500-row batches: the third waits at the gate
+    # 500-row batches: the 4th waits at the gate (read batches are committed one write behind: 2 by then)
+    gate = webhook.hold(kind="records", after=3)
     export = export_create(
         principal=tenant.principal,
         project_id=tenant.project.id,
@@ -29,12 +30,12 @@ def test_worker_killed_mid_run_resumes_and_creates_no_record_twice(
     wait_for(
         lambda: gate.waiting and ExportRun.objects.get(pk=run.pk).batches_done >= 2,
         120,
-        message="two committed batches, the third held",
+        message="two committed batches, the 4th held",
     )
     celery_worker_process.kill()
     gate.opened.set()  # the held batch is done, its answer lost: the write in flight
     wait_for(
-        lambda: sum(1 for b in webhook.batches if b["body"].get("records")) == 3,
+        lambda: sum(1 for b in webhook.batches if b["body"].get("records")) == 4,
         60,
         message="the held batch to be done",
     )
