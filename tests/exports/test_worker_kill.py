@@ -1,8 +1,9 @@
 """A worker killed mid-run and retried sends nothing twice and loses nothing (issue 13, "Done means"), per
 destination against its stand-in, with a real Celery worker killed by SIGKILL of its process group.
 
-The stand-ins answer writes late (`slow`), so the kill lands while a write is in flight; the tests wait on what
-the stand-in received and on the run row, never on the clock. The reaper requeues the silent run and a second
+The stand-ins answer writes late (`slow`), or hold them at a gate until the test opens it (`hold`: HubSpot's),
+so the kill lands while a write is in flight; the tests wait on what the stand-in received and on the run row,
+never on the clock. The reaper requeues the silent run and a second
 worker finishes it. What each stand-in received over both attempts is then checked: the record keys received
 more than once all belong to one write (the one in flight when the worker died: its answer never reached the
 run), and the destination ends holding every record. The webhook's kill test in `full` mode is test_worker.py.
@@ -23,6 +24,7 @@ from exports.services.exports import export_create
 from exports.services.runs import spool
 from tests.conftest import WorkerProcess, _purge_queue, wait_for
 from tests.exports.conftest import execute, persons, rewrite, webhook_export
+from tests.exports.standins.base import Gate
 from tests.exports.test_sync_retry import UPSERT, hubspot_export, new_emails, standin_export
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -38,22 +40,27 @@ def batch_size(settings, transactional_db):
     _purge_queue()  # an earlier test's leftovers; this test's run is queued before its worker starts
 
 
-def kill_and_resume(run: ExportRun, mid_run: Callable[[], object], message: str) -> ExportRun:
+def kill_and_resume(
+    run: ExportRun, mid_run: Callable[[], object], message: str, gate: Gate | None = None
+) -> ExportRun:
     """Runs `run` on a real worker, kills the worker once `mid_run()` holds, has the reaper requeue the silent
     run, and lets a second worker finish it; returns the finished run."""
-    return kill_and_resume_all([run], mid_run, message)[0]
+    return kill_and_resume_all([run], mid_run, message, gate)[0]
 
 
 def kill_and_resume_all(
-    runs: list[ExportRun], mid_run: Callable[[], object], message: str
+    runs: list[ExportRun], mid_run: Callable[[], object], message: str, gate: Gate | None = None
 ) -> list[ExportRun]:
-    """kill_and_resume for runs queued together (at most 2: the worker's processes take one each)."""
+    """kill_and_resume for runs queued together (at most 2: the worker's processes take one each). A stand-in's
+    `gate` that held the writes in flight is opened once the worker is dead: they are done, answered to no one."""
     first = WorkerProcess("killed", env=ENV).start()
     try:
         wait_for(mid_run, 120, interval=0.05, message=message)
     finally:
         first.kill()
         first.stop()
+        if gate is not None:
+            gate.opened.set()
     for run in runs:
         run.refresh_from_db()
         assert run.status == "running", (run.status, run.error)
@@ -131,19 +138,21 @@ def test_hubspot_changes_run_killed_resends_at_most_the_request_in_flight(
     moved = persons(dataset)[::3]  # a third of the people get a new email: upserted and listed again
     rewrite(dataset, new_emails(moved))
     before = len(hubspot_standin.calls("POST", UPSERT))
-    hubspot_standin.slow(0.5, path_contains=UPSERT)
+    gate = hubspot_standin.hold(path_contains=UPSERT, after=2)  # the third upsert: in flight at the kill
     run = start(export)
     answered: list = []
 
-    def two_answered() -> bool:
-        answered[:] = answered_since_commit(run)
-        return len(answered) >= 2
+    def third_in_flight() -> bool:
+        if gate.waiting < 1:
+            return False
+        answered[:] = answered_since_commit(run)  # (the run waits on its write: nothing moves now)
+        return True
 
-    run = kill_and_resume(run, two_answered, "upserts answered since the last commit")
+    run = kill_and_resume(run, third_in_flight, "the third upsert to be in flight", gate)
     writes = upserts_since(hubspot_standin, before)
     resent = resent_within_one_write(writes)
-    assert len(resent) <= 100  # one request: HubSpot's batch of 100 contacts
-    assert not resent & {k for part in answered for k in part.keys.to_pylist()}  # answered: not resent
+    assert resent == set(writes[2])  # the upsert in flight, and nothing else
+    assert len(answered) == 2 and not resent & {k for part in answered for k in part.keys.to_pylist()}
     assert {k for w in writes for k in w} == set(moved)  # nothing lost
     assert {f"moved.{p}@example.org" for p in moved} <= hubspot_standin.members_of("Delivr synced")
     assert run.records_exported == len(moved)
@@ -164,21 +173,23 @@ def test_hubspot_full_run_and_first_sync_killed_resend_at_most_the_request_in_fl
     before = len(hubspot_standin.calls("POST", UPSERT))
     full = hubspot_list_export(tenant, synced_audience, hubspot_standin, "full", "Full")
     first_sync = hubspot_list_export(tenant, synced_audience, hubspot_standin, "changes", "First sync")
-    hubspot_standin.slow(0.5, path_contains=UPSERT)
+    gate = hubspot_standin.hold(path_contains=UPSERT, after=4)  # then each run's next upsert waits
     runs = [start(full), start(first_sync)]
     answered: dict[str, set] = {}
 
-    def both_mid_run() -> bool:
-        """Each run has an upsert answered since its last commit (and the next one in flight)."""
+    def both_in_flight() -> bool:
+        """Each run has an upsert held (in flight); what each had answered is read while both wait."""
+        if gate.waiting < 2:
+            return False
         for run in runs:
             answered[str(run.pk)] = {k for p in answered_since_commit(run) for k in p.keys.to_pylist()}
-        return all(answered.values())
+        return True
 
-    runs = kill_and_resume_all(runs, both_mid_run, "both runs to have upserts answered since a commit")
+    runs = kill_and_resume_all(runs, both_in_flight, "an upsert of each run to be in flight", gate)
     for run, list_name in zip(runs, ("Full", "First sync"), strict=True):
         writes = upserts_since(hubspot_standin, before, run)
         resent = resent_within_one_write(writes)
-        assert len(resent) <= 100, list_name  # one request: HubSpot's batch of 100 contacts
+        assert 0 < len(resent) <= 100, list_name  # the request in flight: HubSpot's batch of 100 contacts
         assert not resent & answered[str(run.pk)], list_name  # the answered upserts were not resent
         assert {k for w in writes for k in w} == expected, list_name  # nothing lost
         # every contact is on the list: the list adds queued before the kill were sent after it
