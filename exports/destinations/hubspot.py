@@ -600,7 +600,19 @@ class HubSpotDestination(Destination):
                 self._add_members([str(contact_id) for contact_id in chunk], context)
             elif kind == "associate":
                 pairs = [
-                    (_Row(key, "", {}, domain, "", {}, None, contact_id=contact_id), company_id)
+                    (
+                        _Row(
+                            key=key,
+                            email="",
+                            properties={},
+                            domain=domain,
+                            company_name="",
+                            activity={},
+                            seen_at=None,
+                            contact_id=contact_id,
+                        ),
+                        company_id,
+                    )
                     for key, contact_id, company_id, domain in chunk
                 ]
                 linked = self._associate(pairs, result)
