@@ -31,7 +31,12 @@ from delivr_admin.emails import email_sha256_sql
 from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import ACTIVE_RUN_STATUSES, Export, OptOutRemoval
-from exports.services.runs.snapshot import snapshot_fingerprint, snapshot_name, snapshot_swap, stored_schema
+from exports.services.runs.snapshot import (
+    snapshot_fingerprint,
+    snapshot_name,
+    snapshot_replace,
+    stored_schema,
+)
 from exports.services.runs.spool import local_temp_path
 
 logger = logging.getLogger(__name__)
@@ -68,7 +73,7 @@ def export_optouts_propagate_one(*, export: Export, until: datetime) -> tuple[in
     optouts = optouts_received_since(export.organization_id, export.optouts_propagated_at, until)
     name = snapshot_name(export)
     removed = failed = 0
-    if optouts and storage.exists(name):
+    if optouts and name is not None:
         removed, failed = _propagate(export, optouts, name, until)
     cls = get_destination(export.destination_type)
     if not failed or not getattr(cls, "supports_removal", False):  # a refused removal is tried again
@@ -94,7 +99,7 @@ def _propagate(export: Export, optouts: list, name: str, now: datetime) -> tuple
             kept = table.filter(pc.invert(pc.is_in(table.column("record_key"), matched.column("record_key"))))
             kept = kept.cast(stored_schema(kept.schema.names)).replace_schema_metadata(table.schema.metadata)
             pq.write_table(kept, path, compression="lz4")
-            snapshot_swap(export, path)
+            snapshot_replace(name, path)
             return matched.num_rows, 0
         return 0, matched.num_rows
     finally:

@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.storage import default_storage
 
+from delivr_admin import storage
+from exports.services import runs as run_services
 from exports.services.exports import export_create
 from exports.services.runs.snapshot import snapshot_name
 from tests.exports.conftest import SYNC_MAPPING as MAPPING
@@ -299,3 +301,77 @@ def test_the_next_snapshot_holds_every_record_the_destination_holds_with_its_has
     rows = previous.lookup(pa.array(everyone))
     assert [keys[r] for r in rows] == everyone
     previous.discard()
+
+
+def test_worker_dying_right_after_the_run_is_recorded_finished_loses_no_snapshot(
+    tenant, synced_audience, dataset, webhook, monkeypatch
+):
+    """The run's snapshot is in place before the run is recorded as completed: a worker stopped right after
+    that update (here: at the next step) leaves a finished run whose snapshot is the export's, so the next
+    run neither resends the changes nor removes the leavers again."""
+    from exports.models import ExportRun
+    from exports.services.runs import finish
+    from tests.factories import ExportRunFactory
+
+    export = webhook_export(tenant, synced_audience, webhook, "mirror")
+    execute(export)
+    everyone = persons(dataset)
+    rewrite(dataset, rename(everyone[1], "Renamed"))
+    rewrite(dataset, drop(everyone[2]))
+
+    class WorkerDied(BaseException):
+        pass
+
+    def die(export):
+        raise WorkerDied
+
+    monkeypatch.setattr(finish, "snapshot_prune", die)
+    run = ExportRunFactory(export=export)
+    with pytest.raises(WorkerDied):
+        run_services.export_run_execute(run_id=run.pk)
+    run = ExportRun.objects.get(pk=run.pk)
+    assert run.status == "completed" and (run.records_changed, run.records_removed) == (1, 1)
+    assert snapshot_name(export).endswith(f"/snapshot-{run.pk}-{run.attempts}.parquet")
+    monkeypatch.undo()
+    batches = len(webhook.batches)
+    again = execute(export)
+    assert again.status == "completed", again.error
+    assert (again.records_exported, again.records_removed) == (0, 0)
+    assert len(webhook.batches) == batches  # nothing sent twice
+    folder = snapshot_name(export).rsplit("/", 1)[0]
+    assert storage.list_folder(folder) == [snapshot_name(export)]  # the older snapshots were deleted
+
+
+def test_snapshot_under_the_legacy_name_is_read_then_replaced(tenant, synced_audience, dataset, webhook):
+    """An export synced before each run stored its own snapshot keeps its state: the single older file is
+    read (nothing resent), and the next run's snapshot replaces it."""
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    first = execute(export)
+    current = snapshot_name(export)
+    legacy = current.rsplit("/", 1)[0] + "/snapshot.parquet"
+    with default_storage.open(current, "rb") as fh:
+        storage.write_bytes(legacy, fh.read())
+    storage.delete(current)
+    first.status = "failed"  # as if no run had stored its own snapshot yet
+    first.save(update_fields=["status"])
+    assert snapshot_name(export) == legacy
+    sent = records_sent(webhook)
+    second = execute(export)
+    assert second.status == "completed" and second.records_exported == 0
+    assert records_sent(webhook) == sent
+    assert snapshot_name(export).endswith(f"/snapshot-{second.pk}-{second.attempts}.parquet")
+    assert not default_storage.exists(legacy)
+
+
+def test_run_that_exported_nothing_leaves_no_snapshot(tenant, synced_audience, dataset, webhook):
+    """A failed run (nothing exported) stores no snapshot of its own: the export's stays the last good one."""
+    export = webhook_export(tenant, synced_audience, webhook, "changes")
+    execute(export)
+    before = snapshot_name(export)
+    rewrite(dataset, rename(persons(dataset)[2], "Changed"))
+    webhook.secret = "rotated"
+    failed = execute(export)
+    assert failed.status == "failed"
+    assert snapshot_name(export) == before
+    folder = before.rsplit("/", 1)[0]
+    assert storage.list_folder(folder) == [before]

@@ -143,7 +143,9 @@ def test_failed_run_never_advances_the_snapshot_and_its_retry_does(
         assert fh.read() == first  # the stopped attempt did not move it
     hubspot_standin._lost.clear()
     assert run_services.export_run_execute(run_id=run.pk) in DONE
-    with default_storage.open(name, "rb") as fh:
+    advanced = snapshot_name(export)
+    assert advanced != name and not default_storage.exists(name)  # the retry's snapshot; the old one pruned
+    with default_storage.open(advanced, "rb") as fh:
         assert fh.read() != first
     assert ExportRun.objects.get(pk=run.pk).attempts == 2
 

@@ -1,5 +1,7 @@
-"""Step 4 of a run: record the export-generated list of what the destination accepted, move the run to its
-final status, and only then advance the export's snapshot (a failed run never does).
+"""Step 4 of a run: record the export-generated list of what the destination accepted, store the next
+snapshot under the run's name, then move the run to its final status: recording the run completed is what
+makes its snapshot the export's (a failed run never advances it; a worker stopped right after the update
+leaves a finished run whose snapshot is in place). The older snapshots are deleted afterwards.
 
 A run that exported nothing while records failed is `failed`, with the first reasons in words, rather than
 `completed_with_errors`: nothing reached the destination, and the user must fix something before rerunning.
@@ -11,12 +13,13 @@ import os
 
 from django.utils import timezone
 
+from delivr_admin import storage
 from delivr_admin.templatetags.ui import dt
 from exports.models import FailureKind, RunStatus
 from exports.services.runs import spool
 from exports.services.runs.context import RunContext, finish_update
 from exports.services.runs.errors import RunLost
-from exports.services.runs.snapshot import snapshot_swap
+from exports.services.runs.snapshot import ADVANCING, snapshot_prune, snapshot_stage
 
 MAX_REASONS = 3
 
@@ -28,6 +31,11 @@ def run_finish(ctx: RunContext) -> str:
     next_snapshot = ctx.next_snapshot.finish(ctx.removed_path)  # written as the batches were filed
     try:
         status, failure = _status(ctx)
+        staged = (
+            snapshot_stage(ctx.export, ctx.run.pk, ctx.attempt, next_snapshot)
+            if status in ADVANCING
+            else None
+        )
         finished = finish_update(
             ctx.run,
             ctx.attempt,
@@ -38,12 +46,14 @@ def run_finish(ctx: RunContext) -> str:
             **ctx.progress.fields(),
         )
         if not finished:
+            if staged is not None:
+                storage.delete(staged)
             raise RunLost(ctx.run_id)
-        snapshot_swap(ctx.export, next_snapshot)
     finally:
         for path in (next_snapshot, ctx.removed_path):
             if path and os.path.exists(path):
                 os.unlink(path)
+    snapshot_prune(ctx.export)
     spool.spool_clear(ctx.run.pk)
     return status
 

@@ -7,7 +7,13 @@ only for the records found with other values, which are sent as changes. A key's
 values): records whose fingerprint differs are sent (in `changes` and `mirror`), which splits added from
 changed, and the rows met are marked, so the removals (rows not met) and the next snapshot need no join
 over the text keys at the end. The next snapshot is written as the run files its batches (`NextSnapshot`),
-to a temporary name swapped in only after the run is recorded as finished: a failed run never advances it.
+to a local file.
+
+Each run's snapshot is stored under its own name (`sync/snapshot-<run id>-<attempt>.parquet`), put in
+place before the run is recorded as finished; the export's snapshot is the one of its last run recorded as
+completed (with or without errors). So a failed run never advances it, and a worker stopped between
+recording the run and any later step cannot leave a finished run with the old snapshot (which would make the
+next run send its changes and removals again). The older snapshots are deleted once the run is recorded.
 
 The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
 version: when any of them changed, the old snapshot no longer says what the destination holds in the new
@@ -31,7 +37,7 @@ import pyarrow.parquet as pq
 
 from delivr_admin import storage
 from exports.destinations.file import BackgroundWriter
-from exports.models import Export
+from exports.models import Export, ExportRun, RunStatus
 from exports.services.runs.spool import LocalParquetSink, local_temp_path
 
 logger = logging.getLogger(__name__)
@@ -59,9 +65,38 @@ MAX_BUCKET_BITS = 23
 BUCKET_BITS_PER_ROW = 2
 
 
-def snapshot_name(export: Export) -> str:
-    """exports/<organization id>/<export id>/sync/snapshot.parquet: in the owner's export folder."""
-    return storage.tenant_path("exports", export.organization_id, str(export.pk), "sync", "snapshot.parquet")
+ADVANCING = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS)
+LEGACY_NAME = "snapshot.parquet"  # the one snapshot of an export, before each run stored its own
+
+
+def snapshot_folder(export: Export) -> str:
+    """exports/<organization id>/<export id>/sync: in the owner's export folder."""
+    return storage.tenant_path("exports", export.organization_id, str(export.pk), "sync")
+
+
+def snapshot_run_name(export: Export, run_id: int, attempt: int) -> str:
+    """Where an attempt of run `run_id` stores the snapshot it leaves (the export's snapshot once that attempt
+    records the run finished). Per attempt: an attempt that lost the run removes its own file, never the
+    file of the attempt that finished it."""
+    return f"{snapshot_folder(export)}/snapshot-{run_id}-{attempt}.parquet"
+
+
+def snapshot_name(export: Export) -> str | None:
+    """The export's snapshot: the one its last completed run stored (or, for an export whose last completed
+    run predates per-run snapshots, the single older file); None when there is none."""
+    last = (
+        ExportRun.objects.filter(export=export, status__in=ADVANCING)
+        .order_by("-finished_at", "-pk")
+        .values_list("pk", "attempts")
+        .first()
+    )
+    for name in (
+        *([snapshot_run_name(export, *last)] if last is not None else []),
+        f"{snapshot_folder(export)}/{LEGACY_NAME}",
+    ):
+        if storage.exists(name):
+            return name
+    return None
 
 
 def snapshot_fingerprint(export: Export) -> str:
@@ -315,8 +350,11 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
 
 def snapshot_load(export: Export) -> Previous:
     """The export's snapshot when it matches the export's current shape, else an empty one."""
+    name = snapshot_name(export)
+    if name is None:
+        return Previous(None, None)
     try:
-        with storage.open_read(snapshot_name(export)) as fh:
+        with storage.open_read(name) as fh:
             data = fh.read()  # read once into memory: no local copy to write and read back
     except FileNotFoundError:
         return Previous(None, None)
@@ -419,6 +457,26 @@ def _with_key_hashes(table: pa.Table) -> pa.Table:
     return table.select(SNAPSHOT_FILE_SCHEMA.names).cast(SNAPSHOT_FILE_SCHEMA)
 
 
-def snapshot_swap(export: Export, path: str) -> None:
-    """Puts the next snapshot in place of the old one (after the run was recorded as finished)."""
-    storage.move_file(snapshot_name(export), path)  # a reader sees the old or the new snapshot
+def snapshot_stage(export: Export, run_id: int, attempt: int, path: str) -> str:
+    """Stores the attempt's next snapshot (the local file at `path`, moved) under its own name, before the run
+    is recorded as finished; returns the name. It becomes the export's snapshot when the run is recorded."""
+    return storage.move_file(snapshot_run_name(export, run_id, attempt), path)
+
+
+def snapshot_replace(name: str, path: str) -> None:
+    """Rewrites the snapshot `name` with the local file at `path` (moved): a reader sees the old or new one."""
+    storage.move_file(name, path)
+
+
+def snapshot_prune(export: Export) -> None:
+    """Deletes the export's snapshots but its current one (best effort: a file left is deleted next time)."""
+    keep = snapshot_name(export)
+    for name in storage.list_folder(snapshot_folder(export)):
+        base = name.rsplit("/", 1)[-1]
+        if name != keep and base.startswith("snapshot") and base.endswith(".parquet"):
+            try:
+                storage.delete(name)
+            except Exception:  # noqa: BLE001 - an old snapshot left is harmless and deleted by the next run
+                logger.warning(
+                    "export %s: could not delete the old snapshot %s", export.pk, name, exc_info=True
+                )
