@@ -32,7 +32,7 @@ from exports.crypto import CredentialError, credentials_decrypt
 from exports.destinations.base import BatchContext, DestinationError, get_destination
 from exports.models import ACTIVE_RUN_STATUSES, Export, OptOutRemoval
 from exports.services.runs.snapshot import (
-    snapshot_fingerprint,
+    snapshot_holds,
     snapshot_name,
     snapshot_replace,
     stored_schema,
@@ -86,10 +86,8 @@ def _propagate(export: Export, optouts: list, name: str, now: datetime) -> tuple
     try:
         storage.read_to(name, path)
         table = pq.read_table(path)
-        if (table.schema.metadata or {}).get(b"delivr.fingerprint", b"").decode() != snapshot_fingerprint(
-            export
-        ):
-            return 0, 0  # made for another shape: the next run rewrites it (and suppresses the opt-outs)
+        if not snapshot_holds(export, table.schema.metadata):
+            return 0, 0  # made for another destination or list: it says nothing of where records are now
         matched = _match(path, optouts)
         if not matched.num_rows:
             return 0, 0

@@ -71,8 +71,21 @@ def run_read(run: ExportRun, attempt: int) -> RunContext:
     sent_parts_restore(ctx)
     for table in ctx.spools:
         ctx.seen.add(table.column("record_key").combine_chunks().drop_null())
+    _optouts_first(export)
     ctx.previous = snapshot_load(export)
     return ctx
+
+
+def _optouts_first(export) -> None:
+    """Takes back the opt-outs received since the export's last propagation before the snapshot is read, as the
+    scheduled cycle would: each is removed as an opt-out (the ledger says so, and the destination's opt-out
+    actions apply) rather than as a record that left the audience, which a mirror run would remove without
+    either. A destination that refuses is tried again by the cycle; the run goes on."""
+    from django.utils import timezone
+
+    from exports.services.optouts import export_optouts_propagate_one
+
+    export_optouts_propagate_one(export=export, until=timezone.now())
 
 
 def _restore(ctx: RunContext) -> None:

@@ -15,9 +15,11 @@ completed (with or without errors). So a failed run never advances it, and a wor
 recording the run and any later step cannot leave a finished run with the old snapshot (which would make the
 next run send its changes and removals again). The older snapshots are deleted once the run is recorded.
 
-The snapshot carries a fingerprint of the mapping, the destination settings and the hashing library's
-version: when any of them changed, the old snapshot no longer says what the destination holds in the new
-shape, so the run sends everything (and removes nothing) once.
+The snapshot carries a fingerprint of the mapping, the destination settings (but pacing) and the hashing
+library's version, and a fingerprint of the place alone (destination, its account settings, the list). When
+only the shape changed (a mapping), the run sends every record again once, and still knows what the
+destination holds: it removes who left (mirror) and opt-outs are taken back. When the place changed, the old
+snapshot says nothing of the new place: the run sends everything and removes nothing once.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ SNAPSHOT_FILE_SCHEMA = SNAPSHOT_SCHEMA.append(pa.field("key_hash", pa.uint64()))
     pa.field("key_check", pa.uint64())
 )
 FINGERPRINT_KEY = b"delivr.fingerprint"
+PLACEMENT_KEY = b"delivr.placement"
 HELD_COLUMNS = ["record_key", "fingerprint", "person_id", "email", "uid2"]
 KEY_SEED = 7
 CHECK_SEED = 0x5DEECE66D  # another seed: polars' hash of the same key is then an independent 64 bits
@@ -99,16 +102,59 @@ def snapshot_name(export: Export) -> str | None:
     return None
 
 
+# config keys that say how fast records go, not what is sent: changing them keeps the snapshot whole
+PACING_KEYS = ("rate_limit",)
+# config keys that change what a removal does besides taking the record back, not where records are
+NOT_PLACEMENT_KEYS = (*PACING_KEYS, "optout_", "timeline_event_template_id")
+
+
+def _config(export: Export, dropped: tuple[str, ...]) -> dict:
+    return {k: v for k, v in (export.destination_config or {}).items() if not k.startswith(dropped)}
+
+
+def _digest(value: dict) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def snapshot_fingerprint(export: Export) -> str:
     """Changes whenever the same record would be sent in another shape or to another place."""
-    shape = {
-        "mapping": export.field_mapping,
-        "destination": export.destination_type,
-        "config": export.destination_config,
-        "list": export.effective_list_name,
-        "hash": f"polars-{pl.__version__}/fingerprint-2",
+    return _digest(
+        {
+            "mapping": export.field_mapping,
+            "destination": export.destination_type,
+            "config": _config(export, PACING_KEYS),
+            "list": export.effective_list_name,
+            "hash": f"polars-{pl.__version__}/fingerprint-2",
+        }
+    )
+
+
+def snapshot_placement(export: Export) -> str:
+    """Changes only when records would go to another place (destination, account, list): while it holds, the
+    snapshot's records are still at the destination, whatever shape their values were sent in."""
+    return _digest(
+        {
+            "destination": export.destination_type,
+            "config": _config(export, NOT_PLACEMENT_KEYS),
+            "list": export.effective_list_name,
+        }
+    )
+
+
+def snapshot_holds(export: Export, metadata: dict | None) -> bool:
+    """Whether a snapshot with this metadata says what the export's destination holds now (made for the same
+    place; older snapshots, without a placement, for the same shape)."""
+    metadata = metadata or {}
+    if metadata.get(PLACEMENT_KEY, b"").decode() == snapshot_placement(export):
+        return True
+    return metadata.get(FINGERPRINT_KEY, b"").decode() == snapshot_fingerprint(export)
+
+
+def snapshot_metadata(export: Export) -> dict[bytes, bytes]:
+    return {
+        FINGERPRINT_KEY: snapshot_fingerprint(export).encode(),
+        PLACEMENT_KEY: snapshot_placement(export).encode(),
     }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def fingerprints(keys: pa.Array, table: pa.Table, hashes: pl.Series | None = None) -> pa.Array:
@@ -359,12 +405,19 @@ def snapshot_load(export: Export) -> Previous:
     except FileNotFoundError:
         return Previous(None, None)
     table = pq.read_table(pa.BufferReader(data))
-    fingerprint = (table.schema.metadata or {}).get(FINGERPRINT_KEY, b"").decode()
-    if fingerprint != snapshot_fingerprint(export):
-        logger.info(
-            "export %s: snapshot made for another mapping or destination; sending everything", export.pk
-        )
-        return Previous(None, None)
+    metadata = table.schema.metadata or {}
+    if metadata.get(FINGERPRINT_KEY, b"").decode() != snapshot_fingerprint(export):
+        if not snapshot_holds(export, metadata):
+            logger.info(
+                "export %s: snapshot made for another destination or list; sending everything", export.pk
+            )
+            return Previous(None, None)
+        # the same place, values sent in another shape (another mapping): every record is sent again, and the
+        # records held stay known, so a mirror run still removes who left and opt-outs are still taken back.
+        # A fingerprint of 0 matches no record's (a 64-bit hash: 1 chance in 2**64 per record).
+        logger.info("export %s: mapping changed since the snapshot; sending every record again", export.pk)
+        at = table.schema.get_field_index("fingerprint")
+        table = table.set_column(at, "fingerprint", pa.repeat(pa.scalar(0, pa.uint64()), table.num_rows))
     return Previous(None, table.cast(stored_schema(table.schema.names)))  # older: hashed at load
 
 
@@ -390,7 +443,7 @@ class NextSnapshot(LocalParquetSink):
         self.path = local_temp_path(f"export-snapshot-next-{export.pk}-")
         self.previous = previous
         self._now = pa.scalar(sent_at, SNAPSHOT_SCHEMA.field("sent_at").type)
-        schema = SNAPSHOT_FILE_SCHEMA.with_metadata({FINGERPRINT_KEY: snapshot_fingerprint(export).encode()})
+        schema = SNAPSHOT_FILE_SCHEMA.with_metadata(snapshot_metadata(export))
         # lz4: about half zstd's time to write and read for a file that is read once per run
         writer = pq.ParquetWriter(self.path, schema, compression="lz4")
         self._writer: BackgroundWriter | None = BackgroundWriter(writer, name=f"export-snapshot-{export.pk}")
