@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -111,6 +112,8 @@ from exports.destinations.base import (
     register,
     url_check,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "https://api.hubapi.com"
 BATCH_LIMIT = 100  # HubSpot's batch endpoints take at most 100 inputs
@@ -1068,6 +1071,11 @@ class HubSpotDestination(Destination):
                 events.add_error(row.key, exc.code, f"timeline template unavailable: {exc.message}")
             return
         if not template_id:
+            if todo:
+                logger.warning(
+                    "HubSpot timeline events skipped: DELIVR_HUBSPOT_APP_ID and "
+                    "DELIVR_HUBSPOT_DEVELOPER_API_KEY are not both set (manage.py check --deploy)"
+                )
             events.records_skipped += len(todo)
             return
         for chunk in _chunks(todo, BATCH_LIMIT):

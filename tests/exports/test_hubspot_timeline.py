@@ -66,3 +66,21 @@ def test_timeline_when_templates_api_fails_reports_events_failed_and_keeps_conta
     events = result.objects["TimelineEvent"]
     assert events.records_failed == 2 and "timeline template unavailable" in events.errors[0].message
     assert result.objects["Contact"].records_created == 2
+
+
+def test_timeline_without_the_app_skips_events_says_so_and_the_deploy_check_warns(
+    settings, hubspot_standin, caplog
+):
+    from django.core import checks
+
+    settings.DELIVR_HUBSPOT_APP_ID = ""
+    result = _run(hubspot_standin, 0, "run-no-app")
+    events = result.objects["TimelineEvent"]
+    assert events.records_skipped == 2 and not events.errors
+    assert result.objects["Contact"].records_created == 2  # contacts still go
+    assert "timeline events skipped" in caplog.text
+    found = [m.id for m in checks.run_checks(include_deployment_checks=True)]
+    assert "exports.W001" in found
+    settings.DELIVR_HUBSPOT_APP_ID = hubspot_standin.app_id
+    settings.DELIVR_HUBSPOT_DEVELOPER_API_KEY = hubspot_standin.developer_key
+    assert "exports.W001" not in [m.id for m in checks.run_checks(include_deployment_checks=True)]
