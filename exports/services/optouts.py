@@ -70,11 +70,12 @@ def export_optouts_propagate_one(*, export: Export, until: datetime) -> tuple[in
     """(removed, failed) for one export; moves its watermark to `until`."""
     from privacy.selectors import optouts_received_since
 
-    optouts = optouts_received_since(export.organization_id, export.optouts_propagated_at, until)
-    name = snapshot_name(export)
+    name = snapshot_name(export)  # none: the destination holds nothing of this export (no registry read)
     removed = failed = 0
-    if optouts and name is not None:
-        removed, failed = _propagate(export, optouts, name, until)
+    if name is not None:
+        optouts = optouts_received_since(export.organization_id, export.optouts_propagated_at, until)
+        if optouts:
+            removed, failed = _propagate(export, optouts, name, until)
     cls = get_destination(export.destination_type)
     if not failed or not getattr(cls, "supports_removal", False):  # a refused removal is tried again
         Export.objects.filter(pk=export.pk).update(optouts_propagated_at=until)
