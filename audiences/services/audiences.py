@@ -43,7 +43,6 @@ def _enqueue_build(audience_id) -> None:
     audience_build.delay_on_commit(str(audience_id))
 
 
-@transaction.atomic
 def contact_list_check_can_back(contact_list: ContactList) -> None:
     """The one rule: a list can back an audience only if it is a ready (imported) contacts list."""
     if contact_list.type != ListType.CONTACTS or contact_list.status != ListStatus.READY:

@@ -275,3 +275,18 @@ def test_lists_page_when_imported_summarises_the_report_and_failed_uploads_can_b
     assert ">Dismiss</button>" in body and "Dismiss the failed upload No identifiers?" in body
     r = client.post(f"/lists/{failed}/delete/", HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and not ContactList.objects.filter(pk=failed).exists()
+
+
+def test_contact_list_check_can_back_when_checked_then_reads_no_row_and_refuses_unready_lists(
+    django_assert_num_queries,
+):
+    from audiences.services.audiences import contact_list_check_can_back
+    from delivr_admin.errors import ApplicationError
+    from tests.factories import ContactListFactory
+
+    ready = ContactListFactory()
+    importing = ContactListFactory(status=ListStatus.PROCESSING)
+    with django_assert_num_queries(0):  # a check of the list it is given: no transaction, no query
+        contact_list_check_can_back(ready)
+        with pytest.raises(ApplicationError, match="Only a ready contacts list can back an audience."):
+            contact_list_check_can_back(importing)
