@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
+from audiences.engine.reads import IDENTITY_COLUMNS
 
 SCORE_WEIGHTS: tuple[float, ...] = (0.5, 0.3, 0.2)
 CHUNK_ROWS = 1_000_000
@@ -97,18 +98,9 @@ LOCATIONS = (
 )
 # Rough shape of real company sizes: many small firms, few giants.
 _BUCKET_WEIGHTS = (20, 25, 20, 12, 8, 8, 4, 3)
-_DICT_COLUMNS = [
-    "first_name",
-    "last_name",
-    "job_title",
-    "company_name",
-    "company_domain",
-    "company_employee_count",
-    "country",
-    "state",
-    "city",
-    "topic_id",
-]
+# Dictionary-encoded: the columns with few distinct values, i.e. the person attributes the reads know as
+# identity columns except the per-person ids (uid2, email), and the topic.
+_DICT_COLUMNS = [c for c in IDENTITY_COLUMNS if c not in ("uid2", "email")] + ["topic_id"]
 _STATS_COLUMNS = [
     "person_id",
     "uid2",

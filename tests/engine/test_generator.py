@@ -11,6 +11,7 @@ import pytest
 
 from audiences.engine.buckets import EMPLOYEE_BUCKETS, SCORES
 from audiences.engine.generator import GenerateParams, generate, partition_counts
+from audiences.engine.reads import IDENTITY_COLUMNS
 
 PARAMS = GenerateParams(rows=20_000, days=3, prefixes=3, seed=11)
 HIVE = ds.partitioning(
@@ -92,6 +93,15 @@ def test_generated_rows_when_read_then_schema_and_shape_as_documented(tree):
         pc.cast(pc.cast(table["seen_at"], pa.timestamp("us")), pa.int64()), pc.cast(day_start, pa.int64())
     )
     assert pc.min(delta).as_py() >= 0 and pc.max(delta).as_py() < 86_400_000_000
+
+
+def test_generated_files_when_read_then_identity_attributes_and_topic_dictionary_encoded(tree):
+    root, _ = tree
+    path = os.path.join(root, "day=2024-05-02", "prefix=4eyes_101", "score=high", "part-0.parquet")
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    encoded = {name for name, chunk in chunks.items() if chunk.dictionary_page_offset is not None}
+    assert encoded == set(IDENTITY_COLUMNS) - {"uid2", "email"} | {"topic_id"}
 
 
 def test_partition_counts_when_tiny_rows_then_exact_total():
