@@ -9,6 +9,7 @@ Counting the same days again overwrites them with the same counts, so a repeated
 from __future__ import annotations
 
 import logging
+import time
 
 from audiences import datasets, definitions, engine
 from audiences.models import FieldValueCounts
@@ -79,3 +80,23 @@ def field_values_warm_quietly(*, input_path: str | None = None, refresh: bool = 
         logger.warning(
             "counting the value suggestions of %s failed", input_path or "the demo data", exc_info=True
         )
+
+
+def field_values_warm_queue() -> None:
+    """Queues the counting of the default dataset's suggested values (a no-op when they are stored), so a
+    value box answers from the store once the builder is open. Once per process per 10 minutes; without a
+    broker nothing is queued (suggestions are then counted on first use)."""
+    global _warm_queued_at
+    now = time.monotonic()
+    if now - _warm_queued_at < 600:
+        return
+    _warm_queued_at = now
+    from audiences.tasks import field_values_warm as warm_task
+
+    try:
+        warm_task.delay()
+    except Exception:
+        logger.warning("could not queue the value suggestions warm-up", exc_info=True)
+
+
+_warm_queued_at = -1e9

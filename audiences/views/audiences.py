@@ -22,6 +22,7 @@ from audiences.forms import BuilderForm
 from audiences.models import RECORD_LIMIT_MAX, AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
+from audiences.services import values as value_services
 from audiences.views import builder_ui
 from audiences.views import filters as filter_views
 from delivr_admin.decorators import member_required
@@ -125,7 +126,7 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
         )
         default = account_selectors.project_default(principal)
         context = _builder_context(request, state=state, project_id=default.pk if default else None)
-    filter_views.suggestions_warm()
+    value_services.field_values_warm_queue()
     return render(request, "audiences/audience_builder.html", context)
 
 

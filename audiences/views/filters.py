@@ -8,9 +8,6 @@ of its formset, with the new totals swapped in out of band.
 
 from __future__ import annotations
 
-import logging
-import time
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -32,7 +29,6 @@ from audiences.selectors import values as value_selectors
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 
-logger = logging.getLogger(__name__)
 LIST_VALUE_OPS = ("in", "not in", "between")
 OPERATOR_WORDS = {
     "=": "is",
@@ -183,25 +179,6 @@ def messages_html(request: HttpRequest, messages: dict[str, str]) -> str:
     return render_to_string(
         "audiences/partials/filters.html#condition-messages", {"messages": messages}, request=request
     )
-
-
-def suggestions_warm() -> None:
-    """Queue the counting of the default dataset's suggested values (a no-op when they are cached), so a
-    value box answers from the cache once the builder is open. Once per process per 10 minutes."""
-    global _warmed_at
-    now = time.monotonic()
-    if now - _warmed_at < 600:
-        return
-    _warmed_at = now
-    from audiences.tasks import field_values_warm
-
-    try:
-        field_values_warm.delay()
-    except Exception:  # no broker: suggestions are then counted on first use
-        logger.warning("could not queue the value suggestions warm-up", exc_info=True)
-
-
-_warmed_at = -1e9
 
 
 def _columns() -> list[dict]:

@@ -151,10 +151,10 @@ def test_builder_page_warms_value_counts_so_hints_read_the_cache(logged_in):
     from django.core.cache import cache
 
     from audiences.selectors import values as value_selectors
-    from audiences.views import filters as filter_views
+    from audiences.services import values as value_services
 
     cache.clear()
-    filter_views._warmed_at = -1e9
+    value_services._warm_queued_at = -1e9
     assert value_selectors.cached_field_values(field="country", window={"lookback_days": 2}) is None
     assert logged_in.get("/audiences/new/").status_code == 200  # queues the warm-up (eager in tests)
     cached = value_selectors.cached_field_values(field="country", window={"lookback_days": 2})

@@ -90,3 +90,24 @@ def test_field_values_warm_command_when_refresh_recounts_every_stored_day(intent
     assert out.getvalue().splitlines()[-1].startswith("counted 0 ")
     call_command("field_values_warm", "--days", "2", "--refresh", stdout=out)
     assert not out.getvalue().splitlines()[-1].startswith("counted 0 ")
+
+
+def test_field_values_warm_queue_when_called_twice_then_queues_once_and_without_broker_only_logs(
+    monkeypatch, caplog
+):
+    from audiences import tasks
+
+    queued = []
+    monkeypatch.setattr(value_services, "_warm_queued_at", -1e9)
+    monkeypatch.setattr(tasks.field_values_warm, "delay", lambda: queued.append(1))
+    value_services.field_values_warm_queue()
+    value_services.field_values_warm_queue()  # within 10 minutes: not again
+    assert queued == [1]
+
+    def no_broker():
+        raise ConnectionError("no broker")
+
+    monkeypatch.setattr(value_services, "_warm_queued_at", -1e9)
+    monkeypatch.setattr(tasks.field_values_warm, "delay", no_broker)
+    value_services.field_values_warm_queue()  # the builder still opens
+    assert "could not queue the value suggestions warm-up" in caplog.text
