@@ -56,3 +56,12 @@ class ApiClientForm(forms.Form):
 
 class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=200)
+
+
+class OrganizationSwitchForm(forms.Form):
+    """The organization picker: an organization id (blank: the user's first) and the page to go back to."""
+
+    organization_id = forms.UUIDField(
+        required=False, error_messages={"invalid": "Choose one of your organizations."}
+    )
+    next = forms.CharField(required=False, strip=False)

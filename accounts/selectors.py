@@ -126,6 +126,18 @@ def project_default(principal: Principal) -> Project | None:
     return Project.objects.filter(organization=principal.organization).order_by("created_at").first()
 
 
+def membership_exists(*, user: User, organization_id: uuid.UUID | None) -> bool:
+    """Whether the user is a member of that organization (no organization: False)."""
+    if organization_id is None:
+        return False
+    return Membership.objects.filter(user=user, organization_id=organization_id).exists()
+
+
+def membership_get(principal: Principal, membership_id: int) -> Membership:
+    """A membership of the caller's own organization; 404 otherwise."""
+    return one_or_404(membership_list(principal), "membership not found", id=membership_id)
+
+
 def membership_list(principal: Principal) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(organization=principal.organization)

@@ -1,10 +1,8 @@
 """Settings pages: projects, members, API clients, sub-organizations; and switching organization."""
 
-import uuid
-
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -12,8 +10,7 @@ from delivr_admin.decorators import admin_required, member_required
 from delivr_admin.errors import ApplicationError, html_error
 
 from . import selectors, services
-from .forms import ApiClientForm, LoginForm, MemberForm, OrganizationForm, ProjectForm
-from .models import Membership
+from .forms import ApiClientForm, LoginForm, MemberForm, OrganizationForm, OrganizationSwitchForm, ProjectForm
 
 
 class LoginView(auth_views.LoginView):
@@ -97,7 +94,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
-    membership = get_object_or_404(Membership, id=membership_id, organization=request.principal.organization)
+    membership = selectors.membership_get(request.principal, membership_id)
     error = None
     try:
         services.member_remove(principal=request.principal, membership=membership)
@@ -145,15 +142,14 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @member_required
 def organization_switch(request: HttpRequest) -> HttpResponse:
-    org_id = request.POST.get("organization_id", "")
-    try:
-        org_id = str(uuid.UUID(org_id)) if org_id else ""
-    except ValueError:  # a 500 before: the id reached the database as it was
-        return html_error(request, 400, "Choose one of your organizations.")
-    if Membership.objects.filter(user=request.user, organization_id__in=[org_id] if org_id else []).exists():
-        request.session["org_id"] = org_id
+    form = OrganizationSwitchForm(request.POST)
+    if not form.is_valid():  # a malformed id (a 500 before: it reached the database as it was)
+        return html_error(request, 400, form.errors["organization_id"][0])
+    org_id = form.cleaned_data["organization_id"]
+    if selectors.membership_exists(user=request.user, organization_id=org_id):
+        request.session["org_id"] = str(org_id)
     # Only a path on this site: `next` must not send a signed-in user to another host (open redirect).
-    target = request.POST.get("next") or ""
+    target = form.cleaned_data["next"]
     safe = url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )

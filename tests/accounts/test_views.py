@@ -62,3 +62,35 @@ def test_seed_demo_is_idempotent(db, settings, tmp_path):
     call_command("seed_demo")
     assert User.objects.filter(email=settings.DEMO_ADMIN_EMAIL).count() == 1
     assert Organization.objects.filter(name="Acme Demo Co").count() == 1
+
+
+def test_organization_switch_when_member_of_it_switches_and_otherwise_keeps_the_current_one(
+    client, tenant, other_tenant
+):
+    from tests.conftest import make_tenant
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(user=tenant.user, organization=other_tenant.org)
+    client.force_login(tenant.user)
+    r = client.post("/organization/switch/", {"organization_id": str(other_tenant.org.id).upper()})
+    assert r.status_code == 302 and client.session["org_id"] == str(other_tenant.org.id)
+    stranger = make_tenant()
+    client.post("/organization/switch/", {"organization_id": str(stranger.org.id)})
+    assert client.session["org_id"] == str(other_tenant.org.id)  # not a member: nothing changes
+    client.post("/organization/switch/", {"organization_id": ""})
+    assert client.session["org_id"] == str(other_tenant.org.id)
+
+
+def test_organization_switch_when_id_malformed_says_so_in_a_400_page(client, tenant):
+    client.force_login(tenant.user)
+    r = client.post("/organization/switch/", {"organization_id": "not-a-uuid"})
+    assert r.status_code == 400 and "Choose one of your organizations." in r.content.decode()
+
+
+def test_member_remove_when_membership_of_another_org_is_404(client, tenant, other_tenant):
+    from accounts.models import Membership
+
+    other = Membership.objects.get(organization=other_tenant.org)
+    client.force_login(tenant.user)
+    assert client.post(f"/settings/members/{other.pk}/remove/").status_code == 404
+    assert Membership.objects.filter(pk=other.pk).exists()
