@@ -206,7 +206,10 @@ def seed_audiences(context) -> None:
         if spec["name"] in existing:
             continue
         audience = audience_services.audience_create(
-            principal=principal, project=context.project, name=spec["name"], definition=spec["definition"]
+            principal=principal,
+            project_id=context.project.id,
+            name=spec["name"],
+            definition=spec["definition"],
         )
         if spec.get("paused"):
             audience_services.audience_pause(audience=audience)
@@ -216,7 +219,7 @@ def seed_audiences(context) -> None:
         upload = SimpleUploadedFile("demo-contacts.csv", _demo_contacts_csv(principal), "text/csv")
         contact_list = list_services.contact_list_upload(
             principal=principal,
-            project=context.project,
+            project_id=context.project.id,
             name=DEMO_LIST_NAME,
             type="contacts",
             upload=upload,
@@ -229,7 +232,7 @@ def seed_audiences(context) -> None:
     if contact_list.status == ListStatus.READY and name not in existing:
         audience_services.audience_create(
             principal=principal,
-            project=context.project,
+            project_id=context.project.id,
             name=name,
             type=AudienceType.LIST,
             contact_list=contact_list,

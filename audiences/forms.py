@@ -5,7 +5,7 @@ from django import forms
 
 from audiences.definitions import MAX_FILTERS
 from audiences.engine.buckets import SCORES
-from audiences.models import RECORD_LIMIT_MAX, OutputFormat
+from audiences.models import RECORD_LIMIT_MAX, ListType, OutputFormat
 from delivr_admin.errors import ApplicationError
 
 SCORE_CHOICES = [(s, s.capitalize()) for s in reversed(SCORES)]  # highest first
@@ -90,6 +90,11 @@ class BuilderForm(forms.Form):
 
     def is_range(self) -> bool:
         return self.data.get("window") == "range"
+
+    def audience_fields(self) -> tuple[str, str | None]:
+        """(the name as typed, the chosen project's id or None) of a save; the service checks both."""
+        self.is_valid()
+        return self.cleaned_data.get("name", ""), self.cleaned_data.get("project_id") or None
 
     def definition(self) -> dict:
         """Topics, scores and window of the definition; ApplicationError (field lookback_days) when the lookback
@@ -236,3 +241,56 @@ def _posted(formset: forms.BaseFormSet) -> list[forms.Form]:
         return []
     formset.is_valid()
     return [form for form in formset.forms if form.has_changed() and form.is_valid()]
+
+
+class ListUploadForm(forms.Form):
+    """The lists page's upload: only a missing file is refused here; the service (the same as the API's)
+    checks the name, the type, the project and the file's content, in its own words."""
+
+    name = forms.CharField(required=False, strip=False)
+    type = forms.CharField(required=False)
+    project_id = forms.CharField(required=False)
+    file = forms.FileField(allow_empty_file=True, error_messages={"required": "Choose a CSV file."})
+
+    def clean_type(self) -> str:
+        # A post without a type (the page's select always sends one) uploads a contacts list.
+        return self.cleaned_data["type"] if "type" in self.data else ListType.CONTACTS
+
+
+class ListAudienceForm(forms.Form):
+    """Build a list audience from a list: its name, the list's own name when left blank."""
+
+    name = forms.CharField(required=False, strip=False)
+
+
+REPORT_KINDS = ("invalid", "duplicates")
+
+
+class ReportPageField(forms.IntegerField):
+    """A report page number: 1 for anything that is not a positive whole number (a pager link never fails)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value) -> int:
+        try:
+            return max(1, super().clean(value) or 1)
+        except forms.ValidationError:
+            return 1
+
+
+class ListReportQueryForm(forms.Form):
+    """A list report's query: each report's page (`invalid_page`, `duplicates_page`) and, from a pager link,
+    the one report to render (`kind`; anything else renders the page)."""
+
+    invalid_page = ReportPageField()
+    duplicates_page = ReportPageField()
+    kind = forms.ChoiceField(choices=[(k, k) for k in REPORT_KINDS], required=False)
+
+    def pages(self) -> dict[str, int]:
+        self.is_valid()
+        return {kind: self.cleaned_data[f"{kind}_page"] for kind in REPORT_KINDS}
+
+    def wanted(self) -> str:
+        self.is_valid()
+        return self.cleaned_data.get("kind") or ""

@@ -169,7 +169,7 @@ def main() -> None:
     prev = _best(preview)
 
     audience = audience_create(
-        principal=principal, project=project, name="Download", definition=DOWNLOAD_DEFINITION
+        principal=principal, project_id=project.id, name="Download", definition=DOWNLOAD_DEFINITION
     )
     audience.refresh_from_db()
     assert audience.build_status == "ready", audience.build_error

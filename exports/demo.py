@@ -28,7 +28,7 @@ def _audience(context, principal) -> Audience:
 
     return audience_create(
         principal=principal,
-        project=context.project,
+        project_id=context.project.id,
         name="Demo: high-intent decision makers",
         definition={"scores": ["high"]},
     )

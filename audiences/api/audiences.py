@@ -24,7 +24,6 @@ from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors as account_selectors
 from accounts.api import ERROR
 from audiences import datasets, definitions, engine
 from audiences.models import RECORD_LIMIT_MAX, AudienceType
@@ -165,7 +164,6 @@ class AudienceListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        project = account_selectors.project_resolve(principal, v["project_id"])
         contact_list = None
         if v.get("contact_list_id"):
             try:
@@ -176,7 +174,7 @@ class AudienceListApi(APIView):
                 ) from exc
         audience = audience_services.audience_create(
             principal=principal,
-            project=project,
+            project_id=v["project_id"],
             name=v["name"],
             type=AudienceType.LIST if contact_list is not None else v["type"],
             definition=v["definition"],

@@ -12,7 +12,6 @@ from rest_framework import parsers, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors as account_selectors
 from accounts.api import ERROR
 from audiences.api.audiences import CSVRenderer
 from audiences.models import ListSource, ListStatus, ListType
@@ -130,10 +129,9 @@ class ContactListListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        project = account_selectors.project_resolve(principal, v["project_id"])
         contact_list = list_services.contact_list_upload(
             principal=principal,
-            project=project,
+            project_id=v["project_id"],
             name=v["name"],
             type=v["type"],
             upload=v["file"],

@@ -122,14 +122,6 @@ def _duplicate_row(header: list[str], cells: list[str]) -> ReportRow:
     )
 
 
-def report_page(value) -> int:
-    """A report page number from a query parameter: 1 for anything that is not a positive whole number."""
-    try:
-        return max(1, int(value))
-    except (TypeError, ValueError):
-        return 1
-
-
 def contact_list_import_report(
     contact_list: ContactList, kind: str, *, page: int = 1, limit: int = REPORT_ROWS_SHOWN
 ) -> ImportReport:

@@ -8,8 +8,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from accounts.models import Project
-from accounts.selectors import Principal
+from accounts.selectors import Principal, project_resolve
 from audiences import datasets, definitions, engine
 from audiences.models import (
     Audience,
@@ -53,14 +52,16 @@ def contact_list_check_can_back(contact_list: ContactList) -> None:
 def audience_create(
     *,
     principal: Principal,
-    project: Project,
+    project_id: object,
     name: str,
     type: str = AudienceType.INTENT,
     definition: dict | None = None,
     input_path: str | None = None,
     contact_list: ContactList | None = None,
 ) -> Audience:
-    """Validates the definition against the dataset, saves the audience and queues its first build."""
+    """Validates the definition against the dataset, saves the audience in the project named by `project_id`
+    (resolved for the caller: a 400 `invalid_project` when missing or not theirs) and queues its first build."""
+    project = project_resolve(principal, project_id)
     if not name.strip():
         raise ApplicationError("An audience needs a name.", code="invalid_request")
     if type == AudienceType.LIST and contact_list is None:

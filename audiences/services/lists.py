@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Project
-from accounts.selectors import Principal
+from accounts.selectors import Principal, project_resolve
 from audiences.engine import IDENTITY_COLUMNS
 from audiences.models import ContactList, ListSource, ListStatus, ListType
 from delivr_admin import csvsafe, storage
@@ -134,9 +134,11 @@ def _list_dir(contact_list: ContactList) -> str:
 
 @transaction.atomic
 def contact_list_upload(
-    *, principal: Principal, project: Project, name: str, type: str, upload: UploadedFile, source: str
+    *, principal: Principal, project_id: object, name: str, type: str, upload: UploadedFile, source: str
 ) -> ContactList:
-    """Checks and stores the uploaded CSV as a `processing` list and queues its import."""
+    """Checks and stores the uploaded CSV as a `processing` list of the project named by `project_id`
+    (resolved for the caller: a 400 `invalid_project` when missing or not theirs) and queues its import."""
+    project = project_resolve(principal, project_id)
     if not name.strip():
         raise ApplicationError("name: a list needs a name.", code="invalid_request")
     if type not in ListType.values:

@@ -93,14 +93,12 @@ def audience_builder(request: HttpRequest, audience_id=None) -> HttpResponse:
     principal = request.principal
     audience = audience_selectors.audience_get(principal, audience_id) if audience_id else None
     if request.method == "POST":
-        name = request.POST.get("name", "")
-        project_id = request.POST.get("project_id") or None
+        name, project_id = BuilderForm(request.POST).audience_fields()
         try:
             definition = definition_from_form(request.POST)
             if audience is None:
-                project = account_selectors.project_resolve(principal, project_id)
                 audience = audience_services.audience_create(
-                    principal=principal, project=project, name=name, definition=definition
+                    principal=principal, project_id=project_id, name=name, definition=definition
                 )
             else:
                 audience = audience_services.audience_update(

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts.models import Role
+from audiences.forms import REPORT_KINDS, ListAudienceForm, ListReportQueryForm, ListUploadForm
 from audiences.models import AudienceType, ListSource, ListStatus, ListType
 from audiences.selectors import lists as list_selectors
 from audiences.services import audiences as audience_services
@@ -19,8 +20,6 @@ from audiences.services import lists as list_services
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
 from delivr_admin.htmx import render_page_or_polled
-
-REPORT_KINDS = ("invalid", "duplicates")
 
 
 def _context(request, **extra) -> dict:
@@ -40,17 +39,16 @@ def list_list(request: HttpRequest) -> HttpResponse:
     """GET: the page (or, for htmx polling, the table); POST: upload a CSV and queue its import."""
     if request.method == "POST":
         error = None
-        upload = request.FILES.get("file")
+        form = ListUploadForm(request.POST, request.FILES)
         try:
-            if upload is None:
-                raise ApplicationError("Choose a CSV file.")
-            project = account_selectors.project_resolve(request.principal, request.POST.get("project_id"))
+            if not form.is_valid():
+                raise ApplicationError(form.errors["file"][0])  # the only field the form refuses
             list_services.contact_list_upload(
                 principal=request.principal,
-                project=project,
-                name=request.POST.get("name", ""),
-                type=request.POST.get("type", ListType.CONTACTS),
-                upload=upload,
+                project_id=form.cleaned_data["project_id"],
+                name=form.cleaned_data["name"],
+                type=form.cleaned_data["type"],
+                upload=form.cleaned_data["file"],
                 source=ListSource.UPLOAD,
             )
         except ApplicationError as exc:
@@ -71,11 +69,13 @@ def list_list(request: HttpRequest) -> HttpResponse:
 @member_required(write=True)
 def list_audience_create(request: HttpRequest, list_id) -> HttpResponse:
     contact_list = list_selectors.contact_list_get(request.principal, list_id)
+    form = ListAudienceForm(request.POST)
+    form.is_valid()  # a name only: never refused here
     try:
         audience = audience_services.audience_create(
             principal=request.principal,
-            project=contact_list.project,
-            name=request.POST.get("name") or contact_list.name,
+            project_id=contact_list.project_id,
+            name=form.cleaned_data["name"] or contact_list.name,
             type=AudienceType.LIST,
             contact_list=contact_list,
         )
@@ -118,14 +118,15 @@ def _with_pager(report, pages: dict[str, int]):
 def list_report(request: HttpRequest, list_id) -> HttpResponse:
     """A list's import report: the rows it refused (invalid, duplicates) in a table, in words."""
     contact_list = list_selectors.contact_list_get(request.principal, list_id)
-    pages = {kind: list_selectors.report_page(request.GET.get(f"{kind}_page")) for kind in REPORT_KINDS}
+    query = ListReportQueryForm(request.GET)
+    pages = query.pages()
     reports = [
         _with_pager(list_selectors.contact_list_import_report(contact_list, kind, page=pages[kind]), pages)
         for kind in REPORT_KINDS
     ]
     context = {"contact_list": contact_list, "reports": reports}
-    wanted = request.GET.get("kind")
-    if request.htmx and wanted in REPORT_KINDS:  # a pager link: only that report's card
+    wanted = query.wanted()
+    if request.htmx and wanted:  # a pager link: only that report's card
         report = next(r for r in reports if r.kind == wanted)
         return render(request, "audiences/list_report.html#report", {**context, "report": report})
     return render(request, "audiences/list_report.html", context)

@@ -23,7 +23,7 @@ def create(tenant, django_capture_on_commit_callbacks):
     def make(definition=DEFINITION):
         with django_capture_on_commit_callbacks(execute=True):
             return audience_services.audience_create(
-                principal=tenant.principal, project=tenant.project, name="Sized", definition=definition
+                principal=tenant.principal, project_id=tenant.project.id, name="Sized", definition=definition
             )
 
     return make

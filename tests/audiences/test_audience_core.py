@@ -29,7 +29,7 @@ def create(tenant, django_capture_on_commit_callbacks):
     def make(definition, name="A"):
         with django_capture_on_commit_callbacks(execute=True):
             return audience_services.audience_create(
-                principal=tenant.principal, project=tenant.project, name=name, definition=definition
+                principal=tenant.principal, project_id=tenant.project.id, name=name, definition=definition
             )
 
     return make

@@ -288,3 +288,61 @@ def test_builder_save_when_dates_reversed_shows_the_error_next_to_the_window(log
     html = r.content.decode()
     assert r.status_code == 400 and not Audience.objects.exists()
     assert '<p class="field-error" id="error-window">The end date is before the start date.</p>' in html
+
+
+@pytest.mark.parametrize(
+    ("post", "words"),
+    [
+        ({"name": "Leads", "type": "contacts"}, "Choose a CSV file."),
+        ({"name": "Leads", "type": "contacts", "file": "x"}, "Choose a CSV file."),
+        ({"name": "", "type": "", "project_id": "nope"}, "Choose a CSV file."),  # the file first
+        ({"name": "Leads", "type": "contacts", "csv": 1}, "project_id is required: choose a project."),
+        ({"name": " ", "type": "contacts", "csv": 1, "project": 1}, "name: a list needs a name."),
+        ({"name": "Leads", "type": "", "csv": 1, "project": 1}, "type: one of contacts"),
+    ],
+)
+def test_lists_page_upload_when_a_field_is_missing_says_which_in_the_services_words(
+    logged_in, tenant, post, words
+):
+    data = {k: v for k, v in post.items() if k not in ("csv", "project")}
+    if post.get("csv"):
+        data["file"] = SimpleUploadedFile("l.csv", b"email\na@x.io\n", "text/csv")
+    if post.get("project"):
+        data["project_id"] = str(tenant.project.id)
+    r = logged_in.post("/lists/", data)
+    assert r.status_code == 400 and words in r.content.decode() and not ContactList.objects.exists()
+
+
+def test_lists_page_upload_without_a_type_uploads_a_contacts_list(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
+    f = SimpleUploadedFile("l.csv", b"email\na@x.io\n", "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = logged_in.post("/lists/", {"name": "Leads", "project_id": str(tenant.project.id), "file": f})
+    assert r.status_code == 302 and ContactList.objects.get().type == "contacts"
+
+
+def test_list_audience_create_when_named_or_not_takes_the_name_or_the_lists(
+    logged_in, tenant, django_capture_on_commit_callbacks
+):
+    from tests.audiences.test_lists import upload
+
+    list_id = upload(tenant, "email\nann@acme.io\n", name="Q3 leads").json()["id"]
+    with django_capture_on_commit_callbacks(execute=False):
+        logged_in.post(f"/lists/{list_id}/audience/", {"name": "Named"})
+        logged_in.post(f"/lists/{list_id}/audience/", {"name": ""})
+    assert sorted(Audience.objects.values_list("name", flat=True)) == ["Named", "Q3 leads"]
+    assert set(Audience.objects.values_list("project_id", flat=True)) == {tenant.project.id}
+
+
+def test_builder_save_when_project_missing_or_of_another_org_keeps_the_form_with_the_projects_words(
+    logged_in, tenant, other_tenant
+):
+    r = logged_in.post("/audiences/new/", {**FORM, "name": "Big buyers", "project_id": ""})
+    assert r.status_code == 400 and "project_id is required: choose a project." in r.content.decode()
+    r = logged_in.post(
+        "/audiences/new/", {**FORM, "name": "Big buyers", "project_id": str(other_tenant.project.id)}
+    )
+    html = r.content.decode()
+    assert r.status_code == 400 and "no project with this id in your organization" in html
+    assert 'value="Big buyers"' in html and not Audience.objects.exists()

@@ -140,7 +140,7 @@ def test_builder_edit_when_audience_grouped_prefills_groups(
     }  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         audience = audience_services.audience_create(
-            principal=tenant.principal, project=tenant.project, name="G", definition=definition
+            principal=tenant.principal, project_id=tenant.project.id, name="G", definition=definition
         )
     html = logged_in.get(f"/audiences/{audience.pk}/edit/").content.decode()
     assert html.count('class="filter-group"') == 2 and html.count('class="filter-row"') == 3

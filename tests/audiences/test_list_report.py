@@ -76,3 +76,15 @@ def test_list_report_when_other_org_or_support_is_refused(client, tenant, other_
     support = tenant_factory("support")
     client.force_login(support.user)
     assert client.get(f"/lists/{list_id}/report/").status_code == 403
+
+
+def test_list_report_when_query_odd_shows_first_pages_and_unknown_kind_renders_the_page(client, tenant):
+    list_id = upload(tenant, "email\nok@acme.io\n" + "".join(f"bad{i}\n" for i in range(105))).json()["id"]
+    client.force_login(tenant.user)
+    for query in ("invalid_page=-3", "invalid_page=x&duplicates_page=", "invalid_page=1e3"):
+        r = client.get(f"/lists/{list_id}/report/?{query}")
+        assert r.status_code == 200 and "Rows 1–100 of 105" in r.content.decode(), query
+    r = client.get(f"/lists/{list_id}/report/?kind=other&invalid_page=2", HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and "report-invalid" in html and "report-duplicates" in html
+    assert "Rows 101–105 of 105" in html

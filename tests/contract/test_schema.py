@@ -125,11 +125,11 @@ def seeded(settings, tenant, tmp_path, intent_tree, django_capture_on_commit_cal
     principal = tenant.principal
     with django_capture_on_commit_callbacks(execute=True):  # builds, imports and runs happen now (eager)
         audience = audience_services.audience_create(
-            principal=principal, project=tenant.project, name="Decision makers", definition={}
+            principal=principal, project_id=tenant.project.id, name="Decision makers", definition={}
         )
         contact_list = list_services.contact_list_upload(
             principal=principal,
-            project=tenant.project,
+            project_id=tenant.project.id,
             name="Leads",
             type="contacts",
             upload=SimpleUploadedFile("leads.csv", LIST_CSV.encode(), "text/csv"),

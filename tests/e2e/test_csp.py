@@ -45,7 +45,7 @@ def test_dashboard_pages_work_under_the_csp_with_no_violation(watched, tenant, p
 
     page, problems = watched
     audience = audience_services.audience_create(
-        principal=tenant.principal, project=tenant.project, name="Decision makers", definition={}
+        principal=tenant.principal, project_id=tenant.project.id, name="Decision makers", definition={}
     )
     audience_services.audience_build(audience_id=audience.id)  # a second build: the size chart appears
     campaign = make_campaign(tenant.org, days=30, name="Spring Launch")
@@ -101,7 +101,7 @@ def test_audience_delete_asks_first_without_an_inline_handler(watched, tenant, p
 
     page, problems = watched
     audience = audience_services.audience_create(
-        principal=tenant.principal, project=tenant.project, name="Keep me", definition={}
+        principal=tenant.principal, project_id=tenant.project.id, name="Keep me", definition={}
     )
     login(page, tenant.user.email, password)
     page.goto(f"/audiences/{audience.id}/")
