@@ -294,3 +294,18 @@ class ListReportQueryForm(forms.Form):
     def wanted(self) -> str:
         self.is_valid()
         return self.cleaned_data.get("kind") or ""
+
+
+class TopicOverrideForm(forms.Form):
+    """An organization's own name for a topic; the service (the same as the CSV import's) checks and trims
+    the values, in its own words, so nothing is refused here."""
+
+    name = forms.CharField(required=False, strip=False)
+    category = forms.CharField(required=False, strip=False)
+    description = forms.CharField(required=False, strip=False)
+
+    @classmethod
+    def for_row(cls, row) -> "TopicOverrideForm":
+        """The form prefilled with what the organization sees now: its own entry, else the global one."""
+        topic = row.override or row.global_topic
+        return cls(initial={name: getattr(topic, name, "") for name in ("name", "category", "description")})

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
+from audiences.forms import TopicOverrideForm
 from audiences.selectors import topics as topic_selectors
 from audiences.services import topics as topic_services
 from delivr_admin.decorators import member_required
@@ -50,27 +51,26 @@ def topic_edit(request: HttpRequest, code: str) -> HttpResponse:
     organization = request.principal.organization
     row = topic_selectors.topic_row_get(organization.id, code)
     error = None
+    form = TopicOverrideForm.for_row(row)
     if request.method == "POST":
+        form = TopicOverrideForm(request.POST)
+        form.is_valid()  # never refused here: the service words what is wrong
         try:
             topic_services.topic_override_save(
                 organization=organization,
                 code=row.code,
-                name=request.POST.get("name", ""),
-                category=request.POST.get("category", ""),
-                description=request.POST.get("description", ""),
                 actor=request.principal.actor,
+                **form.cleaned_data,
             )
         except ApplicationError as exc:
             error = exc
         else:
-            messages.success(
-                request, f"Saved {request.POST.get('name', '').strip()} for {organization.name}."
-            )
+            messages.success(request, f"Saved {form.cleaned_data['name'].strip()} for {organization.name}.")
             return redirect("audiences:topic-list")
     return render(
         request,
         "audiences/topic_edit.html",
-        {"row": row, "form": request.POST if error else None, "error": error},
+        {"row": row, "form": form, "error": error},
         status=400 if error else 200,
     )
 

@@ -109,3 +109,20 @@ def test_topic_edit_when_saved_the_builder_shows_the_org_name(client, tenant, ot
     client.force_login(other_tenant.user)
     builder = client.get("/audiences/new/").content.decode()
     assert "Global Name" in builder and "Our Own Name" not in builder
+
+
+def test_topic_edit_form_when_opened_shows_the_org_entry_else_the_global_and_after_an_error_what_was_typed(
+    client, tenant, catalogue
+):
+    client.force_login(tenant.user)
+    body = client.get("/audiences/topics/4eyes_100/").content.decode()
+    assert 'name="name" required maxlength="200" value="CRM Software"' in body
+    assert 'name="category" maxlength="200" value="Sales"' in body and ">CRM</textarea>" in body
+    topic_import(content=b"code,name,category\n4eyes_100,Our CRM,Deals\n", organization=tenant.org)
+    body = client.get("/audiences/topics/4eyes_100/").content.decode()
+    assert 'value="Our CRM"' in body and 'value="Deals"' in body and "></textarea>" in body
+    r = client.post("/audiences/topics/4eyes_100/", {"name": "x" * 201, "category": "<b>Kept</b>"})
+    body = r.content.decode()
+    assert r.status_code == 400 and "The name is longer than 200 characters." in body
+    assert f'value="{"x" * 201}"' in body and 'value="&lt;b&gt;Kept&lt;/b&gt;"' in body
+    assert "></textarea>" in body  # not posted: empty, not the saved description
