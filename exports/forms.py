@@ -13,6 +13,7 @@ are added (an HTMX fragment with a fresh rid) and removed in the page without re
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -174,8 +175,13 @@ class ExportForm(forms.Form):
     list_name = forms.CharField(required=False, strip=False)
     sync_mode = forms.CharField(required=False)
 
-    def __init__(self, data: Any, columns: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, data: Any, columns_of: Callable[[str], list[str]] | None = None, **kwargs: Any
+    ) -> None:
+        """``columns_of(audience_id)``: the chosen audience's columns (empty when unknown or unreadable), which
+        the mapping's sources must be among; called once the form has read the audience id."""
         super().__init__(data, **kwargs)
+        self.columns_of = columns_of
         try:
             cls = get_destination(data.get("destination_type", ""))
         except Exception:  # noqa: BLE001 - an unknown kind has no fields (the service says it is unknown)
@@ -186,10 +192,12 @@ class ExportForm(forms.Form):
             self.fields[f"cfg_{key}"] = forms.CharField(required=False)
         for key in self.credential_keys:
             self.fields[f"cred_{key}"] = forms.CharField(required=False, strip=False)
-        self.mapping = MappingFormSet(data, columns=columns)
+        self.mapping = MappingFormSet(data)
 
     def is_valid(self) -> bool:
         own = super().is_valid()
+        if self.columns_of is not None:  # before the rows are built: their sources are checked against these
+            self.mapping.form_kwargs["columns"] = self.columns_of(self.cleaned_data["audience_id"]) or None
         return self.mapping.is_valid() and own
 
     def first_error(self) -> str:
@@ -231,3 +239,51 @@ class ExportForm(forms.Form):
             "list_name": data.get("list_name", ""),
             "sync_mode": data.get("sync_mode") or None,
         }
+
+
+class ExportFormQuery(forms.Form):
+    """The query of the export form's fragments (hx-get when a select changes, the target list's polling):
+    what the form holds now. Nothing is refused: an unknown id is no export or audience, and a poll count that
+    is not a whole number from 0 starts the count again."""
+
+    destination_type = forms.CharField(required=False)
+    export_id = forms.CharField(required=False)
+    audience_id = forms.CharField(required=False)
+    list_name = forms.CharField(required=False, strip=False)
+    sync_mode = forms.CharField(required=False)
+    n = forms.IntegerField(required=False, min_value=0)
+
+    def __init__(self, data: Any, *, destination_default: str = "") -> None:
+        super().__init__(data)
+        self.destination_default = destination_default
+        self.is_valid()
+
+    def clean_destination_type(self) -> str:
+        # The destination select always sends its value; a request without one asks for the default.
+        return (
+            self.cleaned_data["destination_type"]
+            if "destination_type" in self.data
+            else self.destination_default
+        )
+
+    def value(self, name: str) -> Any:
+        """The field's clean value; for the poll count, 0 when absent or unusable."""
+        fallback = 0 if name == "n" else ""
+        value = self.cleaned_data.get(name)
+        return fallback if value is None else value
+
+
+class ConnectionBadgeQuery(forms.Form):
+    """The connection badge's query: `words=1` shows the check's message next to the badge."""
+
+    words = forms.BooleanField(required=False)
+
+
+class RunFileQuery(forms.Form):
+    """A signed run-file link's query: which file (`file`, the output by default) and its signature."""
+
+    file = forms.CharField(required=False)
+    token = forms.CharField(required=False, strip=False)
+
+    def clean_file(self) -> str:
+        return self.cleaned_data["file"] if "file" in self.data else "output"

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import project_list
+from audiences.models import RECORD_LIMIT_MAX
 from audiences.selectors.audiences import audience_get, audience_list
 from delivr_admin.decorators import member_required
 from delivr_admin.errors import ApplicationError
@@ -17,7 +18,7 @@ from delivr_admin.htmx import render_page_or_polled, render_polled
 
 from . import selectors
 from .destinations.base import destination_kinds, get_destination
-from .forms import ExportForm, error_words
+from .forms import ConnectionBadgeQuery, ExportForm, ExportFormQuery, RunFileQuery, error_words
 from .models import CheckStatus, Schedule, SyncMode
 from .services import connection as connection_services
 from .services import connection_checks as check_services
@@ -146,6 +147,7 @@ def _form_context(
         "schedules": Schedule.values,
         "schedule": values.get("schedule", export.schedule if export else "manual"),
         "record_limit": record_limit,
+        "record_limit_max": RECORD_LIMIT_MAX,
         "list_name": values.get("list_name", export.list_name if export else ""),
         "sync_mode": values.get("sync_mode", export.sync_mode if export else SyncMode.CHANGES),
     }
@@ -166,9 +168,12 @@ def _parse_form(request) -> tuple[dict, str]:
     """The posted export as the service takes it, the form's rows to show again, and the form's first error
     ("" when it read cleanly; the service checks the rest). A source the audience lacks is refused here, next
     to its row, when the audience's columns can be read."""
-    audience = _audience_or_none(request, request.POST.get("audience_id", ""))
-    columns = [name for name, _label in selectors.audience_source_columns(audience)]
-    form = ExportForm(request.POST, columns=columns or None)
+
+    def columns_of(audience_id: str) -> list[str]:
+        audience = _audience_or_none(request, audience_id)
+        return [name for name, _label in selectors.audience_source_columns(audience)]
+
+    form = ExportForm(request.POST, columns_of=columns_of)
     valid = form.is_valid()
     values = form.values()
     values["rows"] = [_row(r) for r in form.mapping.rows()] or [_row()]
@@ -275,8 +280,9 @@ def export_edit(request: HttpRequest, export_id) -> HttpResponse:
 @member_required
 def export_form_destination(request: HttpRequest) -> HttpResponse:
     """The destination-specific fields for the chosen destination (hx-get when the select changes)."""
-    kind = request.GET.get("destination_type", "file")
-    export = _export_or_none(request)
+    query = ExportFormQuery(request.GET, destination_default="file")
+    kind = query.value("destination_type")
+    export = _export_or_none(request, query)
     config = export.destination_config if export and export.destination_type == kind else {}
     context = {
         "destination": _destination(kind, config),
@@ -286,16 +292,16 @@ def export_form_destination(request: HttpRequest) -> HttpResponse:
         "catalog": _catalog(export, kind),
         "catalog_polls": 0,
         "export": export,
-        "list_name": request.GET.get("list_name", ""),
-        "audience_name": _audience_name(request),
+        "list_name": query.value("list_name"),
+        "audience_name": _audience_name(request, query),
         "oob": True,
-        "sync_mode": request.GET.get("sync_mode") or (export.sync_mode if export else SyncMode.CHANGES),
+        "sync_mode": query.value("sync_mode") or (export.sync_mode if export else SyncMode.CHANGES),
     }
     return render(request, "exports/export_form.html#destination-fields", context)
 
 
-def _export_or_none(request: HttpRequest):
-    export_id = request.GET.get("export_id", "")
+def _export_or_none(request: HttpRequest, query: ExportFormQuery):
+    export_id = query.value("export_id")
     if not export_id:
         return None
     try:
@@ -313,8 +319,8 @@ def _audience_or_none(request: HttpRequest, audience_id: str):
         return None
 
 
-def _audience_name(request: HttpRequest) -> str:
-    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
+def _audience_name(request: HttpRequest, query: ExportFormQuery) -> str:
+    audience = _audience_or_none(request, query.value("audience_id"))
     return audience.name if audience else ""
 
 
@@ -324,12 +330,10 @@ def export_form_targets(request: HttpRequest) -> HttpResponse:
 
     When they arrive, the response carries them as a <template> that app.js swaps into every target select.
     """
-    kind = request.GET.get("destination_type", "")
-    export = _export_or_none(request)
-    try:
-        polls = min(int(request.GET.get("n", "0")), CATALOG_POLLS)
-    except ValueError:
-        polls = 0
+    query = ExportFormQuery(request.GET)
+    kind = query.value("destination_type")
+    export = _export_or_none(request, query)
+    polls = min(query.value("n"), CATALOG_POLLS)
     catalog = connection_services.export_target_catalog(export=export, destination_type=kind)
     context = {"catalog": catalog, "catalog_polls": polls + 1, "export": export, "destination_type": kind}
     if catalog["state"] == "loading" and polls + 1 >= CATALOG_POLLS:
@@ -347,11 +351,12 @@ def export_form_targets(request: HttpRequest) -> HttpResponse:
 def export_form_list_name(request: HttpRequest) -> HttpResponse:
     """When the audience changes (hx-get): the list name prefilled with its name, and (out of band) its
     columns as a <template> that app.js swaps into every mapping row's Source."""
-    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
+    query = ExportFormQuery(request.GET)
+    audience = _audience_or_none(request, query.value("audience_id"))
     context = {
         "list_name": "",
         "audience_name": audience.name if audience else "",
-        "destination": _destination(request.GET.get("destination_type", "")),
+        "destination": _destination(query.value("destination_type")),
         "source_columns": selectors.audience_source_columns(audience),
         "oob_sources": True,
     }
@@ -361,8 +366,9 @@ def export_form_list_name(request: HttpRequest) -> HttpResponse:
 @member_required
 def export_form_mapping_row(request: HttpRequest) -> HttpResponse:
     """A new mapping row: its Source offers the chosen audience's columns, its Target the destination's fields."""
-    catalog = _catalog(_export_or_none(request), request.GET.get("destination_type", ""))
-    audience = _audience_or_none(request, request.GET.get("audience_id", ""))
+    query = ExportFormQuery(request.GET)
+    catalog = _catalog(_export_or_none(request, query), query.value("destination_type"))
+    audience = _audience_or_none(request, query.value("audience_id"))
     context = {
         "row": _row(None, catalog),
         "catalog": catalog,
@@ -482,7 +488,8 @@ def export_connection(request: HttpRequest, export_id) -> HttpResponse:
     export = check_services.export_connection_settle(
         export=selectors.export_get(request.principal, export_id)
     )
-    context = {"e": export, "show_message": request.GET.get("words") == "1"}
+    query = ConnectionBadgeQuery(request.GET)
+    context = {"e": export, "show_message": query.is_valid() and query.cleaned_data["words"]}
     return render_polled(
         request,
         "exports/partials/connection_badge.html",
@@ -514,11 +521,13 @@ def export_run_file(request: HttpRequest, export_id, run_id) -> HttpResponse:
 
     from delivr_admin import storage
 
+    query = RunFileQuery(request.GET)
+    query.is_valid()  # never refused here: the selector says in words when the link is not intact
     name = selectors.export_run_file_resolve(
         request.principal,
         export_id,
         run_id,
-        kind=request.GET.get("file", "output"),
-        token=request.GET.get("token", ""),
+        kind=query.cleaned_data["file"],
+        token=query.cleaned_data["token"],
     )
     return FileResponse(storage.open_read(name), as_attachment=True, filename=posixpath.basename(name))

@@ -201,3 +201,15 @@ def test_targets_fragment_when_destination_too_slow_stops_and_says_so(
     body = browser.get("/exports/form/targets/", params, **HX).content.decode()
     assert "HubSpot has not answered yet" in body and "hx-trigger" not in body
     assert '<option value="firstname"' in body  # the standard properties to pick from meanwhile
+
+
+@pytest.mark.parametrize("n", ["x", "", "-5", "1.5"])
+def test_targets_fragment_when_poll_count_not_a_whole_number_from_zero_counts_again_from_zero(
+    browser, tenant, audience, hubspot_standin, n
+):
+    out = _hubspot(tenant, audience, hubspot_standin, hubspot_standin.credentials())
+    Export.objects.filter(pk=out["id"]).update(connection_status=ConnectionStatus.CHECKING, field_catalog={})
+    params = {"destination_type": "hubspot", "export_id": out["id"], "n": n}
+    r = browser.get("/exports/form/targets/", params, **HX)
+    body = r.content.decode()
+    assert r.status_code == 200 and "Loading your HubSpot fields" in body and "n=1" in body

@@ -278,3 +278,25 @@ def test_form_record_limit_refused_with_the_service_words(browser, audience):
             r.status_code == 400
             and b"Record limit (max records) must be an integer from 1 to 10,000,000." in r.content
         )
+
+
+def test_form_record_limit_input_takes_its_max_from_the_one_constant(browser, audience, monkeypatch):
+    from audiences.models import RECORD_LIMIT_MAX
+
+    body = browser.get("/exports/new/").content.decode()
+    assert f'min="1" max="{RECORD_LIMIT_MAX}" name="record_limit_max"' in body
+    monkeypatch.setattr("exports.views.RECORD_LIMIT_MAX", 500)
+    assert 'max="500" name="record_limit_max"' in browser.get("/exports/new/").content.decode()
+
+
+def test_form_when_audience_id_padded_checks_the_sources_against_that_audiences_columns(browser, audience):
+    data = form_data(audience, audience_id=f" {audience.id} ", **{"map-b-source": "no_such_column"})
+    r = browser.post("/exports/new/", data)
+    body = r.content.decode()
+    assert r.status_code == 400 and "the audience has no column &#x27;no_such_column&#x27;." in body
+    assert not Export.objects.exists()
+
+
+def test_destination_fragment_without_a_destination_shows_the_files_fields(browser):
+    r = browser.get("/exports/form/destination/", **HX)
+    assert r.status_code == 200 and 'name="cfg_format"' in r.content.decode()
