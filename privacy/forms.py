@@ -21,3 +21,15 @@ class OptOutForm(forms.Form):
         initial=IdentifierType.EMAIL,
     )
     value = forms.CharField(max_length=255, label="Identifier")
+
+
+class IdentifierQueryForm(forms.Form):
+    """A person's page's query: the identifier's type and value. Nothing is refused here: the selector answers
+    404 (in words) for a type it does not know or an identifier not in the registry."""
+
+    type = forms.CharField(required=False)
+    value = forms.CharField(required=False, strip=False)
+
+    def values(self) -> tuple[str, str]:
+        self.is_valid()
+        return self.cleaned_data["type"], self.cleaned_data["value"]

@@ -18,7 +18,7 @@ from delivr_admin.errors import ApplicationError
 
 from . import selectors, services
 from .filters import AuditEventFilter, OptOutFilter
-from .forms import OptOutForm
+from .forms import IdentifierQueryForm, OptOutForm
 from .http import request_meta
 from .models import OptOutSource
 
@@ -114,11 +114,8 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
 
 @support_required
 def identifier_detail(request: HttpRequest) -> HttpResponse:
-    detail = selectors.identifier_detail(
-        request.principal,
-        identifier_type=request.GET.get("type", ""),
-        value=request.GET.get("value", ""),
-    )
+    identifier_type, value = IdentifierQueryForm(request.GET).values()
+    detail = selectors.identifier_detail(request.principal, identifier_type=identifier_type, value=value)
     from exports.selectors import optout_ledger
 
     destinations = optout_ledger(

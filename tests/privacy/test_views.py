@@ -170,3 +170,19 @@ def test_registry_search_with_nul_byte_shows_nothing_instead_of_error(client, su
     r = client.get("/privacy/", {"q": "a\x00b"})
     assert r.status_code == 200 and "No audit event matches" in r.content.decode()
     assert client.get("/privacy/audit-log.csv", {"q": "a\x00b"}).status_code == 200
+
+
+def test_identifier_page_when_query_missing_or_email_spaced_reads_it_through_the_form(client, support):
+    services.optout_record(
+        identifier_type="email",
+        value="ann@acme.io",
+        source="support",
+        opted_out_at=datetime.now(UTC),
+        actor="x",
+        organization=support.org,
+    )
+    client.force_login(support.user)
+    assert client.get("/privacy/identifier/").status_code == 404  # no type: not a page
+    assert client.get("/privacy/identifier/", {"type": "email"}).status_code == 404  # no value
+    r = client.get("/privacy/identifier/", {"type": "email", "value": "  Ann@Acme.io "})
+    assert r.status_code == 200 and "ann@acme.io" in r.content.decode()
