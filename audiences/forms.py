@@ -309,3 +309,26 @@ class TopicOverrideForm(forms.Form):
         """The form prefilled with what the organization sees now: its own entry, else the global one."""
         topic = row.override or row.global_topic
         return cls(initial={name: getattr(topic, name, "") for name in ("name", "category", "description")})
+
+
+class AudienceSummaryQuery(forms.Form):
+    """The summary fragment's query: the audience (none when blank or not the caller's), the fragment's DOM id
+    (letters, digits and hyphens, else the default) and the only select allowed to refresh it."""
+
+    DEFAULT_ID = "audience-summary"
+
+    audience_id = forms.CharField(required=False)
+    summary_id = forms.CharField(required=False)
+    refresh_from = forms.ChoiceField(choices=[("#id_audience", "#id_audience")], required=False)
+
+    def clean_summary_id(self) -> str:
+        value = self.cleaned_data["summary_id"]
+        return value if value.replace("-", "").isalnum() else self.DEFAULT_ID
+
+    def values(self) -> dict:
+        self.is_valid()
+        return {
+            "audience_id": self.cleaned_data["audience_id"],
+            "summary_id": self.cleaned_data["summary_id"],
+            "refresh_from": self.cleaned_data.get("refresh_from") or "",
+        }

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from accounts import selectors as account_selectors
 from accounts.models import Role
 from audiences import charts, definitions, engine
-from audiences.forms import BuilderForm
+from audiences.forms import AudienceSummaryQuery, BuilderForm
 from audiences.models import RECORD_LIMIT_MAX, AudienceStatus, BuildStatus
 from audiences.selectors import audiences as audience_selectors
 from audiences.services import audiences as audience_services
@@ -279,15 +279,15 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 @member_required
 def audience_summary(request: HttpRequest) -> HttpResponse:
     """Who an audience contains, in words (the export form refreshes it when its audience changes)."""
-    audience_id = request.GET.get("audience_id", "")
+    query = AudienceSummaryQuery(request.GET).values()
+    audience_id = query["audience_id"]
     try:
         audience = audience_selectors.audience_get(request.principal, audience_id) if audience_id else None
     except Http404:
         audience = None
-    summary_id = request.GET.get("summary_id", "audience-summary")
     context = {
         "summary_audience": audience,
-        "summary_id": summary_id if summary_id.replace("-", "").isalnum() else "audience-summary",
-        "refresh_from": "#id_audience" if request.GET.get("refresh_from") == "#id_audience" else "",
+        "summary_id": query["summary_id"],
+        "refresh_from": query["refresh_from"],
     }
     return render(request, "audiences/partials/audience_summary.html", context)

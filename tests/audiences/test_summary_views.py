@@ -78,3 +78,22 @@ def test_tasks_page_and_task_detail_name_topics_from_the_catalogue(client, tenan
     )
     detail = client.get(f"/tasks/{task.pk}/").content.decode()
     assert "<dd>CRM Software (4eyes_100), 4eyes_999</dd>" in detail
+
+
+@pytest.mark.parametrize(
+    ("query", "summary_id", "refresh"),
+    [
+        ({}, "audience-summary", False),
+        ({"summary_id": "", "refresh_from": "#id_other"}, "audience-summary", False),
+        ({"summary_id": 'x" onclick="evil', "refresh_from": "#id_audience"}, "audience-summary", True),
+        ({"summary_id": "export-audience-summary"}, "export-audience-summary", False),
+    ],
+)
+def test_audience_summary_when_query_odd_keeps_a_safe_id_and_refreshes_only_from_the_audience_select(
+    client, tenant, audience, query, summary_id, refresh
+):
+    client.force_login(tenant.user)
+    r = client.get("/audiences/summary/", {"audience_id": str(audience.pk), **query}, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and f'id="{summary_id}"' in html and SENTENCE in html
+    assert ("change from:#id_audience" in html) is refresh and "evil" not in html
