@@ -66,6 +66,10 @@ STATUS_LABELS = {
     "pending": "Pending",
     "online": "Online",
     "offline": "Offline",
+    # what an export run did per object type (object_type_results' operation)
+    "upsert": "Create or update",
+    "add_to_list": "Add to list",
+    "remove": "Remove",
 }
 
 # Colour by meaning: success green, running blue, failed red, needs-attention amber, everything else grey.

@@ -44,7 +44,7 @@ def test_browser_configures_file_export_dry_runs_runs_and_reads_results(page, te
     title_row.locator("input[name$=-max_length]").fill("8")
     page.click("#dry-run-button")
     page.wait_for_selector("#dry-run-errors")
-    assert "STRING_TOO_LONG" in page.inner_text("#dry-run-errors")
+    assert "Value too long" in page.inner_text("#dry-run-errors")
     assert "would stop after 1,000 records" in page.inner_text("#dry-run-limit")
     screenshot(page, "exports-dry-run")
     page.click("#save-export")
@@ -65,7 +65,7 @@ def test_browser_configures_file_export_dry_runs_runs_and_reads_results(page, te
     assert run.status == "completed_with_errors", run.error
     assert page.inner_text("#latest-total") == "1,000"
     results = page.inner_text("#object-results")
-    assert "Record" in results and "STRING_TOO_LONG" in results
+    assert "Record" in results and "Value too long" in results
     page.click("#object-results summary")
     assert "JobTitle is longer than 8 characters" in page.inner_text("#object-results .record-errors")
     screenshot(page, "exports-run-results")

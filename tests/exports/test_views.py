@@ -114,7 +114,7 @@ def test_form_dry_run_fragment_shows_counts_without_saving(browser, audience):
     r = browser.post("/exports/form/dry-run/", form_data(audience), **HX)
     body = r.content.decode()
     assert r.status_code == 200 and "<html" not in body
-    assert "STRING_TOO_LONG" in body and 'id="dry-run-invalid"' in body
+    assert "Value too long" in body and 'id="dry-run-invalid"' in body
     assert not Export.objects.exists()
 
 
