@@ -244,4 +244,6 @@ def actor_label(value) -> str:
         return "API client"
     if text in ("", "system"):
         return "Delivr (automatic)" if text else "—"
+    if text == "schedule":
+        return "Schedule"
     return text.replace("_", " ")
