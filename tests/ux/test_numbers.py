@@ -45,7 +45,8 @@ def test_templates_when_printing_a_count_always_use_the_number_filter():
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(1234567, "1,234,567"), (0, "0"), ("12000", "12,000"), (None, "—"), (1500.5, "1,500.5")]
+    ("value", "shown"),
+    [(1234567, "1,234,567"), (0, "0"), ("12000", "12,000"), (None, "—"), (1500.5, "1,500.5")],
 )
 def test_num_when_value_is_large_shows_thousands_separators(value, shown):
     assert num(value) == shown
