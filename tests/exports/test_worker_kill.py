@@ -1,12 +1,13 @@
 """A worker killed mid-run and retried sends nothing twice and loses nothing (issue 13, "Done means"), per
 destination against its stand-in, with a real Celery worker killed by SIGKILL of its process group.
 
-The stand-ins answer writes late (`slow`), or hold them at a gate until the test opens it (`hold`: HubSpot's),
-so the kill lands while a write is in flight; the tests wait on what the stand-in received and on the run row,
-never on the clock. The reaper requeues the silent run and a second
-worker finishes it. What each stand-in received over both attempts is then checked: the record keys received
-more than once all belong to one write (the one in flight when the worker died: its answer never reached the
-run), and the destination ends holding every record. The webhook's kill test in `full` mode is test_worker.py.
+The stand-ins hold a write at a gate until the test opens it (`hold`), so the kill lands while that write is
+in flight whatever the machine's speed; the tests wait on the gate, on what the stand-in received and on the run
+row, never on the clock. Once the worker is dead the gate opens and the held write is done, its answer lost;
+the reaper requeues the silent run and a second worker finishes it. What each stand-in received over both
+attempts is then checked: the record keys received more than once are the held write's (the one in flight when
+the worker died: its answer never reached the run), and the destination ends holding every record. The
+webhook's kill test in `full` mode is test_worker.py.
 """
 
 from collections import Counter
@@ -52,7 +53,8 @@ def kill_and_resume_all(
     runs: list[ExportRun], mid_run: Callable[[], object], message: str, gate: Gate | None = None
 ) -> list[ExportRun]:
     """kill_and_resume for runs queued together (at most 2: the worker's processes take one each). A stand-in's
-    `gate` that held the writes in flight is opened once the worker is dead: they are done, answered to no one."""
+    `gate` that held the writes in flight is opened once the worker is dead: they are done, answered to no one,
+    before the second worker starts (so the stand-in's log has each held write before its resend)."""
     first = WorkerProcess("killed", env=ENV).start()
     try:
         wait_for(mid_run, 120, interval=0.05, message=message)
@@ -61,6 +63,8 @@ def kill_and_resume_all(
         first.stop()
         if gate is not None:
             gate.opened.set()
+    if gate is not None:
+        wait_for(gate.all_done, 60, interval=0.05, message="the held writes to be done")
     for run in runs:
         run.refresh_from_db()
         assert run.status == "running", (run.status, run.error)
@@ -204,12 +208,16 @@ def test_hubspot_full_run_and_first_sync_killed_resend_at_most_the_request_in_fl
 def test_dsp_run_killed_resends_at_most_the_write_in_flight(tenant, synced_audience, dataset, dsp_standin):
     config, credentials = dsp_standin.config(rate_limit=1000), dsp_standin.credentials()
     export = standin_export(tenant, synced_audience, "delivr_dsp", config, credentials, "full")
-    dsp_standin.slow(1.0, path_contains="/members")
+    gate = dsp_standin.hold(path_contains="/members", after=1)  # the 2nd of 4 writes: in flight at the kill
     run = start(export)
-    kill_and_resume(run, lambda: len(dsp_standin.calls("POST", "/members")) >= 1, "one write answered")
-    writes = [[m["external_id"] for m in c.body["members"]] for c in dsp_standin.calls("POST", "/members")]
+    kill_and_resume(run, lambda: gate.waiting, "the second write to be in flight", gate)
+    calls = dsp_standin.calls("POST", "/members")
+    writes = [[m["external_id"] for m in c.body["members"]] for c in calls]
     resent = resent_within_one_write(writes)
     assert len(resent) <= 1000  # the DSP's batch: one request
+    # the write in flight (done, its answer lost), resent first by the retry, with its key, and nothing else
+    assert len(writes) == 5 and resent == set(writes[1]) == set(writes[2])
+    assert calls[1].headers["idempotency-key"] == calls[2].headers["idempotency-key"]
     run.refresh_from_db()
     held = set(dsp_standin.members_of())
     assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
@@ -222,13 +230,15 @@ def test_brevo_run_killed_resends_at_most_the_write_in_flight(
 ):
     config = brevo_standin.config(rate_limit=1000) | {"poll_seconds": 0.02}
     export = standin_export(tenant, synced_audience, "brevo", config, brevo_standin.credentials(), "full")
-    brevo_standin.slow(1.0, path_contains="/contacts/import")
+    # the 2nd of 2 imports: in flight at the kill (the first answered, its process polled to the end)
+    gate = brevo_standin.hold(path_contains="/contacts/import", after=1)
     run = start(export)
-    kill_and_resume(run, lambda: len(brevo_standin.calls("POST", "/import")) >= 1, "one import answered")
+    kill_and_resume(run, lambda: gate.waiting, "the second import to be in flight", gate)
     imports = brevo_standin.calls("POST", "/contacts/import")
     writes = [[str(row["email"]).lower() for row in c.body["jsonBody"]] for c in imports]
     resent = resent_within_one_write(writes)
     assert len(resent) <= 2000  # Brevo's batch: one import
+    assert len(writes) == 3 and resent == set(writes[1]) == set(writes[2])  # the import in flight, only it
     run.refresh_from_db()
     held = set().union(*(brevo_standin.in_list(i) for i in brevo_standin.lists))
     assert held == {k for w in writes for k in w} and run.records_exported == len(held)  # nothing lost
@@ -244,17 +254,24 @@ def test_mirror_removals_killed_resend_at_most_the_removal_in_flight(
     everyone = persons(dataset)
     leavers = everyone[50:]  # two removal events (the webhook's batch is 500)
     rewrite(dataset, drop_many(leavers))
-    webhook.sleep_per_batch = 1.0
+    gate = webhook.hold(kind="removed", after=1)  # the 2nd of 2 removal events: in flight at the kill
     run = start(export)
+    committed: set[str] = set()
 
-    def one_removal_committed() -> bool:
-        return bool(spool.parts_read(run.pk, "removed")[0])
+    def second_in_flight() -> bool:
+        if not gate.waiting:
+            return False
+        parts = spool.parts_read(run.pk, "removed")[0]  # (the run waits on its removal: nothing moves now)
+        committed.update(k for p in parts for k in p.keys.to_pylist())
+        return True
 
-    kill_and_resume(run, one_removal_committed, "one removal event committed")
+    kill_and_resume(run, second_in_flight, "the second removal event to be in flight", gate)
     events = [b["body"] for b in webhook.batches if b["body"].get("type") == "removed"]
     writes = [[r["record_key"] for r in e["records"]] for e in events]
     resent = resent_within_one_write(writes)
     assert len(resent) <= 500
+    assert committed == set(writes[0])  # the first removal was answered and committed before the kill
+    assert len(writes) == 3 and resent == set(writes[1]) == set(writes[2])  # the one in flight, only it
     assert set(webhook.removed) == set(leavers)  # nothing lost
     assert set(everyone[:50]) <= set(webhook.holds) and not set(webhook.holds) & set(leavers)
     run.refresh_from_db()

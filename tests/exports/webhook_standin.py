@@ -1,7 +1,8 @@
 """A webhook receiver on 127.0.0.1 (port 0) that behaves like a careful real one.
 
 It checks the HMAC signature, honours idempotency keys (a record key seen before is "skipped", never created
-twice), can answer 429/503 for the next N requests, and can sleep per batch (to kill a worker mid-run).
+twice), can answer 429/503 for the next N requests, and can hold a batch at a gate until the test opens it (to
+kill a worker while that batch is in flight).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.exports.standins.base import Gate
@@ -27,7 +27,6 @@ class WebhookStandin:
         self.removed: list[str] = []  # record keys named by `removed` events
         self.fail_next: list[int] = []  # statuses to answer for the next requests
         self.retry_after: str | None = None
-        self.sleep_per_batch = 0.0
         self.gate: Gate | None = None  # see hold()
         self.requests = 0
         self.bad_signatures = 0
@@ -66,13 +65,17 @@ class WebhookStandin:
                         headers = {"Retry-After": standin.retry_after} if standin.retry_after else {}
                         return self._answer(status, {"error": "try later"}, headers)
                 data = json.loads(body)
-                if standin.sleep_per_batch and data.get("records"):
-                    time.sleep(standin.sleep_per_batch)
-                if standin.gate is not None and data.get("records"):
-                    standin.gate.wait_if_held("POST", str(data.get("type") or "records"), standin.lock)
+                gate = standin.gate
+                held = (
+                    gate is not None
+                    and bool(data.get("records"))
+                    and gate.wait_if_held("POST", str(data.get("type") or "records"), standin.lock)
+                )
                 results = []
                 with standin.lock:
                     standin.batches.append({"headers": dict(self.headers), "body": data})
+                    if held:
+                        gate.done += 1  # (under the stand-in's lock, as Gate.held_done)
                     if data.get("type") == "removed":
                         for record in data.get("records", []):
                             standin.removed.append(record["record_key"])

@@ -46,18 +46,31 @@ class Gate:
     path_contains: str
     after: int
     seen: int = 0
-    waiting: int = 0
+    waiting: int = 0  # requests held (so far)
+    done: int = 0  # held requests done once the gate opened (answered to whoever still listens)
     opened: threading.Event = field(default_factory=threading.Event)
 
-    def wait_if_held(self, method: str, path: str, lock) -> None:
+    def wait_if_held(self, method: str, path: str, lock) -> bool:
+        """Holds a matching request until the gate opens; True when it was held (the stand-in then does it
+        and calls `held_done`)."""
         with lock:
             if self.opened.is_set() or method != self.method or self.path_contains not in path:
-                return
+                return False
             self.seen += 1
             if self.seen <= self.after:
-                return
+                return False
             self.waiting += 1
         self.opened.wait(600)  # released by the test (or its stand-in's stop)
+        return True
+
+    def held_done(self, lock) -> None:
+        with lock:
+            self.done += 1
+
+    def all_done(self) -> bool:
+        """Every held request was done once the gate opened: a test starts the retry only then, so the
+        stand-in's log has the held request before its resend."""
+        return self.opened.is_set() and self.done >= self.waiting
 
 
 @dataclass
@@ -83,7 +96,6 @@ class StandIn:
         self.rate_limited = 0  # the requests refused for the limit
         self._window: dict[str, deque] = {}
         self._lost: list[list] = []  # [remaining, path_contains, after]: answers lost after the work is done
-        self.delays: list[tuple[str, str, float]] = []  # (method, path_contains, seconds): slow answers
         self.gate: Gate | None = None
         standin = self
 
@@ -115,12 +127,11 @@ class StandIn:
                     body=body,
                     at=time.monotonic(),
                 )
-                delay = standin.delay_for(request)
-                if delay:  # before the work, outside the lock: a client that dies meanwhile is not told
-                    time.sleep(delay)
-                if standin.gate is not None:  # the same, until the test opens the gate
-                    standin.gate.wait_if_held(request.method, request.path, standin.lock)
+                gate = standin.gate  # held before the work, outside the lock, until the test opens the gate
+                held = gate is not None and gate.wait_if_held(request.method, request.path, standin.lock)
                 reply = standin._dispatch(request)
+                if held:
+                    gate.held_done(standin.lock)  # done; the answer reaches whoever still listens
                 request.status = reply.status
                 text = isinstance(reply.body, str)  # a proxy's HTML error page, say
                 data = (
@@ -171,12 +182,6 @@ class StandIn:
                 Fault(status, count, path_contains, None if retry_after is None else str(retry_after), body)
             )
 
-    def slow(self, seconds: float, *, path_contains: str = "", method: str = "POST") -> None:
-        """Requests (`method`, path containing `path_contains`) are handled `seconds` late, so that a worker
-        can be killed while one is in flight (a test waits on the log, never on the clock)."""
-        with self.lock:
-            self.delays.append((method, path_contains, seconds))
-
     def hold(self, *, path_contains: str, after: int, method: str = "POST") -> Gate:
         """Requests (`method`, path containing `path_contains`) after the next `after` of them wait, not done
         and not answered, until the gate is opened (`gate.opened.set()`); then each is done, and answered to
@@ -184,12 +189,6 @@ class StandIn:
         with self.lock:
             self.gate = Gate(method, path_contains, after)
             return self.gate
-
-    def delay_for(self, request: Request) -> float:
-        with self.lock:
-            return max(
-                (s for m, p, s in self.delays if m == request.method and p in request.path), default=0.0
-            )
 
     def over_limit(self, credential: str) -> tuple[bool, int]:
         """Counts a request in its credential's rolling window (call under the lock); (refused, remaining)."""
