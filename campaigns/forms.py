@@ -33,3 +33,12 @@ class OverviewFilterForm(forms.Form):
         self.is_valid()
         fallback = {"campaign": [], "status": None, "top": DEFAULT_TOP}[name]
         return self.cleaned_data.get(name) or fallback
+
+
+class SyncHistoryQuery(forms.Form):
+    """The sync history fragment's query: `poll` set when the page polls it (htmx), so it may stop polling."""
+
+    poll = forms.BooleanField(required=False)
+
+    def polling(self) -> bool:
+        return bool(self.is_valid() and self.cleaned_data["poll"])

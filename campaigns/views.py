@@ -22,7 +22,7 @@ from delivr_admin.htmx import render_polled
 
 from . import charts, selectors, services
 from .api import PeriodQuery
-from .forms import TOP_CHOICES, OverviewFilterForm
+from .forms import TOP_CHOICES, OverviewFilterForm, SyncHistoryQuery
 from .models import CampaignStatus, SyncStatus
 from .selectors import DateRange
 
@@ -131,7 +131,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "query": _query_string(request, period),
         "top": _top(request),
         "top_choices": TOP_CHOICES,
-        "status": request.GET.get("status", ""),
+        "status": filters["status"] or "",
         "statuses": CampaignStatus.choices,
     }
     if request.htmx and request.htmx.target == "charts":
@@ -255,7 +255,7 @@ def _sync_history(request: HttpRequest, status: int = 200) -> HttpResponse:
     syncs = selectors.campaign_sync_list(request.principal)
     active = any(s.status in (SyncStatus.QUEUED, SyncStatus.RUNNING) for s in syncs)
     template, context = "campaigns/overview.html#sync-history", {"syncs": syncs, "sync_active": active}
-    if status == 200 and request.htmx and request.GET.get("poll"):
+    if status == 200 and request.htmx and SyncHistoryQuery(request.GET).polling():
         return render_polled(
             request, template, context, active=active
         )  # stops once nothing is queued/running
