@@ -10,9 +10,10 @@ the public API only (POST /api/v1/intent_hive_tasks, GET /api/v1/status/{id}, PO
 
 - on the 42-partition selection of /tmp/bench_intent_20m (7 days x 3 prefixes x high+medium) and, unless
   ``--no-full-tree``, on the whole tree (30 days x 20 prefixes x 3 scores, 1,800 partitions, 20M rows):
-  count (POST -> counted), count + where_expr, distinct profiles (no task computes it: timed in-process through
-  the settings path ``datasets.selection`` -> ``engine.count_distinct``, opt-out lookup included), unload of
-  4 columns to Parquet and to CSV (POST /unload after counted -> completed);
+  count (POST -> counted), count + where_expr, distinct profiles (no task computes them: an audience of the
+  same selection is created through POST /api/v1/audiences and timed until GET /api/v1/audiences/{id} shows
+  its build ``ready``; the build counts records and distinct profiles in one scan, opt-outs looked up), unload
+  of 4 columns to Parquet and to CSV (POST /unload after counted -> completed);
 - with ``--partitions-100k``, a tree of 365 days x 100 prefixes x 3 scores of small files (/tmp/bench_100k,
   made once from a few generated days copied across the year): count, and the status response time (p50 and
   max of ``--status-gets`` GETs of the counted task, to the last byte).
@@ -47,6 +48,9 @@ from datetime import date, timedelta
 from bench.tasks import (
     DAYS,
     GIB,
+    POLL,
+    POLL_GROWTH,
+    POLL_MAX,
     PREFIXES,
     PY,
     ROOT,
@@ -244,18 +248,31 @@ class Scope:
         return min(self.times[name])
 
 
-def _distinct(api: Api, scope: Scope) -> int:
-    """Distinct profiles the way the product computes them (no task does): settings path, opt-outs looked up."""
-    from audiences import datasets, engine
-
-    sel = datasets.selection(
-        input_path=scope.root,
-        organization_ids=[api.organization_id],
-        days=scope.axes["days"],
-        prefixes=scope.axes["prefixes"],
-        scores=scope.axes["scores"],
-    )
-    return engine.engine_for(sel.input_path).count_distinct(sel)
+def _distinct(api: Api, scope: Scope) -> tuple[float, int]:
+    """(seconds, distinct profiles) through the public API, the way a client gets them: POST
+    /api/v1/audiences with the scope as a definition (its prefixes, scores and days as a date range; the
+    whole tree: no prefixes or scores) queues the audience's build, which a worker runs (records and
+    distinct profiles in one scan, opt-outs looked up); timed until GET /api/v1/audiences/{id} says
+    ``ready``, polled as a task's status is (see ``bench.tasks.POLL``)."""
+    definition: dict = {"date_from": min(scope.axes["days"]), "date_to": max(scope.axes["days"])}
+    if scope.files is None:  # the 42-partition selection; the whole tree takes every prefix and score
+        definition |= {"topic_id_prefixes": scope.axes["prefixes"], "scores": scope.axes["scores"]}
+    if not hasattr(api, "project_id"):
+        api.project_id = api.call("GET", "/api/v1/projects")[0]["id"]
+    body = {"project_id": api.project_id, "name": f"bench {scope.name}", "definition": definition}
+    t0 = time.perf_counter()
+    audience_id = api.call("POST", "/api/v1/audiences", body | {"input_path": scope.root})["id"]
+    pause = POLL
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        data = api.call("GET", f"/api/v1/audiences/{audience_id}")
+        if data["build_status"] == "ready":
+            return time.perf_counter() - t0, data["distinct_profile_count"]
+        if data["build_status"] == "failed":
+            raise RuntimeError(f"audience {audience_id} build failed: {data.get('build_error')}")
+        time.sleep(pause)
+        pause = min(POLL_MAX, pause * POLL_GROWTH)
+    raise RuntimeError(f"audience {audience_id} not built after 1800 s")
 
 
 def _task_api_axes(scope: Scope) -> dict[str, list[str]]:
@@ -278,7 +295,7 @@ def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int, formats=("parque
             scope.note("created", api.created_in)
         t, n = _timed(bare.distinct)
         scope.note("bare distinct", t)
-        t, n2 = _timed(lambda: _distinct(api, scope))
+        t, n2 = _distinct(api, scope)
         _check(n2, expect["distinct"], n, f"{scope.name} distinct")
         scope.note("distinct", t)
         for fmt in formats:
@@ -293,7 +310,7 @@ def time_scope(api: Api, scope: Scope, bare: Bare, repeat: int, formats=("parque
     labels = [
         ("count", "count"),
         ("where", "count + where_expr"),
-        ("distinct", "distinct profiles (settings path, in-process)"),
+        ("distinct", "distinct profiles (audience build through the API)"),
         ("parquet", "unload 4 columns Parquet"),
         ("csv", "unload 4 columns CSV"),
     ]
