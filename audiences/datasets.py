@@ -27,6 +27,7 @@ def _configured() -> bool:
     engine.configure(
         memory_limit=settings.DELIVR_ENGINE_MEMORY_LIMIT,
         threads=settings.DELIVR_ENGINE_THREADS,
+        temp_directory=settings.DELIVR_ENGINE_TEMP_DIRECTORY,
         storage_options={k: v for k, v in settings.DELIVR_STORAGE_OPTIONS.items() if v},
     )
     return True

@@ -290,7 +290,14 @@ DELIVR_STORAGE_OPTION_ENV = {
     "gcs_endpoint": "DELIVR_GCS_ENDPOINT",
 }
 DELIVR_STORAGE_OPTIONS = {option: env.str(name, "") for option, name in DELIVR_STORAGE_OPTION_ENV.items()}
-DELIVR_ENGINE_MEMORY_LIMIT = env.str("DELIVR_ENGINE_MEMORY_LIMIT", "512MB")
+# Per engine process (each Celery pool child and each web worker holds its own DuckDB). 192MB, not 512MB: with
+# distinct profiles built in the worker, one pool child filled 512MB (VmHWM ~735 MB) and the worker tree (2 pool
+# children) peaked at 1,239-1,252 MB summed RSS; issue 14 wants < 1 GiB. Full bench at 192MB: 944 MB embedded,
+# 984 MB pg (PSS 507/583), every time row met; 256MB gave 991/1,031 MB (bench/RESULTS.md, mem14).
+# What does not fit spills to DELIVR_ENGINE_TEMP_DIRECTORY.
+DELIVR_ENGINE_MEMORY_LIMIT = env.str("DELIVR_ENGINE_MEMORY_LIMIT", "192MB")
+# Where the engine spills (a sub-folder per process id; without it DuckDB spills to .tmp in the working folder).
+DELIVR_ENGINE_TEMP_DIRECTORY = env.str("DELIVR_ENGINE_TEMP_DIRECTORY", str(VAR_DIR / "engine-tmp"))
 DELIVR_ENGINE_THREADS = env.int("DELIVR_ENGINE_THREADS", 2)
 # Which engine reads audience data (README "Scaling"): "duckdb" (embedded, the default) or "spark" (a Spark
 # cluster through Spark Connect at DELIVR_SPARK_REMOTE, sc://host:15002), for the whole deployment, or per

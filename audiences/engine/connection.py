@@ -86,7 +86,9 @@ def _database() -> duckdb.DuckDBPyConnection:
                 "enable_object_cache": True,
             }
             if _config.temp_directory:
-                config["temp_directory"] = _config.temp_directory
+                # one folder per process, so no process reads or removes another's spill files
+                os.makedirs(_config.temp_directory, exist_ok=True)
+                config["temp_directory"] = os.path.join(_config.temp_directory, str(os.getpid()))
             _db, _db_pid = duckdb.connect(config=config), os.getpid()
         return _db
 
