@@ -150,6 +150,7 @@ class HubSpotStandIn(StandIn):
     def __init__(self):
         super().__init__()
         self.contacts: dict[str, dict] = {}  # lower-cased email -> record
+        self.contact_ids: set[str] = set()  # the ids of self.contacts' records (memberships look them up)
         self.companies: dict[str, dict] = {}  # id -> record
         self.associations: set[tuple[str, str]] = set()  # (contact id, company id)
         self.events: dict[str, dict] = {}
@@ -339,6 +340,7 @@ class HubSpotStandIn(StandIn):
             else:
                 record, new = self._record(properties), True
                 self.contacts[email.lower()] = record
+                self.contact_ids.add(record["id"])
             record["objectWriteTraceId"] = item.get("objectWriteTraceId")
             results.append({**record, "new": new})
         return self._batch(200, results, errors)
@@ -440,10 +442,9 @@ class HubSpotStandIn(StandIn):
                 return Reply(400, _error("Only MANUAL lists can have their memberships changed"))
             if not isinstance(body, list):
                 return Reply(400, _error("Invalid input JSON: an array of record ids is expected"))
-            known = {r["id"] for r in self.contacts.values()}
             ids = [str(i) for i in body]
-            missing = [i for i in ids if i not in known]
-            done = [i for i in ids if i in known]
+            missing = [i for i in ids if i not in self.contact_ids]
+            done = [i for i in ids if i in self.contact_ids]
             if members.group(2) == "add":
                 item["members"].update(done)
                 return Reply(200, {"recordIdsAdded": done, "recordIdsMissing": missing})
