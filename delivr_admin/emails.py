@@ -31,6 +31,11 @@ def email_sha256(email: str) -> str:
     return hashlib.sha256(email_normalize(email).encode()).hexdigest()
 
 
+def email_normalize_sql(column: str) -> str:
+    """`email_normalize` as a DuckDB expression over an (already quoted) VARCHAR column."""
+    return f"lower(trim({column}))"
+
+
 def email_sha256_sql(column: str) -> str:
     """The same hash as a DuckDB expression over an (already quoted) VARCHAR column."""
-    return f"sha256(lower(trim({column})))"
+    return f"sha256({email_normalize_sql(column)})"

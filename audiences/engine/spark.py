@@ -49,7 +49,7 @@ from audiences.engine.reads import json_rows, spread
 from audiences.engine.selection import Listing, layout, selected_keys
 from audiences.engine.sql import profile_key_sql, quote
 from audiences.engine.sqlsafety import validate_where
-from audiences.engine.suppression import HASHED_EMAIL_COLUMNS
+from audiences.engine.suppression import identifier_keys
 from delivr_admin import csvsafe
 from delivr_admin.storage import written_file
 
@@ -294,19 +294,8 @@ class SparkEngine:
         if not sup:
             return df.withColumn("_suppressed", F.lit(False)) if mark else df
 
-        lookup = {c.lower(): c for c in columns}
-        specs = []
-        if "person_id" in lookup:
-            specs.append(("person_ids", F.col(_q(lookup["person_id"]))))
-        if "uid2" in lookup:
-            specs.append(("uid2s", F.col(_q(lookup["uid2"]))))
-        if "email" in lookup:
-            email = F.lower(F.trim(F.col(_q(lookup["email"]))))
-            specs.append(("emails", email))
-            specs.append(("email_sha256", F.sha2(email, 256)))
-        hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
-        if hashed is not None:
-            specs.append(("all_email_hashes", F.lower(F.trim(F.col(_q(hashed))))))
+        # the DuckDB engine's own identifier expressions, transpiled: one definition of what matches
+        specs = [(kind, F.expr(to_spark_sql(sql))) for kind, sql in identifier_keys(columns)]
         hits = []
         for i, (kind, expr) in enumerate(specs):
             source = sup.all_email_hashes_present() if kind == "all_email_hashes" else getattr(sup, kind)

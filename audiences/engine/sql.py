@@ -14,6 +14,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from audiences.engine.errors import EngineError
 from delivr_admin import csvsafe
+from delivr_admin.emails import email_normalize_sql
 
 # sqlglot imports a dialect's module the first time it is named: load DuckDB's now, at import (before a
 # Celery worker forks its pool), not inside the first job of every pool process (0.2 s on a loaded machine)
@@ -62,7 +63,7 @@ def profile_key_sql(columns: Mapping[str, str], hive: bool) -> str | None:
     if "person_id" in lookup:
         parts.append(f"nullif(trim({quote(lookup['person_id'])}), '')")
     if "email" in lookup:
-        parts.append(f"nullif(lower(trim({quote(lookup['email'])})), '')")
+        parts.append(f"nullif({email_normalize_sql(quote(lookup['email']))}, '')")
     if "uid2" in lookup:
         parts.append(f"nullif(trim({quote(lookup['uid2'])}), '')")
     if not parts:

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from audiences.engine.sql import quote
-from delivr_admin.emails import email_normalize, email_sha256, email_sha256_sql
+from delivr_admin.emails import email_normalize, email_normalize_sql, email_sha256, email_sha256_sql
 
 HASHED_EMAIL_COLUMNS = ("email_sha256", "sha256_email", "hashed_email", "email_hash")
 
@@ -69,6 +69,25 @@ class Suppression:
             return self._arrays[kind]
 
 
+def identifier_keys(columns: Mapping[str, str], alias: str = "") -> list[tuple[str, str]]:
+    """(identifier kind, DuckDB SQL of a row's identifier of that kind) for each kind the dataset's columns can
+    carry: what both engines match against the opt-out sets (the Spark engine transpiles these)."""
+    lookup = {c.lower(): c for c in columns}
+    keys = []
+    if "person_id" in lookup:
+        keys.append(("person_ids", f"{alias}{quote(lookup['person_id'])}"))
+    if "uid2" in lookup:
+        keys.append(("uid2s", f"{alias}{quote(lookup['uid2'])}"))
+    if "email" in lookup:
+        email = f"{alias}{quote(lookup['email'])}"
+        keys.append(("emails", email_normalize_sql(email)))
+        keys.append(("email_sha256", email_sha256_sql(email)))
+    hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
+    if hashed is not None:
+        keys.append(("all_email_hashes", email_normalize_sql(f"{alias}{quote(hashed)}")))
+    return keys
+
+
 def anti_joins(
     con: duckdb.DuckDBPyConnection, sup: Suppression | None, columns: Mapping[str, str]
 ) -> list[str]:
@@ -79,21 +98,8 @@ def anti_joins(
     """
     if not sup:
         return []
-    lookup = {c.lower(): c for c in columns}
-    specs = []
-    if "person_id" in lookup:
-        specs.append(("person_ids", f"t.{quote(lookup['person_id'])}"))
-    if "uid2" in lookup:
-        specs.append(("uid2s", f"t.{quote(lookup['uid2'])}"))
-    if "email" in lookup:
-        email = f"t.{quote(lookup['email'])}"
-        specs.append(("emails", f"lower(trim({email}))"))
-        specs.append(("email_sha256", email_sha256_sql(email)))
-    hashed = next((lookup[c] for c in HASHED_EMAIL_COLUMNS if c in lookup), None)
-    if hashed is not None:
-        specs.append(("all_email_hashes", f"lower(trim(t.{quote(hashed)}))"))
     joins = []
-    for kind, expr in specs:
+    for kind, expr in identifier_keys(columns, alias="t."):
         source = sup.all_email_hashes_present() if kind == "all_email_hashes" else getattr(sup, kind)
         if not source:
             continue
